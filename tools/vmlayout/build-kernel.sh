@@ -1,0 +1,56 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build (or reuse) the vmlayout test kernel. Prints the build directory as the
+# last line. The build lives in a cache outside the checkout, keyed by kernel
+# version and config fragment, so it is built once and reused.
+#
+# Environment: VMLAYOUT_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vmlayout),
+# KSRC (a kernel source tree to use instead of Debian's linux-source),
+# KVER (Debian linux-source version, default 7.3), LLVM (default -19).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cache=${VMLAYOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmlayout}
+fragment=$top/tools/testing/selftests/vmlayout/config
+llvm=${LLVM:--19}
+export PATH="$HOME/.cargo/bin:$PATH"
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+
+if [ -n "${KSRC:-}" ]; then
+	src=$(cd "$KSRC" && pwd)
+else
+	src=$("$here/fetch-kernel-source.sh" "$cache/src" "${KVER:-7.3}" | tail -n1)
+fi
+[ -f "$src/Makefile" ] || { echo "build-kernel: $src is not a kernel tree" >&2; exit 1; }
+
+version=$(make -s -C "$src" kernelversion)
+key=$(sha256sum < "$fragment" | cut -c1-12)
+srckey=$(echo "$src" | sha256sum | cut -c1-8)
+out=$cache/build/$version-$srckey-$key
+mkdir -p "$out"
+
+if [ -f "$out/.vmlayout-built" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
+	echo "build-kernel: reusing $out" >&2
+	echo "$out"
+	exit 0
+fi
+
+echo "build-kernel: building Linux $version in $out (about 11 minutes on 2 cores)" >&2
+mk=(make -C "$src" O="$out" LLVM="$llvm" -j"$(nproc)")
+"${mk[@]}" -s tinyconfig >&2
+"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$fragment" >&2
+"${mk[@]}" -s olddefconfig >&2
+# Every line of the fragment must have survived olddefconfig.
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=n) sym=${line%%=*}
+		grep -q "^$sym=y" "$out/.config" && { echo "build-kernel: $sym is set" >&2; bad=1; } ;;
+	CONFIG_*) grep -qx "$line" "$out/.config" || { echo "build-kernel: $line did not stick" >&2; bad=1; } ;;
+	esac
+done < "$fragment"
+[ "$bad" -eq 0 ] || { echo "build-kernel: config fragment not satisfiable" >&2; exit 1; }
+"${mk[@]}" all >&2
+touch "$out/.vmlayout-built"
+echo "$out"

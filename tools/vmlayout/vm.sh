@@ -1,0 +1,91 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the vmlayout test kernel in QEMU (TCG), run a shell command as root in
+# the guest and exit with its status.
+#
+#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-a 'kernel args'] [-t SECONDS]
+#         [-f FILE]... -- 'shell command'
+#
+# Every -f FILE lands in the guest's /root/. debugfs and tracefs are mounted.
+# The command's output goes to a second serial port so it is never mixed with
+# the kernel console; the console is scanned for panic, oops, BUG and WARNING,
+# any of which (or a timeout) fails the run and prints the console log.
+set -euo pipefail
+
+kernel="" paging=5 smp=2 mem=2G append="" timeout_s=${VM_TIMEOUT:-600}
+files=()
+while getopts "k:p:s:m:a:t:f:" opt; do
+	case $opt in
+	k) kernel=$OPTARG ;;
+	p) paging=$OPTARG ;;
+	s) smp=$OPTARG ;;
+	m) mem=$OPTARG ;;
+	a) append=$OPTARG ;;
+	t) timeout_s=$OPTARG ;;
+	f) files+=("$OPTARG") ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+cmd=${1:?usage: vm.sh -k BZIMAGE [options] -- 'command'}
+[ -f "$kernel" ] || { echo "vm: no kernel image '$kernel'" >&2; exit 2; }
+case $paging in
+4) append="no5lvl $append" ;;
+5) ;;
+*) echo "vm: PAGING must be 4 or 5, not '$paging'" >&2; exit 2 ;;
+esac
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-vm.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,root,etc}
+cp /bin/busybox "$root/bin/busybox"
+for f in "${files[@]}"; do
+	[ -e "$f" ] || { echo "vm: no such file '$f'" >&2; exit 2; }
+	cp -r "$f" "$root/root/"
+done
+printf '%s\n' "$cmd" > "$root/root/cmd.sh"
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t tmpfs tmpfs /tmp
+export HOME=/root PATH=/bin:/sbin:/root
+cd /root
+sh /root/cmd.sh > /dev/ttyS1 2>&1
+echo "vmlayout-vm-exit=$?" > /dev/ttyS1
+sync
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.cpio.gz"
+
+console=$work/console.log out=$work/out.log
+rc=0
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem" \
+	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
+	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 $append" \
+	-display none -monitor none -no-reboot \
+	-serial "file:$console" -serial "file:$out" || rc=$?
+
+status=$(sed -n 's/^vmlayout-vm-exit=\([0-9]*\).*/\1/p' "$out" | tail -n1)
+sed '/^vmlayout-vm-exit=/d' "$out"
+bad=$(grep -E 'Kernel panic|Oops|BUG:|WARNING:|Call Trace:|general protection fault' "$console" || true)
+if [ "$rc" -eq 124 ]; then
+	echo "vm: TIMEOUT after ${timeout_s}s; console log:" >&2
+	cat "$console" >&2
+	exit 124
+fi
+if [ -n "$bad" ] || [ -z "$status" ]; then
+	echo "vm: guest failed (qemu rc=$rc, command status '${status:-none}'):" >&2
+	echo "$bad" | head -5 >&2
+	echo "---- console log ----" >&2
+	cat "$console" >&2
+	exit 1
+fi
+[ -z "${VM_CONSOLE:-}" ] || cp "$console" "$VM_CONSOLE"
+exit "$status"
