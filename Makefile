@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vmlayout: build the test kernel and the module, boot, check. See README.md.
+#
+#   make run       build everything, boot, load vmlayout, print its report
+#   make check     every test (host, style, lint, in-VM kselftest, both paging modes)
+#   make kernel    build or reuse the cached test kernel; prints its build dir last
+#   make module    build vmlayout.ko (KDIR=<kernel build dir> for your own kernel)
+#   make vm        boot the test kernel and run CMD in it
+#   make bench     benchmarks (see Documentation/vmlayout/)
+
+SHELL := /bin/bash
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+TOOLS := $(TOP)/tools/vmlayout
+SELFTEST := $(TOP)/tools/testing/selftests/vmlayout
+export VMLAYOUT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vmlayout
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+LLVM ?= -19
+KSRC ?=
+export KSRC
+
+PAGING ?= 5
+SMP ?= 2
+MEM ?= 2G
+APPEND ?=
+FILES ?=
+CMD ?= sh
+
+# The kernel build directory: given, or the cached test kernel.
+KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
+kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
+
+.PHONY: all deps kernel module companion gen run check check-host check-style check-clippy \
+	check-vm vm bench clean
+
+all: module
+
+deps:
+	@$(TOOLS)/host-deps.sh
+
+kernel: deps
+	@mkdir -p $(VMLAYOUT_CACHE)
+	@set -o pipefail; $(TOOLS)/build-kernel.sh | tail -n1 > $(KDIR_STAMP).tmp && \
+		mv $(KDIR_STAMP).tmp $(KDIR_STAMP) && cat $(KDIR_STAMP)
+
+# Generate the documented maps from the kernel tree the module is built against.
+MM_DOC = $(firstword $(wildcard $(kdir)/source/Documentation/arch/x86/x86_64/mm.rst \
+	$(kdir)/Documentation/arch/x86/x86_64/mm.rst))
+GENERATED := $(TOP)/rust/vmlayout_core/generated_maps.rs
+gen:
+	@test -n "$(kdir)" || { echo "no kernel: run 'make kernel' or pass KDIR=" >&2; exit 1; }
+	@test -n "$(MM_DOC)" || { echo "$(kdir): no Documentation/arch/x86/x86_64/mm.rst" >&2; exit 1; }
+	@cd $(TOOLS) && cargo run -q --release --bin mmgen -- $(GENERATED).tmp \
+		"mm.rst=$(MM_DOC):Documentation/arch/x86/x86_64/mm.rst" \
+		"mm.txt-4.x=$(TOP)/Documentation/vmlayout/mm-historical.txt:mm.txt (Linux 4.x, before the LDT remap)"
+	@cmp -s $(GENERATED).tmp $(GENERATED) && rm $(GENERATED).tmp || mv $(GENERATED).tmp $(GENERATED)
+
+module: $(if $(KDIR),,kernel)
+	@$(MAKE) --no-print-directory gen KDIR=$(kdir)
+	$(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) $(if $(CLIPPY),CLIPPY=1) modules
+	@echo "built $(TOP)/vmlayout.ko"
+
+companion: module
+	$(MAKE) -C $(kdir) M=$(SELFTEST) LLVM=$(LLVM) modules
+
+# Boot the test kernel with the freshly built module (and FILES) in /root.
+vm: module
+	@$(TOOLS)/vm.sh -k $(kdir)/arch/x86/boot/bzImage -p $(PAGING) -s $(SMP) -m $(MEM) \
+		-a "$(APPEND)" -f $(TOP)/vmlayout.ko $(foreach f,$(FILES),-f $(f)) -- "$(CMD)"
+
+run: module
+	@$(TOOLS)/vm.sh -k $(kdir)/arch/x86/boot/bzImage -p $(PAGING) -s $(SMP) -m $(MEM) \
+		-a "$(APPEND)" -f $(TOP)/vmlayout.ko -f $(TOOLS)/report.sh -- 'sh /root/report.sh'
+
+check-host: deps
+	cd $(TOOLS) && cargo test -q --release
+
+check-style:
+	rustfmt --check --edition 2021 $(TOP)/rust/vmlayout.rs $(TOP)/tools/vmlayout/*.rs \
+		$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs
+
+check-clippy: kernel
+	@$(MAKE) --no-print-directory gen KDIR=$(kdir)
+	@rm -f $(TOP)/rust/*.o $(TOP)/vmlayout.ko
+	@set -o pipefail; $(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
+	@! grep -E '^(warning|error)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
+
+check-vm: companion
+	$(SELFTEST)/run_vm_tests.sh $(kdir)
+
+check: check-host check-style check-clippy check-vm
+	@echo "make check: all tests passed"
+
+clean:
+	-$(MAKE) -C $(kdir) M=$(TOP) clean
+	-$(MAKE) -C $(kdir) M=$(SELFTEST) clean
+	rm -f $(GENERATED)
+	cd $(TOOLS) && cargo clean

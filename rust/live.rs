@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reading the running kernel's layout: the only place that touches the
+//! kernel's variables for the layout. Everything computed from them lives in
+//! `vmlayout_core::layout`.
+
+use core::ffi::{c_int, c_uint, c_void};
+use kernel::bindings;
+
+use crate::vmlayout_core::layout::{fixaddr_top, Live, PAGE_SIZE, PMD_SIZE, START_KERNEL_MAP};
+use crate::vmlayout_core::map::Paging;
+
+extern "C" {
+    // arch/x86/mm/cpu_entry_area.c, EXPORT_SYMBOL; its header is not part of
+    // the kernel crate's bindings.
+    fn get_cpu_entry_area(cpu: c_int) -> *mut c_void;
+}
+
+const PAGE_PRESENT: u64 = 1 << bindings::_PAGE_BIT_PRESENT;
+
+/// Whether `addr` is mapped in the kernel's reference page tables.
+fn is_mapped(addr: u64) -> bool {
+    let mut level: c_uint = 0;
+    // SAFETY: `lookup_address` walks init_mm's tables for any address and
+    // returns NULL or a pointer to the entry mapping it, valid for reading.
+    let pte = unsafe { bindings::lookup_address(addr as _, &mut level) };
+    if pte.is_null() {
+        return false;
+    }
+    // SAFETY: non-NULL results point into a live page-table page; a volatile
+    // read of one u64 entry is what the kernel's own readers do.
+    let entry = unsafe { core::ptr::read_volatile(pte.cast::<u64>()) };
+    entry & PAGE_PRESENT != 0
+}
+
+/// The kernel image mapping: the first and last mapped 2 MiB blocks of the
+/// `KERNEL_IMAGE_SIZE` window. `_text` is not exported, but the image is
+/// 2 MiB aligned and nothing else is mapped in that window.
+fn kernel_image(image_size: u64) -> (u64, u64) {
+    let mut first = None;
+    let mut last = 0;
+    let mut block = START_KERNEL_MAP;
+    while block < START_KERNEL_MAP + image_size {
+        if is_mapped(block) {
+            first.get_or_insert(block);
+            last = block + PMD_SIZE - 1;
+        }
+        block += PMD_SIZE;
+    }
+    (first.unwrap_or(0), last)
+}
+
+unsafe extern "C" fn note_ram_end(res: *mut bindings::resource, arg: *mut c_void) -> c_int {
+    // SAFETY: `walk_iomem_res_desc` passes a live resource and our `arg`,
+    // which points to the `u64` in `ram_end` below.
+    unsafe {
+        let end = &mut *arg.cast::<u64>();
+        *end = (*end).max((*res).end.wrapping_add(1));
+    }
+    0
+}
+
+/// One past the highest System RAM byte, from the iomem resource tree.
+fn ram_end() -> u64 {
+    let mut end: u64 = 0;
+    // SAFETY: the callback only writes `end`, which outlives the walk.
+    unsafe {
+        bindings::walk_iomem_res_desc(
+            bindings::IORES_DESC_NONE as _,
+            (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_BUSY) as _,
+            0,
+            u64::MAX,
+            (&raw mut end).cast(),
+            Some(note_ram_end),
+        )
+    };
+    end
+}
+
+/// Read everything [`Live`] holds from the running kernel.
+pub(crate) fn read() -> Live {
+    // SAFETY: these exported variables are written once during early boot
+    // and only read afterwards.
+    let (pgdir_shift, page_offset_base, vmalloc_base, vmemmap_base, phys_base) = unsafe {
+        (
+            bindings::pgdir_shift,
+            bindings::page_offset_base as u64,
+            bindings::vmalloc_base as u64,
+            bindings::vmemmap_base as u64,
+            bindings::phys_base as u64,
+        )
+    };
+    let kernel_image_size: u64 = if cfg!(CONFIG_RANDOMIZE_BASE) {
+        1 << 30
+    } else {
+        512 << 20
+    };
+    let (text_start, text_end) = kernel_image(kernel_image_size);
+    // SAFETY: CPU 0 always exists; the call only computes an address.
+    let cpu_entry_area0 = unsafe { get_cpu_entry_area(0) } as u64;
+    let fixmap_pages = bindings::fixed_addresses___end_of_permanent_fixed_addresses as u64;
+    Live {
+        paging: if pgdir_shift == 48 {
+            Paging::Five
+        } else {
+            Paging::Four
+        },
+        page_offset_base,
+        vmalloc_base,
+        vmemmap_base,
+        text_start,
+        text_end,
+        phys_base,
+        physical_start: bindings::CONFIG_PHYSICAL_START as u64,
+        physical_align: bindings::CONFIG_PHYSICAL_ALIGN as u64,
+        kernel_image_size,
+        ram_end: ram_end(),
+        cpu_entry_area0,
+        fixaddr_start: fixaddr_top() - fixmap_pages * PAGE_SIZE,
+        kasan: cfg!(CONFIG_KASAN),
+        randomize_memory: cfg!(CONFIG_RANDOMIZE_MEMORY),
+    }
+}

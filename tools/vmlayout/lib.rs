@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel-independent half of vmlayout, built for the host.
+//!
+//! The files live in `rust/vmlayout_core/` and are compiled unchanged into
+//! the kernel module; they are `no_std` and never allocate. This crate lets
+//! `cargo test` cover them and lets `mmgen` (the map generator run when the
+//! module is built) share the parser.
+
+#![no_std]
+
+#[path = "../../rust/vmlayout_core/layout.rs"]
+pub mod layout;
+#[path = "../../rust/vmlayout_core/map.rs"]
+pub mod map;
+#[path = "../../rust/vmlayout_core/mm_doc.rs"]
+pub mod mm_doc;
+#[path = "../../rust/vmlayout_core/record.rs"]
+pub mod record;
+/// Reading records back (host only).
+pub mod record_parse;
