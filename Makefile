@@ -31,7 +31,7 @@ CMD ?= sh
 KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
-.PHONY: all deps kernel module companion gen run check check-host check-style check-clippy \
+.PHONY: all deps kernel module gen run check check-host check-style check-clippy \
 	check-vm vm bench clean
 
 all: module
@@ -48,21 +48,18 @@ kernel: deps
 MM_DOC = $(firstword $(wildcard $(kdir)/source/Documentation/arch/x86/x86_64/mm.rst \
 	$(kdir)/Documentation/arch/x86/x86_64/mm.rst))
 GENERATED := $(TOP)/rust/vmlayout_core/generated_maps.rs
-gen:
+gen: $(if $(KDIR),,kernel)
 	@test -n "$(kdir)" || { echo "no kernel: run 'make kernel' or pass KDIR=" >&2; exit 1; }
 	@test -n "$(MM_DOC)" || { echo "$(kdir): no Documentation/arch/x86/x86_64/mm.rst" >&2; exit 1; }
 	@cd $(TOOLS) && cargo run -q --release --bin mmgen -- $(GENERATED).tmp \
 		"mm.rst=$(MM_DOC):Documentation/arch/x86/x86_64/mm.rst" \
 		"mm.txt-4.x=$(TOP)/Documentation/vmlayout/mm-historical.txt:mm.txt (Linux 4.x, before the LDT remap)"
+	@rustfmt --edition 2021 $(GENERATED).tmp
 	@cmp -s $(GENERATED).tmp $(GENERATED) && rm $(GENERATED).tmp || mv $(GENERATED).tmp $(GENERATED)
 
-module: $(if $(KDIR),,kernel)
-	@$(MAKE) --no-print-directory gen KDIR=$(kdir)
+module: gen
 	$(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) $(if $(CLIPPY),CLIPPY=1) modules
 	@echo "built $(TOP)/vmlayout.ko"
-
-companion: module
-	$(MAKE) -C $(kdir) M=$(SELFTEST) LLVM=$(LLVM) modules
 
 # Boot the test kernel with the freshly built module (and FILES) in /root.
 vm: module
@@ -76,18 +73,19 @@ run: module
 check-host: deps
 	cd $(TOOLS) && cargo test -q --release
 
-check-style:
-	rustfmt --check --edition 2021 $(TOP)/rust/vmlayout.rs $(TOP)/tools/vmlayout/*.rs \
-		$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs
+# rustfmt follows `mod` and `#[path]`, so the crate roots cover every file.
+RUST_ROOTS = $(TOP)/rust/vmlayout.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
+	$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs)
+check-style: gen
+	rustfmt --check --edition 2021 $(RUST_ROOTS)
 
-check-clippy: kernel
-	@$(MAKE) --no-print-directory gen KDIR=$(kdir)
+check-clippy: gen
 	@rm -f $(TOP)/rust/*.o $(TOP)/vmlayout.ko
 	@set -o pipefail; $(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
 	@! grep -E '^(warning|error)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
 
-check-vm: companion
-	$(SELFTEST)/run_vm_tests.sh $(kdir)
+check-vm: module
+	$(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
 check: check-host check-style check-clippy check-vm
 	@echo "make check: all tests passed"

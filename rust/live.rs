@@ -23,7 +23,7 @@ fn is_mapped(addr: u64) -> bool {
     let mut level: c_uint = 0;
     // SAFETY: `lookup_address` walks init_mm's tables for any address and
     // returns NULL or a pointer to the entry mapping it, valid for reading.
-    let pte = unsafe { bindings::lookup_address(addr as _, &mut level) };
+    let pte = unsafe { bindings::lookup_address(addr as usize, &mut level) };
     if pte.is_null() {
         return false;
     }
@@ -50,9 +50,13 @@ fn kernel_image(image_size: u64) -> (u64, u64) {
     (first.unwrap_or(0), last)
 }
 
+/// `walk_iomem_res_desc` callback: raise the `u64` at `arg` to the end of `res`.
+///
+/// # Safety
+///
+/// `res` must point to a live resource and `arg` to a writable `u64`.
 unsafe extern "C" fn note_ram_end(res: *mut bindings::resource, arg: *mut c_void) -> c_int {
-    // SAFETY: `walk_iomem_res_desc` passes a live resource and our `arg`,
-    // which points to the `u64` in `ram_end` below.
+    // SAFETY: the caller guarantees both pointers (see above).
     unsafe {
         let end = &mut *arg.cast::<u64>();
         *end = (*end).max((*res).end.wrapping_add(1));
@@ -66,8 +70,8 @@ fn ram_end() -> u64 {
     // SAFETY: the callback only writes `end`, which outlives the walk.
     unsafe {
         bindings::walk_iomem_res_desc(
-            bindings::IORES_DESC_NONE as _,
-            (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_BUSY) as _,
+            bindings::IORES_DESC_NONE as usize,
+            (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_BUSY) as usize,
             0,
             u64::MAX,
             (&raw mut end).cast(),
@@ -98,7 +102,7 @@ pub(crate) fn read() -> Live {
     let (text_start, text_end) = kernel_image(kernel_image_size);
     // SAFETY: CPU 0 always exists; the call only computes an address.
     let cpu_entry_area0 = unsafe { get_cpu_entry_area(0) } as u64;
-    let fixmap_pages = bindings::fixed_addresses___end_of_permanent_fixed_addresses as u64;
+    let fixmap_pages = u64::from(bindings::fixed_addresses___end_of_permanent_fixed_addresses);
     Live {
         paging: if pgdir_shift == 48 {
             Paging::Five
@@ -111,8 +115,8 @@ pub(crate) fn read() -> Live {
         text_start,
         text_end,
         phys_base,
-        physical_start: bindings::CONFIG_PHYSICAL_START as u64,
-        physical_align: bindings::CONFIG_PHYSICAL_ALIGN as u64,
+        physical_start: u64::from(bindings::CONFIG_PHYSICAL_START),
+        physical_align: u64::from(bindings::CONFIG_PHYSICAL_ALIGN),
         kernel_image_size,
         ram_end: ram_end(),
         cpu_entry_area0,

@@ -64,11 +64,19 @@ fn show_summary(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .text("source", "pgdir_shift")?
         .end()?;
     let bases: [(&str, u64, &str); 7] = [
-        ("page_offset_base", live.page_offset_base, "page_offset_base"),
+        (
+            "page_offset_base",
+            live.page_offset_base,
+            "page_offset_base",
+        ),
         ("vmalloc_base", live.vmalloc_base, "vmalloc_base"),
         ("vmemmap_base", live.vmemmap_base, "vmemmap_base"),
         ("kernel_text", live.text_start, TEXT_SOURCE),
-        ("text_slide", live.text_slide(), "kernel_text - __START_KERNEL_map - CONFIG_PHYSICAL_START"),
+        (
+            "text_slide",
+            live.text_slide(),
+            "kernel_text - __START_KERNEL_map - CONFIG_PHYSICAL_START",
+        ),
         ("phys_base", live.phys_base, "phys_base"),
         ("ram_end", live.ram_end, "System RAM in iomem"),
     ];

@@ -324,15 +324,25 @@ fn live_extent(doc: &DocMap<'_>, index: usize, live: &Live) -> RegionLayout {
 fn judge_alone(r: &mut RegionLayout, id: RegionId, live: &Live) {
     let Some((start, end)) = r.live else { return };
     let (verdict, reason) = if start < r.window.0 || start > r.window.1 {
-        (Verdict::OutsideWindow, "base lies outside its documented window")
+        (
+            Verdict::OutsideWindow,
+            "base lies outside its documented window",
+        )
     } else if start % r.align != 0 {
-        (Verdict::Misaligned, "base is not aligned as the kernel aligns it")
+        (
+            Verdict::Misaligned,
+            "base is not aligned as the kernel aligns it",
+        )
     } else if id == RegionId::DirectMap && end - start + 1 < live.ram_end {
-        (Verdict::TooSmall, "direct map is smaller than the top of System RAM")
-    } else if id == RegionId::CpuEntryArea
-        && !(start..=end).contains(&live.cpu_entry_area0)
-    {
-        (Verdict::OutsideWindow, "CPU 0's cpu_entry_area lies outside the region")
+        (
+            Verdict::TooSmall,
+            "direct map is smaller than the top of System RAM",
+        )
+    } else if id == RegionId::CpuEntryArea && !(start..=end).contains(&live.cpu_entry_area0) {
+        (
+            Verdict::OutsideWindow,
+            "CPU 0's cpu_entry_area lies outside the region",
+        )
     } else if (r.placement == Placement::Fixed && (start, end) != (r.doc_start, r.doc_end))
         || (r.placement == Placement::TextSlide && end > r.doc_end)
     {

@@ -154,6 +154,11 @@ impl<'a> DocMap<'a> {
         }
     }
 
+    /// Index of the row containing `addr`, if any.
+    pub fn index_of_addr(&self, addr: u64) -> Option<usize> {
+        (0..self.regions.len()).find(|&i| self.start_of(i) <= addr && addr <= self.regions[i].end)
+    }
+
     /// Index of the first row with the given id.
     pub fn index_of(&self, id: RegionId) -> Option<usize> {
         self.regions.iter().position(|r| r.id == id)

@@ -78,7 +78,8 @@ fn inclusive_end(start: Option<u64>, end: u64) -> u64 {
 }
 
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
-    text.len() >= prefix.len() && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// "Complete virtual memory map with 4-level page tables" (mm.rst) or
@@ -150,9 +151,9 @@ fn txt_row(line: &str) -> Result<Line<'_>, &'static str> {
         .ok_or("end address is not 16 hex digits")?;
     let mut rest = rest[16..].trim_start();
     let mut size = "";
-    if let Some(paren) = rest.strip_prefix("(=") {
+    if let Some(paren) = rest.strip_prefix('(') {
         let close = paren.find(')').ok_or("unclosed '(=size)'")?;
-        size = paren[..close].trim();
+        size = paren[..close].trim_start_matches('=').trim();
         rest = paren[close + 1..].trim_start();
     }
     Ok(Line::Row(Row {

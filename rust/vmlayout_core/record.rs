@@ -29,7 +29,10 @@ pub struct Record<'w, W: Write> {
 }
 
 fn needs_quotes(value: &str) -> bool {
-    value.is_empty() || value.bytes().any(|b| matches!(b, b' ' | b'"' | b'\\' | b'=' | b'\t' | b'\n'))
+    value.is_empty()
+        || value
+            .bytes()
+            .any(|b| matches!(b, b' ' | b'"' | b'\\' | b'=' | b'\t' | b'\n'))
 }
 
 impl<'w, W: Write> Record<'w, W> {

@@ -36,11 +36,9 @@ fn paging_name(p: Paging) -> &'static str {
 fn generate(out: &mut String, name: &str, path: &str, label: &str) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let mut tables: Vec<(Paging, Vec<DocRegion<'_>>)> = Vec::new();
-    parse_document(&text, |paging, region| {
-        match tables.last_mut() {
-            Some((p, rows)) if *p == paging => rows.push(region),
-            _ => tables.push((paging, vec![region])),
-        }
+    parse_document(&text, |paging, region| match tables.last_mut() {
+        Some((p, rows)) if *p == paging => rows.push(region),
+        _ => tables.push((paging, vec![region])),
     })
     .map_err(|e| format!("{path}:{}: {}", e.line, e.reason))?;
     for (paging, rows) in &tables {
