@@ -64,7 +64,7 @@ module: gen
 # Boot the test kernel with the freshly built module (and FILES) in /root.
 vm: module
 	@$(TOOLS)/vm.sh -k $(kdir)/arch/x86/boot/bzImage -p $(PAGING) -s $(SMP) -m $(MEM) \
-		-a "$(APPEND)" -f $(TOP)/vmlayout.ko $(foreach f,$(FILES),-f $(f)) -- "$(CMD)"
+		-a "$(APPEND)" -f $(TOP)/vmlayout.ko $(foreach f,$(FILES),-f $(f)) -- '$(subst ','\'',$(value CMD))'
 
 run: module
 	@$(TOOLS)/vm.sh -k $(kdir)/arch/x86/boot/bzImage -p $(PAGING) -s $(SMP) -m $(MEM) \

@@ -5,7 +5,7 @@
 //! `vmlayout_core::layout`.
 
 use core::ffi::{c_int, c_uint, c_void};
-use kernel::bindings;
+use kernel::{alloc::KVec, bindings, prelude::*};
 
 use crate::vmlayout_core::layout::{fixaddr_top, Live, PAGE_SIZE, PMD_SIZE, START_KERNEL_MAP};
 use crate::vmlayout_core::map::Paging;
@@ -50,39 +50,9 @@ fn kernel_image(image_size: u64) -> (u64, u64) {
     (first.unwrap_or(0), last)
 }
 
-/// `walk_iomem_res_desc` callback: raise the `u64` at `arg` to the end of `res`.
-///
-/// # Safety
-///
-/// `res` must point to a live resource and `arg` to a writable `u64`.
-unsafe extern "C" fn note_ram_end(res: *mut bindings::resource, arg: *mut c_void) -> c_int {
-    // SAFETY: the caller guarantees both pointers (see above).
-    unsafe {
-        let end = &mut *arg.cast::<u64>();
-        *end = (*end).max((*res).end.wrapping_add(1));
-    }
-    0
-}
-
-/// One past the highest System RAM byte, from the iomem resource tree.
-fn ram_end() -> u64 {
-    let mut end: u64 = 0;
-    // SAFETY: the callback only writes `end`, which outlives the walk.
-    unsafe {
-        bindings::walk_iomem_res_desc(
-            bindings::IORES_DESC_NONE as usize,
-            (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_BUSY) as usize,
-            0,
-            u64::MAX,
-            (&raw mut end).cast(),
-            Some(note_ram_end),
-        )
-    };
-    end
-}
-
-/// Read everything [`Live`] holds from the running kernel.
-pub(crate) fn read() -> Live {
+/// Read everything [`Live`] holds from the running kernel; `ram` is
+/// [`ram_ranges`].
+pub(crate) fn read(ram: &[(u64, u64)]) -> Live {
     // SAFETY: these exported variables are written once during early boot
     // and only read afterwards.
     let (pgdir_shift, page_offset_base, vmalloc_base, vmemmap_base, phys_base) = unsafe {
@@ -118,10 +88,82 @@ pub(crate) fn read() -> Live {
         physical_start: u64::from(bindings::CONFIG_PHYSICAL_START),
         physical_align: u64::from(bindings::CONFIG_PHYSICAL_ALIGN),
         kernel_image_size,
-        ram_end: ram_end(),
+        ram_end: ram.iter().map(|r| r.1 + 1).max().unwrap_or(0),
         cpu_entry_area0,
         fixaddr_start: fixaddr_top() - fixmap_pages * PAGE_SIZE,
         kasan: cfg!(CONFIG_KASAN),
         randomize_memory: cfg!(CONFIG_RANDOMIZE_MEMORY),
     }
+}
+
+/// The memory-encryption bit(s) in page-table entries (SME/SEV), 0 without
+/// AMD memory encryption.
+pub(crate) fn memory_encryption_mask() -> u64 {
+    #[cfg(CONFIG_AMD_MEM_ENCRYPT)]
+    {
+        // SAFETY: set once during early boot.
+        unsafe { bindings::sme_me_mask }
+    }
+    #[cfg(not(CONFIG_AMD_MEM_ENCRYPT))]
+    0
+}
+
+/// Virtual address of the entry mapping `addr` in init_mm's tables, as
+/// `lookup_address()` finds it.
+pub(crate) fn lookup_entry(addr: u64) -> Option<u64> {
+    let mut level: c_uint = 0;
+    // SAFETY: see `is_mapped`.
+    let pte = unsafe { bindings::lookup_address(addr as usize, &mut level) };
+    (!pte.is_null()).then_some(pte as u64)
+}
+
+/// Whether debug_pagealloc is on (it unmaps free pages from the direct map).
+pub(crate) fn debug_pagealloc() -> bool {
+    #[cfg(CONFIG_DEBUG_PAGEALLOC)]
+    {
+        // SAFETY: reading a static key's enable count is what
+        // static_key_enabled() does.
+        unsafe {
+            core::ptr::read_volatile(
+                &raw const bindings::_debug_pagealloc_enabled.key.enabled.counter,
+            ) > 0
+        }
+    }
+    #[cfg(not(CONFIG_DEBUG_PAGEALLOC))]
+    false
+}
+
+/// `walk_iomem_res_desc` callback: append `res` to the `KVec` at `arg`.
+///
+/// # Safety
+///
+/// `res` must point to a live resource and `arg` to a `KVec<(u64, u64)>`.
+unsafe extern "C" fn note_ram_range(res: *mut bindings::resource, arg: *mut c_void) -> c_int {
+    // SAFETY: `walk_iomem_res_desc` passes a live resource and our `arg`, the
+    // `KVec` in `ram_ranges`.
+    let (ranges, res) = unsafe { (&mut *arg.cast::<KVec<(u64, u64)>>(), &*res) };
+    match ranges.push((res.start, res.end), GFP_ATOMIC) {
+        Ok(()) => 0,
+        Err(_) => -(bindings::ENOMEM as c_int),
+    }
+}
+
+/// System RAM ranges (physical, inclusive) from the iomem resource tree.
+pub(crate) fn ram_ranges() -> Result<KVec<(u64, u64)>> {
+    let mut ranges = KVec::new();
+    // SAFETY: the callback only pushes to `ranges`, which outlives the walk.
+    let ret = unsafe {
+        bindings::walk_iomem_res_desc(
+            bindings::IORES_DESC_NONE as usize,
+            (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_BUSY) as usize,
+            0,
+            u64::MAX,
+            (&raw mut ranges).cast(),
+            Some(note_ram_range),
+        )
+    };
+    if ret < 0 && ret != -(bindings::EINVAL as c_int) {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(ranges)
 }

@@ -8,16 +8,24 @@
 //!
 //! * `summary`: paging mode and the live bases, each with its source.
 //! * `layout`: every documented region held against the live kernel.
+//! * `map`: every mapped range of the kernel half, ptdump-like.
+//! * `findings`: what the rules found, and what each rule looked at.
+//! * `stats`: per-region bytes per page size, per-CPU walk counters.
+//! * `rescan`: write `1` to walk again.
 
 use core::fmt;
 
 use kernel::{
+    alloc::KVec,
     debugfs::{Dir, File},
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, Mutex},
+    uaccess::UserSliceReader,
 };
 
 mod live;
+mod scan;
 
 /// The kernel-independent half, shared with the host crate in `tools/vmlayout/`.
 /// Public so that the shared files' `pub` items are reachable, as they are in
@@ -26,14 +34,20 @@ pub mod vmlayout_core {
     pub mod generated_maps;
     pub mod layout;
     pub mod map;
+    pub mod pte;
     pub mod record;
+    pub mod rules;
+    pub mod walk;
 }
 
 use vmlayout_core::{
     generated_maps::MAPS,
     layout::{evaluate, Live, TEXT_SOURCE},
     map::DocMap,
+    pte::{Flags, Level},
     record::{header, Record},
+    rules::{LiveMap, Rule},
+    walk::Range,
 };
 
 module! {
@@ -42,17 +56,39 @@ module! {
     authors: ["vmlayout developers"],
     description: "Check the live x86-64 kernel memory layout against its documented map",
     license: "GPL",
+    params: {
+        scan_on_load: bool {
+            default: true,
+            description: "Walk the page tables when the module loads (findings holds the result)",
+        },
+    },
 }
 
 /// What every file reads from.
+#[pin_data]
 struct State {
     live: Live,
+    ram: KVec<(u64, u64)>,
+    #[pin]
+    scan: Mutex<Option<scan::Scan>>,
 }
 
 impl State {
     /// The documented maps for the live paging mode, current map first.
     fn maps(&self) -> impl Iterator<Item = &'static DocMap<'static>> + '_ {
         MAPS.iter().filter(|m| m.paging == self.live.paging)
+    }
+
+    /// The current documented map for the live paging mode.
+    fn current_map(&self) -> Result<&'static DocMap<'static>> {
+        self.maps().next().ok_or(ENODEV)
+    }
+
+    fn rescan(&self) -> Result {
+        let doc = self.current_map()?;
+        let result = scan::scan(doc, &self.live, &self.ram)?;
+        *self.scan.lock() = Some(result);
+        Ok(())
     }
 }
 
@@ -135,27 +171,292 @@ fn show_layout(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
+/// ptdump's words for a leaf's attributes, comma-separated.
+struct Attrs(Flags, Level);
+
+impl fmt::Display for Attrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Attrs(flags, level) = *self;
+        let pat = if level == Level::Pte {
+            Flags::PS
+        } else {
+            Flags::PAT_LARGE
+        };
+        let words = [
+            (flags.has(Flags::US), "USR"),
+            (true, if flags.has(Flags::RW) { "RW" } else { "ro" }),
+            (flags.has(Flags::PWT), "PWT"),
+            (flags.has(Flags::PCD), "PCD"),
+            (level != Level::Pte, "PSE"),
+            (flags.has(pat), "PAT"),
+            (flags.has(Flags::G), "GLB"),
+            (true, if flags.has(Flags::NX) { "NX" } else { "x" }),
+        ];
+        let mut first = true;
+        for (on, word) in words {
+            if on {
+                if !first {
+                    f.write_str(",")?;
+                }
+                f.write_str(word)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Text of an `Attrs`, for the record writer (no allocation: a small buffer).
+struct AttrBuf {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl fmt::Write for AttrBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+fn attrs(flags: Flags, level: Level) -> AttrBuf {
+    let mut b = AttrBuf {
+        buf: [0; 48],
+        len: 0,
+    };
+    // The longest attribute list is 31 bytes; the buffer always fits it.
+    let _ = fmt::write(&mut b, format_args!("{}", Attrs(flags, level)));
+    b
+}
+
+impl AttrBuf {
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+fn range_record<'w, 'f>(
+    f: &'w mut fmt::Formatter<'f>,
+    kind: &str,
+    range: &Range,
+    top: Level,
+) -> Result<Record<'w, fmt::Formatter<'f>>, fmt::Error> {
+    Record::new(f, kind)?
+        .hex("start", range.start)?
+        .hex("last", range.last)?
+        .num("size", range.size())?
+        .text("level", range.level.name(top))?
+        .hex("phys", range.phys)?
+        .text("attrs", attrs(range.flags, range.level).as_str())?
+        .text("rw", if range.effective.rw { "1" } else { "0" })?
+        .text("user", if range.effective.us { "1" } else { "0" })?
+        .text("exec", if range.effective.nx { "0" } else { "1" })
+}
+
+fn top_level(live: &Live) -> Level {
+    if live.paging.levels() == 5 {
+        Level::Pgd
+    } else {
+        Level::P4d
+    }
+}
+
+fn no_scan(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "# no scan yet: write 1 to rescan")
+}
+
+fn show_map(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    header(f, "map")?;
+    let guard = state.scan.lock();
+    let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
+        return no_scan(f);
+    };
+    let map = LiveMap::new(doc, &state.live);
+    let top = top_level(&state.live);
+    let mut current: Option<Option<usize>> = None;
+    for range in scan.walked.ranges.iter() {
+        let row = map.place(range.start).0.row();
+        if current != Some(row) {
+            current = Some(row);
+            let rec = Record::new(f, "region")?.text("map", doc.name)?;
+            match row {
+                Some(r) => rec
+                    .text("name", doc.regions[r].id.name())?
+                    .text("kind", doc.regions[r].kind.name())?,
+                None => rec.text("name", "undocumented")?.text("kind", "-")?,
+            }
+            .end()?;
+        }
+        range_record(f, "range", range, top)?.end()?;
+    }
+    Ok(())
+}
+
+fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    header(f, "findings")?;
+    let guard = state.scan.lock();
+    let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
+        return no_scan(f);
+    };
+    let top = top_level(&state.live);
+    // What was looked at, so that an empty result shows it looked.
+    Record::new(f, "scope")?
+        .text("map", doc.name)?
+        .num("ranges", scan.walked.ranges.len())?
+        .num("ram_ranges", state.ram.len())?
+        .num("cpus_checked", scan.checked_cpus)?
+        .hex("reference", scan.reference)?
+        .end()?;
+    for rule in Rule::ALL {
+        let found = scan.findings.iter().filter(|x| x.rule == rule).count();
+        Record::new(f, "rule")?
+            .text("id", rule.id())?
+            .num("found", found)?
+            .text("checks", rule.reason())?
+            .end()?;
+    }
+    for finding in scan.findings.iter() {
+        let region = finding
+            .row
+            .map_or("undocumented", |r| doc.regions[r].id.name());
+        let rec = Record::new(f, "finding")?
+            .text("id", finding.rule.id())?
+            .text("severity", finding.severity.name())?
+            .text("region", region)?;
+        let rec = match finding.cpu {
+            Some(cpu) => rec.num("cpu", cpu)?,
+            None => rec.text("cpu", "-")?,
+        };
+        let rec = rec
+            .hex("start", finding.range.start)?
+            .hex("last", finding.range.last)?
+            .num("size", finding.range.size())?
+            .text("level", finding.range.level.name(top))?
+            .text(
+                "attrs",
+                attrs(finding.range.flags, finding.range.level).as_str(),
+            )?;
+        rec.text("reason", finding.reason)?.end()?;
+    }
+    Ok(())
+}
+
+fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    header(f, "stats")?;
+    let guard = state.scan.lock();
+    let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
+        return no_scan(f);
+    };
+    let w = &scan.walked;
+    let tables: u64 = w.setup_tables
+        + w.cpus
+            .iter()
+            .map(|c| c.tables.iter().sum::<u64>())
+            .sum::<u64>();
+    Record::new(f, "walk")?
+        .num("ns", w.ns)?
+        .num("items", w.items)?
+        .num("ranges", w.ranges.len())?
+        .num("table_pages", tables)?
+        .num("setup_table_pages", w.setup_tables)?
+        .num("cpus", w.cpus.iter().filter(|c| c.ran).count())?
+        .end()?;
+    for (cpu, c) in w.cpus.iter().enumerate() {
+        if !c.ran {
+            continue;
+        }
+        Record::new(f, "cpu")?
+            .num("cpu", cpu)?
+            .hex("cr3", c.cr3)?
+            .num("ns", c.ns)?
+            .num("items", c.items)?
+            .num("ranges", c.ranges)?
+            .num("pte_tables", c.tables[1])?
+            .num("pmd_tables", c.tables[2])?
+            .num("pud_tables", c.tables[3])?
+            .num("p4d_tables", c.tables[4])?
+            .num("unreadable", c.unreadable)?
+            .end()?;
+    }
+    for (row, bytes) in scan.mapped.iter().enumerate() {
+        if bytes.iter().all(|&b| b == 0) {
+            continue;
+        }
+        Record::new(f, "region")?
+            .text("map", doc.name)?
+            .text("name", doc.regions[row].id.name())?
+            .num("bytes_4k", bytes[0])?
+            .num("bytes_2m", bytes[1])?
+            .num("bytes_1g", bytes[2])?
+            .end()?;
+    }
+    Ok(())
+}
+
+fn write_rescan(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 8];
+    let n = reader.len();
+    if n == 0 || n > buf.len() {
+        pr_warn!("rescan: write '1' to walk the page tables again\n");
+        return Err(EINVAL);
+    }
+    reader.read_slice(&mut buf[..n])?;
+    match core::str::from_utf8(&buf[..n]).map(str::trim) {
+        Ok("1") => state.rescan(),
+        _ => {
+            pr_warn!("rescan: write '1' to walk the page tables again\n");
+            Err(EINVAL)
+        }
+    }
+}
+
 /// A debugfs file sharing the module's state.
 type StateFile = Pin<KBox<File<Arc<State>>>>;
 
 struct Vmlayout {
     // Files before the directory: fields drop in order, files first.
-    _files: [StateFile; 2],
+    _files: [StateFile; 6],
     _dir: Dir,
 }
 
 impl kernel::Module for Vmlayout {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let live = live::read();
-        let state = Arc::new(State { live }, GFP_KERNEL)?;
+        let ram = live::ram_ranges()?;
+        let live = live::read(&ram);
+        let state = Arc::pin_init(
+            pin_init!(State {
+                live,
+                ram,
+                scan <- new_mutex!(None),
+            }),
+            GFP_KERNEL,
+        )?;
+        if module_parameters::scan_on_load.value() {
+            state.rescan()?;
+        }
         let dir = Dir::new(c"vmlayout");
+        // The callbacks must be function items (zero-sized), hence a macro.
+        macro_rules! file {
+            ($name:literal, $show:expr) => {
+                KBox::pin_init(
+                    dir.read_callback_file($name, state.clone(), &$show),
+                    GFP_KERNEL,
+                )?
+            };
+        }
         let files = [
+            file!(c"summary", show_summary),
+            file!(c"layout", show_layout),
+            file!(c"map", show_map),
+            file!(c"findings", show_findings),
+            file!(c"stats", show_stats),
             KBox::pin_init(
-                dir.read_callback_file(c"summary", state.clone(), &show_summary),
-                GFP_KERNEL,
-            )?,
-            KBox::pin_init(
-                dir.read_callback_file(c"layout", state, &show_layout),
+                dir.write_callback_file(c"rescan", state.clone(), &write_rescan),
                 GFP_KERNEL,
             )?,
         ];

@@ -86,6 +86,14 @@ pub enum RegionId {
 }
 
 impl RegionId {
+    /// Regions whose base `CONFIG_RANDOMIZE_MEMORY` chooses at boot.
+    pub const fn is_randomized(self) -> bool {
+        matches!(
+            self,
+            RegionId::DirectMap | RegionId::Vmalloc | RegionId::Vmemmap
+        )
+    }
+
     /// Stable short name used in records.
     pub const fn name(self) -> &'static str {
         match self {

@@ -15,7 +15,13 @@ pub mod layout;
 pub mod map;
 #[path = "../../rust/vmlayout_core/mm_doc.rs"]
 pub mod mm_doc;
+#[path = "../../rust/vmlayout_core/pte.rs"]
+pub mod pte;
 #[path = "../../rust/vmlayout_core/record.rs"]
 pub mod record;
 /// Reading records back (host only).
 pub mod record_parse;
+#[path = "../../rust/vmlayout_core/rules.rs"]
+pub mod rules;
+#[path = "../../rust/vmlayout_core/walk.rs"]
+pub mod walk;

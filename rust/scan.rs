@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The scan: find the reference page table, walk its kernel half on every
+//! online CPU at once, merge, and run the rules.
+//!
+//! Kernel glue only: the walk, the coalescing and the rules are in
+//! `vmlayout_core`.
+
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use kernel::{alloc::KVec, alloc::VVec, bindings, cpu::CpuId, prelude::*};
+
+use crate::vmlayout_core::{
+    layout::{Live, START_KERNEL_MAP},
+    map::DocMap,
+    pte::{Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK},
+    rules::{check_ram, check_range, Finding, LiveMap, Rule, Severity, TextAliases},
+    walk::{Coalescer, Range, Scratch, TableSource, Walk, WalkSink},
+};
+
+/// Most CPUs a scan reports on; more are walked but not listed.
+pub(crate) const MAX_CPUS: usize = 64;
+
+/// Read CR3.
+fn read_cr3() -> u64 {
+    let cr3: u64;
+    // SAFETY: reading CR3 has no side effects; we run in ring 0.
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags))
+    };
+    cr3
+}
+
+/// Reads table pages through the direct map with `copy_from_kernel_nofault`,
+/// so a table freed or unmapped under the walk (DEBUG_PAGEALLOC) is reported
+/// instead of faulting.
+pub(crate) struct DirectMap {
+    page_offset_base: u64,
+}
+
+impl TableSource for DirectMap {
+    #[inline(always)]
+    fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
+        let src = self.page_offset_base.wrapping_add(phys) as *const c_void;
+        // SAFETY: `out` is a writable table-sized buffer; the source is only
+        // read through the fault-tolerant copy, which validates it.
+        unsafe {
+            bindings::copy_from_kernel_nofault(
+                out.as_mut_ptr().cast(),
+                src,
+                core::mem::size_of::<Table>(),
+            ) == 0
+        }
+    }
+}
+
+/// Physical address of the table `cr3` points to.
+fn cr3_table(cr3: u64) -> u64 {
+    cr3 & PHYS_ADDR_MASK & !crate::live::memory_encryption_mask()
+}
+
+/// Switch this CPU to init_mm and store CR3 at `arg`.
+///
+/// # Safety
+///
+/// `arg` must point to a writable `u64`; must run in a kernel thread.
+unsafe extern "C" fn switch_to_reference(arg: *mut c_void) -> c_int {
+    let flags: u64;
+    // SAFETY: save RFLAGS and disable interrupts (arch_local_irq_save() on
+    // native and KVM guests), so nothing can switch mm between leave_mm()
+    // and reading CR3.
+    unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags) };
+    // SAFETY: this runs in a kworker, a kernel thread in lazy TLB mode, which
+    // is what `leave_mm()` expects: it switches this CPU to init_mm, as idle
+    // drivers do before deep C-states.
+    unsafe { bindings::leave_mm() };
+    let cr3 = read_cr3();
+    // SAFETY: restores the RFLAGS saved above.
+    unsafe { core::arch::asm!("push {}", "popfq", in(reg) flags) };
+    // SAFETY: `arg` is the `u64` in `reference_table`, alive for the
+    // synchronous call.
+    unsafe { *arg.cast::<u64>() = cr3 };
+    0
+}
+
+/// The reference top-level table (`init_mm.pgd`, which is not exported):
+/// switch a kernel thread to init_mm with `leave_mm()` and read CR3. The
+/// result is verified twice: it must lie in the kernel image (where
+/// `swapper_pg_dir` is; every other mm's table comes from the page
+/// allocator), and walking it must reach the very entry `lookup_address()`,
+/// which walks init_mm, returns for our own code.
+pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
+    let page_offset_base = live.page_offset_base;
+    let mut cr3: u64 = 0;
+    // SAFETY: the callback writes only `cr3`, which outlives the
+    // synchronous call.
+    let ret = unsafe {
+        bindings::smp_call_on_cpu(0, Some(switch_to_reference), (&raw mut cr3).cast(), false)
+    };
+    if ret != 0 {
+        return Err(Error::from_errno(ret));
+    }
+    let table = cr3_table(cr3);
+    let image = live
+        .text_start
+        .wrapping_sub(START_KERNEL_MAP)
+        .wrapping_add(live.phys_base);
+    if table < image || table > image + (live.text_end - live.text_start) {
+        pr_warn!("CR3 after leave_mm() ({table:#x}) is not in the kernel image\n");
+        return Err(EIO);
+    }
+    // Verify: our own code must resolve, through this table, to the very
+    // entry lookup_address() finds in init_mm's tables.
+    let probe = reference_table as *const () as u64;
+    let mut src = DirectMap { page_offset_base };
+    let mut level = walk.top;
+    let mut phys = table;
+    let mut buf: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    loop {
+        if !src.copy_table(phys, &mut buf) {
+            return Err(EIO);
+        }
+        let index = ((probe >> level.shift()) & (ENTRIES as u64 - 1)) as usize;
+        let entry = buf[index];
+        let leaf = level == Level::Pte || (level.can_be_huge() && Flags::of(entry).has(Flags::PS));
+        if leaf || !Flags::of(entry).has(Flags::P) {
+            let ours = page_offset_base + phys + index as u64 * 8;
+            let theirs = crate::live::lookup_entry(probe);
+            if theirs != Some(ours) {
+                pr_warn!("reference table {table:#x} does not agree with lookup_address()\n");
+                return Err(EIO);
+            }
+            return Ok(table);
+        }
+        phys = entry & walk.phys_mask;
+        level = match level.below() {
+            Some(l) => l,
+            None => return Err(EIO),
+        };
+    }
+}
+
+/// One unit of parallel work: one present entry one level below the top.
+#[derive(Clone, Copy)]
+struct WorkItem {
+    va: u64,
+    level: Level,
+    entry: u64,
+    effective: Effective,
+}
+
+/// Counters of one CPU's walk.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct CpuStats {
+    /// Whether the CPU took part.
+    pub(crate) ran: bool,
+    /// Its active CR3 during the walk.
+    pub(crate) cr3: u64,
+    /// Table pages copied, by level.
+    pub(crate) tables: [u64; 6],
+    /// Work items it walked.
+    pub(crate) items: u64,
+    /// Tables it could not read, and the first of them.
+    pub(crate) unreadable: u64,
+    pub(crate) first_unreadable: Option<(u64, Level, u64)>,
+    /// Ranges it produced.
+    pub(crate) ranges: u64,
+    /// Walk time.
+    pub(crate) ns: u64,
+}
+
+/// What one CPU produced, and its scratch.
+struct CpuResult {
+    ranges: VVec<Range>,
+    overflow: bool,
+    scratch: KBox<Scratch>,
+    stats: CpuStats,
+}
+
+struct CpuSink<'a> {
+    ranges: &'a mut VVec<Range>,
+    overflow: &'a mut bool,
+    stats: &'a mut CpuStats,
+    coalescer: Coalescer,
+    phys_mask: u64,
+}
+
+impl CpuSink<'_> {
+    #[inline(always)]
+    fn emit(&mut self, range: Option<Range>) {
+        if let Some(done) = range {
+            if self.ranges.push_within_capacity(done).is_err() {
+                *self.overflow = true;
+            }
+        }
+    }
+}
+
+impl WalkSink for CpuSink<'_> {
+    #[inline(always)]
+    fn leaf(&mut self, va: u64, level: Level, entry: u64, effective: Effective) {
+        let done = self
+            .coalescer
+            .push(Range::leaf(va, level, entry, effective, self.phys_mask));
+        self.emit(done);
+    }
+
+    fn table(&mut self, level: Level) {
+        self.stats.tables[level as usize] += 1;
+    }
+
+    fn unreadable(&mut self, va: u64, level: Level, entry: u64) {
+        self.stats.unreadable += 1;
+        self.stats
+            .first_unreadable
+            .get_or_insert((va, level, entry));
+    }
+}
+
+/// Shared by every CPU during the walk.
+struct Job<'a> {
+    walk: Walk,
+    items: &'a [WorkItem],
+    next: AtomicUsize,
+    page_offset_base: u64,
+    results: *mut CpuResult,
+    nresults: usize,
+}
+
+/// Runs on every online CPU at once, in the cross-call: claim work items in
+/// address order until none are left. Nothing here sleeps or allocates.
+///
+/// # Safety
+///
+/// `info` must point to a `Job` that outlives the call, whose `results` has
+/// `nresults` slots no one else touches during the cross-call.
+unsafe extern "C" fn walk_on_this_cpu(info: *mut c_void) {
+    // SAFETY: `info` is the `Job` in `walk_parallel`, alive until every CPU
+    // returns (the cross-call waits).
+    let job = unsafe { &*info.cast::<Job<'_>>() };
+    let cpu = CpuId::current().as_u32() as usize;
+    if cpu >= job.nresults {
+        return;
+    }
+    // SAFETY: each CPU touches only its own slot, and the caller touches no
+    // slot until the cross-call has returned.
+    let result = unsafe { &mut *job.results.add(cpu) };
+    // SAFETY: ktime_get() may be called from any context.
+    let start = unsafe { bindings::ktime_get() };
+    result.stats.ran = true;
+    result.stats.cr3 = read_cr3();
+    let mut src = DirectMap {
+        page_offset_base: job.page_offset_base,
+    };
+    let scratch = &mut *result.scratch;
+    let mut sink = CpuSink {
+        ranges: &mut result.ranges,
+        overflow: &mut result.overflow,
+        stats: &mut result.stats,
+        coalescer: Coalescer::default(),
+        phys_mask: job.walk.phys_mask,
+    };
+    loop {
+        let i = job.next.fetch_add(1, Ordering::Relaxed);
+        let Some(item) = job.items.get(i) else { break };
+        sink.stats.items += 1;
+        job.walk.walk_entry(
+            item.level,
+            item.va,
+            item.entry,
+            item.effective,
+            &mut src,
+            scratch,
+            &mut sink,
+        );
+    }
+    let last = sink.coalescer.finish();
+    sink.emit(last);
+    sink.stats.ranges = sink.ranges.len() as u64;
+    // SAFETY: as above.
+    sink.stats.ns = (unsafe { bindings::ktime_get() } - start) as u64;
+}
+
+/// The merged result of one walk.
+pub(crate) struct Walked {
+    /// Coalesced ranges in address order.
+    pub(crate) ranges: VVec<Range>,
+    /// Per CPU, indexed by CPU number.
+    pub(crate) cpus: KVec<CpuStats>,
+    /// Top- and second-level tables read while splitting the work.
+    pub(crate) setup_tables: u64,
+    /// Work items.
+    pub(crate) items: usize,
+    /// Whole walk, including the merge.
+    pub(crate) ns: u64,
+}
+
+/// Split the kernel half of the table at `root_phys` into work items: the
+/// present entries one level below the top.
+fn work_items(walk: &Walk, src: &mut DirectMap, root_phys: u64) -> Result<(KVec<WorkItem>, u64)> {
+    let mut top: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    let mut second: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    if !src.copy_table(root_phys, &mut top) {
+        return Err(EIO);
+    }
+    let Some(below) = walk.top.below() else {
+        return Err(EINVAL);
+    };
+    let mut items = KVec::new();
+    let mut tables = 1;
+    for index in ENTRIES / 2..ENTRIES {
+        let entry = top[index];
+        if !Flags::of(entry).has(Flags::P) {
+            continue;
+        }
+        if !src.copy_table(entry & walk.phys_mask, &mut second) {
+            continue; // reported by nobody: the top level is never freed
+        }
+        tables += 1;
+        let effective = Effective::ALL.through(entry);
+        for (j, &child) in second.iter().enumerate() {
+            if child != 0 {
+                let va = walk.top_va(index) + j as u64 * below.entry_size();
+                items.push(
+                    WorkItem {
+                        va,
+                        level: below,
+                        entry: child,
+                        effective,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+    }
+    Ok((items, tables))
+}
+
+/// Walk the kernel half of the table at `root_phys` on every online CPU.
+pub(crate) fn walk_parallel(walk: Walk, page_offset_base: u64, root_phys: u64) -> Result<Walked> {
+    // SAFETY: ktime_get() may be called from any context.
+    let start = unsafe { bindings::ktime_get() };
+    let mut src = DirectMap { page_offset_base };
+    let (items, setup_tables) = work_items(&walk, &mut src, root_phys)?;
+    let ncpus = (kernel::cpu::nr_cpu_ids() as usize).min(MAX_CPUS);
+    let mut capacity = 16 * 1024;
+    loop {
+        let mut results = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        for _ in 0..ncpus {
+            results.push(
+                CpuResult {
+                    ranges: VVec::with_capacity(capacity, GFP_KERNEL)?,
+                    overflow: false,
+                    scratch: KBox::new([[0; ENTRIES]; 4], GFP_KERNEL)?,
+                    stats: CpuStats::default(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let job = Job {
+            walk,
+            items: &items,
+            next: AtomicUsize::new(0),
+            page_offset_base,
+            results: results.as_mut_ptr(),
+            nresults: ncpus,
+        };
+        // SAFETY: `job` outlives the call (wait = true); the callback never
+        // sleeps; the online mask is a valid cpumask.
+        unsafe {
+            bindings::on_each_cpu_cond_mask(
+                None,
+                Some(walk_on_this_cpu),
+                (&raw const job).cast_mut().cast(),
+                true,
+                &raw const bindings::__cpu_online_mask,
+            )
+        };
+        if results.iter().any(|r| r.overflow) {
+            capacity *= 4;
+            continue;
+        }
+        let ranges = merge(&results)?;
+        let mut cpus = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        for r in results.iter() {
+            cpus.push(r.stats, GFP_KERNEL)?;
+        }
+        return Ok(Walked {
+            ranges,
+            cpus,
+            setup_tables,
+            items: items.len(),
+            // SAFETY: as above.
+            ns: (unsafe { bindings::ktime_get() } - start) as u64,
+        });
+    }
+}
+
+/// Merge the CPUs' sorted range lists into one, coalescing across the
+/// boundaries between work items.
+fn merge(results: &[CpuResult]) -> Result<VVec<Range>> {
+    let total = results.iter().map(|r| r.ranges.len()).sum();
+    let mut out = VVec::with_capacity(total, GFP_KERNEL)?;
+    let mut heads = [0usize; MAX_CPUS];
+    let mut coalescer = Coalescer::default();
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (cpu, r) in results.iter().enumerate() {
+            if let Some(range) = r.ranges.get(heads[cpu]) {
+                if best.is_none_or(|(_, start)| range.start < start) {
+                    best = Some((cpu, range.start));
+                }
+            }
+        }
+        let Some((cpu, _)) = best else { break };
+        let range = results[cpu].ranges[heads[cpu]];
+        heads[cpu] += 1;
+        if let Some(done) = coalescer.push(range) {
+            out.push_within_capacity(done).map_err(|_| ENOMEM)?;
+        }
+    }
+    if let Some(done) = coalescer.finish() {
+        out.push_within_capacity(done).map_err(|_| ENOMEM)?;
+    }
+    Ok(out)
+}
+
+/// Everything a scan found.
+pub(crate) struct Scan {
+    pub(crate) walked: Walked,
+    pub(crate) reference: u64,
+    pub(crate) findings: KVec<Finding>,
+    /// Bytes mapped per documented row, by leaf level (4K, 2M, 1G).
+    pub(crate) mapped: KVec<[u64; 3]>,
+    /// Tables read to compare each CPU's active table.
+    pub(crate) checked_cpus: u32,
+}
+
+/// Run a full scan: walk, then every rule.
+pub(crate) fn scan(doc: &DocMap<'_>, live: &Live, ram: &[(u64, u64)]) -> Result<Scan> {
+    let walk = Walk {
+        top: if live.paging.levels() == 5 {
+            Level::Pgd
+        } else {
+            Level::P4d
+        },
+        phys_mask: PHYS_ADDR_MASK & !crate::live::memory_encryption_mask(),
+    };
+    let reference = reference_table(&walk, live)?;
+    let walked = walk_parallel(walk, live.page_offset_base, reference)?;
+    let map = LiveMap::new(doc, live);
+    let mut findings = KVec::new();
+    let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
+
+    let mut text = TextAliases::default();
+    for range in walked.ranges.iter() {
+        text.note(&map, range);
+    }
+    let mut alloc_err = Ok(());
+    for range in walked.ranges.iter() {
+        check_range(&map, &text, range, |f| {
+            if alloc_err.is_ok() {
+                alloc_err = findings.push(f, GFP_KERNEL).map_err(Error::from);
+            }
+        });
+        if let Some(row) = map.place(range.start).0.row() {
+            mapped[row][range.level as usize - 1] += range.size();
+        }
+    }
+    alloc_err?;
+
+    // System RAM against the direct map.
+    let debug_pagealloc = crate::live::debug_pagealloc();
+    let direct_first = live.page_offset_base;
+    for &(first, last) in ram {
+        let direct = walked
+            .ranges
+            .iter()
+            .filter(|r| r.start >= direct_first && r.last - direct_first <= (1u64 << 56))
+            .map(|r| (r.start - direct_first, r.last - direct_first));
+        let mut missing = KVec::new();
+        check_ram(direct, first, last, |a, b| {
+            let _ = missing.push((a, b), GFP_KERNEL);
+        });
+        for (a, b) in missing {
+            findings.push(
+                Finding {
+                    rule: Rule::RamMissing,
+                    severity: if debug_pagealloc {
+                        Severity::Info
+                    } else {
+                        Severity::Error
+                    },
+                    row: map.place(direct_first + a).0.row(),
+                    range: Range {
+                        start: direct_first + a,
+                        last: direct_first + b,
+                        phys: a,
+                        flags: Flags(0),
+                        effective: Effective::ALL,
+                        level: Level::Pte,
+                    },
+                    reason: if debug_pagealloc {
+                        "System RAM not mapped in the direct map: debug_pagealloc unmaps free pages"
+                    } else {
+                        Rule::RamMissing.reason()
+                    },
+                    cpu: None,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+    }
+
+    // Every CPU's active table against the reference.
+    let mut checked_cpus = 0;
+    let mut src = DirectMap {
+        page_offset_base: live.page_offset_base,
+    };
+    let mut theirs: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    let mut ours: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    if !src.copy_table(reference, &mut ours) {
+        return Err(EIO);
+    }
+    let ldt_slot = ((live.ldt_base() >> walk.top.shift()) & (ENTRIES as u64 - 1)) as usize;
+    for (cpu, stats) in walked.cpus.iter().enumerate() {
+        if !stats.ran {
+            continue;
+        }
+        checked_cpus += 1;
+        let table = cr3_table(stats.cr3);
+        if table == reference {
+            continue;
+        }
+        if !src.copy_table(table, &mut theirs) {
+            continue;
+        }
+        for slot in ENTRIES / 2..ENTRIES {
+            // The LDT remap slot is per mm by design (PTI).
+            if slot != ldt_slot && theirs[slot] != ours[slot] {
+                let start = walk.top_va(slot);
+                findings.push(
+                    Finding {
+                        rule: Rule::CpuTableDiffers,
+                        severity: Severity::Error,
+                        row: map.place(start).0.row(),
+                        range: Range {
+                            start,
+                            last: start + (walk.top.entry_size() - 1),
+                            phys: theirs[slot] & walk.phys_mask,
+                            flags: Flags::of(theirs[slot]),
+                            effective: Effective::ALL,
+                            level: walk.top,
+                        },
+                        reason: Rule::CpuTableDiffers.reason(),
+                        cpu: Some(cpu as u32),
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+    }
+    for (cpu, stats) in walked.cpus.iter().enumerate() {
+        if let Some((va, level, entry)) = stats.first_unreadable {
+            findings.push(
+                Finding {
+                    rule: Rule::UnreadableTable,
+                    severity: Severity::Warn,
+                    row: map.place(va).0.row(),
+                    range: Range {
+                        start: va,
+                        last: va + (level.entry_size() - 1),
+                        phys: entry & walk.phys_mask,
+                        flags: Flags::of(entry),
+                        effective: Effective::ALL,
+                        level,
+                    },
+                    reason: Rule::UnreadableTable.reason(),
+                    cpu: Some(cpu as u32),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+    }
+    Ok(Scan {
+        walked,
+        reference,
+        findings,
+        mapped,
+        checked_cpus,
+    })
+}

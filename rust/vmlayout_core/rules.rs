@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rules every mapped range is held against.
+
+use super::layout::{evaluate, Live, VSYSCALL_ADDR};
+use super::map::{DocMap, Kind, RegionId};
+use super::pte::Flags;
+use super::walk::Range;
+
+/// A rule, with a stable id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A mapping in a documented hole or guard hole.
+    HoleMapping,
+    /// A mapping outside every documented region.
+    Undocumented,
+    /// A region mapped past its documented size.
+    RegionOverflow,
+    /// Writable and executable.
+    WriteExec,
+    /// User-accessible kernel page other than the vsyscall page.
+    UserKernel,
+    /// Executable page in the direct map, vmemmap, vmalloc or cpu_entry_area.
+    ExecData,
+    /// A writable alias of kernel text.
+    WritableText,
+    /// System RAM the direct map does not map.
+    RamMissing,
+    /// A CPU whose active top-level table's kernel half differs from the reference.
+    CpuTableDiffers,
+    /// A table that could not be read during the walk (changed under it).
+    UnreadableTable,
+}
+
+impl Rule {
+    /// Every rule, in the order `findings` documents them.
+    pub const ALL: [Rule; 10] = [
+        Rule::HoleMapping,
+        Rule::Undocumented,
+        Rule::RegionOverflow,
+        Rule::WriteExec,
+        Rule::UserKernel,
+        Rule::ExecData,
+        Rule::WritableText,
+        Rule::RamMissing,
+        Rule::CpuTableDiffers,
+        Rule::UnreadableTable,
+    ];
+
+    /// Stable id used in `findings`.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Rule::HoleMapping => "hole-mapping",
+            Rule::Undocumented => "undocumented-mapping",
+            Rule::RegionOverflow => "region-overflow",
+            Rule::WriteExec => "wx",
+            Rule::UserKernel => "user-kernel",
+            Rule::ExecData => "exec-data",
+            Rule::WritableText => "writable-text",
+            Rule::RamMissing => "ram-missing",
+            Rule::CpuTableDiffers => "cpu-table-differs",
+            Rule::UnreadableTable => "unreadable-table",
+        }
+    }
+
+    /// What the rule means, for people.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Rule::HoleMapping => "a leaf is mapped inside a documented unused or guard hole",
+            Rule::Undocumented => "a leaf is mapped where the documentation describes nothing",
+            Rule::RegionOverflow => "mapped past the region's documented size",
+            Rule::WriteExec => "writable and executable (W+X)",
+            Rule::UserKernel => "user-accessible kernel mapping (only the vsyscall page may be)",
+            Rule::ExecData => "executable mapping in a data-only region",
+            Rule::WritableText => "writable alias of kernel text in the direct map",
+            Rule::RamMissing => "System RAM is not mapped in the direct map",
+            Rule::CpuTableDiffers => "this CPU's active top-level table differs from the reference",
+            Rule::UnreadableTable => {
+                "a page table could not be read (changed or freed during the walk)"
+            }
+        }
+    }
+}
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Suspicious, not necessarily wrong.
+    Warn,
+    /// A violation.
+    Error,
+}
+
+impl Severity {
+    /// Stable name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warn => "warn",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One finding on a range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule.
+    pub rule: Rule,
+    /// How serious.
+    pub severity: Severity,
+    /// Index of the documented row the range lies in, if any.
+    pub row: Option<usize>,
+    /// The range (or the part of it the finding is about).
+    pub range: Range,
+    /// More specific reason, or the rule's.
+    pub reason: &'static str,
+    /// The CPU the finding is about, for per-CPU rules.
+    pub cpu: Option<u32>,
+}
+
+/// Where an address lies, in live terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Inside the live extent of documented row `row` (a region).
+    Region(usize),
+    /// In documented hole row `row`, or in a region row whose live extent moved away.
+    Hole(usize),
+    /// Past the documented size of region row `row` (before anything else starts).
+    Overflow(usize),
+    /// No documented row.
+    Undocumented,
+}
+
+impl Place {
+    /// The documented row, if any.
+    pub const fn row(self) -> Option<usize> {
+        match self {
+            Place::Region(row) | Place::Hole(row) | Place::Overflow(row) => Some(row),
+            Place::Undocumented => None,
+        }
+    }
+}
+
+const MAX_ROWS: usize = 64;
+
+/// The real-mode trampoline lives below this physical address.
+pub const REAL_MODE_LIMIT: u64 = 1 << 20;
+
+/// The documented map resolved against the live layout, for classifying addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveMap<'a> {
+    doc: &'a DocMap<'a>,
+    /// (row, first, last) of every present region, in row order.
+    live: [(usize, u64, u64); MAX_ROWS],
+    count: usize,
+    /// Documented size of each live region (for overflow).
+    doc_size: [u64; MAX_ROWS],
+}
+
+impl<'a> LiveMap<'a> {
+    /// Resolve `doc` against `live`.
+    pub fn new(doc: &'a DocMap<'a>, live: &Live) -> Self {
+        let mut map = LiveMap {
+            doc,
+            live: [(0, 0, 0); MAX_ROWS],
+            count: 0,
+            doc_size: [0; MAX_ROWS],
+        };
+        evaluate(doc, live, |r| {
+            let row = &doc.regions[r.index];
+            if let (Kind::Region, Some((first, last)), true) =
+                (row.kind, r.live, map.count < MAX_ROWS)
+            {
+                map.live[map.count] = (r.index, first, last);
+                map.doc_size[map.count] = r.doc_end - r.doc_start;
+                map.count += 1;
+            }
+        });
+        map
+    }
+
+    /// The documented map.
+    pub fn doc(&self) -> &DocMap<'a> {
+        self.doc
+    }
+
+    /// Where `addr` lies, and the last address with the same answer.
+    pub fn place(&self, addr: u64) -> (Place, u64) {
+        let live = &self.live[..self.count];
+        // The innermost live region holding addr (vsyscall lies in the fixmap).
+        let mut best: Option<(usize, u64, u64)> = None;
+        for &(row, first, last) in live {
+            if first <= addr && addr <= last && best.is_none_or(|b| last - first < b.2 - b.1) {
+                best = Some((row, first, last));
+            }
+        }
+        // Nothing of another region may start inside the answer.
+        let next_start = live
+            .iter()
+            .filter(|&&(_, first, _)| first > addr)
+            .map(|&(_, first, _)| first - 1)
+            .min()
+            .unwrap_or(u64::MAX);
+        if let Some((row, _, last)) = best {
+            return (Place::Region(row), last.min(next_start));
+        }
+        // Just past a region, within its documented size again: an overflow.
+        if let Some((i, &(row, _, last))) = live
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, _, last))| last < addr)
+            .max_by_key(|(_, &(_, _, last))| last)
+        {
+            if addr - last <= self.doc_size[i] && self.doc.regions[row].id.is_randomized() {
+                let end = last.saturating_add(self.doc_size[i]).min(next_start);
+                return (Place::Overflow(row), end);
+            }
+        }
+        match self.doc.index_of_addr(addr) {
+            Some(row) => (Place::Hole(row), self.doc.regions[row].end.min(next_start)),
+            None => {
+                let doc_next = (0..self.doc.regions.len())
+                    .map(|i| self.doc.start_of(i))
+                    .filter(|&s| s > addr)
+                    .map(|s| s - 1)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                (Place::Undocumented, doc_next.min(next_start))
+            }
+        }
+    }
+}
+
+/// Physical ranges of executable kernel text, collected before the rules run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextAliases {
+    ranges: [(u64, u64); 32],
+    count: usize,
+}
+
+impl TextAliases {
+    /// Note `range` if it is executable kernel text.
+    pub fn note(&mut self, map: &LiveMap<'_>, range: &Range) {
+        let (place, _) = map.place(range.start);
+        if let Place::Region(row) = place {
+            if map.doc().regions[row].id == RegionId::KernelText && !range.effective.nx {
+                let phys = (range.phys, range.phys + (range.size() - 1));
+                let capacity = self.ranges.len();
+                match self.ranges[..self.count].last_mut() {
+                    Some(last) if last.1.wrapping_add(1) == phys.0 => last.1 = phys.1,
+                    _ if self.count < capacity => {
+                        self.ranges[self.count] = phys;
+                        self.count += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Whether physical `[first, last]` overlaps kernel text.
+    pub fn overlaps(&self, first: u64, last: u64) -> bool {
+        self.ranges[..self.count]
+            .iter()
+            .any(|&(a, b)| first <= b && a <= last)
+    }
+
+    /// Number of text ranges seen (0 means the walk found no text: suspicious).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no text was seen.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Evaluate every per-range rule on `range`, splitting it at region
+/// boundaries; `emit` gets each finding.
+pub fn check_range(
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    range: &Range,
+    mut emit: impl FnMut(Finding),
+) {
+    let mut start = range.start;
+    loop {
+        let (place, place_last) = map.place(start);
+        let last = place_last.min(range.last);
+        let part = Range {
+            start,
+            last,
+            phys: range.phys + (start - range.start),
+            ..*range
+        };
+        check_part(map, text, place, &part, &mut emit);
+        if last >= range.last {
+            break;
+        }
+        start = last + 1;
+    }
+}
+
+fn check_part(
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    place: Place,
+    part: &Range,
+    emit: &mut impl FnMut(Finding),
+) {
+    let finding = |rule: Rule, severity, row, reason: Option<&'static str>| Finding {
+        rule,
+        severity,
+        row,
+        range: *part,
+        reason: reason.unwrap_or(rule.reason()),
+        cpu: None,
+    };
+    let row = place.row();
+    match place {
+        Place::Hole(r) => emit(finding(Rule::HoleMapping, Severity::Error, Some(r), None)),
+        Place::Overflow(r) => emit(finding(
+            Rule::RegionOverflow,
+            Severity::Error,
+            Some(r),
+            None,
+        )),
+        Place::Undocumented => emit(finding(Rule::Undocumented, Severity::Error, None, None)),
+        Place::Region(_) => {}
+    }
+    let id = row.map(|r| map.doc().regions[r].id);
+    if part.effective.is_wx() {
+        emit(finding(Rule::WriteExec, Severity::Error, row, None));
+    }
+    let vsyscall_page = part.start == VSYSCALL_ADDR && part.last == VSYSCALL_ADDR + 0xfff;
+    if part.flags.has(Flags::US) && !vsyscall_page {
+        if part.effective.us {
+            emit(finding(Rule::UserKernel, Severity::Error, row, None));
+        } else {
+            emit(finding(
+                Rule::UserKernel,
+                Severity::Warn,
+                row,
+                Some("leaf entry grants user access; an upper level denies it"),
+            ));
+        }
+    }
+    let data_only = matches!(
+        id,
+        Some(RegionId::DirectMap | RegionId::Vmemmap | RegionId::Vmalloc | RegionId::CpuEntryArea)
+    );
+    if data_only && matches!(place, Place::Region(_)) && !part.effective.nx {
+        // The real-mode trampoline is copied below 1 MiB and made
+        // executable in the direct map by design (arch/x86/realmode).
+        let trampoline = id == Some(RegionId::DirectMap)
+            && !part.effective.rw
+            && part.phys + (part.size() - 1) < REAL_MODE_LIMIT;
+        if trampoline {
+            emit(finding(
+                Rule::ExecData,
+                Severity::Info,
+                row,
+                Some("read-only executable below 1 MiB: the real-mode trampoline"),
+            ));
+        } else {
+            emit(finding(Rule::ExecData, Severity::Error, row, None));
+        }
+    }
+    if id == Some(RegionId::DirectMap)
+        && part.effective.rw
+        && text.overlaps(part.phys, part.phys + (part.size() - 1))
+    {
+        emit(finding(Rule::WritableText, Severity::Error, row, None));
+    }
+}
+
+/// Report the parts of System RAM `[ram_first, ram_last]` (physical) that
+/// the direct-map ranges (sorted, in `direct`) do not cover.
+pub fn check_ram(
+    direct: impl Iterator<Item = (u64, u64)>,
+    ram_first: u64,
+    ram_last: u64,
+    mut missing: impl FnMut(u64, u64),
+) {
+    let mut next = ram_first;
+    for (first, last) in direct {
+        if last < next {
+            continue;
+        }
+        if first > ram_last {
+            break;
+        }
+        if first > next {
+            missing(next, first - 1);
+        }
+        if last >= ram_last {
+            return;
+        }
+        next = last + 1;
+    }
+    if next <= ram_last {
+        missing(next, ram_last);
+    }
+}
