@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The walker, coalescing and rules on synthetic page tables in host memory.
+
+use std::collections::{BTreeMap, HashMap};
+
+use proptest::prelude::*;
+use vmlayout_core::layout::Live;
+use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
+use vmlayout_core::mm_doc::parse_document;
+use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
+use vmlayout_core::rules::{check_ram, check_range, Finding, LiveMap, Rule, Severity, TextAliases};
+use vmlayout_core::walk::{Coalescer, Range, Scratch, TableSource, Walk, WalkSink};
+
+/// Page tables in host memory, addressed by fake physical addresses.
+struct Tables {
+    pages: HashMap<u64, Box<Table>>,
+    next: u64,
+    root: u64,
+    top: Level,
+    reads: usize,
+    /// Physical addresses whose read fails (a table freed under the walk).
+    poisoned: Vec<u64>,
+}
+
+const TABLE: u64 = Flags::P | Flags::RW | Flags::US; // upper levels grant all, as x86 does for user tables
+
+impl Tables {
+    fn new(top: Level) -> Self {
+        let mut t = Tables { pages: HashMap::new(), next: 0x1000_0000, root: 0, top, reads: 0, poisoned: vec![] };
+        t.root = t.alloc();
+        t
+    }
+
+    fn alloc(&mut self) -> u64 {
+        let phys = self.next;
+        self.next += 0x1000;
+        self.pages.insert(phys, Box::new([0; ENTRIES]));
+        phys
+    }
+
+    /// Map one leaf; upper entries get `upper` flags.
+    fn map(&mut self, va: u64, level: Level, phys: u64, flags: u64, upper: u64) {
+        let mut table = self.root;
+        let mut l = self.top;
+        while l != level {
+            let idx = ((va >> l.shift()) & 511) as usize;
+            let e = self.pages[&table][idx];
+            let child = if e & Flags::P != 0 {
+                e & PHYS_ADDR_MASK
+            } else {
+                let c = self.alloc();
+                self.pages.get_mut(&table).unwrap()[idx] = c | upper;
+                c
+            };
+            table = child;
+            l = l.below().unwrap();
+        }
+        let idx = ((va >> level.shift()) & 511) as usize;
+        let ps = if level == Level::Pte { 0 } else { Flags::PS };
+        self.pages.get_mut(&table).unwrap()[idx] = phys | flags | ps | Flags::P;
+    }
+}
+
+impl TableSource for Tables {
+    fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
+        self.reads += 1;
+        if self.poisoned.contains(&phys) {
+            return false;
+        }
+        match self.pages.get(&phys) {
+            Some(t) => {
+                out.copy_from_slice(&t[..]);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Collect {
+    coalescer: Coalescer,
+    ranges: Vec<Range>,
+    tables: usize,
+    unreadable: Vec<u64>,
+}
+
+impl WalkSink for Collect {
+    fn leaf(&mut self, va: u64, level: Level, entry: u64, effective: Effective) {
+        if let Some(done) = self.coalescer.push(Range::leaf(va, level, entry, effective, PHYS_ADDR_MASK)) {
+            self.ranges.push(done);
+        }
+    }
+    fn table(&mut self, _: Level) {
+        self.tables += 1;
+    }
+    fn unreadable(&mut self, va: u64, _: Level, _: u64) {
+        self.unreadable.push(va);
+    }
+}
+
+impl Collect {
+    fn done(mut self) -> Self {
+        if let Some(r) = self.coalescer.finish() {
+            self.ranges.push(r);
+        }
+        self
+    }
+}
+
+fn walk_all(t: &mut Tables) -> Collect {
+    let walk = Walk { top: t.top, phys_mask: PHYS_ADDR_MASK };
+    let root: Table = *t.pages[&t.root];
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut sink = Collect::default();
+    walk.walk_top(&root, ENTRIES / 2, ENTRIES, t, &mut scratch, &mut sink);
+    sink.done()
+}
+
+/// The work split the module uses: items one level below the top, handed
+/// out round-robin to `cpus` walkers, then merged in address order.
+fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
+    let walk = Walk { top: t.top, phys_mask: PHYS_ADDR_MASK };
+    let root: Table = *t.pages[&t.root];
+    let below = t.top.below().unwrap();
+    let mut items = vec![];
+    for i in ENTRIES / 2..ENTRIES {
+        if root[i] & Flags::P == 0 {
+            continue;
+        }
+        let second: Table = *t.pages[&(root[i] & PHYS_ADDR_MASK)];
+        for (j, &e) in second.iter().enumerate() {
+            if e != 0 {
+                items.push((walk.top_va(i) + j as u64 * below.entry_size(), e, Effective::ALL.through(root[i])));
+            }
+        }
+    }
+    let mut per_cpu: Vec<Collect> = (0..cpus).map(|_| Collect::default()).collect();
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    for (n, (va, e, eff)) in items.into_iter().enumerate() {
+        walk.walk_entry(below, va, e, eff, t, &mut scratch, &mut per_cpu[n % cpus]);
+    }
+    let mut all: Vec<Range> = per_cpu.into_iter().flat_map(|c| c.done().ranges).collect();
+    all.sort_by_key(|r| r.start);
+    let mut c = Coalescer::default();
+    let mut out: Vec<Range> = all.into_iter().filter_map(|r| c.push(r)).collect();
+    out.extend(c.finish());
+    out
+}
+
+/// A random kernel-half mapping: leaves at all levels, flags varied.
+fn leaves(top: Level) -> impl Strategy<Value = BTreeMap<u64, (Level, u64)>> {
+    let kernel_half = 1u64 << (top.shift() + 8);
+    prop::collection::vec((0u64..64, 0u64..64, 0usize..3, 0u64..8, any::<bool>()), 1..200).prop_map(move |specs| {
+        let mut m = BTreeMap::new();
+        for (slot, sub, lvl, flags, nx) in specs {
+            let level = [Level::Pte, Level::Pmd, Level::Pud][lvl];
+            let va = canonical(kernel_half + slot * (1 << 39) + sub * level.entry_size(), top);
+            let mut f = Flags::G;
+            if flags & 1 != 0 { f |= Flags::RW; }
+            if flags & 2 != 0 { f |= Flags::PCD; }
+            if nx { f |= Flags::NX; }
+            // Keep leaves of different sizes apart: one size per 512 GiB slot.
+            let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
+            let _ = lvl;
+            let va = va & !(level.entry_size() - 1);
+            m.insert(va, (level, f));
+        }
+        m
+    })
+}
+
+fn reference_ranges(leaves: &BTreeMap<u64, (Level, u64)>) -> Vec<(u64, u64, Level, u64)> {
+    let mut out: Vec<(u64, u64, Level, u64)> = vec![];
+    for (&va, &(level, f)) in leaves {
+        let last = va + level.entry_size() - 1;
+        let shown = Flags(f).shown(level).0;
+        match out.last_mut() {
+            Some(r) if r.1.wrapping_add(1) == va && r.2 == level && r.3 == shown => r.1 = last,
+            _ => out.push((va, last, level, shown)),
+        }
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn walk_finds_exactly_the_mapped_leaves(five in any::<bool>(), leaves in leaves(Level::P4d), cpus in 1usize..5) {
+        let top = if five { Level::Pgd } else { Level::P4d };
+        let leaves: BTreeMap<u64, (Level, u64)> = leaves.into_iter().map(|(va, v)| (canonical(va, top), v)).collect();
+        let mut t = Tables::new(top);
+        for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
+            t.map(va, level, (i as u64) << 30, f, TABLE);
+        }
+        let got = walk_all(&mut t);
+        let want = reference_ranges(&leaves);
+        let got_tuples: Vec<_> = got.ranges.iter().map(|r| (r.start, r.last, r.level, r.flags.0)).collect();
+        prop_assert_eq!(&got_tuples, &want);
+        // Maximal: no two neighbours could have been merged.
+        for w in got.ranges.windows(2) {
+            prop_assert!(!w[0].extends_to(&w[1]));
+        }
+        // Every table below the top was read exactly once.
+        prop_assert_eq!(got.tables, t.pages.len() - 1);
+        prop_assert_eq!(t.reads, t.pages.len() - 1);
+        // Splitting the work across CPUs changes nothing.
+        let split = walk_split(&mut t, cpus);
+        prop_assert_eq!(split, got.ranges);
+    }
+}
+
+#[test]
+fn effective_permissions_combine_levels() {
+    let mut t = Tables::new(Level::P4d);
+    let va = canonical(0xffff_c900_0000_0000, Level::P4d);
+    // Leaf says RW, user, executable; the upper levels deny write and user, and one sets NX.
+    t.map(va, Level::Pte, 0x5000, Flags::RW | Flags::US, Flags::P);
+    let r = walk_all(&mut t).ranges;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].effective, Effective { rw: false, us: false, nx: false });
+    assert!(r[0].flags.has(Flags::RW | Flags::US));
+    assert_eq!(r[0].phys, 0x5000);
+
+    let mut t = Tables::new(Level::P4d);
+    t.map(va, Level::Pmd, 0x20_0000, Flags::RW, TABLE | Flags::NX);
+    let r = walk_all(&mut t).ranges;
+    assert_eq!(r[0].effective, Effective { rw: true, us: false, nx: true });
+    assert_eq!(r[0].size(), 2 << 20);
+}
+
+#[test]
+fn unreadable_tables_are_reported_not_followed() {
+    let mut t = Tables::new(Level::P4d);
+    let a = canonical(0xffff_c900_0000_0000, Level::P4d);
+    let b = canonical(0xffff_c900_4000_0000, Level::P4d);
+    t.map(a, Level::Pte, 0x5000, Flags::NX, TABLE);
+    t.map(b, Level::Pte, 0x6000, Flags::NX, TABLE);
+    // Poison the PTE table behind b.
+    let pte_tables: Vec<u64> = t.pages.keys().copied().filter(|&p| p != t.root).collect();
+    let victim = *pte_tables.iter().max().unwrap();
+    t.poisoned.push(victim);
+    let got = walk_all(&mut t);
+    assert_eq!(got.ranges.len(), 1);
+    assert_eq!(got.ranges[0].start, a);
+    assert_eq!(got.unreadable, vec![b & !((1 << 21) - 1)]);
+}
+
+fn doc4() -> Vec<DocRegion<'static>> {
+    let mut out = vec![];
+    parse_document(include_str!("../testdata/mm-7.3.rst"), |p, r| {
+        if p == Paging::Four {
+            out.push(r)
+        }
+    })
+    .unwrap();
+    out
+}
+
+fn live4() -> Live {
+    Live {
+        paging: Paging::Four,
+        page_offset_base: 0xffff_a000_0000_0000,
+        vmalloc_base: 0xffff_b000_0000_0000,
+        vmemmap_base: 0xffff_e000_0000_0000,
+        text_start: 0xffff_ffff_9000_0000,
+        text_end: 0xffff_ffff_91ff_ffff,
+        phys_base: 0,
+        physical_start: 0x100_0000,
+        physical_align: 0x20_0000,
+        kernel_image_size: 1 << 30,
+        ram_end: 2 << 30,
+        cpu_entry_area0: 0xffff_fe00_0000_1000,
+        fixaddr_start: 0xffff_ffff_ff57_c000,
+        kasan: false,
+        randomize_memory: true,
+    }
+}
+
+fn range(start: u64, size: u64, flags: u64, eff: Effective, level: Level) -> Range {
+    // Distinct physical addresses, so only planted aliases overlap.
+    Range { start, last: start + size - 1, phys: start & 0xff_ffff_f000, flags: Flags(flags), effective: eff, level }
+}
+
+fn findings(ranges: &[Range]) -> Vec<Finding> {
+    let regions = doc4();
+    let doc = DocMap { name: "t", source: "t", paging: Paging::Four, regions: &regions };
+    let live = live4();
+    let map = LiveMap::new(&doc, &live);
+    let mut text = TextAliases::default();
+    for r in ranges {
+        text.note(&map, r);
+    }
+    let mut out = vec![];
+    for r in ranges {
+        check_range(&map, &text, r, |f| out.push(f));
+    }
+    out
+}
+
+const KERNEL: Effective = Effective { rw: true, us: false, nx: true };
+
+#[test]
+fn clean_ranges_have_no_findings() {
+    let l = live4();
+    let f = findings(&[
+        range(l.page_offset_base, 1 << 30, Flags::RW | Flags::G | Flags::NX, KERNEL, Level::Pmd),
+        range(l.vmalloc_base, 4096, Flags::RW | Flags::G | Flags::NX, KERNEL, Level::Pte),
+        range(l.text_start, 2 << 20, Flags::G, Effective { rw: false, us: false, nx: false }, Level::Pmd),
+        range(0xffff_ffff_ff60_0000, 4096, Flags::US, Effective { rw: false, us: true, nx: false }, Level::Pte),
+    ]);
+    assert_eq!(f, vec![]);
+}
+
+#[test]
+fn each_violation_gets_its_rule_and_region() {
+    let l = live4();
+    let rule_of = |r: Range| {
+        findings(&[r]).into_iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>()
+    };
+    let wx = Effective { rw: true, us: false, nx: false };
+    assert_eq!(
+        rule_of(range(l.vmalloc_base, 4096, Flags::RW, wx, Level::Pte)),
+        vec![(Rule::WriteExec, Severity::Error), (Rule::ExecData, Severity::Error)]
+    );
+    let user = Effective { rw: false, us: true, nx: true };
+    assert_eq!(rule_of(range(l.vmalloc_base, 4096, Flags::US, user, Level::Pte)), vec![(Rule::UserKernel, Severity::Error)]);
+    let latent = Effective { rw: false, us: false, nx: true };
+    assert_eq!(rule_of(range(l.vmalloc_base, 4096, Flags::US, latent, Level::Pte)), vec![(Rule::UserKernel, Severity::Warn)]);
+    // The 2 TB unused hole below cpu_entry_area.
+    let f = findings(&[range(0xffff_fc00_0000_0000, 4096, Flags::NX, KERNEL, Level::Pte)]);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].rule, Rule::HoleMapping);
+    assert_eq!(doc4()[f[0].row.unwrap()].id, RegionId::Hole);
+    // Between the vsyscall page and the top hole: no documented row.
+    assert_eq!(
+        rule_of(range(0xffff_ffff_ffa0_0000, 4096, Flags::NX, KERNEL, Level::Pte)),
+        vec![(Rule::Undocumented, Severity::Error)]
+    );
+    // Past vmalloc's 32 TB.
+    assert_eq!(
+        rule_of(range(l.vmalloc_base + (32 << 40), 4096, Flags::NX, KERNEL, Level::Pte)),
+        vec![(Rule::RegionOverflow, Severity::Error)]
+    );
+    // A writable direct-map alias of kernel text.
+    let text = range(l.text_start, 2 << 20, 0, Effective { rw: false, us: false, nx: false }, Level::Pmd);
+    let alias = Range { phys: text.phys, ..range(l.page_offset_base + text.phys, 2 << 20, Flags::RW | Flags::NX, KERNEL, Level::Pmd) };
+    let f = findings(&[alias, text]);
+    assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec![Rule::WritableText]);
+}
+
+#[test]
+fn a_range_across_regions_is_split() {
+    let l = live4();
+    // From the end of vmalloc's 32 TB into what follows: only the part past
+    // the end is a finding.
+    let vmalloc_last = l.vmalloc_base + (32 << 40) - 1;
+    let f = findings(&[range(vmalloc_last - 4095, 8192, Flags::NX, KERNEL, Level::Pte)]);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].rule, f[0].range.start, f[0].range.last), (Rule::RegionOverflow, vmalloc_last + 1, vmalloc_last + 4096));
+    let r = range(0xffff_fdff_ffff_f000, 8192, Flags::NX, KERNEL, Level::Pte);
+    let f = findings(&[r]);
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].range.start, f[0].range.last), (0xffff_fdff_ffff_f000, 0xffff_fdff_ffff_ffff));
+}
+
+proptest! {
+    #[test]
+    fn ram_check_reports_exactly_the_gaps(
+        mapped in prop::collection::btree_set(0u64..256, 0..100),
+        ram in (0u64..256, 0u64..256),
+    ) {
+        let (a, b) = (ram.0.min(ram.1), ram.0.max(ram.1));
+        let page = 4096;
+        let mut direct: Vec<(u64, u64)> = vec![];
+        for &p in &mapped {
+            match direct.last_mut() {
+                Some(r) if r.1 + 1 == p * page => r.1 = (p + 1) * page - 1,
+                _ => direct.push((p * page, (p + 1) * page - 1)),
+            }
+        }
+        let mut missing = vec![];
+        check_ram(direct.iter().copied(), a * page, (b + 1) * page - 1, |x, y| missing.push((x, y)));
+        for p in a..=b {
+            let in_missing = missing.iter().any(|&(x, y)| x <= p * page && p * page <= y);
+            prop_assert_eq!(in_missing, !mapped.contains(&p));
+        }
+        for w in missing.windows(2) {
+            prop_assert!(w[0].1 + 1 < w[1].0, "missing ranges are maximal");
+        }
+    }
+}
