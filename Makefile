@@ -31,7 +31,7 @@ CMD ?= sh
 KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
-.PHONY: all deps kernel module gen run check check-host check-style check-clippy \
+.PHONY: all deps kernel module companion gen run check check-host check-style check-clippy \
 	check-vm vm bench clean
 
 all: module
@@ -84,7 +84,11 @@ check-clippy: gen
 	@set -o pipefail; $(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
 	@! grep -E '^(warning|error)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
 
-check-vm: module
+# The selftest's companion module (plants violations), built like the module.
+companion: module
+	$(MAKE) -C $(kdir) M=$(SELFTEST) LLVM=$(LLVM) modules
+
+check-vm: companion
 	$(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
 check: check-host check-style check-clippy check-vm

@@ -14,14 +14,14 @@ selftest=$top/tools/testing/selftests/vmlayout
 log=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-selftest.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
-files=(-f "$top/vmlayout.ko" -f "$selftest/vmlayout.sh")
+files=(-f "$top/vmlayout.ko" -f "$selftest/vmlayout.sh" -f "$selftest/vmlayout_plant.ko")
 fail=0
 for paging in 5 4; do
 	for boot in $(seq 1 "$boots"); do
 		out=$log/p$paging-b$boot.tap
 		echo "=== kselftest vmlayout: ${paging}-level paging, boot $boot of $boots"
 		if "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" "${files[@]}" \
-			-- 'sh /root/vmlayout.sh /root/vmlayout.ko' > "$out" 2>&1; then
+			-- 'sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko' > "$out" 2>&1; then
 			grep -E '^(not ok|# Totals)' "$out" || true
 		else
 			cat "$out"
