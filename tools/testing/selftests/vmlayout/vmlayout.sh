@@ -210,8 +210,13 @@ plant_case() {
 		return
 	fi
 	addr=$(dmesg | sed -n "s/.*vmlayout_plant: $kind at \(0x[0-9a-f]*\).*/\1/p" | tail -n1)
-	taskset 1 sh -c "echo 1 > $DBG/rescan"
-	got=$(grep "^finding id=$rule .* region=$region " "$DBG/findings")
+	# (A per-CPU finding needs the victim on CPU 1 at that moment: retry.)
+	for try in 1 2 3 4 5; do
+		taskset 1 sh -c "echo 1 > $DBG/rescan"
+		got=$(grep "^finding id=$rule .* region=$region " "$DBG/findings")
+		[ -z "$got" ] || break
+		sleep 0.2
+	done
 	if [ -n "$addr" ]; then got=$(echo "$got" | grep "start=$(hex "$addr")"); fi
 	[ -n "$got" ]; ktap_result $? "plant $kind: finding id=$rule region=$region${addr:+ at $addr}"
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
@@ -227,6 +232,7 @@ if [ -e "$PLANT" ]; then
 	# A task pinned to CPU 1 whose top-level table differs; the scan runs from CPU 0.
 	taskset 2 sh -c 'while :; do :; done' &
 	spinner=$!
+	sleep 1 # let taskset exec the loop: its mm is the one to change
 	plant_case cpu cpu-table-differs hypervisor-guard pid=$spinner
 	kill $spinner
 	# (The kernel's W+X check is not run while the W+X plant is live: it
