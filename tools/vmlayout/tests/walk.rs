@@ -27,7 +27,14 @@ const TABLE: u64 = Flags::P | Flags::RW | Flags::US; // upper levels grant all, 
 
 impl Tables {
     fn new(top: Level) -> Self {
-        let mut t = Tables { pages: HashMap::new(), next: 0x1000_0000, root: 0, top, reads: 0, poisoned: vec![] };
+        let mut t = Tables {
+            pages: HashMap::new(),
+            next: 0x1000_0000,
+            root: 0,
+            top,
+            reads: 0,
+            poisoned: vec![],
+        };
         t.root = t.alloc();
         t
     }
@@ -88,7 +95,10 @@ struct Collect {
 
 impl WalkSink for Collect {
     fn leaf(&mut self, va: u64, level: Level, entry: u64, effective: Effective) {
-        if let Some(done) = self.coalescer.push(Range::leaf(va, level, entry, effective, PHYS_ADDR_MASK)) {
+        if let Some(done) =
+            self.coalescer
+                .push(Range::leaf(va, level, entry, effective, PHYS_ADDR_MASK))
+        {
             self.ranges.push(done);
         }
     }
@@ -110,7 +120,10 @@ impl Collect {
 }
 
 fn walk_all(t: &mut Tables) -> Collect {
-    let walk = Walk { top: t.top, phys_mask: PHYS_ADDR_MASK };
+    let walk = Walk {
+        top: t.top,
+        phys_mask: PHYS_ADDR_MASK,
+    };
     let root: Table = *t.pages[&t.root];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut sink = Collect::default();
@@ -121,7 +134,10 @@ fn walk_all(t: &mut Tables) -> Collect {
 /// The work split the module uses: items one level below the top, handed
 /// out round-robin to `cpus` walkers, then merged in address order.
 fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
-    let walk = Walk { top: t.top, phys_mask: PHYS_ADDR_MASK };
+    let walk = Walk {
+        top: t.top,
+        phys_mask: PHYS_ADDR_MASK,
+    };
     let root: Table = *t.pages[&t.root];
     let below = t.top.below().unwrap();
     let mut items = vec![];
@@ -132,7 +148,11 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
         let second: Table = *t.pages[&(root[i] & PHYS_ADDR_MASK)];
         for (j, &e) in second.iter().enumerate() {
             if e != 0 {
-                items.push((walk.top_va(i) + j as u64 * below.entry_size(), e, Effective::ALL.through(root[i])));
+                items.push((
+                    walk.top_va(i) + j as u64 * below.entry_size(),
+                    e,
+                    Effective::ALL.through(root[i]),
+                ));
             }
         }
     }
@@ -152,15 +172,28 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
 /// A random kernel-half mapping: leaves at all levels, flags varied.
 fn leaves(top: Level) -> impl Strategy<Value = BTreeMap<u64, (Level, u64)>> {
     let kernel_half = 1u64 << (top.shift() + 8);
-    prop::collection::vec((0u64..64, 0u64..64, 0usize..3, 0u64..8, any::<bool>()), 1..200).prop_map(move |specs| {
+    prop::collection::vec(
+        (0u64..64, 0u64..64, 0usize..3, 0u64..8, any::<bool>()),
+        1..200,
+    )
+    .prop_map(move |specs| {
         let mut m = BTreeMap::new();
         for (slot, sub, lvl, flags, nx) in specs {
             let level = [Level::Pte, Level::Pmd, Level::Pud][lvl];
-            let va = canonical(kernel_half + slot * (1 << 39) + sub * level.entry_size(), top);
+            let va = canonical(
+                kernel_half + slot * (1 << 39) + sub * level.entry_size(),
+                top,
+            );
             let mut f = Flags::G;
-            if flags & 1 != 0 { f |= Flags::RW; }
-            if flags & 2 != 0 { f |= Flags::PCD; }
-            if nx { f |= Flags::NX; }
+            if flags & 1 != 0 {
+                f |= Flags::RW;
+            }
+            if flags & 2 != 0 {
+                f |= Flags::PCD;
+            }
+            if nx {
+                f |= Flags::NX;
+            }
             // Keep leaves of different sizes apart: one size per 512 GiB slot.
             let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
             let _ = lvl;
@@ -218,14 +251,28 @@ fn effective_permissions_combine_levels() {
     t.map(va, Level::Pte, 0x5000, Flags::RW | Flags::US, Flags::P);
     let r = walk_all(&mut t).ranges;
     assert_eq!(r.len(), 1);
-    assert_eq!(r[0].effective, Effective { rw: false, us: false, nx: false });
+    assert_eq!(
+        r[0].effective,
+        Effective {
+            rw: false,
+            us: false,
+            nx: false
+        }
+    );
     assert!(r[0].flags.has(Flags::RW | Flags::US));
     assert_eq!(r[0].phys, 0x5000);
 
     let mut t = Tables::new(Level::P4d);
     t.map(va, Level::Pmd, 0x20_0000, Flags::RW, TABLE | Flags::NX);
     let r = walk_all(&mut t).ranges;
-    assert_eq!(r[0].effective, Effective { rw: true, us: false, nx: true });
+    assert_eq!(
+        r[0].effective,
+        Effective {
+            rw: true,
+            us: false,
+            nx: true
+        }
+    );
     assert_eq!(r[0].size(), 2 << 20);
 }
 
@@ -279,12 +326,24 @@ fn live4() -> Live {
 
 fn range(start: u64, size: u64, flags: u64, eff: Effective, level: Level) -> Range {
     // Distinct physical addresses, so only planted aliases overlap.
-    Range { start, last: start + size - 1, phys: start & 0xff_ffff_f000, flags: Flags(flags), effective: eff, level }
+    Range {
+        start,
+        last: start + size - 1,
+        phys: start & 0xff_ffff_f000,
+        flags: Flags(flags),
+        effective: eff,
+        level,
+    }
 }
 
 fn findings(ranges: &[Range]) -> Vec<Finding> {
     let regions = doc4();
-    let doc = DocMap { name: "t", source: "t", paging: Paging::Four, regions: &regions };
+    let doc = DocMap {
+        name: "t",
+        source: "t",
+        paging: Paging::Four,
+        regions: &regions,
+    };
     let live = live4();
     let map = LiveMap::new(&doc, &live);
     let mut text = TextAliases::default();
@@ -298,16 +357,52 @@ fn findings(ranges: &[Range]) -> Vec<Finding> {
     out
 }
 
-const KERNEL: Effective = Effective { rw: true, us: false, nx: true };
+const KERNEL: Effective = Effective {
+    rw: true,
+    us: false,
+    nx: true,
+};
 
 #[test]
 fn clean_ranges_have_no_findings() {
     let l = live4();
     let f = findings(&[
-        range(l.page_offset_base, 1 << 30, Flags::RW | Flags::G | Flags::NX, KERNEL, Level::Pmd),
-        range(l.vmalloc_base, 4096, Flags::RW | Flags::G | Flags::NX, KERNEL, Level::Pte),
-        range(l.text_start, 2 << 20, Flags::G, Effective { rw: false, us: false, nx: false }, Level::Pmd),
-        range(0xffff_ffff_ff60_0000, 4096, Flags::US, Effective { rw: false, us: true, nx: false }, Level::Pte),
+        range(
+            l.page_offset_base,
+            1 << 30,
+            Flags::RW | Flags::G | Flags::NX,
+            KERNEL,
+            Level::Pmd,
+        ),
+        range(
+            l.vmalloc_base,
+            4096,
+            Flags::RW | Flags::G | Flags::NX,
+            KERNEL,
+            Level::Pte,
+        ),
+        range(
+            l.text_start,
+            2 << 20,
+            Flags::G,
+            Effective {
+                rw: false,
+                us: false,
+                nx: false,
+            },
+            Level::Pmd,
+        ),
+        range(
+            0xffff_ffff_ff60_0000,
+            4096,
+            Flags::US,
+            Effective {
+                rw: false,
+                us: true,
+                nx: false,
+            },
+            Level::Pte,
+        ),
     ]);
     assert_eq!(f, vec![]);
 }
@@ -316,37 +411,101 @@ fn clean_ranges_have_no_findings() {
 fn each_violation_gets_its_rule_and_region() {
     let l = live4();
     let rule_of = |r: Range| {
-        findings(&[r]).into_iter().map(|f| (f.rule, f.severity)).collect::<Vec<_>>()
+        findings(&[r])
+            .into_iter()
+            .map(|f| (f.rule, f.severity))
+            .collect::<Vec<_>>()
     };
-    let wx = Effective { rw: true, us: false, nx: false };
+    let wx = Effective {
+        rw: true,
+        us: false,
+        nx: false,
+    };
     assert_eq!(
         rule_of(range(l.vmalloc_base, 4096, Flags::RW, wx, Level::Pte)),
-        vec![(Rule::WriteExec, Severity::Error), (Rule::ExecData, Severity::Error)]
+        vec![
+            (Rule::WriteExec, Severity::Error),
+            (Rule::ExecData, Severity::Error)
+        ]
     );
-    let user = Effective { rw: false, us: true, nx: true };
-    assert_eq!(rule_of(range(l.vmalloc_base, 4096, Flags::US, user, Level::Pte)), vec![(Rule::UserKernel, Severity::Error)]);
-    let latent = Effective { rw: false, us: false, nx: true };
-    assert_eq!(rule_of(range(l.vmalloc_base, 4096, Flags::US, latent, Level::Pte)), vec![(Rule::UserKernel, Severity::Warn)]);
+    let user = Effective {
+        rw: false,
+        us: true,
+        nx: true,
+    };
+    assert_eq!(
+        rule_of(range(l.vmalloc_base, 4096, Flags::US, user, Level::Pte)),
+        vec![(Rule::UserKernel, Severity::Error)]
+    );
+    let latent = Effective {
+        rw: false,
+        us: false,
+        nx: true,
+    };
+    assert_eq!(
+        rule_of(range(l.vmalloc_base, 4096, Flags::US, latent, Level::Pte)),
+        vec![(Rule::UserKernel, Severity::Warn)]
+    );
     // The 2 TB unused hole below cpu_entry_area.
-    let f = findings(&[range(0xffff_fc00_0000_0000, 4096, Flags::NX, KERNEL, Level::Pte)]);
+    let f = findings(&[range(
+        0xffff_fc00_0000_0000,
+        4096,
+        Flags::NX,
+        KERNEL,
+        Level::Pte,
+    )]);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].rule, Rule::HoleMapping);
     assert_eq!(doc4()[f[0].row.unwrap()].id, RegionId::Hole);
     // Between the vsyscall page and the top hole: no documented row.
     assert_eq!(
-        rule_of(range(0xffff_ffff_ffa0_0000, 4096, Flags::NX, KERNEL, Level::Pte)),
+        rule_of(range(
+            0xffff_ffff_ffa0_0000,
+            4096,
+            Flags::NX,
+            KERNEL,
+            Level::Pte
+        )),
         vec![(Rule::Undocumented, Severity::Error)]
     );
     // Past vmalloc's 32 TB.
     assert_eq!(
-        rule_of(range(l.vmalloc_base + (32 << 40), 4096, Flags::NX, KERNEL, Level::Pte)),
+        rule_of(range(
+            l.vmalloc_base + (32 << 40),
+            4096,
+            Flags::NX,
+            KERNEL,
+            Level::Pte
+        )),
         vec![(Rule::RegionOverflow, Severity::Error)]
     );
     // A writable direct-map alias of kernel text.
-    let text = range(l.text_start, 2 << 20, 0, Effective { rw: false, us: false, nx: false }, Level::Pmd);
-    let alias = Range { phys: text.phys, ..range(l.page_offset_base + text.phys, 2 << 20, Flags::RW | Flags::NX, KERNEL, Level::Pmd) };
+    let text = range(
+        l.text_start,
+        2 << 20,
+        0,
+        Effective {
+            rw: false,
+            us: false,
+            nx: false,
+        },
+        Level::Pmd,
+    );
+    let alias = Range {
+        phys: text.phys,
+        ..range(
+            l.page_offset_base + text.phys,
+            2 << 20,
+            Flags::RW | Flags::NX,
+            KERNEL,
+            Level::Pmd,
+        )
+    };
     let f = findings(&[alias, text]);
-    assert_eq!(f.iter().map(|f| f.rule).collect::<Vec<_>>(), vec![Rule::WritableText]);
+    assert_eq!(
+        f.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        vec![Rule::WritableText]
+    );
 }
 
 #[test]
@@ -355,13 +514,25 @@ fn a_range_across_regions_is_split() {
     // From the end of vmalloc's 32 TB into what follows: only the part past
     // the end is a finding.
     let vmalloc_last = l.vmalloc_base + (32 << 40) - 1;
-    let f = findings(&[range(vmalloc_last - 4095, 8192, Flags::NX, KERNEL, Level::Pte)]);
+    let f = findings(&[range(
+        vmalloc_last - 4095,
+        8192,
+        Flags::NX,
+        KERNEL,
+        Level::Pte,
+    )]);
     assert_eq!(f.len(), 1);
-    assert_eq!((f[0].rule, f[0].range.start, f[0].range.last), (Rule::RegionOverflow, vmalloc_last + 1, vmalloc_last + 4096));
+    assert_eq!(
+        (f[0].rule, f[0].range.start, f[0].range.last),
+        (Rule::RegionOverflow, vmalloc_last + 1, vmalloc_last + 4096)
+    );
     let r = range(0xffff_fdff_ffff_f000, 8192, Flags::NX, KERNEL, Level::Pte);
     let f = findings(&[r]);
     assert_eq!(f.len(), 1);
-    assert_eq!((f[0].range.start, f[0].range.last), (0xffff_fdff_ffff_f000, 0xffff_fdff_ffff_ffff));
+    assert_eq!(
+        (f[0].range.start, f[0].range.last),
+        (0xffff_fdff_ffff_f000, 0xffff_fdff_ffff_ffff)
+    );
 }
 
 proptest! {
