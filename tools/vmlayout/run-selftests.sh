@@ -40,5 +40,26 @@ for paging in 5 4; do
 		fi
 	done
 done
-[ "$fail" -eq 0 ] && echo "kselftest vmlayout: PASS in both paging modes" && exit 0
+# Stress: debug_pagealloc=on (the direct map split into 4 KiB pages that
+# come and go), module loads and unloads, forks (vmalloc'd stacks) and W+X
+# plants changing the tables while vmlayout rescans; the runner fails on any
+# oops, BUG or WARNING in the console.
+echo "=== stress: rescans while tables change, debug_pagealloc=on, 5-level"
+stress='sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko > /root/tap 2>&1; st=$?
+grep -E "^not ok|Totals" /root/tap
+insmod /root/vmlayout.ko
+( i=0; while [ $i -lt 30 ]; do insmod /root/vmlayout_plant.ko plant=wx && rmmod vmlayout_plant; i=$((i + 1)); done ) &
+( i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i + 1)); done ) &
+n=0; while [ $n -lt 40 ]; do echo 1 > /sys/kernel/debug/vmlayout/rescan || st=1; n=$((n + 1)); done
+wait
+echo "rescans: $n, scan after the churn:"
+echo 1 > /sys/kernel/debug/vmlayout/rescan && grep "^walk" /sys/kernel/debug/vmlayout/stats
+grep "^rule id=unreadable-table" /sys/kernel/debug/vmlayout/findings
+rmmod vmlayout
+exit $st'
+if ! "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
+	echo "FAIL: stress run"
+	fail=1
+fi
+[ "$fail" -eq 0 ] && echo "kselftest vmlayout: PASS in both paging modes and under stress" && exit 0
 exit 1

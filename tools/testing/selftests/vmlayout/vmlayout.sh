@@ -152,8 +152,10 @@ ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
 # not print); ends exclusive as ptdump prints them. The two walks are not
 # atomic: vmalloc areas made or freed between them (the scan's own buffers,
 # seq_file buffers) may be on one side only, so lines inside vmalloc space
-# that only one side has are listed but allowed; every other line, and every
-# vmalloc line both have, must match exactly. Reading uses shell builtins.
+# that only one side has are listed but allowed (and direct-map lines too
+# under debug_pagealloc=on, which maps and unmaps free pages); every other
+# line, and every line both have, must match exactly. Reading uses shell
+# builtins.
 merge() { awk '{ if ($1 == e && $3 == a && $4 == l) { e = $2; next } if (s != "") print s, e, a, l; s = $1; e = $2; a = $3; l = $4 } END { if (s != "") print s, e, a, l }'; }
 snapshot() {
 	echo 1 > "$DBG/rescan"
@@ -169,13 +171,18 @@ map_vs_ptdump() {
 		printf '%s 0x%016x %s %s\n' "${start#start=}" $((${last#last=} + 1)) "${attrs#attrs=}" "${level#level=}"
 	done | merge > "$tmp/map.norm"
 	vstart=$(region live_start vmalloc) vend=$(region live_end vmalloc)
-	awk -v vs="$vstart" -v ve="$vend" -v out="$tmp/allowed" '
+	# debug_pagealloc maps and unmaps direct-map pages on every allocation.
+	ds=- de=-
+	if grep -qw debug_pagealloc=on /proc/cmdline; then
+		ds=$(region live_start direct-map) de=$(region live_end direct-map)
+	fi
+	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v out="$tmp/allowed" '
 	FNR == NR { p[$0] = 1; next }
 	{ if ($0 in p) delete p[$0]; else only(">", $0) }
 	END { for (l in p) only("<", l); exit bad }
 	function only(side, l,   f) {
 		split(l, f, " ")
-		if (f[1] >= vs && f[2] <= ve) { print side, l >> out; allowed++ }
+		if ((f[1] >= vs && f[2] <= ve) || (f[1] >= ds && f[2] <= de)) { print side, l >> out; allowed++ }
 		else { print side, l; bad = 1 }
 	}' "$tmp/ptdump.norm" "$tmp/map.norm" > "$tmp/mismatch"
 }
