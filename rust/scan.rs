@@ -15,7 +15,7 @@ use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
     pte::{Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK},
-    rules::{check_ram, check_range, Finding, LiveMap, Rule, Severity, TextAliases},
+    rules::{check_ram, check_range, Finding, LiveMap, Owner, Rule, Severity, TextAliases},
     walk::{Coalescer, Range, Scratch, TableSource, Walk, WalkSink},
 };
 
@@ -23,7 +23,7 @@ use crate::vmlayout_core::{
 pub(crate) const MAX_CPUS: usize = 64;
 
 /// Read CR3.
-fn read_cr3() -> u64 {
+pub(crate) fn read_cr3() -> u64 {
     let cr3: u64;
     // SAFETY: reading CR3 has no side effects; we run in ring 0.
     unsafe {
@@ -37,6 +37,25 @@ fn read_cr3() -> u64 {
 /// instead of faulting.
 pub(crate) struct DirectMap {
     page_offset_base: u64,
+}
+
+impl DirectMap {
+    /// Read through the direct map at `page_offset_base`.
+    pub(crate) fn new(page_offset_base: u64) -> Self {
+        DirectMap { page_offset_base }
+    }
+
+    /// Read one entry of the table at physical `table`.
+    pub(crate) fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
+        let mut entry: u64 = 0;
+        let src = self
+            .page_offset_base
+            .wrapping_add(table)
+            .wrapping_add(index as u64 * 8) as *const c_void;
+        // SAFETY: a fault-tolerant read into a local.
+        let ret = unsafe { bindings::copy_from_kernel_nofault((&raw mut entry).cast(), src, 8) };
+        (ret == 0).then_some(entry)
+    }
 }
 
 impl TableSource for DirectMap {
@@ -56,7 +75,7 @@ impl TableSource for DirectMap {
 }
 
 /// Physical address of the table `cr3` points to.
-fn cr3_table(cr3: u64) -> u64 {
+pub(crate) fn cr3_table(cr3: u64) -> u64 {
     cr3 & PHYS_ADDR_MASK & !crate::live::memory_encryption_mask()
 }
 
@@ -426,6 +445,18 @@ fn merge(results: &[CpuResult]) -> Result<VVec<Range>> {
     Ok(out)
 }
 
+/// The walk configuration for the live paging mode.
+pub(crate) fn walk_of(live: &Live) -> Walk {
+    Walk {
+        top: if live.paging.levels() == 5 {
+            Level::Pgd
+        } else {
+            Level::P4d
+        },
+        phys_mask: PHYS_ADDR_MASK & !crate::live::memory_encryption_mask(),
+    }
+}
+
 /// Everything a scan found.
 pub(crate) struct Scan {
     pub(crate) walked: Walked,
@@ -433,21 +464,20 @@ pub(crate) struct Scan {
     pub(crate) findings: KVec<Finding>,
     /// Bytes mapped per documented row, by leaf level (4K, 2M, 1G).
     pub(crate) mapped: KVec<[u64; 3]>,
-    /// Tables read to compare each CPU's active table.
+    /// CPUs whose active table was compared with the reference.
     pub(crate) checked_cpus: u32,
+    /// Processes whose mm's table was compared with the reference.
+    pub(crate) checked_mms: u32,
 }
 
 /// Run a full scan: walk, then every rule.
-pub(crate) fn scan(doc: &DocMap<'_>, live: &Live, ram: &[(u64, u64)]) -> Result<Scan> {
-    let walk = Walk {
-        top: if live.paging.levels() == 5 {
-            Level::Pgd
-        } else {
-            Level::P4d
-        },
-        phys_mask: PHYS_ADDR_MASK & !crate::live::memory_encryption_mask(),
-    };
-    let reference = reference_table(&walk, live)?;
+pub(crate) fn scan(
+    doc: &DocMap<'_>,
+    live: &Live,
+    ram: &[(u64, u64)],
+    reference: u64,
+) -> Result<Scan> {
+    let walk = walk_of(live);
     let walked = walk_parallel(walk, live.page_offset_base, reference)?;
     let map = LiveMap::new(doc, live);
     let mut findings = KVec::new();
@@ -506,61 +536,68 @@ pub(crate) fn scan(doc: &DocMap<'_>, live: &Live, ram: &[(u64, u64)]) -> Result<
                     } else {
                         Rule::RamMissing.reason()
                     },
-                    cpu: None,
+                    owner: Owner::Reference,
                 },
                 GFP_KERNEL,
             )?;
         }
     }
 
-    // Every CPU's active table against the reference.
-    let mut checked_cpus = 0;
+    // The sync audit: every CPU's active table and every mm's table against
+    // the reference, kernel half only.
     let mut src = DirectMap {
         page_offset_base: live.page_offset_base,
     };
-    let mut theirs: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
     let mut ours: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    let mut theirs: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
     if !src.copy_table(reference, &mut ours) {
         return Err(EIO);
     }
     let ldt_slot = ((live.ldt_base() >> walk.top.shift()) & (ENTRIES as u64 - 1)) as usize;
-    for (cpu, stats) in walked.cpus.iter().enumerate() {
-        if !stats.ran {
-            continue;
+    let mut audit = |table: u64, owner: Owner, findings: &mut KVec<Finding>| -> Result {
+        if table == reference || !src.copy_table(table, &mut theirs) {
+            return Ok(());
         }
-        checked_cpus += 1;
-        let table = cr3_table(stats.cr3);
-        if table == reference {
-            continue;
-        }
-        if !src.copy_table(table, &mut theirs) {
-            continue;
-        }
-        for slot in ENTRIES / 2..ENTRIES {
-            // The LDT remap slot is per mm by design (PTI).
-            if slot != ldt_slot && theirs[slot] != ours[slot] {
-                let start = walk.top_va(slot);
-                findings.push(
-                    Finding {
-                        rule: Rule::CpuTableDiffers,
-                        severity: Severity::Error,
-                        row: map.place(start).0.row(),
-                        range: Range {
-                            start,
-                            last: start + (walk.top.entry_size() - 1),
-                            phys: theirs[slot] & walk.phys_mask,
-                            flags: Flags::of(theirs[slot]),
-                            effective: Effective::ALL,
-                            level: walk.top,
-                        },
-                        reason: Rule::CpuTableDiffers.reason(),
-                        cpu: Some(cpu as u32),
-                    },
-                    GFP_KERNEL,
-                )?;
+        // The LDT remap slot is per mm by design (PTI).
+        for slot in (ENTRIES / 2..ENTRIES).filter(|&s| s != ldt_slot) {
+            if theirs[slot] == ours[slot] {
+                continue;
             }
+            let start = walk.top_va(slot);
+            findings.push(
+                Finding {
+                    rule: Rule::UnsyncedPgd,
+                    severity: Severity::Error,
+                    row: map.place(start).0.row(),
+                    range: Range {
+                        start,
+                        last: start + (walk.top.entry_size() - 1),
+                        phys: theirs[slot] & walk.phys_mask,
+                        flags: Flags::of(theirs[slot]),
+                        effective: Effective::ALL,
+                        level: walk.top,
+                    },
+                    reason: Rule::UnsyncedPgd.reason(),
+                    owner,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(())
+    };
+    let mut checked_cpus = 0;
+    for (cpu, stats) in walked.cpus.iter().enumerate() {
+        if stats.ran {
+            checked_cpus += 1;
+            audit(cr3_table(stats.cr3), Owner::Cpu(cpu as u32), &mut findings)?;
         }
     }
+    let tasks = crate::live::task_tables()?;
+    for t in tasks.iter() {
+        audit(t.table, Owner::Task(t.pid, t.comm), &mut findings)?;
+    }
+    let tasks_checked = tasks.len() as u32;
+    drop(tasks);
     for (cpu, stats) in walked.cpus.iter().enumerate() {
         if let Some((va, level, entry)) = stats.first_unreadable {
             findings.push(
@@ -577,7 +614,7 @@ pub(crate) fn scan(doc: &DocMap<'_>, live: &Live, ram: &[(u64, u64)]) -> Result<
                         level,
                     },
                     reason: Rule::UnreadableTable.reason(),
-                    cpu: Some(cpu as u32),
+                    owner: Owner::Cpu(cpu as u32),
                 },
                 GFP_KERNEL,
             )?;
@@ -589,5 +626,6 @@ pub(crate) fn scan(doc: &DocMap<'_>, live: &Live, ram: &[(u64, u64)]) -> Result<
         findings,
         mapped,
         checked_cpus,
+        checked_mms: tasks_checked,
     })
 }

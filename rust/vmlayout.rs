@@ -24,6 +24,7 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+mod fault;
 mod live;
 mod scan;
 
@@ -37,6 +38,7 @@ pub mod vmlayout_core {
     pub mod pte;
     pub mod record;
     pub mod rules;
+    pub mod sync;
     pub mod walk;
 }
 
@@ -46,7 +48,7 @@ use vmlayout_core::{
     map::DocMap,
     pte::{Flags, Level},
     record::{header, Record},
-    rules::{LiveMap, Rule},
+    rules::{LiveMap, Owner, Rule},
     walk::Range,
 };
 
@@ -69,6 +71,8 @@ module! {
 struct State {
     live: Live,
     ram: KVec<(u64, u64)>,
+    /// Physical address of the reference top-level table (init_mm's).
+    reference: u64,
     #[pin]
     scan: Mutex<Option<scan::Scan>>,
 }
@@ -86,7 +90,7 @@ impl State {
 
     fn rescan(&self) -> Result {
         let doc = self.current_map()?;
-        let result = scan::scan(doc, &self.live, &self.ram)?;
+        let result = scan::scan(doc, &self.live, &self.ram, self.reference)?;
         *self.scan.lock() = Some(result);
         Ok(())
     }
@@ -310,6 +314,7 @@ fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         .num("ranges", scan.walked.ranges.len())?
         .num("ram_ranges", state.ram.len())?
         .num("cpus_checked", scan.checked_cpus)?
+        .num("mms_checked", scan.checked_mms)?
         .hex("reference", scan.reference)?
         .end()?;
     for rule in Rule::ALL {
@@ -328,9 +333,13 @@ fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
             .text("id", finding.rule.id())?
             .text("severity", finding.severity.name())?
             .text("region", region)?;
-        let rec = match finding.cpu {
-            Some(cpu) => rec.num("cpu", cpu)?,
-            None => rec.text("cpu", "-")?,
+        let rec = match &finding.owner {
+            Owner::Reference => rec.text("owner", "reference")?,
+            Owner::Cpu(cpu) => rec.text("owner", "cpu")?.num("cpu", cpu)?,
+            Owner::Task(pid, comm) => rec
+                .text("owner", "task")?
+                .num("pid", pid)?
+                .text("comm", Owner::comm(comm))?,
         };
         let rec = rec
             .hex("start", finding.range.start)?
@@ -415,12 +424,27 @@ fn write_rescan(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
     }
 }
 
+fn write_selftest(_state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 16];
+    let n = reader.len();
+    if n > 0 && n <= buf.len() {
+        reader.read_slice(&mut buf[..n])?;
+        if let Ok("fault") = core::str::from_utf8(&buf[..n]).map(str::trim) {
+            return fault::guard_page_fault();
+        }
+    }
+    pr_warn!("selftest: write 'fault' to read a vmalloc guard page\n");
+    Err(EINVAL)
+}
+
 /// A debugfs file sharing the module's state.
 type StateFile = Pin<KBox<File<Arc<State>>>>;
 
 struct Vmlayout {
-    // Files before the directory: fields drop in order, files first.
-    _files: [StateFile; 6],
+    // Fields drop in order: the fault probe first, then the files, then
+    // their directory.
+    _fault: KBox<fault::FaultWatch>,
+    _files: [StateFile; 7],
     _dir: Dir,
 }
 
@@ -428,14 +452,24 @@ impl kernel::Module for Vmlayout {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let ram = live::ram_ranges()?;
         let live = live::read(&ram);
+        let walk = scan::walk_of(&live);
+        let reference = scan::reference_table(&walk, &live)?;
         let state = Arc::pin_init(
             pin_init!(State {
                 live,
                 ram,
+                reference,
                 scan <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
+        let mut watch = KBox::new(
+            fault::FaultWatch::new(&live, reference, walk.top, walk.phys_mask),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the box keeps the watch at one address until it drops,
+        // which unregisters first.
+        unsafe { watch.register()? };
         if module_parameters::scan_on_load.value() {
             state.rescan()?;
         }
@@ -459,9 +493,14 @@ impl kernel::Module for Vmlayout {
                 dir.write_callback_file(c"rescan", state.clone(), &write_rescan),
                 GFP_KERNEL,
             )?,
+            KBox::pin_init(
+                dir.write_callback_file(c"selftest", state.clone(), &write_selftest),
+                GFP_KERNEL,
+            )?,
         ];
         pr_info!("loaded, {}-level paging\n", live.paging.levels());
         Ok(Self {
+            _fault: watch,
             _files: files,
             _dir: dir,
         })

@@ -26,8 +26,9 @@ pub enum Rule {
     WritableText,
     /// System RAM the direct map does not map.
     RamMissing,
-    /// A CPU whose active top-level table's kernel half differs from the reference.
-    CpuTableDiffers,
+    /// An mm's or a CPU's active top-level table whose kernel half differs
+    /// from the reference.
+    UnsyncedPgd,
     /// A table that could not be read during the walk (changed under it).
     UnreadableTable,
 }
@@ -43,7 +44,7 @@ impl Rule {
         Rule::ExecData,
         Rule::WritableText,
         Rule::RamMissing,
-        Rule::CpuTableDiffers,
+        Rule::UnsyncedPgd,
         Rule::UnreadableTable,
     ];
 
@@ -58,7 +59,7 @@ impl Rule {
             Rule::ExecData => "exec-data",
             Rule::WritableText => "writable-text",
             Rule::RamMissing => "ram-missing",
-            Rule::CpuTableDiffers => "cpu-table-differs",
+            Rule::UnsyncedPgd => "unsynced-pgd",
             Rule::UnreadableTable => "unreadable-table",
         }
     }
@@ -74,7 +75,9 @@ impl Rule {
             Rule::ExecData => "executable mapping in a data-only region",
             Rule::WritableText => "writable alias of kernel text in the direct map",
             Rule::RamMissing => "System RAM is not mapped in the direct map",
-            Rule::CpuTableDiffers => "this CPU's active top-level table differs from the reference",
+            Rule::UnsyncedPgd => {
+                "the kernel half of this top-level table differs from the reference"
+            }
             Rule::UnreadableTable => {
                 "a page table could not be read (changed or freed during the walk)"
             }
@@ -117,8 +120,27 @@ pub struct Finding {
     pub range: Range,
     /// More specific reason, or the rule's.
     pub reason: &'static str,
-    /// The CPU the finding is about, for per-CPU rules.
-    pub cpu: Option<u32>,
+    /// The CPU or task the finding is about, for per-table rules.
+    pub owner: Owner,
+}
+
+/// Whose table a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The reference tables.
+    Reference,
+    /// A CPU's active table, or what a CPU saw.
+    Cpu(u32),
+    /// A task's mm (pid and command name).
+    Task(i32, [u8; 16]),
+}
+
+impl Owner {
+    /// A task's command name as text.
+    pub fn comm(name: &[u8; 16]) -> &str {
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        core::str::from_utf8(&name[..len]).unwrap_or("?")
+    }
 }
 
 /// Where an address lies, in live terms.
@@ -318,7 +340,7 @@ fn check_part(
         row,
         range: *part,
         reason: reason.unwrap_or(rule.reason()),
-        cpu: None,
+        owner: Owner::Reference,
     };
     let row = place.row();
     match place {

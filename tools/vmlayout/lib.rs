@@ -25,3 +25,5 @@ pub mod record_parse;
 pub mod rules;
 #[path = "../../rust/vmlayout_core/walk.rs"]
 pub mod walk;
+#[path = "../../rust/vmlayout_core/sync.rs"]
+pub mod sync;
