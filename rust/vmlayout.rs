@@ -345,11 +345,16 @@ fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
             .hex("start", finding.range.start)?
             .hex("last", finding.range.last)?
             .num("size", finding.range.size())?
-            .text("level", finding.range.level.name(top))?
-            .text(
+            .text("level", finding.range.level.name(top))?;
+        // Attributes are a leaf's; unsynced-pgd is about a table entry.
+        let rec = if finding.rule == Rule::UnsyncedPgd {
+            rec.hex("entry", finding.range.phys | finding.range.flags.0)?
+        } else {
+            rec.text(
                 "attrs",
                 attrs(finding.range.flags, finding.range.level).as_str(),
-            )?;
+            )?
+        };
         rec.text("reason", finding.reason)?.end()?;
     }
     Ok(())

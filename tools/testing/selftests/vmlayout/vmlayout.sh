@@ -62,7 +62,7 @@ load() {
 }
 
 echo "TAP version 13"
-PLAN=40
+PLAN=45
 echo "1..$PLAN"
 
 [ "$(id -u)" -eq 0 ] || { echo "Bail out! must run as root"; exit $KSFT_FAIL; }
@@ -132,8 +132,9 @@ errors=$(grep '^region .* severity=error' "$L")
 F=$tmp/findings M=$tmp/map ST=$tmp/stats
 ranges=$(field "$F" scope ranges)
 online=$(grep -c '^processor' /proc/cpuinfo)
-[ "${ranges:-0}" -gt 20 ] && [ "$(field "$F" scope cpus_checked)" = "$online" ] && [ "$(grep -c '^rule ' "$F")" -ge 10 ]
-ktap_result $? "findings shows what it looked at: $ranges ranges, $online CPUs, every rule with a count"
+mms=$(field "$F" scope mms_checked)
+[ "${ranges:-0}" -gt 20 ] && [ "$(field "$F" scope cpus_checked)" = "$online" ] && [ "${mms:-0}" -gt 0 ] && [ "$(grep -c '^rule ' "$F")" -ge 10 ]
+ktap_result $? "findings shows what it looked at: $ranges ranges, $online CPUs, $mms mms, every rule with a count"
 errs=$(grep '^finding .*severity=error' "$F")
 [ -z "$errs" ]; ktap_result $? "load-time scan of a clean boot: zero error findings"
 [ -z "$errs" ] || echo "$errs" | sed 's/^/# /'
@@ -209,9 +210,9 @@ done
 ktap_result $? "rescan rejects anything but 1 with -EINVAL and a warning"
 
 # Planted violations, found with the right rule and region, gone after removal.
-# plant_case KIND RULE REGION [insmod args]
+# plant_case KIND PATTERN [insmod args]: PATTERN matches the finding's record.
 plant_case() {
-	kind=$1 rule=$2 region=$3; shift 3
+	kind=$1 pattern=$2; shift 2
 	if ! insmod "$PLANT" plant="$kind" "$@"; then
 		ktap_result 1 "plant $kind: insmod $PLANT failed"; ktap_result 1 "plant $kind: removed"
 		return
@@ -220,35 +221,70 @@ plant_case() {
 	# (A per-CPU finding needs the victim on CPU 1 at that moment: retry.)
 	for try in 1 2 3 4 5; do
 		taskset 1 sh -c "echo 1 > $DBG/rescan"
-		got=$(grep "^finding id=$rule .* region=$region " "$DBG/findings")
+		got=$(grep "^finding $pattern" "$DBG/findings")
+		if [ -n "$addr" ]; then got=$(echo "$got" | grep "start=$(hex "$addr")"); fi
 		[ -z "$got" ] || break
 		sleep 0.2
 	done
-	if [ -n "$addr" ]; then got=$(echo "$got" | grep "start=$(hex "$addr")"); fi
-	[ -n "$got" ]; ktap_result $? "plant $kind: finding id=$rule region=$region${addr:+ at $addr}"
+	[ -n "$got" ]; ktap_result $? "plant $kind: finding $pattern${addr:+ at $addr}"
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
-	! grep -q "^finding id=$rule .* region=$region " "$DBG/findings"
+	! grep -q "^finding $pattern" "$DBG/findings"
 	ktap_result $? "plant $kind: gone after removal and rescan"
 }
 if [ -e "$PLANT" ]; then
-	plant_case wx wx vmalloc
-	plant_case user user-kernel vmalloc
-	plant_case hole hole-mapping hole
+	plant_case wx "id=wx .* region=vmalloc "
+	plant_case user "id=user-kernel .* region=vmalloc "
+	plant_case hole "id=hole-mapping .* region=hole "
 	# A task pinned to CPU 1 whose top-level table differs; the scan runs from CPU 0.
 	taskset 2 sh -c 'while :; do :; done' &
 	spinner=$!
 	sleep 1 # let taskset exec the loop: its mm is the one to change
-	plant_case cpu cpu-table-differs hypervisor-guard pid=$spinner
+	plant_case cpu "id=unsynced-pgd .* region=hypervisor-guard owner=cpu cpu=1 " pid=$spinner
 	kill $spinner
 	# (The kernel's W+X check is not run while the W+X plant is live: it
 	# WARNs with a stack trace, which this test treats as a failure.)
 	grep -q SUCCESS /sys/kernel/debug/check_wx_pages
 	ktap_result $? "the kernel's own W+X check passes after the plants, as vmlayout says"
+
+	# vmlayout:vmalloc_sync_fault. A guard-page read is an unmapped fault;
+	# a read through a task's unsynced table is an unsynced one.
+	TR=/sys/kernel/tracing
+	echo 0 > $TR/tracing_on; echo > $TR/trace
+	echo 1 > $TR/events/vmlayout/vmalloc_sync_fault/enable; echo 1 > $TR/tracing_on
+	echo fault > "$DBG/selftest"
+	ev=$(grep 'vmalloc_sync_fault:' $TR/trace | grep 'region=vmalloc' | grep 'class=unmapped')
+	[ -n "$ev" ]; ktap_result $? "selftest 'fault': vmalloc_sync_fault class=unmapped in vmalloc"
+	echo "$ev" | head -1 | sed 's/^ */# /'
+	! echo faults > "$DBG/selftest" 2>/dev/null
+	ktap_result $? "selftest rejects anything but 'fault' with -EINVAL"
+	# The victim is stopped: its table misses what vmalloc maps after the plant.
+	sleep 1000 &
+	victim=$!
+	kill -STOP $victim
+	if insmod "$PLANT" plant=sync pid=$victim; then
+		echo 1 > "$DBG/rescan"
+		grep -q "^finding id=unsynced-pgd .* owner=task pid=$victim " "$DBG/findings"
+		ktap_result $? "plant sync: finding id=unsynced-pgd names task $victim"
+		echo > $TR/trace
+		echo touch > /sys/kernel/debug/vmlayout_plant
+		ev=$(grep 'vmalloc_sync_fault:' $TR/trace | grep 'class=unsynced')
+		[ -n "$ev" ]; ktap_result $? "a fault through that table: vmalloc_sync_fault class=unsynced"
+		echo "$ev" | head -1 | sed 's/^ */# /'
+		echo restore > /sys/kernel/debug/vmlayout_plant
+		rmmod vmlayout_plant
+		echo 1 > "$DBG/rescan"
+		! grep -q "^finding id=unsynced-pgd" "$DBG/findings"
+		ktap_result $? "plant sync: gone after restore and rescan"
+	else
+		for n in 1 2 3; do ktap_result 1 "plant sync: insmod failed"; done
+	fi
+	kill -CONT $victim; kill $victim
+	echo 0 > $TR/events/vmlayout/vmalloc_sync_fault/enable
 else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
-	for n in $(seq 9); do ktap_result 1 "planted violations (no $PLANT)"; done
+	for n in $(seq 14); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
 
 rmmod vmlayout && [ ! -e "$DBG" ]; ktap_result $? "rmmod removes $DBG"

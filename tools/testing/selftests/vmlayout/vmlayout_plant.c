@@ -12,6 +12,19 @@
  *   insmod vmlayout_plant.ko plant=cpu pid=N  task N's top-level table gets an entry
  *                                          the reference lacks (slot 256, the
  *                                          hypervisor guard hole)
+ *   insmod vmlayout_plant.ko plant=sync pid=N task N's top-level entry for a fresh
+ *                                          vmalloc page T points to private
+ *                                          copies of the tables below it, with
+ *                                          T's PTE cleared: an unsynced table.
+ *                                          Task N must be stopped (SIGSTOP):
+ *                                          its table misses whatever vmalloc
+ *                                          maps after the plant.
+ *                                          Writing "touch" to
+ *                                          /sys/kernel/debug/vmlayout_plant loads
+ *                                          task N's table on this CPU, with
+ *                                          interrupts off, just long enough to
+ *                                          read T (a fault through that table);
+ *                                          "restore" undoes the plant at once.
  *
  * The planted address is printed as "vmlayout_plant: <kind> at 0x...".
  * Never load this on a machine you care about.
@@ -22,15 +35,17 @@
 #include <linux/pid.h>
 #include <linux/sched/mm.h>
 #include <linux/smp.h>
+#include <linux/debugfs.h>
+#include <linux/uaccess.h>
 #include <asm/pgtable.h>
 #include <asm/tlbflush.h>
 
 static char *plant = "";
 module_param(plant, charp, 0444);
-MODULE_PARM_DESC(plant, "wx, user, hole or cpu");
+MODULE_PARM_DESC(plant, "wx, user, hole, cpu or sync");
 static int pid;
 module_param(pid, int, 0444);
-MODULE_PARM_DESC(pid, "for plant=cpu: the task whose table to change");
+MODULE_PARM_DESC(pid, "for plant=cpu and sync: the task whose table to change");
 
 #define HOLE_ADDR 0xffffffff00000000UL
 #define GUARD_SLOT 256
@@ -166,6 +181,124 @@ static void unplant_cpu(void)
 	mmput(victim_mm);
 }
 
+/* plant=sync: the victim's path to sync_page, copied, minus its PTE. */
+static void *sync_page;
+static u64 *sync_top_slot, sync_saved_top;
+static u64 *sync_copies[4];
+static int sync_ncopies;
+static bool sync_planted;
+static struct dentry *sync_file;
+
+static void unplant_sync(void)
+{
+	int i;
+
+	if (!sync_planted)
+		return;
+	WRITE_ONCE(*sync_top_slot, sync_saved_top);
+	flush_all();
+	for (i = 0; i < sync_ncopies; i++)
+		free_page((unsigned long)sync_copies[i]);
+	sync_planted = false;
+	mmput(victim_mm);
+}
+
+static ssize_t sync_write(struct file *file, const char __user *ubuf, size_t len, loff_t *ppos)
+{
+	char cmd[16] = {};
+	u8 byte;
+
+	if (len == 0 || len >= sizeof(cmd) || copy_from_user(cmd, ubuf, len))
+		return -EINVAL;
+	if (!strcmp(strim(cmd), "touch")) {
+		unsigned long flags, cr3 = __read_cr3();
+		int ret;
+
+		if (!sync_planted)
+			return -EINVAL;
+		/*
+		 * Read T through the victim's table. Only what existed at plant
+		 * time is touched meanwhile: this code, the stack, per-CPU data,
+		 * the fault path and the trace buffer.
+		 */
+		local_irq_save(flags);
+		native_write_cr3(__pa(victim_mm->pgd));
+		ret = copy_from_kernel_nofault(&byte, sync_page, 1);
+		native_write_cr3(cr3);
+		local_irq_restore(flags);
+		pr_info("vmlayout_plant: touch %s\n", ret ? "faulted" : "read the page");
+	} else if (!strcmp(strim(cmd), "restore")) {
+		unplant_sync();
+	} else {
+		pr_warn("vmlayout_plant: write touch or restore\n");
+		return -EINVAL;
+	}
+	return len;
+}
+
+static const struct file_operations sync_fops = {
+	.write = sync_write,
+};
+
+static int plant_sync(void)
+{
+	bool l5 = pgtable_l5_enabled();
+	unsigned long addr;
+	int shift = l5 ? 48 : 39, levels = l5 ? 5 : 4, level;
+	u64 *table, *prev = NULL, entry, new_top = 0;
+	unsigned int idx;
+	struct task_struct *task;
+
+	rcu_read_lock();
+	task = pid_task(find_vpid(pid), PIDTYPE_PID);
+	victim_mm = task ? get_task_mm(task) : NULL;
+	rcu_read_unlock();
+	if (!victim_mm)
+		return -ESRCH;
+	sync_page = vmalloc(PAGE_SIZE);
+	if (!sync_page) {
+		mmput(victim_mm);
+		return -ENOMEM;
+	}
+	addr = (unsigned long)sync_page;
+	table = (u64 *)victim_mm->pgd;
+	idx = (addr >> shift) & 511;
+	sync_top_slot = &table[idx];
+	entry = sync_saved_top = READ_ONCE(table[idx]);
+	/* Copy every table below the top on the path to addr. */
+	for (level = levels; level > 1; level--) {
+		u64 *copy, link;
+
+		if (!(entry & _PAGE_PRESENT) || (level <= 3 && (entry & _PAGE_PSE)))
+			goto fail;
+		copy = (u64 *)get_zeroed_page(GFP_KERNEL);
+		if (!copy)
+			goto fail;
+		memcpy(copy, __va(entry & PTE_PFN_MASK), PAGE_SIZE);
+		sync_copies[sync_ncopies++] = copy;
+		link = __pa(copy) | (entry & ~PTE_PFN_MASK);
+		if (prev)
+			prev[idx] = link;
+		else
+			new_top = link;
+		prev = copy;
+		shift -= 9;
+		idx = (addr >> shift) & 511;
+		entry = copy[idx];
+	}
+	prev[idx] = 0;		/* the PTE for addr */
+	WRITE_ONCE(*sync_top_slot, new_top);
+	sync_planted = true;
+	sync_file = debugfs_create_file("vmlayout_plant", 0200, NULL, NULL, &sync_fops);
+	return 0;
+fail:
+	while (sync_ncopies)
+		free_page((unsigned long)sync_copies[--sync_ncopies]);
+	vfree(sync_page);
+	mmput(victim_mm);
+	return -EINVAL;
+}
+
 static int __init vmlayout_plant_init(void)
 {
 	int ret;
@@ -182,12 +315,16 @@ static int __init vmlayout_plant_init(void)
 		ret = plant_hole();
 		if (!ret)
 			pr_info("vmlayout_plant: hole at 0x%lx\n", HOLE_ADDR);
+	} else if (!strcmp(plant, "sync")) {
+		ret = plant_sync();
+		if (!ret)
+			pr_info("vmlayout_plant: sync at 0x%lx for pid %d\n", (unsigned long)sync_page, pid);
 	} else if (!strcmp(plant, "cpu")) {
 		ret = plant_cpu();
 		if (!ret)
 			pr_info("vmlayout_plant: cpu at slot %d of pid %d\n", GUARD_SLOT, pid);
 	} else {
-		pr_warn("vmlayout_plant: plant= must be wx, user, hole or cpu\n");
+		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu or sync\n");
 		ret = -EINVAL;
 	}
 	return ret;
@@ -203,6 +340,11 @@ static void __exit vmlayout_plant_exit(void)
 		unplant_hole();
 	else if (!strcmp(plant, "cpu"))
 		unplant_cpu();
+	else if (!strcmp(plant, "sync")) {
+		debugfs_remove(sync_file);
+		unplant_sync();
+		vfree(sync_page);
+	}
 }
 
 module_init(vmlayout_plant_init);
