@@ -168,16 +168,28 @@ unsafe extern "C" fn find_page_fault_kernel(tp: *mut bindings::tracepoint, found
 impl FaultWatch {
     /// Prepare the probe's data; `register` attaches it.
     pub(crate) fn new(live: &Live, reference: u64, top: Level, phys_mask: u64) -> Self {
-        let vmalloc_size = if top == Level::Pgd { 12800u64 << 40 } else { 32u64 << 40 };
+        let vmalloc_size = if top == Level::Pgd {
+            12800u64 << 40
+        } else {
+            32u64 << 40
+        };
         FaultWatch {
             top,
             phys_mask,
             page_offset_base: live.page_offset_base,
             reference,
             regions: [
-                (live.vmalloc_base, live.vmalloc_base + (vmalloc_size - 1), c"vmalloc"),
+                (
+                    live.vmalloc_base,
+                    live.vmalloc_base + (vmalloc_size - 1),
+                    c"vmalloc",
+                ),
                 (live.modules_vaddr(), MODULES_END - 1, c"modules"),
-                (live.vmemmap_base, live.vmemmap_base + ((1u64 << 40) - 1), c"vmemmap"),
+                (
+                    live.vmemmap_base,
+                    live.vmemmap_base + ((1u64 << 40) - 1),
+                    c"vmemmap",
+                ),
             ],
             tracepoint: core::ptr::null_mut(),
         }
@@ -191,7 +203,9 @@ impl FaultWatch {
     pub(crate) unsafe fn register(&mut self) -> Result {
         let mut tp: *mut bindings::tracepoint = core::ptr::null_mut();
         // SAFETY: the callback only writes `tp`.
-        unsafe { bindings::for_each_kernel_tracepoint(Some(find_page_fault_kernel), (&raw mut tp).cast()) };
+        unsafe {
+            bindings::for_each_kernel_tracepoint(Some(find_page_fault_kernel), (&raw mut tp).cast())
+        };
         if tp.is_null() {
             pr_warn!("exceptions:page_fault_kernel not found (CONFIG_TRACING off?)\n");
             return Err(ENODEV);
@@ -199,7 +213,8 @@ impl FaultWatch {
         let probe = on_page_fault_kernel as *const () as *mut c_void;
         // SAFETY: the probe has the tracepoint's prototype; `self` outlives
         // the registration (caller's guarantee).
-        let ret = unsafe { bindings::tracepoint_probe_register(tp, probe, (self as *mut Self).cast()) };
+        let ret =
+            unsafe { bindings::tracepoint_probe_register(tp, probe, (self as *mut Self).cast()) };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
@@ -215,7 +230,11 @@ impl FaultWatch {
         let probe = on_page_fault_kernel as *const () as *mut c_void;
         // SAFETY: registered above with the same probe and data.
         unsafe {
-            bindings::tracepoint_probe_unregister(self.tracepoint, probe, (self as *mut Self).cast());
+            bindings::tracepoint_probe_unregister(
+                self.tracepoint,
+                probe,
+                (self as *mut Self).cast(),
+            );
             bindings::synchronize_rcu();
         }
         self.tracepoint = core::ptr::null_mut();

@@ -23,7 +23,7 @@ pub mod record;
 pub mod record_parse;
 #[path = "../../rust/vmlayout_core/rules.rs"]
 pub mod rules;
-#[path = "../../rust/vmlayout_core/walk.rs"]
-pub mod walk;
 #[path = "../../rust/vmlayout_core/sync.rs"]
 pub mod sync;
+#[path = "../../rust/vmlayout_core/walk.rs"]
+pub mod walk;

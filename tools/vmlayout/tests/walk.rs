@@ -561,3 +561,75 @@ proptest! {
         }
     }
 }
+
+mod sync_paths {
+    use super::*;
+    use vmlayout_core::sync::{compare_paths, SyncClass};
+
+    fn read(t: &Tables) -> impl FnMut(u64, usize) -> Option<u64> + '_ {
+        move |table, index| t.pages.get(&table).map(|p| p[index])
+    }
+
+    /// Copy the path to `va` below the top of `t`'s root into a new root,
+    /// with the leaf for `va` cleared: an unsynced table.
+    fn unsynced_copy(t: &mut Tables, va: u64) -> u64 {
+        let root = t.alloc();
+        let top: Table = *t.pages[&t.root];
+        *t.pages.get_mut(&root).unwrap() = Box::new(top);
+        let (mut table, mut level) = (root, t.top);
+        loop {
+            let idx = ((va >> level.shift()) & 511) as usize;
+            let entry = t.pages[&table][idx];
+            if level == Level::Pte {
+                t.pages.get_mut(&table).unwrap()[idx] = 0;
+                return root;
+            }
+            let copy = t.alloc();
+            let child: Table = *t.pages[&(entry & PHYS_ADDR_MASK)];
+            *t.pages.get_mut(&copy).unwrap() = Box::new(child);
+            t.pages.get_mut(&table).unwrap()[idx] = copy | (entry & !PHYS_ADDR_MASK);
+            table = copy;
+            level = level.below().unwrap();
+        }
+    }
+
+    #[test]
+    fn classes() {
+        for top in [Level::P4d, Level::Pgd] {
+            let mut t = Tables::new(top);
+            let va = canonical(0xffff_c900_0000_5000, top);
+            t.map(va, Level::Pte, 0x7000, Flags::RW | Flags::NX, TABLE);
+            let reference = t.root;
+
+            let d = compare_paths(top, PHYS_ADDR_MASK, va, reference, reference, read(&t));
+            assert_eq!((d.class, d.level), (SyncClass::Spurious, None));
+
+            let unmapped = va + 0x1000;
+            let d = compare_paths(
+                top,
+                PHYS_ADDR_MASK,
+                unmapped,
+                reference,
+                reference,
+                read(&t),
+            );
+            assert_eq!(
+                (d.class, d.level, d.reference),
+                (SyncClass::Unmapped, None, 0)
+            );
+
+            let current = unsynced_copy(&mut t, va);
+            let d = compare_paths(top, PHYS_ADDR_MASK, va, reference, current, read(&t));
+            assert_eq!((d.class, d.level), (SyncClass::Unsynced, Some(top)));
+            assert_ne!(d.reference, d.current);
+
+            // A top-level entry missing altogether diverges at the top too.
+            let empty = t.alloc();
+            let d = compare_paths(top, PHYS_ADDR_MASK, va, reference, empty, read(&t));
+            assert_eq!(
+                (d.class, d.level, d.current),
+                (SyncClass::Unsynced, Some(top), 0)
+            );
+        }
+    }
+}
