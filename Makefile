@@ -82,7 +82,7 @@ check-style: gen
 check-clippy: gen
 	@rm -f $(TOP)/rust/*.o $(TOP)/vmlayout.ko
 	@set -o pipefail; $(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
-	@! grep -E '^(warning|error)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
+	@! grep -E '(^|: )(warning|error)(\[|:)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
 
 # The selftest's companion module (plants violations), built like the module.
 companion: module
@@ -91,11 +91,18 @@ companion: module
 check-vm: companion
 	$(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
+# Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
+BENCH := $(TOOLS)/bench
+bench: module
+	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
+	$(BENCH)/run-bench.sh $(kdir)
+
 check: check-host check-style check-clippy check-vm
 	@echo "make check: all tests passed"
 
 clean:
 	-$(MAKE) -C $(kdir) M=$(TOP) clean
 	-$(MAKE) -C $(kdir) M=$(SELFTEST) clean
+	-$(MAKE) -C $(kdir) M=$(BENCH) clean
 	rm -f $(GENERATED)
 	cd $(TOOLS) && cargo clean

@@ -21,7 +21,8 @@ use crate::vmlayout_core::{
 /// `__tracepoint_*` and `rust_do_trace_*` (from `rust/vmlayout_events.c`)
 /// are declared here instead.
 mod trace {
-    use core::ffi::{c_char, c_int, c_ulong};
+    use core::ffi::{c_int, c_ulong};
+    use kernel::ffi::c_char;
 
     // `struct tracepoint` holds a zero-length array, which rustc calls not
     // FFI-safe; the static is only named (its static key), never passed.
@@ -121,7 +122,7 @@ unsafe extern "C" fn on_page_fault_kernel(
     // SAFETY: the module unregisters the probe and waits for running probes
     // before freeing `data`.
     let watch = unsafe { &*data.cast::<FaultWatch>() };
-    let addr = address as u64;
+    let addr: u64 = address;
     let Some(&(_, _, region)) = watch
         .regions
         .iter()
@@ -147,19 +148,25 @@ unsafe extern "C" fn on_page_fault_kernel(
             ip as c_ulong,
             error_code,
             CpuId::current().as_u32() as c_int,
-            region.as_ptr(),
+            region.as_char_ptr(),
             diff.level.map_or(0, |l| l as c_int),
             diff.reference,
             diff.current,
-            class_name(diff.class).as_ptr(),
+            class_name(diff.class).as_char_ptr(),
         )
     };
 }
 
+/// `for_each_kernel_tracepoint()` callback: note `page_fault_kernel`.
+///
+/// # Safety
+///
+/// `tp` must be a live kernel tracepoint and `found` point to a writable
+/// `*mut tracepoint`.
 unsafe extern "C" fn find_page_fault_kernel(tp: *mut bindings::tracepoint, found: *mut c_void) {
     // SAFETY: `tp` is a live kernel tracepoint, `found` our out-pointer.
     unsafe {
-        if CStr::from_ptr((*tp).name.cast()) == c"page_fault_kernel" {
+        if CStr::from_char_ptr((*tp).name.cast()) == c"page_fault_kernel" {
             *found.cast::<*mut bindings::tracepoint>() = tp;
         }
     }
@@ -213,8 +220,9 @@ impl FaultWatch {
         let probe = on_page_fault_kernel as *const () as *mut c_void;
         // SAFETY: the probe has the tracepoint's prototype; `self` outlives
         // the registration (caller's guarantee).
-        let ret =
-            unsafe { bindings::tracepoint_probe_register(tp, probe, (self as *mut Self).cast()) };
+        let ret = unsafe {
+            bindings::tracepoint_probe_register(tp, probe, core::ptr::from_mut(self).cast())
+        };
         if ret != 0 {
             return Err(Error::from_errno(ret));
         }
@@ -233,7 +241,7 @@ impl FaultWatch {
             bindings::tracepoint_probe_unregister(
                 self.tracepoint,
                 probe,
-                (self as *mut Self).cast(),
+                core::ptr::from_mut(self).cast(),
             );
             bindings::synchronize_rcu();
         }
@@ -251,7 +259,7 @@ impl Drop for FaultWatch {
 /// area with `copy_from_kernel_nofault()`. The read must fail; the probe
 /// sees an `unmapped` fault in vmalloc space.
 pub(crate) fn guard_page_fault() -> Result {
-    let area = VBox::new([0u8; 4096], GFP_KERNEL)?;
+    let area = VBox::<[u8; 4096]>::zeroed(GFP_KERNEL)?;
     let guard = (&raw const *area as usize + 4096) as *const c_void;
     let mut byte = 0u8;
     // SAFETY: a fault-tolerant read into a local byte.

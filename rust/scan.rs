@@ -135,7 +135,7 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
     let mut src = DirectMap { page_offset_base };
     let mut level = walk.top;
     let mut phys = table;
-    let mut buf: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    let mut buf: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
     loop {
         if !src.copy_table(phys, &mut buf) {
             return Err(EIO);
@@ -265,8 +265,7 @@ unsafe extern "C" fn walk_on_this_cpu(info: *mut c_void) {
     // SAFETY: each CPU touches only its own slot, and the caller touches no
     // slot until the cross-call has returned.
     let result = unsafe { &mut *job.results.add(cpu) };
-    // SAFETY: ktime_get() may be called from any context.
-    let start = unsafe { bindings::ktime_get() };
+    let start = now();
     result.stats.ran = true;
     result.stats.cr3 = read_cr3();
     let mut src = DirectMap {
@@ -297,8 +296,7 @@ unsafe extern "C" fn walk_on_this_cpu(info: *mut c_void) {
     let last = sink.coalescer.finish();
     sink.emit(last);
     sink.stats.ranges = sink.ranges.len() as u64;
-    // SAFETY: as above.
-    sink.stats.ns = (unsafe { bindings::ktime_get() } - start) as u64;
+    sink.stats.ns = now() - start;
 }
 
 /// The merged result of one walk.
@@ -318,8 +316,8 @@ pub(crate) struct Walked {
 /// Split the kernel half of the table at `root_phys` into work items: the
 /// present entries one level below the top.
 fn work_items(walk: &Walk, src: &mut DirectMap, root_phys: u64) -> Result<(KVec<WorkItem>, u64)> {
-    let mut top: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
-    let mut second: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    let mut top: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut second: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
     if !src.copy_table(root_phys, &mut top) {
         return Err(EIO);
     }
@@ -357,13 +355,20 @@ fn work_items(walk: &Walk, src: &mut DirectMap, root_phys: u64) -> Result<(KVec<
 }
 
 /// Walk the kernel half of the table at `root_phys` on every online CPU.
-pub(crate) fn walk_parallel(walk: Walk, page_offset_base: u64, root_phys: u64) -> Result<Walked> {
-    // SAFETY: ktime_get() may be called from any context.
-    let start = unsafe { bindings::ktime_get() };
+/// `ranges_hint` is how many ranges the last walk found: each CPU's buffer
+/// is sized so that one CPU could hold them all and some growth, and the
+/// walk is rarely repeated for want of room.
+pub(crate) fn walk_parallel(
+    walk: Walk,
+    page_offset_base: u64,
+    root_phys: u64,
+    ranges_hint: usize,
+) -> Result<Walked> {
+    let start = now();
     let mut src = DirectMap { page_offset_base };
     let (items, setup_tables) = work_items(&walk, &mut src, root_phys)?;
     let ncpus = (kernel::cpu::nr_cpu_ids() as usize).min(MAX_CPUS);
-    let mut capacity = 16 * 1024;
+    let mut capacity = (ranges_hint + ranges_hint / 4).max(16 * 1024);
     loop {
         let mut results = KVec::with_capacity(ncpus, GFP_KERNEL)?;
         for _ in 0..ncpus {
@@ -371,7 +376,7 @@ pub(crate) fn walk_parallel(walk: Walk, page_offset_base: u64, root_phys: u64) -
                 CpuResult {
                     ranges: VVec::with_capacity(capacity, GFP_KERNEL)?,
                     overflow: false,
-                    scratch: KBox::new([[0; ENTRIES]; 4], GFP_KERNEL)?,
+                    scratch: KBox::zeroed(GFP_KERNEL)?,
                     stats: CpuStats::default(),
                 },
                 GFP_KERNEL,
@@ -410,8 +415,7 @@ pub(crate) fn walk_parallel(walk: Walk, page_offset_base: u64, root_phys: u64) -
             cpus,
             setup_tables,
             items: items.len(),
-            // SAFETY: as above.
-            ns: (unsafe { bindings::ktime_get() } - start) as u64,
+            ns: now() - start,
         });
     }
 }
@@ -457,6 +461,27 @@ pub(crate) fn walk_of(live: &Live) -> Walk {
     }
 }
 
+/// Time spent in each phase of a scan, for the benchmark's breakdown.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Phases {
+    /// The parallel walk, merge included (`Walked::ns`).
+    pub(crate) walk_ns: u64,
+    /// The per-range rules.
+    pub(crate) rules_ns: u64,
+    /// System RAM against the direct map.
+    pub(crate) ram_ns: u64,
+    /// The sync audit of every CPU's and every mm's top-level table.
+    pub(crate) audit_ns: u64,
+    /// The whole scan.
+    pub(crate) total_ns: u64,
+}
+
+/// Nanoseconds since boot.
+fn now() -> u64 {
+    // SAFETY: ktime_get() may be called from any context.
+    unsafe { bindings::ktime_get() as u64 }
+}
+
 /// Everything a scan found.
 pub(crate) struct Scan {
     pub(crate) walked: Walked,
@@ -468,6 +493,7 @@ pub(crate) struct Scan {
     pub(crate) checked_cpus: u32,
     /// Processes whose mm's table was compared with the reference.
     pub(crate) checked_mms: u32,
+    pub(crate) phases: Phases,
 }
 
 /// Run a full scan: walk, then every rule.
@@ -476,9 +502,21 @@ pub(crate) fn scan(
     live: &Live,
     ram: &[(u64, u64)],
     reference: u64,
+    ranges_hint: usize,
 ) -> Result<Scan> {
+    let start = now();
     let walk = walk_of(live);
-    let walked = walk_parallel(walk, live.page_offset_base, reference)?;
+    let walked = walk_parallel(walk, live.page_offset_base, reference, ranges_hint)?;
+    let mut phases = Phases {
+        walk_ns: walked.ns,
+        ..Phases::default()
+    };
+    let mut mark = now();
+    let mut lap = |phase: &mut u64| {
+        let t = now();
+        *phase = t - mark;
+        mark = t;
+    };
     let map = LiveMap::new(doc, live);
     let mut findings = KVec::new();
     let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
@@ -499,6 +537,7 @@ pub(crate) fn scan(
         }
     }
     alloc_err?;
+    lap(&mut phases.rules_ns);
 
     // System RAM against the direct map.
     let debug_pagealloc = crate::live::debug_pagealloc();
@@ -543,13 +582,15 @@ pub(crate) fn scan(
         }
     }
 
+    lap(&mut phases.ram_ns);
+
     // The sync audit: every CPU's active table and every mm's table against
     // the reference, kernel half only.
     let mut src = DirectMap {
         page_offset_base: live.page_offset_base,
     };
-    let mut ours: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
-    let mut theirs: KBox<Table> = KBox::new([0; ENTRIES], GFP_KERNEL)?;
+    let mut ours: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut theirs: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
     if !src.copy_table(reference, &mut ours) {
         return Err(EIO);
     }
@@ -598,6 +639,7 @@ pub(crate) fn scan(
     }
     let tasks_checked = tasks.len() as u32;
     drop(tasks);
+    lap(&mut phases.audit_ns);
     for (cpu, stats) in walked.cpus.iter().enumerate() {
         if let Some((va, level, entry)) = stats.first_unreadable {
             findings.push(
@@ -627,5 +669,125 @@ pub(crate) fn scan(
         mapped,
         checked_cpus,
         checked_mms: tasks_checked,
+        phases: Phases {
+            total_ns: now() - start,
+            ..phases
+        },
+    })
+}
+
+/// The benchmark's floor: what copying each table page the walk visits,
+/// exactly once, costs on one CPU, with nothing decoded.
+#[derive(Clone, Copy)]
+pub(crate) struct Floor {
+    /// Table pages copied, the top-level table included.
+    pub(crate) table_pages: u64,
+    /// Time for the copies alone.
+    pub(crate) ns: u64,
+}
+
+/// A table source that notes every table page it copies.
+struct Recorder<'a> {
+    src: DirectMap,
+    pages: &'a mut VVec<u64>,
+    overflow: bool,
+}
+
+impl TableSource for Recorder<'_> {
+    fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
+        if self.pages.push_within_capacity(phys).is_err() {
+            self.overflow = true;
+        }
+        self.src.copy_table(phys, out)
+    }
+}
+
+/// Ignores what the walk finds: only the table pages it visits matter.
+struct NoSink;
+
+impl WalkSink for NoSink {
+    fn leaf(&mut self, _: u64, _: Level, _: u64, _: Effective) {}
+    fn table(&mut self, _: Level) {}
+    fn unreadable(&mut self, _: u64, _: Level, _: u64) {}
+}
+
+struct FloorJob<'a> {
+    pages: &'a [u64],
+    page_offset_base: u64,
+    buf: &'a mut Table,
+    ns: u64,
+}
+
+/// Copy every page of the job once, timed, interrupts off as in the walk.
+///
+/// # Safety
+///
+/// `info` must point to a `FloorJob` that outlives the call and that no one
+/// else touches during it.
+unsafe extern "C" fn copy_on_this_cpu(info: *mut c_void) {
+    // SAFETY: `info` is the `FloorJob` in `floor`, alive and untouched
+    // until the synchronous cross-call returns.
+    let job = unsafe { &mut *info.cast::<FloorJob<'_>>() };
+    let mut src = DirectMap::new(job.page_offset_base);
+    let start = now();
+    for &phys in job.pages {
+        src.copy_table(phys, job.buf);
+    }
+    job.ns = now() - start;
+}
+
+/// Measure the floor on the tables under `reference`: list the table pages
+/// with an untimed walk, then time copying each of them once.
+pub(crate) fn floor(live: &Live, reference: u64) -> Result<Floor> {
+    let walk = walk_of(live);
+    let mut root: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut scratch: KBox<Scratch> = KBox::zeroed(GFP_KERNEL)?;
+    if !DirectMap::new(live.page_offset_base).copy_table(reference, &mut root) {
+        return Err(EIO);
+    }
+    let mut capacity = 64 * 1024;
+    let pages = loop {
+        let mut pages = VVec::with_capacity(capacity, GFP_KERNEL)?;
+        pages.push(reference, GFP_KERNEL)?;
+        let mut recorder = Recorder {
+            src: DirectMap::new(live.page_offset_base),
+            pages: &mut pages,
+            overflow: false,
+        };
+        walk.walk_top(
+            &root,
+            ENTRIES / 2,
+            ENTRIES,
+            &mut recorder,
+            &mut scratch,
+            &mut NoSink,
+        );
+        if !recorder.overflow {
+            break pages;
+        }
+        capacity *= 4;
+    };
+    let mut job = FloorJob {
+        pages: &pages,
+        page_offset_base: live.page_offset_base,
+        buf: &mut scratch[0],
+        ns: 0,
+    };
+    // SAFETY: `job` outlives the synchronous call (wait = 1); the callback
+    // never sleeps; the online mask is a valid cpumask.
+    let ret = unsafe {
+        bindings::smp_call_function_any(
+            &raw const bindings::__cpu_online_mask,
+            Some(copy_on_this_cpu),
+            (&raw mut job).cast(),
+            1,
+        )
+    };
+    if ret != 0 {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(Floor {
+        table_pages: pages.len() as u64,
+        ns: job.ns,
     })
 }

@@ -75,6 +75,9 @@ struct State {
     reference: u64,
     #[pin]
     scan: Mutex<Option<scan::Scan>>,
+    /// The last benchmark floor measured (`bench`).
+    #[pin]
+    floor: Mutex<Option<scan::Floor>>,
 }
 
 impl State {
@@ -90,7 +93,12 @@ impl State {
 
     fn rescan(&self) -> Result {
         let doc = self.current_map()?;
-        let result = scan::scan(doc, &self.live, &self.ram, self.reference)?;
+        let hint = self
+            .scan
+            .lock()
+            .as_ref()
+            .map_or(0, |s| s.walked.ranges.len());
+        let result = scan::scan(doc, &self.live, &self.ram, self.reference, hint)?;
         *self.scan.lock() = Some(result);
         Ok(())
     }
@@ -380,6 +388,20 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .num("setup_table_pages", w.setup_tables)?
         .num("cpus", w.cpus.iter().filter(|c| c.ran).count())?
         .end()?;
+    let p = &scan.phases;
+    Record::new(f, "phases")?
+        .num("total_ns", p.total_ns)?
+        .num("walk_ns", p.walk_ns)?
+        .num("rules_ns", p.rules_ns)?
+        .num("ram_ns", p.ram_ns)?
+        .num("audit_ns", p.audit_ns)?
+        .end()?;
+    if let Some(floor) = *state.floor.lock() {
+        Record::new(f, "floor")?
+            .num("table_pages", floor.table_pages)?
+            .num("ns", floor.ns)?
+            .end()?;
+    }
     for (cpu, c) in w.cpus.iter().enumerate() {
         if !c.ran {
             continue;
@@ -412,34 +434,49 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-fn write_rescan(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; 8];
+/// The word written to a command file, trimmed; `None` if it is empty, too
+/// long or not text.
+fn command<'b>(reader: &mut UserSliceReader, buf: &'b mut [u8; 16]) -> Result<Option<&'b str>> {
     let n = reader.len();
     if n == 0 || n > buf.len() {
-        pr_warn!("rescan: write '1' to walk the page tables again\n");
-        return Err(EINVAL);
+        return Ok(None);
     }
     reader.read_slice(&mut buf[..n])?;
-    match core::str::from_utf8(&buf[..n]).map(str::trim) {
-        Ok("1") => state.rescan(),
-        _ => {
-            pr_warn!("rescan: write '1' to walk the page tables again\n");
-            Err(EINVAL)
-        }
+    Ok(core::str::from_utf8(&buf[..n]).ok().map(str::trim))
+}
+
+/// Refuse a write no command matched, saying what the file takes.
+fn usage(file: &str, what: &str) -> Result {
+    pr_warn!("{file}: {what}\n");
+    Err(EINVAL)
+}
+
+fn write_rescan(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
+    match command(reader, &mut [0; 16])? {
+        Some("1") => state.rescan(),
+        _ => usage("rescan", "write '1' to walk the page tables again"),
     }
 }
 
 fn write_selftest(_state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
-    let mut buf = [0u8; 16];
-    let n = reader.len();
-    if n > 0 && n <= buf.len() {
-        reader.read_slice(&mut buf[..n])?;
-        if let Ok("fault") = core::str::from_utf8(&buf[..n]).map(str::trim) {
-            return fault::guard_page_fault();
-        }
+    match command(reader, &mut [0; 16])? {
+        Some("fault") => fault::guard_page_fault(),
+        _ => usage("selftest", "write 'fault' to read a vmalloc guard page"),
     }
-    pr_warn!("selftest: write 'fault' to read a vmalloc guard page\n");
-    Err(EINVAL)
+}
+
+fn write_bench(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
+    match command(reader, &mut [0; 16])? {
+        Some("floor") => {
+            let floor = scan::floor(&state.live, state.reference)?;
+            *state.floor.lock() = Some(floor);
+            Ok(())
+        }
+        _ => usage(
+            "bench",
+            "write 'floor' to time copying every table page once",
+        ),
+    }
 }
 
 /// A debugfs file sharing the module's state.
@@ -449,7 +486,7 @@ struct Vmlayout {
     // Fields drop in order: the fault probe first, then the files, then
     // their directory.
     _fault: KBox<fault::FaultWatch>,
-    _files: [StateFile; 7],
+    _files: [StateFile; 8],
     _dir: Dir,
 }
 
@@ -465,6 +502,7 @@ impl kernel::Module for Vmlayout {
                 ram,
                 reference,
                 scan <- new_mutex!(None),
+                floor <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
@@ -500,6 +538,10 @@ impl kernel::Module for Vmlayout {
             )?,
             KBox::pin_init(
                 dir.write_callback_file(c"selftest", state.clone(), &write_selftest),
+                GFP_KERNEL,
+            )?,
+            KBox::pin_init(
+                dir.write_callback_file(c"bench", state.clone(), &write_bench),
                 GFP_KERNEL,
             )?,
         ];

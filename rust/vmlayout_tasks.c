@@ -16,6 +16,9 @@ struct vmlayout_task_table {
 	u64 table;	/* physical address of the mm's top-level table */
 };
 
+/* Called from Rust (rust/live.rs), which declares it there. */
+int vmlayout_task_tables(struct vmlayout_task_table *out, int max);
+
 /*
  * Fill @out with up to @max processes that have an mm; return how many
  * there are (more than @max means call again with a bigger array). Nothing

@@ -62,7 +62,7 @@ load() {
 }
 
 echo "TAP version 13"
-PLAN=45
+PLAN=47
 echo "1..$PLAN"
 
 [ "$(id -u)" -eq 0 ] || { echo "Bail out! must run as root"; exit $KSFT_FAIL; }
@@ -208,6 +208,16 @@ for bad in 2 0 x11 "1 1"; do
 done
 [ -z "${rescan_bad:-}" ] && dmesg | grep -q "rescan: write '1'"
 ktap_result $? "rescan rejects anything but 1 with -EINVAL and a warning"
+
+# bench: only "floor"; the floor copies the table pages the walk visits.
+! echo floors > "$DBG/bench" 2>/dev/null && dmesg | grep -q "bench: write 'floor'"
+ktap_result $? "bench rejects anything but 'floor' with -EINVAL and a warning"
+echo 1 > "$DBG/rescan" && echo floor > "$DBG/bench"
+fp=$(field "$DBG/stats" floor table_pages) wp=$(field "$DBG/stats" walk table_pages)
+fns=$(field "$DBG/stats" floor ns)
+# Two walks, not atomic: vmalloc churn may add or free a few tables between.
+[ "${fp:-0}" -gt 0 ] && [ "${fns:-0}" -gt 0 ] && [ $(((fp - wp) * 50)) -le "$wp" ] && [ $(((wp - fp) * 50)) -le "$wp" ]
+ktap_result $? "bench 'floor' copied $fp table pages in ${fns}ns (the walk visited $wp)"
 
 # Planted violations, found with the right rule and region, gone after removal.
 # plant_case KIND PATTERN [insmod args]: PATTERN matches the finding's record.

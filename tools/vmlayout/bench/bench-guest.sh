@@ -1,0 +1,56 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the benchmark guest (run-bench.sh boots it): loads vmlayout
+# and the vmalloc-areas companion, then times, in this one boot,
+#   (a) a vmlayout full scan (walk and every rule): write 1 to rescan
+#   (b) ptdump: read /sys/kernel/debug/page_tables/kernel
+#   (c) the kernel's W+X check: read /sys/kernel/debug/check_wx_pages
+#   (d) the floor: copy each table page the walk visits once (bench file)
+# and prints one "bench key=value ..." record; times are min,median,max ns.
+#
+#   sh bench-guest.sh RUNS AREAS
+set -eu
+runs=${1:-5} areas=${2:-4000}
+D=/sys/kernel/debug/vmlayout
+time=/root/vmlayout_time
+
+# min,median,max of the numbers on stdin
+spread() {
+	sort -n | awk '{ v[NR] = $1 } END { printf "%d,%d,%d", v[1], v[int(NR / 2) + 1], v[NR] }'
+}
+# field $2 of the first "$1 ..." record in stats
+stat() {
+	awk -v type="$1" -v key="$2" '$1 == type {
+		for (i = 2; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit }
+	}' $D/stats
+}
+
+insmod /root/vmlayout.ko scan_on_load=0
+insmod /root/vmlayout_areas.ko count="$areas"
+echo 1 > $D/rescan # warm up: caches, the range-buffer size
+scan_user=$($time "$runs" write $D/rescan 1 | tr ' ' ,)
+ptdump=$($time "$runs" read /sys/kernel/debug/page_tables/kernel | tr ' ' ,)
+wx=$($time "$runs" read /sys/kernel/debug/check_wx_pages | tr ' ' ,)
+
+# In-module timers, for (a)/(d) and the per-phase breakdown.
+: > /tmp/scan /tmp/walk /tmp/rules /tmp/ram /tmp/audit /tmp/floor
+i=0
+while [ $i -lt "$runs" ]; do
+	echo 1 > $D/rescan
+	stat phases total_ns >> /tmp/scan
+	stat phases walk_ns >> /tmp/walk
+	stat phases rules_ns >> /tmp/rules
+	stat phases ram_ns >> /tmp/ram
+	stat phases audit_ns >> /tmp/audit
+	echo floor > $D/bench
+	stat floor ns >> /tmp/floor
+	i=$((i + 1))
+done
+echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)" \
+	"table_pages=$(stat walk table_pages) floor_pages=$(stat floor table_pages)" \
+	"ranges=$(stat walk ranges) scan_user=$scan_user ptdump=$ptdump wx=$wx" \
+	"scan=$(spread < /tmp/scan) walk=$(spread < /tmp/walk) rules=$(spread < /tmp/rules)" \
+	"ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)"
+grep -E '^(walk|cpu|phases|floor) ' $D/stats
+rmmod vmlayout_areas
+rmmod vmlayout

@@ -1,0 +1,83 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The vmlayout benchmark (make bench): boot the test kernel with a stress
+# layout (debug_pagealloc=on splits the direct map into 4 KiB pages;
+# vmlayout_areas.ko keeps thousands of vmalloc areas alive), time a vmlayout
+# full scan against ptdump, the kernel's W+X check and the copy-only floor
+# in the same boot, with 1 and 2 vCPUs and 1, 2 and 4 GiB, in both paging
+# modes, and print the tables. Not a test: it asserts nothing about time.
+#
+#   run-bench.sh KDIR          BENCH_RUNS (default 7), BENCH_AREAS (4000)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+kdir=${1:?usage: run-bench.sh KDIR}
+runs=${BENCH_RUNS:-7} areas=${BENCH_AREAS:-4000}
+stage=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-bench.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+gcc -static -O2 -Wall -o "$stage/vmlayout_time" "$here/vmlayout_time.c"
+files=(-f "$top/vmlayout.ko" -f "$here/vmlayout_areas.ko" -f "$stage/vmlayout_time"
+	-f "$here/bench-guest.sh")
+for paging in 5 4; do
+	for shape in "1 4G" "2 4G" "2 2G" "2 1G"; do
+		read -r smp mem <<< "$shape"
+		echo "bench: ${paging}-level paging, $smp vCPU, $mem, debug_pagealloc=on, $areas vmalloc areas, $runs runs" >&2
+		out=$("$top/tools/vmlayout/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" \
+			-s "$smp" -m "$mem" -a debug_pagealloc=on "${files[@]}" \
+			-- "sh /root/bench-guest.sh $runs $areas") || { echo "$out"; exit 1; }
+		line=$(grep '^bench ' <<< "$out") || { echo "$out"; exit 1; }
+		echo "paging=$paging vcpus=$smp mem=$mem ${line#bench }" >> "$stage/results"
+	done
+done
+
+awk '
+function med(s,   a) { split(s, a, ","); return a[2] }
+function ms(ns) { return sprintf("%.1f", ns / 1e6) }
+function spread(s,   a) { split(s, a, ","); return sprintf("%.1f [%.1f-%.1f]", a[2] / 1e6, a[1] / 1e6, a[3] / 1e6) }
+{
+	delete r
+	for (i = 1; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
+	n++
+	for (k in r) row[n, k] = r[k]
+}
+END {
+	print "Times in ms, median [min-max] over the runs of one boot."
+	print "(a) vmlayout full scan, (b) ptdump, (c) check_wx_pages, (d) copy-only floor."
+	print "a/b and a/c use times taken from user space the same way (open, read or write, close);"
+	print "a/d uses the module timers of both (the floor has no user-space counterpart)."
+	print ""
+	printf "%-6s %-5s %-4s %7s %7s %-22s %-22s %-22s %-20s %-20s %6s %6s %6s\n", \
+		"paging", "vCPUs", "mem", "tables", "ranges", "(a) scan, user", "(b) ptdump", "(c) W+X check", \
+		"(a) scan, module", "(d) floor", "a/b", "a/c", "a/d"
+	for (i = 1; i <= n; i++) {
+		a = med(row[i, "scan_user"]); ak = med(row[i, "scan"])
+		printf "%-6s %-5s %-4s %7d %7d %-22s %-22s %-22s %-20s %-20s %6.3f %6.3f %6.2f\n", \
+			row[i, "paging"] "-lvl", row[i, "vcpus"], row[i, "mem"], row[i, "table_pages"], row[i, "ranges"], \
+			spread(row[i, "scan_user"]), spread(row[i, "ptdump"]), spread(row[i, "wx"]), \
+			spread(row[i, "scan"]), spread(row[i, "floor"]), \
+			a / med(row[i, "ptdump"]), a / med(row[i, "wx"]), ak / med(row[i, "floor"])
+	}
+	print ""
+	print "Where the module time goes (medians, ms):"
+	printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s\n", "paging", "vCPUs", "mem", "total", "walk", "rules", "ram", "audit"
+	for (i = 1; i <= n; i++)
+		printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s\n", row[i, "paging"] "-lvl", row[i, "vcpus"], row[i, "mem"], \
+			ms(med(row[i, "scan"])), ms(med(row[i, "walk"])), ms(med(row[i, "rules"])), \
+			ms(med(row[i, "ram"])), ms(med(row[i, "audit"]))
+	print ""
+	print "2 vCPUs against 1 (4G guests; separate boots, medians):"
+	for (i = 1; i <= n; i++) if (row[i, "vcpus"] == 1) for (j = 1; j <= n; j++)
+		if (row[j, "vcpus"] == 2 && row[j, "mem"] == row[i, "mem"] && row[j, "paging"] == row[i, "paging"])
+			printf "  %s-level: full scan %.2fx faster, walk phase %.2fx faster\n", row[i, "paging"], \
+				med(row[i, "scan_user"]) / med(row[j, "scan_user"]), med(row[i, "walk"]) / med(row[j, "walk"])
+	print ""
+	print "Growth with table pages (2 vCPUs, module timer):"
+	printf "%-6s %-4s %8s %10s %14s\n", "paging", "mem", "tables", "scan ms", "ns per table"
+	for (i = 1; i <= n; i++) if (row[i, "vcpus"] == 2)
+		printf "%-6s %-4s %8d %10s %14.0f\n", row[i, "paging"] "-lvl", row[i, "mem"], row[i, "table_pages"], \
+			ms(med(row[i, "scan"])), med(row[i, "scan"]) / row[i, "table_pages"]
+}' "$stage/results"
+echo
+echo "made by: make bench (BENCH_RUNS=$runs BENCH_AREAS=$areas), $(date -u +%Y-%m-%d), host $(nproc) cores, QEMU TCG"
