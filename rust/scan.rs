@@ -16,7 +16,7 @@ use crate::vmlayout_core::{
     map::DocMap,
     pte::{Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK},
     rules::{check_ram, check_range, Finding, LiveMap, Owner, Rule, Severity, TextAliases},
-    walk::{Coalescer, Range, Scratch, TableSource, Walk, WalkSink},
+    walk::{self, Coalescer, Range, Scratch, TableSource, Walk, WalkSink, WorkItem},
 };
 
 /// Most CPUs a scan reports on; more are walked but not listed.
@@ -160,15 +160,6 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
     }
 }
 
-/// One unit of parallel work: one present entry one level below the top.
-#[derive(Clone, Copy)]
-struct WorkItem {
-    va: u64,
-    level: Level,
-    entry: u64,
-    effective: Effective,
-}
-
 /// Counters of one CPU's walk.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct CpuStats {
@@ -189,12 +180,46 @@ pub(crate) struct CpuStats {
     pub(crate) ns: u64,
 }
 
-/// What one CPU produced, and its scratch.
-struct CpuResult {
+/// One CPU's scratch and output, kept from scan to scan.
+struct CpuBuffers {
     ranges: VVec<Range>,
     overflow: bool,
     scratch: KBox<Scratch>,
     stats: CpuStats,
+}
+
+/// Buffers the walk reuses from one scan to the next, so that once they
+/// have grown to fit, a rescan allocates only its result.
+pub(crate) struct Workspace {
+    items: KVec<WorkItem>,
+    cpus: KVec<CpuBuffers>,
+    root: KBox<Table>,
+    scratch: KBox<Scratch>,
+}
+
+impl Workspace {
+    /// Buffers for `nr_cpu_ids` CPUs (at most `MAX_CPUS`).
+    pub(crate) fn new() -> Result<Self> {
+        let ncpus = (kernel::cpu::nr_cpu_ids() as usize).min(MAX_CPUS);
+        let mut cpus = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        for _ in 0..ncpus {
+            cpus.push(
+                CpuBuffers {
+                    ranges: VVec::with_capacity(4096, GFP_KERNEL)?,
+                    overflow: false,
+                    scratch: KBox::zeroed(GFP_KERNEL)?,
+                    stats: CpuStats::default(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Workspace {
+            items: KVec::new(),
+            cpus,
+            root: KBox::zeroed(GFP_KERNEL)?,
+            scratch: KBox::zeroed(GFP_KERNEL)?,
+        })
+    }
 }
 
 struct CpuSink<'a> {
@@ -218,10 +243,9 @@ impl CpuSink<'_> {
 
 impl WalkSink for CpuSink<'_> {
     #[inline(always)]
-    fn leaf(&mut self, va: u64, level: Level, entry: u64, effective: Effective) {
-        let done = self
-            .coalescer
-            .push(Range::leaf(va, level, entry, effective, self.phys_mask));
+    fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective) {
+        let leaves = Range::leaf(va, level, entry, count, effective, self.phys_mask);
+        let done = self.coalescer.push(leaves);
         self.emit(done);
     }
 
@@ -243,8 +267,8 @@ struct Job<'a> {
     items: &'a [WorkItem],
     next: AtomicUsize,
     page_offset_base: u64,
-    results: *mut CpuResult,
-    nresults: usize,
+    cpus: *mut CpuBuffers,
+    ncpus: usize,
 }
 
 /// Runs on every online CPU at once, in the cross-call: claim work items in
@@ -252,30 +276,33 @@ struct Job<'a> {
 ///
 /// # Safety
 ///
-/// `info` must point to a `Job` that outlives the call, whose `results` has
-/// `nresults` slots no one else touches during the cross-call.
+/// `info` must point to a `Job` that outlives the call, whose `cpus` has
+/// `ncpus` slots no one else touches during the cross-call.
 unsafe extern "C" fn walk_on_this_cpu(info: *mut c_void) {
     // SAFETY: `info` is the `Job` in `walk_parallel`, alive until every CPU
     // returns (the cross-call waits).
     let job = unsafe { &*info.cast::<Job<'_>>() };
     let cpu = CpuId::current().as_u32() as usize;
-    if cpu >= job.nresults {
+    if cpu >= job.ncpus {
         return;
     }
     // SAFETY: each CPU touches only its own slot, and the caller touches no
     // slot until the cross-call has returned.
-    let result = unsafe { &mut *job.results.add(cpu) };
+    let buffers = unsafe { &mut *job.cpus.add(cpu) };
     let start = now();
-    result.stats.ran = true;
-    result.stats.cr3 = read_cr3();
-    let mut src = DirectMap {
-        page_offset_base: job.page_offset_base,
+    buffers.stats = CpuStats {
+        ran: true,
+        cr3: read_cr3(),
+        ..CpuStats::default()
     };
-    let scratch = &mut *result.scratch;
+    buffers.ranges.clear();
+    buffers.overflow = false;
+    let mut src = DirectMap::new(job.page_offset_base);
+    let scratch = &mut *buffers.scratch;
     let mut sink = CpuSink {
-        ranges: &mut result.ranges,
-        overflow: &mut result.overflow,
-        stats: &mut result.stats,
+        ranges: &mut buffers.ranges,
+        overflow: &mut buffers.overflow,
+        stats: &mut buffers.stats,
         coalescer: Coalescer::default(),
         phys_mask: job.walk.phys_mask,
     };
@@ -283,15 +310,7 @@ unsafe extern "C" fn walk_on_this_cpu(info: *mut c_void) {
         let i = job.next.fetch_add(1, Ordering::Relaxed);
         let Some(item) = job.items.get(i) else { break };
         sink.stats.items += 1;
-        job.walk.walk_entry(
-            item.level,
-            item.va,
-            item.entry,
-            item.effective,
-            &mut src,
-            scratch,
-            &mut sink,
-        );
+        job.walk.walk_item(item, &mut src, scratch, &mut sink);
     }
     let last = sink.coalescer.finish();
     sink.emit(last);
@@ -305,90 +324,50 @@ pub(crate) struct Walked {
     pub(crate) ranges: VVec<Range>,
     /// Per CPU, indexed by CPU number.
     pub(crate) cpus: KVec<CpuStats>,
-    /// Top- and second-level tables read while splitting the work.
+    /// Tables read while splitting the work, the top-level one included.
     pub(crate) setup_tables: u64,
     /// Work items.
     pub(crate) items: usize,
-    /// Whole walk, including the merge.
+    /// Whole walk, including the split and the merge.
     pub(crate) ns: u64,
 }
 
-/// Split the kernel half of the table at `root_phys` into work items: the
-/// present entries one level below the top.
-fn work_items(walk: &Walk, src: &mut DirectMap, root_phys: u64) -> Result<(KVec<WorkItem>, u64)> {
-    let mut top: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
-    let mut second: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
-    if !src.copy_table(root_phys, &mut top) {
-        return Err(EIO);
-    }
-    let Some(below) = walk.top.below() else {
-        return Err(EINVAL);
-    };
-    let mut items = KVec::new();
-    let mut tables = 1;
-    for index in ENTRIES / 2..ENTRIES {
-        let entry = top[index];
-        if !Flags::of(entry).has(Flags::P) {
-            continue;
-        }
-        if !src.copy_table(entry & walk.phys_mask, &mut second) {
-            continue; // reported by nobody: the top level is never freed
-        }
-        tables += 1;
-        let effective = Effective::ALL.through(entry);
-        for (j, &child) in second.iter().enumerate() {
-            if child != 0 {
-                let va = walk.top_va(index) + j as u64 * below.entry_size();
-                items.push(
-                    WorkItem {
-                        va,
-                        level: below,
-                        entry: child,
-                        effective,
-                    },
-                    GFP_KERNEL,
-                )?;
-            }
-        }
-    }
-    Ok((items, tables))
-}
-
-/// Walk the kernel half of the table at `root_phys` on every online CPU.
-/// `ranges_hint` is how many ranges the last walk found: each CPU's buffer
-/// is sized so that one CPU could hold them all and some growth, and the
-/// walk is rarely repeated for want of room.
+/// Walk the kernel half of the table at `root_phys` on every online CPU:
+/// split it into work items here, walk them in one cross-call, merge.
 pub(crate) fn walk_parallel(
     walk: Walk,
     page_offset_base: u64,
     root_phys: u64,
-    ranges_hint: usize,
+    ws: &mut Workspace,
 ) -> Result<Walked> {
     let start = now();
-    let mut src = DirectMap { page_offset_base };
-    let (items, setup_tables) = work_items(&walk, &mut src, root_phys)?;
-    let ncpus = (kernel::cpu::nr_cpu_ids() as usize).min(MAX_CPUS);
-    let mut capacity = (ranges_hint + ranges_hint / 4).max(16 * 1024);
+    let mut src = DirectMap::new(page_offset_base);
+    if !src.copy_table(root_phys, &mut ws.root) {
+        return Err(EIO);
+    }
+    ws.items.clear();
+    let mut alloc_err = Ok(());
+    let tables = walk.split(
+        &ws.root,
+        ENTRIES / 2,
+        ENTRIES,
+        &mut src,
+        &mut ws.scratch,
+        &mut |item| {
+            if alloc_err.is_ok() {
+                alloc_err = ws.items.push(item, GFP_KERNEL);
+            }
+        },
+    );
+    alloc_err?;
     loop {
-        let mut results = KVec::with_capacity(ncpus, GFP_KERNEL)?;
-        for _ in 0..ncpus {
-            results.push(
-                CpuResult {
-                    ranges: VVec::with_capacity(capacity, GFP_KERNEL)?,
-                    overflow: false,
-                    scratch: KBox::zeroed(GFP_KERNEL)?,
-                    stats: CpuStats::default(),
-                },
-                GFP_KERNEL,
-            )?;
-        }
         let job = Job {
             walk,
-            items: &items,
+            items: &ws.items,
             next: AtomicUsize::new(0),
             page_offset_base,
-            results: results.as_mut_ptr(),
-            nresults: ncpus,
+            cpus: ws.cpus.as_mut_ptr(),
+            ncpus: ws.cpus.len(),
         };
         // SAFETY: `job` outlives the call (wait = true); the callback never
         // sleeps; the online mask is a valid cpumask.
@@ -401,50 +380,48 @@ pub(crate) fn walk_parallel(
                 &raw const bindings::__cpu_online_mask,
             )
         };
-        if results.iter().any(|r| r.overflow) {
-            capacity *= 4;
+        let mut full = false;
+        for c in ws.cpus.iter_mut().filter(|c| c.overflow) {
+            // A CPU ran out of room: grow its buffer, walk again.
+            full = true;
+            let room = c.ranges.capacity() * 3;
+            c.ranges.clear();
+            c.ranges.reserve(room, GFP_KERNEL)?;
+        }
+        if full {
             continue;
         }
-        let ranges = merge(&results)?;
-        let mut cpus = KVec::with_capacity(ncpus, GFP_KERNEL)?;
-        for r in results.iter() {
-            cpus.push(r.stats, GFP_KERNEL)?;
+        let ranges = merge(&ws.cpus)?;
+        let mut cpus = KVec::with_capacity(ws.cpus.len(), GFP_KERNEL)?;
+        for c in ws.cpus.iter_mut() {
+            cpus.push(c.stats, GFP_KERNEL)?;
+            // A CPU that is offline next time must not look as if it ran.
+            c.stats.ran = false;
         }
         return Ok(Walked {
             ranges,
             cpus,
-            setup_tables,
-            items: items.len(),
+            setup_tables: 1 + tables,
+            items: ws.items.len(),
             ns: now() - start,
         });
     }
 }
 
-/// Merge the CPUs' sorted range lists into one, coalescing across the
-/// boundaries between work items.
-fn merge(results: &[CpuResult]) -> Result<VVec<Range>> {
-    let total = results.iter().map(|r| r.ranges.len()).sum();
+/// Merge the CPUs' sorted range lists into one.
+fn merge(cpus: &[CpuBuffers]) -> Result<VVec<Range>> {
+    let total = cpus.iter().map(|c| c.ranges.len()).sum();
     let mut out = VVec::with_capacity(total, GFP_KERNEL)?;
-    let mut heads = [0usize; MAX_CPUS];
-    let mut coalescer = Coalescer::default();
-    loop {
-        let mut best: Option<(usize, u64)> = None;
-        for (cpu, r) in results.iter().enumerate() {
-            if let Some(range) = r.ranges.get(heads[cpu]) {
-                if best.is_none_or(|(_, start)| range.start < start) {
-                    best = Some((cpu, range.start));
-                }
-            }
-        }
-        let Some((cpu, _)) = best else { break };
-        let range = results[cpu].ranges[heads[cpu]];
-        heads[cpu] += 1;
-        if let Some(done) = coalescer.push(range) {
-            out.push_within_capacity(done).map_err(|_| ENOMEM)?;
-        }
+    let mut lists: [&[Range]; MAX_CPUS] = [&[]; MAX_CPUS];
+    for (list, c) in lists.iter_mut().zip(cpus) {
+        *list = &c.ranges;
     }
-    if let Some(done) = coalescer.finish() {
-        out.push_within_capacity(done).map_err(|_| ENOMEM)?;
+    let mut overflow = false;
+    walk::merge(&lists[..cpus.len()], &mut [0; MAX_CPUS], |range| {
+        overflow |= out.push_within_capacity(range).is_err();
+    });
+    if overflow {
+        return Err(ENOMEM);
     }
     Ok(out)
 }
@@ -502,11 +479,11 @@ pub(crate) fn scan(
     live: &Live,
     ram: &[(u64, u64)],
     reference: u64,
-    ranges_hint: usize,
+    ws: &mut Workspace,
 ) -> Result<Scan> {
     let start = now();
     let walk = walk_of(live);
-    let walked = walk_parallel(walk, live.page_offset_base, reference, ranges_hint)?;
+    let walked = walk_parallel(walk, live.page_offset_base, reference, ws)?;
     let mut phases = Phases {
         walk_ns: walked.ns,
         ..Phases::default()
@@ -706,7 +683,7 @@ impl TableSource for Recorder<'_> {
 struct NoSink;
 
 impl WalkSink for NoSink {
-    fn leaf(&mut self, _: u64, _: Level, _: u64, _: Effective) {}
+    fn leaf(&mut self, _: u64, _: Level, _: u64, _: u64, _: Effective) {}
     fn table(&mut self, _: Level) {}
     fn unreadable(&mut self, _: u64, _: Level, _: u64) {}
 }

@@ -73,6 +73,9 @@ struct State {
     ram: KVec<(u64, u64)>,
     /// Physical address of the reference top-level table (init_mm's).
     reference: u64,
+    /// The walk's buffers; held for a whole scan, so scans never overlap.
+    #[pin]
+    workspace: Mutex<scan::Workspace>,
     #[pin]
     scan: Mutex<Option<scan::Scan>>,
     /// The last benchmark floor measured (`bench`).
@@ -93,12 +96,8 @@ impl State {
 
     fn rescan(&self) -> Result {
         let doc = self.current_map()?;
-        let hint = self
-            .scan
-            .lock()
-            .as_ref()
-            .map_or(0, |s| s.walked.ranges.len());
-        let result = scan::scan(doc, &self.live, &self.ram, self.reference, hint)?;
+        let mut workspace = self.workspace.lock();
+        let result = scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace)?;
         *self.scan.lock() = Some(result);
         Ok(())
     }
@@ -496,11 +495,13 @@ impl kernel::Module for Vmlayout {
         let live = live::read(&ram);
         let walk = scan::walk_of(&live);
         let reference = scan::reference_table(&walk, &live)?;
+        let workspace = scan::Workspace::new()?;
         let state = Arc::pin_init(
             pin_init!(State {
                 live,
                 ram,
                 reference,
+                workspace <- new_mutex!(workspace),
                 scan <- new_mutex!(None),
                 floor <- new_mutex!(None),
             }),

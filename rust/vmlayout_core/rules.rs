@@ -2,6 +2,8 @@
 
 //! The rules every mapped range is held against.
 
+use core::cell::Cell;
+
 use super::layout::{evaluate, Live, VSYSCALL_ADDR};
 use super::map::{DocMap, Kind, RegionId};
 use super::pte::Flags;
@@ -172,7 +174,7 @@ const MAX_ROWS: usize = 64;
 pub const REAL_MODE_LIMIT: u64 = 1 << 20;
 
 /// The documented map resolved against the live layout, for classifying addresses.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LiveMap<'a> {
     doc: &'a DocMap<'a>,
     /// (row, first, last) of every present region, in row order.
@@ -180,6 +182,9 @@ pub struct LiveMap<'a> {
     count: usize,
     /// Documented size of each live region (for overflow).
     doc_size: [u64; MAX_ROWS],
+    /// The last answer of `place` and the addresses it holds for: callers
+    /// go through ranges in address order, so most lookups hit.
+    last: Cell<(u64, u64, Place)>,
 }
 
 impl<'a> LiveMap<'a> {
@@ -190,6 +195,7 @@ impl<'a> LiveMap<'a> {
             live: [(0, 0, 0); MAX_ROWS],
             count: 0,
             doc_size: [0; MAX_ROWS],
+            last: Cell::new((1, 0, Place::Undocumented)),
         };
         evaluate(doc, live, |r| {
             let row = &doc.regions[r.index];
@@ -211,6 +217,16 @@ impl<'a> LiveMap<'a> {
 
     /// Where `addr` lies, and the last address with the same answer.
     pub fn place(&self, addr: u64) -> (Place, u64) {
+        let (first, last, place) = self.last.get();
+        if first <= addr && addr <= last {
+            return (place, last);
+        }
+        let (place, last) = self.lookup(addr);
+        self.last.set((addr, last, place));
+        (place, last)
+    }
+
+    fn lookup(&self, addr: u64) -> (Place, u64) {
         let live = &self.live[..self.count];
         // The innermost live region holding addr (vsyscall lies in the fixmap).
         let mut best: Option<(usize, u64, u64)> = None;

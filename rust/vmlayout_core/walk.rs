@@ -7,7 +7,7 @@
 //! dereferenced in place, and a copy that fails is reported, not followed.
 //! The sink is generic, so the per-entry path has no out-of-line call.
 
-use super::pte::{canonical, phys_of, Effective, Flags, Level, Table};
+use super::pte::{canonical, phys_of, Effective, Flags, Level, Table, ENTRIES};
 
 /// Where page-table pages are read from.
 pub trait TableSource {
@@ -18,8 +18,9 @@ pub trait TableSource {
 
 /// What the walk reports.
 pub trait WalkSink {
-    /// A present leaf mapping `level.entry_size()` bytes at `va`.
-    fn leaf(&mut self, va: u64, level: Level, entry: u64, effective: Effective);
+    /// `count` present leaves at `level` from `va`: the first is `entry`,
+    /// each next one maps the next page with the very same bits.
+    fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective);
     /// A table page at `level` was copied and scanned.
     fn table(&mut self, level: Level);
     /// The table an entry at `level` points to could not be read.
@@ -28,6 +29,19 @@ pub trait WalkSink {
 
 /// Scratch for one walker: one table page per level below the top.
 pub type Scratch = [Table; 4];
+
+/// A unit of parallel work: one entry and everything below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkItem {
+    /// First virtual address the entry maps.
+    pub va: u64,
+    /// The entry's level.
+    pub level: Level,
+    /// The entry.
+    pub entry: u64,
+    /// Permissions the levels above the entry grant.
+    pub effective: Effective,
+}
 
 /// A walk configuration.
 #[derive(Clone, Copy, Debug)]
@@ -62,20 +76,102 @@ impl Walk {
         }
     }
 
-    /// Walk one entry at `level` mapping `va`, with the permissions the
-    /// levels above it grant: the unit of parallel work.
-    #[allow(clippy::too_many_arguments)]
-    pub fn walk_entry(
+    /// Walk one work item.
+    pub fn walk_item(
         &self,
-        level: Level,
-        va: u64,
-        entry: u64,
-        effective: Effective,
+        item: &WorkItem,
         src: &mut impl TableSource,
         scratch: &mut Scratch,
         sink: &mut impl WalkSink,
     ) {
-        self.entry(level, va, entry, effective, src, scratch, sink);
+        self.entry(
+            item.level,
+            item.va,
+            item.entry,
+            item.effective,
+            src,
+            scratch,
+            sink,
+        );
+    }
+
+    /// Split entries `first..end` of the already copied top table `root`
+    /// into work items, in address order: each present entry at the PMD
+    /// level (at most one PTE table below it), and each leaf above it. The
+    /// tables above the PMD level are copied here; returns how many. Items
+    /// are small and many, so walkers claiming them one at a time stay
+    /// balanced however the mappings are spread. An entry whose table cannot
+    /// be read becomes an item too: its walker reports it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn split(
+        &self,
+        root: &Table,
+        first: usize,
+        end: usize,
+        src: &mut impl TableSource,
+        scratch: &mut Scratch,
+        emit: &mut impl FnMut(WorkItem),
+    ) -> u64 {
+        let mut tables = 0;
+        for (index, &entry) in root.iter().enumerate().take(end).skip(first) {
+            if entry != 0 {
+                let item = WorkItem {
+                    va: self.top_va(index),
+                    level: self.top,
+                    entry,
+                    effective: Effective::ALL,
+                };
+                self.split_entry(item, src, scratch, emit, &mut tables);
+            }
+        }
+        tables
+    }
+
+    fn split_entry(
+        &self,
+        item: WorkItem,
+        src: &mut impl TableSource,
+        scratch: &mut [Table],
+        emit: &mut impl FnMut(WorkItem),
+        tables: &mut u64,
+    ) {
+        let flags = Flags::of(item.entry);
+        if !flags.has(Flags::P) {
+            return;
+        }
+        let huge = item.level.can_be_huge() && flags.has(Flags::PS);
+        let Some(below) = item
+            .level
+            .below()
+            .filter(|_| item.level > Level::Pmd && !huge)
+        else {
+            emit(item);
+            return;
+        };
+        let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
+        let Some(table) = rest.first_mut() else {
+            return;
+        };
+        if !src.copy_table(
+            phys_of(item.entry, item.level, self.phys_mask, false),
+            table,
+        ) {
+            emit(item);
+            return;
+        }
+        *tables += 1;
+        let effective = item.effective.through(item.entry);
+        for (i, &entry) in table.iter().enumerate() {
+            if entry != 0 {
+                let child = WorkItem {
+                    va: item.va + i as u64 * below.entry_size(),
+                    level: below,
+                    entry,
+                    effective,
+                };
+                self.split_entry(child, src, deeper, emit, tables);
+            }
+        }
     }
 
     /// Handle one non-zero entry at `level` mapping `va`.
@@ -95,11 +191,11 @@ impl Walk {
         }
         let effective = effective.through(entry);
         let Some(below) = level.below() else {
-            sink.leaf(va, level, entry, effective);
+            sink.leaf(va, level, entry, 1, effective);
             return;
         };
         if level.can_be_huge() && Flags::of(entry).has(Flags::PS) {
-            sink.leaf(va, level, entry, effective);
+            sink.leaf(va, level, entry, 1, effective);
             return;
         }
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
@@ -113,16 +209,25 @@ impl Walk {
         sink.table(below);
         let step = below.entry_size();
         if below == Level::Pte {
-            // The hot loop: 4 KiB leaves, no call but the inlined sink.
-            for (i, &pte) in table.iter().enumerate() {
+            // The hot loop: 4 KiB leaves, no call but the inlined sink. A
+            // run of entries that differ from its first only in the page
+            // they map (a stretch of the direct map, a vmalloc area) costs
+            // one compare per entry and one report.
+            const PAGE: u64 = 1 << 12;
+            let mut i = 0;
+            while i < ENTRIES {
+                let pte = table[i];
+                let mut n = 1;
                 if Flags::of(pte).has(Flags::P) {
-                    sink.leaf(
-                        va + i as u64 * step,
-                        Level::Pte,
-                        pte,
-                        effective.through(pte),
-                    );
+                    let mut next = pte.wrapping_add(PAGE);
+                    while i + n < ENTRIES && table[i + n] == next {
+                        n += 1;
+                        next = next.wrapping_add(PAGE);
+                    }
+                    let first = va + i as u64 * PAGE;
+                    sink.leaf(first, Level::Pte, pte, n as u64, effective.through(pte));
                 }
+                i += n;
             }
             return;
         }
@@ -161,12 +266,19 @@ pub struct Range {
 }
 
 impl Range {
-    /// A range of one leaf.
+    /// A range of `count` leaves at `level` from `va`, the first `entry`.
     #[inline(always)]
-    pub fn leaf(va: u64, level: Level, entry: u64, effective: Effective, phys_mask: u64) -> Range {
+    pub fn leaf(
+        va: u64,
+        level: Level,
+        entry: u64,
+        count: u64,
+        effective: Effective,
+        phys_mask: u64,
+    ) -> Range {
         Range {
             start: va,
-            last: va + (level.entry_size() - 1),
+            last: va + (count * level.entry_size() - 1),
             phys: phys_of(entry, level, phys_mask, true),
             flags: Flags::of(entry).shown(level),
             effective,
@@ -187,6 +299,31 @@ impl Range {
             && self.flags == next.flags
             && self.level == next.level
             && self.effective == next.effective
+    }
+}
+
+/// Merge range lists, each sorted by address, into one, coalescing across
+/// their boundaries; `heads` (one per list, zeroed) is the merge's cursor.
+pub fn merge(lists: &[&[Range]], heads: &mut [usize], mut emit: impl FnMut(Range)) {
+    let mut coalescer = Coalescer::default();
+    loop {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, (list, &head)) in lists.iter().zip(heads.iter()).enumerate() {
+            if let Some(range) = list.get(head) {
+                if best.is_none_or(|(_, start)| range.start < start) {
+                    best = Some((i, range.start));
+                }
+            }
+        }
+        let Some((i, _)) = best else { break };
+        let range = lists[i][heads[i]];
+        heads[i] += 1;
+        if let Some(done) = coalescer.push(range) {
+            emit(done);
+        }
+    }
+    if let Some(done) = coalescer.finish() {
+        emit(done);
     }
 }
 

@@ -10,7 +10,7 @@ use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::rules::{check_ram, check_range, Finding, LiveMap, Rule, Severity, TextAliases};
-use vmlayout_core::walk::{Coalescer, Range, Scratch, TableSource, Walk, WalkSink};
+use vmlayout_core::walk::{self, Coalescer, Range, Scratch, TableSource, Walk, WalkSink};
 
 /// Page tables in host memory, addressed by fake physical addresses.
 struct Tables {
@@ -94,11 +94,9 @@ struct Collect {
 }
 
 impl WalkSink for Collect {
-    fn leaf(&mut self, va: u64, level: Level, entry: u64, effective: Effective) {
-        if let Some(done) =
-            self.coalescer
-                .push(Range::leaf(va, level, entry, effective, PHYS_ADDR_MASK))
-        {
+    fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective) {
+        let leaves = Range::leaf(va, level, entry, count, effective, PHYS_ADDR_MASK);
+        if let Some(done) = self.coalescer.push(leaves) {
             self.ranges.push(done);
         }
     }
@@ -131,41 +129,31 @@ fn walk_all(t: &mut Tables) -> Collect {
     sink.done()
 }
 
-/// The work split the module uses: items one level below the top, handed
-/// out round-robin to `cpus` walkers, then merged in address order.
+/// The work split the module uses: `Walk::split`'s items handed out
+/// round-robin to `cpus` walkers, then merged in address order.
 fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
     let walk = Walk {
         top: t.top,
         phys_mask: PHYS_ADDR_MASK,
     };
     let root: Table = *t.pages[&t.root];
-    let below = t.top.below().unwrap();
     let mut items = vec![];
-    for i in ENTRIES / 2..ENTRIES {
-        if root[i] & Flags::P == 0 {
-            continue;
-        }
-        let second: Table = *t.pages[&(root[i] & PHYS_ADDR_MASK)];
-        for (j, &e) in second.iter().enumerate() {
-            if e != 0 {
-                items.push((
-                    walk.top_va(i) + j as u64 * below.entry_size(),
-                    e,
-                    Effective::ALL.through(root[i]),
-                ));
-            }
-        }
-    }
-    let mut per_cpu: Vec<Collect> = (0..cpus).map(|_| Collect::default()).collect();
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-    for (n, (va, e, eff)) in items.into_iter().enumerate() {
-        walk.walk_entry(below, va, e, eff, t, &mut scratch, &mut per_cpu[n % cpus]);
+    walk.split(&root, ENTRIES / 2, ENTRIES, t, &mut scratch, &mut |item| {
+        items.push(item)
+    });
+    assert!(items.windows(2).all(|w| w[0].va < w[1].va));
+    assert!(items
+        .iter()
+        .all(|i| i.level <= Level::Pmd || Flags::of(i.entry).has(Flags::PS)));
+    let mut per_cpu: Vec<Collect> = (0..cpus).map(|_| Collect::default()).collect();
+    for (n, item) in items.iter().enumerate() {
+        walk.walk_item(item, t, &mut scratch, &mut per_cpu[n % cpus]);
     }
-    let mut all: Vec<Range> = per_cpu.into_iter().flat_map(|c| c.done().ranges).collect();
-    all.sort_by_key(|r| r.start);
-    let mut c = Coalescer::default();
-    let mut out: Vec<Range> = all.into_iter().filter_map(|r| c.push(r)).collect();
-    out.extend(c.finish());
+    let lists: Vec<Vec<Range>> = per_cpu.into_iter().map(|c| c.done().ranges).collect();
+    let slices: Vec<&[Range]> = lists.iter().map(Vec::as_slice).collect();
+    let mut out = vec![];
+    walk::merge(&slices, &mut vec![0; cpus], |r| out.push(r));
     out
 }
 
@@ -240,6 +228,41 @@ proptest! {
         // Splitting the work across CPUs changes nothing.
         let split = walk_split(&mut t, cpus);
         prop_assert_eq!(split, got.ranges);
+    }
+}
+
+proptest! {
+    /// The PTE loop's run detection (one report for entries that differ
+    /// only in the page they map) gives exactly what reporting every leaf
+    /// on its own and coalescing gives, physical addresses included.
+    #[test]
+    fn pte_runs_equal_leaf_by_leaf(
+        entries in prop::collection::vec((0u8..4, 0u8..4, 0u8..3), ENTRIES),
+    ) {
+        let mut t = Tables::new(Level::P4d);
+        let base = canonical(0xffff_c900_0000_0000, Level::P4d);
+        let mut phys = 0x4000_0000u64;
+        let mut want = vec![];
+        let mut coalescer = Coalescer::default();
+        for (i, &(kind, bits, jump)) in entries.iter().enumerate() {
+            // kind 0: hole; else present, with A/D and RW varied.
+            phys += if jump == 0 { 0x10_0000 } else { 0x1000 };
+            if kind == 0 {
+                continue;
+            }
+            let va = base + i as u64 * 4096;
+            let flags = Flags::G
+                | Flags::NX
+                | if bits & 1 != 0 { Flags::A } else { 0 }
+                | if bits & 2 != 0 { Flags::D } else { 0 }
+                | if kind == 3 { Flags::RW } else { 0 };
+            t.map(va, Level::Pte, phys, flags, TABLE);
+            let entry = phys | flags | Flags::P;
+            let leaf = Range::leaf(va, Level::Pte, entry, 1, Effective::ALL.through(TABLE).through(TABLE).through(TABLE).through(entry), PHYS_ADDR_MASK);
+            want.extend(coalescer.push(leaf));
+        }
+        want.extend(coalescer.finish());
+        prop_assert_eq!(walk_all(&mut t).ranges, want);
     }
 }
 
@@ -558,6 +581,30 @@ proptest! {
         }
         for w in missing.windows(2) {
             prop_assert!(w[0].1 + 1 < w[1].0, "missing ranges are maximal");
+        }
+    }
+}
+
+proptest! {
+    /// `place` remembers its last answer: any order of lookups gets what a
+    /// fresh map answers, and the answer holds up to the address it gives.
+    #[test]
+    fn place_answers_do_not_depend_on_the_order_of_lookups(
+        addrs in prop::collection::vec(0xffff_8000_0000_0000u64..=u64::MAX, 1..64),
+        sorted in any::<bool>(),
+    ) {
+        let regions = doc4();
+        let doc = DocMap { name: "t", source: "t", paging: Paging::Four, regions: &regions };
+        let live = live4();
+        let mut addrs = addrs;
+        if sorted {
+            addrs.sort_unstable();
+        }
+        let reused = LiveMap::new(&doc, &live);
+        for &a in &addrs {
+            let fresh = LiveMap::new(&doc, &live).place(a);
+            prop_assert_eq!(reused.place(a), fresh);
+            prop_assert_eq!(LiveMap::new(&doc, &live).place(fresh.1).0, fresh.0);
         }
     }
 }
