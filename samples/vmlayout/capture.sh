@@ -28,7 +28,7 @@ for paging in 5 4; do
 	"$top/tools/vmlayout/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" \
 		-f "$top/vmlayout.ko" -f "$here/trace_sync_fault.sh" -f "$here/perf_sync_fault.sh" -f "$stage/perf" -- '
 insmod /root/vmlayout.ko
-echo "# sh trace_sync_fault.sh   ($(uname -r), $(grep -o "[45]-level" /dev/kmsg 2>/dev/null | head -1)$(dmesg | sed -n "s/.*vmlayout: loaded, //p"))"
+echo "# sh trace_sync_fault.sh   (Linux $(uname -r), $(dmesg | sed -n "s/.*vmlayout: loaded, //p"))"
 sh /root/trace_sync_fault.sh
 echo
 echo "# PERF=perf sh perf_sync_fault.sh"
