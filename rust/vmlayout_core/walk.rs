@@ -58,6 +58,25 @@ impl Walk {
         canonical((index as u64) << self.top.shift(), self.top)
     }
 
+    /// The non-zero entries `first..end` of the top table `root`, as items.
+    fn top_items<'r>(
+        &self,
+        root: &'r Table,
+        first: usize,
+        end: usize,
+    ) -> impl Iterator<Item = WorkItem> + 'r {
+        let walk = *self;
+        let entries = root.iter().enumerate().take(end).skip(first);
+        entries
+            .filter(|&(_, &entry)| entry != 0)
+            .map(move |(index, &entry)| WorkItem {
+                va: walk.top_va(index),
+                level: walk.top,
+                entry,
+                effective: Effective::ALL,
+            })
+    }
+
     /// Walk entries `first..end` of the already copied top table `root`.
     pub fn walk_top(
         &self,
@@ -68,11 +87,8 @@ impl Walk {
         scratch: &mut Scratch,
         sink: &mut impl WalkSink,
     ) {
-        for (index, &entry) in root.iter().enumerate().take(end).skip(first) {
-            if entry != 0 {
-                let va = self.top_va(index);
-                self.entry(self.top, va, entry, Effective::ALL, src, scratch, sink);
-            }
+        for item in self.top_items(root, first, end) {
+            self.walk_item(&item, src, scratch, sink);
         }
     }
 
@@ -113,16 +129,8 @@ impl Walk {
         emit: &mut impl FnMut(WorkItem),
     ) -> u64 {
         let mut tables = 0;
-        for (index, &entry) in root.iter().enumerate().take(end).skip(first) {
-            if entry != 0 {
-                let item = WorkItem {
-                    va: self.top_va(index),
-                    level: self.top,
-                    entry,
-                    effective: Effective::ALL,
-                };
-                self.split_entry(item, src, scratch, emit, &mut tables);
-            }
+        for item in self.top_items(root, first, end) {
+            self.split_entry(item, src, scratch, emit, &mut tables);
         }
         tables
     }
