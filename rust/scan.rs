@@ -715,11 +715,11 @@ unsafe extern "C" fn copy_on_this_cpu(info: *mut c_void) {
 
 /// Measure the floor on the tables under `reference`: list the table pages
 /// with an untimed walk, then time copying each of them once.
-pub(crate) fn floor(live: &Live, reference: u64) -> Result<Floor> {
+/// Uses the scan's workspace, so it never overlaps a scan.
+pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<Floor> {
     let walk = walk_of(live);
-    let mut root: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
-    let mut scratch: KBox<Scratch> = KBox::zeroed(GFP_KERNEL)?;
-    if !DirectMap::new(live.page_offset_base).copy_table(reference, &mut root) {
+    let (root, scratch) = (&mut *ws.root, &mut *ws.scratch);
+    if !DirectMap::new(live.page_offset_base).copy_table(reference, root) {
         return Err(EIO);
     }
     let mut capacity = 64 * 1024;
@@ -732,11 +732,11 @@ pub(crate) fn floor(live: &Live, reference: u64) -> Result<Floor> {
             overflow: false,
         };
         walk.walk_top(
-            &root,
+            root,
             ENTRIES / 2,
             ENTRIES,
             &mut recorder,
-            &mut scratch,
+            scratch,
             &mut NoSink,
         );
         if !recorder.overflow {

@@ -467,7 +467,7 @@ fn write_selftest(_state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
 fn write_bench(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
     match command(reader, &mut [0; 16])? {
         Some("floor") => {
-            let floor = scan::floor(&state.live, state.reference)?;
+            let floor = scan::floor(&state.live, state.reference, &mut state.workspace.lock())?;
             *state.floor.lock() = Some(floor);
             Ok(())
         }
