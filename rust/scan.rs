@@ -171,6 +171,8 @@ pub(crate) struct CpuStats {
     pub(crate) tables: [u64; 6],
     /// Work items it walked.
     pub(crate) items: u64,
+    /// Entries not descended because they repeat a shared, uniform table.
+    pub(crate) shared: u64,
     /// Tables it could not read, and the first of them.
     pub(crate) unreadable: u64,
     pub(crate) first_unreadable: Option<(u64, Level, u64)>,
@@ -251,6 +253,10 @@ impl WalkSink for CpuSink<'_> {
 
     fn table(&mut self, level: Level) {
         self.stats.tables[level as usize] += 1;
+    }
+
+    fn shared(&mut self, _: Level, count: u64) {
+        self.stats.shared += count;
     }
 
     fn unreadable(&mut self, va: u64, level: Level, entry: u64) {
@@ -685,6 +691,7 @@ struct NoSink;
 impl WalkSink for NoSink {
     fn leaf(&mut self, _: u64, _: Level, _: u64, _: u64, _: Effective) {}
     fn table(&mut self, _: Level) {}
+    fn shared(&mut self, _: Level, _: u64) {}
     fn unreadable(&mut self, _: u64, _: Level, _: u64) {}
 }
 

@@ -415,6 +415,7 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .num("pmd_tables", c.tables[2])?
             .num("pud_tables", c.tables[3])?
             .num("p4d_tables", c.tables[4])?
+            .num("shared_entries", c.shared)?
             .num("unreadable", c.unreadable)?
             .end()?;
     }

@@ -6,6 +6,13 @@
 //! entries are read: a table changed or freed under the walk is never
 //! dereferenced in place, and a copy that fails is reported, not followed.
 //! The sink is generic, so the per-entry path has no out-of-line call.
+//!
+//! Consecutive identical entries point at one shared table. The kernel
+//! shares tables only for KASAN's early shadow, which maps terabytes of
+//! shadow through one table per level onto one zero page; such a run is
+//! walked once, and when the table below it turned out uniform (every leaf
+//! with the same attributes), the rest of the run is reported as one leaf
+//! run without reading the table again.
 
 use super::pte::{canonical, phys_of, Effective, Flags, Level, Table, ENTRIES};
 
@@ -18,11 +25,15 @@ pub trait TableSource {
 
 /// What the walk reports.
 pub trait WalkSink {
-    /// `count` present leaves at `level` from `va`: the first is `entry`,
-    /// each next one maps the next page with the very same bits.
+    /// `count` present leaves at `level` from `va` with the very same
+    /// attribute bits: the first is `entry`; each next one maps either the
+    /// next page, or (a shared table) the same page again.
     fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective);
     /// A table page at `level` was copied and scanned.
     fn table(&mut self, level: Level);
+    /// `count` entries at `level` repeat the entry before them, whose
+    /// (uniform) table was read once for all of them.
+    fn shared(&mut self, level: Level, count: u64);
     /// The table an entry at `level` points to could not be read.
     fn unreadable(&mut self, va: u64, level: Level, entry: u64);
 }
@@ -30,17 +41,50 @@ pub trait WalkSink {
 /// Scratch for one walker: one table page per level below the top.
 pub type Scratch = [Table; 4];
 
-/// A unit of parallel work: one entry and everything below it.
+/// A unit of parallel work: a run of identical entries (almost always one)
+/// and everything below them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkItem {
-    /// First virtual address the entry maps.
+    /// First virtual address the first entry maps.
     pub va: u64,
-    /// The entry's level.
+    /// The entries' level.
     pub level: Level,
     /// The entry.
     pub entry: u64,
-    /// Permissions the levels above the entry grant.
+    /// How many consecutive entries are this very entry.
+    pub count: u64,
+    /// Permissions the levels above the entries grant.
     pub effective: Effective,
+}
+
+/// What a subtree turned out to be when all of it is one leaf run: every
+/// leaf at `level`, with the attribute bits of `entry` (the first leaf) and
+/// the same `effective` permissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Uniform {
+    entry: u64,
+    level: Level,
+    effective: Effective,
+}
+
+/// Runs of identical non-zero entries among `first..end` of `table`, in
+/// order, as (index, entry, count).
+fn runs(table: &Table, first: usize, end: usize) -> impl Iterator<Item = (usize, u64, usize)> + '_ {
+    let end = end.min(ENTRIES);
+    let mut i = first;
+    core::iter::from_fn(move || {
+        while i < end && table[i] == 0 {
+            i += 1;
+        }
+        if i >= end {
+            return None;
+        }
+        let (start, entry) = (i, table[i]);
+        while i < end && table[i] == entry {
+            i += 1;
+        }
+        Some((start, entry, i - start))
+    })
 }
 
 /// A walk configuration.
@@ -66,15 +110,13 @@ impl Walk {
         end: usize,
     ) -> impl Iterator<Item = WorkItem> + 'r {
         let walk = *self;
-        let entries = root.iter().enumerate().take(end).skip(first);
-        entries
-            .filter(|&(_, &entry)| entry != 0)
-            .map(move |(index, &entry)| WorkItem {
-                va: walk.top_va(index),
-                level: walk.top,
-                entry,
-                effective: Effective::ALL,
-            })
+        runs(root, first, end).map(move |(index, entry, count)| WorkItem {
+            va: walk.top_va(index),
+            level: walk.top,
+            entry,
+            count: count as u64,
+            effective: Effective::ALL,
+        })
     }
 
     /// Walk entries `first..end` of the already copied top table `root`.
@@ -100,15 +142,7 @@ impl Walk {
         scratch: &mut Scratch,
         sink: &mut impl WalkSink,
     ) {
-        self.entry(
-            item.level,
-            item.va,
-            item.entry,
-            item.effective,
-            src,
-            scratch,
-            sink,
-        );
+        self.run(item, src, scratch, sink);
     }
 
     /// Split entries `first..end` of the already copied top table `root`
@@ -117,7 +151,8 @@ impl Walk {
     /// tables above the PMD level are copied here; returns how many. Items
     /// are small and many, so walkers claiming them one at a time stay
     /// balanced however the mappings are spread. An entry whose table cannot
-    /// be read becomes an item too: its walker reports it.
+    /// be read becomes an item too: its walker reports it. So does a run of
+    /// identical entries (a shared table), which one walker takes whole.
     #[allow(clippy::too_many_arguments)]
     pub fn split(
         &self,
@@ -151,7 +186,7 @@ impl Walk {
         let Some(below) = item
             .level
             .below()
-            .filter(|_| item.level > Level::Pmd && !huge)
+            .filter(|_| item.level > Level::Pmd && !huge && item.count == 1)
         else {
             emit(item);
             return;
@@ -169,20 +204,66 @@ impl Walk {
         }
         *tables += 1;
         let effective = item.effective.through(item.entry);
-        for (i, &entry) in table.iter().enumerate() {
-            if entry != 0 {
-                let child = WorkItem {
-                    va: item.va + i as u64 * below.entry_size(),
-                    level: below,
-                    entry,
-                    effective,
-                };
-                self.split_entry(child, src, deeper, emit, tables);
-            }
+        for (i, entry, count) in runs(table, 0, ENTRIES) {
+            let child = WorkItem {
+                va: item.va + i as u64 * below.entry_size(),
+                level: below,
+                entry,
+                count: count as u64,
+                effective,
+            };
+            self.split_entry(child, src, deeper, emit, tables);
         }
     }
 
-    /// Handle one non-zero entry at `level` mapping `va`.
+    /// Walk a run of identical entries: the first one in full; the others
+    /// as one leaf run if the first's subtree was uniform, else each in full
+    /// (correct for any table, fast for KASAN's shared ones). Returns what
+    /// the whole run is, if uniform.
+    fn run(
+        &self,
+        item: &WorkItem,
+        src: &mut impl TableSource,
+        scratch: &mut [Table],
+        sink: &mut impl WalkSink,
+    ) -> Option<Uniform> {
+        let step = item.level.entry_size();
+        let first = self.entry(
+            item.level,
+            item.va,
+            item.entry,
+            item.effective,
+            src,
+            scratch,
+            sink,
+        );
+        if item.count <= 1 {
+            return first;
+        }
+        let rest = item.count - 1;
+        let next = item.va + step;
+        if let Some(u) = first {
+            sink.shared(item.level, rest);
+            let leaves = rest * (step / u.level.entry_size());
+            sink.leaf(next, u.level, u.entry, leaves, u.effective);
+            return first;
+        }
+        for k in 0..rest {
+            self.entry(
+                item.level,
+                next + k * step,
+                item.entry,
+                item.effective,
+                src,
+                scratch,
+                sink,
+            );
+        }
+        None
+    }
+
+    /// Handle one non-zero entry at `level` mapping `va`; returns what its
+    /// subtree is, if uniform.
     #[allow(clippy::too_many_arguments)]
     fn entry(
         &self,
@@ -193,65 +274,81 @@ impl Walk {
         src: &mut impl TableSource,
         scratch: &mut [Table],
         sink: &mut impl WalkSink,
-    ) {
+    ) -> Option<Uniform> {
         if !Flags::of(entry).has(Flags::P) {
-            return;
+            return None;
         }
         let effective = effective.through(entry);
+        let leaf = Uniform {
+            entry,
+            level,
+            effective,
+        };
         let Some(below) = level.below() else {
             sink.leaf(va, level, entry, 1, effective);
-            return;
+            return Some(leaf);
         };
         if level.can_be_huge() && Flags::of(entry).has(Flags::PS) {
             sink.leaf(va, level, entry, 1, effective);
-            return;
+            return Some(leaf);
         }
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
-        let Some(table) = rest.first_mut() else {
-            return;
-        };
+        let table = rest.first_mut()?;
         if !src.copy_table(phys_of(entry, level, self.phys_mask, false), table) {
             sink.unreadable(va, level, entry);
-            return;
+            return None;
         }
         sink.table(below);
         let step = below.entry_size();
         if below == Level::Pte {
             // The hot loop: 4 KiB leaves, no call but the inlined sink. A
             // run of entries that differ from its first only in the page
-            // they map (a stretch of the direct map, a vmalloc area) costs
-            // one compare per entry and one report.
+            // they map (a stretch of the direct map, a vmalloc area), or not
+            // at all (KASAN's early shadow), costs one compare per entry and
+            // one report.
             const PAGE: u64 = 1 << 12;
             let mut i = 0;
             while i < ENTRIES {
                 let pte = table[i];
                 let mut n = 1;
                 if Flags::of(pte).has(Flags::P) {
-                    let mut next = pte.wrapping_add(PAGE);
+                    let same = i + 1 < ENTRIES && table[i + 1] == pte;
+                    let stride = if same { 0 } else { PAGE };
+                    let mut next = pte.wrapping_add(stride);
                     while i + n < ENTRIES && table[i + n] == next {
                         n += 1;
-                        next = next.wrapping_add(PAGE);
+                        next = next.wrapping_add(stride);
                     }
                     let first = va + i as u64 * PAGE;
-                    sink.leaf(first, Level::Pte, pte, n as u64, effective.through(pte));
+                    let leaves = effective.through(pte);
+                    sink.leaf(first, Level::Pte, pte, n as u64, leaves);
+                    if n == ENTRIES {
+                        return Some(Uniform {
+                            entry: pte,
+                            level: Level::Pte,
+                            effective: leaves,
+                        });
+                    }
                 }
                 i += n;
             }
-            return;
+            return None;
         }
-        for (i, &child) in table.iter().enumerate() {
-            if child != 0 {
-                self.entry(
-                    below,
-                    va + i as u64 * step,
-                    child,
-                    effective,
-                    src,
-                    deeper,
-                    sink,
-                );
+        let mut whole = None;
+        for (i, child, count) in runs(table, 0, ENTRIES) {
+            let item = WorkItem {
+                va: va + i as u64 * step,
+                level: below,
+                entry: child,
+                count: count as u64,
+                effective,
+            };
+            let uniform = self.run(&item, src, deeper, sink);
+            if count == ENTRIES {
+                whole = uniform;
             }
         }
+        whole
     }
 }
 

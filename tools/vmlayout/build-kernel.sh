@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build (or reuse) the vmlayout test kernel. Prints the build directory as the
 # last line. The build lives in a cache outside the checkout, keyed by kernel
-# version and config fragment, so it is built once and reused.
+# version and config fragments, so it is built once and reused.
+#
+#   build-kernel.sh [VARIANT]   VARIANT: a fragment config.VARIANT merged after
+#                               the test kernel's config (e.g. kasan)
 #
 # Environment: VMLAYOUT_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vmlayout),
 # KSRC (a kernel source tree to use instead of Debian's linux-source),
@@ -12,7 +15,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 cache=${VMLAYOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmlayout}
-fragment=$top/tools/testing/selftests/vmlayout/config
+fragments=("$top/tools/testing/selftests/vmlayout/config")
+if [ -n "${1:-}" ]; then
+	fragments+=("$top/tools/testing/selftests/vmlayout/config.$1")
+	[ -f "${fragments[1]}" ] || { echo "build-kernel: no ${fragments[1]}" >&2; exit 1; }
+fi
 llvm=${LLVM:--19}
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
@@ -25,7 +32,7 @@ fi
 [ -f "$src/Makefile" ] || { echo "build-kernel: $src is not a kernel tree" >&2; exit 1; }
 
 version=$(make -s -C "$src" kernelversion)
-key=$(sha256sum < "$fragment" | cut -c1-12)
+key=$(cat "${fragments[@]}" | sha256sum | cut -c1-12)
 srckey=$(echo "$src" | sha256sum | cut -c1-8)
 out=$cache/build/$version-$srckey-$key
 mkdir -p "$out"
@@ -39,9 +46,10 @@ fi
 echo "build-kernel: building Linux $version in $out (about 11 minutes on 2 cores)" >&2
 mk=(make -C "$src" O="$out" LLVM="$llvm" -j"$(nproc)")
 "${mk[@]}" -s tinyconfig >&2
-"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$fragment" >&2
+"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >&2
 "${mk[@]}" -s olddefconfig >&2
-# Every line of the fragment must have survived olddefconfig.
+# Every line of the fragments must have survived olddefconfig (a later
+# fragment may override an earlier one: the last value of a symbol counts).
 bad=0
 while IFS= read -r line; do
 	case "$line" in
@@ -49,7 +57,7 @@ while IFS= read -r line; do
 		grep -q "^$sym=y" "$out/.config" && { echo "build-kernel: $sym is set" >&2; bad=1; } ;;
 	CONFIG_*) grep -qx "$line" "$out/.config" || { echo "build-kernel: $line did not stick" >&2; bad=1; } ;;
 	esac
-done < "$fragment"
+done < <(cat "${fragments[@]}" | grep '^CONFIG_' | tac | awk -F= '!seen[$1]++')
 [ "$bad" -eq 0 ] || { echo "build-kernel: config fragment not satisfiable" >&2; exit 1; }
 "${mk[@]}" all >&2
 touch "$out/.vmlayout-built"

@@ -90,6 +90,7 @@ struct Collect {
     coalescer: Coalescer,
     ranges: Vec<Range>,
     tables: usize,
+    shared: u64,
     unreadable: Vec<u64>,
 }
 
@@ -102,6 +103,9 @@ impl WalkSink for Collect {
     }
     fn table(&mut self, _: Level) {
         self.tables += 1;
+    }
+    fn shared(&mut self, _: Level, count: u64) {
+        self.shared += count;
     }
     fn unreadable(&mut self, va: u64, _: Level, _: u64) {
         self.unreadable.push(va);
@@ -145,7 +149,7 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
     assert!(items.windows(2).all(|w| w[0].va < w[1].va));
     assert!(items
         .iter()
-        .all(|i| i.level <= Level::Pmd || Flags::of(i.entry).has(Flags::PS)));
+        .all(|i| i.level <= Level::Pmd || Flags::of(i.entry).has(Flags::PS) || i.count > 1));
     let mut per_cpu: Vec<Collect> = (0..cpus).map(|_| Collect::default()).collect();
     for (n, item) in items.iter().enumerate() {
         walk.walk_item(item, t, &mut scratch, &mut per_cpu[n % cpus]);
@@ -314,6 +318,175 @@ fn unreadable_tables_are_reported_not_followed() {
     assert_eq!(got.ranges.len(), 1);
     assert_eq!(got.ranges[0].start, a);
     assert_eq!(got.unreadable, vec![b & !((1 << 21) - 1)]);
+}
+
+/// Reference for shared tables: every leaf on its own, found by following
+/// every entry with no memo, then coalesced. Returns (ranges, leaves).
+fn walk_naive(t: &Tables) -> (Vec<(u64, u64, Level, u64)>, usize) {
+    fn visit(t: &Tables, table: u64, level: Level, va: u64, out: &mut Vec<(u64, Level, u64)>) {
+        for (i, &e) in t.pages[&table].iter().enumerate() {
+            if e & Flags::P == 0 {
+                continue;
+            }
+            let va = va + i as u64 * level.entry_size();
+            let huge = level.can_be_huge() && e & Flags::PS != 0;
+            match level.below() {
+                Some(below) if !huge => visit(t, e & PHYS_ADDR_MASK, below, va, out),
+                _ => out.push((va, level, e)),
+            }
+        }
+    }
+    let mut leaves = vec![];
+    let root = &t.pages[&t.root];
+    for (i, &e) in root.iter().enumerate().skip(ENTRIES / 2) {
+        if e & Flags::P != 0 {
+            let va = canonical((i as u64) << t.top.shift(), t.top);
+            visit(
+                t,
+                e & PHYS_ADDR_MASK,
+                t.top.below().unwrap(),
+                va,
+                &mut leaves,
+            );
+        }
+    }
+    let mut out: Vec<(u64, u64, Level, u64)> = vec![];
+    for &(va, level, e) in &leaves {
+        let last = va + level.entry_size() - 1;
+        let shown = Flags(e).shown(level).0;
+        match out.last_mut() {
+            Some(r) if r.1.wrapping_add(1) == va && r.2 == level && r.3 == shown => r.1 = last,
+            _ => out.push((va, last, level, shown)),
+        }
+    }
+    (out, leaves.len())
+}
+
+fn tuples(ranges: &[Range]) -> Vec<(u64, u64, Level, u64)> {
+    ranges
+        .iter()
+        .map(|r| (r.start, r.last, r.level, r.flags.0))
+        .collect()
+}
+
+/// KASAN's early shadow: one table per level, each entry of it pointing at
+/// the one below, the PTE table mapping one zero page 512 times, and several
+/// top-level entries pointing at the chain. It must cost a table read per
+/// level, not one per 2 MiB, and show as one read-only range.
+#[test]
+fn shared_tables_are_read_once() {
+    for top in [Level::P4d, Level::Pgd] {
+        let mut t = Tables::new(top);
+        let zero_page = 0x7000;
+        let ro = Flags::G | Flags::NX | Flags::A | Flags::P;
+        let mut below = t.alloc();
+        t.pages.get_mut(&below).unwrap().fill(zero_page | ro);
+        // PMD, PUD (and P4D) tables: every level between PTE and the top.
+        for _ in 0..top as u32 - 2 {
+            let table = t.alloc();
+            t.pages.get_mut(&table).unwrap().fill(below | TABLE);
+            below = table;
+        }
+        let first = ENTRIES / 2 + 8;
+        for i in first..first + 5 {
+            t.pages.get_mut(&t.root).unwrap()[i] = below | TABLE;
+        }
+        // A normal mapping right after the shadow, with the same attributes
+        // but a 2 MiB page: a separate range.
+        let after = canonical(((first + 5) as u64) << top.shift(), top);
+        t.map(
+            after,
+            Level::Pmd,
+            0x20_0000,
+            Flags::G | Flags::NX | Flags::A,
+            TABLE,
+        );
+        let distinct = t.pages.len() - 1;
+        let got = walk_all(&mut t);
+        let start = canonical((first as u64) << top.shift(), top);
+        assert_eq!(
+            tuples(&got.ranges),
+            vec![
+                (start, after - 1, Level::Pte, Flags(ro).shown(Level::Pte).0),
+                (
+                    after,
+                    after + (2 << 20) - 1,
+                    Level::Pmd,
+                    Flags(ro).shown(Level::Pmd).0
+                ),
+            ],
+            "{top:?}"
+        );
+        assert_eq!(got.ranges[0].phys, zero_page);
+        assert_eq!(t.reads, distinct, "each table read once ({top:?})");
+        // 4 repeats at the top, 511 in each table down to the PMD one.
+        let levels = top as u64 - 2;
+        assert_eq!(got.shared, 4 + 511 * levels, "{top:?}");
+        assert_eq!(walk_split(&mut t, 3), got.ranges, "{top:?}");
+    }
+}
+
+proptest! {
+    /// Shared tables, uniform or not, placed anywhere: the walk (whole or
+    /// split) shows exactly what following every entry shows.
+    #[test]
+    fn shared_tables_equal_following_every_entry(
+        five in any::<bool>(),
+        pte_kind in 0u8..4,
+        holes in prop::collection::vec(0usize..ENTRIES, 0..4),
+        pmd_refs in 1usize..6,
+        pud_refs in 1usize..4,
+        pmd_slot in 0usize..500,
+        pud_slot in 0usize..500,
+        neighbour in any::<bool>(),
+        cpus in 1usize..4,
+    ) {
+        let top = if five { Level::Pgd } else { Level::P4d };
+        let mut t = Tables::new(top);
+        // The shared PTE table: one page repeated, consecutive pages, or
+        // mixed attributes; holes make it non-uniform.
+        let pte = t.alloc();
+        for (i, e) in t.pages.get_mut(&pte).unwrap().iter_mut().enumerate() {
+            let page = match pte_kind {
+                0 => 0x7000,
+                1 => 0x100_0000 + i as u64 * 0x1000,
+                _ => 0x7000 + (i as u64 % 3) * 0x1000,
+            };
+            let rw = if pte_kind == 3 && i % 7 == 0 { Flags::RW } else { 0 };
+            *e = page | Flags::P | Flags::G | Flags::NX | rw;
+        }
+        for &h in &holes {
+            t.pages.get_mut(&pte).unwrap()[h] = 0;
+        }
+        let pmd = t.alloc();
+        for i in pmd_slot..pmd_slot + pmd_refs {
+            t.pages.get_mut(&pmd).unwrap()[i] = pte | TABLE;
+        }
+        // The PUD table holding the PMD table pud_refs times, under one
+        // top-level entry (through a P4D table in 5-level paging).
+        let base = canonical(((ENTRIES / 2 + 3) as u64) << top.shift(), top);
+        let pud_va = base + pud_slot as u64 * Level::Pud.entry_size();
+        t.map(pud_va, Level::Pte, 0x9000, Flags::NX, TABLE);
+        let mut table = t.root;
+        let mut level = top;
+        while level > Level::Pud {
+            let idx = ((pud_va >> level.shift()) & 511) as usize;
+            table = t.pages[&table][idx] & PHYS_ADDR_MASK;
+            level = level.below().unwrap();
+        }
+        for i in pud_slot..pud_slot + pud_refs {
+            t.pages.get_mut(&table).unwrap()[i] = pmd | TABLE;
+        }
+        if neighbour {
+            let after = pud_va + pud_refs as u64 * Level::Pud.entry_size();
+            t.map(after, Level::Pmd, 0x20_0000, Flags::G | Flags::NX, TABLE);
+        }
+        let (want, leaves) = walk_naive(&t);
+        prop_assert!(leaves > 0);
+        let got = walk_all(&mut t);
+        prop_assert_eq!(tuples(&got.ranges), want);
+        prop_assert_eq!(walk_split(&mut t, cpus), got.ranges);
+    }
 }
 
 fn doc4() -> Vec<DocRegion<'static>> {
