@@ -58,8 +58,8 @@ pub struct WorkItem {
 }
 
 /// What a subtree turned out to be when all of it is one leaf run: every
-/// leaf at `level`, with the attribute bits of `entry` (the first leaf) and
-/// the same `effective` permissions.
+/// leaf at `level`, with the attribute bits of `entry` (the first leaf) but
+/// for [`CPU_SET`] ones, and the same `effective` permissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Uniform {
     entry: u64,
@@ -67,8 +67,57 @@ struct Uniform {
     effective: Effective,
 }
 
-/// Runs of identical non-zero entries among `first..end` of `table`, in
-/// order, as (index, entry, count).
+impl Uniform {
+    /// Whether `other`'s leaves would coalesce with these.
+    fn same_leaves(&self, other: &Uniform) -> bool {
+        self.level == other.level
+            && self.effective == other.effective
+            && Flags::of(self.entry).shown(self.level) == Flags::of(other.entry).shown(other.level)
+    }
+}
+
+/// Whether the runs of one table, added in order, make it uniform: every
+/// entry present and every run's leaves the same. (The entries of a shared
+/// table may still differ, in bits the CPU sets or in which of two equal
+/// tables they point at.)
+#[derive(Default)]
+struct Whole {
+    first: Option<Uniform>,
+    entries: usize,
+    mixed: bool,
+}
+
+impl Whole {
+    /// Add the next run of `entries` entries, uniform as `part` says.
+    fn add(&mut self, part: Option<Uniform>, entries: usize) {
+        match (self.first, part) {
+            (None, Some(part)) if self.entries == 0 => self.first = Some(part),
+            (Some(first), Some(part)) if first.same_leaves(&part) => {}
+            _ => self.mixed = true,
+        }
+        self.entries += entries;
+    }
+
+    /// The whole table, if uniform.
+    fn get(&self) -> Option<Uniform> {
+        self.first
+            .filter(|_| !self.mixed && self.entries == ENTRIES)
+    }
+}
+
+/// Bits the CPU sets by itself as it uses an entry: they neither change
+/// which table or page an entry points at nor show in `map`, so entries
+/// that differ only in them are the same entry here.
+const CPU_SET: u64 = Flags::A | Flags::D;
+
+/// Whether entries `a` and `b` are the same but for [`CPU_SET`] bits.
+#[inline(always)]
+const fn same_entry(a: u64, b: u64) -> bool {
+    (a ^ b) & !CPU_SET == 0
+}
+
+/// Runs of the same non-zero entry (see [`same_entry`]) among `first..end`
+/// of `table`, in order, as (index, first entry, count).
 fn runs(table: &Table, first: usize, end: usize) -> impl Iterator<Item = (usize, u64, usize)> + '_ {
     let end = end.min(ENTRIES);
     let mut i = first;
@@ -80,7 +129,7 @@ fn runs(table: &Table, first: usize, end: usize) -> impl Iterator<Item = (usize,
             return None;
         }
         let (start, entry) = (i, table[i]);
-        while i < end && table[i] == entry {
+        while i < end && same_entry(table[i], entry) {
             i += 1;
         }
         Some((start, entry, i - start))
@@ -307,34 +356,38 @@ impl Walk {
             // at all (KASAN's early shadow), costs one compare per entry and
             // one report.
             const PAGE: u64 = 1 << 12;
+            let mut whole = Whole::default();
             let mut i = 0;
             while i < ENTRIES {
                 let pte = table[i];
                 let mut n = 1;
                 if Flags::of(pte).has(Flags::P) {
-                    let same = i + 1 < ENTRIES && table[i + 1] == pte;
-                    let stride = if same { 0 } else { PAGE };
-                    let mut next = pte.wrapping_add(stride);
-                    while i + n < ENTRIES && table[i + n] == next {
-                        n += 1;
-                        next = next.wrapping_add(stride);
+                    if i + 1 < ENTRIES && same_entry(table[i + 1], pte) {
+                        while i + n < ENTRIES && same_entry(table[i + n], pte) {
+                            n += 1;
+                        }
+                    } else {
+                        let mut next = pte.wrapping_add(PAGE);
+                        while i + n < ENTRIES && table[i + n] == next {
+                            n += 1;
+                            next = next.wrapping_add(PAGE);
+                        }
                     }
                     let first = va + i as u64 * PAGE;
                     let leaves = effective.through(pte);
                     sink.leaf(first, Level::Pte, pte, n as u64, leaves);
-                    if n == ENTRIES {
-                        return Some(Uniform {
-                            entry: pte,
-                            level: Level::Pte,
-                            effective: leaves,
-                        });
-                    }
+                    let part = Uniform {
+                        entry: pte,
+                        level: Level::Pte,
+                        effective: leaves,
+                    };
+                    whole.add(Some(part), n);
                 }
                 i += n;
             }
-            return None;
+            return whole.get();
         }
-        let mut whole = None;
+        let mut whole = Whole::default();
         for (i, child, count) in runs(table, 0, ENTRIES) {
             let item = WorkItem {
                 va: va + i as u64 * step,
@@ -343,12 +396,9 @@ impl Walk {
                 count: count as u64,
                 effective,
             };
-            let uniform = self.run(&item, src, deeper, sink);
-            if count == ENTRIES {
-                whole = uniform;
-            }
+            whole.add(self.run(&item, src, deeper, sink), count);
         }
-        whole
+        whole.get()
     }
 }
 

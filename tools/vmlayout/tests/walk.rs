@@ -378,18 +378,35 @@ fn shared_tables_are_read_once() {
     for top in [Level::P4d, Level::Pgd] {
         let mut t = Tables::new(top);
         let zero_page = 0x7000;
-        let ro = Flags::G | Flags::NX | Flags::A | Flags::P;
+        let ro = Flags::G | Flags::NX | Flags::P;
+        // The CPU sets the accessed bit in the entries it walks through, so
+        // the shared tables' entries differ in it.
+        let touch = |table: &mut Table| {
+            for i in (0..ENTRIES).step_by(7) {
+                table[i] |= Flags::A;
+            }
+        };
         let mut below = t.alloc();
         t.pages.get_mut(&below).unwrap().fill(zero_page | ro);
+        touch(t.pages.get_mut(&below).unwrap());
+        // A twin of the PTE table (equal leaves, another page), which the
+        // second half of the PMD table points at.
+        let twin = t.alloc();
+        let copy = *t.pages[&below];
+        *t.pages.get_mut(&twin).unwrap() = Box::new(copy);
         // PMD, PUD (and P4D) tables: every level between PTE and the top.
-        for _ in 0..top as u32 - 2 {
+        for level in 0..top as u32 - 2 {
             let table = t.alloc();
             t.pages.get_mut(&table).unwrap().fill(below | TABLE);
+            if level == 0 {
+                t.pages.get_mut(&table).unwrap()[ENTRIES / 2..].fill(twin | TABLE);
+            }
+            touch(t.pages.get_mut(&table).unwrap());
             below = table;
         }
         let first = ENTRIES / 2 + 8;
         for i in first..first + 5 {
-            t.pages.get_mut(&t.root).unwrap()[i] = below | TABLE;
+            t.pages.get_mut(&t.root).unwrap()[i] = below | TABLE | (i as u64 & 1) * Flags::A;
         }
         // A normal mapping right after the shadow, with the same attributes
         // but a 2 MiB page: a separate range.
@@ -419,9 +436,10 @@ fn shared_tables_are_read_once() {
         );
         assert_eq!(got.ranges[0].phys, zero_page);
         assert_eq!(t.reads, distinct, "each table read once ({top:?})");
-        // 4 repeats at the top, 511 in each table down to the PMD one.
+        // 4 repeats at the top, 511 in each table down to the PMD one,
+        // which has two runs of 256.
         let levels = top as u64 - 2;
-        assert_eq!(got.shared, 4 + 511 * levels, "{top:?}");
+        assert_eq!(got.shared, 4 + 511 * levels - 1, "{top:?}");
         assert_eq!(walk_split(&mut t, 3), got.ranges, "{top:?}");
     }
 }
@@ -434,7 +452,9 @@ proptest! {
         five in any::<bool>(),
         pte_kind in 0u8..4,
         holes in prop::collection::vec(0usize..ENTRIES, 0..4),
+        accessed in prop::collection::vec(0usize..ENTRIES, 0..8),
         pmd_refs in 1usize..6,
+        twin_refs in 0usize..3,
         pud_refs in 1usize..4,
         pmd_slot in 0usize..500,
         pud_slot in 0usize..500,
@@ -455,12 +475,23 @@ proptest! {
             let rw = if pte_kind == 3 && i % 7 == 0 { Flags::RW } else { 0 };
             *e = page | Flags::P | Flags::G | Flags::NX | rw;
         }
+        for &a in &accessed {
+            t.pages.get_mut(&pte).unwrap()[a] |= Flags::A | (a as u64 & 1) * Flags::D;
+        }
         for &h in &holes {
             t.pages.get_mut(&pte).unwrap()[h] = 0;
         }
         let pmd = t.alloc();
         for i in pmd_slot..pmd_slot + pmd_refs {
-            t.pages.get_mut(&pmd).unwrap()[i] = pte | TABLE;
+            let a = if accessed.contains(&i) { Flags::A } else { 0 };
+            t.pages.get_mut(&pmd).unwrap()[i] = pte | TABLE | a;
+        }
+        // A twin of the PTE table (same entries, another page) right after.
+        let twin = t.alloc();
+        let copy = *t.pages[&pte];
+        *t.pages.get_mut(&twin).unwrap() = Box::new(copy);
+        for i in pmd_slot + pmd_refs..pmd_slot + pmd_refs + twin_refs {
+            t.pages.get_mut(&pmd).unwrap()[i] = twin | TABLE;
         }
         // The PUD table holding the PMD table pud_refs times, under one
         // top-level entry (through a P4D table in 5-level paging).
