@@ -7,6 +7,7 @@
 #   make kernel    build or reuse the cached test kernel; prints its build dir last
 #   make module    build vmlayout.ko (KDIR=<kernel build dir> for your own kernel)
 #   make vm        boot the test kernel and run CMD in it
+#   make check-kasan  the kselftest and stress run on a KASAN build of the kernel
 #   make bench     benchmarks (see Documentation/vmlayout/)
 
 SHELL := /bin/bash
@@ -32,7 +33,7 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module companion gen run check check-host check-style check-clippy \
-	check-vm vm bench clean
+	check-vm check-kasan vm bench clean
 
 all: module
 
@@ -91,13 +92,22 @@ companion: module
 check-vm: companion
 	$(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
+# The same kselftest and stress run on a KASAN (generic, KASAN_VMALLOC) build
+# of the test kernel: its own cache entry, its own module build (staged next
+# to it, so the checkout's build stays for the main kernel). One boot per
+# paging mode; randomization across boots is checked by check-vm.
+check-kasan: gen
+	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh kasan | tail -n1) && \
+		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
+		MODULES=$$mods $(TOOLS)/run-selftests.sh $$kd 1
+
 # Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
 BENCH := $(TOOLS)/bench
 bench: module
 	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
 	$(BENCH)/run-bench.sh $(kdir)
 
-check: check-host check-style check-clippy check-vm
+check: check-host check-style check-clippy check-vm check-kasan
 	@echo "make check: all tests passed"
 
 clean:

@@ -18,8 +18,10 @@ extern "C" {
 
 const PAGE_PRESENT: u64 = 1 << bindings::_PAGE_BIT_PRESENT;
 
-/// Whether `addr` is mapped in the kernel's reference page tables.
-fn is_mapped(addr: u64) -> bool {
+/// Whether the 2 MiB block at `addr` is in use in the kernel's reference
+/// page tables: mapped, or split into a PTE table (whose first page may be
+/// unmapped: freed init memory under debug_pagealloc, for instance).
+fn block_in_use(addr: u64) -> bool {
     let mut level: c_uint = 0;
     // SAFETY: `lookup_address` walks init_mm's tables for any address and
     // returns NULL or a pointer to the entry mapping it, valid for reading.
@@ -30,10 +32,10 @@ fn is_mapped(addr: u64) -> bool {
     // SAFETY: non-NULL results point into a live page-table page; a volatile
     // read of one u64 entry is what the kernel's own readers do.
     let entry = unsafe { core::ptr::read_volatile(pte.cast::<u64>()) };
-    entry & PAGE_PRESENT != 0
+    entry & PAGE_PRESENT != 0 || level == bindings::pg_level_PG_LEVEL_4K
 }
 
-/// The kernel image mapping: the first and last mapped 2 MiB blocks of the
+/// The kernel image mapping: the first and last 2 MiB blocks in use in the
 /// `KERNEL_IMAGE_SIZE` window. `_text` is not exported, but the image is
 /// 2 MiB aligned and nothing else is mapped in that window.
 fn kernel_image(image_size: u64) -> (u64, u64) {
@@ -41,7 +43,7 @@ fn kernel_image(image_size: u64) -> (u64, u64) {
     let mut last = 0;
     let mut block = START_KERNEL_MAP;
     while block < START_KERNEL_MAP + image_size {
-        if is_mapped(block) {
+        if block_in_use(block) {
             first.get_or_insert(block);
             last = block + PMD_SIZE - 1;
         }
@@ -112,7 +114,7 @@ pub(crate) fn memory_encryption_mask() -> u64 {
 /// `lookup_address()` finds it.
 pub(crate) fn lookup_entry(addr: u64) -> Option<u64> {
     let mut level: c_uint = 0;
-    // SAFETY: see `is_mapped`.
+    // SAFETY: see `block_in_use`.
     let pte = unsafe { bindings::lookup_address(addr as usize, &mut level) };
     (!pte.is_null()).then_some(pte as u64)
 }

@@ -4,6 +4,11 @@
 # several boots, and check that the randomized bases differ between boots.
 #
 #   run-selftests.sh KDIR [BOOTS]
+#
+# MODULES: the directory holding vmlayout.ko and tools/testing/selftests/
+# vmlayout/vmlayout_plant.ko when they were not built in this checkout
+# (build-variant-modules.sh). On a KASAN kernel, every boot must also show
+# KASAN initialized, so a run that found no report shows KASAN was looking.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,14 +19,34 @@ selftest=$top/tools/testing/selftests/vmlayout
 log=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-selftest.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
-files=(-f "$top/vmlayout.ko" -f "$selftest/vmlayout.sh" -f "$selftest/vmlayout_plant.ko")
+mods=${MODULES:-$top}
+files=(-f "$mods/vmlayout.ko" -f "$selftest/vmlayout.sh"
+	-f "$mods/tools/testing/selftests/vmlayout/vmlayout_plant.ko")
+kasan=""
+grep -qx 'CONFIG_KASAN=y' "$kdir/.config" && kasan="KernelAddressSanitizer initialized"
 fail=0
+# vm NAME ARGS...: boot with vm.sh; on a KASAN kernel check it was active.
+vm() {
+	local name=$1 rc=0
+	shift
+	VM_CONSOLE=$log/$name.console "$here/vm.sh" "$@" || rc=$?
+	if [ "$rc" -eq 0 ] && [ -n "$kasan" ]; then
+		if grep -q "$kasan" "$log/$name.console"; then
+			echo "$name: $(grep -o "$kasan.*" "$log/$name.console" | head -n1); no KASAN report"
+		else
+			echo "FAIL: $name: no '$kasan' on the console"
+			rc=1
+		fi
+	fi
+	return "$rc"
+}
 for paging in 5 4; do
 	for boot in $(seq 1 "$boots"); do
 		out=$log/p$paging-b$boot.tap
 		echo "=== kselftest vmlayout: ${paging}-level paging, boot $boot of $boots"
-		if "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" "${files[@]}" \
+		if vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" "${files[@]}" \
 			-- 'sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko' > "$out" 2>&1; then
+			grep -E '^p[45]-b[0-9]+: ' "$out" || true
 			grep -E '^(not ok|# Totals)' "$out" || true
 		else
 			cat "$out"
@@ -34,7 +59,9 @@ for paging in 5 4; do
 		values=$(sed -n "s/^# boot-base $b=//p" "$log"/p$paging-b*.tap)
 		distinct=$(echo "$values" | sort -u | grep -c . || true)
 		echo "$paging-level $b over $boots boots: $(echo $values)"
-		if [ "$boots" -gt 1 ] && [ "$distinct" -lt 2 ]; then
+		if [ "$boots" -eq 1 ]; then
+			echo "$paging-level $b: one boot, randomization not compared here"
+		elif [ "$distinct" -lt 2 ]; then
 			echo "FAIL: $b was the same in every ${paging}-level boot"
 			fail=1
 		fi
@@ -57,9 +84,9 @@ echo 1 > /sys/kernel/debug/vmlayout/rescan && grep "^walk" /sys/kernel/debug/vml
 grep "^rule id=unreadable-table" /sys/kernel/debug/vmlayout/findings
 rmmod vmlayout
 exit $st'
-if ! "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
+if ! vm stress -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
 	echo "FAIL: stress run"
 	fail=1
 fi
-[ "$fail" -eq 0 ] && echo "kselftest vmlayout: PASS in both paging modes and under stress" && exit 0
+[ "$fail" -eq 0 ] && echo "kselftest vmlayout: PASS in both paging modes and under stress${kasan:+, under KASAN}" && exit 0
 exit 1

@@ -62,7 +62,7 @@ load() {
 }
 
 echo "TAP version 13"
-PLAN=47
+PLAN=48
 echo "1..$PLAN"
 
 [ "$(id -u)" -eq 0 ] || { echo "Bail out! must run as root"; exit $KSFT_FAIL; }
@@ -154,9 +154,10 @@ ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
 # atomic: vmalloc areas made or freed between them (the scan's own buffers,
 # seq_file buffers) may be on one side only, so lines inside vmalloc space
 # that only one side has are listed but allowed (and direct-map lines too
-# under debug_pagealloc=on, which maps and unmaps free pages); every other
-# line, and every line both have, must match exactly. Reading uses shell
-# builtins.
+# under debug_pagealloc=on, which maps and unmaps free pages, and the KASAN
+# shadow of vmalloc space under KASAN_VMALLOC, which comes and goes with the
+# areas); every other line, and every line both have, must match exactly.
+# Reading uses shell builtins.
 merge() { awk '{ if ($1 == e && $3 == a && $4 == l) { e = $2; next } if (s != "") print s, e, a, l; s = $1; e = $2; a = $3; l = $4 } END { if (s != "") print s, e, a, l }'; }
 snapshot() {
 	echo 1 > "$DBG/rescan"
@@ -177,13 +178,23 @@ map_vs_ptdump() {
 	if grep -qw debug_pagealloc=on /proc/cmdline; then
 		ds=$(region live_start direct-map) de=$(region live_end direct-map)
 	fi
-	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v out="$tmp/allowed" '
+	# KASAN: shadow(a) = (a >> 3) + offset; offset from ptdump's marker,
+	# which is the shadow of the kernel half's first address.
+	ss=- se=-
+	kasan=$(ptdump_marker 'KASAN shadow')
+	if [ -n "$kasan" ]; then
+		half=$((-1 << (levels == 5 ? 56 : 47)))
+		off=$((kasan - ((half >> 3) & 0x1fffffffffffffff)))
+		ss=$(hex $((((vstart >> 3) & 0x1fffffffffffffff) + off)))
+		se=$(hex $((((vend >> 3) & 0x1fffffffffffffff) + off)))
+	fi
+	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v ss="$ss" -v se="$se" -v out="$tmp/allowed" '
 	FNR == NR { p[$0] = 1; next }
 	{ if ($0 in p) delete p[$0]; else only(">", $0) }
 	END { for (l in p) only("<", l); exit bad }
 	function only(side, l,   f) {
 		split(l, f, " ")
-		if ((f[1] >= vs && f[2] <= ve) || (f[1] >= ds && f[2] <= de)) { print side, l >> out; allowed++ }
+		if ((f[1] >= vs && f[2] <= ve) || (f[1] >= ds && f[2] <= de) || (f[1] >= ss && f[2] <= se)) { print side, l >> out; allowed++ }
 		else { print side, l; bad = 1 }
 	}' "$tmp/ptdump.norm" "$tmp/map.norm" > "$tmp/mismatch"
 }
@@ -198,6 +209,21 @@ else
 	note "map and ptdump differ outside vmalloc churn (ptdump <, vmlayout >):"
 	head -10 "$tmp/mismatch" | sed 's/^/# /'
 	ktap_result 1 "map matches ptdump range for range"
+fi
+
+# Shared tables: a KASAN kernel maps most of its shadow through one table per
+# level (the early shadow); vmlayout must show that shadow and read each shared
+# table once, not once per entry (which is some 10^7 table pages). Any other
+# kernel shares no table.
+shared=$(awk '$1 == "cpu" { for (i = 2; i <= NF; i++) if ($i ~ /^shared_entries=/) { sub(/.*=/, "", $i); t += $i } } END { print t + 0 }' "$ST")
+shadow=$(awk '$1 == "region" { k = ($0 ~ / name=kasan-shadow /); next } k && $1 == "range"' "$M" | wc -l)
+tables=$(field "$ST" walk table_pages)
+if [ -n "$(ptdump_marker 'KASAN shadow')" ]; then
+	[ "$shared" -gt 0 ] && [ "$shadow" -gt 0 ] && [ "${tables:-0}" -gt 0 ] && [ "$tables" -lt 100000 ]
+	ktap_result $? "KASAN kernel: $shadow shadow ranges in map, $shared entries of shared tables not re-read, $tables table pages walked"
+else
+	[ "$shared" -eq 0 ] && [ "$shadow" -eq 0 ]
+	ktap_result $? "no KASAN: no shadow in map ($shadow ranges) and no shared tables ($shared entries)"
 fi
 
 # rescan: only "1" is accepted.
