@@ -18,7 +18,9 @@ llvm=${LLVM:--19}
 selftest=tools/testing/selftests/vmlayout
 
 # Only sources: build products of the checkout's own build must not be
-# mistaken for this kernel's.
+# mistaken for this kernel's. Staged afresh each time (a few seconds), as
+# the staging is shared by every checkout and make goes by timestamps.
+rm -rf "$out"
 mkdir -p "$out/$selftest"
 (cd "$top" && find Kbuild include rust -type f \( -name Kbuild -o -name '*.rs' -o -name '*.c' \
 	-o -name '*.h' \) -print0 | cpio -0 -pdmu --quiet "$out")
