@@ -7,7 +7,8 @@
 //! dereferenced in place, and a copy that fails is reported, not followed.
 //! The sink is generic, so the per-entry path has no out-of-line call.
 //!
-//! Consecutive identical entries point at one shared table. The kernel
+//! Consecutive entries that are the same but for the bits the CPU sets
+//! (accessed, dirty) point at one shared table. The kernel
 //! shares tables only for KASAN's early shadow, which maps terabytes of
 //! shadow through one table per level onto one zero page; such a run is
 //! walked once, and when the table below it turned out uniform (every leaf
@@ -25,9 +26,9 @@ pub trait TableSource {
 
 /// What the walk reports.
 pub trait WalkSink {
-    /// `count` present leaves at `level` from `va` with the very same
-    /// attribute bits: the first is `entry`; each next one maps either the
-    /// next page, or (a shared table) the same page again.
+    /// `count` present leaves at `level` from `va` with the same attribute
+    /// bits but for accessed and dirty: the first is `entry`; each next one
+    /// maps either the next page, or (a shared table) the same page again.
     fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective);
     /// A table page at `level` was copied and scanned.
     fn table(&mut self, level: Level);
@@ -41,8 +42,8 @@ pub trait WalkSink {
 /// Scratch for one walker: one table page per level below the top.
 pub type Scratch = [Table; 4];
 
-/// A unit of parallel work: a run of identical entries (almost always one)
-/// and everything below them.
+/// A unit of parallel work: a run of the same entry (almost always one;
+/// see [`same_entry`]) and everything below them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkItem {
     /// First virtual address the first entry maps.
@@ -51,7 +52,8 @@ pub struct WorkItem {
     pub level: Level,
     /// The entry.
     pub entry: u64,
-    /// How many consecutive entries are this very entry.
+    /// How many consecutive entries are this entry (but for accessed and
+    /// dirty bits).
     pub count: u64,
     /// Permissions the levels above the entries grant.
     pub effective: Effective,
@@ -201,7 +203,7 @@ impl Walk {
     /// are small and many, so walkers claiming them one at a time stay
     /// balanced however the mappings are spread. An entry whose table cannot
     /// be read becomes an item too: its walker reports it. So does a run of
-    /// identical entries (a shared table), which one walker takes whole.
+    /// the same entry (a shared table), which one walker takes whole.
     #[allow(clippy::too_many_arguments)]
     pub fn split(
         &self,
@@ -265,7 +267,7 @@ impl Walk {
         }
     }
 
-    /// Walk a run of identical entries: the first one in full; the others
+    /// Walk a run of the same entry: the first one in full; the others
     /// as one leaf run if the first's subtree was uniform, else each in full
     /// (correct for any table, fast for KASAN's shared ones). Returns what
     /// the whole run is, if uniform.
