@@ -9,7 +9,9 @@ use core::ffi::{c_int, c_ulong, c_void, CStr};
 
 use kernel::{bindings, cpu::CpuId, prelude::*};
 
-use crate::scan::{cr3_table, read_cr3, DirectMap};
+use crate::helpers::active_table;
+use crate::scan::DirectMap;
+use crate::vmlayout_core::walk::TableSource;
 use crate::vmlayout_core::{
     layout::{Live, MODULES_END},
     pte::Level,
@@ -136,7 +138,7 @@ unsafe extern "C" fn on_page_fault_kernel(
         watch.phys_mask,
         addr,
         watch.reference,
-        cr3_table(read_cr3()),
+        active_table(),
         |table, index| src.read_entry(table, index),
     );
     // SAFETY: `regs` is the faulting context's register frame.

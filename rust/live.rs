@@ -119,22 +119,6 @@ pub(crate) fn lookup_entry(addr: u64) -> Option<u64> {
     (!pte.is_null()).then_some(pte as u64)
 }
 
-/// Whether debug_pagealloc is on (it unmaps free pages from the direct map).
-pub(crate) fn debug_pagealloc() -> bool {
-    #[cfg(CONFIG_DEBUG_PAGEALLOC)]
-    {
-        // SAFETY: reading a static key's enable count is what
-        // static_key_enabled() does.
-        unsafe {
-            core::ptr::read_volatile(
-                &raw const bindings::_debug_pagealloc_enabled.key.enabled.counter,
-            ) > 0
-        }
-    }
-    #[cfg(not(CONFIG_DEBUG_PAGEALLOC))]
-    false
-}
-
 /// `walk_iomem_res_desc` callback: append `res` to the `KVec` at `arg`.
 ///
 /// # Safety
@@ -168,40 +152,4 @@ pub(crate) fn ram_ranges() -> Result<KVec<(u64, u64)>> {
         return Err(Error::from_errno(ret));
     }
     Ok(ranges)
-}
-
-/// One process's top-level table, for the sync audit (layout shared with
-/// `rust/vmlayout_tasks.c`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub(crate) struct TaskTable {
-    pub(crate) pid: c_int,
-    pub(crate) comm: [u8; 16],
-    /// Physical address of its mm's top-level table.
-    pub(crate) table: u64,
-}
-
-extern "C" {
-    // rust/vmlayout_tasks.c
-    fn vmlayout_task_tables(out: *mut TaskTable, max: c_int) -> c_int;
-}
-
-/// Every process with an mm, and its top-level table.
-pub(crate) fn task_tables() -> Result<KVec<TaskTable>> {
-    let mut capacity = 256;
-    loop {
-        let empty = TaskTable {
-            pid: 0,
-            comm: [0; 16],
-            table: 0,
-        };
-        let mut out = KVec::from_elem(empty, capacity, GFP_KERNEL)?;
-        // SAFETY: `out` has room for `capacity` entries.
-        let n = unsafe { vmlayout_task_tables(out.as_mut_ptr(), capacity as c_int) } as usize;
-        if n <= capacity {
-            out.truncate(n);
-            return Ok(out);
-        }
-        capacity = n + n / 4;
-    }
 }

@@ -6,31 +6,25 @@
 //! Kernel glue only: the walk, the coalescing and the rules are in
 //! `vmlayout_core`.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use kernel::{alloc::KVec, alloc::VVec, bindings, cpu::CpuId, prelude::*};
+use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
+use crate::helpers::{copy_active_table, cond_resched, now, KernelHalf, OnEachCpu, PerCpu, Processes};
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
     pte::{Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK},
-    rules::{check_ram, check_range, Finding, LiveMap, Owner, Rule, Severity, TextAliases},
-    walk::{self, Coalescer, Range, Scratch, TableSource, Walk, WalkSink, WorkItem},
+    rules::{
+        check_ram, check_range, still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally,
+        TextAliases,
+    },
+    walk::{
+        self, index_of, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
+        WorkItem,
+    },
 };
-
-/// Most CPUs a scan reports on; more are walked but not listed.
-pub(crate) const MAX_CPUS: usize = 64;
-
-/// Read CR3.
-pub(crate) fn read_cr3() -> u64 {
-    let cr3: u64;
-    // SAFETY: reading CR3 has no side effects; we run in ring 0.
-    unsafe {
-        core::arch::asm!("mov {}, cr3", out(reg) cr3, options(nomem, nostack, preserves_flags))
-    };
-    cr3
-}
 
 /// Reads table pages through the direct map with `copy_from_kernel_nofault`,
 /// so a table freed or unmapped under the walk (DEBUG_PAGEALLOC) is reported
@@ -45,8 +39,11 @@ impl DirectMap {
         DirectMap { page_offset_base }
     }
 
-    /// Read one entry of the table at physical `table`.
-    pub(crate) fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
+}
+
+impl TableSource for DirectMap {
+    #[inline(always)]
+    fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
         let mut entry: u64 = 0;
         let src = self
             .page_offset_base
@@ -56,9 +53,7 @@ impl DirectMap {
         let ret = unsafe { bindings::copy_from_kernel_nofault((&raw mut entry).cast(), src, 8) };
         (ret == 0).then_some(entry)
     }
-}
 
-impl TableSource for DirectMap {
     #[inline(always)]
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
         let src = self.page_offset_base.wrapping_add(phys) as *const c_void;
@@ -74,35 +69,6 @@ impl TableSource for DirectMap {
     }
 }
 
-/// Physical address of the table `cr3` points to.
-pub(crate) fn cr3_table(cr3: u64) -> u64 {
-    cr3 & PHYS_ADDR_MASK & !crate::live::memory_encryption_mask()
-}
-
-/// Switch this CPU to init_mm and store CR3 at `arg`.
-///
-/// # Safety
-///
-/// `arg` must point to a writable `u64`; must run in a kernel thread.
-unsafe extern "C" fn switch_to_reference(arg: *mut c_void) -> c_int {
-    let flags: u64;
-    // SAFETY: save RFLAGS and disable interrupts (arch_local_irq_save() on
-    // native and KVM guests), so nothing can switch mm between leave_mm()
-    // and reading CR3.
-    unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags) };
-    // SAFETY: this runs in a kworker, a kernel thread in lazy TLB mode, which
-    // is what `leave_mm()` expects: it switches this CPU to init_mm, as idle
-    // drivers do before deep C-states.
-    unsafe { bindings::leave_mm() };
-    let cr3 = read_cr3();
-    // SAFETY: restores the RFLAGS saved above.
-    unsafe { core::arch::asm!("push {}", "popfq", in(reg) flags) };
-    // SAFETY: `arg` is the `u64` in `reference_table`, alive for the
-    // synchronous call.
-    unsafe { *arg.cast::<u64>() = cr3 };
-    0
-}
-
 /// The reference top-level table (`init_mm.pgd`, which is not exported):
 /// switch a kernel thread to init_mm with `leave_mm()` and read CR3. The
 /// result is verified twice: it must lie in the kernel image (where
@@ -111,16 +77,7 @@ unsafe extern "C" fn switch_to_reference(arg: *mut c_void) -> c_int {
 /// which walks init_mm, returns for our own code.
 pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
     let page_offset_base = live.page_offset_base;
-    let mut cr3: u64 = 0;
-    // SAFETY: the callback writes only `cr3`, which outlives the
-    // synchronous call.
-    let ret = unsafe {
-        bindings::smp_call_on_cpu(0, Some(switch_to_reference), (&raw mut cr3).cast(), false)
-    };
-    if ret != 0 {
-        return Err(Error::from_errno(ret));
-    }
-    let table = cr3_table(cr3);
+    let table = crate::helpers::reference_cr3()?;
     let image = live
         .text_start
         .wrapping_sub(START_KERNEL_MAP)
@@ -160,12 +117,22 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
     }
 }
 
+/// How often a work item whose tables changed under the walk is walked
+/// again before it is reported as changed.
+const ITEM_RETRIES: u32 = 3;
+
+/// How often a top-level table that differs from the reference is read
+/// again, with the reference, before the difference is reported.
+const AUDIT_RETRIES: u32 = 3;
+
 /// Counters of one CPU's walk.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct CpuStats {
+    /// The CPU.
+    pub(crate) cpu: usize,
     /// Whether the CPU took part.
     pub(crate) ran: bool,
-    /// Its active CR3 during the walk.
+    /// Its active top-level table while it walked.
     pub(crate) cr3: u64,
     /// Table pages copied, by level.
     pub(crate) tables: [u64; 6],
@@ -176,6 +143,11 @@ pub(crate) struct CpuStats {
     /// Tables it could not read, and the first of them.
     pub(crate) unreadable: u64,
     pub(crate) first_unreadable: Option<(u64, Level, u64)>,
+    /// Items walked again because their tables changed under the walk.
+    pub(crate) retries: u64,
+    /// Items still changing after [`ITEM_RETRIES`], and the first of them.
+    pub(crate) changed: u64,
+    pub(crate) first_changed: Option<(u64, Level)>,
     /// Ranges it produced.
     pub(crate) ranges: u64,
     /// Walk time.
@@ -185,39 +157,55 @@ pub(crate) struct CpuStats {
 /// One CPU's scratch and output, kept from scan to scan.
 struct CpuBuffers {
     ranges: VVec<Range>,
-    overflow: bool,
+    alloc_failed: bool,
     scratch: KBox<Scratch>,
+    /// The kernel half of its active top-level table, as it walked.
+    active: KBox<KernelHalf>,
+    /// Top-level slots that still differed from the reference after
+    /// [`AUDIT_RETRIES`] reads: (slot, its entry).
+    unsynced: KVec<(usize, u64)>,
+    /// Whether its table differed at first but not when read again.
+    resynced: bool,
     stats: CpuStats,
 }
 
+impl CpuBuffers {
+    fn new() -> Result<Self> {
+        Ok(CpuBuffers {
+            ranges: VVec::with_capacity(1024, GFP_KERNEL)?,
+            alloc_failed: false,
+            scratch: KBox::zeroed(GFP_KERNEL)?,
+            active: KBox::zeroed(GFP_KERNEL)?,
+            unsynced: KVec::new(),
+            resynced: false,
+            stats: CpuStats::default(),
+        })
+    }
+}
+
 /// Buffers the walk reuses from one scan to the next, so that once they
-/// have grown to fit, a rescan allocates only its result.
+/// have grown to fit, a rescan allocates only its result. Every buffer is
+/// vmalloc'd or at most four pages, whatever the machine's size.
 pub(crate) struct Workspace {
-    items: KVec<WorkItem>,
-    cpus: KVec<CpuBuffers>,
+    items: VVec<WorkItem>,
+    /// Per possible CPU, allocated when the CPU first walks.
+    cpus: VVec<Option<CpuBuffers>>,
+    workers: OnEachCpu,
     root: KBox<Table>,
     scratch: KBox<Scratch>,
 }
 
 impl Workspace {
-    /// Buffers for `nr_cpu_ids` CPUs (at most `MAX_CPUS`).
     pub(crate) fn new() -> Result<Self> {
-        let ncpus = (kernel::cpu::nr_cpu_ids() as usize).min(MAX_CPUS);
-        let mut cpus = KVec::with_capacity(ncpus, GFP_KERNEL)?;
+        let ncpus = kernel::cpu::nr_cpu_ids() as usize;
+        let mut cpus = VVec::with_capacity(ncpus, GFP_KERNEL)?;
         for _ in 0..ncpus {
-            cpus.push(
-                CpuBuffers {
-                    ranges: VVec::with_capacity(4096, GFP_KERNEL)?,
-                    overflow: false,
-                    scratch: KBox::zeroed(GFP_KERNEL)?,
-                    stats: CpuStats::default(),
-                },
-                GFP_KERNEL,
-            )?;
+            cpus.push(None, GFP_KERNEL)?;
         }
         Ok(Workspace {
-            items: KVec::new(),
+            items: VVec::new(),
             cpus,
+            workers: OnEachCpu::new()?,
             root: KBox::zeroed(GFP_KERNEL)?,
             scratch: KBox::zeroed(GFP_KERNEL)?,
         })
@@ -226,18 +214,20 @@ impl Workspace {
 
 struct CpuSink<'a> {
     ranges: &'a mut VVec<Range>,
-    overflow: &'a mut bool,
+    alloc_failed: &'a mut bool,
     stats: &'a mut CpuStats,
     coalescer: Coalescer,
     phys_mask: u64,
+    /// Set when the walk saw a table change under it.
+    changed: Option<(u64, Level)>,
 }
 
 impl CpuSink<'_> {
     #[inline(always)]
     fn emit(&mut self, range: Option<Range>) {
         if let Some(done) = range {
-            if self.ranges.push_within_capacity(done).is_err() {
-                *self.overflow = true;
+            if self.ranges.push(done, GFP_KERNEL).is_err() {
+                *self.alloc_failed = true;
             }
         }
     }
@@ -265,71 +255,193 @@ impl WalkSink for CpuSink<'_> {
             .first_unreadable
             .get_or_insert((va, level, entry));
     }
+
+    fn changed(&mut self, va: u64, level: Level) {
+        self.changed.get_or_insert((va, level));
+    }
+}
+
+/// The kernel half of the reference top-level table, read again.
+fn reference_half(page_offset_base: u64, reference: u64, out: &mut KernelHalf) -> bool {
+    let src = page_offset_base.wrapping_add(reference) + (ENTRIES as u64 / 2) * 8;
+    // SAFETY: `out` is a writable buffer of its size; the read is
+    // fault-tolerant.
+    unsafe {
+        bindings::copy_from_kernel_nofault(
+            out.as_mut_ptr().cast(),
+            src as *const c_void,
+            core::mem::size_of::<KernelHalf>(),
+        ) == 0
+    }
+}
+
+/// The top-level slots (kernel half, by index in it) where `theirs`
+/// differs from `ours`, the LDT remap slot left out (it is per mm by
+/// design, with PTI).
+fn differing_slots<'a>(
+    ours: &'a KernelHalf,
+    theirs: &'a KernelHalf,
+    ldt_slot: usize,
+) -> impl Iterator<Item = usize> + 'a {
+    (0..ours.len()).filter(move |&i| i + ENTRIES / 2 != ldt_slot && ours[i] != theirs[i])
 }
 
 /// Shared by every CPU during the walk.
-struct Job<'a> {
+struct WalkJob<'a> {
     walk: Walk,
     items: &'a [WorkItem],
     next: AtomicUsize,
     page_offset_base: u64,
-    cpus: *mut CpuBuffers,
+    reference: u64,
+    /// The reference's kernel half, read before the walk.
+    reference_half: &'a KernelHalf,
+    ldt_slot: usize,
+    /// `Workspace::cpus`: slot `cpu` is only touched by the worker bound
+    /// to `cpu` while the workers run.
+    cpus: *mut Option<CpuBuffers>,
     ncpus: usize,
 }
 
-/// Runs on every online CPU at once, in the cross-call: claim work items in
-/// address order until none are left. Nothing here sleeps or allocates.
-///
-/// # Safety
-///
-/// `info` must point to a `Job` that outlives the call, whose `cpus` has
-/// `ncpus` slots no one else touches during the cross-call.
-unsafe extern "C" fn walk_on_this_cpu(info: *mut c_void) {
-    // SAFETY: `info` is the `Job` in `walk_parallel`, alive until every CPU
-    // returns (the cross-call waits).
-    let job = unsafe { &*info.cast::<Job<'_>>() };
-    let cpu = CpuId::current().as_u32() as usize;
-    if cpu >= job.ncpus {
-        return;
+// SAFETY: the per-CPU slots behind `cpus` are disjoint (one per worker);
+// everything else is shared read-only or atomic.
+unsafe impl Sync for WalkJob<'_> {}
+
+impl WalkJob<'_> {
+    /// Audit this CPU's active table: compare it with the reference, and
+    /// read both again while they differ, a bounded number of times, so
+    /// that a table switched or synced meanwhile is not reported.
+    fn audit_active_table(&self, b: &mut CpuBuffers) {
+        b.stats.cr3 = copy_active_table(&mut b.active);
+        b.unsynced.clear();
+        b.resynced = false;
+        let mut ours: KernelHalf = *self.reference_half;
+        for attempt in 0..=AUDIT_RETRIES {
+            if b.stats.cr3 == self.reference
+                || differing_slots(&ours, &b.active, self.ldt_slot)
+                    .next()
+                    .is_none()
+            {
+                b.resynced = attempt > 0;
+                return;
+            }
+            if attempt == AUDIT_RETRIES {
+                break;
+            }
+            cond_resched();
+            if !reference_half(self.page_offset_base, self.reference, &mut ours) {
+                return;
+            }
+            b.stats.cr3 = copy_active_table(&mut b.active);
+        }
+        for slot in differing_slots(&ours, &b.active, self.ldt_slot) {
+            // Room for every slot is reserved in `prepare`.
+            let _ = b.unsynced.push_within_capacity((slot, b.active[slot]));
+        }
     }
-    // SAFETY: each CPU touches only its own slot, and the caller touches no
-    // slot until the cross-call has returned.
-    let buffers = unsafe { &mut *job.cpus.add(cpu) };
-    let start = now();
-    buffers.stats = CpuStats {
-        ran: true,
-        cr3: read_cr3(),
-        ..CpuStats::default()
-    };
-    buffers.ranges.clear();
-    buffers.overflow = false;
-    let mut src = DirectMap::new(job.page_offset_base);
-    let scratch = &mut *buffers.scratch;
-    let mut sink = CpuSink {
-        ranges: &mut buffers.ranges,
-        overflow: &mut buffers.overflow,
-        stats: &mut buffers.stats,
-        coalescer: Coalescer::default(),
-        phys_mask: job.walk.phys_mask,
-    };
-    loop {
-        let i = job.next.fetch_add(1, Ordering::Relaxed);
-        let Some(item) = job.items.get(i) else { break };
-        sink.stats.items += 1;
-        job.walk.walk_item(item, &mut src, scratch, &mut sink);
+
+    /// Walk one item; walk it again (as its table holds it now) while its
+    /// tables change under the walk, up to [`ITEM_RETRIES`] times.
+    fn walk_item(&self, item: &WorkItem, src: &mut DirectMap, scratch: &mut Scratch, sink: &mut CpuSink<'_>) {
+        let mut item = *item;
+        for attempt in 0..=ITEM_RETRIES {
+            let (len, coalescer) = (sink.ranges.len(), sink.coalescer);
+            sink.changed = None;
+            self.walk.walk_item(&item, src, scratch, sink);
+            let Some(at) = sink.changed else { return };
+            if attempt == ITEM_RETRIES {
+                // Keep what the last walk saw; the rules' findings on it
+                // are checked again before they are reported.
+                sink.stats.changed += 1;
+                sink.stats.first_changed.get_or_insert(at);
+                return;
+            }
+            sink.ranges.truncate(len);
+            sink.coalescer = coalescer;
+            sink.stats.retries += 1;
+            match self.walk.refresh(&item, src) {
+                Some(now) => item = now,
+                None => return,
+            }
+        }
     }
-    let last = sink.coalescer.finish();
-    sink.emit(last);
-    sink.stats.ranges = sink.ranges.len() as u64;
-    sink.stats.ns = now() - start;
+}
+
+impl PerCpu for WalkJob<'_> {
+    fn prepare(&mut self, cpu: usize) -> Result {
+        if cpu >= self.ncpus {
+            return Err(EINVAL);
+        }
+        // SAFETY: no worker runs yet; `cpu` is in bounds.
+        let slot = unsafe { &mut *self.cpus.add(cpu) };
+        if slot.is_none() {
+            *slot = Some(CpuBuffers::new()?);
+        }
+        if let Some(b) = slot {
+            b.ranges.clear();
+            b.alloc_failed = false;
+            b.unsynced.reserve(ENTRIES / 2, GFP_KERNEL)?;
+            b.stats = CpuStats {
+                cpu,
+                ..CpuStats::default()
+            };
+        }
+        Ok(())
+    }
+
+    /// Claim work items in address order until none are left. Preemptible:
+    /// reschedules between items; nothing per entry but the walk itself.
+    fn run(&self, cpu: usize) {
+        if cpu >= self.ncpus {
+            return;
+        }
+        // SAFETY: only this CPU's worker touches slot `cpu` while the
+        // workers run; `prepare` filled it.
+        let Some(b) = (unsafe { &mut *self.cpus.add(cpu) }) else {
+            return;
+        };
+        let start = now();
+        b.stats.ran = true;
+        self.audit_active_table(b);
+        let mut src = DirectMap::new(self.page_offset_base);
+        let scratch = &mut *b.scratch;
+        let mut sink = CpuSink {
+            ranges: &mut b.ranges,
+            alloc_failed: &mut b.alloc_failed,
+            stats: &mut b.stats,
+            coalescer: Coalescer::default(),
+            phys_mask: self.walk.phys_mask,
+            changed: None,
+        };
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = self.items.get(i) else { break };
+            sink.stats.items += 1;
+            self.walk_item(item, &mut src, scratch, &mut sink);
+            cond_resched();
+        }
+        let last = sink.coalescer.finish();
+        sink.emit(last);
+        sink.stats.ranges = sink.ranges.len() as u64;
+        sink.stats.ns = now() - start;
+    }
+}
+
+/// A CPU whose active table differed from the reference in the walk.
+pub(crate) struct UnsyncedCpu {
+    pub(crate) cpu: usize,
+    pub(crate) slots: KVec<(usize, u64)>,
 }
 
 /// The merged result of one walk.
 pub(crate) struct Walked {
     /// Coalesced ranges in address order.
     pub(crate) ranges: VVec<Range>,
-    /// Per CPU, indexed by CPU number.
-    pub(crate) cpus: KVec<CpuStats>,
+    /// The CPUs that walked, in CPU order.
+    pub(crate) cpus: VVec<CpuStats>,
+    /// CPUs whose active table still differed from the reference.
+    pub(crate) unsynced: KVec<UnsyncedCpu>,
+    /// CPUs whose active table differed at first, then agreed.
+    pub(crate) resynced: u32,
     /// Tables read while splitting the work, the top-level one included.
     pub(crate) setup_tables: u64,
     /// Work items.
@@ -338,25 +450,29 @@ pub(crate) struct Walked {
     pub(crate) ns: u64,
 }
 
-/// Walk the kernel half of the table at `root_phys` on every online CPU:
-/// split it into work items here, walk them in one cross-call, merge.
+/// Walk the kernel half of the table at `reference` on every online CPU:
+/// split it into work items here, walk them in per-CPU workers, merge.
+/// Each worker also audits its CPU's active top-level table.
 pub(crate) fn walk_parallel(
     walk: Walk,
-    page_offset_base: u64,
-    root_phys: u64,
+    live: &Live,
+    reference: u64,
     ws: &mut Workspace,
 ) -> Result<Walked> {
     let start = now();
+    let page_offset_base = live.page_offset_base;
     let mut src = DirectMap::new(page_offset_base);
-    if !src.copy_table(root_phys, &mut ws.root) {
+    if !src.copy_table(reference, &mut ws.root) {
         return Err(EIO);
+    }
+    let mut reference_copy: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
+    for (ours, entry) in reference_copy.iter_mut().zip(&ws.root[ENTRIES / 2..]) {
+        *ours = *entry;
     }
     ws.items.clear();
     let mut alloc_err = Ok(());
     let tables = walk.split(
-        &ws.root,
-        ENTRIES / 2,
-        ENTRIES,
+        Top::kernel_half(reference, &ws.root),
         &mut src,
         &mut ws.scratch,
         &mut |item| {
@@ -366,64 +482,70 @@ pub(crate) fn walk_parallel(
         },
     );
     alloc_err?;
-    loop {
-        let job = Job {
-            walk,
-            items: &ws.items,
-            next: AtomicUsize::new(0),
-            page_offset_base,
-            cpus: ws.cpus.as_mut_ptr(),
-            ncpus: ws.cpus.len(),
-        };
-        // SAFETY: `job` outlives the call (wait = true); the callback never
-        // sleeps; the online mask is a valid cpumask.
-        unsafe {
-            bindings::on_each_cpu_cond_mask(
-                None,
-                Some(walk_on_this_cpu),
-                (&raw const job).cast_mut().cast(),
-                true,
-                &raw const bindings::__cpu_online_mask,
-            )
-        };
-        let mut full = false;
-        for c in ws.cpus.iter_mut().filter(|c| c.overflow) {
-            // A CPU ran out of room: grow its buffer, walk again.
-            full = true;
-            let room = c.ranges.capacity() * 3;
-            c.ranges.clear();
-            c.ranges.reserve(room, GFP_KERNEL)?;
-        }
-        if full {
-            continue;
-        }
-        let ranges = merge(&ws.cpus)?;
-        let mut cpus = KVec::with_capacity(ws.cpus.len(), GFP_KERNEL)?;
-        for c in ws.cpus.iter_mut() {
-            cpus.push(c.stats, GFP_KERNEL)?;
-            // A CPU that is offline next time must not look as if it ran.
-            c.stats.ran = false;
-        }
-        return Ok(Walked {
-            ranges,
-            cpus,
-            setup_tables: 1 + tables,
-            items: ws.items.len(),
-            ns: now() - start,
-        });
+    let mut job = WalkJob {
+        walk,
+        items: &ws.items,
+        next: AtomicUsize::new(0),
+        page_offset_base,
+        reference,
+        reference_half: &reference_copy,
+        ldt_slot: index_of(live.ldt_base(), walk.top),
+        cpus: ws.cpus.as_mut_ptr(),
+        ncpus: ws.cpus.len(),
+    };
+    ws.workers.run(&mut job)?;
+
+    let ran = || ws.cpus.iter().flatten().filter(|b| b.stats.ran);
+    if ran().any(|b| b.alloc_failed) {
+        return Err(ENOMEM);
     }
+    let ranges = merge(ran().map(|b| &b.ranges[..]))?;
+    let mut cpus = VVec::new();
+    let mut unsynced = KVec::new();
+    let mut resynced = 0;
+    for b in ran() {
+        cpus.push(b.stats, GFP_KERNEL)?;
+        resynced += u32::from(b.resynced);
+        if !b.unsynced.is_empty() {
+            let mut slots = KVec::with_capacity(b.unsynced.len(), GFP_KERNEL)?;
+            slots.extend_from_slice(&b.unsynced, GFP_KERNEL)?;
+            unsynced.push(
+                UnsyncedCpu {
+                    cpu: b.stats.cpu,
+                    slots,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+    }
+    // A CPU that is offline next time must not look as if it walked.
+    for b in ws.cpus.iter_mut().flatten() {
+        b.stats.ran = false;
+    }
+    Ok(Walked {
+        ranges,
+        cpus,
+        unsynced,
+        resynced,
+        setup_tables: 1 + tables,
+        items: ws.items.len(),
+        ns: now() - start,
+    })
 }
 
 /// Merge the CPUs' sorted range lists into one.
-fn merge(cpus: &[CpuBuffers]) -> Result<VVec<Range>> {
-    let total = cpus.iter().map(|c| c.ranges.len()).sum();
-    let mut out = VVec::with_capacity(total, GFP_KERNEL)?;
-    let mut lists: [&[Range]; MAX_CPUS] = [&[]; MAX_CPUS];
-    for (list, c) in lists.iter_mut().zip(cpus) {
-        *list = &c.ranges;
+fn merge<'a>(lists: impl Iterator<Item = &'a [Range]>) -> Result<VVec<Range>> {
+    let mut slices: VVec<&[Range]> = VVec::new();
+    let mut total = 0;
+    for list in lists {
+        total += list.len();
+        slices.push(list, GFP_KERNEL)?;
     }
+    let mut heads = VVec::from_elem(0usize, slices.len(), GFP_KERNEL)?;
+    let mut heap = VVec::from_elem(0usize, slices.len(), GFP_KERNEL)?;
+    let mut out = VVec::with_capacity(total, GFP_KERNEL)?;
     let mut overflow = false;
-    walk::merge(&lists[..cpus.len()], &mut [0; MAX_CPUS], |range| {
+    walk::merge(&slices, &mut heads, &mut heap, |range| {
         overflow |= out.push_within_capacity(range).is_err();
     });
     if overflow {
@@ -459,24 +581,224 @@ pub(crate) struct Phases {
     pub(crate) total_ns: u64,
 }
 
-/// Nanoseconds since boot.
-fn now() -> u64 {
-    // SAFETY: ktime_get() may be called from any context.
-    unsafe { bindings::ktime_get() as u64 }
+/// Findings of a scan, at most [`FINDINGS_PER_RULE`] kept per rule.
+pub(crate) struct Findings {
+    pub(crate) list: VVec<Finding>,
+    pub(crate) tally: Tally,
+}
+
+impl Findings {
+    fn new() -> Self {
+        Findings {
+            list: VVec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    fn push(&mut self, finding: Finding) -> Result {
+        if self.tally.admit(finding.rule) {
+            self.list.push(finding, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
 }
 
 /// Everything a scan found.
 pub(crate) struct Scan {
     pub(crate) walked: Walked,
     pub(crate) reference: u64,
-    pub(crate) findings: KVec<Finding>,
+    pub(crate) findings: Findings,
     /// Bytes mapped per documented row, by leaf level (4K, 2M, 1G).
     pub(crate) mapped: KVec<[u64; 3]>,
     /// CPUs whose active table was compared with the reference.
     pub(crate) checked_cpus: u32,
     /// Processes whose mm's table was compared with the reference.
     pub(crate) checked_mms: u32,
+    /// Warn or error findings checked again before they were reported,
+    /// and how many of them no longer held (reported as info).
+    pub(crate) rechecked: u64,
+    pub(crate) settled: u64,
     pub(crate) phases: Phases,
+}
+
+/// A finding about the reference tables' range `first..=last`.
+fn reference_finding(
+    rule: Rule,
+    severity: Severity,
+    map: &LiveMap<'_>,
+    first: u64,
+    last: u64,
+    phys: u64,
+    reason: &'static str,
+) -> Finding {
+    Finding {
+        rule,
+        severity,
+        row: map.place(first).0.row(),
+        range: Range {
+            start: first,
+            last,
+            phys,
+            flags: Flags(0),
+            effective: Effective::ALL,
+            level: Level::Pte,
+        },
+        reason,
+        owner: Owner::Reference,
+    }
+}
+
+/// A top-level slot of someone's table that differs from the reference.
+fn unsynced_finding(walk: &Walk, map: &LiveMap<'_>, slot: usize, entry: u64, owner: Owner) -> Finding {
+    let start = walk.top_va(slot + ENTRIES / 2);
+    Finding {
+        rule: Rule::UnsyncedPgd,
+        severity: Severity::Error,
+        row: map.place(start).0.row(),
+        range: Range {
+            start,
+            last: start + (walk.top.entry_size() - 1),
+            phys: entry & walk.phys_mask,
+            flags: Flags::of(entry),
+            effective: Effective::ALL,
+            level: walk.top,
+        },
+        reason: Rule::UnsyncedPgd.reason(),
+        owner,
+    }
+}
+
+/// System RAM against the direct map. A stretch the walk did not see
+/// mapped is looked at again, entry by entry: mapped by now (vfree or
+/// set_memory_* put it back) is nothing; a present bit cleared on purpose
+/// (debug_pagealloc, KFENCE, secretmem, `set_direct_map_invalid_noflush()`)
+/// is info; no entry at all, twice, is the error.
+fn check_direct_map(
+    walk: &Walk,
+    live: &Live,
+    reference: u64,
+    ram: &[(u64, u64)],
+    ranges: &[Range],
+    map: &LiveMap<'_>,
+    findings: &mut Findings,
+) -> Result {
+    let direct_first = live.page_offset_base;
+    let mut src = DirectMap::new(direct_first);
+    let mut scratch: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut result = Ok(());
+    for &(first, last) in ram {
+        let direct = ranges
+            .iter()
+            .filter(|r| r.start >= direct_first && r.last - direct_first <= (1u64 << 56))
+            .map(|r| (r.start - direct_first, r.last - direct_first));
+        check_ram(direct, first, last, |a, b| {
+            let (va, vlast) = (direct_first + a, direct_first + b);
+            walk.presence(reference, va, vlast, &mut src, &mut scratch, |x, y, kind| {
+                let (rule, severity, reason) = match kind {
+                    Presence::Present => return,
+                    Presence::Cleared => (
+                        Rule::RamMissing,
+                        Severity::Info,
+                        "System RAM whose direct-map entry has its present bit cleared on purpose (debug_pagealloc, KFENCE, secretmem, set_direct_map_*)",
+                    ),
+                    Presence::Unreadable => (
+                        Rule::TableChanged,
+                        Severity::Info,
+                        "a direct-map table could not be read when System RAM was looked up again",
+                    ),
+                    Presence::Empty => (Rule::RamMissing, Severity::Error, Rule::RamMissing.reason()),
+                };
+                if result.is_ok() {
+                    result = findings.push(reference_finding(rule, severity, map, x, y, x - direct_first, reason));
+                }
+            });
+            cond_resched();
+        });
+    }
+    result?;
+    // An empty stretch must still be empty when looked at again.
+    for f in findings.list.iter_mut() {
+        if f.rule != Rule::RamMissing || f.severity != Severity::Error {
+            continue;
+        }
+        let mut still_empty = true;
+        walk.presence(reference, f.range.start, f.range.last, &mut src, &mut scratch, |_, _, kind| {
+            still_empty &= kind == Presence::Empty;
+        });
+        if !still_empty {
+            *f = Finding {
+                rule: Rule::TableChanged,
+                severity: Severity::Info,
+                reason: "System RAM unmapped from the direct map for a moment (mapped again when looked at twice)",
+                ..*f
+            };
+        }
+    }
+    Ok(())
+}
+
+/// Check every warn or error finding about a leaf again against the
+/// reference tables as they are now; one that no longer holds changed
+/// during the scan and is reported as info. Returns (checked, settled).
+fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) -> (u64, u64) {
+    let mut src = DirectMap::new(live.page_offset_base);
+    let (mut checked, mut settled) = (0, 0);
+    for f in findings.list.iter_mut() {
+        if f.severity == Severity::Info || !f.rule.is_about_a_leaf() {
+            continue;
+        }
+        checked += 1;
+        let now = walk.resolve(reference, f.range.start, &mut src);
+        if !still_holds(f, now.as_ref()) {
+            settled += 1;
+            f.severity = Severity::Info;
+            f.reason = "changed during the scan: no longer mapped as the walk saw it";
+        }
+    }
+    (checked, settled)
+}
+
+/// Audit every process's mm: the kernel half of its top-level table must be
+/// the reference's. Each mm is pinned while its table is read; a table that
+/// differs is read again, with the reference, before it is reported.
+fn audit_processes(
+    walk: &Walk,
+    live: &Live,
+    reference: u64,
+    map: &LiveMap<'_>,
+    findings: &mut Findings,
+) -> Result<u32> {
+    let ldt_slot = index_of(live.ldt_base(), walk.top);
+    let mut ours: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
+    let mut theirs: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
+    if !reference_half(live.page_offset_base, reference, &mut ours) {
+        return Err(EIO);
+    }
+    let mut checked = 0;
+    for mm in Processes::new() {
+        checked += 1;
+        let mut differs = false;
+        for attempt in 0..=AUDIT_RETRIES {
+            if mm.copy_table(&mut theirs) == reference {
+                break;
+            }
+            differs = differing_slots(&ours, &theirs, ldt_slot).next().is_some();
+            if !differs || attempt == AUDIT_RETRIES {
+                break;
+            }
+            cond_resched();
+            if !reference_half(live.page_offset_base, reference, &mut ours) {
+                return Err(EIO);
+            }
+        }
+        if differs {
+            let owner = Owner::Task(mm.task.pid, mm.task.comm);
+            for slot in differing_slots(&ours, &theirs, ldt_slot) {
+                findings.push(unsynced_finding(walk, map, slot, theirs[slot], owner))?;
+            }
+        }
+    }
+    Ok(checked)
 }
 
 /// Run a full scan: walk, then every rule.
@@ -489,7 +811,7 @@ pub(crate) fn scan(
 ) -> Result<Scan> {
     let start = now();
     let walk = walk_of(live);
-    let walked = walk_parallel(walk, live.page_offset_base, reference, ws)?;
+    let walked = walk_parallel(walk, live, reference, ws)?;
     let mut phases = Phases {
         walk_ns: walked.ns,
         ..Phases::default()
@@ -501,157 +823,91 @@ pub(crate) fn scan(
         mark = t;
     };
     let map = LiveMap::new(doc, live);
-    let mut findings = KVec::new();
+    let mut findings = Findings::new();
     let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
 
     let mut text = TextAliases::default();
     for range in walked.ranges.iter() {
         text.note(&map, range);
     }
-    let mut alloc_err = Ok(());
-    for range in walked.ranges.iter() {
+    let mut result = Ok(());
+    for (i, range) in walked.ranges.iter().enumerate() {
         check_range(&map, &text, range, |f| {
-            if alloc_err.is_ok() {
-                alloc_err = findings.push(f, GFP_KERNEL).map_err(Error::from);
+            if result.is_ok() {
+                result = findings.push(f);
             }
         });
         if let Some(row) = map.place(range.start).0.row() {
             mapped[row][range.level as usize - 1] += range.size();
         }
+        if i % 4096 == 4095 {
+            cond_resched();
+        }
     }
-    alloc_err?;
+    result?;
     lap(&mut phases.rules_ns);
 
-    // System RAM against the direct map.
-    let debug_pagealloc = crate::live::debug_pagealloc();
-    let direct_first = live.page_offset_base;
-    for &(first, last) in ram {
-        let direct = walked
-            .ranges
-            .iter()
-            .filter(|r| r.start >= direct_first && r.last - direct_first <= (1u64 << 56))
-            .map(|r| (r.start - direct_first, r.last - direct_first));
-        let mut missing = KVec::new();
-        check_ram(direct, first, last, |a, b| {
-            let _ = missing.push((a, b), GFP_KERNEL);
-        });
-        for (a, b) in missing {
-            findings.push(
-                Finding {
-                    rule: Rule::RamMissing,
-                    severity: if debug_pagealloc {
-                        Severity::Info
-                    } else {
-                        Severity::Error
-                    },
-                    row: map.place(direct_first + a).0.row(),
-                    range: Range {
-                        start: direct_first + a,
-                        last: direct_first + b,
-                        phys: a,
-                        flags: Flags(0),
-                        effective: Effective::ALL,
-                        level: Level::Pte,
-                    },
-                    reason: if debug_pagealloc {
-                        "System RAM not mapped in the direct map: debug_pagealloc unmaps free pages"
-                    } else {
-                        Rule::RamMissing.reason()
-                    },
-                    owner: Owner::Reference,
-                },
-                GFP_KERNEL,
-            )?;
-        }
-    }
-
+    check_direct_map(&walk, live, reference, ram, &walked.ranges, &map, &mut findings)?;
     lap(&mut phases.ram_ns);
 
-    // The sync audit: every CPU's active table and every mm's table against
-    // the reference, kernel half only.
-    let mut src = DirectMap {
-        page_offset_base: live.page_offset_base,
-    };
-    let mut ours: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
-    let mut theirs: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
-    if !src.copy_table(reference, &mut ours) {
-        return Err(EIO);
-    }
-    let ldt_slot = ((live.ldt_base() >> walk.top.shift()) & (ENTRIES as u64 - 1)) as usize;
-    let mut audit = |table: u64, owner: Owner, findings: &mut KVec<Finding>| -> Result {
-        if table == reference || !src.copy_table(table, &mut theirs) {
-            return Ok(());
-        }
-        // The LDT remap slot is per mm by design (PTI).
-        for slot in (ENTRIES / 2..ENTRIES).filter(|&s| s != ldt_slot) {
-            if theirs[slot] == ours[slot] {
-                continue;
-            }
-            let start = walk.top_va(slot);
-            findings.push(
-                Finding {
-                    rule: Rule::UnsyncedPgd,
-                    severity: Severity::Error,
-                    row: map.place(start).0.row(),
-                    range: Range {
-                        start,
-                        last: start + (walk.top.entry_size() - 1),
-                        phys: theirs[slot] & walk.phys_mask,
-                        flags: Flags::of(theirs[slot]),
-                        effective: Effective::ALL,
-                        level: walk.top,
-                    },
-                    reason: Rule::UnsyncedPgd.reason(),
-                    owner,
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        Ok(())
-    };
-    let mut checked_cpus = 0;
-    for (cpu, stats) in walked.cpus.iter().enumerate() {
-        if stats.ran {
-            checked_cpus += 1;
-            audit(cr3_table(stats.cr3), Owner::Cpu(cpu as u32), &mut findings)?;
+    // The sync audit: every CPU's active table (read by its worker during
+    // the walk) and every mm's table against the reference, kernel half.
+    for cpu in walked.unsynced.iter() {
+        for &(slot, entry) in cpu.slots.iter() {
+            findings.push(unsynced_finding(&walk, &map, slot, entry, Owner::Cpu(cpu.cpu as u32)))?;
         }
     }
-    let tasks = crate::live::task_tables()?;
-    for t in tasks.iter() {
-        audit(t.table, Owner::Task(t.pid, t.comm), &mut findings)?;
-    }
-    let tasks_checked = tasks.len() as u32;
-    drop(tasks);
+    let checked_cpus = walked.cpus.len() as u32;
+    let checked_mms = audit_processes(&walk, live, reference, &map, &mut findings)?;
     lap(&mut phases.audit_ns);
-    for (cpu, stats) in walked.cpus.iter().enumerate() {
+
+    for stats in walked.cpus.iter() {
+        let owner = Owner::Cpu(stats.cpu as u32);
         if let Some((va, level, entry)) = stats.first_unreadable {
-            findings.push(
-                Finding {
-                    rule: Rule::UnreadableTable,
-                    severity: Severity::Warn,
-                    row: map.place(va).0.row(),
-                    range: Range {
-                        start: va,
-                        last: va + (level.entry_size() - 1),
-                        phys: entry & walk.phys_mask,
-                        flags: Flags::of(entry),
-                        effective: Effective::ALL,
-                        level,
-                    },
-                    reason: Rule::UnreadableTable.reason(),
-                    owner: Owner::Cpu(cpu as u32),
+            findings.push(Finding {
+                rule: Rule::UnreadableTable,
+                severity: Severity::Warn,
+                row: map.place(va).0.row(),
+                range: Range {
+                    start: va,
+                    last: va + (level.entry_size() - 1),
+                    phys: entry & walk.phys_mask,
+                    flags: Flags::of(entry),
+                    effective: Effective::ALL,
+                    level,
                 },
-                GFP_KERNEL,
-            )?;
+                reason: Rule::UnreadableTable.reason(),
+                owner,
+            })?;
+        }
+        if let Some((va, level)) = stats.first_changed {
+            findings.push(Finding {
+                rule: Rule::TableChanged,
+                severity: Severity::Info,
+                row: map.place(va).0.row(),
+                range: Range {
+                    start: va,
+                    last: va + (level.entry_size() - 1),
+                    phys: 0,
+                    flags: Flags(0),
+                    effective: Effective::ALL,
+                    level,
+                },
+                reason: "this entry kept changing while the walk read the table below it",
+                owner,
+            })?;
         }
     }
+    let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);
     Ok(Scan {
         walked,
         reference,
         findings,
         mapped,
         checked_cpus,
-        checked_mms: tasks_checked,
+        checked_mms,
+        rechecked,
+        settled,
         phases: Phases {
             total_ns: now() - start,
             ..phases
@@ -683,6 +939,10 @@ impl TableSource for Recorder<'_> {
         }
         self.src.copy_table(phys, out)
     }
+
+    fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
+        self.src.read_entry(table, index)
+    }
 }
 
 /// Ignores what the walk finds: only the table pages it visits matter.
@@ -693,35 +953,12 @@ impl WalkSink for NoSink {
     fn table(&mut self, _: Level) {}
     fn shared(&mut self, _: Level, _: u64) {}
     fn unreadable(&mut self, _: u64, _: Level, _: u64) {}
-}
-
-struct FloorJob<'a> {
-    pages: &'a [u64],
-    page_offset_base: u64,
-    buf: &'a mut Table,
-    ns: u64,
-}
-
-/// Copy every page of the job once, timed, interrupts off as in the walk.
-///
-/// # Safety
-///
-/// `info` must point to a `FloorJob` that outlives the call and that no one
-/// else touches during it.
-unsafe extern "C" fn copy_on_this_cpu(info: *mut c_void) {
-    // SAFETY: `info` is the `FloorJob` in `floor`, alive and untouched
-    // until the synchronous cross-call returns.
-    let job = unsafe { &mut *info.cast::<FloorJob<'_>>() };
-    let mut src = DirectMap::new(job.page_offset_base);
-    let start = now();
-    for &phys in job.pages {
-        src.copy_table(phys, job.buf);
-    }
-    job.ns = now() - start;
+    fn changed(&mut self, _: u64, _: Level) {}
 }
 
 /// Measure the floor on the tables under `reference`: list the table pages
-/// with an untimed walk, then time copying each of them once.
+/// with an untimed walk, then time copying each of them once, in this
+/// thread (preemptible, as the walk is).
 /// Uses the scan's workspace, so it never overlaps a scan.
 pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<Floor> {
     let walk = walk_of(live);
@@ -739,9 +976,7 @@ pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<F
             overflow: false,
         };
         walk.walk_top(
-            root,
-            ENTRIES / 2,
-            ENTRIES,
+            Top::kernel_half(reference, root),
             &mut recorder,
             scratch,
             &mut NoSink,
@@ -751,27 +986,17 @@ pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<F
         }
         capacity *= 4;
     };
-    let mut job = FloorJob {
-        pages: &pages,
-        page_offset_base: live.page_offset_base,
-        buf: &mut scratch[0],
-        ns: 0,
-    };
-    // SAFETY: `job` outlives the synchronous call (wait = 1); the callback
-    // never sleeps; the online mask is a valid cpumask.
-    let ret = unsafe {
-        bindings::smp_call_function_any(
-            &raw const bindings::__cpu_online_mask,
-            Some(copy_on_this_cpu),
-            (&raw mut job).cast(),
-            1,
-        )
-    };
-    if ret != 0 {
-        return Err(Error::from_errno(ret));
+    let mut src = DirectMap::new(live.page_offset_base);
+    let buf = &mut scratch[0];
+    let start = now();
+    for (i, &phys) in pages.iter().enumerate() {
+        src.copy_table(phys, buf);
+        if i % 512 == 511 {
+            cond_resched();
+        }
     }
     Ok(Floor {
         table_pages: pages.len() as u64,
-        ns: job.ns,
+        ns: now() - start,
     })
 }

@@ -12,21 +12,25 @@
 //! * `findings`: what the rules found, and what each rule looked at.
 //! * `stats`: per-region bytes per page size, per-CPU walk counters.
 //! * `rescan`: write `1` to walk again.
+//! * `selftest`: write `fault` to fire the tracepoint on a guard page.
+//! * `bench`: write `floor` to time copying every table page once.
 
 use core::fmt;
 
 use kernel::{
     alloc::KVec,
-    debugfs::{Dir, File},
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
-    uaccess::UserSliceReader,
 };
 
 mod fault;
+mod files;
+mod helpers;
 mod live;
 mod scan;
+
+use files::{CommandFile, ShowFile};
 
 /// The kernel-independent half, shared with the host crate in `tools/vmlayout/`.
 /// Public so that the shared files' `pub` items are reachable, as they are in
@@ -66,9 +70,16 @@ module! {
     },
 }
 
+/// A rescan that failed: the files still show the scan before it.
+#[derive(Clone, Copy)]
+struct Failure {
+    errno: i32,
+    at_ns: u64,
+}
+
 /// What every file reads from.
 #[pin_data]
-struct State {
+pub(crate) struct State {
     live: Live,
     ram: KVec<(u64, u64)>,
     /// Physical address of the reference top-level table (init_mm's).
@@ -81,6 +92,9 @@ struct State {
     /// The last benchmark floor measured (`bench`).
     #[pin]
     floor: Mutex<Option<scan::Floor>>,
+    /// The last rescan, if it failed.
+    #[pin]
+    failure: Mutex<Option<Failure>>,
 }
 
 impl State {
@@ -97,15 +111,41 @@ impl State {
     fn rescan(&self) -> Result {
         let doc = self.current_map()?;
         let mut workspace = self.workspace.lock();
-        let result = scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace)?;
-        *self.scan.lock() = Some(result);
+        match scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace) {
+            Ok(result) => {
+                *self.scan.lock() = Some(result);
+                *self.failure.lock() = None;
+                Ok(())
+            }
+            Err(e) => {
+                *self.failure.lock() = Some(Failure {
+                    errno: e.to_errno(),
+                    at_ns: helpers::now(),
+                });
+                pr_warn!("rescan failed ({:?}): the files show the previous scan\n", e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Every file's first lines: the header, and whether what follows is
+    /// stale because the last rescan failed.
+    fn header(&self, f: &mut fmt::Formatter<'_>, file: &str) -> fmt::Result {
+        header(f, file)?;
+        if let Some(failure) = *self.failure.lock() {
+            Record::new(f, "stale")?
+                .num("errno", failure.errno)?
+                .num("at_ns", failure.at_ns)?
+                .text("reason", "the last rescan failed; this is the scan before it")?
+                .end()?;
+        }
         Ok(())
     }
 }
 
-fn show_summary(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let live = &state.live;
-    header(f, "summary")?;
+    state.header(f, "summary")?;
     Record::new(f, "paging")?
         .num("levels", live.paging.levels())?
         .text("source", "pgdir_shift")?
@@ -144,8 +184,8 @@ fn show_summary(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-fn show_layout(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    header(f, "layout")?;
+fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    state.header(f, "layout")?;
     for map in state.maps() {
         let mut result = Ok(());
         evaluate(map, &state.live, |r| {
@@ -281,8 +321,8 @@ fn no_scan(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# no scan yet: write 1 to rescan")
 }
 
-fn show_map(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    header(f, "map")?;
+fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    state.header(f, "map")?;
     let guard = state.scan.lock();
     let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
         return no_scan(f);
@@ -308,8 +348,8 @@ fn show_map(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    header(f, "findings")?;
+fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    state.header(f, "findings")?;
     let guard = state.scan.lock();
     let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
         return no_scan(f);
@@ -322,17 +362,20 @@ fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         .num("ram_ranges", state.ram.len())?
         .num("cpus_checked", scan.checked_cpus)?
         .num("mms_checked", scan.checked_mms)?
+        .num("rechecked", scan.rechecked)?
+        .num("settled", scan.settled)?
         .hex("reference", scan.reference)?
         .end()?;
+    let tally = &scan.findings.tally;
     for rule in Rule::ALL {
-        let found = scan.findings.iter().filter(|x| x.rule == rule).count();
         Record::new(f, "rule")?
             .text("id", rule.id())?
-            .num("found", found)?
+            .num("found", tally.found(rule))?
+            .num("omitted", tally.omitted(rule))?
             .text("checks", rule.reason())?
             .end()?;
     }
-    for finding in scan.findings.iter() {
+    for finding in scan.findings.list.iter() {
         let region = finding
             .row
             .map_or("undocumented", |r| doc.regions[r].id.name());
@@ -367,8 +410,8 @@ fn show_findings(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result 
     Ok(())
 }
 
-fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    header(f, "stats")?;
+fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    state.header(f, "stats")?;
     let guard = state.scan.lock();
     let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
         return no_scan(f);
@@ -385,7 +428,10 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .num("ranges", w.ranges.len())?
         .num("table_pages", tables)?
         .num("setup_table_pages", w.setup_tables)?
-        .num("cpus", w.cpus.iter().filter(|c| c.ran).count())?
+        .num("cpus", w.cpus.len())?
+        .num("retried_items", w.cpus.iter().map(|c| c.retries).sum::<u64>())?
+        .num("changed_items", w.cpus.iter().map(|c| c.changed).sum::<u64>())?
+        .num("resynced_cpus", w.resynced)?
         .end()?;
     let p = &scan.phases;
     Record::new(f, "phases")?
@@ -401,12 +447,9 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .num("ns", floor.ns)?
             .end()?;
     }
-    for (cpu, c) in w.cpus.iter().enumerate() {
-        if !c.ran {
-            continue;
-        }
+    for c in w.cpus.iter() {
         Record::new(f, "cpu")?
-            .num("cpu", cpu)?
+            .num("cpu", c.cpu)?
             .hex("cr3", c.cr3)?
             .num("ns", c.ns)?
             .num("items", c.items)?
@@ -417,6 +460,8 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .num("p4d_tables", c.tables[4])?
             .num("shared_entries", c.shared)?
             .num("unreadable", c.unreadable)?
+            .num("retries", c.retries)?
+            .num("changed", c.changed)?
             .end()?;
     }
     for (row, bytes) in scan.mapped.iter().enumerate() {
@@ -434,60 +479,69 @@ fn show_stats(state: &Arc<State>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-/// The word written to a command file, trimmed; `None` if it is empty, too
-/// long or not text.
-fn command<'b>(reader: &mut UserSliceReader, buf: &'b mut [u8; 16]) -> Result<Option<&'b str>> {
-    let n = reader.len();
-    if n == 0 || n > buf.len() {
-        return Ok(None);
+macro_rules! show_files {
+    ($($kind:ident $name:literal $show:ident;)*) => {$(
+        struct $kind;
+        impl ShowFile for $kind {
+            const NAME: &'static kernel::str::CStr = $name;
+            fn show(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                $show(state, f)
+            }
+        }
+    )*};
+}
+
+show_files! {
+    Summary c"summary" show_summary;
+    Layout c"layout" show_layout;
+    Map c"map" show_map;
+    Findings c"findings" show_findings;
+    Stats c"stats" show_stats;
+}
+
+/// `rescan`: `1` walks the page tables again.
+struct Rescan;
+
+impl CommandFile for Rescan {
+    const NAME: &'static kernel::str::CStr = c"rescan";
+    const USAGE: &'static str = "write '1' to walk the page tables again";
+    fn run(state: &State, word: &[u8]) -> Option<Result> {
+        (word == b"1").then(|| state.rescan())
     }
-    reader.read_slice(&mut buf[..n])?;
-    Ok(core::str::from_utf8(&buf[..n]).ok().map(str::trim))
 }
 
-/// Refuse a write no command matched, saying what the file takes.
-fn usage(file: &str, what: &str) -> Result {
-    pr_warn!("{file}: {what}\n");
-    Err(EINVAL)
-}
+/// `selftest`: `fault` reads a vmalloc guard page.
+struct Selftest;
 
-fn write_rescan(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
-    match command(reader, &mut [0; 16])? {
-        Some("1") => state.rescan(),
-        _ => usage("rescan", "write '1' to walk the page tables again"),
+impl CommandFile for Selftest {
+    const NAME: &'static kernel::str::CStr = c"selftest";
+    const USAGE: &'static str = "write 'fault' to read a vmalloc guard page";
+    fn run(_state: &State, word: &[u8]) -> Option<Result> {
+        (word == b"fault").then(fault::guard_page_fault)
     }
 }
 
-fn write_selftest(_state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
-    match command(reader, &mut [0; 16])? {
-        Some("fault") => fault::guard_page_fault(),
-        _ => usage("selftest", "write 'fault' to read a vmalloc guard page"),
-    }
-}
+/// `bench`: `floor` times copying every table page once.
+struct Bench;
 
-fn write_bench(state: &Arc<State>, reader: &mut UserSliceReader) -> Result {
-    match command(reader, &mut [0; 16])? {
-        Some("floor") => {
+impl CommandFile for Bench {
+    const NAME: &'static kernel::str::CStr = c"bench";
+    const USAGE: &'static str = "write 'floor' to time copying every table page once";
+    fn run(state: &State, word: &[u8]) -> Option<Result> {
+        (word == b"floor").then(|| {
             let floor = scan::floor(&state.live, state.reference, &mut state.workspace.lock())?;
             *state.floor.lock() = Some(floor);
             Ok(())
-        }
-        _ => usage(
-            "bench",
-            "write 'floor' to time copying every table page once",
-        ),
+        })
     }
 }
 
-/// A debugfs file sharing the module's state.
-type StateFile = Pin<KBox<File<Arc<State>>>>;
-
 struct Vmlayout {
-    // Fields drop in order: the fault probe first, then the files, then
-    // their directory.
+    // Fields drop in order: the fault probe first, then the files (removal
+    // waits for running file operations), then the state they read.
     _fault: KBox<fault::FaultWatch>,
-    _files: [StateFile; 8],
-    _dir: Dir,
+    _dir: files::Dir,
+    _state: Arc<State>,
 }
 
 impl kernel::Module for Vmlayout {
@@ -505,6 +559,7 @@ impl kernel::Module for Vmlayout {
                 workspace <- new_mutex!(workspace),
                 scan <- new_mutex!(None),
                 floor <- new_mutex!(None),
+                failure <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
@@ -518,40 +573,20 @@ impl kernel::Module for Vmlayout {
         if module_parameters::scan_on_load.value() {
             state.rescan()?;
         }
-        let dir = Dir::new(c"vmlayout");
-        // The callbacks must be function items (zero-sized), hence a macro.
-        macro_rules! file {
-            ($name:literal, $show:expr) => {
-                KBox::pin_init(
-                    dir.read_callback_file($name, state.clone(), &$show),
-                    GFP_KERNEL,
-                )?
-            };
-        }
-        let files = [
-            file!(c"summary", show_summary),
-            file!(c"layout", show_layout),
-            file!(c"map", show_map),
-            file!(c"findings", show_findings),
-            file!(c"stats", show_stats),
-            KBox::pin_init(
-                dir.write_callback_file(c"rescan", state.clone(), &write_rescan),
-                GFP_KERNEL,
-            )?,
-            KBox::pin_init(
-                dir.write_callback_file(c"selftest", state.clone(), &write_selftest),
-                GFP_KERNEL,
-            )?,
-            KBox::pin_init(
-                dir.write_callback_file(c"bench", state.clone(), &write_bench),
-                GFP_KERNEL,
-            )?,
-        ];
+        let dir = files::Dir::new(c"vmlayout", &state)?;
+        dir.show::<Summary>()?;
+        dir.show::<Layout>()?;
+        dir.show::<Map>()?;
+        dir.show::<Findings>()?;
+        dir.show::<Stats>()?;
+        dir.command::<Rescan>()?;
+        dir.command::<Selftest>()?;
+        dir.command::<Bench>()?;
         pr_info!("loaded, {}-level paging\n", live.paging.levels());
         Ok(Self {
             _fault: watch,
-            _files: files,
             _dir: dir,
+            _state: state,
         })
     }
 }

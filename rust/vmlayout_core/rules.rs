@@ -7,7 +7,7 @@ use core::cell::Cell;
 use super::layout::{evaluate, Live, VSYSCALL_ADDR};
 use super::map::{DocMap, Kind, RegionId};
 use super::pte::Flags;
-use super::walk::Range;
+use super::walk::{Range, Resolved};
 
 /// A rule, with a stable id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,11 +33,14 @@ pub enum Rule {
     UnsyncedPgd,
     /// A table that could not be read during the walk (changed under it).
     UnreadableTable,
+    /// Tables that kept changing while they were read, or a finding that no
+    /// longer held when it was checked again: never more than info.
+    TableChanged,
 }
 
 impl Rule {
     /// Every rule, in the order `findings` documents them.
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::HoleMapping,
         Rule::Undocumented,
         Rule::RegionOverflow,
@@ -48,6 +51,7 @@ impl Rule {
         Rule::RamMissing,
         Rule::UnsyncedPgd,
         Rule::UnreadableTable,
+        Rule::TableChanged,
     ];
 
     /// Stable id used in `findings`.
@@ -63,6 +67,7 @@ impl Rule {
             Rule::RamMissing => "ram-missing",
             Rule::UnsyncedPgd => "unsynced-pgd",
             Rule::UnreadableTable => "unreadable-table",
+            Rule::TableChanged => "table-changed",
         }
     }
 
@@ -83,7 +88,30 @@ impl Rule {
             Rule::UnreadableTable => {
                 "a page table could not be read (changed or freed during the walk)"
             }
+            Rule::TableChanged => {
+                "the tables changed while they were read; the next scan sees them settled"
+            }
         }
+    }
+
+    /// Whether a finding of this rule is about one leaf range of the
+    /// reference tables, so that it can be checked again there.
+    pub const fn is_about_a_leaf(self) -> bool {
+        matches!(
+            self,
+            Rule::HoleMapping
+                | Rule::Undocumented
+                | Rule::RegionOverflow
+                | Rule::WriteExec
+                | Rule::UserKernel
+                | Rule::ExecData
+                | Rule::WritableText
+        )
+    }
+
+    /// Position in [`Rule::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -124,6 +152,54 @@ pub struct Finding {
     pub reason: &'static str,
     /// The CPU or task the finding is about, for per-table rules.
     pub owner: Owner,
+}
+
+/// Most findings of one rule a scan keeps; the rest are counted.
+pub const FINDINGS_PER_RULE: u64 = 256;
+
+/// Per rule: how many findings a scan made and how many it kept, so that
+/// a kernel with millions of violations neither fails the scan nor hides
+/// how many there were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    found: [u64; Rule::ALL.len()],
+    kept: [u64; Rule::ALL.len()],
+}
+
+impl Tally {
+    /// Count a finding of `rule`; whether to keep it.
+    pub fn admit(&mut self, rule: Rule) -> bool {
+        let i = rule.index();
+        self.found[i] += 1;
+        let keep = self.kept[i] < FINDINGS_PER_RULE;
+        if keep {
+            self.kept[i] += 1;
+        }
+        keep
+    }
+
+    /// Findings of `rule` made.
+    pub const fn found(&self, rule: Rule) -> u64 {
+        self.found[rule.index()]
+    }
+
+    /// Findings of `rule` left out.
+    pub const fn omitted(&self, rule: Rule) -> u64 {
+        self.found[rule.index()] - self.kept[rule.index()]
+    }
+}
+
+/// Whether a finding about a leaf range still holds for `now`, the leaf
+/// the reference tables map at its start when checked again: the same
+/// level, attributes and effective permissions.
+pub fn still_holds(finding: &Finding, now: Option<&Resolved>) -> bool {
+    let Some(now) = now.filter(|r| r.present()) else {
+        return false;
+    };
+    let range = &finding.range;
+    now.level == range.level
+        && Flags::of(now.entry).shown(now.level) == range.flags
+        && now.effective == range.effective
 }
 
 /// Whose table a finding is about.

@@ -14,6 +14,11 @@
 //! walked once, and when the table below it turned out uniform (every leaf
 //! with the same attributes), the rest of the run is reported as one leaf
 //! run without reading the table again.
+//!
+//! The walk may run while the kernel changes its tables. Each time it has
+//! copied a table, it reads the entry that pointed to it again: if that entry
+//! changed, what was copied may be stale or freed, and the sink is told
+//! ([`WalkSink::changed`]) so that the caller can walk the item again.
 
 use super::pte::{canonical, phys_of, Effective, Flags, Level, Table, ENTRIES};
 
@@ -22,6 +27,9 @@ pub trait TableSource {
     /// Copy the table page at physical address `phys` into `out`; `false`
     /// if it cannot be read (freed, unmapped).
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool;
+    /// Read entry `index` of the table page at physical address `table`;
+    /// `None` if it cannot be read.
+    fn read_entry(&mut self, table: u64, index: usize) -> Option<u64>;
 }
 
 /// What the walk reports.
@@ -37,6 +45,9 @@ pub trait WalkSink {
     fn shared(&mut self, level: Level, count: u64);
     /// The table an entry at `level` points to could not be read.
     fn unreadable(&mut self, va: u64, level: Level, entry: u64);
+    /// The entry at `level` mapping `va` changed while the table below it
+    /// was being read: what the walk reported below it may be stale.
+    fn changed(&mut self, va: u64, level: Level);
 }
 
 /// Scratch for one walker: one table page per level below the top.
@@ -46,6 +57,8 @@ pub type Scratch = [Table; 4];
 /// see [`same_entry`]) and everything below them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkItem {
+    /// Physical address of the table holding the entries.
+    pub table: u64,
     /// First virtual address the first entry maps.
     pub va: u64,
     /// The entries' level.
@@ -138,6 +151,88 @@ fn runs(table: &Table, first: usize, end: usize) -> impl Iterator<Item = (usize,
     })
 }
 
+/// The part of a top-level table to walk: entries `first..end` of the
+/// table at physical `phys`, already copied into `table`.
+#[derive(Clone, Copy)]
+pub struct Top<'t> {
+    /// Physical address of the top-level table.
+    pub phys: u64,
+    /// Its copy.
+    pub table: &'t Table,
+    /// First entry.
+    pub first: usize,
+    /// One past the last entry.
+    pub end: usize,
+}
+
+impl<'t> Top<'t> {
+    /// The kernel half of the table at `phys`, copied into `table`.
+    pub const fn kernel_half(phys: u64, table: &'t Table) -> Self {
+        Top {
+            phys,
+            table,
+            first: ENTRIES / 2,
+            end: ENTRIES,
+        }
+    }
+}
+
+/// Index of the entry mapping `va` in a table at `level`.
+#[inline(always)]
+pub const fn index_of(va: u64, level: Level) -> usize {
+    ((va >> level.shift()) & (ENTRIES as u64 - 1)) as usize
+}
+
+/// What the kernel's reference table holds for an address: see
+/// [`Walk::resolve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// Level of the entry the walk stopped at.
+    pub level: Level,
+    /// That entry: a present leaf, or not present (zero or not).
+    pub entry: u64,
+    /// Physical address of the table holding it, and its index there.
+    pub table: u64,
+    /// Index of the entry in `table`.
+    pub index: usize,
+    /// Permissions the levels above it grant, the entry included.
+    pub effective: Effective,
+}
+
+impl Resolved {
+    /// Whether the address is mapped.
+    pub const fn present(&self) -> bool {
+        Flags::of(self.entry).has(Flags::P)
+    }
+}
+
+/// How a stretch of addresses is (not) mapped, for [`Walk::presence`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Mapped.
+    Present,
+    /// Not mapped, but its entry is not empty: the kernel cleared the
+    /// present bit on purpose (debug_pagealloc, KFENCE, secretmem,
+    /// `set_direct_map_invalid_noflush()`), keeping the rest of the entry.
+    Cleared,
+    /// No entry at all.
+    Empty,
+    /// A table on the way could not be read.
+    Unreadable,
+}
+
+impl Presence {
+    const fn of(entry: u64) -> Presence {
+        if Flags::of(entry).has(Flags::P) {
+            Presence::Present
+        } else if entry != 0 {
+            Presence::Cleared
+        } else {
+            Presence::Empty
+        }
+    }
+}
+
 /// A walk configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Walk {
@@ -153,15 +248,11 @@ impl Walk {
         canonical((index as u64) << self.top.shift(), self.top)
     }
 
-    /// The non-zero entries `first..end` of the top table `root`, as items.
-    fn top_items<'r>(
-        &self,
-        root: &'r Table,
-        first: usize,
-        end: usize,
-    ) -> impl Iterator<Item = WorkItem> + 'r {
+    /// The non-zero entries of `top`, as items.
+    fn top_items<'r>(&self, top: Top<'r>) -> impl Iterator<Item = WorkItem> + 'r {
         let walk = *self;
-        runs(root, first, end).map(move |(index, entry, count)| WorkItem {
+        runs(top.table, top.first, top.end).map(move |(index, entry, count)| WorkItem {
+            table: top.phys,
             va: walk.top_va(index),
             level: walk.top,
             entry,
@@ -170,18 +261,116 @@ impl Walk {
         })
     }
 
-    /// Walk entries `first..end` of the already copied top table `root`.
+    /// Walk the entries of `top`.
     pub fn walk_top(
         &self,
-        root: &Table,
-        first: usize,
-        end: usize,
+        top: Top<'_>,
         src: &mut impl TableSource,
         scratch: &mut Scratch,
         sink: &mut impl WalkSink,
     ) {
-        for item in self.top_items(root, first, end) {
+        for item in self.top_items(top) {
             self.walk_item(&item, src, scratch, sink);
+        }
+    }
+
+    /// `item` as its table holds it now, for walking it again after the
+    /// walk saw it change: `None` if the entry is gone. A run of shared
+    /// entries is taken as it was (only its first entry could be re-read).
+    pub fn refresh(&self, item: &WorkItem, src: &mut impl TableSource) -> Option<WorkItem> {
+        if item.count != 1 {
+            return Some(*item);
+        }
+        let entry = src.read_entry(item.table, index_of(item.va, item.level))?;
+        (entry != 0).then_some(WorkItem { entry, ..*item })
+    }
+
+    /// What the table at physical `root` maps at `va`: walk down, one
+    /// entry read per level, to the first entry that is a leaf or not
+    /// present. `None` if a table on the way cannot be read.
+    pub fn resolve(&self, root: u64, va: u64, src: &mut impl TableSource) -> Option<Resolved> {
+        let (mut table, mut level, mut effective) = (root, self.top, Effective::ALL);
+        loop {
+            let index = index_of(va, level);
+            let entry = src.read_entry(table, index)?;
+            let flags = Flags::of(entry);
+            let leaf = !flags.has(Flags::P)
+                || (level.can_be_huge() && flags.has(Flags::PS))
+                || level == Level::Pte;
+            if flags.has(Flags::P) {
+                effective = effective.through(entry);
+            }
+            if leaf {
+                return Some(Resolved {
+                    level,
+                    entry,
+                    table,
+                    index,
+                    effective,
+                });
+            }
+            table = phys_of(entry, level, self.phys_mask, false);
+            level = level.below()?;
+        }
+    }
+
+    /// Classify `first..=last` of the table at `root` into runs of one
+    /// [`Presence`], in address order: `emit(start, last, presence)`. Reads
+    /// one path per table below the PMD level and copies each PTE table once
+    /// (into `scratch`), so a long stretch of 4 KiB pages costs what walking
+    /// it costs.
+    pub fn presence(
+        &self,
+        root: u64,
+        first: u64,
+        last: u64,
+        src: &mut impl TableSource,
+        scratch: &mut Table,
+        mut emit: impl FnMut(u64, u64, Presence),
+    ) {
+        let mut run: Option<(u64, u64, Presence)> = None;
+        let mut note = |start: u64, end: u64, kind: Presence| match &mut run {
+            Some((_, l, k)) if *k == kind && l.wrapping_add(1) == start => *l = end,
+            _ => {
+                if let Some((a, b, k)) = run.replace((start, end, kind)) {
+                    emit(a, b, k);
+                }
+            }
+        };
+        let mut va = first;
+        loop {
+            let end = match self.resolve(root, va, src) {
+                None => {
+                    // Skip the smallest unit a table covers.
+                    let end = (va | (Level::Pmd.entry_size() - 1)).min(last);
+                    note(va, end, Presence::Unreadable);
+                    end
+                }
+                Some(r) if r.level == Level::Pte && src.copy_table(r.table, scratch) => {
+                    let page = Level::Pte.entry_size();
+                    let mut at = va;
+                    let mut i = r.index;
+                    while i < ENTRIES && at <= last {
+                        let end = (at | (page - 1)).min(last);
+                        note(at, end, Presence::of(scratch[i]));
+                        i += 1;
+                        at = end.wrapping_add(1);
+                    }
+                    at.wrapping_sub(1)
+                }
+                Some(r) => {
+                    let end = (va | (r.level.entry_size() - 1)).min(last);
+                    note(va, end, Presence::of(r.entry));
+                    end
+                }
+            };
+            if end >= last {
+                break;
+            }
+            va = end + 1;
+        }
+        if let Some((a, b, k)) = run {
+            emit(a, b, k);
         }
     }
 
@@ -196,26 +385,22 @@ impl Walk {
         self.run(item, src, scratch, sink);
     }
 
-    /// Split entries `first..end` of the already copied top table `root`
-    /// into work items, in address order: each present entry at the PMD
+    /// Split the entries of `top` into work items, in address order: each present entry at the PMD
     /// level (at most one PTE table below it), and each leaf above it. The
     /// tables above the PMD level are copied here; returns how many. Items
     /// are small and many, so walkers claiming them one at a time stay
     /// balanced however the mappings are spread. An entry whose table cannot
     /// be read becomes an item too: its walker reports it. So does a run of
     /// the same entry (a shared table), which one walker takes whole.
-    #[allow(clippy::too_many_arguments)]
     pub fn split(
         &self,
-        root: &Table,
-        first: usize,
-        end: usize,
+        top: Top<'_>,
         src: &mut impl TableSource,
         scratch: &mut Scratch,
         emit: &mut impl FnMut(WorkItem),
     ) -> u64 {
         let mut tables = 0;
-        for item in self.top_items(root, first, end) {
+        for item in self.top_items(top) {
             self.split_entry(item, src, scratch, emit, &mut tables);
         }
         tables
@@ -246,10 +431,8 @@ impl Walk {
         let Some(table) = rest.first_mut() else {
             return;
         };
-        if !src.copy_table(
-            phys_of(item.entry, item.level, self.phys_mask, false),
-            table,
-        ) {
+        let child_phys = phys_of(item.entry, item.level, self.phys_mask, false);
+        if !src.copy_table(child_phys, table) {
             emit(item);
             return;
         }
@@ -257,6 +440,7 @@ impl Walk {
         let effective = item.effective.through(item.entry);
         for (i, entry, count) in runs(table, 0, ENTRIES) {
             let child = WorkItem {
+                table: child_phys,
                 va: item.va + i as u64 * below.entry_size(),
                 level: below,
                 entry,
@@ -280,6 +464,7 @@ impl Walk {
     ) -> Option<Uniform> {
         let step = item.level.entry_size();
         let first = self.entry(
+            item.table,
             item.level,
             item.va,
             item.entry,
@@ -301,6 +486,7 @@ impl Walk {
         }
         for k in 0..rest {
             self.entry(
+                item.table,
                 item.level,
                 next + k * step,
                 item.entry,
@@ -313,11 +499,12 @@ impl Walk {
         None
     }
 
-    /// Handle one non-zero entry at `level` mapping `va`; returns what its
-    /// subtree is, if uniform.
+    /// Handle one non-zero entry at `level` mapping `va`, read from the
+    /// table at physical `parent`; returns what its subtree is, if uniform.
     #[allow(clippy::too_many_arguments)]
     fn entry(
         &self,
+        parent: u64,
         level: Level,
         va: u64,
         entry: u64,
@@ -345,7 +532,15 @@ impl Walk {
         }
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
         let table = rest.first_mut()?;
-        if !src.copy_table(phys_of(entry, level, self.phys_mask, false), table) {
+        let phys = phys_of(entry, level, self.phys_mask, false);
+        let copied = src.copy_table(phys, table);
+        // The copy is only good if the entry still points at that table.
+        let now = src.read_entry(parent, index_of(va, level));
+        if !now.is_some_and(|now| same_entry(now, entry)) {
+            sink.changed(va, level);
+            return None;
+        }
+        if !copied {
             sink.unreadable(va, level, entry);
             return None;
         }
@@ -392,6 +587,7 @@ impl Walk {
         let mut whole = Whole::default();
         for (i, child, count) in runs(table, 0, ENTRIES) {
             let item = WorkItem {
+                table: phys,
                 va: va + i as u64 * step,
                 level: below,
                 entry: child,
@@ -460,21 +656,55 @@ impl Range {
 }
 
 /// Merge range lists, each sorted by address, into one, coalescing across
-/// their boundaries; `heads` (one per list, zeroed) is the merge's cursor.
-pub fn merge(lists: &[&[Range]], heads: &mut [usize], mut emit: impl FnMut(Range)) {
-    let mut coalescer = Coalescer::default();
-    loop {
-        let mut best: Option<(usize, u64)> = None;
-        for (i, (list, &head)) in lists.iter().zip(heads.iter()).enumerate() {
-            if let Some(range) = list.get(head) {
-                if best.is_none_or(|(_, start)| range.start < start) {
-                    best = Some((i, range.start));
-                }
-            }
+/// their boundaries. `heads` and `heap` (one slot per list each) are the
+/// merge's cursors and a binary min-heap of lists by next start, so that
+/// merging many workers' lists costs a logarithm per range, not a scan.
+pub fn merge(
+    lists: &[&[Range]],
+    heads: &mut [usize],
+    heap: &mut [usize],
+    mut emit: impl FnMut(Range),
+) {
+    let start = |list: usize, heads: &[usize]| lists[list].get(heads[list]).map(|r| r.start);
+    // Lists with nothing left sort last (`None` > any start).
+    let key = |list: usize, heads: &[usize]| start(list, heads).unwrap_or(u64::MAX);
+    let n = lists.len().min(heads.len()).min(heap.len());
+    let mut len = 0;
+    for list in 0..n {
+        heads[list] = 0;
+        if !lists[list].is_empty() {
+            heap[len] = list;
+            len += 1;
         }
-        let Some((i, _)) = best else { break };
-        let range = lists[i][heads[i]];
-        heads[i] += 1;
+    }
+    let sift_down = |heap: &mut [usize], heads: &[usize], len: usize, mut i: usize| loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut least = i;
+        if l < len && key(heap[l], heads) < key(heap[least], heads) {
+            least = l;
+        }
+        if r < len && key(heap[r], heads) < key(heap[least], heads) {
+            least = r;
+        }
+        if least == i {
+            break;
+        }
+        heap.swap(i, least);
+        i = least;
+    };
+    for i in (0..len / 2).rev() {
+        sift_down(heap, heads, len, i);
+    }
+    let mut coalescer = Coalescer::default();
+    while len > 0 {
+        let list = heap[0];
+        let range = lists[list][heads[list]];
+        heads[list] += 1;
+        if start(list, heads).is_none() {
+            len -= 1;
+            heap[0] = heap[len];
+        }
+        sift_down(heap, heads, len, 0);
         if let Some(done) = coalescer.push(range) {
             emit(done);
         }
@@ -485,7 +715,7 @@ pub fn merge(lists: &[&[Range]], heads: &mut [usize], mut emit: impl FnMut(Range
 }
 
 /// Coalesces leaves (or ranges) in address order, as ptdump does.
-#[derive(Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Coalescer {
     current: Option<Range>,
 }

@@ -9,8 +9,13 @@ use vmlayout_core::layout::Live;
 use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
-use vmlayout_core::rules::{check_ram, check_range, Finding, LiveMap, Rule, Severity, TextAliases};
-use vmlayout_core::walk::{self, Coalescer, Range, Scratch, TableSource, Walk, WalkSink};
+use vmlayout_core::rules::{
+    check_ram, check_range, still_holds, Finding, LiveMap, Rule, Severity, Tally, TextAliases,
+    FINDINGS_PER_RULE,
+};
+use vmlayout_core::walk::{
+    self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
+};
 
 /// Page tables in host memory, addressed by fake physical addresses.
 struct Tables {
@@ -21,6 +26,9 @@ struct Tables {
     reads: usize,
     /// Physical addresses whose read fails (a table freed under the walk).
     poisoned: Vec<u64>,
+    /// Changes the kernel makes while the walk copies a table: once the
+    /// table at `.0` has been copied, entry `.2` of table `.1` becomes `.3`.
+    changes: Vec<(u64, u64, usize, u64)>,
 }
 
 const TABLE: u64 = Flags::P | Flags::RW | Flags::US; // upper levels grant all, as x86 does for user tables
@@ -34,6 +42,7 @@ impl Tables {
             top,
             reads: 0,
             poisoned: vec![],
+            changes: vec![],
         };
         t.root = t.alloc();
         t
@@ -72,16 +81,26 @@ impl Tables {
 impl TableSource for Tables {
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
         self.reads += 1;
-        if self.poisoned.contains(&phys) {
-            return false;
+        let copied = !self.poisoned.contains(&phys)
+            && match self.pages.get(&phys) {
+                Some(t) => {
+                    out.copy_from_slice(&t[..]);
+                    true
+                }
+                None => false,
+            };
+        while let Some(i) = self.changes.iter().position(|c| c.0 == phys) {
+            let (_, table, index, entry) = self.changes.remove(i);
+            self.pages.get_mut(&table).unwrap()[index] = entry;
         }
-        match self.pages.get(&phys) {
-            Some(t) => {
-                out.copy_from_slice(&t[..]);
-                true
-            }
-            None => false,
+        copied
+    }
+
+    fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
+        if self.poisoned.contains(&table) {
+            return None;
         }
+        self.pages.get(&table).map(|t| t[index])
     }
 }
 
@@ -92,6 +111,7 @@ struct Collect {
     tables: usize,
     shared: u64,
     unreadable: Vec<u64>,
+    changed: Vec<(u64, Level)>,
 }
 
 impl WalkSink for Collect {
@@ -109,6 +129,9 @@ impl WalkSink for Collect {
     }
     fn unreadable(&mut self, va: u64, _: Level, _: u64) {
         self.unreadable.push(va);
+    }
+    fn changed(&mut self, va: u64, level: Level) {
+        self.changed.push((va, level));
     }
 }
 
@@ -129,7 +152,7 @@ fn walk_all(t: &mut Tables) -> Collect {
     let root: Table = *t.pages[&t.root];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut sink = Collect::default();
-    walk.walk_top(&root, ENTRIES / 2, ENTRIES, t, &mut scratch, &mut sink);
+    walk.walk_top(Top::kernel_half(t.root, &root), t, &mut scratch, &mut sink);
     sink.done()
 }
 
@@ -143,7 +166,7 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
     let root: Table = *t.pages[&t.root];
     let mut items = vec![];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-    walk.split(&root, ENTRIES / 2, ENTRIES, t, &mut scratch, &mut |item| {
+    walk.split(Top::kernel_half(t.root, &root), t, &mut scratch, &mut |item| {
         items.push(item)
     });
     assert!(items.windows(2).all(|w| w[0].va < w[1].va));
@@ -157,7 +180,7 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
     let lists: Vec<Vec<Range>> = per_cpu.into_iter().map(|c| c.done().ranges).collect();
     let slices: Vec<&[Range]> = lists.iter().map(Vec::as_slice).collect();
     let mut out = vec![];
-    walk::merge(&slices, &mut vec![0; cpus], |r| out.push(r));
+    walk::merge(&slices, &mut vec![0; cpus], &mut vec![0; cpus], |r| out.push(r));
     out
 }
 
@@ -318,6 +341,220 @@ fn unreadable_tables_are_reported_not_followed() {
     assert_eq!(got.ranges.len(), 1);
     assert_eq!(got.ranges[0].start, a);
     assert_eq!(got.unreadable, vec![b & !((1 << 21) - 1)]);
+    // Its entry did not change: unreadable, not changed.
+    assert!(got.changed.is_empty());
+}
+
+/// The split's items, in order.
+fn items_of(t: &mut Tables, walk: &Walk) -> Vec<walk::WorkItem> {
+    let root: Table = *t.pages[&t.root];
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut items = vec![];
+    walk.split(Top::kernel_half(t.root, &root), t, &mut scratch, &mut |i| items.push(i));
+    items
+}
+
+/// Where `va`'s entry at `level` lives: (table, index).
+fn slot_of(t: &Tables, va: u64, level: Level) -> (u64, usize) {
+    let mut table = t.root;
+    let mut l = t.top;
+    while l != level {
+        table = t.pages[&table][walk::index_of(va, l)] & PHYS_ADDR_MASK;
+        l = l.below().unwrap();
+    }
+    (table, walk::index_of(va, level))
+}
+
+#[test]
+fn a_table_replaced_under_the_walk_is_detected_and_walked_again() {
+    for top in [Level::P4d, Level::Pgd] {
+        let walk = Walk {
+            top,
+            phys_mask: PHYS_ADDR_MASK,
+        };
+        let mut t = Tables::new(top);
+        let va = canonical(0xffff_c900_0000_0000, Level::P4d) & !((1 << 21) - 1);
+        let va = canonical(va, top);
+        t.map(va, Level::Pte, 0x5000, Flags::NX | Flags::G, TABLE);
+        let items = items_of(&mut t, &walk);
+        assert_eq!(items.len(), 1);
+        let (pmd_table, index) = slot_of(&t, va, Level::Pmd);
+        let old_pte = t.pages[&pmd_table][index] & PHYS_ADDR_MASK;
+        // While the walk copies the PTE table, the kernel replaces it with
+        // another one that maps two pages elsewhere (and frees the old).
+        let new_pte = t.alloc();
+        t.pages.get_mut(&new_pte).unwrap()[0] = 0x9000 | Flags::P | Flags::G | Flags::NX;
+        t.pages.get_mut(&new_pte).unwrap()[1] = 0xa000 | Flags::P | Flags::G | Flags::NX;
+        t.changes.push((old_pte, pmd_table, index, new_pte | TABLE));
+        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+        let mut first = Collect::default();
+        walk.walk_item(&items[0], &mut t, &mut scratch, &mut first);
+        assert_eq!(first.changed, vec![(va, Level::Pmd)], "{top:?}");
+        // Walked again as its table holds it now: the new pages, no change.
+        let now = walk.refresh(&items[0], &mut t).unwrap();
+        let mut second = Collect::default();
+        walk.walk_item(&now, &mut t, &mut scratch, &mut second);
+        let second = second.done();
+        assert!(second.changed.is_empty());
+        assert_eq!(second.ranges.len(), 1);
+        assert_eq!((second.ranges[0].phys, second.ranges[0].size()), (0x9000, 0x2000));
+    }
+}
+
+#[test]
+fn a_table_freed_under_the_walk_is_changed_not_unreadable() {
+    let top = Level::P4d;
+    let walk = Walk {
+        top,
+        phys_mask: PHYS_ADDR_MASK,
+    };
+    let mut t = Tables::new(top);
+    let va = canonical(0xffff_c900_0020_0000, top);
+    t.map(va, Level::Pte, 0x5000, Flags::NX, TABLE);
+    let items = items_of(&mut t, &walk);
+    let (pmd_table, index) = slot_of(&t, va, Level::Pmd);
+    let old_pte = t.pages[&pmd_table][index] & PHYS_ADDR_MASK;
+    // vfree's PTE table goes away: cleared in its parent, then unmapped.
+    t.poisoned.push(old_pte);
+    t.changes.push((old_pte, pmd_table, index, 0));
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut sink = Collect::default();
+    walk.walk_item(&items[0], &mut t, &mut scratch, &mut sink);
+    assert!(sink.unreadable.is_empty());
+    assert_eq!(sink.changed, vec![(va, Level::Pmd)]);
+    assert_eq!(walk.refresh(&items[0], &mut t), None, "the entry is gone");
+}
+
+proptest! {
+    /// Any number of workers (256 here, as on a big machine), each taking
+    /// arbitrary items, merge back to exactly the single walk.
+    #[test]
+    fn many_workers_merge_to_the_single_walk(
+        leaves in leaves(Level::P4d),
+        owners in prop::collection::vec(0usize..256, 1..400),
+    ) {
+        let top = Level::P4d;
+        let mut t = Tables::new(top);
+        for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
+            t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
+        }
+        let want = walk_all(&mut t).ranges;
+        let walk = Walk { top, phys_mask: PHYS_ADDR_MASK };
+        let items = items_of(&mut t, &walk);
+        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+        let mut per_cpu: Vec<Collect> = (0..256).map(|_| Collect::default()).collect();
+        for (n, item) in items.iter().enumerate() {
+            // Items are claimed in address order, by whichever worker.
+            walk.walk_item(item, &mut t, &mut scratch, &mut per_cpu[owners[n % owners.len()]]);
+        }
+        let lists: Vec<Vec<Range>> = per_cpu.into_iter().map(|c| c.done().ranges).collect();
+        let slices: Vec<&[Range]> = lists.iter().map(Vec::as_slice).collect();
+        let mut got = vec![];
+        walk::merge(&slices, &mut [0; 256], &mut [0; 256], |r| got.push(r));
+        prop_assert_eq!(got, want);
+    }
+
+    /// `presence` classifies every page as looking each one up would.
+    #[test]
+    fn presence_matches_page_by_page_lookup(
+        five in any::<bool>(),
+        pages in prop::collection::vec((0u64..2048, 0u8..3), 0..300),
+        huge in prop::collection::vec((0u64..8, 0u8..3), 0..4),
+        window in (0u64..(2048 + 16 * 512), 0u64..(2048 + 16 * 512)),
+    ) {
+        let top = if five { Level::Pgd } else { Level::P4d };
+        let walk = Walk { top, phys_mask: PHYS_ADDR_MASK };
+        let base = canonical(0xffff_8880_0000_0000, Level::P4d);
+        let base = canonical(base, top);
+        let mut t = Tables::new(top);
+        let set = |t: &mut Tables, va: u64, level: Level, kind: u8| {
+            t.map(va, level, 0x10_0000, Flags::NX | Flags::RW, TABLE);
+            let (table, index) = slot_of(t, va, level);
+            let entry = &mut t.pages.get_mut(&table).unwrap()[index];
+            match kind {
+                0 => {}
+                1 => *entry &= !Flags::P, // cleared on purpose
+                _ => *entry = 0,
+            }
+        };
+        // 2048 pages = 4 PMDs of 4 KiB pages, then 8 PMDs that may be huge.
+        for &(page, kind) in &pages {
+            set(&mut t, base + page * 4096, Level::Pte, kind);
+        }
+        for &(pmd, kind) in &huge {
+            set(&mut t, base + (8 + pmd) * (2 << 20), Level::Pmd, kind);
+        }
+        let (a, b) = (window.0.min(window.1), window.0.max(window.1));
+        let (first, last) = (base + a * 4096, base + (b + 1) * 4096 - 1);
+        let mut scratch: Box<Table> = Box::new([0; ENTRIES]);
+        let mut runs = vec![];
+        walk.presence(t.root, first, last, &mut t, &mut scratch, |x, y, k| runs.push((x, y, k)));
+        // Runs tile the window in order, maximal.
+        prop_assert_eq!(runs.first().map(|r| r.0), Some(first));
+        prop_assert_eq!(runs.last().map(|r| r.1), Some(last));
+        prop_assert!(runs.iter().all(|r| r.0 <= r.1));
+        for w in runs.windows(2) {
+            prop_assert_eq!(w[0].1 + 1, w[1].0);
+            prop_assert_ne!(w[0].2, w[1].2);
+        }
+        // Each page as resolve sees it.
+        for &(x, y, kind) in &runs {
+            let mut va = x;
+            while va <= y {
+                let r = walk.resolve(t.root, va, &mut t);
+                let want = match r {
+                    None => Presence::Unreadable,
+                    Some(r) if r.present() => Presence::Present,
+                    Some(r) if r.entry != 0 => Presence::Cleared,
+                    Some(_) => Presence::Empty,
+                };
+                prop_assert_eq!(kind, want, "at {:#x}", va);
+                va += 4096;
+            }
+        }
+    }
+}
+
+#[test]
+fn findings_are_capped_per_rule_and_counted() {
+    let mut tally = Tally::default();
+    let kept = (0..FINDINGS_PER_RULE + 10)
+        .filter(|_| tally.admit(Rule::WriteExec))
+        .count() as u64;
+    assert_eq!(kept, FINDINGS_PER_RULE);
+    assert!(tally.admit(Rule::UserKernel));
+    assert_eq!(tally.found(Rule::WriteExec), FINDINGS_PER_RULE + 10);
+    assert_eq!(tally.omitted(Rule::WriteExec), 10);
+    assert_eq!(tally.omitted(Rule::UserKernel), 0);
+}
+
+#[test]
+fn a_finding_holds_only_while_its_leaf_is_mapped_the_same_way() {
+    let top = Level::P4d;
+    let walk = Walk {
+        top,
+        phys_mask: PHYS_ADDR_MASK,
+    };
+    let mut t = Tables::new(top);
+    let va = canonical(0xffff_c900_0000_0000, top);
+    t.map(va, Level::Pte, 0x5000, Flags::RW | Flags::G, TABLE);
+    let got = walk_all(&mut t);
+    let wx = Finding {
+        rule: Rule::WriteExec,
+        severity: Severity::Error,
+        row: None,
+        range: got.ranges[0],
+        reason: "",
+        owner: vmlayout_core::rules::Owner::Reference,
+    };
+    assert!(still_holds(&wx, walk.resolve(t.root, va, &mut t).as_ref()));
+    // The plant is removed (made NX again): the finding no longer holds.
+    let (table, index) = slot_of(&t, va, Level::Pte);
+    t.pages.get_mut(&table).unwrap()[index] |= Flags::NX;
+    assert!(!still_holds(&wx, walk.resolve(t.root, va, &mut t).as_ref()));
+    // Unmapped: neither.
+    t.pages.get_mut(&table).unwrap()[index] = 0;
+    assert!(!still_holds(&wx, walk.resolve(t.root, va, &mut t).as_ref()));
 }
 
 /// Reference for shared tables: every leaf on its own, found by following
@@ -884,3 +1121,4 @@ mod sync_paths {
         }
     }
 }
+

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around `rust/vmlayout_helpers.c`: CR3 and interrupts,
+//! per-CPU workers, pinned mms.
+
+use core::ffi::{c_int, c_uint, c_void};
+use core::ptr::NonNull;
+
+use kernel::{bindings, prelude::*};
+
+/// The kernel half of a top-level table: its upper 256 entries.
+pub(crate) type KernelHalf = [u64; 256];
+
+/// A process as the audit names it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct TaskName {
+    pub(crate) pid: c_int,
+    pub(crate) comm: [u8; 16],
+}
+
+#[repr(C)]
+struct CpuWorks {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn vmlayout_reference_cr3(out: *mut u64) -> c_int;
+    fn vmlayout_copy_active_table(out: *mut u64) -> u64;
+    fn vmlayout_active_table() -> u64;
+    fn vmlayout_cond_resched();
+    fn vmlayout_cpu_works_alloc() -> *mut CpuWorks;
+    fn vmlayout_cpu_works_free(works: *mut CpuWorks);
+    fn vmlayout_on_each_cpu(
+        works: *mut CpuWorks,
+        prepare: unsafe extern "C" fn(*mut c_void, c_uint) -> c_int,
+        run: unsafe extern "C" fn(*mut c_void, c_uint),
+        job: *mut c_void,
+    ) -> c_int;
+    fn vmlayout_next_mm(next: *mut c_int, task: *mut TaskName, mm: *mut *mut c_void) -> c_int;
+    fn vmlayout_mm_copy_table(mm: *mut c_void, out: *mut u64) -> u64;
+    fn vmlayout_mm_put(mm: *mut c_void);
+}
+
+/// Physical address of init_mm's top-level table, read from CR3 after
+/// switching a kworker to init_mm (to be verified by the caller).
+pub(crate) fn reference_cr3() -> Result<u64> {
+    let mut pa = 0;
+    // SAFETY: the helper writes `pa` during the synchronous call.
+    kernel::error::to_result(unsafe { vmlayout_reference_cr3(&mut pa) })?;
+    Ok(pa)
+}
+
+/// Physical address of this CPU's active top-level table.
+pub(crate) fn active_table() -> u64 {
+    // SAFETY: reads CR3; no side effects.
+    unsafe { vmlayout_active_table() }
+}
+
+/// Copy the kernel half of this CPU's active top-level table (interrupts
+/// off for the copy, so it is the table this CPU runs on); returns the
+/// table's physical address.
+pub(crate) fn copy_active_table(out: &mut KernelHalf) -> u64 {
+    // SAFETY: `out` has room for the 256 entries the helper copies.
+    unsafe { vmlayout_copy_active_table(out.as_mut_ptr()) }
+}
+
+/// Let the scheduler run something else if it wants to.
+pub(crate) fn cond_resched() {
+    // SAFETY: called only from process context, outside any lock.
+    unsafe { vmlayout_cond_resched() }
+}
+
+/// What each online CPU does in [`OnEachCpu::run`].
+pub(crate) trait PerCpu: Sync {
+    /// Called for each online CPU before any runs, in the caller's context
+    /// (may sleep and allocate).
+    fn prepare(&mut self, cpu: usize) -> Result;
+    /// Called on `cpu`, in a kworker bound to it, preemptible, all CPUs at
+    /// once.
+    fn run(&self, cpu: usize);
+}
+
+/// One work item per possible CPU, reused from call to call.
+pub(crate) struct OnEachCpu(NonNull<CpuWorks>);
+
+// SAFETY: the works are only used under `&mut self`.
+unsafe impl Send for OnEachCpu {}
+// SAFETY: no method takes `&self`.
+unsafe impl Sync for OnEachCpu {}
+
+impl OnEachCpu {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: plain allocation; NULL on failure.
+        NonNull::new(unsafe { vmlayout_cpu_works_alloc() })
+            .map(OnEachCpu)
+            .ok_or(ENOMEM)
+    }
+
+    /// Prepare `job` for every online CPU, then run it on all of them at
+    /// once and wait; CPU hotplug waits meanwhile.
+    pub(crate) fn run<J: PerCpu>(&mut self, job: &mut J) -> Result {
+        unsafe extern "C" fn prepare<J: PerCpu>(job: *mut c_void, cpu: c_uint) -> c_int {
+            // SAFETY: `job` is the `&mut J` below; prepare runs before any
+            // `run`, one CPU at a time, in the caller's thread.
+            let job = unsafe { &mut *job.cast::<J>() };
+            match job.prepare(cpu as usize) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            }
+        }
+        unsafe extern "C" fn run<J: PerCpu>(job: *mut c_void, cpu: c_uint) {
+            // SAFETY: `job` is the `&mut J` below, only shared (`J: Sync`)
+            // while the workers run; the caller waits for all of them.
+            let job = unsafe { &*job.cast::<J>() };
+            job.run(cpu as usize);
+        }
+        // SAFETY: the works are ours; `job` outlives the call, which waits
+        // for every worker.
+        let ret = unsafe {
+            vmlayout_on_each_cpu(
+                self.0.as_ptr(),
+                prepare::<J>,
+                run::<J>,
+                (job as *mut J).cast(),
+            )
+        };
+        kernel::error::to_result(ret)
+    }
+}
+
+impl Drop for OnEachCpu {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `vmlayout_cpu_works_alloc`; no work is
+        // queued (every `run` waited for its workers).
+        unsafe { vmlayout_cpu_works_free(self.0.as_ptr()) }
+    }
+}
+
+/// A process's mm, pinned (`mmget`) until dropped.
+pub(crate) struct PinnedMm {
+    mm: NonNull<c_void>,
+    pub(crate) task: TaskName,
+}
+
+impl PinnedMm {
+    /// Copy the kernel half of this mm's top-level table; returns the
+    /// table's physical address.
+    pub(crate) fn copy_table(&self, out: &mut KernelHalf) -> u64 {
+        // SAFETY: the mm is pinned, so its table is alive; `out` has room.
+        unsafe { vmlayout_mm_copy_table(self.mm.as_ptr(), out.as_mut_ptr()) }
+    }
+}
+
+impl Drop for PinnedMm {
+    fn drop(&mut self) {
+        // SAFETY: pinned by `vmlayout_next_mm`; dropped in process context.
+        unsafe { vmlayout_mm_put(self.mm.as_ptr()) }
+    }
+}
+
+/// Every process with an mm, one at a time, each pinned while it is
+/// looked at. Reschedules between processes.
+pub(crate) struct Processes {
+    next: c_int,
+}
+
+impl Processes {
+    pub(crate) fn new() -> Self {
+        Processes { next: 1 }
+    }
+}
+
+impl Iterator for Processes {
+    type Item = PinnedMm;
+
+    fn next(&mut self) -> Option<PinnedMm> {
+        loop {
+            let mut task = TaskName {
+                pid: 0,
+                comm: [0; 16],
+            };
+            let mut mm = core::ptr::null_mut();
+            cond_resched();
+            // SAFETY: all three pointers are valid for writing.
+            match unsafe { vmlayout_next_mm(&mut self.next, &mut task, &mut mm) } {
+                1 => {
+                    return Some(PinnedMm {
+                        mm: NonNull::new(mm)?,
+                        task,
+                    })
+                }
+                0 => return None,
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Nanoseconds since boot.
+pub(crate) fn now() -> u64 {
+    // SAFETY: ktime_get() may be called from any context.
+    unsafe { bindings::ktime_get() as u64 }
+}

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmlayout's C helpers: what needs the kernel's own headers for struct
+ * layouts and inline functions (CR3, interrupts, workqueues, tasks), kept
+ * small so that the logic stays in Rust. Declared in rust/helpers.rs.
+ */
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/irqflags.h>
+#include <linux/mm.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/smp.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+#include <asm/tlbflush.h>
+
+#include "vmlayout_helpers.h"
+
+/* The kernel half of a top-level table: its upper 256 entries. */
+#define KERNEL_HALF_OFFSET (PAGE_SIZE / 2)
+#define KERNEL_HALF_SIZE (PAGE_SIZE / 2)
+
+/*
+ * Copy the kernel half of this CPU's active top-level table into @out and
+ * return the table's physical address. Interrupts are off for the copy
+ * (2 KiB), so the CPU cannot switch to another mm, and a table freed
+ * meanwhile would first have to shoot this CPU down with an IPI: what is
+ * copied is the table this CPU runs on.
+ */
+u64 vmlayout_copy_active_table(u64 *out)
+{
+	unsigned long flags;
+	unsigned long pa;
+
+	local_irq_save(flags);
+	pa = read_cr3_pa();
+	memcpy(out, (u8 *)__va(pa) + KERNEL_HALF_OFFSET, KERNEL_HALF_SIZE);
+	local_irq_restore(flags);
+	return pa;
+}
+
+static int vmlayout_leave_mm(void *out)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	leave_mm();
+	*(u64 *)out = read_cr3_pa();
+	local_irq_restore(flags);
+	return 0;
+}
+
+/*
+ * The physical address of init_mm's top-level table, which a module cannot
+ * name: switch a kworker (a kernel thread, in lazy TLB mode) to init_mm
+ * with leave_mm(), as idle drivers do before deep C-states, and read CR3
+ * before anything can switch it again.
+ */
+int vmlayout_reference_cr3(u64 *out)
+{
+	return smp_call_on_cpu(cpumask_first(cpu_online_mask), vmlayout_leave_mm, out, false);
+}
+
+/* The physical address of this CPU's active top-level table. */
+u64 vmlayout_active_table(void)
+{
+	return read_cr3_pa();
+}
+
+/* cond_resched() is a macro; the walkers call it between work items. */
+void vmlayout_cond_resched(void)
+{
+	cond_resched();
+}
+
+struct vmlayout_cpu_work {
+	struct work_struct work;
+	void (*fn)(void *job, unsigned int cpu);
+	void *job;
+	unsigned int cpu;
+};
+
+struct vmlayout_cpu_works {
+	unsigned int nr;
+	struct vmlayout_cpu_work work[];
+};
+
+/* One work per possible CPU, vmalloc'd (nr_cpu_ids may be thousands). */
+struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void)
+{
+	struct vmlayout_cpu_works *works;
+
+	works = vzalloc(struct_size(works, work, nr_cpu_ids));
+	if (works)
+		works->nr = nr_cpu_ids;
+	return works;
+}
+
+void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works)
+{
+	vfree(works);
+}
+
+static void vmlayout_cpu_work_fn(struct work_struct *work)
+{
+	struct vmlayout_cpu_work *w = container_of(work, struct vmlayout_cpu_work, work);
+
+	w->fn(w->job, w->cpu);
+}
+
+/*
+ * schedule_on_each_cpu() with an argument: call @prepare(@job, cpu) for each
+ * online CPU (it may sleep and allocate; an error stops here), then run
+ * @fn(@job, cpu) on every online CPU at once, each in a kworker bound to its
+ * CPU (preemptible, interrupts on), and wait for all of them. CPU hotplug
+ * waits meanwhile, so the CPUs prepared are the CPUs that run.
+ */
+int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
+			 int (*prepare)(void *job, unsigned int cpu),
+			 void (*fn)(void *job, unsigned int cpu), void *job)
+{
+	unsigned int cpu;
+	int ret = 0;
+
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		ret = prepare(job, cpu);
+		if (ret)
+			goto out;
+	}
+	for_each_online_cpu(cpu) {
+		struct vmlayout_cpu_work *w = &works->work[cpu];
+
+		INIT_WORK(&w->work, vmlayout_cpu_work_fn);
+		w->fn = fn;
+		w->job = job;
+		w->cpu = cpu;
+		queue_work_on(cpu, system_highpri_wq, &w->work);
+	}
+	for_each_online_cpu(cpu)
+		flush_work(&works->work[cpu].work);
+out:
+	cpus_read_unlock();
+	return ret;
+}
+
+/*
+ * The next process from pid @*next on that has an mm: pin its mm in @*mm
+ * (the caller releases it with vmlayout_mm_put()), describe the process in
+ * @task, move @*next past it and return 1. Return 0 when no process is
+ * left, or -EAGAIN after a stretch of processes without an mm, so that the
+ * caller reschedules before calling again: the RCU read section stays
+ * short however many tasks there are.
+ */
+int vmlayout_next_mm(int *next, struct vmlayout_task *task, struct mm_struct **mm)
+{
+	int tries, ret = -EAGAIN;
+
+	rcu_read_lock();
+	for (tries = 0; tries < 32; tries++) {
+		struct pid *pid = find_ge_pid(*next, &init_pid_ns);
+		struct task_struct *p;
+
+		if (!pid) {
+			ret = 0;
+			break;
+		}
+		*next = pid_nr(pid) + 1;
+		p = pid_task(pid, PIDTYPE_TGID);
+		if (!p)
+			continue;
+		*mm = get_task_mm(p);
+		if (!*mm)
+			continue;
+		task->pid = task_tgid_nr(p);
+		strscpy(task->comm, p->comm, sizeof(task->comm));
+		ret = 1;
+		break;
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Copy the kernel half of pinned @mm's top-level table; its address. */
+u64 vmlayout_mm_copy_table(struct mm_struct *mm, u64 *out)
+{
+	memcpy(out, (u8 *)mm->pgd + KERNEL_HALF_OFFSET, KERNEL_HALF_SIZE);
+	return __pa(mm->pgd);
+}
+
+void vmlayout_mm_put(struct mm_struct *mm)
+{
+	mmput(mm);
+}

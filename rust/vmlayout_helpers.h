@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vmlayout's C helpers (rust/vmlayout_helpers.c), called from Rust
+ * (rust/helpers.rs declares them again there, with the same layouts).
+ */
+#ifndef _VMLAYOUT_HELPERS_H
+#define _VMLAYOUT_HELPERS_H
+
+#include <linux/sched.h>
+#include <linux/types.h>
+
+struct mm_struct;
+struct vmlayout_cpu_works;
+
+/* A process as the audit names it. */
+struct vmlayout_task {
+	int pid;
+	char comm[TASK_COMM_LEN];
+};
+
+int vmlayout_reference_cr3(u64 *out);
+u64 vmlayout_active_table(void);
+u64 vmlayout_copy_active_table(u64 *out);
+void vmlayout_cond_resched(void);
+
+struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);
+void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works);
+int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
+			 int (*prepare)(void *job, unsigned int cpu),
+			 void (*fn)(void *job, unsigned int cpu), void *job);
+
+int vmlayout_next_mm(int *next, struct vmlayout_task *task, struct mm_struct **mm);
+u64 vmlayout_mm_copy_table(struct mm_struct *mm, u64 *out);
+void vmlayout_mm_put(struct mm_struct *mm);
+
+#endif
