@@ -62,7 +62,7 @@ load() {
 }
 
 echo "TAP version 13"
-PLAN=48
+PLAN=53
 echo "1..$PLAN"
 
 [ "$(id -u)" -eq 0 ] || { echo "Bail out! must run as root"; exit $KSFT_FAIL; }
@@ -322,6 +322,67 @@ else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
 	for n in $(seq 14); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
+
+# Command files take exactly their word, with at most one newline, written
+# at offset 0; anything else is -EINVAL (a seek, -ESPIPE).
+printf '1\n' > "$DBG/rescan" && printf 1 > "$DBG/rescan" &&
+	! printf '1\n\n' > "$DBG/rescan" 2>/dev/null && ! printf ' 1' > "$DBG/rescan" 2>/dev/null &&
+	! printf '1 ' > "$DBG/rescan" 2>/dev/null &&
+	! printf 1 | dd of="$DBG/rescan" bs=1 seek=1 conv=notrunc 2>/dev/null
+ktap_result $? "rescan takes '1' with one optional newline, at offset 0, nothing else"
+
+# Files held open across rmmod: every file's operations name the module as
+# owner, so an open file pins it and rmmod refuses; closing is then safe,
+# and rmmod succeeds once nothing is open.
+exec 3< "$DBG/map"
+! rmmod vmlayout 2>/dev/null && [ -d "$DBG" ] && head -c1 <&3 > /dev/null
+held_read=$?
+exec 3<&-
+exec 4> "$DBG/rescan"
+! rmmod vmlayout 2>/dev/null && echo 1 >&4
+held_write=$?
+exec 4>&-
+[ "$held_read" -eq 0 ] && [ "$held_write" -eq 0 ]
+ktap_result $? "rmmod refuses while map or rescan is open; they still work, and close safely"
+
+# Churn: processes come and go, a module loads and unloads (its memory
+# made read-only and executable, freed with its direct-map aliases reset),
+# vmalloc areas come and go, and readers read while the tables are walked
+# again and again. Every warn or error finding must be true: there are none.
+churn_scans=${VMLAYOUT_CHURN_SCANS:-100}
+: > "$tmp/churn"
+(while [ ! -e "$tmp/stop" ]; do /bin/true; done) &
+forks=$!
+(while [ ! -e "$tmp/stop" ]; do sh -c 'exit 0'; done) &
+forks2=$!
+(while [ ! -e "$tmp/stop" ]; do insmod "$PLANT" plant=none && rmmod vmlayout_plant; done) &
+mods=$!
+(while [ ! -e "$tmp/stop" ]; do cat "$DBG/map" "$DBG/stats" > /dev/null; done) &
+readers=$!
+scans=0 bad_scans=0 rescan_failed=0
+while [ $scans -lt "$churn_scans" ]; do
+	echo 1 > "$DBG/rescan" || rescan_failed=$((rescan_failed + 1))
+	if grep -E '^finding .*severity=(warn|error)' "$DBG/findings" >> "$tmp/churn"; then
+		bad_scans=$((bad_scans + 1))
+	fi
+	scans=$((scans + 1))
+done
+touch "$tmp/stop"
+wait $forks $forks2 $mods $readers
+rm -f "$tmp/stop"
+lsmod | grep -q vmlayout_plant && rmmod vmlayout_plant
+retried=$(field "$DBG/stats" walk retried_items)
+settled=$(field "$DBG/findings" scope settled)
+note "churn: $scans rescans, $bad_scans with warn or error findings, $rescan_failed failed; last scan retried $retried items, settled $settled findings"
+sed -n '1,5s/^/# /p' "$tmp/churn"
+[ "$bad_scans" -eq 0 ] && [ "$rescan_failed" -eq 0 ] && [ "$scans" -ge 100 ]
+ktap_result $? "churn: $scans rescans with forks, module loads and readers, no warn or error finding"
+# The audit looked at every process each time: more than the churn's four.
+mms=$(field "$DBG/findings" scope mms_checked)
+[ "${mms:-0}" -ge 4 ]; ktap_result $? "churn: the last audit checked $mms processes' tables"
+# After the churn, a quiet scan: still clean, nothing changed under it.
+echo 1 > "$DBG/rescan" && ! grep -qE '^finding .*severity=(warn|error)' "$DBG/findings"
+ktap_result $? "after the churn, a quiet rescan is clean"
 
 rmmod vmlayout && [ ! -e "$DBG" ]; ktap_result $? "rmmod removes $DBG"
 load && cmp -s "$S" "$DBG/summary" && rmmod vmlayout

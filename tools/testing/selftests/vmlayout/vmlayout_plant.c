@@ -25,6 +25,7 @@
  *                                          interrupts off, just long enough to
  *                                          read T (a fault through that table);
  *                                          "restore" undoes the plant at once.
+ *   insmod vmlayout_plant.ko plant=none     nothing: load/unload and vmalloc churn
  *
  * The planted address is printed as "vmlayout_plant: <kind> at 0x...".
  * Never load this on a machine you care about.
@@ -42,7 +43,7 @@
 
 static char *plant = "";
 module_param(plant, charp, 0444);
-MODULE_PARM_DESC(plant, "wx, user, hole, cpu or sync");
+MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync or none");
 static int pid;
 module_param(pid, int, 0444);
 MODULE_PARM_DESC(pid, "for plant=cpu and sync: the task whose table to change");
@@ -299,6 +300,24 @@ fail:
 	return -EINVAL;
 }
 
+/*
+ * plant=none: plant nothing. Loading and unloading the module (its memory
+ * made read-only and executable, then freed with its direct-map aliases
+ * reset) and the vmalloc areas made and freed here are the churn a scan
+ * must take without a false finding.
+ */
+static int churn_vmalloc(void)
+{
+	void *areas[16];
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(areas); i++)
+		areas[i] = vmalloc((i % 4 + 1) * PAGE_SIZE);
+	for (i = 0; i < ARRAY_SIZE(areas); i++)
+		vfree(areas[i]);
+	return 0;
+}
+
 static int __init vmlayout_plant_init(void)
 {
 	int ret;
@@ -323,8 +342,10 @@ static int __init vmlayout_plant_init(void)
 		ret = plant_cpu();
 		if (!ret)
 			pr_info("vmlayout_plant: cpu at slot %d of pid %d\n", GUARD_SLOT, pid);
+	} else if (!strcmp(plant, "none")) {
+		ret = churn_vmalloc();
 	} else {
-		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu or sync\n");
+		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu, sync or none\n");
 		ret = -EINVAL;
 	}
 	return ret;
