@@ -8,6 +8,7 @@
 #   make module    build vmlayout.ko (KDIR=<kernel build dir> for your own kernel)
 #   make vm        boot the test kernel and run CMD in it
 #   make check-kasan  the kselftest and stress run on a KASAN build of the kernel
+#   make check-debug  kselftest, stress, fault injection, lockdown on a debug build
 #   make bench     benchmarks (see Documentation/vmlayout/)
 
 SHELL := /bin/bash
@@ -33,7 +34,7 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module companion gen run check check-host check-style check-clippy \
-	check-vm check-kasan vm bench clean
+	check-vm check-kasan check-debug vm bench clean
 
 all: module
 
@@ -101,13 +102,21 @@ check-kasan: gen
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		MODULES=$$mods $(TOOLS)/run-selftests.sh $$kd 1
 
+# The debug variant (lockdep, atomic-sleep, debug objects, kmemleak, fault
+# injection, latency tracers, lockdown, CPU hotplug): kselftest, stress,
+# fault injection, lockdown and 66 CPUs (tools/vmlayout/run-debug.sh).
+check-debug: gen
+	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
+		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
+		MODULES=$$mods $(TOOLS)/run-debug.sh $$kd
+
 # Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
 BENCH := $(TOOLS)/bench
 bench: module
 	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
 	$(BENCH)/run-bench.sh $(kdir)
 
-check: check-host check-style check-clippy check-vm check-kasan
+check: check-host check-style check-clippy check-vm check-kasan check-debug
 	@echo "make check: all tests passed"
 
 clean:

@@ -74,7 +74,10 @@ unsafe extern "C" fn show<T: ShowFile>(seq: *mut bindings::seq_file, _: *mut c_v
 /// # Safety
 ///
 /// Called by the VFS with a live inode and a file being opened.
-unsafe extern "C" fn open<T: ShowFile>(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn open<T: ShowFile>(
+    inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `inode` is live; its private data is the `State`.
     unsafe { bindings::single_open(file, Some(show::<T>), (*inode).i_private) }
 }
@@ -123,7 +126,11 @@ unsafe extern "C" fn write<T: CommandFile>(
     if count == 0 || count > word.len() {
         return refuse(T::NAME, T::USAGE);
     }
-    let mut reader = UserSlice::new(kernel::uaccess::UserPtr::from_ptr(buf as *mut c_void), count).reader();
+    let mut reader = UserSlice::new(
+        kernel::uaccess::UserPtr::from_ptr(buf as *mut c_void),
+        count,
+    )
+    .reader();
     if let Err(e) = reader.read_slice(&mut word[..count]) {
         return e.to_errno() as isize;
     }
@@ -188,13 +195,14 @@ impl Dir {
     pub(crate) fn new(name: &CStr, state: &State) -> Result<Self> {
         // SAFETY: `name` is a NUL-terminated string; NULL parent is the
         // debugfs root.
-        let dentry = unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut()) };
+        let dentry =
+            unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut()) };
         if is_err(dentry) {
             return Err(ENODEV);
         }
         Ok(Dir {
             dentry,
-            state: state as *const State,
+            state: core::ptr::from_ref(state),
         })
     }
 

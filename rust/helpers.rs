@@ -25,6 +25,7 @@ struct CpuWorks {
 }
 
 extern "C" {
+    fn vmlayout_locked_down() -> c_int;
     fn vmlayout_reference_cr3(out: *mut u64) -> c_int;
     fn vmlayout_copy_active_table(out: *mut u64) -> u64;
     fn vmlayout_active_table() -> u64;
@@ -40,6 +41,13 @@ extern "C" {
     fn vmlayout_next_mm(next: *mut c_int, task: *mut TaskName, mm: *mut *mut c_void) -> c_int;
     fn vmlayout_mm_copy_table(mm: *mut c_void, out: *mut u64) -> u64;
     fn vmlayout_mm_put(mm: *mut c_void);
+}
+
+/// `Err(EPERM)` if the kernel is locked down for confidentiality
+/// (`lockdown=confidentiality`), which hides what vmlayout shows.
+pub(crate) fn refuse_if_locked_down() -> Result {
+    // SAFETY: asks the LSMs; no side effect but the lockdown LSM's message.
+    kernel::error::to_result(unsafe { vmlayout_locked_down() })
 }
 
 /// Physical address of init_mm's top-level table, read from CR3 after
@@ -100,6 +108,9 @@ impl OnEachCpu {
     /// Prepare `job` for every online CPU, then run it on all of them at
     /// once and wait; CPU hotplug waits meanwhile.
     pub(crate) fn run<J: PerCpu>(&mut self, job: &mut J) -> Result {
+        /// # Safety
+        ///
+        /// `job` is the `J` passed to `vmlayout_on_each_cpu` below.
         unsafe extern "C" fn prepare<J: PerCpu>(job: *mut c_void, cpu: c_uint) -> c_int {
             // SAFETY: `job` is the `&mut J` below; prepare runs before any
             // `run`, one CPU at a time, in the caller's thread.
@@ -109,6 +120,9 @@ impl OnEachCpu {
                 Err(e) => e.to_errno(),
             }
         }
+        /// # Safety
+        ///
+        /// `job` is the `J` passed to `vmlayout_on_each_cpu` below.
         unsafe extern "C" fn run<J: PerCpu>(job: *mut c_void, cpu: c_uint) {
             // SAFETY: `job` is the `&mut J` below, only shared (`J: Sync`)
             // while the workers run; the caller waits for all of them.
@@ -122,7 +136,7 @@ impl OnEachCpu {
                 self.0.as_ptr(),
                 prepare::<J>,
                 run::<J>,
-                (job as *mut J).cast(),
+                core::ptr::from_mut(job).cast(),
             )
         };
         kernel::error::to_result(ret)

@@ -11,7 +11,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
-use crate::helpers::{copy_active_table, cond_resched, now, KernelHalf, OnEachCpu, PerCpu, Processes};
+use crate::helpers::{
+    cond_resched, copy_active_table, now, KernelHalf, OnEachCpu, PerCpu, Processes,
+};
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
@@ -38,7 +40,6 @@ impl DirectMap {
     pub(crate) fn new(page_offset_base: u64) -> Self {
         DirectMap { page_offset_base }
     }
-
 }
 
 impl TableSource for DirectMap {
@@ -341,7 +342,13 @@ impl WalkJob<'_> {
 
     /// Walk one item; walk it again (as its table holds it now) while its
     /// tables change under the walk, up to [`ITEM_RETRIES`] times.
-    fn walk_item(&self, item: &WorkItem, src: &mut DirectMap, scratch: &mut Scratch, sink: &mut CpuSink<'_>) {
+    fn walk_item(
+        &self,
+        item: &WorkItem,
+        src: &mut DirectMap,
+        scratch: &mut Scratch,
+        sink: &mut CpuSink<'_>,
+    ) {
         let mut item = *item;
         for attempt in 0..=ITEM_RETRIES {
             let (len, coalescer) = (sink.ranges.len(), sink.coalescer);
@@ -649,7 +656,13 @@ fn reference_finding(
 }
 
 /// A top-level slot of someone's table that differs from the reference.
-fn unsynced_finding(walk: &Walk, map: &LiveMap<'_>, slot: usize, entry: u64, owner: Owner) -> Finding {
+fn unsynced_finding(
+    walk: &Walk,
+    map: &LiveMap<'_>,
+    slot: usize,
+    entry: u64,
+    owner: Owner,
+) -> Finding {
     let start = walk.top_va(slot + ENTRIES / 2);
     Finding {
         rule: Rule::UnsyncedPgd,
@@ -722,9 +735,16 @@ fn check_direct_map(
             continue;
         }
         let mut still_empty = true;
-        walk.presence(reference, f.range.start, f.range.last, &mut src, &mut scratch, |_, _, kind| {
-            still_empty &= kind == Presence::Empty;
-        });
+        walk.presence(
+            reference,
+            f.range.start,
+            f.range.last,
+            &mut src,
+            &mut scratch,
+            |_, _, kind| {
+                still_empty &= kind == Presence::Empty;
+            },
+        );
         if !still_empty {
             *f = Finding {
                 rule: Rule::TableChanged,
@@ -847,14 +867,28 @@ pub(crate) fn scan(
     result?;
     lap(&mut phases.rules_ns);
 
-    check_direct_map(&walk, live, reference, ram, &walked.ranges, &map, &mut findings)?;
+    check_direct_map(
+        &walk,
+        live,
+        reference,
+        ram,
+        &walked.ranges,
+        &map,
+        &mut findings,
+    )?;
     lap(&mut phases.ram_ns);
 
     // The sync audit: every CPU's active table (read by its worker during
     // the walk) and every mm's table against the reference, kernel half.
     for cpu in walked.unsynced.iter() {
         for &(slot, entry) in cpu.slots.iter() {
-            findings.push(unsynced_finding(&walk, &map, slot, entry, Owner::Cpu(cpu.cpu as u32)))?;
+            findings.push(unsynced_finding(
+                &walk,
+                &map,
+                slot,
+                entry,
+                Owner::Cpu(cpu.cpu as u32),
+            ))?;
         }
     }
     let checked_cpus = walked.cpus.len() as u32;

@@ -122,7 +122,10 @@ impl State {
                     errno: e.to_errno(),
                     at_ns: helpers::now(),
                 });
-                pr_warn!("rescan failed ({:?}): the files show the previous scan\n", e);
+                pr_warn!(
+                    "rescan failed ({:?}): the files show the previous scan\n",
+                    e
+                );
                 Err(e)
             }
         }
@@ -136,7 +139,10 @@ impl State {
             Record::new(f, "stale")?
                 .num("errno", failure.errno)?
                 .num("at_ns", failure.at_ns)?
-                .text("reason", "the last rescan failed; this is the scan before it")?
+                .text(
+                    "reason",
+                    "the last rescan failed; this is the scan before it",
+                )?
                 .end()?;
         }
         Ok(())
@@ -429,8 +435,14 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .num("table_pages", tables)?
         .num("setup_table_pages", w.setup_tables)?
         .num("cpus", w.cpus.len())?
-        .num("retried_items", w.cpus.iter().map(|c| c.retries).sum::<u64>())?
-        .num("changed_items", w.cpus.iter().map(|c| c.changed).sum::<u64>())?
+        .num(
+            "retried_items",
+            w.cpus.iter().map(|c| c.retries).sum::<u64>(),
+        )?
+        .num(
+            "changed_items",
+            w.cpus.iter().map(|c| c.changed).sum::<u64>(),
+        )?
         .num("resynced_cpus", w.resynced)?
         .end()?;
     let p = &scan.phases;
@@ -546,6 +558,10 @@ struct Vmlayout {
 
 impl kernel::Module for Vmlayout {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        if let Err(e) = helpers::refuse_if_locked_down() {
+            pr_warn!("the kernel is locked down for confidentiality: vmlayout would show the KASLR bases, physical addresses and every kernel mapping; not loading\n");
+            return Err(e);
+        }
         let ram = live::ram_ranges()?;
         let live = live::read(&ram);
         let walk = scan::walk_of(&live);

@@ -12,6 +12,7 @@
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/security.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
@@ -63,6 +64,16 @@ static int vmlayout_leave_mm(void *out)
 int vmlayout_reference_cr3(u64 *out)
 {
 	return smp_call_on_cpu(cpumask_first(cpu_online_mask), vmlayout_leave_mm, out, false);
+}
+
+/*
+ * Whether the kernel is locked down for confidentiality. vmlayout shows
+ * what that level hides: the KASLR bases, physical addresses, every
+ * kernel mapping. It asks as /proc/kcore does, which shows the same.
+ */
+int vmlayout_locked_down(void)
+{
+	return security_locked_down(LOCKDOWN_KCORE);
 }
 
 /* The physical address of this CPU's active top-level table. */

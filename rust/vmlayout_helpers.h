@@ -18,6 +18,7 @@ struct vmlayout_task {
 	char comm[TASK_COMM_LEN];
 };
 
+int vmlayout_locked_down(void);
 int vmlayout_reference_cr3(u64 *out);
 u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);

@@ -166,9 +166,12 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
     let root: Table = *t.pages[&t.root];
     let mut items = vec![];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-    walk.split(Top::kernel_half(t.root, &root), t, &mut scratch, &mut |item| {
-        items.push(item)
-    });
+    walk.split(
+        Top::kernel_half(t.root, &root),
+        t,
+        &mut scratch,
+        &mut |item| items.push(item),
+    );
     assert!(items.windows(2).all(|w| w[0].va < w[1].va));
     assert!(items
         .iter()
@@ -180,7 +183,9 @@ fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
     let lists: Vec<Vec<Range>> = per_cpu.into_iter().map(|c| c.done().ranges).collect();
     let slices: Vec<&[Range]> = lists.iter().map(Vec::as_slice).collect();
     let mut out = vec![];
-    walk::merge(&slices, &mut vec![0; cpus], &mut vec![0; cpus], |r| out.push(r));
+    walk::merge(&slices, &mut vec![0; cpus], &mut vec![0; cpus], |r| {
+        out.push(r)
+    });
     out
 }
 
@@ -350,7 +355,9 @@ fn items_of(t: &mut Tables, walk: &Walk) -> Vec<walk::WorkItem> {
     let root: Table = *t.pages[&t.root];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut items = vec![];
-    walk.split(Top::kernel_half(t.root, &root), t, &mut scratch, &mut |i| items.push(i));
+    walk.split(Top::kernel_half(t.root, &root), t, &mut scratch, &mut |i| {
+        items.push(i)
+    });
     items
 }
 
@@ -397,7 +404,10 @@ fn a_table_replaced_under_the_walk_is_detected_and_walked_again() {
         let second = second.done();
         assert!(second.changed.is_empty());
         assert_eq!(second.ranges.len(), 1);
-        assert_eq!((second.ranges[0].phys, second.ranges[0].size()), (0x9000, 0x2000));
+        assert_eq!(
+            (second.ranges[0].phys, second.ranges[0].size()),
+            (0x9000, 0x2000)
+        );
     }
 }
 
@@ -1121,4 +1131,3 @@ mod sync_paths {
         }
     }
 }
-

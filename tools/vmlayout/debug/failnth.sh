@@ -1,0 +1,26 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Fault injection on the debug kernel: every allocation of insmod, then of
+# a rescan, failed in turn (vmlayout_failnth), through failslab and
+# fail_page_alloc at every order and gfp. Each must fail cleanly: no oops,
+# no module left half-loaded, the files marked stale after a failed rescan.
+#
+#   failnth.sh vmlayout.ko vmlayout_failnth
+MOD=$1 FAILNTH=$2
+DBG=/sys/kernel/debug/vmlayout
+fail=0
+for attr in failslab fail_page_alloc; do
+	d=/sys/kernel/debug/$attr
+	[ -d $d ] || { echo "failnth: no $d"; exit 1; }
+	echo N > $d/ignore-gfp-wait
+	echo 0 > $d/verbose
+done
+echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+"$FAILNTH" insmod "$MOD" vmlayout | tail -n1 || fail=1
+insmod "$MOD" || fail=1
+"$FAILNTH" write $DBG/rescan 1 $DBG/findings | tail -n1 || fail=1
+# After the last injected failure, one good rescan clears the stale mark.
+echo 1 > $DBG/rescan && ! grep -q '^stale ' $DBG/findings || fail=1
+rmmod vmlayout || fail=1
+exit $fail

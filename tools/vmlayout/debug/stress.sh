@@ -1,0 +1,69 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Stress on the debug kernel (run by tools/vmlayout/run-debug.sh in the
+# guest): parallel readers, rescans, selftest faults, bench floors, CPU
+# hotplug, fork and module/vmalloc churn, all at once; then 200 insmod/rmmod
+# cycles; then a kmemleak scan. Every scan must have no warn or error
+# finding. Prints "stress: ..." lines; exits non-zero on any failure.
+#
+#   stress.sh vmlayout.ko vmlayout_plant.ko [SECONDS]
+MOD=$1 PLANT=$2 SECONDS_=${3:-30}
+DBG=/sys/kernel/debug/vmlayout
+tmp=$(mktemp -d)
+fail=0
+
+insmod "$MOD" || { echo "stress: insmod failed"; exit 1; }
+end=$(($(date +%s) + SECONDS_))
+running() { [ "$(date +%s)" -lt "$end" ]; }
+(while running; do cat $DBG/map $DBG/findings $DBG/stats $DBG/layout $DBG/summary > /dev/null; done) &
+(while running; do cat $DBG/map > /dev/null; done) &
+(while running; do echo fault > $DBG/selftest; done) &
+(while running; do echo floor > $DBG/bench; sleep 0.2; done) &
+(while running; do /bin/true; done) &
+(while running; do insmod "$PLANT" plant=none && rmmod vmlayout_plant; done) &
+hotplug=0
+if [ -w /sys/devices/system/cpu/cpu1/online ]; then
+	(n=0; while running; do echo 0 > /sys/devices/system/cpu/cpu1/online; sleep 0.1
+		echo 1 > /sys/devices/system/cpu/cpu1/online; n=$((n + 1)); sleep 0.1; done
+	echo $n > "$tmp/hotplug") &
+	hotplug=1
+fi
+scans=0 bad=0 failed=0
+while running; do
+	if echo 1 > $DBG/rescan; then
+		grep -E '^finding .*severity=(warn|error)' $DBG/findings > "$tmp/bad" && {
+			bad=$((bad + 1)); sed 's/^/stress: /' "$tmp/bad" | head -3; }
+	else
+		failed=$((failed + 1))
+	fi
+	scans=$((scans + 1))
+done
+wait
+echo 1 > /sys/devices/system/cpu/cpu1/online 2>/dev/null
+echo "stress: $scans rescans under churn, $bad with warn or error findings, $failed failed; CPU 1 offlined $(cat "$tmp/hotplug" 2>/dev/null || echo 0) times"
+[ "$bad" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$scans" -ge 20 ] || fail=1
+[ "$hotplug" -eq 0 ] || [ "$(cat "$tmp/hotplug" 2>/dev/null || echo 0)" -gt 0 ] || fail=1
+rmmod vmlayout || fail=1
+
+# Load and unload, 200 times (each load scans).
+cycles=0
+while [ $cycles -lt 200 ]; do
+	insmod "$MOD" && rmmod vmlayout || { fail=1; break; }
+	cycles=$((cycles + 1))
+done
+echo "stress: $cycles insmod/rmmod cycles"
+
+# kmemleak: two scans (an object must look unreferenced twice to be
+# reported), then every report.
+KML=/sys/kernel/debug/kmemleak
+if [ -w $KML ]; then
+	echo scan > $KML; sleep 6; echo scan > $KML
+	leaks=$(grep -c '^unreferenced object' $KML)
+	ours=$(grep -c 'vmlayout' $KML)
+	echo "stress: kmemleak: $leaks suspected leaks, $ours naming vmlayout"
+	[ "$leaks" -eq 0 ] || { sed -n '1,40s/^/stress: /p' $KML; fail=1; }
+else
+	echo "stress: no $KML (CONFIG_DEBUG_KMEMLEAK)"; fail=1
+fi
+rm -rf "$tmp"
+exit $fail

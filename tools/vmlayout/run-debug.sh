@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make check-debug: vmlayout on the debug variant of the test kernel
+# (tools/testing/selftests/vmlayout/config.debug: lockdep, atomic-sleep,
+# debug objects, kmemleak, fault injection, hung-task and soft-lockup
+# detection, irqsoff and preemptoff tracers, lockdown, CPU hotplug,
+# NR_CPUS=128):
+#
+#   1. the kselftest in both paging modes;
+#   2. stress (debug/stress.sh) and the latency tracers (debug/latency.sh),
+#      5-level, debug_pagealloc=on;
+#   3. fault injection (debug/failnth.sh): each allocation of insmod and of
+#      a rescan failed in turn;
+#   4. lockdown=confidentiality refuses to load; integrity loads;
+#   5. 66 CPUs, CPUs 1-63 offline: CPUs 64 and 65 walk and are audited.
+#
+#   run-debug.sh KDIR     MODULES: where vmlayout.ko and the companion are
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+kdir=${1:?usage: run-debug.sh KDIR}
+mods=${MODULES:?MODULES: directory of the modules built for KDIR}
+selftest=$top/tools/testing/selftests/vmlayout
+log=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-debug.XXXXXX")
+trap 'rm -rf "$log"' EXIT
+gcc -static -O2 -Wall -o "$log/vmlayout_failnth" "$selftest/vmlayout_failnth.c"
+
+image=$kdir/arch/x86/boot/bzImage
+files=(-f "$mods/vmlayout.ko" -f "$mods/tools/testing/selftests/vmlayout/vmlayout_plant.ko"
+	-f "$selftest/vmlayout.sh" -f "$here/debug/stress.sh" -f "$here/debug/latency.sh"
+	-f "$here/debug/failnth.sh" -f "$log/vmlayout_failnth")
+fail=0
+run() { # NAME VM-ARGS... -- CMD
+	local name=$1 out=$log/$1.out rc=0
+	shift
+	echo "=== check-debug: $name"
+	VM_TIMEOUT=${VM_TIMEOUT:-900} "$here/vm.sh" -k "$image" "${files[@]}" "$@" > "$out" 2>&1 || rc=$?
+	grep -E '^(not ok|# Totals|stress:|latency|failnth|insmod|write|lockdown|cpus)' "$out" || true
+	if [ "$rc" -ne 0 ]; then
+		tail -n 60 "$out"
+		echo "FAIL: check-debug $name"
+		fail=1
+	fi
+}
+KSELFTEST='sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko'
+run kselftest-5level -p 5 -- "$KSELFTEST"
+run kselftest-4level -p 4 -- "$KSELFTEST"
+run stress -p 5 -a debug_pagealloc=on -- \
+	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 30 && sh /root/latency.sh /root/vmlayout.ko 20 100'
+VM_ALLOW_ALLOC_FAILURES=1 run failnth -p 5 -a kmemleak=off -- \
+	'sh /root/failnth.sh /root/vmlayout.ko /root/vmlayout_failnth'
+run lockdown -p 5 -a lockdown=confidentiality -- \
+	'! insmod /root/vmlayout.ko 2>/dev/null && [ ! -d /sys/kernel/debug/vmlayout ] &&
+	dmesg | grep -q "locked down for confidentiality: vmlayout would show" &&
+	echo "lockdown: confidentiality: insmod refused, as documented"'
+run cpus -p 5 -s 66 -a kmemleak=off -- \
+	'c=1; while [ $c -lt 64 ]; do echo 0 > /sys/devices/system/cpu/cpu$c/online; c=$((c + 1)); done
+	insmod /root/vmlayout.ko && echo 1 > /sys/kernel/debug/vmlayout/rescan &&
+	cpus=$(grep "^cpu " /sys/kernel/debug/vmlayout/stats | sed "s/.* cpu=\([0-9]*\) .*/\1/" | tr "\n" " ") &&
+	checked=$(sed -n "s/.*cpus_checked=\([0-9]*\).*/\1/p" /sys/kernel/debug/vmlayout/findings) &&
+	echo "cpus: online $(cat /sys/devices/system/cpu/online), walked by $cpus, $checked audited" &&
+	[ "$cpus" = "0 64 65 " ] && [ "$checked" -eq 3 ]'
+[ "$fail" -eq 0 ] && echo "check-debug: PASS" && exit 0
+exit 1
