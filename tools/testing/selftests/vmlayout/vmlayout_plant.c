@@ -26,11 +26,13 @@
  *                                          read T (a fault through that table);
  *                                          "restore" undoes the plant at once.
  *   insmod vmlayout_plant.ko plant=none     nothing: load/unload and vmalloc churn
+ *   insmod vmlayout_plant.ko plant=leak     leaks 100 bytes (kmemleak must see it)
  *
  * The planted address is printed as "vmlayout_plant: <kind> at 0x...".
  * Never load this on a machine you care about.
  */
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/mm.h>
 #include <linux/pid.h>
@@ -43,7 +45,7 @@
 
 static char *plant = "";
 module_param(plant, charp, 0444);
-MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync or none");
+MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync, none or leak");
 static int pid;
 module_param(pid, int, 0444);
 MODULE_PARM_DESC(pid, "for plant=cpu and sync: the task whose table to change");
@@ -344,8 +346,11 @@ static int __init vmlayout_plant_init(void)
 			pr_info("vmlayout_plant: cpu at slot %d of pid %d\n", GUARD_SLOT, pid);
 	} else if (!strcmp(plant, "none")) {
 		ret = churn_vmalloc();
+	} else if (!strcmp(plant, "leak")) {
+		/* kmemleak's positive control: 100 bytes nothing points to. */
+		ret = kmalloc(100, GFP_KERNEL) ? 0 : -ENOMEM;
 	} else {
-		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu, sync or none\n");
+		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu, sync, none or leak\n");
 		ret = -EINVAL;
 	}
 	return ret;
