@@ -96,11 +96,13 @@ check-vm: companion
 # The same kselftest and stress run on a KASAN (generic, KASAN_VMALLOC) build
 # of the test kernel: its own cache entry, its own module build (staged next
 # to it, so the checkout's build stays for the main kernel). One boot per
-# paging mode; randomization across boots is checked by check-vm.
+# paging mode, 30 churn rescans each (KASAN makes TCG slow; check-vm runs
+# the 100); randomization across boots is checked by check-vm; the stress
+# boot does not run the whole kselftest again.
 check-kasan: gen
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh kasan | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
-		MODULES=$$mods $(TOOLS)/run-selftests.sh $$kd 1
+		MODULES=$$mods CHURN_SCANS=30 STRESS_SELFTEST=0 $(TOOLS)/run-selftests.sh $$kd 1
 
 # The debug variant (lockdep, atomic-sleep, debug objects, kmemleak, fault
 # injection, latency tracers, lockdown, CPU hotplug): kselftest, stress,

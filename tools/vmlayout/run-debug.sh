@@ -32,10 +32,11 @@ files=(-f "$mods/vmlayout.ko" -f "$mods/tools/testing/selftests/vmlayout/vmlayou
 	-f "$here/debug/failnth.sh" -f "$log/vmlayout_failnth")
 fail=0
 run() { # NAME VM-ARGS... -- CMD
-	local name=$1 out=$log/$1.out rc=0
+	local name=$1 out=$log/$1.out rc=0 t0=$SECONDS
 	shift
 	echo "=== check-debug: $name"
 	VM_TIMEOUT=${VM_TIMEOUT:-900} "$here/vm.sh" -k "$image" "${files[@]}" "$@" > "$out" 2>&1 || rc=$?
+	echo "$name: $((SECONDS - t0)) s"
 	grep -E '^(not ok|# Totals|stress:|latency|failnth|insmod|write|lockdown|cpus)' "$out" || true
 	if [ "$rc" -ne 0 ]; then
 		tail -n 60 "$out"

@@ -7,7 +7,10 @@
 #
 # MODULES: the directory holding vmlayout.ko and tools/testing/selftests/
 # vmlayout/vmlayout_plant.ko when they were not built in this checkout
-# (build-variant-modules.sh). On a KASAN kernel, every boot must also show
+# (build-variant-modules.sh). PAGINGS (default "5 4"): the paging modes
+# booted. CHURN_SCANS (default 100): rescans in the kselftest's churn test.
+# STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
+# boot (under debug_pagealloc=on) before the stress itself. On a KASAN kernel, every boot must also show
 # KASAN initialized, so a run that found no report shows KASAN was looking.
 set -euo pipefail
 
@@ -27,9 +30,10 @@ grep -qx 'CONFIG_KASAN=y' "$kdir/.config" && kasan="KernelAddressSanitizer initi
 fail=0
 # vm NAME ARGS...: boot with vm.sh; on a KASAN kernel check it was active.
 vm() {
-	local name=$1 rc=0
+	local name=$1 rc=0 t0=$SECONDS
 	shift
 	VM_CONSOLE=$log/$name.console "$here/vm.sh" "$@" || rc=$?
+	echo "$name: $((SECONDS - t0)) s" >&2
 	if [ "$rc" -eq 0 ] && [ -n "$kasan" ]; then
 		if grep -q "$kasan" "$log/$name.console"; then
 			echo "$name: $(grep -o "$kasan.*" "$log/$name.console" | head -n1); no KASAN report"
@@ -40,12 +44,14 @@ vm() {
 	fi
 	return "$rc"
 }
-for paging in 5 4; do
+pagings=${PAGINGS:-5 4}
+selftest_cmd="VMLAYOUT_CHURN_SCANS=${CHURN_SCANS:-100} sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko"
+for paging in $pagings; do
 	for boot in $(seq 1 "$boots"); do
 		out=$log/p$paging-b$boot.tap
 		echo "=== kselftest vmlayout: ${paging}-level paging, boot $boot of $boots"
 		if vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" "${files[@]}" \
-			-- 'sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko' > "$out" 2>&1; then
+			-- "$selftest_cmd" > "$out" 2>&1; then
 			grep -E '^p[45]-b[0-9]+: ' "$out" || true
 			grep -E '^(not ok|# Totals)' "$out" || true
 		else
@@ -72,9 +78,7 @@ done
 # plants changing the tables while vmlayout rescans; the runner fails on any
 # oops, BUG or WARNING in the console.
 echo "=== stress: rescans while tables change, debug_pagealloc=on, 5-level"
-stress='sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko > /root/tap 2>&1; st=$?
-grep -E "^not ok|Totals" /root/tap
-insmod /root/vmlayout.ko
+stress='insmod /root/vmlayout.ko
 ( i=0; while [ $i -lt 30 ]; do insmod /root/vmlayout_plant.ko plant=wx && rmmod vmlayout_plant; i=$((i + 1)); done ) &
 ( i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i + 1)); done ) &
 n=0; while [ $n -lt 40 ]; do echo 1 > /sys/kernel/debug/vmlayout/rescan || st=1; n=$((n + 1)); done
@@ -84,6 +88,13 @@ echo 1 > /sys/kernel/debug/vmlayout/rescan && grep "^walk" /sys/kernel/debug/vml
 grep "^rule id=unreadable-table" /sys/kernel/debug/vmlayout/findings
 rmmod vmlayout
 exit $st'
+if [ "${STRESS_SELFTEST:-1}" = 1 ]; then
+	stress="$selftest_cmd > /root/tap 2>&1 || st=1
+grep -E \"^not ok|Totals\" /root/tap
+$stress"
+fi
+stress="st=0
+$stress"
 if ! vm stress -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
 	echo "FAIL: stress run"
 	fail=1
