@@ -91,7 +91,7 @@ companion: module
 	$(MAKE) -C $(kdir) M=$(SELFTEST) LLVM=$(LLVM) modules
 
 check-vm: companion
-	$(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
+	BIG_MEM=256G $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
 # The same kselftest and stress run on a KASAN (generic, KASAN_VMALLOC) build
 # of the test kernel: its own cache entry, its own module build (staged next

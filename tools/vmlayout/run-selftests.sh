@@ -10,7 +10,8 @@
 # (build-variant-modules.sh). PAGINGS (default "5 4"): the paging modes
 # booted. CHURN_SCANS (default 100): rescans in the kselftest's churn test.
 # STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
-# boot (under debug_pagealloc=on) before the stress itself. On a KASAN kernel, every boot must also show
+# boot (under debug_pagealloc=on) before the stress itself. BIG_MEM (e.g.
+# 256G): also boot a guest that large (see below). On a KASAN kernel, every boot must also show
 # KASAN initialized, so a run that found no report shows KASAN was looking.
 set -euo pipefail
 
@@ -98,6 +99,23 @@ $stress"
 if ! vm stress -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
 	echo "FAIL: stress run"
 	fail=1
+fi
+# Any machine size: a guest far larger than this host (BIG_MEM, memory
+# the host never reserves), debug_pagealloc=on so the whole direct map is in
+# 4 KiB pages: some 130,000 work items and table pages. It must load, scan
+# and rescan with no warn or error finding and no warning.
+if [ -n "${BIG_MEM:-}" ]; then
+	echo "=== big: a $BIG_MEM guest, debug_pagealloc=on, 5-level"
+	big='grep MemTotal /proc/meminfo
+insmod /root/vmlayout.ko && echo 1 > /sys/kernel/debug/vmlayout/rescan && echo 1 > /sys/kernel/debug/vmlayout/rescan || exit 1
+grep "^walk" /sys/kernel/debug/vmlayout/stats
+! grep -E "^finding .*severity=(warn|error)" /sys/kernel/debug/vmlayout/findings || exit 1
+items=$(sed -n "s/^walk .* items=\([0-9]*\).*/\1/p" /sys/kernel/debug/vmlayout/stats)
+echo "big: $items work items"; [ "$items" -gt 100000 ] && rmmod vmlayout'
+	if ! vm big -k "$kdir/arch/x86/boot/bzImage" -p 5 -m "$BIG_MEM" -B -a debug_pagealloc=on "${files[@]}" -- "$big"; then
+		echo "FAIL: big guest"
+		fail=1
+	fi
 fi
 [ "$fail" -eq 0 ] && echo "kselftest vmlayout: PASS in both paging modes and under stress${kasan:+, under KASAN}" && exit 0
 exit 1

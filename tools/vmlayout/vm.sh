@@ -3,8 +3,12 @@
 # Boot the vmlayout test kernel in QEMU (TCG), run a shell command as root in
 # the guest and exit with its status.
 #
-#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-a 'kernel args'] [-t SECONDS]
+#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-B] [-a 'kernel args'] [-t SECONDS]
 #         [-f FILE]... -- 'shell command'
+#
+# -B backs the guest's memory with a RAM backend that reserves nothing
+# (reserve=off): untouched guest memory costs the host nothing, so a guest
+# far larger than the host (256G here) boots.
 #
 # Every -f FILE lands in the guest's /root/. debugfs and tracefs are mounted.
 # The command's output goes to a second serial port so it is never mixed with
@@ -12,9 +16,9 @@
 # any of which (or a timeout) fails the run and prints the console log.
 set -euo pipefail
 
-kernel="" paging=5 smp=2 mem=2G append="" timeout_s=${VM_TIMEOUT:-600}
+kernel="" paging=5 smp=2 mem=2G append="" timeout_s=${VM_TIMEOUT:-600} backend=""
 files=()
-while getopts "k:p:s:m:a:t:f:" opt; do
+while getopts "k:p:s:m:a:t:f:B" opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
 	p) paging=$OPTARG ;;
@@ -23,6 +27,7 @@ while getopts "k:p:s:m:a:t:f:" opt; do
 	a) append=$OPTARG ;;
 	t) timeout_s=$OPTARG ;;
 	f) files+=("$OPTARG") ;;
+	B) backend=1 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -66,7 +71,10 @@ chmod +x "$root/init"
 
 console=$work/console.log out=$work/out.log
 rc=0
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$mem" \
+mem_args=(-m "$mem")
+[ -z "$backend" ] || mem_args+=(-object "memory-backend-ram,id=vmlayout-mem,size=$mem,reserve=off"
+	-machine memory-backend=vmlayout-mem)
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" "${mem_args[@]}" \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 $append" \
 	-display none -monitor none -no-reboot \
