@@ -655,7 +655,34 @@ fn reference_finding(
     }
 }
 
-/// A top-level slot of someone's table that differs from the reference.
+/// A finding about one page-table entry at `level` mapping `va` (its whole
+/// span), rather than about a leaf range.
+fn entry_finding(
+    walk: &Walk,
+    map: &LiveMap<'_>,
+    (rule, severity, reason): (Rule, Severity, &'static str),
+    (va, level, entry): (u64, Level, u64),
+    owner: Owner,
+) -> Finding {
+    Finding {
+        rule,
+        severity,
+        row: map.place(va).0.row(),
+        range: Range {
+            start: va,
+            last: va + (level.entry_size() - 1),
+            phys: entry & walk.phys_mask,
+            flags: Flags::of(entry),
+            effective: Effective::ALL,
+            level,
+        },
+        reason,
+        owner,
+    }
+}
+
+/// A top-level slot (index in the kernel half) of someone's table that
+/// differs from the reference.
 fn unsynced_finding(
     walk: &Walk,
     map: &LiveMap<'_>,
@@ -663,22 +690,9 @@ fn unsynced_finding(
     entry: u64,
     owner: Owner,
 ) -> Finding {
-    let start = walk.top_va(slot + ENTRIES / 2);
-    Finding {
-        rule: Rule::UnsyncedPgd,
-        severity: Severity::Error,
-        row: map.place(start).0.row(),
-        range: Range {
-            start,
-            last: start + (walk.top.entry_size() - 1),
-            phys: entry & walk.phys_mask,
-            flags: Flags::of(entry),
-            effective: Effective::ALL,
-            level: walk.top,
-        },
-        reason: Rule::UnsyncedPgd.reason(),
-        owner,
-    }
+    let rule = Rule::UnsyncedPgd;
+    let at = (walk.top_va(slot + ENTRIES / 2), walk.top, entry);
+    entry_finding(walk, map, (rule, Severity::Error, rule.reason()), at, owner)
 }
 
 /// System RAM against the direct map. A stretch the walk did not see
@@ -897,39 +911,18 @@ pub(crate) fn scan(
 
     for stats in walked.cpus.iter() {
         let owner = Owner::Cpu(stats.cpu as u32);
-        if let Some((va, level, entry)) = stats.first_unreadable {
-            findings.push(Finding {
-                rule: Rule::UnreadableTable,
-                severity: Severity::Warn,
-                row: map.place(va).0.row(),
-                range: Range {
-                    start: va,
-                    last: va + (level.entry_size() - 1),
-                    phys: entry & walk.phys_mask,
-                    flags: Flags::of(entry),
-                    effective: Effective::ALL,
-                    level,
-                },
-                reason: Rule::UnreadableTable.reason(),
-                owner,
-            })?;
+        if let Some(at) = stats.first_unreadable {
+            let rule = Rule::UnreadableTable;
+            let what = (rule, Severity::Warn, rule.reason());
+            findings.push(entry_finding(&walk, &map, what, at, owner))?;
         }
         if let Some((va, level)) = stats.first_changed {
-            findings.push(Finding {
-                rule: Rule::TableChanged,
-                severity: Severity::Info,
-                row: map.place(va).0.row(),
-                range: Range {
-                    start: va,
-                    last: va + (level.entry_size() - 1),
-                    phys: 0,
-                    flags: Flags(0),
-                    effective: Effective::ALL,
-                    level,
-                },
-                reason: "this entry kept changing while the walk read the table below it",
-                owner,
-            })?;
+            let what = (
+                Rule::TableChanged,
+                Severity::Info,
+                "this entry kept changing while the walk read the table below it",
+            );
+            findings.push(entry_finding(&walk, &map, what, (va, level, 0), owner))?;
         }
     }
     let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);

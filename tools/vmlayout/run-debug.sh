@@ -29,7 +29,7 @@ gcc -static -O2 -Wall -o "$log/vmlayout_failnth" "$selftest/vmlayout_failnth.c"
 image=$kdir/arch/x86/boot/bzImage
 files=(-f "$mods/vmlayout.ko" -f "$mods/tools/testing/selftests/vmlayout/vmlayout_plant.ko"
 	-f "$selftest/vmlayout.sh" -f "$here/debug/stress.sh" -f "$here/debug/latency.sh"
-	-f "$here/debug/failnth.sh" -f "$log/vmlayout_failnth")
+	-f "$here/debug/failnth.sh" -f "$here/debug/kmemleak.sh" -f "$log/vmlayout_failnth")
 fail=0
 run() { # NAME VM-ARGS... -- CMD
 	local name=$1 out=$log/$1.out rc=0 t0=$SECONDS

@@ -26,13 +26,5 @@ insmod "$MOD" || fail=1
 echo 1 > $DBG/rescan && ! grep -q '^stale ' $DBG/findings || fail=1
 rmmod vmlayout || fail=1
 # No leak on any of those paths.
-KML=/sys/kernel/debug/kmemleak
-if [ -w $KML ]; then
-	echo scan > $KML; sleep 6; echo scan > $KML
-	leaks=$(grep -c '^unreferenced object' $KML)
-	echo "failnth: kmemleak: $leaks suspected leaks"
-	[ "$leaks" -eq 0 ] || { sed -n '1,40p' $KML; fail=1; }
-else
-	echo "failnth: kmemleak is off (it failed an allocation of its own?)"; fail=1
-fi
+sh "$(dirname "$0")/kmemleak.sh" failnth || fail=1
 exit $fail
