@@ -116,7 +116,9 @@ check-debug: gen
 BENCH := $(TOOLS)/bench
 bench: module
 	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
-	$(BENCH)/run-bench.sh $(kdir)
+	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
+		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
+		BENCH_DEBUG_KDIR=$$kd BENCH_DEBUG_MODULES=$$mods $(BENCH)/run-bench.sh $(kdir)
 
 check: check-host check-style check-clippy check-vm check-kasan check-debug
 	@echo "make check: all tests passed"

@@ -21,11 +21,11 @@ gcc -static -O2 -Wall -o "$stage/vmlayout_time" "$here/vmlayout_time.c"
 files=(-f "$top/vmlayout.ko" -f "$here/vmlayout_areas.ko" -f "$stage/vmlayout_time"
 	-f "$here/bench-guest.sh")
 for paging in 5 4; do
-	for shape in "1 4G" "2 4G" "2 2G" "2 1G"; do
+	for shape in "1 4G" "2 4G" "2 2G" "2 1G" "2 16G"; do
 		read -r smp mem <<< "$shape"
 		echo "bench: ${paging}-level paging, $smp vCPU, $mem, debug_pagealloc=on, $areas vmalloc areas, $runs runs" >&2
 		out=$("$top/tools/vmlayout/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" \
-			-s "$smp" -m "$mem" -a debug_pagealloc=on "${files[@]}" \
+			-s "$smp" -m "$mem" -B -a debug_pagealloc=on "${files[@]}" \
 			-- "sh /root/bench-guest.sh $runs $areas") || { echo "$out"; exit 1; }
 		line=$(grep '^bench ' <<< "$out") || { echo "$out"; exit 1; }
 		echo "paging=$paging vcpus=$smp mem=$mem ${line#bench }" >> "$stage/results"
@@ -79,5 +79,27 @@ END {
 		printf "%-6s %-4s %8d %10s %14.0f\n", row[i, "paging"] "-lvl", row[i, "mem"], row[i, "table_pages"], \
 			ms(med(row[i, "scan"])), med(row[i, "scan"]) / row[i, "table_pages"]
 }' "$stage/results"
+
+# Latency: the longest stretch with interrupts off and with preemption off
+# during 20 scans, from the kernel's irqsoff and preemptoff tracers, which
+# need the debug variant of the kernel (PREEMPT, the tracers): each shape
+# again on it, the scan max against the max of the same span idle.
+if [ -n "${BENCH_DEBUG_KDIR:-}" ]; then
+	echo
+	echo "Latency on the debug kernel (us, longest stretch during 20 scans / the same span idle;"
+	echo "'opened' counts stretches opened or closed by vmlayout's own code):"
+	printf "%-6s %-5s %-4s %22s %22s\n" paging vCPUs mem "irqs off: scan/idle" "preempt off: scan/idle"
+	dfiles=(-f "$BENCH_DEBUG_MODULES/vmlayout.ko" -f "$top/tools/vmlayout/debug/latency.sh")
+	for paging in 5 4; do
+		for shape in "1 4G" "2 4G" "2 1G" "2 16G"; do
+			read -r smp mem <<< "$shape"
+			out=$("$top/tools/vmlayout/vm.sh" -k "$BENCH_DEBUG_KDIR/arch/x86/boot/bzImage" -p "$paging" \
+				-s "$smp" -m "$mem" -B -a "debug_pagealloc=on kmemleak=off" "${dfiles[@]}" \
+				-- "sh /root/latency.sh /root/vmlayout.ko 20 100000") || { echo "$out"; exit 1; }
+			lat() { sed -n "s/^latency tracer=$1 .*max_us=\([0-9]*\) idle_max_us=\([0-9]*\) opened_by_vmlayout=\([0-9]*\).*/\1\/\2 (opened \3)/p" <<< "$out"; }
+			printf "%-6s %-5s %-4s %22s %22s\n" "$paging-lvl" "$smp" "$mem" "$(lat irqsoff)" "$(lat preemptoff)"
+		done
+	done
+fi
 echo
 echo "made by: make bench (BENCH_RUNS=$runs BENCH_AREAS=$areas), $(date -u +%Y-%m-%d), host $(nproc) cores, QEMU TCG"
