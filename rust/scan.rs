@@ -158,6 +158,8 @@ pub(crate) struct CpuStats {
 /// One CPU's scratch and output, kept from scan to scan.
 struct CpuBuffers {
     ranges: VVec<Range>,
+    /// Runs of entries whose present bit is cleared (see `WalkSink::cleared`).
+    cleared: VVec<Range>,
     alloc_failed: bool,
     scratch: KBox<Scratch>,
     /// The kernel half of its active top-level table, as it walked.
@@ -174,6 +176,7 @@ impl CpuBuffers {
     fn new() -> Result<Self> {
         Ok(CpuBuffers {
             ranges: VVec::with_capacity(1024, GFP_KERNEL)?,
+            cleared: VVec::with_capacity(256, GFP_KERNEL)?,
             alloc_failed: false,
             scratch: KBox::zeroed(GFP_KERNEL)?,
             active: KBox::zeroed(GFP_KERNEL)?,
@@ -215,6 +218,8 @@ impl Workspace {
 
 struct CpuSink<'a> {
     ranges: &'a mut VVec<Range>,
+    cleared: &'a mut VVec<Range>,
+    cleared_run: Coalescer,
     alloc_failed: &'a mut bool,
     stats: &'a mut CpuStats,
     coalescer: Coalescer,
@@ -259,6 +264,28 @@ impl WalkSink for CpuSink<'_> {
 
     fn changed(&mut self, va: u64, level: Level) {
         self.changed.get_or_insert((va, level));
+    }
+
+    fn cleared(&mut self, va: u64, level: Level, count: u64) {
+        // As 4 KiB pages, so that runs at every level coalesce.
+        let run = cleared_run(va, va + (count * level.entry_size() - 1));
+        if let Some(done) = self.cleared_run.push(run) {
+            if self.cleared.push(done, GFP_KERNEL).is_err() {
+                *self.alloc_failed = true;
+            }
+        }
+    }
+}
+
+/// A stretch of entries whose present bit is cleared, as a range.
+fn cleared_run(start: u64, last: u64) -> Range {
+    Range {
+        start,
+        last,
+        phys: 0,
+        flags: Flags(0),
+        effective: Effective::ALL,
+        level: Level::Pte,
     }
 }
 
@@ -352,6 +379,7 @@ impl WalkJob<'_> {
         let mut item = *item;
         for attempt in 0..=ITEM_RETRIES {
             let (len, coalescer) = (sink.ranges.len(), sink.coalescer);
+            let (cleared_len, cleared_run) = (sink.cleared.len(), sink.cleared_run);
             sink.changed = None;
             self.walk.walk_item(&item, src, scratch, sink);
             let Some(at) = sink.changed else { return };
@@ -364,6 +392,8 @@ impl WalkJob<'_> {
             }
             sink.ranges.truncate(len);
             sink.coalescer = coalescer;
+            sink.cleared.truncate(cleared_len);
+            sink.cleared_run = cleared_run;
             sink.stats.retries += 1;
             match self.walk.refresh(&item, src) {
                 Some(now) => item = now,
@@ -385,6 +415,7 @@ impl PerCpu for WalkJob<'_> {
         }
         if let Some(b) = slot {
             b.ranges.clear();
+            b.cleared.clear();
             b.alloc_failed = false;
             b.unsynced.reserve(ENTRIES / 2, GFP_KERNEL)?;
             b.stats = CpuStats {
@@ -413,6 +444,8 @@ impl PerCpu for WalkJob<'_> {
         let scratch = &mut *b.scratch;
         let mut sink = CpuSink {
             ranges: &mut b.ranges,
+            cleared: &mut b.cleared,
+            cleared_run: Coalescer::default(),
             alloc_failed: &mut b.alloc_failed,
             stats: &mut b.stats,
             coalescer: Coalescer::default(),
@@ -428,6 +461,11 @@ impl PerCpu for WalkJob<'_> {
         }
         let last = sink.coalescer.finish();
         sink.emit(last);
+        if let Some(done) = sink.cleared_run.finish() {
+            if sink.cleared.push(done, GFP_KERNEL).is_err() {
+                *sink.alloc_failed = true;
+            }
+        }
         sink.stats.ranges = sink.ranges.len() as u64;
         sink.stats.ns = now() - start;
     }
@@ -443,6 +481,8 @@ pub(crate) struct UnsyncedCpu {
 pub(crate) struct Walked {
     /// Coalesced ranges in address order.
     pub(crate) ranges: VVec<Range>,
+    /// Stretches whose entries have their present bit cleared, in order.
+    pub(crate) cleared: VVec<Range>,
     /// The CPUs that walked, in CPU order.
     pub(crate) cpus: VVec<CpuStats>,
     /// CPUs whose active table still differed from the reference.
@@ -507,6 +547,7 @@ pub(crate) fn walk_parallel(
         return Err(ENOMEM);
     }
     let ranges = merge(ran().map(|b| &b.ranges[..]))?;
+    let cleared = merge(ran().map(|b| &b.cleared[..]))?;
     let mut cpus = VVec::new();
     let mut unsynced = KVec::new();
     let mut resynced = 0;
@@ -531,6 +572,7 @@ pub(crate) fn walk_parallel(
     }
     Ok(Walked {
         ranges,
+        cleared,
         cpus,
         unsynced,
         resynced,
@@ -705,41 +747,79 @@ fn check_direct_map(
     live: &Live,
     reference: u64,
     ram: &[(u64, u64)],
-    ranges: &[Range],
+    walked: &Walked,
     map: &LiveMap<'_>,
     findings: &mut Findings,
 ) -> Result {
+    let (ranges, cleared) = (&walked.ranges, &walked.cleared);
     let direct_first = live.page_offset_base;
     let mut src = DirectMap::new(direct_first);
-    let mut scratch: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut scratch: KBox<Scratch> = KBox::zeroed(GFP_KERNEL)?;
     let mut result = Ok(());
+    let note = |x: u64, y: u64, kind: Presence, findings: &mut Findings| {
+        let (rule, severity, reason) = match kind {
+            Presence::Present => return Ok(()),
+            Presence::Cleared => (
+                Rule::RamMissing,
+                Severity::Info,
+                "System RAM whose direct-map entry has its present bit cleared on purpose (debug_pagealloc, KFENCE, secretmem, set_direct_map_*)",
+            ),
+            Presence::Unreadable => (
+                Rule::TableChanged,
+                Severity::Info,
+                "a direct-map table could not be read when System RAM was looked up again",
+            ),
+            Presence::Empty => (Rule::RamMissing, Severity::Error, Rule::RamMissing.reason()),
+        };
+        findings.push(reference_finding(
+            rule,
+            severity,
+            map,
+            x,
+            y,
+            x - direct_first,
+            reason,
+        ))
+    };
     for &(first, last) in ram {
         let direct = ranges
             .iter()
             .filter(|r| r.start >= direct_first && r.last - direct_first <= (1u64 << 56))
             .map(|r| (r.start - direct_first, r.last - direct_first));
         check_ram(direct, first, last, |a, b| {
-            let (va, vlast) = (direct_first + a, direct_first + b);
-            walk.presence(reference, va, vlast, &mut src, &mut scratch, |x, y, kind| {
-                let (rule, severity, reason) = match kind {
-                    Presence::Present => return,
-                    Presence::Cleared => (
-                        Rule::RamMissing,
-                        Severity::Info,
-                        "System RAM whose direct-map entry has its present bit cleared on purpose (debug_pagealloc, KFENCE, secretmem, set_direct_map_*)",
-                    ),
-                    Presence::Unreadable => (
-                        Rule::TableChanged,
-                        Severity::Info,
-                        "a direct-map table could not be read when System RAM was looked up again",
-                    ),
-                    Presence::Empty => (Rule::RamMissing, Severity::Error, Rule::RamMissing.reason()),
-                };
-                if result.is_ok() {
-                    result = findings.push(reference_finding(rule, severity, map, x, y, x - direct_first, reason));
+            if result.is_err() {
+                return;
+            }
+            // What the walk saw cleared is info as it is; only the rest is
+            // looked up again, entry by entry.
+            let (mut va, vlast) = (direct_first + a, direct_first + b);
+            let mut look_up = |x: u64, y: u64, findings: &mut Findings| {
+                let mut r = Ok(());
+                walk.presence(reference, x, y, &mut src, &mut scratch, |p, q, kind| {
+                    if r.is_ok() {
+                        r = note(p, q, kind, findings);
+                    }
+                });
+                cond_resched();
+                r
+            };
+            let from = cleared.partition_point(|c| c.last < va);
+            for c in cleared[from..].iter().take_while(|c| c.start <= vlast) {
+                if c.start > va {
+                    result = look_up(va, c.start - 1, findings);
                 }
-            });
-            cond_resched();
+                let end = c.last.min(vlast);
+                if result.is_ok() {
+                    result = note(va.max(c.start), end, Presence::Cleared, findings);
+                }
+                if result.is_err() || end == vlast {
+                    return;
+                }
+                va = end + 1;
+            }
+            if result.is_ok() {
+                result = look_up(va, vlast, findings);
+            }
         });
     }
     result?;
@@ -881,15 +961,7 @@ pub(crate) fn scan(
     result?;
     lap(&mut phases.rules_ns);
 
-    check_direct_map(
-        &walk,
-        live,
-        reference,
-        ram,
-        &walked.ranges,
-        &map,
-        &mut findings,
-    )?;
+    check_direct_map(&walk, live, reference, ram, &walked, &map, &mut findings)?;
     lap(&mut phases.ram_ns);
 
     // The sync audit: every CPU's active table (read by its worker during
@@ -981,6 +1053,7 @@ impl WalkSink for NoSink {
     fn shared(&mut self, _: Level, _: u64) {}
     fn unreadable(&mut self, _: u64, _: Level, _: u64) {}
     fn changed(&mut self, _: u64, _: Level) {}
+    fn cleared(&mut self, _: u64, _: Level, _: u64) {}
 }
 
 /// Measure the floor on the tables under `reference`: list the table pages

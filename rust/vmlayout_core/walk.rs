@@ -48,6 +48,10 @@ pub trait WalkSink {
     /// The entry at `level` mapping `va` changed while the table below it
     /// was being read: what the walk reported below it may be stale.
     fn changed(&mut self, va: u64, level: Level);
+    /// `count` entries at `level` from `va` are not present but not empty
+    /// either: the kernel cleared their present bit on purpose (see
+    /// [`Presence::Cleared`]).
+    fn cleared(&mut self, va: u64, level: Level, count: u64);
 }
 
 /// Scratch for one walker: one table page per level below the top.
@@ -315,17 +319,18 @@ impl Walk {
     }
 
     /// Classify `first..=last` of the table at `root` into runs of one
-    /// [`Presence`], in address order: `emit(start, last, presence)`. Reads
-    /// one path per table below the PMD level and copies each PTE table once
-    /// (into `scratch`), so a long stretch of 4 KiB pages costs what walking
-    /// it costs.
+    /// [`Presence`], in address order: `emit(start, last, presence)`. A walk
+    /// restricted to the range: each table below the top is copied once
+    /// (into `scratch`, one page per level) and its entries classified in a
+    /// tight loop, so a long stretch of 4 KiB pages costs what walking it
+    /// costs.
     pub fn presence(
         &self,
         root: u64,
         first: u64,
         last: u64,
         src: &mut impl TableSource,
-        scratch: &mut Table,
+        scratch: &mut Scratch,
         mut emit: impl FnMut(u64, u64, Presence),
     ) {
         let mut run: Option<(u64, u64, Presence)> = None;
@@ -337,41 +342,102 @@ impl Walk {
                 }
             }
         };
-        let mut va = first;
-        loop {
-            let end = match self.resolve(root, va, src) {
-                None => {
-                    // Skip the smallest unit a table covers.
-                    let end = (va | (Level::Pmd.entry_size() - 1)).min(last);
-                    note(va, end, Presence::Unreadable);
-                    end
-                }
-                Some(r) if r.level == Level::Pte && src.copy_table(r.table, scratch) => {
-                    let page = Level::Pte.entry_size();
-                    let mut at = va;
-                    let mut i = r.index;
-                    while i < ENTRIES && at <= last {
-                        let end = (at | (page - 1)).min(last);
-                        note(at, end, Presence::of(scratch[i]));
-                        i += 1;
-                        at = end.wrapping_add(1);
-                    }
-                    at.wrapping_sub(1)
-                }
-                Some(r) => {
-                    let end = (va | (r.level.entry_size() - 1)).min(last);
-                    note(va, end, Presence::of(r.entry));
-                    end
-                }
-            };
-            if end >= last {
-                break;
-            }
-            va = end + 1;
-        }
+        self.presence_in(root, self.top, first, last, src, scratch, &mut note);
         if let Some((a, b, k)) = run {
             emit(a, b, k);
         }
+    }
+
+    /// [`Walk::presence`] for the table at `table` (at `level`), which maps
+    /// all of `first..=last`.
+    #[allow(clippy::too_many_arguments)]
+    fn presence_in(
+        &self,
+        table: u64,
+        level: Level,
+        first: u64,
+        last: u64,
+        src: &mut impl TableSource,
+        scratch: &mut Scratch,
+        note: &mut impl FnMut(u64, u64, Presence),
+    ) {
+        let size = level.entry_size();
+        let (i0, i1) = (index_of(first, level), index_of(last, level));
+        // The top table is read entry by entry (the range spans few of its
+        // entries); the others are copied whole.
+        let copied = level != self.top;
+        if copied && !src.copy_table(table, &mut scratch[level as usize - 1]) {
+            note(first, last, Presence::Unreadable);
+            return;
+        }
+        let mut i = i0;
+        while i <= i1 {
+            let entry = if copied {
+                scratch[level as usize - 1][i]
+            } else {
+                match src.read_entry(table, i) {
+                    Some(e) => e,
+                    None => {
+                        note(
+                            first.max(self.span_start(first, level, i)),
+                            last,
+                            Presence::Unreadable,
+                        );
+                        return;
+                    }
+                }
+            };
+            let start = first.max(self.span_start(first, level, i));
+            let flags = Flags::of(entry);
+            let leaf = !flags.has(Flags::P)
+                || level == Level::Pte
+                || (level.can_be_huge() && flags.has(Flags::PS));
+            if leaf {
+                // A run of entries of one kind: one note for all of them.
+                let kind = Presence::of(entry);
+                let mut j = i + 1;
+                while j <= i1 {
+                    let next = if copied {
+                        scratch[level as usize - 1][j]
+                    } else {
+                        match src.read_entry(table, j) {
+                            Some(e) => e,
+                            None => break,
+                        }
+                    };
+                    let next_leaf = !Flags::of(next).has(Flags::P)
+                        || level == Level::Pte
+                        || (level.can_be_huge() && Flags::of(next).has(Flags::PS));
+                    if !next_leaf || Presence::of(next) != kind {
+                        break;
+                    }
+                    j += 1;
+                }
+                let end = last.min(self.span_start(first, level, j - 1) + (size - 1));
+                note(start, end, kind);
+                i = j;
+                continue;
+            }
+            let end = last.min(self.span_start(first, level, i) + (size - 1));
+            if let Some(below) = level.below() {
+                let child = phys_of(entry, level, self.phys_mask, false);
+                self.presence_in(child, below, start, end, src, scratch, note);
+            }
+            i += 1;
+        }
+    }
+
+    /// First address entry `index` of the table at `level` that maps `va`
+    /// maps.
+    fn span_start(&self, va: u64, level: Level, index: usize) -> u64 {
+        let span = level.entry_size().wrapping_mul(ENTRIES as u64);
+        let base = if level == self.top {
+            // The top table spans the whole address space.
+            0
+        } else {
+            va & !(span - 1)
+        };
+        canonical(base | ((index as u64) << level.shift()), self.top)
     }
 
     /// Walk one work item.
@@ -416,6 +482,9 @@ impl Walk {
     ) {
         let flags = Flags::of(item.entry);
         if !flags.has(Flags::P) {
+            // Cleared on purpose (not empty: `runs` skips those): its walker
+            // reports it.
+            emit(item);
             return;
         }
         let huge = item.level.can_be_huge() && flags.has(Flags::PS);
@@ -514,6 +583,7 @@ impl Walk {
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
         if !Flags::of(entry).has(Flags::P) {
+            sink.cleared(va, level, 1);
             return None;
         }
         let effective = effective.through(entry);
@@ -579,6 +649,15 @@ impl Walk {
                         effective: leaves,
                     };
                     whole.add(Some(part), n);
+                } else if pte != 0 {
+                    while i + n < ENTRIES
+                        && table[i + n] != 0
+                        && !Flags::of(table[i + n]).has(Flags::P)
+                    {
+                        n += 1;
+                    }
+                    sink.cleared(va + i as u64 * PAGE, Level::Pte, n as u64);
+                    whole.add(None, n);
                 }
                 i += n;
             }

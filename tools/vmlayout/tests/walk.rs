@@ -112,6 +112,8 @@ struct Collect {
     shared: u64,
     unreadable: Vec<u64>,
     changed: Vec<(u64, Level)>,
+    /// Coalesced (first, last) stretches of cleared entries.
+    cleared: Vec<(u64, u64)>,
 }
 
 impl WalkSink for Collect {
@@ -132,6 +134,13 @@ impl WalkSink for Collect {
     }
     fn changed(&mut self, va: u64, level: Level) {
         self.changed.push((va, level));
+    }
+    fn cleared(&mut self, va: u64, level: Level, count: u64) {
+        let last = va + (count * level.entry_size() - 1);
+        match self.cleared.last_mut() {
+            Some(c) if c.1.wrapping_add(1) == va => c.1 = last,
+            _ => self.cleared.push((va, last)),
+        }
     }
 }
 
@@ -496,7 +505,7 @@ proptest! {
         }
         let (a, b) = (window.0.min(window.1), window.0.max(window.1));
         let (first, last) = (base + a * 4096, base + (b + 1) * 4096 - 1);
-        let mut scratch: Box<Table> = Box::new([0; ENTRIES]);
+        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
         let mut runs = vec![];
         walk.presence(t.root, first, last, &mut t, &mut scratch, |x, y, k| runs.push((x, y, k)));
         // Runs tile the window in order, maximal.
@@ -506,6 +515,16 @@ proptest! {
         for w in runs.windows(2) {
             prop_assert_eq!(w[0].1 + 1, w[1].0);
             prop_assert_ne!(w[0].2, w[1].2);
+        }
+        // The walk reports exactly the cleared stretches, as lookups do.
+        let walked = walk_all(&mut t);
+        let in_walk = |va: u64| walked.cleared.iter().any(|&(a, b)| a <= va && va <= b);
+        for &(x, y, kind) in &runs {
+            let mut va = x;
+            while va <= y {
+                prop_assert_eq!(in_walk(va), kind == Presence::Cleared, "at {:#x}", va);
+                va += 4096;
+            }
         }
         // Each page as resolve sees it.
         for &(x, y, kind) in &runs {
