@@ -228,7 +228,33 @@ struct CpuSink<'a> {
     changed: Option<(u64, Level)>,
 }
 
+/// Where a worker's output stood before an item, to undo the item.
+#[derive(Clone, Copy)]
+struct SinkMark {
+    ranges: usize,
+    coalescer: Coalescer,
+    cleared: usize,
+    cleared_run: Coalescer,
+}
+
 impl CpuSink<'_> {
+    fn mark(&self) -> SinkMark {
+        SinkMark {
+            ranges: self.ranges.len(),
+            coalescer: self.coalescer,
+            cleared: self.cleared.len(),
+            cleared_run: self.cleared_run,
+        }
+    }
+
+    /// Drop everything the sink was given since `mark`.
+    fn rollback(&mut self, mark: SinkMark) {
+        self.ranges.truncate(mark.ranges);
+        self.coalescer = mark.coalescer;
+        self.cleared.truncate(mark.cleared);
+        self.cleared_run = mark.cleared_run;
+    }
+
     #[inline(always)]
     fn emit(&mut self, range: Option<Range>) {
         if let Some(done) = range {
@@ -378,8 +404,7 @@ impl WalkJob<'_> {
     ) {
         let mut item = *item;
         for attempt in 0..=ITEM_RETRIES {
-            let (len, coalescer) = (sink.ranges.len(), sink.coalescer);
-            let (cleared_len, cleared_run) = (sink.cleared.len(), sink.cleared_run);
+            let mark = sink.mark();
             sink.changed = None;
             self.walk.walk_item(&item, src, scratch, sink);
             let Some(at) = sink.changed else { return };
@@ -390,10 +415,7 @@ impl WalkJob<'_> {
                 sink.stats.first_changed.get_or_insert(at);
                 return;
             }
-            sink.ranges.truncate(len);
-            sink.coalescer = coalescer;
-            sink.cleared.truncate(cleared_len);
-            sink.cleared_run = cleared_run;
+            sink.rollback(mark);
             sink.stats.retries += 1;
             match self.walk.refresh(&item, src) {
                 Some(now) => item = now,

@@ -195,10 +195,6 @@ pub struct Resolved {
     pub level: Level,
     /// That entry: a present leaf, or not present (zero or not).
     pub entry: u64,
-    /// Physical address of the table holding it, and its index there.
-    pub table: u64,
-    /// Index of the entry in `table`.
-    pub index: usize,
     /// Permissions the levels above it grant, the entry included.
     pub effective: Effective,
 }
@@ -235,6 +231,16 @@ impl Presence {
             Presence::Empty
         }
     }
+}
+
+/// Whether `entry` at `level` ends a walk down: not present, a huge leaf,
+/// or a PTE.
+#[inline(always)]
+const fn ends_walk(entry: u64, level: Level) -> bool {
+    let flags = Flags::of(entry);
+    !flags.has(Flags::P)
+        || matches!(level, Level::Pte)
+        || (level.can_be_huge() && flags.has(Flags::PS))
 }
 
 /// A walk configuration.
@@ -295,21 +301,14 @@ impl Walk {
     pub fn resolve(&self, root: u64, va: u64, src: &mut impl TableSource) -> Option<Resolved> {
         let (mut table, mut level, mut effective) = (root, self.top, Effective::ALL);
         loop {
-            let index = index_of(va, level);
-            let entry = src.read_entry(table, index)?;
-            let flags = Flags::of(entry);
-            let leaf = !flags.has(Flags::P)
-                || (level.can_be_huge() && flags.has(Flags::PS))
-                || level == Level::Pte;
-            if flags.has(Flags::P) {
+            let entry = src.read_entry(table, index_of(va, level))?;
+            if Flags::of(entry).has(Flags::P) {
                 effective = effective.through(entry);
             }
-            if leaf {
+            if ends_walk(entry, level) {
                 return Some(Resolved {
                     level,
                     entry,
-                    table,
-                    index,
                     effective,
                 });
             }
@@ -351,67 +350,51 @@ impl Walk {
     /// [`Walk::presence`] for the table at `table` (at `level`), which maps
     /// all of `first..=last`.
     #[allow(clippy::too_many_arguments)]
-    fn presence_in(
+    fn presence_in<S: TableSource>(
         &self,
         table: u64,
         level: Level,
         first: u64,
         last: u64,
-        src: &mut impl TableSource,
+        src: &mut S,
         scratch: &mut Scratch,
         note: &mut impl FnMut(u64, u64, Presence),
     ) {
         let size = level.entry_size();
         let (i0, i1) = (index_of(first, level), index_of(last, level));
+        let slot = level as usize - 1;
         // The top table is read entry by entry (the range spans few of its
         // entries); the others are copied whole.
         let copied = level != self.top;
-        if copied && !src.copy_table(table, &mut scratch[level as usize - 1]) {
+        if copied && !src.copy_table(table, &mut scratch[slot]) {
             note(first, last, Presence::Unreadable);
             return;
         }
+        let read = |src: &mut S, scratch: &Scratch, i: usize| {
+            if copied {
+                Some(scratch[slot][i])
+            } else {
+                src.read_entry(table, i)
+            }
+        };
         let mut i = i0;
         while i <= i1 {
-            let entry = if copied {
-                scratch[level as usize - 1][i]
-            } else {
-                match src.read_entry(table, i) {
-                    Some(e) => e,
-                    None => {
-                        note(
-                            first.max(self.span_start(first, level, i)),
-                            last,
-                            Presence::Unreadable,
-                        );
-                        return;
-                    }
-                }
-            };
             let start = first.max(self.span_start(first, level, i));
-            let flags = Flags::of(entry);
-            let leaf = !flags.has(Flags::P)
-                || level == Level::Pte
-                || (level.can_be_huge() && flags.has(Flags::PS));
-            if leaf {
+            let Some(entry) = read(src, scratch, i) else {
+                note(start, last, Presence::Unreadable);
+                return;
+            };
+            if ends_walk(entry, level) {
                 // A run of entries of one kind: one note for all of them.
                 let kind = Presence::of(entry);
                 let mut j = i + 1;
                 while j <= i1 {
-                    let next = if copied {
-                        scratch[level as usize - 1][j]
-                    } else {
-                        match src.read_entry(table, j) {
-                            Some(e) => e,
-                            None => break,
+                    match read(src, scratch, j) {
+                        Some(next) if ends_walk(next, level) && Presence::of(next) == kind => {
+                            j += 1
                         }
-                    };
-                    let next_leaf = !Flags::of(next).has(Flags::P)
-                        || level == Level::Pte
-                        || (level.can_be_huge() && Flags::of(next).has(Flags::PS));
-                    if !next_leaf || Presence::of(next) != kind {
-                        break;
+                        _ => break,
                     }
-                    j += 1;
                 }
                 let end = last.min(self.span_start(first, level, j - 1) + (size - 1));
                 note(start, end, kind);

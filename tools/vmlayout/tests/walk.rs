@@ -153,11 +153,16 @@ impl Collect {
     }
 }
 
-fn walk_all(t: &mut Tables) -> Collect {
-    let walk = Walk {
-        top: t.top,
+/// The walk configuration for page tables in host memory.
+fn walk_for(top: Level) -> Walk {
+    Walk {
+        top,
         phys_mask: PHYS_ADDR_MASK,
-    };
+    }
+}
+
+fn walk_all(t: &mut Tables) -> Collect {
+    let walk = walk_for(t.top);
     let root: Table = *t.pages[&t.root];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut sink = Collect::default();
@@ -168,10 +173,7 @@ fn walk_all(t: &mut Tables) -> Collect {
 /// The work split the module uses: `Walk::split`'s items handed out
 /// round-robin to `cpus` walkers, then merged in address order.
 fn walk_split(t: &mut Tables, cpus: usize) -> Vec<Range> {
-    let walk = Walk {
-        top: t.top,
-        phys_mask: PHYS_ADDR_MASK,
-    };
+    let walk = walk_for(t.top);
     let root: Table = *t.pages[&t.root];
     let mut items = vec![];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
@@ -384,10 +386,7 @@ fn slot_of(t: &Tables, va: u64, level: Level) -> (u64, usize) {
 #[test]
 fn a_table_replaced_under_the_walk_is_detected_and_walked_again() {
     for top in [Level::P4d, Level::Pgd] {
-        let walk = Walk {
-            top,
-            phys_mask: PHYS_ADDR_MASK,
-        };
+        let walk = walk_for(top);
         let mut t = Tables::new(top);
         let va = canonical(0xffff_c900_0000_0000, Level::P4d) & !((1 << 21) - 1);
         let va = canonical(va, top);
@@ -423,10 +422,7 @@ fn a_table_replaced_under_the_walk_is_detected_and_walked_again() {
 #[test]
 fn a_table_freed_under_the_walk_is_changed_not_unreadable() {
     let top = Level::P4d;
-    let walk = Walk {
-        top,
-        phys_mask: PHYS_ADDR_MASK,
-    };
+    let walk = walk_for(top);
     let mut t = Tables::new(top);
     let va = canonical(0xffff_c900_0020_0000, top);
     t.map(va, Level::Pte, 0x5000, Flags::NX, TABLE);
@@ -458,7 +454,7 @@ proptest! {
             t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
         }
         let want = walk_all(&mut t).ranges;
-        let walk = Walk { top, phys_mask: PHYS_ADDR_MASK };
+        let walk = walk_for(top);
         let items = items_of(&mut t, &walk);
         let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
         let mut per_cpu: Vec<Collect> = (0..256).map(|_| Collect::default()).collect();
@@ -482,7 +478,7 @@ proptest! {
         window in (0u64..(2048 + 16 * 512), 0u64..(2048 + 16 * 512)),
     ) {
         let top = if five { Level::Pgd } else { Level::P4d };
-        let walk = Walk { top, phys_mask: PHYS_ADDR_MASK };
+        let walk = walk_for(top);
         let base = canonical(0xffff_8880_0000_0000, Level::P4d);
         let base = canonical(base, top);
         let mut t = Tables::new(top);
@@ -560,10 +556,7 @@ fn findings_are_capped_per_rule_and_counted() {
 #[test]
 fn a_finding_holds_only_while_its_leaf_is_mapped_the_same_way() {
     let top = Level::P4d;
-    let walk = Walk {
-        top,
-        phys_mask: PHYS_ADDR_MASK,
-    };
+    let walk = walk_for(top);
     let mut t = Tables::new(top);
     let va = canonical(0xffff_c900_0000_0000, top);
     t.map(va, Level::Pte, 0x5000, Flags::RW | Flags::G, TABLE);
