@@ -5,9 +5,10 @@
 #   make run       build everything, boot, load vmlayout, print its report
 #   make check     every test (host, style, lint, in-VM kselftest, both paging modes)
 #   make kernel    build or reuse the cached test kernel; prints its build dir last
-#   make module    build vmlayout.ko (KDIR=<kernel build dir> for your own kernel)
+#   make module    build vmlayout.ko out of tree (KDIR=<kernel build dir> for your own kernel)
+#   make intree    vmlayout as a patch series against a kernel tree (KSRC=, OUT=)
 #   make vm        boot the test kernel and run CMD in it
-#   make check-kasan  the kselftest and stress run on a KASAN build of the kernel
+#   make check-kasan  vmlayout built in, on a KASAN build: kselftest, stress, KUnit (kunit.py)
 #   make check-debug  kselftest, stress, fault injection, lockdown on a debug build
 #   make bench     benchmarks (see Documentation/vmlayout/)
 
@@ -33,7 +34,7 @@ CMD ?= sh
 KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
-.PHONY: all deps kernel module companion gen run check check-host check-style check-clippy \
+.PHONY: all deps kernel module intree gen run check check-host check-style check-clippy \
 	check-vm check-kasan check-debug vm bench clean
 
 all: module
@@ -76,7 +77,7 @@ check-host: deps
 	cd $(TOOLS) && cargo test -q --release
 
 # rustfmt follows `mod` and `#[path]`, so the crate roots cover every file.
-RUST_ROOTS = $(TOP)/rust/vmlayout.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
+RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
 	$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs)
 check-style: gen
 	rustfmt --check --edition 2021 $(RUST_ROOTS)
@@ -86,27 +87,34 @@ check-clippy: gen
 	@set -o pipefail; $(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
 	@! grep -E '(^|: )(warning|error)(\[|:)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
 
-# The selftest's companion module (plants violations), built like the module.
-companion: module
-	$(MAKE) -C $(kdir) M=$(SELFTEST) LLVM=$(LLVM) modules
+# vmlayout as a patch series against a kernel tree (git format-patch form,
+# checkpatch's messages listed in the cover letter): tools/vmlayout/intree.sh.
+# The test kernels are built from the cached tree with this series applied.
+OUT ?= $(TOP)/intree
+intree: deps
+	@ksrc="$(KSRC)"; [ -n "$$ksrc" ] || ksrc=$$($(TOOLS)/fetch-kernel-source.sh \
+		$(VMLAYOUT_CACHE)/src $${KVER:-7.3} | tail -n1) && \
+		$(TOOLS)/intree.sh "$$ksrc" "$(OUT)" && echo "series in $(OUT)"
 
-check-vm: companion
+# The test kernel has vmlayout in tree as a module: its modules and the
+# kselftest are installed the kernel's way and run with run_kselftest.sh.
+check-vm: kernel
 	BIG_MEM=256G $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
-# The same kselftest and stress run on a KASAN (generic, KASAN_VMALLOC) build
-# of the test kernel: its own cache entry, its own module build (staged next
-# to it, so the checkout's build stays for the main kernel). One boot per
-# paging mode, 30 churn rescans each (KASAN makes TCG slow; check-vm runs
-# the 100); randomization across boots is checked by check-vm; the stress
-# boot does not run the whole kselftest again.
-check-kasan: gen
+# The KASAN variant has vmlayout built in (the boot-time scan, no insmod)
+# and its KUnit suite: the kselftest and a stress boot (one boot per paging
+# mode, 30 churn rescans: KASAN makes TCG slow; check-vm runs the 100 and
+# compares randomization across boots), then kunit.py on the same build.
+check-kasan: deps
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh kasan | tail -n1) && \
-		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
-		MODULES=$$mods CHURN_SCANS=30 STRESS_SELFTEST=0 $(TOOLS)/run-selftests.sh $$kd 1
+		CHURN_SCANS=30 STRESS_SELFTEST=0 $(TOOLS)/run-selftests.sh $$kd 1 && \
+		$(TOOLS)/run-kunit.sh $$kd
 
 # The debug variant (lockdep, atomic-sleep, debug objects, kmemleak, fault
 # injection, latency tracers, lockdown, CPU hotplug): kselftest, stress,
-# fault injection, lockdown and 66 CPUs (tools/vmlayout/run-debug.sh).
+# fault injection, lockdown and 66 CPUs (tools/vmlayout/run-debug.sh). A
+# stock kernel (no vmlayout in its tree): the module is built out of tree
+# against it, as a lab would with its own kernel.
 check-debug: gen
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
@@ -125,7 +133,7 @@ check: check-host check-style check-clippy check-vm check-kasan check-debug
 
 clean:
 	-$(MAKE) -C $(kdir) M=$(TOP) clean
-	-$(MAKE) -C $(kdir) M=$(SELFTEST) clean
+	-$(MAKE) -C $(SELFTEST)/test_modules KDIR=$(kdir) clean
 	-$(MAKE) -C $(kdir) M=$(BENCH) clean
 	rm -f $(GENERATED)
 	cd $(TOOLS) && cargo clean

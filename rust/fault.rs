@@ -5,9 +5,13 @@
 //! reference. The probe hangs off `exceptions:page_fault_kernel`, whose
 //! static key keeps the fault path free when no probe is registered.
 
-use core::ffi::{c_int, c_ulong, c_void, CStr};
+use core::ffi::{c_void, CStr};
 
-use kernel::{bindings, cpu::CpuId, prelude::*};
+use kernel::{
+    bindings,
+    ffi::{c_int, c_ulong},
+    prelude::*,
+};
 
 use crate::helpers::active_table;
 use crate::scan::DirectMap;
@@ -18,14 +22,31 @@ use crate::vmlayout_core::{
     sync::compare_paths,
 };
 
-/// Like `kernel::declare_trace!`, which only reaches tracepoints that the
-/// kernel crate's own bindings declare: an out-of-tree module's
-/// `__tracepoint_*` and `rust_do_trace_*` (from `rust/vmlayout_events.c`)
-/// are declared here instead.
+/// vmlayout:vmalloc_sync_fault (`include/trace/events/vmlayout.h`).
+///
+/// Built in tree, the kernel crate's bindings declare the event (the header is
+/// in `rust/bindings/bindings_helper.h`) and `declare_trace!` reaches it, as
+/// binder's `trace.rs` does. Built out of tree (`--cfg vmlayout_external`),
+/// the kernel's bindings lack it: the same expansion is written out here
+/// against `__tracepoint_*` and `rust_do_trace_*` from `vmlayout_events.c`.
 mod trace {
-    use core::ffi::{c_int, c_ulong};
-    use kernel::ffi::c_char;
+    use kernel::ffi::{c_int, c_ulong};
 
+    #[cfg(not(vmlayout_external))]
+    kernel::tracepoint::declare_trace! {
+        unsafe fn vmalloc_sync_fault(
+            address: c_ulong,
+            ip: c_ulong,
+            error_code: c_ulong,
+            region: c_int,
+            level: c_int,
+            ref_entry: u64,
+            cur_entry: u64,
+            class: c_int,
+        );
+    }
+
+    #[cfg(vmlayout_external)]
     // `struct tracepoint` holds a zero-length array, which rustc calls not
     // FFI-safe; the static is only named (its static key), never passed.
     #[allow(improper_ctypes)]
@@ -35,32 +56,31 @@ mod trace {
             address: c_ulong,
             ip: c_ulong,
             error_code: c_ulong,
-            cpu: c_int,
-            region: *const c_char,
+            region: c_int,
             level: c_int,
             ref_entry: u64,
             cur_entry: u64,
-            class: *const c_char,
+            class: c_int,
         );
     }
 
-    /// Emit vmlayout:vmalloc_sync_fault if it is enabled.
+    /// What `declare_trace!` expands to, for the out-of-tree build.
     ///
     /// # Safety
     ///
-    /// `region` and `class` must be NUL-terminated strings.
+    /// Always safe to call: every argument is an integer.
+    #[cfg(vmlayout_external)]
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn vmalloc_sync_fault(
+    unsafe fn vmalloc_sync_fault(
         address: c_ulong,
         ip: c_ulong,
         error_code: c_ulong,
-        cpu: c_int,
-        region: *const c_char,
+        region: c_int,
         level: c_int,
         ref_entry: u64,
         cur_entry: u64,
-        class: *const c_char,
+        class: c_int,
     ) {
         // SAFETY: querying a tracepoint's static key is always fine.
         let enabled = unsafe {
@@ -71,15 +91,55 @@ mod trace {
             )
         };
         if enabled {
-            // SAFETY: the caller guarantees the strings.
+            // SAFETY: integers only; the event copies them.
             unsafe {
                 rust_do_trace_vmalloc_sync_fault(
-                    address, ip, error_code, cpu, region, level, ref_entry, cur_entry, class,
+                    address, ip, error_code, region, level, ref_entry, cur_entry, class,
                 )
             };
         }
     }
+
+    /// A watched region, as `enum vmlayout_fault_region` numbers it.
+    #[derive(Clone, Copy)]
+    #[repr(i32)]
+    pub(crate) enum FaultRegion {
+        Vmalloc = 0,
+        Modules = 1,
+        Vmemmap = 2,
+    }
+
+    /// Emit the event if it is enabled. `class` is numbered as
+    /// `enum vmlayout_fault_class` (`SyncClass`'s order).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sync_fault(
+        address: c_ulong,
+        ip: c_ulong,
+        error_code: c_ulong,
+        region: FaultRegion,
+        level: c_int,
+        ref_entry: u64,
+        cur_entry: u64,
+        class: crate::vmlayout_core::sync::SyncClass,
+    ) {
+        // SAFETY: the event takes integers only; always safe to call.
+        unsafe {
+            vmalloc_sync_fault(
+                address,
+                ip,
+                error_code,
+                region as c_int,
+                level,
+                ref_entry,
+                cur_entry,
+                class as c_int,
+            )
+        }
+    }
 }
+
+use trace::FaultRegion;
 
 /// What the probe needs, fixed at load.
 pub(crate) struct FaultWatch {
@@ -87,8 +147,8 @@ pub(crate) struct FaultWatch {
     phys_mask: u64,
     page_offset_base: u64,
     reference: u64,
-    /// (first, last, name) of the watched regions.
-    regions: [(u64, u64, &'static CStr); 3],
+    /// (first, last, region) of the watched regions.
+    regions: [(u64, u64, FaultRegion); 3],
     tracepoint: *mut bindings::tracepoint,
 }
 
@@ -97,15 +157,6 @@ pub(crate) struct FaultWatch {
 unsafe impl Send for FaultWatch {}
 // SAFETY: as above; the probe only reads.
 unsafe impl Sync for FaultWatch {}
-
-fn class_name(class: crate::vmlayout_core::sync::SyncClass) -> &'static CStr {
-    use crate::vmlayout_core::sync::SyncClass::*;
-    match class {
-        Unsynced => c"unsynced",
-        Spurious => c"spurious",
-        Unmapped => c"unmapped",
-    }
-}
 
 /// The probe on exceptions:page_fault_kernel. Runs in the fault path: reads
 /// a few entries with `copy_from_kernel_nofault()`, never sleeps, allocates
@@ -124,7 +175,7 @@ unsafe extern "C" fn on_page_fault_kernel(
     // SAFETY: the module unregisters the probe and waits for running probes
     // before freeing `data`.
     let watch = unsafe { &*data.cast::<FaultWatch>() };
-    let addr: u64 = address;
+    let addr = address as u64;
     let Some(&(_, _, region)) = watch
         .regions
         .iter()
@@ -143,20 +194,16 @@ unsafe extern "C" fn on_page_fault_kernel(
     );
     // SAFETY: `regs` is the faulting context's register frame.
     let ip = unsafe { (*regs).ip };
-    // SAFETY: both strings are C string literals.
-    unsafe {
-        trace::vmalloc_sync_fault(
-            address,
-            ip as c_ulong,
-            error_code,
-            CpuId::current().as_u32() as c_int,
-            region.as_char_ptr(),
-            diff.level.map_or(0, |l| l as c_int),
-            diff.reference,
-            diff.current,
-            class_name(diff.class).as_char_ptr(),
-        )
-    };
+    trace::sync_fault(
+        address,
+        ip as c_ulong,
+        error_code,
+        region,
+        diff.level.map_or(0, |l| l as c_int),
+        diff.reference,
+        diff.current,
+        diff.class,
+    );
 }
 
 /// `for_each_kernel_tracepoint()` callback: note `page_fault_kernel`.
@@ -191,13 +238,13 @@ impl FaultWatch {
                 (
                     live.vmalloc_base,
                     live.vmalloc_base + (vmalloc_size - 1),
-                    c"vmalloc",
+                    FaultRegion::Vmalloc,
                 ),
-                (live.modules_vaddr(), MODULES_END - 1, c"modules"),
+                (live.modules_vaddr(), MODULES_END - 1, FaultRegion::Modules),
                 (
                     live.vmemmap_base,
                     live.vmemmap_base + ((1u64 << 40) - 1),
-                    c"vmemmap",
+                    FaultRegion::Vmemmap,
                 ),
             ],
             tracepoint: core::ptr::null_mut(),
@@ -245,8 +292,8 @@ impl FaultWatch {
                 probe,
                 core::ptr::from_mut(self).cast(),
             );
-            bindings::synchronize_rcu();
         }
+        crate::helpers::tracepoint_synchronize_unregister();
         self.tracepoint = core::ptr::null_mut();
     }
 }

@@ -30,6 +30,7 @@ extern "C" {
     fn vmlayout_copy_active_table(out: *mut u64) -> u64;
     fn vmlayout_active_table() -> u64;
     fn vmlayout_cond_resched();
+    fn vmlayout_tracepoint_synchronize_unregister();
     fn vmlayout_cpu_works_alloc() -> *mut CpuWorks;
     fn vmlayout_cpu_works_free(works: *mut CpuWorks);
     fn vmlayout_on_each_cpu(
@@ -71,6 +72,12 @@ pub(crate) fn active_table() -> u64 {
 pub(crate) fn copy_active_table(out: &mut KernelHalf) -> u64 {
     // SAFETY: `out` has room for the 256 entries the helper copies.
     unsafe { vmlayout_copy_active_table(out.as_mut_ptr()) }
+}
+
+/// Wait until no CPU runs a tracepoint probe that was just unregistered.
+pub(crate) fn tracepoint_synchronize_unregister() {
+    // SAFETY: sleeps; called from process context after the unregister.
+    unsafe { vmlayout_tracepoint_synchronize_unregister() }
 }
 
 /// Let the scheduler run something else if it wants to.

@@ -15,6 +15,7 @@
 #include <linux/security.h>
 #include <linux/smp.h>
 #include <linux/string.h>
+#include <linux/tracepoint.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <asm/tlbflush.h>
@@ -86,6 +87,12 @@ u64 vmlayout_active_table(void)
 void vmlayout_cond_resched(void)
 {
 	cond_resched();
+}
+
+/* Wait until no CPU runs a tracepoint probe just unregistered (inline in C). */
+void vmlayout_tracepoint_synchronize_unregister(void)
+{
+	tracepoint_synchronize_unregister();
 }
 
 struct vmlayout_cpu_work {

@@ -5,15 +5,18 @@
 
 use super::pte::{Flags, Level, ENTRIES};
 
-/// How a kernel fault relates to the reference tables.
+/// How a kernel fault relates to the reference tables. The values are the
+/// tracepoint's (`enum vmlayout_fault_class` in
+/// `include/trace/events/vmlayout.h`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
 pub enum SyncClass {
     /// The reference maps the address, the active table does not.
-    Unsynced,
+    Unsynced = 0,
     /// Both map it.
-    Spurious,
+    Spurious = 1,
     /// The reference does not map it either.
-    Unmapped,
+    Unmapped = 2,
 }
 
 impl SyncClass {

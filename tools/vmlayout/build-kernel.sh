@@ -33,12 +33,41 @@ fi
 
 version=$(make -s -C "$src" kernelversion)
 key=$(cat "${fragments[@]}" | sha256sum | cut -c1-12)
+
+# vmlayout in tree (the last CONFIG_X86_VMLAYOUT of the fragments is y or m):
+# build from a copy of the tree with the series of `make intree` applied.
+# Only files whose content the series changes are rewritten, so a change
+# to the module rebuilds the module, not the kernel.
+series_key=""
+if cat "${fragments[@]}" | grep '^CONFIG_X86_VMLAYOUT=' | tail -n1 | grep -q '=[ym]$'; then
+	pristine=$src
+	src=$cache/src/intree-$(echo "$pristine" | sha256sum | cut -c1-8)
+	if [ ! -f "$src/.vmlayout-copied" ]; then
+		echo "build-kernel: copying $pristine to $src (once)" >&2
+		rm -rf "$src"
+		cp -a "$pristine" "$src"
+		touch "$src/.vmlayout-copied"
+	fi
+	stage=$(mktemp -d)
+	INTREE_EXPORT=$stage/tree "$here/intree.sh" "$pristine" "$stage/series" >&2
+	rsync -rc "$stage/tree/" "$src/"
+	series_key=$(cd "$stage/tree" && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-12)
+	rm -rf "$stage"
+fi
 srckey=$(echo "$src" | sha256sum | cut -c1-8)
 out=$cache/build/$version-$srckey-$key
 mkdir -p "$out"
 
-if [ -f "$out/.vmlayout-built" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
+if [ -f "$out/.vmlayout-built" ] && [ -f "$out/arch/x86/boot/bzImage" ] &&
+	[ "$(cat "$out/.vmlayout-built")" = "$series_key" ]; then
 	echo "build-kernel: reusing $out" >&2
+	echo "$out"
+	exit 0
+fi
+if [ -f "$out/.config" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
+	echo "build-kernel: the series changed: rebuilding what it touches in $out" >&2
+	make -C "$src" O="$out" LLVM="$llvm" -j"$(nproc)" all >&2
+	echo "$series_key" > "$out/.vmlayout-built"
 	echo "$out"
 	exit 0
 fi
@@ -60,5 +89,5 @@ while IFS= read -r line; do
 done < <(cat "${fragments[@]}" | grep '^CONFIG_' | tac | awk -F= '!seen[$1]++')
 [ "$bad" -eq 0 ] || { echo "build-kernel: config fragment not satisfiable" >&2; exit 1; }
 "${mk[@]}" all >&2
-touch "$out/.vmlayout-built"
+echo "$series_key" > "$out/.vmlayout-built"
 echo "$out"

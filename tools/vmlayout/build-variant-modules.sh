@@ -3,9 +3,9 @@
 # Build vmlayout.ko and the selftest's vmlayout_plant.ko against a second
 # kernel (a config variant such as KASAN) without touching the checkout's own
 # in-tree build: the module sources are staged next to that kernel's build
-# directory and built there. Prints the staging directory as the last line;
-# the modules are OUT/vmlayout.ko and OUT/tools/testing/selftests/vmlayout/
-# vmlayout_plant.ko.
+# directory and built there. For a kernel without vmlayout in its tree.
+# Prints the staging directory as the last line: OUT/vmlayout.ko, and
+# OUT/kselftest (the kselftest and its companion module, installed).
 #
 #   build-variant-modules.sh KDIR
 set -euo pipefail
@@ -21,10 +21,22 @@ selftest=tools/testing/selftests/vmlayout
 # mistaken for this kernel's. Staged afresh each time (a few seconds), as
 # the staging is shared by every checkout and make goes by timestamps.
 rm -rf "$out"
-mkdir -p "$out/$selftest"
+mkdir -p "$out/$selftest/test_modules"
 (cd "$top" && find Kbuild include rust -type f \( -name Kbuild -o -name '*.rs' -o -name '*.c' \
 	-o -name '*.h' \) -print0 | cpio -0 -pdmu --quiet "$out")
-cp "$top/$selftest/Kbuild" "$top/$selftest/vmlayout_plant.c" "$out/$selftest/"
+cp "$top/$selftest/test_modules/Makefile" "$top/$selftest/test_modules/vmlayout_plant.c" \
+	"$out/$selftest/test_modules/"
 make -C "$kdir" M="$out" LLVM="$llvm" modules >&2
-make -C "$kdir" M="$out/$selftest" LLVM="$llvm" modules >&2
+make -C "$out/$selftest/test_modules" KDIR="$kdir" LLVM="$llvm" >&2
+# The kselftest laid out as `make install` lays it out in a tree that has it,
+# with this kernel's own runner and KTAP helpers (this kernel's tree does
+# not have vmlayout): OUT/kselftest/run_kselftest.sh -t vmlayout:vmlayout.sh.
+src=$(readlink -f "$kdir/source")
+ksft=$out/kselftest
+mkdir -p "$ksft/kselftest" "$ksft/vmlayout/test_modules"
+cp "$src"/tools/testing/selftests/kselftest/{runner.sh,ktap_helpers.sh,module.sh,prefix.pl} "$ksft/kselftest/"
+cp "$src/tools/testing/selftests/run_kselftest.sh" "$ksft/"
+cp "$top/$selftest"/{vmlayout.sh,config,settings} "$ksft/vmlayout/"
+cp "$out/$selftest/test_modules/vmlayout_plant.ko" "$ksft/vmlayout/test_modules/"
+echo "vmlayout:vmlayout.sh" > "$ksft/kselftest-list.txt"
 echo "$out"

@@ -25,5 +25,7 @@ pub mod record_parse;
 pub mod rules;
 #[path = "../../rust/vmlayout_core/sync.rs"]
 pub mod sync;
+#[path = "../../rust/vmlayout_core/unit.rs"]
+pub mod unit;
 #[path = "../../rust/vmlayout_core/walk.rs"]
 pub mod walk;

@@ -27,8 +27,8 @@ trap 'rm -rf "$log"' EXIT
 gcc -static -O2 -Wall -o "$log/vmlayout_failnth" "$selftest/vmlayout_failnth.c"
 
 image=$kdir/arch/x86/boot/bzImage
-files=(-f "$mods/vmlayout.ko" -f "$mods/tools/testing/selftests/vmlayout/vmlayout_plant.ko"
-	-f "$selftest/vmlayout.sh" -f "$here/debug/stress.sh" -f "$here/debug/latency.sh"
+plant=$mods/kselftest/vmlayout/test_modules/vmlayout_plant.ko
+files=(-f "$mods/vmlayout.ko" -f "$plant" -f "$mods/kselftest" -f "$here/debug/stress.sh" -f "$here/debug/latency.sh"
 	-f "$here/debug/failnth.sh" -f "$here/debug/kmemleak.sh" -f "$log/vmlayout_failnth")
 fail=0
 run() { # NAME VM-ARGS... -- CMD
@@ -37,14 +37,15 @@ run() { # NAME VM-ARGS... -- CMD
 	echo "=== check-debug: $name"
 	VM_TIMEOUT=${VM_TIMEOUT:-900} "$here/vm.sh" -k "$image" "${files[@]}" "$@" > "$out" 2>&1 || rc=$?
 	echo "$name: $((SECONDS - t0)) s"
-	grep -E '^(not ok|# Totals|stress:|latency|failnth|insmod|write|lockdown|cpus)' "$out" || true
+	grep -E '^(not ok|# Totals|Bail out|stress:|latency|failnth|insmod|write|lockdown|cpus)' "$out" || true
 	if [ "$rc" -ne 0 ]; then
 		tail -n 60 "$out"
 		echo "FAIL: check-debug $name"
 		fail=1
 	fi
 }
-KSELFTEST='sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko'
+# A stock kernel: the out-of-tree module is given to the kselftest.
+KSELFTEST='cd /root/kselftest/vmlayout && sh ./vmlayout.sh /root/vmlayout.ko'
 run kselftest-5level -p 5 -- "$KSELFTEST"
 run kselftest-4level -p 4 -- "$KSELFTEST"
 run stress -p 5 -a debug_pagealloc=on -- \

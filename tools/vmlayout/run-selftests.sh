@@ -5,9 +5,9 @@
 #
 #   run-selftests.sh KDIR [BOOTS]
 #
-# MODULES: the directory holding vmlayout.ko and tools/testing/selftests/
-# vmlayout/vmlayout_plant.ko when they were not built in this checkout
-# (build-variant-modules.sh). PAGINGS (default "5 4"): the paging modes
+# KDIR is a kernel with vmlayout in tree (make intree), as a module or built
+# in: its modules and kselftest are staged by stage-guest.sh, and the
+# kselftest runs through the kernel's run_kselftest.sh. PAGINGS (default "5 4"): the paging modes
 # booted. CHURN_SCANS (default 100): rescans in the kselftest's churn test.
 # STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
 # boot (under debug_pagealloc=on) before the stress itself. BIG_MEM (e.g.
@@ -23,9 +23,12 @@ selftest=$top/tools/testing/selftests/vmlayout
 log=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-selftest.XXXXXX")
 trap 'rm -rf "$log"' EXIT
 
-mods=${MODULES:-$top}
-files=(-f "$mods/vmlayout.ko" -f "$selftest/vmlayout.sh"
-	-f "$mods/tools/testing/selftests/vmlayout/vmlayout_plant.ko")
+# The kernel's modules and the kselftest as the kernel installs them
+# (stage-guest.sh): vmlayout is in this kernel's tree, as a module or built in.
+stage=$("$here/stage-guest.sh" "$kdir" | tail -n1)
+files=(-M "$stage/modules" -f "$stage/kselftest")
+builtin=""
+grep -qx 'CONFIG_X86_VMLAYOUT=y' "$kdir/.config" && builtin=1
 kasan=""
 grep -qx 'CONFIG_KASAN=y' "$kdir/.config" && kasan="KernelAddressSanitizer initialized"
 fail=0
@@ -46,7 +49,13 @@ vm() {
 	return "$rc"
 }
 pagings=${PAGINGS:-5 4}
-selftest_cmd="VMLAYOUT_CHURN_SCANS=${CHURN_SCANS:-100} sh /root/vmlayout.sh /root/vmlayout.ko /root/vmlayout_plant.ko"
+# Through the kernel's runner; the outer KTAP line is the verdict.
+selftest_cmd="cd /root/kselftest && { VMLAYOUT_CHURN_SCANS=${CHURN_SCANS:-100} ./run_kselftest.sh -t vmlayout:vmlayout.sh 2>&1; echo \"run_kselftest=\$?\"; } | tee /tmp/tap; cd /root
+grep -q '^ok 1 selftests: vmlayout: vmlayout.sh' /tmp/tap && grep -qx 'run_kselftest=0' /tmp/tap"
+# Load and unload vmlayout whether it is a module or built in.
+load='[ -d /sys/kernel/debug/vmlayout ] || modprobe vmlayout'
+unload='[ ! -e /sys/module/vmlayout/initstate ] || modprobe -r vmlayout'
+plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
 for paging in $pagings; do
 	for boot in $(seq 1 "$boots"); do
 		out=$log/p$paging-b$boot.tap
@@ -54,7 +63,7 @@ for paging in $pagings; do
 		if vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" "${files[@]}" \
 			-- "$selftest_cmd" > "$out" 2>&1; then
 			grep -E '^p[45]-b[0-9]+: ' "$out" || true
-			grep -E '^(not ok|# Totals)' "$out" || true
+			grep -E '^(# )*(not ok|# Totals)|^ok 1 selftests' "$out" || true
 		else
 			cat "$out"
 			echo "FAIL: ${paging}-level boot $boot"
@@ -63,7 +72,7 @@ for paging in $pagings; do
 	done
 	# The randomized bases must differ from boot to boot.
 	for b in page_offset_base vmalloc_base vmemmap_base kernel_text; do
-		values=$(sed -n "s/^# boot-base $b=//p" "$log"/p$paging-b*.tap)
+		values=$(sed -n "s/^\(# \)*boot-base $b=//p" "$log"/p$paging-b*.tap)
 		distinct=$(echo "$values" | sort -u | grep -c . || true)
 		echo "$paging-level $b over $boots boots: $(echo $values)"
 		if [ "$boots" -eq 1 ]; then
@@ -79,19 +88,19 @@ done
 # plants changing the tables while vmlayout rescans; the runner fails on any
 # oops, BUG or WARNING in the console.
 echo "=== stress: rescans while tables change, debug_pagealloc=on, 5-level"
-stress='insmod /root/vmlayout.ko
-( i=0; while [ $i -lt 30 ]; do insmod /root/vmlayout_plant.ko plant=wx && rmmod vmlayout_plant; i=$((i + 1)); done ) &
+stress="$load
+( i=0; while [ \$i -lt 30 ]; do insmod $plant plant=wx && rmmod vmlayout_plant; i=\$((i + 1)); done ) &"'
 ( i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i + 1)); done ) &
 n=0; while [ $n -lt 40 ]; do echo 1 > /sys/kernel/debug/vmlayout/rescan || st=1; n=$((n + 1)); done
 wait
 echo "rescans: $n, scan after the churn:"
 echo 1 > /sys/kernel/debug/vmlayout/rescan && grep "^walk" /sys/kernel/debug/vmlayout/stats
-grep "^rule id=unreadable-table" /sys/kernel/debug/vmlayout/findings
-rmmod vmlayout
+grep "^rule id=unreadable-table" /sys/kernel/debug/vmlayout/findings'"
+$unload"'
 exit $st'
 if [ "${STRESS_SELFTEST:-1}" = 1 ]; then
-	stress="$selftest_cmd > /root/tap 2>&1 || st=1
-grep -E \"^not ok|Totals\" /root/tap
+	stress="{ $selftest_cmd; } > /root/tap 2>&1 || st=1
+grep -E \"^(# )*not ok|Totals\" /root/tap
 $stress"
 fi
 stress="st=0
@@ -107,11 +116,12 @@ fi
 if [ -n "${BIG_MEM:-}" ]; then
 	echo "=== big: a $BIG_MEM guest, debug_pagealloc=on, 5-level"
 	big='grep MemTotal /proc/meminfo
-insmod /root/vmlayout.ko && echo 1 > /sys/kernel/debug/vmlayout/rescan && echo 1 > /sys/kernel/debug/vmlayout/rescan || exit 1
+'"$load"' && echo 1 > /sys/kernel/debug/vmlayout/rescan && echo 1 > /sys/kernel/debug/vmlayout/rescan || exit 1
 grep "^walk" /sys/kernel/debug/vmlayout/stats
 ! grep -E "^finding .*severity=(warn|error)" /sys/kernel/debug/vmlayout/findings || exit 1
 items=$(sed -n "s/^walk .* items=\([0-9]*\).*/\1/p" /sys/kernel/debug/vmlayout/stats)
-echo "big: $items work items"; [ "$items" -gt 100000 ] && rmmod vmlayout'
+echo "big: $items work items"; [ "$items" -gt 100000 ] || exit 1'"
+$unload"
 	if ! vm big -k "$kdir/arch/x86/boot/bzImage" -p 5 -m "$BIG_MEM" -B -a debug_pagealloc=on "${files[@]}" -- "$big"; then
 		echo "FAIL: big guest"
 		fail=1

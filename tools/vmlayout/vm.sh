@@ -4,21 +4,23 @@
 # the guest and exit with its status.
 #
 #   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-B] [-a 'kernel args'] [-t SECONDS]
-#         [-f FILE]... -- 'shell command'
+#         [-f FILE]... [-M DIR]... -- 'shell command'
 #
 # -B backs the guest's memory with a RAM backend that reserves nothing
 # (reserve=off): untouched guest memory costs the host nothing, so a guest
 # far larger than the host (256G here) boots.
 #
-# Every -f FILE lands in the guest's /root/. debugfs and tracefs are mounted.
+# Every -f FILE lands in the guest's /root/; every -M DIR (an INSTALL_MOD_PATH
+# holding lib/modules/) is copied to the guest's /. debugfs and tracefs are
+# mounted.
 # The command's output goes to a second serial port so it is never mixed with
 # the kernel console; the console is scanned for panic, oops, BUG and WARNING,
 # any of which (or a timeout) fails the run and prints the console log.
 set -euo pipefail
 
 kernel="" paging=5 smp=2 mem=2G append="" timeout_s=${VM_TIMEOUT:-600} backend=""
-files=()
-while getopts "k:p:s:m:a:t:f:B" opt; do
+files=() moddirs=()
+while getopts "k:p:s:m:a:t:f:M:B" opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
 	p) paging=$OPTARG ;;
@@ -27,6 +29,7 @@ while getopts "k:p:s:m:a:t:f:B" opt; do
 	a) append=$OPTARG ;;
 	t) timeout_s=$OPTARG ;;
 	f) files+=("$OPTARG") ;;
+	M) moddirs+=("$OPTARG") ;;
 	B) backend=1 ;;
 	*) exit 2 ;;
 	esac
@@ -49,6 +52,10 @@ for f in "${files[@]}"; do
 	[ -e "$f" ] || { echo "vm: no such file '$f'" >&2; exit 2; }
 	cp -r "$f" "$root/root/"
 done
+for d in "${moddirs[@]}"; do
+	[ -d "$d/lib/modules" ] || { echo "vm: '$d' has no lib/modules" >&2; exit 2; }
+	cp -a "$d/." "$root/"
+done
 printf '%s\n' "$cmd" > "$root/root/cmd.sh"
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
@@ -56,6 +63,8 @@ cat > "$root/init" <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t tmpfs tmpfs /tmp

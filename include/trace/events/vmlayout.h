@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vmlayout tracepoints (rust/vmlayout.rs, rust/fault.rs).
+ * vmlayout tracepoints.
  *
  * vmlayout:vmalloc_sync_fault - a kernel-mode page fault in vmalloc, module
  * or vmemmap space, with how the faulting CPU's page-table path compares
@@ -15,7 +15,7 @@
  *
  * level is where the two paths first differ (5 pgd ... 1 pte, 0 if they do
  * not), ref_entry and cur_entry the entries there (the leaf-most entries
- * read, if they do not differ).
+ * read, if they do not differ). The CPU is the event's own.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM vmlayout
@@ -25,38 +25,77 @@
 
 #include <linux/tracepoint.h>
 
+#ifndef _VMLAYOUT_TRACE_ENUMS
+#define _VMLAYOUT_TRACE_ENUMS
+/* The watched regions and the classes; the Rust caller passes these values. */
+enum vmlayout_fault_region {
+	VMLAYOUT_FAULT_VMALLOC,
+	VMLAYOUT_FAULT_MODULES,
+	VMLAYOUT_FAULT_VMEMMAP,
+};
+
+enum vmlayout_fault_class {
+	VMLAYOUT_FAULT_UNSYNCED,
+	VMLAYOUT_FAULT_SPURIOUS,
+	VMLAYOUT_FAULT_UNMAPPED,
+};
+#endif
+
+#define VMLAYOUT_FAULT_REGIONS				\
+	EM(VMLAYOUT_FAULT_VMALLOC,	"vmalloc")	\
+	EM(VMLAYOUT_FAULT_MODULES,	"modules")	\
+	EMe(VMLAYOUT_FAULT_VMEMMAP,	"vmemmap")
+
+#define VMLAYOUT_FAULT_CLASSES				\
+	EM(VMLAYOUT_FAULT_UNSYNCED,	"unsynced")	\
+	EM(VMLAYOUT_FAULT_SPURIOUS,	"spurious")	\
+	EMe(VMLAYOUT_FAULT_UNMAPPED,	"unmapped")
+
+/* Export the enum values to user space, then make them symbol tables. */
+#undef EM
+#undef EMe
+#define EM(a, b)	TRACE_DEFINE_ENUM(a);
+#define EMe(a, b)	TRACE_DEFINE_ENUM(a);
+
+VMLAYOUT_FAULT_REGIONS
+VMLAYOUT_FAULT_CLASSES
+
+#undef EM
+#undef EMe
+#define EM(a, b)	{ a, b },
+#define EMe(a, b)	{ a, b }
+
 TRACE_EVENT(vmalloc_sync_fault,
-	TP_PROTO(unsigned long address, unsigned long ip, unsigned long error_code,
-		 int cpu, const char *region, int level, u64 ref_entry,
-		 u64 cur_entry, const char *class),
-	TP_ARGS(address, ip, error_code, cpu, region, level, ref_entry,
-		cur_entry, class),
+	TP_PROTO(unsigned long address, unsigned long ip,
+		 unsigned long error_code, int region, int level,
+		 u64 ref_entry, u64 cur_entry, int class),
+	TP_ARGS(address, ip, error_code, region, level, ref_entry, cur_entry,
+		class),
 	TP_STRUCT__entry(
 		__field(unsigned long, address)
 		__field(unsigned long, ip)
 		__field(unsigned long, error_code)
-		__field(int, cpu)
-		__string(region, region)
+		__field(int, region)
 		__field(int, level)
 		__field(u64, ref_entry)
 		__field(u64, cur_entry)
-		__string(class, class)
+		__field(int, class)
 	),
 	TP_fast_assign(
 		__entry->address = address;
 		__entry->ip = ip;
 		__entry->error_code = error_code;
-		__entry->cpu = cpu;
-		__assign_str(region);
+		__entry->region = region;
 		__entry->level = level;
 		__entry->ref_entry = ref_entry;
 		__entry->cur_entry = cur_entry;
-		__assign_str(class);
+		__entry->class = class;
 	),
-	TP_printk("address=0x%016lx ip=%pS error_code=0x%lx cpu=%d region=%s level=%d ref_entry=0x%016llx cur_entry=0x%016llx class=%s",
+	TP_printk("address=0x%016lx ip=%pS error_code=0x%lx region=%s level=%d ref_entry=0x%016llx cur_entry=0x%016llx class=%s",
 		  __entry->address, (void *)__entry->ip, __entry->error_code,
-		  __entry->cpu, __get_str(region), __entry->level,
-		  __entry->ref_entry, __entry->cur_entry, __get_str(class))
+		  __print_symbolic(__entry->region, VMLAYOUT_FAULT_REGIONS),
+		  __entry->level, __entry->ref_entry, __entry->cur_entry,
+		  __print_symbolic(__entry->class, VMLAYOUT_FAULT_CLASSES))
 );
 
 #endif /* _TRACE_VMLAYOUT_H */

@@ -7,24 +7,20 @@
 # (kptr_restrict=0) and /proc/iomem. Emits KTAP.
 #
 # Usage: vmlayout.sh [vmlayout.ko [vmlayout_plant.ko]]
-#   default: modprobe vmlayout, and vmlayout_plant.ko next to this script
-#   (built from this directory: make -C KDIR M=$PWD modules).
+#   default: vmlayout built in, or modprobe vmlayout; the companion module
+#   from test_modules/ (built by this directory's Makefile against KDIR).
+# Skips (KSFT_SKIP) when not root, without ptdump, or without vmlayout.
 
 MODULE=${1:-}
-PLANT=${2:-$(dirname "$0")/vmlayout_plant.ko}
+PLANT=${2:-$(dirname "$0")/test_modules/vmlayout_plant.ko}
 DBG=/sys/kernel/debug/vmlayout
 PTDUMP=/sys/kernel/debug/page_tables/kernel
-KSFT_PASS=0 KSFT_FAIL=1 KSFT_SKIP=4
-num=0 failed=0
 
-ktap_result() { # status description
-	num=$((num + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $num $2"
-	else
-		echo "not ok $num $2"
-		failed=$((failed + 1))
-	fi
+. "$(dirname "$0")/../kselftest/ktap_helpers.sh"
+
+# ktap_result STATUS DESCRIPTION: one test, passed if STATUS is 0.
+ktap_result() {
+	if [ "$1" -eq 0 ]; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
 }
 note() { echo "# $*"; }
 hex() { printf '0x%016x' "$(($1))"; }
@@ -63,16 +59,41 @@ load() {
 	if [ -n "$MODULE" ]; then insmod "$MODULE"; else modprobe vmlayout; fi
 }
 
-echo "TAP version 13"
+ktap_print_header
 PLAN=53
-echo "1..$PLAN"
 
-[ "$(id -u)" -eq 0 ] || { echo "Bail out! must run as root"; exit $KSFT_FAIL; }
-[ -r "$PTDUMP" ] || { echo "Bail out! $PTDUMP missing: CONFIG_PTDUMP_DEBUGFS is required (see config)"; exit $KSFT_FAIL; }
+[ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
+[ -r "$PTDUMP" ] || { ktap_skip_all "$PTDUMP missing: CONFIG_PTDUMP_DEBUGFS is required (see config)"; exit "$KSFT_SKIP"; }
+# Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
+# no module to load, unload or hold open across rmmod.
+builtin=0
+if [ -z "$MODULE" ] && [ -d "$DBG" ] && [ ! -e /sys/module/vmlayout/initstate ]; then
+	builtin=1
+elif [ -z "$MODULE" ] && [ ! -d "$DBG" ] &&
+	[ -z "$(find "/lib/modules/$(uname -r)" -name 'vmlayout.ko*' 2>/dev/null)" ]; then
+	ktap_skip_all "no vmlayout module (CONFIG_X86_VMLAYOUT) and none given"; exit "$KSFT_SKIP"
+fi
+ktap_set_plan $PLAN
+
+# Leave kptr_restrict and the kernel log as they were: the log is marked,
+# not cleared, and only what follows the mark is read.
+kptr_restrict=$(cat /proc/sys/kernel/kptr_restrict)
+mark="vmlayout-kselftest-$$-$(date +%s)"
+echo "$mark" > /dev/kmsg
+klog() { dmesg | sed -n "/$mark/,\$p"; }
 echo 0 > /proc/sys/kernel/kptr_restrict
-dmesg -c > /dev/null
+cleanup() {
+	echo "$kptr_restrict" > /proc/sys/kernel/kptr_restrict
+	[ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+trap cleanup EXIT
 
-load; ktap_result $? "insmod vmlayout"
+if [ "$builtin" -eq 1 ]; then
+	grep -q '^scope ' "$DBG/findings"
+	ktap_result $? "vmlayout built in: the boot-time scan's findings are there with no insmod"
+else
+	load; ktap_result $? "insmod vmlayout"
+fi
 tmp=$(mktemp -d)
 cat "$PTDUMP" > "$tmp/ptdump.first"
 files_seen=0
@@ -235,11 +256,11 @@ for bad in 2 0 x11 "1 1"; do
 		note "writing '$bad' to rescan succeeded"; rescan_bad=1
 	fi
 done
-[ -z "${rescan_bad:-}" ] && dmesg | grep -q "rescan: write '1'"
+[ -z "${rescan_bad:-}" ] && klog | grep -q "rescan: write '1'"
 ktap_result $? "rescan rejects anything but 1 with -EINVAL and a warning"
 
 # bench: only "floor"; the floor copies the table pages the walk visits.
-! echo floors > "$DBG/bench" 2>/dev/null && dmesg | grep -q "bench: write 'floor'"
+! echo floors > "$DBG/bench" 2>/dev/null && klog | grep -q "bench: write 'floor'"
 ktap_result $? "bench rejects anything but 'floor' with -EINVAL and a warning"
 echo 1 > "$DBG/rescan" && echo floor > "$DBG/bench"
 fp=$(field "$DBG/stats" floor table_pages) wp=$(field "$DBG/stats" walk table_pages)
@@ -256,7 +277,7 @@ plant_case() {
 		ktap_result 1 "plant $kind: insmod $PLANT failed"; ktap_result 1 "plant $kind: removed"
 		return
 	fi
-	addr=$(dmesg | sed -n "s/.*vmlayout_plant: $kind at \(0x[0-9a-f]*\).*/\1/p" | tail -n1)
+	addr=$(klog | sed -n "s/.*vmlayout_plant: $kind at \(0x[0-9a-f]*\).*/\1/p" | tail -n1)
 	# (A per-CPU finding needs the victim on CPU 1 at that moment: retry.)
 	for try in 1 2 3 4 5; do
 		taskset 1 sh -c "echo 1 > $DBG/rescan"
@@ -337,16 +358,20 @@ ktap_result $? "rescan takes '1' with one optional newline, at offset 0, nothing
 # Files held open across rmmod: every file's operations name the module as
 # owner, so an open file pins it and rmmod refuses; closing is then safe,
 # and rmmod succeeds once nothing is open.
-exec 3< "$DBG/map"
-! rmmod vmlayout 2>/dev/null && [ -d "$DBG" ] && head -c1 <&3 > /dev/null
-held_read=$?
-exec 3<&-
-exec 4> "$DBG/rescan"
-! rmmod vmlayout 2>/dev/null && echo 1 >&4
-held_write=$?
-exec 4>&-
-[ "$held_read" -eq 0 ] && [ "$held_write" -eq 0 ]
-ktap_result $? "rmmod refuses while map or rescan is open; they still work, and close safely"
+if [ "$builtin" -eq 1 ]; then
+	ktap_test_skip "rmmod refuses while a file is open: built in, nothing to unload"
+else
+	exec 3< "$DBG/map"
+	! rmmod vmlayout 2>/dev/null && [ -d "$DBG" ] && head -c1 <&3 > /dev/null
+	held_read=$?
+	exec 3<&-
+	exec 4> "$DBG/rescan"
+	! rmmod vmlayout 2>/dev/null && echo 1 >&4
+	held_write=$?
+	exec 4>&-
+	[ "$held_read" -eq 0 ] && [ "$held_write" -eq 0 ]
+	ktap_result $? "rmmod refuses while map or rescan is open; they still work, and close safely"
+fi
 
 # Churn: processes come and go, a module loads and unloads (its memory
 # made read-only and executable, freed with its direct-map aliases reset),
@@ -387,10 +412,15 @@ mms=$(field "$DBG/findings" scope mms_checked)
 echo 1 > "$DBG/rescan" && ! grep -qE '^finding .*severity=(warn|error)' "$DBG/findings"
 ktap_result $? "after the churn, a quiet rescan is clean"
 
-rmmod vmlayout && [ ! -e "$DBG" ]; ktap_result $? "rmmod removes $DBG"
-load && cmp -s "$S" "$DBG/summary" && rmmod vmlayout
-ktap_result $? "insmod again shows the same summary, rmmod again"
-bad=$(dmesg | grep -E 'WARNING|BUG|Oops|Call Trace|general protection')
+if [ "$builtin" -eq 1 ]; then
+	ktap_test_skip "rmmod removes $DBG: built in"
+	ktap_test_skip "insmod again shows the same summary: built in"
+else
+	rmmod vmlayout && [ ! -e "$DBG" ]; ktap_result $? "rmmod removes $DBG"
+	load && cmp -s "$S" "$DBG/summary" && rmmod vmlayout
+	ktap_result $? "insmod again shows the same summary, rmmod again"
+fi
+bad=$(klog | grep -E 'WARNING|BUG|Oops|Call Trace|general protection')
 [ -z "$bad" ]; ktap_result $? "no warning, BUG or oops in dmesg"
 [ -z "$bad" ] || echo "$bad" | sed 's/^/# /'
 
@@ -398,7 +428,4 @@ bad=$(dmesg | grep -E 'WARNING|BUG|Oops|Call Trace|general protection')
 for b in page_offset_base vmalloc_base vmemmap_base kernel_text; do
 	note "boot-base $b=$(base "$b")"
 done
-rm -rf "$tmp"
-echo "# Totals: pass:$((num - failed)) fail:$failed xfail:0 xpass:0 skip:0 error:0"
-[ "$failed" -eq 0 ] && [ "$num" -eq "$PLAN" ] && exit $KSFT_PASS
-exit $KSFT_FAIL
+ktap_finished

@@ -27,6 +27,8 @@ use kernel::{
 mod fault;
 mod files;
 mod helpers;
+#[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
+mod kunit;
 mod live;
 mod scan;
 
@@ -36,13 +38,32 @@ use files::{CommandFile, ShowFile};
 /// Public so that the shared files' `pub` items are reachable, as they are in
 /// the host crate.
 pub mod vmlayout_core {
-    pub mod generated_maps;
+    /// The documented maps, generated from the kernel tree's `mm.rst` by
+    /// `mmgen.rs`: into the build tree by Kbuild in tree, next to the
+    /// sources by the top-level Makefile out of tree.
+    #[cfg(not(vmlayout_external))]
+    pub mod generated_maps {
+        include!(concat!(
+            env!("OBJTREE"),
+            "/arch/x86/mm/vmlayout/generated_maps.rs"
+        ));
+    }
+    /// The documented maps (see above).
+    #[cfg(vmlayout_external)]
+    pub mod generated_maps {
+        include!("vmlayout_core/generated_maps.rs");
+    }
     pub mod layout;
     pub mod map;
+    /// The `mm.rst` parser: in the module only for the KUnit checks of it.
+    #[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
+    pub mod mm_doc;
     pub mod pte;
     pub mod record;
     pub mod rules;
     pub mod sync;
+    #[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
+    pub mod unit;
     pub mod walk;
 }
 

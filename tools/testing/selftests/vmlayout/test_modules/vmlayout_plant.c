@@ -40,7 +40,7 @@
 #include <linux/smp.h>
 #include <linux/debugfs.h>
 #include <linux/uaccess.h>
-#include <asm/pgtable.h>
+#include <linux/pgtable.h>
 #include <asm/tlbflush.h>
 
 static char *plant = "";
@@ -267,7 +267,8 @@ static int plant_sync(void)
 	table = (u64 *)victim_mm->pgd;
 	idx = (addr >> shift) & 511;
 	sync_top_slot = &table[idx];
-	entry = sync_saved_top = READ_ONCE(table[idx]);
+	sync_saved_top = READ_ONCE(table[idx]);
+	entry = sync_saved_top;
 	/* Copy every table below the top on the path to addr. */
 	for (level = levels; level > 1; level--) {
 		u64 *copy, link;
@@ -358,15 +359,15 @@ static int __init vmlayout_plant_init(void)
 
 static void __exit vmlayout_plant_exit(void)
 {
-	if (!strcmp(plant, "wx"))
+	if (!strcmp(plant, "wx")) {
 		unplant_vmalloc(0, _PAGE_NX);
-	else if (!strcmp(plant, "user"))
+	} else if (!strcmp(plant, "user")) {
 		unplant_vmalloc(_PAGE_USER, 0);
-	else if (!strcmp(plant, "hole"))
+	} else if (!strcmp(plant, "hole")) {
 		unplant_hole();
-	else if (!strcmp(plant, "cpu"))
+	} else if (!strcmp(plant, "cpu")) {
 		unplant_cpu();
-	else if (!strcmp(plant, "sync")) {
+	} else if (!strcmp(plant, "sync")) {
 		debugfs_remove(sync_file);
 		unplant_sync();
 		vfree(sync_page);

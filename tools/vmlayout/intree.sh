@@ -1,0 +1,335 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Write vmlayout as a patch series against a kernel tree (git format-patch
+# form, one logical change per patch), for `git am` on a clean copy of it.
+#
+#   intree.sh KSRC OUT
+#
+# KSRC is not modified. The series is made in a scratch repository that
+# holds only the files it touches, so it is made in seconds; the patches
+# are what they would be in a full clone (blob ids are content ids).
+# Commit dates are fixed, so the same sources give byte-identical patches.
+#
+# Where each file goes in the tree (this checkout -> the kernel):
+#   rust/*.rs, rust/*.[ch], rust/vmlayout_core/   arch/x86/mm/vmlayout/
+#   Documentation/vmlayout/mm-historical.txt      arch/x86/mm/vmlayout/
+#   include/trace/events/vmlayout.h               (same path)
+#   Documentation/vmlayout/*.rst                  Documentation/arch/x86/x86_64/vmlayout/
+#   tools/testing/selftests/vmlayout/             (same path)
+# and the existing files each patch edits are named in its message.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+ksrc=$(cd "${1:?usage: intree.sh KSRC OUT}" && pwd)
+out=${2:?usage: intree.sh KSRC OUT}
+[ -f "$ksrc/Makefile" ] && [ -f "$ksrc/arch/x86/Kconfig.debug" ] ||
+	{ echo "intree: $ksrc is not a kernel tree" >&2; exit 1; }
+
+author="vmlayout developers <vmlayout@users.noreply.example>"
+debugfs_patch=$top/Documentation/vmlayout/patches/0001-rust-debugfs-pin-the-owning-module-while-a-file-is-o.patch
+moddir=arch/x86/mm/vmlayout
+docdir=Documentation/arch/x86/x86_64/vmlayout
+selftest=tools/testing/selftests/vmlayout
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+export GIT_AUTHOR_NAME="${author% <*}" GIT_COMMITTER_NAME="${author% <*}"
+export GIT_AUTHOR_EMAIL="vmlayout@users.noreply.example" GIT_COMMITTER_EMAIL="vmlayout@users.noreply.example"
+export GIT_AUTHOR_DATE="2026-11-25T12:00:00+00:00" GIT_COMMITTER_DATE="2026-11-25T12:00:00+00:00"
+git_() { git -C "$scratch" -c core.autocrlf=false -c commit.gpgsign=false "$@"; }
+
+# The existing files the series edits, as they are in KSRC.
+existing=(arch/x86/Kconfig.debug arch/x86/mm/Makefile rust/bindings/bindings_helper.h
+	Documentation/arch/x86/x86_64/index.rst tools/testing/selftests/Makefile MAINTAINERS)
+existing+=($(sed -n 's#^diff --git a/\([^ ]*\) b/.*#\1#p' "$debugfs_patch"))
+git_ init -q
+for f in "${existing[@]}"; do
+	[ -f "$ksrc/$f" ] || { echo "intree: $ksrc has no $f" >&2; exit 1; }
+	mkdir -p "$scratch/$(dirname "$f")"
+	cp "$ksrc/$f" "$scratch/$f"
+done
+git_ add -A
+git_ commit -q -m "base: the files of $(make -s -C "$ksrc" kernelversion) this series edits"
+base=$(git_ rev-parse HEAD)
+
+# edit FILE PYTHON: run a small Python edit on FILE (text in `s`), which
+# must change it.
+edit() {
+	python3 - "$scratch/$1" "$2" <<'EOF'
+import sys
+path, code = sys.argv[1], sys.argv[2]
+s = open(path).read()
+before = s
+exec(code)
+if s == before:
+    sys.exit(f"intree: edit of {path} changed nothing")
+open(path, "w").write(s)
+EOF
+}
+
+# insert_before FILE ANCHOR TEXT: TEXT goes right before the line ANCHOR.
+insert_before() {
+	edit "$1" "
+anchor = '''$2\n'''
+if s.count(anchor) != 1: sys.exit('intree: anchor not found once in $1: ' + anchor)
+s = s.replace(anchor, '''$3''' + anchor)"
+}
+
+commit() { # SUBJECT BODY
+	git_ add -A
+	git_ commit -q -s -F - <<EOF
+$1
+
+$2
+EOF
+}
+
+# 1. The kernel crate's debugfs fix (the module keeps its own, see
+#    Documentation/vmlayout/patches/README.rst).
+git_ am -q "$debugfs_patch"
+
+# 2. The module.
+mkdir -p "$scratch/$moddir/vmlayout_core" "$scratch/include/trace/events"
+# (the KUnit glue and the checks it runs come in the next patch)
+for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h; do
+	[ "$(basename "$f")" = kunit.rs ] || cp "$f" "$scratch/$moddir/"
+done
+for f in "$top"/rust/vmlayout_core/*.rs; do
+	case $(basename "$f") in
+	generated_maps.rs | unit.rs) ;;
+	*) cp "$f" "$scratch/$moddir/vmlayout_core/" ;;
+	esac
+done
+cp "$top/Documentation/vmlayout/mm-historical.txt" "$scratch/$moddir/"
+cp "$top/include/trace/events/vmlayout.h" "$scratch/include/trace/events/"
+cat > "$scratch/$moddir/Makefile" <<'EOF'
+# SPDX-License-Identifier: GPL-2.0
+
+obj-$(CONFIG_X86_VMLAYOUT) += vmlayout.o
+vmlayout-y := vmlayout_main.o vmlayout_events.o vmlayout_helpers.o
+
+# The documented maps: generated at build time from this tree's mm.rst (and
+# the 4.x map kept here) by mmgen.rs, a Rust host program that shares the
+# parser with the module. vmlayout_main.rs includes the result.
+hostprogs := mmgen
+mmgen-rust := y
+
+mm_rst := $(srctree)/Documentation/arch/x86/x86_64/mm.rst
+quiet_cmd_mmgen = MMGEN   $@
+      cmd_mmgen = $(obj)/mmgen $@ \
+	"mm.rst=$(mm_rst):Documentation/arch/x86/x86_64/mm.rst" \
+	"mm.txt-4.x=$(src)/mm-historical.txt:mm.txt (Linux 4.x, before the LDT remap)"
+
+$(obj)/generated_maps.rs: $(obj)/mmgen $(mm_rst) $(src)/mm-historical.txt FORCE
+	$(call if_changed,mmgen)
+targets += generated_maps.rs
+
+$(obj)/vmlayout_main.o: $(obj)/generated_maps.rs
+EOF
+insert_before arch/x86/Kconfig.debug "config DEBUG_TLBFLUSH" 'config X86_VMLAYOUT
+	tristate "Check the kernel virtual memory layout against its documentation"
+	depends on X86_64 && RUST && DEBUG_FS && TRACEPOINTS
+	help
+	  vmlayout reads the live KASLR bases and walks the kernel page
+	  tables, on every online CPU in parallel, and holds every mapped
+	  range against Documentation/arch/x86/x86_64/mm.rst: holes empty,
+	  no W+X, no user-accessible kernel page but the vsyscall page,
+	  per-region rules, every CPU and every process table in sync with
+	  init_mm. The result is in /sys/kernel/debug/vmlayout/; a
+	  tracepoint, vmlayout:vmalloc_sync_fault, classifies kernel faults
+	  in vmalloc space. See Documentation/arch/x86/x86_64/vmlayout/.
+
+	  Built in, the first scan runs at boot. Meant for test kernels;
+	  it needs TRACEPOINTS for the fault probe.
+
+	  To compile this as a module, choose M here: the module will be
+	  called vmlayout.
+
+	  If unsure, say N.
+
+'
+insert_before arch/x86/mm/Makefile "KASAN_SANITIZE_kasan_init_\$(BITS).o := n" 'obj-$(CONFIG_X86_VMLAYOUT)	+= vmlayout/
+
+'
+edit rust/bindings/bindings_helper.h "
+s = s.rstrip('\n') + '''
+
+#if IS_ENABLED(CONFIG_X86_VMLAYOUT)
+#include <trace/events/vmlayout.h>
+#endif
+'''"
+commit "x86/mm: add vmlayout, a Rust checker of the kernel virtual memory layout" \
+"Documentation/arch/x86/x86_64/mm.rst documents where each region of the
+kernel half lives. Nothing checks a running kernel against it: ptdump
+prints the tables, CONFIG_DEBUG_WX checks one rule once at boot.
+
+vmlayout reads the live bases (text slide, phys_base, page_offset_base,
+vmalloc_base, vmemmap_base, paging mode), walks init_mm's tables in one
+preemptible work item per online CPU (each table page copied once, its
+parent entry re-read after the copy, an item retried if its table
+changed), and holds every range against the documented map: holes empty,
+no W+X, no user-accessible kernel page but the vsyscall page, per-region
+rules, and every CPU's active table and every process's table in sync
+with the reference for the kernel half. Warn and error findings are
+looked up again before they are reported.
+
+The documented map is not copied: mmgen.rs, a Rust host program, parses
+this tree's mm.rst at build time, with the same parser the module's unit
+tests cover. The logic that needs no kernel lives in vmlayout_core/,
+no_std and allocation-free.
+
+The fault probe attaches to exceptions:page_fault_kernel and emits
+vmlayout:vmalloc_sync_fault for kernel faults in vmalloc, module and
+vmemmap space, classed by how the CPU's path compares with init_mm's.
+The event header is included from rust/bindings/bindings_helper.h, so the
+module reaches it with kernel::declare_trace!, as binder does.
+
+Files: arch/x86/Kconfig.debug (X86_VMLAYOUT), arch/x86/mm/Makefile,
+rust/bindings/bindings_helper.h, include/trace/events/vmlayout.h and
+arch/x86/mm/vmlayout/."
+
+# 3. KUnit.
+cp "$top/rust/kunit.rs" "$top/rust/.kunitconfig" "$scratch/$moddir/"
+cp "$top/rust/vmlayout_core/unit.rs" "$scratch/$moddir/vmlayout_core/"
+insert_before arch/x86/Kconfig.debug "config DEBUG_TLBFLUSH" 'config X86_VMLAYOUT_KUNIT_TEST
+	bool "KUnit tests for vmlayout" if !KUNIT_ALL_TESTS
+	depends on X86_VMLAYOUT && KUNIT=y
+	default KUNIT_ALL_TESTS
+	help
+	  The unit checks of vmlayout'"'"'s kernel-independent core (the
+	  documented maps generated from mm.rst, the mm.rst parser, entry
+	  decoding, the record format) as the KUnit suite vmlayout_core.
+	  The same checks run on the host with cargo test.
+
+	  If unsure, say N.
+
+'
+commit "x86/mm/vmlayout: add KUnit tests" \
+"Run the unit checks of vmlayout's core in the kernel, as the Rust KUnit
+suite vmlayout_core: the documented maps this tree's mm.rst generates,
+the parser's errors, entry flags across levels, and the record format.
+The checks are no_std and allocation-free, shared with the host build
+that runs them with cargo test.
+
+  ./tools/testing/kunit/kunit.py run --arch=x86_64 --make_options LLVM=1 \\
+	--kunitconfig=arch/x86/mm/vmlayout 'vmlayout_core'"
+
+# 4. Documentation.
+mkdir -p "$scratch/$docdir"
+for f in "$top"/Documentation/vmlayout/*.rst; do cp "$f" "$scratch/$docdir/"; done
+edit Documentation/arch/x86/x86_64/index.rst "
+s = s.replace('   fred\n', '   fred\n   vmlayout/index\n', 1)"
+commit "Documentation/x86/64: document vmlayout" \
+"What vmlayout checks, the record format of its debugfs files, how the
+walk stays correct while the tables change, the fault event, and the
+benchmark against ptdump and the W+X check. Linked from the x86_64 index."
+
+# 5. The kselftest.
+mkdir -p "$scratch/$selftest/test_modules"
+for f in Makefile vmlayout.sh config settings test_modules/Makefile test_modules/vmlayout_plant.c; do
+	cp "$top/$selftest/$f" "$scratch/$selftest/$f"
+done
+insert_before tools/testing/selftests/Makefile "TARGETS += vfio" 'TARGETS += vmlayout
+'
+commit "selftests/vmlayout: add a kselftest for vmlayout" \
+"Check every value vmlayout reports against a source it did not produce
+(ptdump's markers, kallsyms, iomem), plant violations with a companion
+module and see each found and gone after removal, and run 100 rescans
+under fork, module and reader churn with no warn or error finding.
+
+The companion module is built from test_modules/ against KDIR, as
+livepatch's test modules are. The test skips when not run as root,
+without CONFIG_PTDUMP_DEBUGFS, or without vmlayout; it restores
+kptr_restrict and reads the kernel log from its own mark, clearing
+nothing. Built in, the module-lifecycle cases are skipped."
+
+# 6. MAINTAINERS.
+insert_before MAINTAINERS "VMWARE BALLOON DRIVER" "VMLAYOUT (X86-64 KERNEL VIRTUAL MEMORY LAYOUT CHECKER)
+M:	$author
+L:	x86@kernel.org
+L:	rust-for-linux@vger.kernel.org
+S:	Maintained
+F:	$docdir/
+F:	$moddir/
+F:	include/trace/events/vmlayout.h
+F:	$selftest/
+
+"
+commit "MAINTAINERS: add an entry for vmlayout" \
+"vmlayout's module, documentation, tracepoint header and kselftest."
+
+# INTREE_EXPORT: also write every file the series touches, as it ends up.
+if [ -n "${INTREE_EXPORT:-}" ]; then
+	mkdir -p "$INTREE_EXPORT"
+	git_ archive HEAD | tar -x -C "$INTREE_EXPORT"
+fi
+rm -rf "$out"
+mkdir -p "$out"
+git_ format-patch -q --cover-letter -o "$out" "$base"..HEAD
+# checkpatch --strict on every patch: each message left must have a reason
+# in this table, and the cover letter lists them with it.
+reasons=$scratch/reasons
+cat > "$reasons" <<'EOF'
+does MAINTAINERS need updating	the MAINTAINERS entry (last patch) covers every file the series adds
+Macros with complex values should be enclosed in parentheses	the EM()/EMe() idiom of trace headers (as in include/trace/events/tlb.h)
+Argument 'b' is not used in function-like macro	the EM()/EMe() idiom of trace headers (as in include/trace/events/tlb.h)
+macros should not use a trailing semicolon	the EM()/EMe() idiom of trace headers (as in include/trace/events/tlb.h)
+Alignment should match open parenthesis	the TRACE_EVENT() layout of include/trace/events/*.h
+Lines should not end with a '('	the TRACE_EVENT() layout of include/trace/events/*.h
+spaces preferred around that '/'	TRACE_INCLUDE_PATH trace/events is a path, not a division
+Misplaced SPDX-License-Identifier tag	a string in mmgen.rs: the SPDX line it writes at the top of the file it generates
+exceeds 100 columns	a format string, or a line of the kselftest's shell (an awk program, a test description), kept whole so it can be grepped
+Prefer a maximum 75 chars per line	a command or its output quoted verbatim in the message (the reproducer's rmmod error, the kunit.py command line)
+EOF
+report=$scratch/checkpatch
+: > "$report"
+unexplained=0
+for p in "$out"/0*.patch; do
+	case $p in */0000-cover-letter.patch) continue ;; esac
+	msgs=$(cd "$ksrc" && perl scripts/checkpatch.pl --strict --terse --no-summary "$p" |
+		sed -n 's/^[^:]*:[0-9]*: \(ERROR\|WARNING\|CHECK\): //p' |
+		sed 's/line length of [0-9]* exceeds/line length exceeds/' | sort | uniq -c) || true
+	[ -n "$msgs" ] || continue
+	echo "$(basename "$p"):" >> "$report"
+	while read -r count msg; do
+		reason=$(awk -F'\t' -v m="$msg" 'index(m, $1) { print $2; exit }' "$reasons")
+		if [ -z "$reason" ]; then
+			echo "intree: checkpatch: no reason recorded for '$msg' in $(basename "$p")" >&2
+			unexplained=1
+		fi
+		echo "  ${count}x $msg: ${reason:-NO REASON}" >> "$report"
+	done <<< "$msgs"
+done
+[ "$unexplained" -eq 0 ] || exit 1
+
+cover=$out/0000-cover-letter.patch
+python3 - "$cover" "$(make -s -C "$ksrc" kernelversion)" "$report" <<'EOF'
+import sys
+path, version, report = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+s = open(path).read()
+s = s.replace("*** SUBJECT HERE ***", "x86/mm: vmlayout, check the kernel virtual memory layout against mm.rst")
+s = s.replace("*** BLURB HERE ***", f"""vmlayout is a Rust module that holds the live x86-64 kernel virtual
+memory layout against Documentation/arch/x86/x86_64/mm.rst: the KASLR
+bases against their documented windows, every mapped range of the kernel
+half against the documented regions and a set of rules (holes empty, no
+W+X, no user-accessible kernel page but the vsyscall page, all CPUs' and
+processes' tables in sync), with the result in debugfs and a tracepoint
+classifying kernel faults in vmalloc space.
+
+Patch 1 fixes the Rust debugfs abstraction, whose files do not pin their
+module (a file held open across rmmod oopses on close); vmlayout itself
+does not depend on it. Patches 2-6 add the module, its KUnit tests, its
+documentation, its kselftest and a MAINTAINERS entry.
+
+Against Linux {version}. Tested with the kselftest (modular and built
+in, both paging modes), the KUnit suite through kunit.py, and stress
+and KASAN runs.
+
+scripts/checkpatch.pl --strict: no message but these, each with its
+reason (count, message: reason):
+
+{report if report else "  none"}""")
+open(path, "w").write(s)
+EOF
+ls "$out"
