@@ -35,7 +35,7 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module intree gen run check check-host check-style check-clippy \
-	check-vm check-kasan check-debug vm bench clean
+	check-vm check-intree check-series check-kasan check-debug vm bench clean
 
 all: module
 
@@ -96,6 +96,25 @@ intree: deps
 		$(VMLAYOUT_CACHE)/src $${KVER:-7.3} | tail -n1) && \
 		$(TOOLS)/intree.sh "$$ksrc" "$(OUT)" && echo "series in $(OUT)"
 
+# The in-tree build's conventions on the test kernel's tree: rustfmtcheck,
+# and a CLIPPY=1 build of arch/x86/mm/vmlayout/ with no warning (built as
+# the kernel builds it: vmlayout's event through declare_trace!).
+check-intree: kernel
+	@set -o pipefail; src=$$(readlink -f $(kdir)/source) && \
+		$(MAKE) -s -C $$src O=$(kdir) LLVM=$(LLVM) rustfmtcheck && \
+		rm -f $(kdir)/arch/x86/mm/vmlayout/*.o && \
+		$(MAKE) -C $$src O=$(kdir) LLVM=$(LLVM) CLIPPY=1 arch/x86/mm/vmlayout/ 2>&1 | \
+		tee $(VMLAYOUT_CACHE)/clippy-intree.log | grep -E 'CLIPPY.*vmlayout' && \
+		! grep -E '(^|: )(warning|error)(\[|:)' $(VMLAYOUT_CACHE)/clippy-intree.log && \
+		echo "check-intree: rustfmtcheck and CLIPPY=1 clean"
+
+# Every patch of the series applies with git am to a clean copy of the
+# tree and the kernel builds after it (not in `check`: some 20 minutes).
+check-series: intree
+	@ksrc="$(KSRC)"; [ -n "$$ksrc" ] || ksrc=$$($(TOOLS)/fetch-kernel-source.sh \
+		$(VMLAYOUT_CACHE)/src $${KVER:-7.3} | tail -n1) && \
+		$(TOOLS)/check-series.sh "$$ksrc" "$(OUT)"
+
 # The test kernel has vmlayout in tree as a module: its modules and the
 # kselftest are installed the kernel's way and run with run_kselftest.sh.
 check-vm: kernel
@@ -128,7 +147,7 @@ bench: module
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		BENCH_DEBUG_KDIR=$$kd BENCH_DEBUG_MODULES=$$mods $(BENCH)/run-bench.sh $(kdir)
 
-check: check-host check-style check-clippy check-vm check-kasan check-debug
+check: check-host check-style check-clippy check-vm check-intree check-kasan check-debug
 	@echo "make check: all tests passed"
 
 clean:

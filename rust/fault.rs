@@ -34,6 +34,7 @@ mod trace {
 
     #[cfg(not(vmlayout_external))]
     kernel::tracepoint::declare_trace! {
+        #[allow(clippy::too_many_arguments)]
         unsafe fn vmalloc_sync_fault(
             address: c_ulong,
             ip: c_ulong,

@@ -26,11 +26,16 @@ struct CpuWorks {
 
 extern "C" {
     fn vmlayout_locked_down() -> c_int;
+    #[cfg_attr(not(MODULE), allow(dead_code))]
     fn vmlayout_reference_cr3(out: *mut u64) -> c_int;
+    #[cfg(not(MODULE))]
+    fn vmlayout_init_mm_table() -> u64;
     fn vmlayout_copy_active_table(out: *mut u64) -> u64;
     fn vmlayout_active_table() -> u64;
     fn vmlayout_cond_resched();
     fn vmlayout_tracepoint_synchronize_unregister();
+    #[cfg_attr(MODULE, allow(dead_code))]
+    fn vmlayout_when_running(run: unsafe extern "C" fn(*mut c_void), arg: *mut c_void);
     fn vmlayout_cpu_works_alloc() -> *mut CpuWorks;
     fn vmlayout_cpu_works_free(works: *mut CpuWorks);
     fn vmlayout_on_each_cpu(
@@ -51,13 +56,20 @@ pub(crate) fn refuse_if_locked_down() -> Result {
     kernel::error::to_result(unsafe { vmlayout_locked_down() })
 }
 
-/// Physical address of init_mm's top-level table, read from CR3 after
-/// switching a kworker to init_mm (to be verified by the caller).
-pub(crate) fn reference_cr3() -> Result<u64> {
-    let mut pa = 0;
-    // SAFETY: the helper writes `pa` during the synchronous call.
-    kernel::error::to_result(unsafe { vmlayout_reference_cr3(&mut pa) })?;
-    Ok(pa)
+/// Physical address of init_mm's top-level table, to be verified by the
+/// caller. A module cannot name `init_mm`: it reads CR3 after switching a
+/// kworker to init_mm. Built in, `init_mm.pgd` is in reach.
+pub(crate) fn reference_table() -> Result<u64> {
+    #[cfg(MODULE)]
+    {
+        let mut pa = 0;
+        // SAFETY: the helper writes `pa` during the synchronous call.
+        kernel::error::to_result(unsafe { vmlayout_reference_cr3(&mut pa) })?;
+        Ok(pa)
+    }
+    #[cfg(not(MODULE))]
+    // SAFETY: reads init_mm.pgd, which never changes.
+    Ok(unsafe { vmlayout_init_mm_table() })
 }
 
 /// Physical address of this CPU's active top-level table.
@@ -78,6 +90,18 @@ pub(crate) fn copy_active_table(out: &mut KernelHalf) -> u64 {
 pub(crate) fn tracepoint_synchronize_unregister() {
     // SAFETY: sleeps; called from process context after the unregister.
     unsafe { vmlayout_tracepoint_synchronize_unregister() }
+}
+
+/// Call `run(arg)` from a kworker once the system runs (after
+/// `mark_rodata_ro()`): how the built-in vmlayout defers its first scan.
+///
+/// # Safety
+///
+/// `arg` must stay valid for `run`, which is called once.
+#[cfg(not(MODULE))]
+pub(crate) unsafe fn when_running(run: unsafe extern "C" fn(*mut c_void), arg: *mut c_void) {
+    // SAFETY: the caller keeps `arg` valid until `run` has run.
+    unsafe { vmlayout_when_running(run, arg) }
 }
 
 /// Let the scheduler run something else if it wants to.

@@ -78,13 +78,13 @@ impl TableSource for DirectMap {
 /// which walks init_mm, returns for our own code.
 pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
     let page_offset_base = live.page_offset_base;
-    let table = crate::helpers::reference_cr3()?;
+    let table = crate::helpers::reference_table()?;
     let image = live
         .text_start
         .wrapping_sub(START_KERNEL_MAP)
         .wrapping_add(live.phys_base);
     if table < image || table > image + (live.text_end - live.text_start) {
-        pr_warn!("CR3 after leave_mm() ({table:#x}) is not in the kernel image\n");
+        pr_warn!("the reference table ({table:#x}) is not in the kernel image\n");
         return Err(EIO);
     }
     // Verify: our own code must resolve, through this table, to the very

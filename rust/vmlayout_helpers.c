@@ -7,7 +7,9 @@
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
 #include <linux/irqflags.h>
+#include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/mm_types.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched.h>
@@ -55,6 +57,14 @@ static int vmlayout_leave_mm(void *out)
 	local_irq_restore(flags);
 	return 0;
 }
+
+#ifndef MODULE
+/* Built in, init_mm is in reach: the physical address of its table. */
+u64 vmlayout_init_mm_table(void)
+{
+	return __pa(init_mm.pgd);
+}
+#endif
 
 /*
  * The physical address of init_mm's top-level table, which a module cannot
@@ -213,4 +223,33 @@ u64 vmlayout_mm_copy_table(struct mm_struct *mm, u64 *out)
 void vmlayout_mm_put(struct mm_struct *mm)
 {
 	mmput(mm);
+}
+
+/*
+ * Built in, the first scan waits for the running system: initcalls run
+ * before mark_rodata_ro(), while kernel text is still writable, and a scan
+ * then would report what the kernel is about to fix. A delayed work polls
+ * system_state (SYSTEM_RUNNING follows mark_readonly()) and then calls @fn.
+ */
+static struct {
+	struct delayed_work work;
+	void (*fn)(void *arg);
+	void *arg;
+} vmlayout_boot;
+
+static void vmlayout_boot_fn(struct work_struct *work)
+{
+	if (system_state != SYSTEM_RUNNING) {
+		schedule_delayed_work(&vmlayout_boot.work, msecs_to_jiffies(10));
+		return;
+	}
+	vmlayout_boot.fn(vmlayout_boot.arg);
+}
+
+void vmlayout_when_running(void (*fn)(void *arg), void *arg)
+{
+	vmlayout_boot.fn = fn;
+	vmlayout_boot.arg = arg;
+	INIT_DELAYED_WORK(&vmlayout_boot.work, vmlayout_boot_fn);
+	schedule_delayed_work(&vmlayout_boot.work, 0);
 }

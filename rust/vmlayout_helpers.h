@@ -20,10 +20,12 @@ struct vmlayout_task {
 
 int vmlayout_locked_down(void);
 int vmlayout_reference_cr3(u64 *out);
+u64 vmlayout_init_mm_table(void);
 u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);
 void vmlayout_cond_resched(void);
 void vmlayout_tracepoint_synchronize_unregister(void);
+void vmlayout_when_running(void (*fn)(void *arg), void *arg);
 
 struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);
 void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works);

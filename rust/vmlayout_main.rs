@@ -577,6 +577,20 @@ struct Vmlayout {
     _state: Arc<State>,
 }
 
+/// The built-in vmlayout's first scan, once the system runs.
+///
+/// # Safety
+///
+/// `arg` is a reference to the state from `Arc::into_raw`, given up here.
+#[cfg(not(MODULE))]
+unsafe extern "C" fn boot_scan(arg: *mut core::ffi::c_void) {
+    // SAFETY: `arg` came from `Arc::into_raw` and is taken back once.
+    let state = unsafe { Arc::<State>::from_raw(arg.cast_const().cast()) };
+    if let Err(e) = state.rescan() {
+        pr_warn!("boot-time scan failed: {:?}\n", e);
+    }
+}
+
 impl kernel::Module for Vmlayout {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         if let Err(e) = helpers::refuse_if_locked_down() {
@@ -608,7 +622,16 @@ impl kernel::Module for Vmlayout {
         // which unregisters first.
         unsafe { watch.register()? };
         if module_parameters::scan_on_load.value() {
+            #[cfg(MODULE)]
             state.rescan()?;
+            // Built in: after the boot has made text read-only (see
+            // `vmlayout_when_running()`); the files say no scan until then.
+            #[cfg(not(MODULE))]
+            {
+                let arg = Arc::into_raw(state.clone()).cast_mut().cast();
+                // SAFETY: `boot_scan` takes back the reference `arg` holds.
+                unsafe { helpers::when_running(boot_scan, arg) };
+            }
         }
         let dir = files::Dir::new(c"vmlayout", &state)?;
         dir.show::<Summary>()?;

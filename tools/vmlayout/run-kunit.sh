@@ -16,17 +16,22 @@ llvm=${LLVM:--19}
 [ -f "$kunitconfig" ] || { echo "run-kunit: $src has no vmlayout .kunitconfig (make intree)" >&2; exit 1; }
 # kunit.py regenerates .config (a full rebuild) unless the build's record of
 # its last kunitconfig matches this one with the arch's additions: write it.
-{ printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; cat "$kunitconfig"; } > "$kdir/.kunitconfig"
+{ printf 'CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\n'; cat "$kunitconfig"; } > "$kdir/last_used_kunitconfig"
 while IFS= read -r line; do
 	grep -qx "$line" "$kdir/.config" || { echo "run-kunit: $kdir lacks $line" >&2; exit 1; }
-done < "$kdir/.kunitconfig"
+done < "$kdir/last_used_kunitconfig"
 cd "$src"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+config=$(mktemp)
+trap 'rm -f "$out" "$config"' EXIT
+cp "$kdir/.config" "$config"
 rc=0
 python3 tools/testing/kunit/kunit.py run --arch=x86_64 --build_dir="$kdir" \
 	--kunitconfig="$kunitconfig" --make_options LLVM="$llvm" --jobs "$(nproc)" \
 	--timeout 900 'vmlayout_core' 2>&1 | tee "$out" || rc=$?
+# kunit.py must have kept the variant's config (it rewrites a .config that
+# does not hold the kunitconfig, which would make this another kernel).
+cmp -s "$config" "$kdir/.config" || { echo "run-kunit: kunit.py changed $kdir/.config" >&2; exit 1; }
 # The suite must have run: as many passes as it has cases, none failed.
 cases=$(grep -c '^    #\[test\]' "$src/arch/x86/mm/vmlayout/kunit.rs")
 grep -q "Testing complete. Ran $cases tests: passed: $cases" "$out" ||

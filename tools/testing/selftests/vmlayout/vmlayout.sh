@@ -89,6 +89,12 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "$builtin" -eq 1 ]; then
+	# The boot-time scan runs once the system runs (after text is made
+	# read-only): wait for it, a minute at most.
+	waited=0
+	while ! grep -q '^scope ' "$DBG/findings" && [ $waited -lt 600 ]; do
+		sleep 0.1; waited=$((waited + 1))
+	done
 	grep -q '^scope ' "$DBG/findings"
 	ktap_result $? "vmlayout built in: the boot-time scan's findings are there with no insmod"
 else
