@@ -18,6 +18,7 @@ use crate::scan::DirectMap;
 use crate::vmlayout_core::walk::TableSource;
 use crate::vmlayout_core::{
     layout::{Live, MODULES_END},
+    map::{DocMap, RegionId},
     pte::Level,
     sync::compare_paths,
 };
@@ -224,11 +225,19 @@ unsafe extern "C" fn find_page_fault_kernel(tp: *mut bindings::tracepoint, found
 
 impl FaultWatch {
     /// Prepare the probe's data; `register` attaches it.
-    pub(crate) fn new(live: &Live, reference: u64, top: Level, phys_mask: u64) -> Self {
-        let vmalloc_size = if top == Level::Pgd {
-            12800u64 << 40
-        } else {
-            32u64 << 40
+    ///
+    /// The watched windows start at the live bases and are as large as the
+    /// documented map (`doc`, this paging mode's) says each region is.
+    pub(crate) fn new(
+        live: &Live,
+        doc: &DocMap<'_>,
+        reference: u64,
+        top: Level,
+        phys_mask: u64,
+    ) -> Self {
+        let size_of = |id: RegionId| {
+            doc.index_of(id)
+                .map_or(0, |i| doc.regions[i].end.wrapping_sub(doc.start_of(i)))
         };
         FaultWatch {
             top,
@@ -238,13 +247,13 @@ impl FaultWatch {
             regions: [
                 (
                     live.vmalloc_base,
-                    live.vmalloc_base + (vmalloc_size - 1),
+                    live.vmalloc_base.saturating_add(size_of(RegionId::Vmalloc)),
                     FaultRegion::Vmalloc,
                 ),
                 (live.modules_vaddr(), MODULES_END - 1, FaultRegion::Modules),
                 (
                     live.vmemmap_base,
-                    live.vmemmap_base + ((1u64 << 40) - 1),
+                    live.vmemmap_base.saturating_add(size_of(RegionId::Vmemmap)),
                     FaultRegion::Vmemmap,
                 ),
             ],

@@ -615,7 +615,13 @@ impl kernel::Module for Vmlayout {
             GFP_KERNEL,
         )?;
         let mut watch = KBox::new(
-            fault::FaultWatch::new(&live, reference, walk.top, walk.phys_mask),
+            fault::FaultWatch::new(
+                &live,
+                state.current_map()?,
+                reference,
+                walk.top,
+                walk.phys_mask,
+            ),
             GFP_KERNEL,
         )?;
         // SAFETY: the box keeps the watch at one address until it drops,

@@ -9,6 +9,7 @@
 #   run-kunit.sh KDIR
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 kdir=$(cd "${1:?usage: run-kunit.sh KDIR}" && pwd)
 src=$(readlink -f "$kdir/source")
 kunitconfig=$src/arch/x86/mm/vmlayout/.kunitconfig
@@ -26,7 +27,8 @@ config=$(mktemp)
 trap 'rm -f "$out" "$config"' EXIT
 cp "$kdir/.config" "$config"
 rc=0
-python3 tools/testing/kunit/kunit.py run --arch=x86_64 --build_dir="$kdir" \
+# TCG only: kunit.py asks for KVM first (see tcg/qemu-system-x86_64).
+PATH="$here/tcg:$PATH" python3 tools/testing/kunit/kunit.py run --arch=x86_64 --build_dir="$kdir" \
 	--kunitconfig="$kunitconfig" --make_options LLVM="$llvm" --jobs "$(nproc)" \
 	--timeout 900 'vmlayout_core' 2>&1 | tee "$out" || rc=$?
 # kunit.py must have kept the variant's config (it rewrites a .config that
