@@ -24,7 +24,7 @@ mkdir -p "$tree" "$out"
 cp -a "$ksrc/." "$tree/"
 export GIT_AUTHOR_NAME=check GIT_AUTHOR_EMAIL=check@localhost GIT_COMMITTER_NAME=check GIT_COMMITTER_EMAIL=check@localhost
 git -C "$tree" init -q
-git -C "$tree" add -A
+git -C "$tree" add -A -f   # Debian's tree ignores everything (/* in .gitignore)
 git -C "$tree" commit -q -m base
 mk=(make -C "$tree" O="$out" LLVM="$llvm" -j"$(nproc)")
 if [ ! -f "$out/.config" ]; then
