@@ -242,7 +242,16 @@ impl Iterator for Processes {
     }
 }
 
-/// Nanoseconds since boot.
+/// A point in time for timing the scan's phases: the kernel crate's
+/// monotonic clock.
+pub(crate) type Clock = kernel::time::Instant<kernel::time::Monotonic>;
+
+/// Nanoseconds from `start` to now.
+pub(crate) fn ns_since(start: Clock) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(0)
+}
+
+/// Nanoseconds since boot, for the times the files show (`at_ns`).
 pub(crate) fn now() -> u64 {
     // SAFETY: ktime_get() may be called from any context.
     unsafe { bindings::ktime_get() as u64 }

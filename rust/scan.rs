@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
 use crate::helpers::{
-    cond_resched, copy_active_table, now, KernelHalf, OnEachCpu, PerCpu, Processes,
+    cond_resched, copy_active_table, ns_since, Clock, KernelHalf, OnEachCpu, PerCpu, Processes,
 };
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
@@ -459,7 +459,7 @@ impl PerCpu for WalkJob<'_> {
         let Some(b) = (unsafe { &mut *self.cpus.add(cpu) }) else {
             return;
         };
-        let start = now();
+        let start = Clock::now();
         b.stats.ran = true;
         self.audit_active_table(b);
         let mut src = DirectMap::new(self.page_offset_base);
@@ -489,7 +489,7 @@ impl PerCpu for WalkJob<'_> {
             }
         }
         sink.stats.ranges = sink.ranges.len() as u64;
-        sink.stats.ns = now() - start;
+        sink.stats.ns = ns_since(start);
     }
 }
 
@@ -528,7 +528,7 @@ pub(crate) fn walk_parallel(
     reference: u64,
     ws: &mut Workspace,
 ) -> Result<Walked> {
-    let start = now();
+    let start = Clock::now();
     let page_offset_base = live.page_offset_base;
     let mut src = DirectMap::new(page_offset_base);
     if !src.copy_table(reference, &mut ws.root) {
@@ -600,7 +600,7 @@ pub(crate) fn walk_parallel(
         resynced,
         setup_tables: 1 + tables,
         items: ws.items.len(),
-        ns: now() - start,
+        ns: ns_since(start),
     })
 }
 
@@ -945,17 +945,17 @@ pub(crate) fn scan(
     reference: u64,
     ws: &mut Workspace,
 ) -> Result<Scan> {
-    let start = now();
+    let start = Clock::now();
     let walk = walk_of(live);
     let walked = walk_parallel(walk, live, reference, ws)?;
     let mut phases = Phases {
         walk_ns: walked.ns,
         ..Phases::default()
     };
-    let mut mark = now();
+    let mut mark = Clock::now();
     let mut lap = |phase: &mut u64| {
-        let t = now();
-        *phase = t - mark;
+        let t = Clock::now();
+        *phase = u64::try_from((t - mark).as_nanos()).unwrap_or(0);
         mark = t;
     };
     let map = LiveMap::new(doc, live);
@@ -1030,7 +1030,7 @@ pub(crate) fn scan(
         rechecked,
         settled,
         phases: Phases {
-            total_ns: now() - start,
+            total_ns: ns_since(start),
             ..phases
         },
     })
@@ -1110,7 +1110,7 @@ pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<F
     };
     let mut src = DirectMap::new(live.page_offset_base);
     let buf = &mut scratch[0];
-    let start = now();
+    let start = Clock::now();
     for (i, &phys) in pages.iter().enumerate() {
         src.copy_table(phys, buf);
         if i % 512 == 511 {
@@ -1119,6 +1119,6 @@ pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<F
     }
     Ok(Floor {
         table_pages: pages.len() as u64,
-        ns: now() - start,
+        ns: ns_since(start),
     })
 }
