@@ -22,10 +22,7 @@ use crate::vmlayout_core::{
         check_ram, check_range, still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally,
         TextAliases,
     },
-    walk::{
-        self, index_of, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
-        WorkItem,
-    },
+    walk::{self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink, WorkItem},
 };
 
 /// Reads table pages through the direct map with `copy_from_kernel_nofault`,
@@ -98,9 +95,9 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
         if !src.copy_table(phys, &mut buf) {
             return Err(EIO);
         }
-        let index = ((probe >> level.shift()) & (ENTRIES as u64 - 1)) as usize;
+        let index = level.index(probe);
         let entry = buf[index];
-        let leaf = level == Level::Pte || (level.can_be_huge() && Flags::of(entry).has(Flags::PS));
+        let leaf = level == Level::Pte || level.is_huge(entry);
         if leaf || !Flags::of(entry).has(Flags::P) {
             let ours = page_offset_base + phys + index as u64 * 8;
             let theirs = crate::live::lookup_entry(probe);
@@ -558,7 +555,7 @@ pub(crate) fn walk_parallel(
         page_offset_base,
         reference,
         reference_half: &reference_copy,
-        ldt_slot: index_of(live.ldt_base(), walk.top),
+        ldt_slot: walk.top.index(live.ldt_base()),
         cpus: ws.cpus.as_mut_ptr(),
         ncpus: ws.cpus.len(),
     };
@@ -904,7 +901,7 @@ fn audit_processes(
     map: &LiveMap<'_>,
     findings: &mut Findings,
 ) -> Result<u32> {
-    let ldt_slot = index_of(live.ldt_base(), walk.top);
+    let ldt_slot = walk.top.index(live.ldt_base());
     let mut ours: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
     let mut theirs: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
     if !reference_half(live.page_offset_base, reference, &mut ours) {

@@ -154,6 +154,18 @@ impl Level {
         matches!(self, Level::Pmd | Level::Pud)
     }
 
+    /// Whether `entry`, read at this level, is a huge leaf.
+    #[inline(always)]
+    pub const fn is_huge(self, entry: u64) -> bool {
+        self.can_be_huge() && Flags::of(entry).has(Flags::PS)
+    }
+
+    /// Index of the entry mapping `va` in a table at this level.
+    #[inline(always)]
+    pub const fn index(self, va: u64) -> usize {
+        ((va >> self.shift()) & (ENTRIES as u64 - 1)) as usize
+    }
+
     /// The name ptdump prints (top level is `pgd` in both modes).
     pub const fn name(self, top: Level) -> &'static str {
         if self as u8 == top as u8 {

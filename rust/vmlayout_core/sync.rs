@@ -3,7 +3,7 @@
 //! Comparing the page-table path of a faulting address in the active table
 //! with the reference path: what a lazy page-table sync would have fixed.
 
-use super::pte::{Flags, Level, ENTRIES};
+use super::pte::{Flags, Level};
 
 /// How a kernel fault relates to the reference tables. The values are the
 /// tracepoint's (`enum vmlayout_fault_class` in
@@ -65,7 +65,7 @@ fn path(
     let mut table = root;
     let mut level = top;
     loop {
-        let index = ((addr >> level.shift()) as usize) & (ENTRIES - 1);
+        let index = level.index(addr);
         let entry = read(table, index).unwrap_or(0);
         p.entries[p.levels] = entry;
         p.levels += 1;
@@ -74,7 +74,7 @@ fn path(
             return p;
         }
         let below = match level.below() {
-            Some(b) if !(level.can_be_huge() && f.has(Flags::PS)) => b,
+            Some(b) if !level.is_huge(entry) => b,
             _ => {
                 p.maps = true;
                 return p;

@@ -181,12 +181,6 @@ impl<'t> Top<'t> {
     }
 }
 
-/// Index of the entry mapping `va` in a table at `level`.
-#[inline(always)]
-pub const fn index_of(va: u64, level: Level) -> usize {
-    ((va >> level.shift()) & (ENTRIES as u64 - 1)) as usize
-}
-
 /// What the kernel's reference table holds for an address: see
 /// [`Walk::resolve`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,10 +231,7 @@ impl Presence {
 /// or a PTE.
 #[inline(always)]
 const fn ends_walk(entry: u64, level: Level) -> bool {
-    let flags = Flags::of(entry);
-    !flags.has(Flags::P)
-        || matches!(level, Level::Pte)
-        || (level.can_be_huge() && flags.has(Flags::PS))
+    !Flags::of(entry).has(Flags::P) || matches!(level, Level::Pte) || level.is_huge(entry)
 }
 
 /// A walk configuration.
@@ -291,7 +282,7 @@ impl Walk {
         if item.count != 1 {
             return Some(*item);
         }
-        let entry = src.read_entry(item.table, index_of(item.va, item.level))?;
+        let entry = src.read_entry(item.table, item.level.index(item.va))?;
         (entry != 0).then_some(WorkItem { entry, ..*item })
     }
 
@@ -301,7 +292,7 @@ impl Walk {
     pub fn resolve(&self, root: u64, va: u64, src: &mut impl TableSource) -> Option<Resolved> {
         let (mut table, mut level, mut effective) = (root, self.top, Effective::ALL);
         loop {
-            let entry = src.read_entry(table, index_of(va, level))?;
+            let entry = src.read_entry(table, level.index(va))?;
             if Flags::of(entry).has(Flags::P) {
                 effective = effective.through(entry);
             }
@@ -361,7 +352,7 @@ impl Walk {
         note: &mut impl FnMut(u64, u64, Presence),
     ) {
         let size = level.entry_size();
-        let (i0, i1) = (index_of(first, level), index_of(last, level));
+        let (i0, i1) = (level.index(first), level.index(last));
         let slot = level as usize - 1;
         // The top table is read entry by entry (the range spans few of its
         // entries); the others are copied whole.
@@ -470,7 +461,7 @@ impl Walk {
             emit(item);
             return;
         }
-        let huge = item.level.can_be_huge() && flags.has(Flags::PS);
+        let huge = item.level.is_huge(item.entry);
         let Some(below) = item
             .level
             .below()
@@ -579,7 +570,7 @@ impl Walk {
             sink.leaf(va, level, entry, 1, effective);
             return Some(leaf);
         };
-        if level.can_be_huge() && Flags::of(entry).has(Flags::PS) {
+        if level.is_huge(entry) {
             sink.leaf(va, level, entry, 1, effective);
             return Some(leaf);
         }
@@ -588,7 +579,7 @@ impl Walk {
         let phys = phys_of(entry, level, self.phys_mask, false);
         let copied = src.copy_table(phys, table);
         // The copy is only good if the entry still points at that table.
-        let now = src.read_entry(parent, index_of(va, level));
+        let now = src.read_entry(parent, level.index(va));
         if !now.is_some_and(|now| same_entry(now, entry)) {
             sink.changed(va, level);
             return None;

@@ -377,10 +377,10 @@ fn slot_of(t: &Tables, va: u64, level: Level) -> (u64, usize) {
     let mut table = t.root;
     let mut l = t.top;
     while l != level {
-        table = t.pages[&table][walk::index_of(va, l)] & PHYS_ADDR_MASK;
+        table = t.pages[&table][l.index(va)] & PHYS_ADDR_MASK;
         l = l.below().unwrap();
     }
-    (table, walk::index_of(va, level))
+    (table, level.index(va))
 }
 
 #[test]
