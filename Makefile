@@ -7,6 +7,7 @@
 #   make kernel    build or reuse the cached test kernel; prints its build dir last
 #   make module    build vmlayout.ko out of tree (KDIR=<kernel build dir> for your own kernel)
 #   make intree    vmlayout as a patch series against a kernel tree (KSRC=, OUT=)
+#   make rustdoc   the module's rustdoc (in tree, no warning allowed)
 #   make vm        boot the test kernel and run CMD in it
 #   make check-kasan  vmlayout built in, on a KASAN build: kselftest, stress, KUnit (kunit.py)
 #   make check-debug  kselftest, stress, fault injection, lockdown on a debug build
@@ -35,7 +36,7 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module intree gen run check check-host check-style check-clippy \
-	check-vm check-intree check-series check-kasan check-debug vm bench clean
+	check-vm check-intree rustdoc check-series check-kasan check-debug vm bench clean
 
 all: module
 
@@ -106,7 +107,14 @@ check-intree: kernel
 		$(MAKE) -C $$src O=$(kdir) LLVM=$(LLVM) CLIPPY=1 arch/x86/mm/vmlayout/ 2>&1 | \
 		tee $(VMLAYOUT_CACHE)/clippy-intree.log | grep -E 'CLIPPY.*vmlayout' && \
 		! grep -E '(^|: )(warning|error)(\[|:)' $(VMLAYOUT_CACHE)/clippy-intree.log && \
-		echo "check-intree: rustfmtcheck and CLIPPY=1 clean"
+		echo "check-intree: rustfmtcheck and CLIPPY=1 clean" && \
+		$(TOOLS)/rustdoc.sh $(kdir)
+
+# The module's documentation, built as the kernel's `make rustdoc` builds
+# the kernel crate's, with no warning (tools/vmlayout/rustdoc.sh).
+rustdoc: kernel
+	@$(MAKE) -s -C $$(readlink -f $(kdir)/source) O=$(kdir) LLVM=$(LLVM) arch/x86/mm/vmlayout/
+	@$(TOOLS)/rustdoc.sh $(kdir)
 
 # Every patch of the series applies with git am to a clean copy of the
 # tree and the kernel builds after it (not in `check`: some 20 minutes).

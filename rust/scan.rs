@@ -649,7 +649,8 @@ pub(crate) struct Phases {
     pub(crate) total_ns: u64,
 }
 
-/// Findings of a scan, at most [`FINDINGS_PER_RULE`] kept per rule.
+/// Findings of a scan, at most
+/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE) kept per rule.
 pub(crate) struct Findings {
     pub(crate) list: VVec<Finding>,
     pub(crate) tally: Tally,

@@ -58,7 +58,7 @@ pub trait WalkSink {
 pub type Scratch = [Table; 4];
 
 /// A unit of parallel work: a run of the same entry (almost always one;
-/// see [`same_entry`]) and everything below them.
+/// see `same_entry`) and everything below them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkItem {
     /// Physical address of the table holding the entries.
