@@ -6,9 +6,11 @@
 //! static key keeps the fault path free when no probe is registered.
 
 use core::ffi::{c_void, CStr};
+use core::marker::PhantomPinned;
 
 use kernel::{
     bindings,
+    error::to_result,
     ffi::{c_int, c_ulong},
     prelude::*,
 };
@@ -143,7 +145,10 @@ mod trace {
 
 use trace::FaultRegion;
 
-/// What the probe needs, fixed at load.
+/// The probe on exceptions:page_fault_kernel and what it needs, fixed at
+/// load. Pinned: the tracepoint holds its address from registration (in its
+/// initializer) until the drop unregisters it.
+#[pin_data(PinnedDrop)]
 pub(crate) struct FaultWatch {
     top: Level,
     phys_mask: u64,
@@ -152,6 +157,8 @@ pub(crate) struct FaultWatch {
     /// (first, last, region) of the watched regions.
     regions: [(u64, u64, FaultRegion); 3],
     tracepoint: *mut bindings::tracepoint,
+    #[pin]
+    _pinned: PhantomPinned,
 }
 
 // SAFETY: the tracepoint pointer names a static kernel object; everything
@@ -174,8 +181,8 @@ unsafe extern "C" fn on_page_fault_kernel(
     regs: *mut bindings::pt_regs,
     error_code: c_ulong,
 ) {
-    // SAFETY: the module unregisters the probe and waits for running probes
-    // before freeing `data`.
+    // SAFETY: the watch unregisters the probe and waits for running probes
+    // before it is dropped.
     let watch = unsafe { &*data.cast::<FaultWatch>() };
     let addr = address as u64;
     let Some(&(_, _, region)) = watch
@@ -223,94 +230,92 @@ unsafe extern "C" fn find_page_fault_kernel(tp: *mut bindings::tracepoint, found
     }
 }
 
+/// exceptions:page_fault_kernel, which is not exported by name.
+fn page_fault_kernel() -> Result<*mut bindings::tracepoint> {
+    let mut tp: *mut bindings::tracepoint = core::ptr::null_mut();
+    // SAFETY: the callback only writes `tp`.
+    unsafe {
+        bindings::for_each_kernel_tracepoint(Some(find_page_fault_kernel), (&raw mut tp).cast())
+    };
+    if tp.is_null() {
+        pr_warn!("exceptions:page_fault_kernel not found (CONFIG_TRACING off?)\n");
+        return Err(ENODEV);
+    }
+    Ok(tp)
+}
+
+/// The probe as the untyped pointer the tracepoint API takes.
+fn probe() -> *mut c_void {
+    on_page_fault_kernel as *const () as *mut c_void
+}
+
 impl FaultWatch {
-    /// Prepare the probe's data; `register` attaches it.
+    /// Attach the probe to exceptions:page_fault_kernel.
     ///
     /// The watched windows start at the live bases and are as large as the
     /// documented map (`doc`, this paging mode's) says each region is.
-    pub(crate) fn new(
+    pub(crate) fn register(
         live: &Live,
         doc: &DocMap<'_>,
         reference: u64,
         top: Level,
         phys_mask: u64,
-    ) -> Self {
+    ) -> impl PinInit<Self, Error> {
         let size_of = |id: RegionId| {
             doc.index_of(id)
                 .map_or(0, |i| doc.regions[i].end.wrapping_sub(doc.start_of(i)))
         };
-        FaultWatch {
-            top,
-            phys_mask,
-            page_offset_base: live.page_offset_base,
-            reference,
-            regions: [
-                (
-                    live.vmalloc_base,
-                    live.vmalloc_base.saturating_add(size_of(RegionId::Vmalloc)),
-                    FaultRegion::Vmalloc,
-                ),
-                (live.modules_vaddr(), MODULES_END - 1, FaultRegion::Modules),
-                (
-                    live.vmemmap_base,
-                    live.vmemmap_base.saturating_add(size_of(RegionId::Vmemmap)),
-                    FaultRegion::Vmemmap,
-                ),
-            ],
-            tracepoint: core::ptr::null_mut(),
-        }
-    }
-
-    /// Attach the probe to exceptions:page_fault_kernel.
-    ///
-    /// # Safety
-    ///
-    /// `self` must stay at this address until [`FaultWatch::unregister`].
-    pub(crate) unsafe fn register(&mut self) -> Result {
-        let mut tp: *mut bindings::tracepoint = core::ptr::null_mut();
-        // SAFETY: the callback only writes `tp`.
-        unsafe {
-            bindings::for_each_kernel_tracepoint(Some(find_page_fault_kernel), (&raw mut tp).cast())
+        let regions = [
+            (
+                live.vmalloc_base,
+                live.vmalloc_base.saturating_add(size_of(RegionId::Vmalloc)),
+                FaultRegion::Vmalloc,
+            ),
+            (live.modules_vaddr(), MODULES_END - 1, FaultRegion::Modules),
+            (
+                live.vmemmap_base,
+                live.vmemmap_base.saturating_add(size_of(RegionId::Vmemmap)),
+                FaultRegion::Vmemmap,
+            ),
+        ];
+        let page_offset_base = live.page_offset_base;
+        let make = move |slot: *mut Self| -> Result {
+            let tracepoint = page_fault_kernel()?;
+            // SAFETY: `slot` is valid for writes (the initializer's contract).
+            unsafe {
+                slot.write(FaultWatch {
+                    top,
+                    phys_mask,
+                    page_offset_base,
+                    reference,
+                    regions,
+                    tracepoint,
+                    _pinned: PhantomPinned,
+                })
+            };
+            // SAFETY: the probe has the tracepoint's prototype; the data is
+            // the pinned watch, which unregisters before it goes away. On
+            // failure nothing is registered and the watch has nothing to free.
+            to_result(unsafe {
+                bindings::tracepoint_probe_register(tracepoint, probe(), slot.cast())
+            })
         };
-        if tp.is_null() {
-            pr_warn!("exceptions:page_fault_kernel not found (CONFIG_TRACING off?)\n");
-            return Err(ENODEV);
-        }
-        let probe = on_page_fault_kernel as *const () as *mut c_void;
-        // SAFETY: the probe has the tracepoint's prototype; `self` outlives
-        // the registration (caller's guarantee).
-        let ret = unsafe {
-            bindings::tracepoint_probe_register(tp, probe, core::ptr::from_mut(self).cast())
-        };
-        if ret != 0 {
-            return Err(Error::from_errno(ret));
-        }
-        self.tracepoint = tp;
-        Ok(())
-    }
-
-    /// Detach the probe and wait until no CPU runs it.
-    pub(crate) fn unregister(&mut self) {
-        if self.tracepoint.is_null() {
-            return;
-        }
-        let probe = on_page_fault_kernel as *const () as *mut c_void;
-        // SAFETY: registered above with the same probe and data.
-        unsafe {
-            bindings::tracepoint_probe_unregister(
-                self.tracepoint,
-                probe,
-                core::ptr::from_mut(self).cast(),
-            );
-        }
-        crate::helpers::tracepoint_synchronize_unregister();
-        self.tracepoint = core::ptr::null_mut();
+        // SAFETY: on `Ok` the slot is initialized; on `Err` it holds plain
+        // data only and no registration refers to it.
+        unsafe { pin_init::pin_init_from_closure(make) }
     }
 }
 
-impl Drop for FaultWatch {
-    fn drop(&mut self) {
-        self.unregister();
+#[pinned_drop]
+impl PinnedDrop for FaultWatch {
+    fn drop(self: Pin<&mut Self>) {
+        let data = core::ptr::from_ref::<Self>(&*self)
+            .cast_mut()
+            .cast::<c_void>();
+        // SAFETY: registered in `register` with the same probe and data.
+        unsafe { bindings::tracepoint_probe_unregister(self.tracepoint, probe(), data) };
+        // No CPU runs the probe past this point (tracepoint_synchronize_unregister()).
+        crate::helpers::tracepoint_synchronize_unregister();
     }
 }
 

@@ -569,12 +569,14 @@ impl CommandFile for Bench {
     }
 }
 
+#[pin_data]
 struct Vmlayout {
     // Fields drop in order: the fault probe first, then the files (removal
-    // waits for running file operations), then the state they read.
-    _fault: KBox<fault::FaultWatch>,
-    _dir: files::Dir,
-    _state: Arc<State>,
+    // waits for running file operations, then drops the state they read).
+    #[pin]
+    _fault: fault::FaultWatch,
+    #[pin]
+    _files: files::Files,
 }
 
 /// The built-in vmlayout's first scan, once the system runs.
@@ -591,68 +593,61 @@ unsafe extern "C" fn boot_scan(arg: *mut core::ffi::c_void) {
     }
 }
 
-impl kernel::Module for Vmlayout {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        if let Err(e) = helpers::refuse_if_locked_down() {
-            pr_warn!("the kernel is locked down for confidentiality: vmlayout would show the KASLR bases, physical addresses and every kernel mapping; not loading\n");
-            return Err(e);
+/// The state every file reads, with the load-time scan done (or, built in,
+/// scheduled for when the system runs).
+fn load_state() -> Result<Arc<State>> {
+    if let Err(e) = helpers::refuse_if_locked_down() {
+        pr_warn!("the kernel is locked down for confidentiality: vmlayout would show the KASLR bases, physical addresses and every kernel mapping; not loading\n");
+        return Err(e);
+    }
+    let ram = live::ram_ranges()?;
+    let live = live::read(&ram);
+    let reference = scan::reference_table(&scan::walk_of(&live), &live)?;
+    let workspace = scan::Workspace::new()?;
+    let state = Arc::pin_init(
+        pin_init!(State {
+            live,
+            ram,
+            reference,
+            workspace <- new_mutex!(workspace),
+            scan <- new_mutex!(None),
+            floor <- new_mutex!(None),
+            failure <- new_mutex!(None),
+        }),
+        GFP_KERNEL,
+    )?;
+    if module_parameters::scan_on_load.value() {
+        #[cfg(MODULE)]
+        state.rescan()?;
+        // Built in: after the boot has made text read-only (see
+        // `vmlayout_when_running()`); the files say no scan until then.
+        #[cfg(not(MODULE))]
+        {
+            let arg = Arc::into_raw(state.clone()).cast_mut().cast();
+            // SAFETY: `boot_scan` takes back the reference `arg` holds.
+            unsafe { helpers::when_running(boot_scan, arg) };
         }
-        let ram = live::ram_ranges()?;
-        let live = live::read(&ram);
-        let walk = scan::walk_of(&live);
-        let reference = scan::reference_table(&walk, &live)?;
-        let workspace = scan::Workspace::new()?;
-        let state = Arc::pin_init(
-            pin_init!(State {
-                live,
-                ram,
-                reference,
-                workspace <- new_mutex!(workspace),
-                scan <- new_mutex!(None),
-                floor <- new_mutex!(None),
-                failure <- new_mutex!(None),
-            }),
-            GFP_KERNEL,
-        )?;
-        let mut watch = KBox::new(
-            fault::FaultWatch::new(
-                &live,
-                state.current_map()?,
-                reference,
-                walk.top,
-                walk.phys_mask,
-            ),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: the box keeps the watch at one address until it drops,
-        // which unregisters first.
-        unsafe { watch.register()? };
-        if module_parameters::scan_on_load.value() {
-            #[cfg(MODULE)]
-            state.rescan()?;
-            // Built in: after the boot has made text read-only (see
-            // `vmlayout_when_running()`); the files say no scan until then.
-            #[cfg(not(MODULE))]
-            {
-                let arg = Arc::into_raw(state.clone()).cast_mut().cast();
-                // SAFETY: `boot_scan` takes back the reference `arg` holds.
-                unsafe { helpers::when_running(boot_scan, arg) };
-            }
-        }
-        let dir = files::Dir::new(c"vmlayout", &state)?;
-        dir.show::<Summary>()?;
-        dir.show::<Layout>()?;
-        dir.show::<Map>()?;
-        dir.show::<Findings>()?;
-        dir.show::<Stats>()?;
-        dir.command::<Rescan>()?;
-        dir.command::<Selftest>()?;
-        dir.command::<Bench>()?;
-        pr_info!("loaded, {}-level paging\n", live.paging.levels());
-        Ok(Self {
-            _fault: watch,
-            _dir: dir,
-            _state: state,
+    }
+    Ok(state)
+}
+
+impl kernel::InPlaceModule for Vmlayout {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        pin_init::pin_init_scope(|| {
+            let state = load_state()?;
+            let doc = state.current_map()?;
+            let walk = scan::walk_of(&state.live);
+            pr_info!("loaded, {}-level paging\n", state.live.paging.levels());
+            Ok(try_pin_init!(Self {
+                _fault <- fault::FaultWatch::register(
+                    &state.live,
+                    doc,
+                    state.reference,
+                    walk.top,
+                    walk.phys_mask,
+                ),
+                _files <- files::create(state),
+            }? Error))
         })
     }
 }
