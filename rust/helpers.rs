@@ -30,6 +30,10 @@ extern "C" {
     fn vmlayout_reference_cr3(out: *mut u64) -> c_int;
     #[cfg(not(MODULE))]
     fn vmlayout_init_mm_table() -> u64;
+    #[cfg_attr(MODULE, allow(dead_code))]
+    fn vmlayout_efi_table(memattr: *mut c_int) -> u64;
+    fn vmlayout_pti_enabled() -> c_int;
+    fn vmlayout_efi_memory_type(phys: u64) -> c_int;
     fn vmlayout_copy_active_table(out: *mut u64) -> u64;
     fn vmlayout_active_table() -> u64;
     fn vmlayout_cond_resched();
@@ -70,6 +74,50 @@ pub(crate) fn reference_table() -> Result<u64> {
     #[cfg(not(MODULE))]
     // SAFETY: reads init_mm.pgd, which never changes.
     Ok(unsafe { vmlayout_init_mm_table() })
+}
+
+/// The EFI memory map's type (`EFI_*` memory type) of the descriptor
+/// holding physical `phys`, if any.
+pub(crate) fn efi_memory_type(phys: u64) -> Option<u32> {
+    // SAFETY: walks the kernel's EFI memory map, fixed after boot.
+    u32::try_from(unsafe { vmlayout_efi_memory_type(phys) }).ok()
+}
+
+/// Whether page-table isolation is on.
+pub(crate) fn pti_enabled() -> bool {
+    // SAFETY: reads a CPU feature bit.
+    unsafe { vmlayout_pti_enabled() != 0 }
+}
+
+/// EFI's page table (`efi_mm`'s), if vmlayout can check it.
+#[derive(Clone, Copy)]
+pub(crate) enum EfiTable {
+    /// Its physical address, and whether the firmware gave an EFI
+    /// memory-attributes table.
+    At { phys: u64, memattr: bool },
+    /// Why it is not checked.
+    NotChecked(&'static str),
+}
+
+/// EFI's page table. `efi_mm` is not exported, and there is no other sound
+/// way to find its table from a module (it is never any task's mm, and CR3
+/// holds it only inside an EFI runtime call): only built in is it checked.
+pub(crate) fn efi_table() -> EfiTable {
+    if cfg!(MODULE) {
+        return EfiTable::NotChecked(
+            "efi_mm is not exported to modules: build vmlayout in (CONFIG_X86_VMLAYOUT=y) to check it",
+        );
+    }
+    let mut memattr = 0;
+    // SAFETY: the helper writes `memattr` and reads efi_mm.pgd, which is
+    // set once at boot.
+    match unsafe { vmlayout_efi_table(&mut memattr) } {
+        0 => EfiTable::NotChecked("this kernel has no EFI runtime services"),
+        phys => EfiTable::At {
+            phys,
+            memattr: memattr != 0,
+        },
+    }
 }
 
 /// Physical address of this CPU's active top-level table.

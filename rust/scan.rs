@@ -12,15 +12,16 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
 use crate::helpers::{
-    cond_resched, copy_active_table, ns_since, Clock, KernelHalf, OnEachCpu, PerCpu, Processes,
+    cond_resched, copy_active_table, efi_memory_type, efi_table, ns_since, Clock, EfiTable,
+    KernelHalf, OnEachCpu, PerCpu, Processes,
 };
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
     pte::{Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK},
     rules::{
-        check_ram, check_range, still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally,
-        TextAliases,
+        check_ram, check_range, efi_wx_verdict, still_holds, Finding, LiveMap, Owner, Rule,
+        Severity, TableKind, Tally, TextAliases,
     },
     walk::{self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink, WorkItem},
 };
@@ -298,6 +299,139 @@ impl WalkSink for CpuSink<'_> {
             }
         }
     }
+}
+
+/// Ranges of a table other than the reference, and whose table it is.
+pub(crate) struct OtherTable {
+    pub(crate) table: TableKind,
+    pub(crate) owner: Owner,
+    pub(crate) ranges: VVec<Range>,
+}
+
+/// Most mms whose LDT remap slot `map` shows (the rules see them all).
+const LDT_TABLES_SHOWN: u32 = 16;
+
+/// Collects the ranges of a walk of a few entries of another table (EFI's,
+/// an mm's LDT slot), walked in this thread: they are small.
+struct ListSink<'a> {
+    phys_mask: u64,
+    coalescer: Coalescer,
+    ranges: &'a mut VVec<Range>,
+    alloc_failed: bool,
+}
+
+impl ListSink<'_> {
+    fn emit(&mut self, range: Option<Range>) {
+        if let Some(done) = range {
+            if self.ranges.push(done, GFP_KERNEL).is_err() {
+                self.alloc_failed = true;
+            }
+        }
+    }
+}
+
+impl WalkSink for ListSink<'_> {
+    fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective) {
+        let leaves = Range::leaf(va, level, entry, count, effective, self.phys_mask);
+        let done = self.coalescer.push(leaves);
+        self.emit(done);
+    }
+    fn table(&mut self, _: Level) {}
+    fn shared(&mut self, _: Level, _: u64) {}
+    // A table that changed or went away under this walk shows as missing
+    // ranges; the rules judge what was read, never what was not.
+    fn unreadable(&mut self, _: u64, _: Level, _: u64) {}
+    fn changed(&mut self, _: u64, _: Level) {}
+    fn cleared(&mut self, _: u64, _: Level, _: u64) {}
+}
+
+/// Walk entries `slots` of the top-level table at `phys` (copied in `top`).
+fn walk_slots(
+    walk: &Walk,
+    src: &mut DirectMap,
+    scratch: &mut Scratch,
+    phys: u64,
+    top: &Table,
+    slots: impl Iterator<Item = usize>,
+) -> Result<VVec<Range>> {
+    let mut ranges = VVec::new();
+    let mut sink = ListSink {
+        phys_mask: walk.phys_mask,
+        coalescer: Coalescer::default(),
+        ranges: &mut ranges,
+        alloc_failed: false,
+    };
+    for slot in slots {
+        let part = Top {
+            phys,
+            table: top,
+            first: slot,
+            end: slot + 1,
+        };
+        walk.walk_top(part, src, scratch, &mut sink);
+        cond_resched();
+    }
+    let last = sink.coalescer.finish();
+    sink.emit(last);
+    if sink.alloc_failed {
+        return Err(ENOMEM);
+    }
+    Ok(ranges)
+}
+
+/// The rules on another table's ranges; the findings name its owner.
+fn check_other(
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    other: &OtherTable,
+    findings: &mut Findings,
+) -> Result {
+    let mut result = Ok(());
+    for range in other.ranges.iter() {
+        check_range(map, text, other.table, range, |mut f| {
+            f.owner = other.owner;
+            if result.is_ok() {
+                result = findings.push(f);
+            }
+        });
+    }
+    result
+}
+
+/// EFI's table: its entries that differ from the reference's (the EFI
+/// window's, the 1:1 map's), walked and checked.
+fn scan_efi(
+    walk: &Walk,
+    live: &Live,
+    reference: &Table,
+    scratch: &mut Scratch,
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    findings: &mut Findings,
+) -> Result<Option<OtherTable>> {
+    let EfiTable::At { phys, memattr } = efi_table() else {
+        return Ok(None);
+    };
+    let mut src = DirectMap::new(live.page_offset_base);
+    let mut efi: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    if !src.copy_table(phys, &mut efi) {
+        return Err(EIO);
+    }
+    let slots = (0..ENTRIES).filter(|&i| efi[i] != 0 && efi[i] != reference[i]);
+    let other = OtherTable {
+        table: TableKind::Efi { memattr },
+        owner: Owner::Efi,
+        ranges: walk_slots(walk, &mut src, scratch, phys, &efi, slots)?,
+    };
+    check_other(map, text, &other, findings)?;
+    // The rules cannot see what EFI memory a W+X mapping holds: look it up.
+    for f in findings.list.iter_mut() {
+        if f.rule == Rule::EfiWriteExec && f.severity != Severity::Info {
+            let memory_type = efi_memory_type(f.range.phys);
+            (f.severity, f.reason) = efi_wx_verdict(memattr, memory_type);
+        }
+    }
+    Ok(Some(other))
 }
 
 /// A stretch of entries whose present bit is cleared, as a range.
@@ -688,6 +822,9 @@ pub(crate) struct Scan {
     pub(crate) rechecked: u64,
     pub(crate) settled: u64,
     pub(crate) phases: Phases,
+    /// Other tables walked: EFI's, and mms' LDT remap slots (at most
+    /// `LDT_TABLES_SHOWN` of those).
+    pub(crate) others: KVec<OtherTable>,
 }
 
 /// A finding about the reference tables' range `first..=last`.
@@ -878,7 +1015,12 @@ fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) ->
     let mut src = DirectMap::new(live.page_offset_base);
     let (mut checked, mut settled) = (0, 0);
     for f in findings.list.iter_mut() {
-        if f.severity == Severity::Info || !f.rule.is_about_a_leaf() {
+        // An mm's LDT slot is not in the reference: only the reference's
+        // leaves (and EFI's copies of them) can be read again there.
+        if f.severity == Severity::Info
+            || !f.rule.is_about_a_leaf()
+            || matches!(f.owner, Owner::Task(..))
+        {
             continue;
         }
         checked += 1;
@@ -895,16 +1037,25 @@ fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) ->
 /// Audit every process's mm: the kernel half of its top-level table must be
 /// the reference's. Each mm is pinned while its table is read; a table that
 /// differs is read again, with the reference, before it is reported.
+#[allow(clippy::too_many_arguments)]
 fn audit_processes(
     walk: &Walk,
     live: &Live,
     reference: u64,
     map: &LiveMap<'_>,
+    text: &TextAliases,
+    scratch: &mut Scratch,
+    others: &mut KVec<OtherTable>,
     findings: &mut Findings,
 ) -> Result<u32> {
     let ldt_slot = walk.top.index(live.ldt_base());
     let mut ours: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
     let mut theirs: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
+    // An mm's whole top-level table as the walker takes it; only its LDT
+    // slot is filled in.
+    let mut whole: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut src = DirectMap::new(live.page_offset_base);
+    let mut ldt_shown = 0;
     if !reference_half(live.page_offset_base, reference, &mut ours) {
         return Err(EIO);
     }
@@ -912,8 +1063,10 @@ fn audit_processes(
     for mm in Processes::new() {
         checked += 1;
         let mut differs = false;
+        let mut phys = reference;
         for attempt in 0..=AUDIT_RETRIES {
-            if mm.copy_table(&mut theirs) == reference {
+            phys = mm.copy_table(&mut theirs);
+            if phys == reference {
                 break;
             }
             differs = differing_slots(&ours, &theirs, ldt_slot).next().is_some();
@@ -925,10 +1078,33 @@ fn audit_processes(
                 return Err(EIO);
             }
         }
+        let owner = Owner::Task(mm.task.pid, mm.task.comm);
         if differs {
-            let owner = Owner::Task(mm.task.pid, mm.task.comm);
             for slot in differing_slots(&ours, &theirs, ldt_slot) {
                 findings.push(unsynced_finding(walk, map, slot, theirs[slot], owner))?;
+            }
+        }
+        // The mm's own LDT remap slot (PTI): walked while the mm is pinned.
+        let ldt = theirs[ldt_slot - ENTRIES / 2];
+        if phys != reference && ldt != 0 {
+            whole[ldt_slot] = ldt;
+            let ranges = walk_slots(
+                walk,
+                &mut src,
+                scratch,
+                phys,
+                &whole,
+                [ldt_slot].into_iter(),
+            )?;
+            let other = OtherTable {
+                table: TableKind::Ldt,
+                owner,
+                ranges,
+            };
+            check_other(map, text, &other, findings)?;
+            if ldt_shown < LDT_TABLES_SHOWN {
+                others.push(other, GFP_KERNEL)?;
+                ldt_shown += 1;
             }
         }
     }
@@ -966,7 +1142,7 @@ pub(crate) fn scan(
     }
     let mut result = Ok(());
     for (i, range) in walked.ranges.iter().enumerate() {
-        check_range(&map, &text, range, |f| {
+        check_range(&map, &text, TableKind::Kernel, range, |f| {
             if result.is_ok() {
                 result = findings.push(f);
             }
@@ -998,7 +1174,29 @@ pub(crate) fn scan(
         }
     }
     let checked_cpus = walked.cpus.len() as u32;
-    let checked_mms = audit_processes(&walk, live, reference, &map, &mut findings)?;
+    let mut others = KVec::new();
+    let efi = scan_efi(
+        &walk,
+        live,
+        &ws.root,
+        &mut ws.scratch,
+        &map,
+        &text,
+        &mut findings,
+    )?;
+    if let Some(efi) = efi {
+        others.push(efi, GFP_KERNEL)?;
+    }
+    let checked_mms = audit_processes(
+        &walk,
+        live,
+        reference,
+        &map,
+        &text,
+        &mut ws.scratch,
+        &mut others,
+        &mut findings,
+    )?;
     lap(&mut phases.audit_ns);
 
     for stats in walked.cpus.iter() {
@@ -1031,6 +1229,7 @@ pub(crate) fn scan(
             total_ns: ns_since(start),
             ..phases
         },
+        others,
     })
 }
 

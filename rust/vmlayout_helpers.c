@@ -5,6 +5,8 @@
  * small so that the logic stays in Rust. Declared in rust/helpers.rs.
  */
 #include <linux/cpu.h>
+#include <linux/cpufeature.h>
+#include <linux/efi.h>
 #include <linux/cpumask.h>
 #include <linux/irqflags.h>
 #include <linux/kernel.h>
@@ -65,6 +67,53 @@ u64 vmlayout_init_mm_table(void)
 	return __pa(init_mm.pgd);
 }
 #endif
+
+/*
+ * EFI's page table, efi_mm's: the EFI window and the 1:1 runtime mappings
+ * live only there. Built in: its physical address (0 without EFI runtime
+ * services), and in @memattr whether the firmware gave an EFI
+ * memory-attributes table (then the kernel made runtime code read-only and
+ * runtime data non-executable). efi_mm is not exported: a module gets 0.
+ */
+u64 vmlayout_efi_table(int *memattr)
+{
+#if !defined(MODULE) && defined(CONFIG_EFI)
+	if (!efi_enabled(EFI_RUNTIME_SERVICES) || !efi_mm.pgd)
+		return 0;
+	*memattr = efi_mem_attr_table != EFI_INVALID_TABLE_ADDR;
+	return __pa(efi_mm.pgd);
+#else
+	*memattr = 0;
+	return 0;
+#endif
+}
+
+/*
+ * The EFI memory map's type of the descriptor holding physical @phys, or -1
+ * if none does (built in only: the map is the kernel's after boot, runtime
+ * regions and what the kernel keeps).
+ */
+int vmlayout_efi_memory_type(u64 phys)
+{
+#if !defined(MODULE) && defined(CONFIG_EFI)
+	efi_memory_desc_t *md;
+
+	if (!efi_enabled(EFI_MEMMAP))
+		return -1;
+	for_each_efi_memory_desc(md) {
+		if (phys >= md->phys_addr &&
+		    phys - md->phys_addr < (md->num_pages << EFI_PAGE_SHIFT))
+			return md->type;
+	}
+#endif
+	return -1;
+}
+
+/* Whether page-table isolation is on (the kernel's X86_FEATURE_PTI). */
+int vmlayout_pti_enabled(void)
+{
+	return boot_cpu_has(X86_FEATURE_PTI);
+}
 
 /*
  * The physical address of init_mm's top-level table, which a module cannot

@@ -21,6 +21,9 @@ struct vmlayout_task {
 int vmlayout_locked_down(void);
 int vmlayout_reference_cr3(u64 *out);
 u64 vmlayout_init_mm_table(void);
+u64 vmlayout_efi_table(int *memattr);
+int vmlayout_pti_enabled(void);
+int vmlayout_efi_memory_type(u64 phys);
 u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);
 void vmlayout_cond_resched(void);

@@ -61,6 +61,7 @@ pub mod vmlayout_core {
     pub mod pte;
     pub mod record;
     pub mod rules;
+    pub mod runs;
     pub mod sync;
     #[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
     pub mod unit;
@@ -74,6 +75,7 @@ use vmlayout_core::{
     pte::{Flags, Level},
     record::{header, Record},
     rules::{LiveMap, Owner, Rule},
+    runs::runs,
     walk::Range,
 };
 
@@ -201,6 +203,31 @@ fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .text("source", source)?
             .end()?;
     }
+    // The page tables the scan walks besides the reference, or why not.
+    match helpers::efi_table() {
+        helpers::EfiTable::At { memattr, .. } => Record::new(f, "table")?
+            .text("name", "efi")?
+            .num("checked", 1)?
+            .num("memattr", u8::from(memattr))?
+            .text("source", "efi_mm")?,
+        helpers::EfiTable::NotChecked(reason) => Record::new(f, "table")?
+            .text("name", "efi")?
+            .num("checked", 0)?
+            .text("reason", reason)?,
+    }
+    .end()?;
+    let pti = helpers::pti_enabled();
+    Record::new(f, "pti")?
+        .num("enabled", u8::from(pti))?
+        .text(
+            "reason",
+            if pti {
+                "page-table isolation is on: each mm's LDT remap slot is walked and checked"
+            } else {
+                "page-table isolation is off: no LDT remap, no user-mode kernel tables"
+            },
+        )?
+        .end()?;
     for map in state.maps() {
         Record::new(f, "map")?
             .text("name", map.name)?
@@ -321,10 +348,12 @@ impl AttrBuf {
 fn range_record<'w, 'f>(
     f: &'w mut fmt::Formatter<'f>,
     kind: &str,
+    table: &str,
     range: &Range,
     top: Level,
 ) -> Result<Record<'w, fmt::Formatter<'f>>, fmt::Error> {
     Record::new(f, kind)?
+        .text("table", table)?
         .hex("start", range.start)?
         .hex("last", range.last)?
         .num("size", range.size())?
@@ -356,21 +385,52 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let map = LiveMap::new(doc, &state.live);
     let top = top_level(&state.live);
+    show_ranges(f, &map, Owner::Reference, &scan.walked.ranges, top)?;
+    for other in scan.others.iter() {
+        show_ranges(f, &map, other.owner, &other.ranges, top)?;
+    }
+    Ok(())
+}
+
+/// One table's ranges, with a `region` record before each region's.
+fn show_ranges(
+    f: &mut fmt::Formatter<'_>,
+    map: &LiveMap<'_>,
+    owner: Owner,
+    ranges: &[Range],
+    top: Level,
+) -> fmt::Result {
+    let doc = map.doc();
+    let table = owner.table();
     let mut current: Option<Option<usize>> = None;
-    for range in scan.walked.ranges.iter() {
+    for run in runs(ranges) {
+        let range = &run.first;
         let row = map.place(range.start).0.row();
         if current != Some(row) {
             current = Some(row);
-            let rec = Record::new(f, "region")?.text("map", doc.name)?;
-            match row {
+            let rec = Record::new(&mut *f, "region")?.text("map", doc.name)?;
+            let rec = match row {
                 Some(r) => rec
                     .text("name", doc.regions[r].id.name())?
                     .text("kind", doc.regions[r].kind.name())?,
                 None => rec.text("name", "undocumented")?.text("kind", "-")?,
             }
+            .text("table", table)?;
+            match owner {
+                Owner::Task(pid, comm) => rec.num("pid", pid)?.text("comm", Owner::comm(&comm))?,
+                _ => rec,
+            }
             .end()?;
         }
-        range_record(f, "range", range, top)?.end()?;
+        let rec = range_record(f, "range", table, range, top)?;
+        if run.count > 1 {
+            rec.num("repeat", run.count)?
+                .hex("stride", run.stride)?
+                .hex("phys_stride", run.phys_stride)?
+                .end()?;
+        } else {
+            rec.end()?;
+        }
     }
     Ok(())
 }
@@ -392,6 +452,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .num("rechecked", scan.rechecked)?
         .num("settled", scan.settled)?
         .hex("reference", scan.reference)?
+        .num("other_tables", scan.others.len())?
         .end()?;
     let tally = &scan.findings.tally;
     for rule in Rule::ALL {
@@ -407,6 +468,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .row
             .map_or("undocumented", |r| doc.regions[r].id.name());
         let rec = Record::new(f, "finding")?
+            .text("table", finding.owner.table())?
             .text("id", finding.rule.id())?
             .text("severity", finding.severity.name())?
             .text("region", region)?;
@@ -417,6 +479,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 .text("owner", "task")?
                 .num("pid", pid)?
                 .text("comm", Owner::comm(comm))?,
+            Owner::Efi => rec.text("owner", "efi")?,
         };
         let rec = rec
             .hex("start", finding.range.start)?

@@ -3,7 +3,7 @@
 //! The record format every vmlayout file uses (format version 1).
 //!
 //! ```text
-//! # vmlayout format=1 file=layout
+//! # vmlayout format=2 file=layout
 //! region map=mm.rst-4level name=direct-map doc_start=0xffff888000000000 ... reason="..."
 //! ```
 //!
@@ -16,7 +16,7 @@
 use core::fmt::{self, Write};
 
 /// Version in every file's header. Bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Write the header line of file `file`.
 pub fn header(out: &mut impl Write, file: &str) -> fmt::Result {

@@ -36,11 +36,17 @@ pub enum Rule {
     /// Tables that kept changing while they were read, or a finding that no
     /// longer held when it was checked again: never more than info.
     TableChanged,
+    /// The EFI window mapped in a table other than EFI's own.
+    EfiWindow,
+    /// An EFI runtime mapping outside the EFI window and not 1:1.
+    EfiOutside,
+    /// Writable and executable in the EFI table.
+    EfiWriteExec,
 }
 
 impl Rule {
     /// Every rule, in the order `findings` documents them.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 14] = [
         Rule::HoleMapping,
         Rule::Undocumented,
         Rule::RegionOverflow,
@@ -52,6 +58,9 @@ impl Rule {
         Rule::UnsyncedPgd,
         Rule::UnreadableTable,
         Rule::TableChanged,
+        Rule::EfiWindow,
+        Rule::EfiOutside,
+        Rule::EfiWriteExec,
     ];
 
     /// Stable id used in `findings`.
@@ -68,6 +77,9 @@ impl Rule {
             Rule::UnsyncedPgd => "unsynced-pgd",
             Rule::UnreadableTable => "unreadable-table",
             Rule::TableChanged => "table-changed",
+            Rule::EfiWindow => "efi-window",
+            Rule::EfiOutside => "efi-outside",
+            Rule::EfiWriteExec => "efi-wx",
         }
     }
 
@@ -91,6 +103,15 @@ impl Rule {
             Rule::TableChanged => {
                 "the tables changed while they were read; the next scan sees them settled"
             }
+            Rule::EfiWindow => {
+                "the EFI window is mapped outside efi_mm (EFI runtime mappings are only in its table)"
+            }
+            Rule::EfiOutside => {
+                "an EFI runtime mapping outside the EFI window that is not 1:1 (virtual = physical)"
+            }
+            Rule::EfiWriteExec => {
+                "writable and executable in the EFI table, where the EFI memory-attributes table forbids it"
+            }
         }
     }
 
@@ -106,6 +127,7 @@ impl Rule {
                 | Rule::UserKernel
                 | Rule::ExecData
                 | Rule::WritableText
+                | Rule::EfiWindow
         )
     }
 
@@ -211,9 +233,38 @@ pub enum Owner {
     Cpu(u32),
     /// A task's mm (pid and command name).
     Task(i32, [u8; 16]),
+    /// EFI's table (`efi_mm`).
+    Efi,
+}
+
+/// The page table a range was walked in, as the rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// The reference (`init_mm`'s): every rule.
+    Kernel,
+    /// `efi_mm`'s entries that differ from the reference: the EFI window,
+    /// the 1:1 runtime mappings, and what EFI copies of the kernel's.
+    /// `memattr`: the firmware has an EFI memory-attributes table, so the
+    /// kernel has made runtime code read-only and data non-executable.
+    Efi {
+        /// Whether the firmware gave an EFI memory-attributes table.
+        memattr: bool,
+    },
+    /// An mm's own slot of the LDT remap area (PTI).
+    Ldt,
 }
 
 impl Owner {
+    /// The `table=` word of a finding about this owner's table.
+    pub const fn table(&self) -> &'static str {
+        match self {
+            Owner::Reference => "kernel",
+            Owner::Cpu(_) => "cpu",
+            Owner::Task(..) => "mm",
+            Owner::Efi => "efi",
+        }
+    }
+
     /// A task's command name as text.
     pub fn comm(name: &[u8; 16]) -> &str {
         let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
@@ -398,6 +449,7 @@ impl TextAliases {
 pub fn check_range(
     map: &LiveMap<'_>,
     text: &TextAliases,
+    table: TableKind,
     range: &Range,
     mut emit: impl FnMut(Finding),
 ) {
@@ -411,7 +463,7 @@ pub fn check_range(
             phys: range.phys + (start - range.start),
             ..*range
         };
-        check_part(map, text, place, &part, &mut emit);
+        check_part(map, text, table, place, &part, &mut emit);
         if last >= range.last {
             break;
         }
@@ -419,22 +471,80 @@ pub fn check_range(
     }
 }
 
+/// `EFI_BOOT_SERVICES_CODE` and `EFI_BOOT_SERVICES_DATA` (UEFI memory types).
+const EFI_BOOT_SERVICES: [u32; 2] = [3, 4];
+
+/// How serious a W+X mapping in EFI's table is, given whether the firmware
+/// has a memory-attributes table and the EFI memory type of what it maps
+/// (`None`: not known yet, or not in the EFI memory map).
+///
+/// With the attributes table, the kernel has made every runtime code region
+/// read-only and every runtime data region non-executable: W+X left there
+/// is an error. Boot-services memory the kernel keeps is the exception: page
+/// zero may hold boot-services code, `efi_reserve_boot_services()` tags it
+/// runtime so that it is never freed, and so `efi_unmap_boot_services()`
+/// leaves the W+X quirk mapping `efi_map_region()` made for it; the
+/// attributes table does not cover it. Without the table, runtime code is
+/// W+X by necessity.
+pub fn efi_wx_verdict(memattr: bool, memory_type: Option<u32>) -> (Severity, &'static str) {
+    match (memattr, memory_type) {
+        (_, Some(t)) if EFI_BOOT_SERVICES.contains(&t) => (
+            Severity::Info,
+            "W+X mapping of boot-services memory the kernel keeps (page zero's quirk mapping); the memory-attributes table does not cover it",
+        ),
+        (true, _) => (Severity::Error, Rule::EfiWriteExec.reason()),
+        (false, _) => (
+            Severity::Info,
+            "W+X EFI runtime mapping; the firmware has no memory-attributes table to split code from data",
+        ),
+    }
+}
+
+/// The lower (user) half of the address space.
+const fn is_lower_half(addr: u64) -> bool {
+    addr >> 63 == 0
+}
+
 fn check_part(
     map: &LiveMap<'_>,
     text: &TextAliases,
+    table: TableKind,
     place: Place,
     part: &Range,
     emit: &mut impl FnMut(Finding),
 ) {
+    let owner = match table {
+        TableKind::Efi { .. } => Owner::Efi,
+        _ => Owner::Reference,
+    };
     let finding = |rule: Rule, severity, row, reason: Option<&'static str>| Finding {
         rule,
         severity,
         row,
         range: *part,
         reason: reason.unwrap_or(rule.reason()),
-        owner: Owner::Reference,
+        owner,
     };
     let row = place.row();
+    let id = row.map(|r| map.doc().regions[r].id);
+    let in_efi_window = id == Some(RegionId::Efi) && matches!(place, Place::Region(_));
+    if let TableKind::Efi { memattr } = table {
+        // EFI's own mappings: the window and the 1:1 map. What it holds
+        // elsewhere in the kernel half is the kernel's, checked as such.
+        let one_to_one = is_lower_half(part.start) && part.phys == part.start;
+        if in_efi_window || is_lower_half(part.start) {
+            if !in_efi_window && !one_to_one {
+                emit(finding(Rule::EfiOutside, Severity::Error, row, None));
+            }
+            if part.effective.is_wx() {
+                let (severity, reason) = efi_wx_verdict(memattr, None);
+                emit(finding(Rule::EfiWriteExec, severity, row, Some(reason)));
+            }
+            return;
+        }
+    } else if in_efi_window {
+        emit(finding(Rule::EfiWindow, Severity::Error, row, None));
+    }
     match place {
         Place::Hole(r) => emit(finding(Rule::HoleMapping, Severity::Error, Some(r), None)),
         Place::Overflow(r) => emit(finding(
@@ -446,7 +556,6 @@ fn check_part(
         Place::Undocumented => emit(finding(Rule::Undocumented, Severity::Error, None, None)),
         Place::Region(_) => {}
     }
-    let id = row.map(|r| map.doc().regions[r].id);
     if part.effective.is_wx() {
         emit(finding(Rule::WriteExec, Severity::Error, row, None));
     }

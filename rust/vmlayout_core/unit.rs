@@ -169,7 +169,7 @@ pub fn records_format_exactly() -> Check {
     write(&mut buf).map_err(|_| "formatting failed")?;
     ensure(
         buf.text()
-            == "# vmlayout format=1 file=layout\n\
+            == "# vmlayout format=2 file=layout\n\
                 region name=direct-map start=0xffff888000000000 end=- slide=-4096 \
                 reason=\"a \\\"quoted\\\" = reason\"\n",
         "records differ from the documented format",

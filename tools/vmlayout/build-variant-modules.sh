@@ -38,5 +38,6 @@ cp "$src"/tools/testing/selftests/kselftest/{runner.sh,ktap_helpers.sh,module.sh
 cp "$src/tools/testing/selftests/run_kselftest.sh" "$ksft/"
 cp "$top/$selftest"/{vmlayout.sh,config,settings} "$ksft/vmlayout/"
 cp "$out/$selftest/test_modules/vmlayout_plant.ko" "$ksft/vmlayout/test_modules/"
+gcc -static -O2 -Wall -o "$ksft/vmlayout/vmlayout_ldt" "$top/$selftest/vmlayout_ldt.c"
 echo "vmlayout:vmlayout.sh" > "$ksft/kselftest-list.txt"
 echo "$out"

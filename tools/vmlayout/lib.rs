@@ -23,6 +23,8 @@ pub mod record;
 pub mod record_parse;
 #[path = "../../rust/vmlayout_core/rules.rs"]
 pub mod rules;
+#[path = "../../rust/vmlayout_core/runs.rs"]
+pub mod runs;
 #[path = "../../rust/vmlayout_core/sync.rs"]
 pub mod sync;
 #[path = "../../rust/vmlayout_core/unit.rs"]

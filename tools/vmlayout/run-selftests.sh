@@ -11,7 +11,10 @@
 # booted. CHURN_SCANS (default 100): rescans in the kselftest's churn test.
 # STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
 # boot (under debug_pagealloc=on) before the stress itself. BIG_MEM (e.g.
-# 256G): also boot a guest that large (see below). On a KASAN kernel, every boot must also show
+# 256G): also boot a guest that large (see below). EFI=1: boot through OVMF
+# (vm.sh -E). APPENDS: kernel arguments per boot, boots separated by "|"
+# (e.g. "pti=on|pti=off": boot 1 gets pti=on, boot 2 pti=off). STRESS=0: no
+# stress boot. On a KASAN kernel, every boot must also show
 # KASAN initialized, so a run that found no report shows KASAN was looking.
 set -euo pipefail
 
@@ -27,6 +30,8 @@ trap 'rm -rf "$log"' EXIT
 # (stage-guest.sh): vmlayout is in this kernel's tree, as a module or built in.
 stage=$("$here/stage-guest.sh" "$kdir" | tail -n1)
 files=(-M "$stage/modules" -f "$stage/kselftest")
+[ "${EFI:-0}" = 0 ] || files+=(-E)
+IFS='|' read -r -a appends <<< "${APPENDS:-}"
 builtin=""
 grep -qx 'CONFIG_X86_VMLAYOUT=y' "$kdir/.config" && builtin=1
 kasan=""
@@ -59,8 +64,9 @@ plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
 for paging in $pagings; do
 	for boot in $(seq 1 "$boots"); do
 		out=$log/p$paging-b$boot.tap
-		echo "=== kselftest vmlayout: ${paging}-level paging, boot $boot of $boots"
-		if vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" "${files[@]}" \
+		append=${appends[$((boot - 1))]:-}
+		echo "=== kselftest vmlayout: ${paging}-level paging, boot $boot of $boots${append:+ ($append)}${EFI:+, UEFI}"
+		if vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -a "$append" "${files[@]}" \
 			-- "$selftest_cmd" > "$out" 2>&1; then
 			grep -E '^p[45]-b[0-9]+: ' "$out" || true
 			grep -E '^(# )*(not ok|# Totals)|^ok 1 selftests' "$out" || true
@@ -105,7 +111,9 @@ $stress"
 fi
 stress="st=0
 $stress"
-if ! vm stress -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
+if [ "${STRESS:-1}" = 0 ]; then
+	echo "=== stress: not run here (STRESS=0)"
+elif ! vm stress -k "$kdir/arch/x86/boot/bzImage" -p 5 -a debug_pagealloc=on "${files[@]}" -- "$stress"; then
 	echo "FAIL: stress run"
 	fail=1
 fi

@@ -3,8 +3,12 @@
 # Boot the vmlayout test kernel in QEMU (TCG), run a shell command as root in
 # the guest and exit with its status.
 #
-#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-B] [-a 'kernel args'] [-t SECONDS]
+#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-B] [-E] [-a 'kernel args'] [-t SECONDS]
 #         [-f FILE]... [-M DIR]... -- 'shell command'
+#
+# -E boots through UEFI firmware (OVMF, Debian's ovmf package) instead of
+# SeaBIOS: the kernel starts through its EFI stub and has EFI runtime
+# services (efi_mm, the EFI window).
 #
 # -B backs the guest's memory with a RAM backend that reserves nothing
 # (reserve=off): untouched guest memory costs the host nothing, so a guest
@@ -19,8 +23,9 @@
 set -euo pipefail
 
 kernel="" paging=5 smp=2 mem=2G append="" timeout_s=${VM_TIMEOUT:-600} backend=""
+firmware=()
 files=() moddirs=()
-while getopts "k:p:s:m:a:t:f:M:B" opt; do
+while getopts "k:p:s:m:a:t:f:M:BE" opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
 	p) paging=$OPTARG ;;
@@ -31,6 +36,8 @@ while getopts "k:p:s:m:a:t:f:M:B" opt; do
 	f) files+=("$OPTARG") ;;
 	M) moddirs+=("$OPTARG") ;;
 	B) backend=1 ;;
+	E) firmware=(-bios "${OVMF:-/usr/share/ovmf/OVMF.fd}")
+		[ -f "${firmware[1]}" ] || { echo "vm: no UEFI firmware ${firmware[1]} (apt ovmf)" >&2; exit 2; } ;;
 	*) exit 2 ;;
 	esac
 done
@@ -84,6 +91,7 @@ mem_args=(-m "$mem")
 [ -z "$backend" ] || mem_args+=(-object "memory-backend-ram,id=vmlayout-mem,size=$mem,reserve=off"
 	-machine memory-backend=vmlayout-mem)
 timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" "${mem_args[@]}" \
+	"${firmware[@]}" \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 $append" \
 	-display none -monitor none -no-reboot \

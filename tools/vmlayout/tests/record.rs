@@ -19,7 +19,7 @@ fn unescape(raw: &str) -> String {
 fn header_names_the_version_and_file() {
     let mut s = String::new();
     header(&mut s, "layout").unwrap();
-    assert_eq!(s, "# vmlayout format=1 file=layout\n");
+    assert_eq!(s, "# vmlayout format=2 file=layout\n");
     assert!(parse(s.trim_end()).is_none());
 }
 

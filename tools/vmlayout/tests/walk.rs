@@ -10,8 +10,8 @@ use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::rules::{
-    check_ram, check_range, still_holds, Finding, LiveMap, Rule, Severity, Tally, TextAliases,
-    FINDINGS_PER_RULE,
+    check_ram, check_range, still_holds, Finding, LiveMap, Rule, Severity, TableKind, Tally,
+    TextAliases, FINDINGS_PER_RULE,
 };
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
@@ -838,7 +838,7 @@ fn findings(ranges: &[Range]) -> Vec<Finding> {
     }
     let mut out = vec![];
     for r in ranges {
-        check_range(&map, &text, r, |f| out.push(f));
+        check_range(&map, &text, TableKind::Kernel, r, |f| out.push(f));
     }
     out
 }

@@ -60,7 +60,7 @@ load() {
 }
 
 ktap_print_header
-PLAN=53
+PLAN=56
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 [ -r "$PTDUMP" ] || { ktap_skip_all "$PTDUMP missing: CONFIG_PTDUMP_DEBUGFS is required (see config)"; exit "$KSFT_SKIP"; }
@@ -84,6 +84,7 @@ klog() { dmesg | sed -n "/$mark/,\$p"; }
 echo 0 > /proc/sys/kernel/kptr_restrict
 cleanup() {
 	echo "$kptr_restrict" > /proc/sys/kernel/kptr_restrict
+	[ -z "${ldt_pid:-}" ] || kill "$ldt_pid" 2>/dev/null
 	[ -n "${tmp:-}" ] && rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -101,16 +102,26 @@ else
 	load; ktap_result $? "insmod vmlayout"
 fi
 tmp=$(mktemp -d)
+# A process with an LDT for the whole run: with PTI its mm has its own LDT
+# remap slot, which the scan must show and must not call unsynced.
+LDT_HOLDER=$(dirname "$0")/vmlayout_ldt
+ldt_pid=""
+if [ -x "$LDT_HOLDER" ]; then
+	"$LDT_HOLDER" > "$tmp/ldt.out" 2>&1 &
+	ldt_pid=$!
+	waited=0
+	while ! grep -q "ldt ready" "$tmp/ldt.out" && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
+fi
 cat "$PTDUMP" > "$tmp/ptdump.first"
 files_seen=0
 for f in summary layout map findings stats; do
-	if cat "$DBG/$f" > "$tmp/$f" 2>/dev/null && head -n1 "$tmp/$f" | grep -qx "# vmlayout format=1 file=$f"; then
+	if cat "$DBG/$f" > "$tmp/$f" 2>/dev/null && head -n1 "$tmp/$f" | grep -qx "# vmlayout format=2 file=$f"; then
 		files_seen=$((files_seen + 1))
 	else
 		note "$DBG/$f: unreadable or bad header: $(head -n1 "$tmp/$f" 2>/dev/null)"
 	fi
 done
-ktap_result $((files_seen != 5)) "every file readable with a format=1 header"
+ktap_result $((files_seen != 5)) "every file readable with a format=2 header"
 mode=$(stat -c %a "$DBG/summary")
 [ "$mode" = 400 ]; ktap_result $? "summary is mode 0400 (is $mode)"
 
@@ -172,7 +183,7 @@ walked=$(field "$ST" walk cpus)
 [ "$walked" = "$online" ] && [ "$(grep -c '^cpu ' "$ST")" = "$online" ]
 ktap_result $? "stats: the walk ran on all $online online CPUs"
 # Bytes per region in stats add up to the bytes in map.
-map_bytes=$(awk '$1 == "range" { for (i = 2; i <= NF; i++) if ($i ~ /^size=/) { sub(/size=/, "", $i); t += $i } } END { printf "%.0f", t }' "$M")
+map_bytes=$(awk '$1 == "range" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "size") b = kv[2]; if (kv[1] == "repeat") n = kv[2] } t += b * n } END { printf "%.0f", t }' "$M")
 stat_bytes=$(awk '$1 == "region" { for (i = 2; i <= NF; i++) if ($i ~ /^bytes_/) { sub(/bytes_[0-9a-z]*=/, "", $i); t += $i } } END { printf "%.0f", t }' "$ST")
 [ "$map_bytes" = "$stat_bytes" ] && [ "$map_bytes" -gt 0 ]
 ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
@@ -187,6 +198,11 @@ ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
 # under debug_pagealloc=on, which maps and unmaps free pages, and the KASAN
 # shadow of vmalloc space under KASAN_VMALLOC, which comes and goes with the
 # areas); every other line, and every line both have, must match exactly.
+# A run record (repeat=N) stands for N ranges; the first 16 are compared
+# one by one. ptdump prints at most 16 lines of the ESPfix area and then
+# "... S entries skipped ...": map's ranges in the part it skipped are
+# counted instead, and S must be what they imply (each range and the gap
+# before it are two entries; the area's tail adds at most four more).
 # Reading uses shell builtins.
 merge() { awk '{ if ($1 == e && $3 == a && $4 == l) { e = $2; next } if (s != "") print s, e, a, l; s = $1; e = $2; a = $3; l = $4 } END { if (s != "") print s, e, a, l }'; }
 snapshot() {
@@ -194,14 +210,33 @@ snapshot() {
 	while IFS= read -r line; do echo "$line"; done < "$PTDUMP" > "$tmp/ptdump.raw"
 	while IFS= read -r line; do echo "$line"; done < "$DBG/map" > "$tmp/map.raw"
 }
+# map's range records as "start end attrs level" lines; a run's copies past
+# the 16th as one "first_start last_end count" line in $tmp/map.hidden.
+map_lines() {
+	: > "$tmp/map.hidden"
+	grep '^range ' "$tmp/map.raw" | while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
+		start=${start#start=} last=${last#last=} n=${repeat#repeat=} step=${stride#stride=}
+		[ -n "$n" ] || n=1 step=0
+		k=0
+		while [ $k -lt "$n" ] && [ $k -lt 16 ]; do
+			printf '0x%016x 0x%016x %s %s\n' $((start + k * step)) $((last + k * step + 1)) "${attrs#attrs=}" "${level#level=}"
+			k=$((k + 1))
+		done
+		[ "$n" -le 16 ] || printf '0x%016x 0x%016x %s\n' $((start + 16 * step)) \
+			$((last + (n - 1) * step + 1)) $((n - 16)) >> "$tmp/map.hidden"
+	done
+}
 map_vs_ptdump() {
 	snapshot
-	awk '/^---\[ Kernel Space \]---/ { k = 1; next } !k || /^---/ { next }
-	     { a = ""; for (i = 3; i < NF; i++) a = a (a == "" ? "" : ",") $i
-	       if (a !~ /RW|ro/) next; split($1, r, "-"); print r[1], r[2], a, $NF }' "$tmp/ptdump.raw" | merge > "$tmp/ptdump.norm"
-	grep '^range ' "$tmp/map.raw" | while read -r _ start last _ level _ attrs _; do
-		printf '%s 0x%016x %s %s\n' "${start#start=}" $((${last#last=} + 1)) "${attrs#attrs=}" "${level#level=}"
-	done | merge > "$tmp/map.norm"
+	awk -v hidden="$tmp/ptdump.hidden" 'BEGIN { printf "" > hidden }
+	     /^---\[ Kernel Space \]---/ { k = 1; next } !k || /^---/ { next }
+	     / entries skipped / { skipped = $2; next }
+	     { split($1, r, "-")
+	       if (skipped != "") { print from, r[1], skipped > hidden; skipped = "" }
+	       from = r[2]
+	       a = ""; for (i = 3; i < NF; i++) a = a (a == "" ? "" : ",") $i
+	       if (a !~ /RW|ro/) next; print r[1], r[2], a, $NF }' "$tmp/ptdump.raw" | merge > "$tmp/ptdump.norm"
+	map_lines | merge > "$tmp/map.norm"
 	vstart=$(region live_start vmalloc) vend=$(region live_end vmalloc)
 	# debug_pagealloc maps and unmaps direct-map pages on every allocation.
 	ds=- de=-
@@ -218,10 +253,27 @@ map_vs_ptdump() {
 		ss=$(hex $((((vstart >> 3) & 0x1fffffffffffffff) + off)))
 		se=$(hex $((((vend >> 3) & 0x1fffffffffffffff) + off)))
 	fi
-	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v ss="$ss" -v se="$se" -v out="$tmp/allowed" '
+	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v ss="$ss" -v se="$se" -v out="$tmp/allowed" \
+	    -v hidden="$tmp/ptdump.hidden" -v mhidden="$tmp/map.hidden" -v capped="$tmp/capped" '
+	BEGIN {
+		printf "" > capped
+		while ((getline l < hidden) > 0) { split(l, h, " "); hs[n] = h[1]; he[n] = h[2]; hk[n] = h[3]; hm[n] = 0; n++ }
+		while ((getline l < mhidden) > 0) {
+			split(l, h, " "); i = win(h[1], h[2])
+			if (i < 0) { print "> run beyond ptdump\x27s cap " l; bad = 1 } else hm[i] += h[3]
+		}
+	}
+	function win(s, e,   i) { for (i = 0; i < n; i++) if (s >= hs[i] && e <= he[i]) return i; return -1 }
 	FNR == NR { p[$0] = 1; next }
-	{ if ($0 in p) delete p[$0]; else only(">", $0) }
-	END { for (l in p) only("<", l); exit bad }
+	{ i = win($1, $2); if (i >= 0) { hm[i]++; next } if ($0 in p) delete p[$0]; else only(">", $0) }
+	END {
+		for (l in p) only("<", l)
+		for (i = 0; i < n; i++) {
+			if (hk[i] < 2 * hm[i] || hk[i] > 2 * hm[i] + 4) { print "ptdump skipped " hk[i] " entries in " hs[i] "-" he[i] ", map has " hm[i] " ranges there"; bad = 1 }
+			else print hk[i], hm[i] > capped
+		}
+		exit bad
+	}
 	function only(side, l,   f) {
 		split(l, f, " ")
 		if ((f[1] >= vs && f[2] <= ve) || (f[1] >= ds && f[2] <= de) || (f[1] >= ss && f[2] <= se)) { print side, l >> out; allowed++ }
@@ -233,12 +285,75 @@ rm -f "$tmp/allowed"
 until map_vs_ptdump || [ $tries -ge 4 ]; do tries=$((tries + 1)); done
 rm -f "$tmp/allowed"
 if map_vs_ptdump; then
-	ktap_result 0 "map matches ptdump range for range ($(wc -l < "$tmp/map.norm") merged ranges, $(cat "$tmp/allowed" 2>/dev/null | wc -l) vmalloc lines on one side only, $tries retries)"
+	capped=""
+	[ ! -s "$tmp/capped" ] || capped=", past ptdump's cap: $(awk '{ printf "%s%s entries skipped by ptdump for %s ranges", s, $1, $2; s = "; " }' "$tmp/capped")"
+	ktap_result 0 "map matches ptdump range for range ($(wc -l < "$tmp/map.norm") merged ranges, $(cat "$tmp/allowed" 2>/dev/null | wc -l) vmalloc lines on one side only, $tries retries$capped)"
 	sed 's/^/# vmalloc churn: /' "$tmp/allowed" 2>/dev/null | head -5
 else
 	note "map and ptdump differ outside vmalloc churn (ptdump <, vmlayout >):"
 	head -10 "$tmp/mismatch" | sed 's/^/# /'
 	ktap_result 1 "map matches ptdump range for range"
+fi
+
+# ---- The other tables: EFI's, the LDT remap, ESPFIX -------------------------
+# EFI's table: built in, on a kernel with EFI runtime services, vmlayout
+# walks efi_mm's own entries (the 1:1 runtime map in the lower half, the EFI
+# window); they must match ptdump's dump of efi_mm range for range. A
+# module cannot reach efi_mm: then summary must say so, with the reason.
+echo 1 > "$DBG/rescan"
+cat "$DBG/summary" > "$S"; cat "$DBG/map" > "$M"; cat "$DBG/findings" > "$F"
+efi_checked=$(field "$S" table checked name efi)
+EFI_PTDUMP=/sys/kernel/debug/page_tables/efi
+if [ "$efi_checked" = 1 ] && [ -r "$EFI_PTDUMP" ]; then
+	es=$(region live_start efi) ee=$(region live_end efi)
+	awk -v es="$es" -v ee="$ee" '/^---/ || / entries skipped / { next }
+	     { a = ""; for (i = 3; i < NF; i++) a = a (a == "" ? "" : ",") $i
+	       if (a !~ /RW|ro/) next; split($1, r, "-")
+	       if (r[1] < "0x8000000000000000" || (r[1] >= es && r[1] <= ee)) print r[1], r[2], a, $NF }' "$EFI_PTDUMP" |
+		merge > "$tmp/efi.ptdump"
+	grep '^range table=efi ' "$M" | while read -r _ _ start last _ level _ attrs _; do
+		printf '%s 0x%016x %s %s\n' "${start#start=}" $((${last#last=} + 1)) "${attrs#attrs=}" "${level#level=}"
+	done | awk -v es="$es" -v ee="$ee" '$1 < "0x8000000000000000" || ($1 >= es && $1 <= ee)' | merge > "$tmp/efi.map"
+	n=$(wc -l < "$tmp/efi.map")
+	[ "$n" -gt 0 ] && cmp -s "$tmp/efi.ptdump" "$tmp/efi.map"
+	ktap_result $? "EFI table: map table=efi matches ptdump's efi_mm dump in the 1:1 map and the EFI window ($n merged ranges)"
+	cmp -s "$tmp/efi.ptdump" "$tmp/efi.map" || diff "$tmp/efi.ptdump" "$tmp/efi.map" | head -10 | sed 's/^/# /'
+else
+	reason=$(field "$S" table reason name efi)
+	[ "$efi_checked" = 0 ] && [ -n "$reason" ] && ! grep -q '^range table=efi ' "$M"
+	ktap_result $? "EFI table not checked here, and summary says why: $reason"
+fi
+
+# PTI: with it on, the LDT holder's mm has its own LDT remap slot, which map
+# shows under its pid, read-only and not executable; with it off, there is
+# no LDT remap and summary says PTI is off. Either way, no warn or error.
+pti=$(field "$S" pti enabled)
+ldt_ranges=$(awk -v pid="$ldt_pid" '$1 == "region" { k = ($0 ~ / name=ldt-remap / && $0 ~ (" pid=" pid " ")); next }
+	k && $1 == "range" && / table=mm / && / attrs=ro,NX / && / rw=0 user=0 exec=0/' "$M" | wc -l)
+bad=$(grep -E '^finding .*severity=(warn|error)' "$F" | wc -l)
+if [ -z "$ldt_pid" ]; then
+	ktap_result 1 "LDT remap: the LDT holder $LDT_HOLDER is missing"
+elif [ "$pti" = 1 ]; then
+	[ "$ldt_ranges" -gt 0 ] && [ "$bad" -eq 0 ]
+	ktap_result $? "PTI on: the LDT holder's (pid $ldt_pid) LDT remap shows in map as table=mm ($ldt_ranges read-only ranges), no warn or error finding"
+else
+	[ "$pti" = 0 ] && [ "$ldt_ranges" -eq 0 ] && [ "$bad" -eq 0 ] && ! grep -q ' table=mm ' "$M"
+	ktap_result $? "PTI off: summary says so, no LDT remap in map with an LDT holder running, no warn or error finding"
+fi
+
+# ESPFIX: where the kernel uses it, ptdump has mapped ESPfix lines and map
+# shows the area as runs (repeat=) whose bytes are what the stats count;
+# where it does not, neither shows any.
+espfix_ptdump=$(awk '/^---\[ ESPfix Area \]---/ { k = 1; next } /^---/ { k = 0 } k && / ro / ' "$tmp/ptdump.first" | wc -l)
+espfix_runs=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next } k && $1 == "range" && / repeat=/' "$M" | wc -l)
+espfix_ranges=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next }
+	k && $1 == "range" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "repeat") n = kv[2] } t += n } END { print t + 0 }' "$M")
+if [ "$espfix_ptdump" -gt 0 ]; then
+	[ "$espfix_runs" -gt 0 ] && [ "$espfix_ranges" -ge 16 ]
+	ktap_result $? "ESPFIX in use: map shows $espfix_ranges ranges of it as $espfix_runs run record(s)"
+else
+	[ "$espfix_ranges" -eq 0 ]
+	ktap_result $? "ESPFIX not in use: no ESPfix mapping in ptdump, none in map"
 fi
 
 # Shared tables: a KASAN kernel maps most of its shadow through one table per

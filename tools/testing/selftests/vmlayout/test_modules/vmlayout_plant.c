@@ -172,13 +172,17 @@ static int plant_cpu(void)
 		mmput(victim_mm);
 		return -EBUSY;
 	}
-	set_pgd(slot, __pgd(__pa(cpu_table_page) | _KERNPG_TABLE));
+	/*
+	 * Not set_pgd(): with PTI it calls __pti_set_user_pgtbl(), which is not
+	 * exported, and a kernel-half entry has no user copy to update anyway.
+	 */
+	WRITE_ONCE(*slot, __pgd(__pa(cpu_table_page) | _KERNPG_TABLE));
 	return 0;
 }
 
 static void unplant_cpu(void)
 {
-	set_pgd(victim_mm->pgd + GUARD_SLOT, __pgd(0));
+	WRITE_ONCE(*(victim_mm->pgd + GUARD_SLOT), __pgd(0));
 	flush_all();
 	free_page(cpu_table_page);
 	mmput(victim_mm);
