@@ -11,6 +11,8 @@
 #   make vm        boot the test kernel and run CMD in it
 #   make check-kasan  vmlayout built in, on a KASAN build: kselftest, stress, KUnit (kunit.py)
 #   make check-debug  kselftest, stress, fault injection, lockdown on a debug build
+#   make check-defconfig  defconfig kernel under OVMF: kselftest, both paging modes, PTI on and off
+#   make check-kernel KDIR=<your kernel build>  the kselftest on your own kernel
 #   make bench     benchmarks (see Documentation/vmlayout/)
 
 SHELL := /bin/bash
@@ -36,7 +38,7 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module intree gen run check check-host check-style check-clippy \
-	check-vm check-intree rustdoc check-series check-kasan check-debug vm bench clean
+	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel vm bench clean
 
 all: module
 
@@ -147,6 +149,19 @@ check-debug: gen
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		MODULES=$$mods $(TOOLS)/run-debug.sh $$kd
 
+# The defconfig variant (x86_64_defconfig + kvm_guest.config, vmlayout built
+# in) booted through UEFI (OVMF): EFI's table, PTI with an LDT process,
+# ESPFIX. The kselftest through run_kselftest.sh in both paging modes, one
+# boot with pti=on and one with pti=off each.
+check-defconfig: deps
+	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh defconfig | tail -n1) && \
+		EFI=1 TCG_SINGLE=1 APPENDS="pti=on|pti=off" STRESS=0 $(TOOLS)/run-selftests.sh $$kd 2
+
+# Your own kernel: KDIR= a kernel build directory (see tools/vmlayout/check-kernel.sh).
+check-kernel: deps gen
+	@test -n "$(KDIR)" || { echo "check-kernel: give KDIR=<your kernel build directory>" >&2; exit 2; }
+	@$(TOOLS)/check-kernel.sh $(KDIR)
+
 # Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
 BENCH := $(TOOLS)/bench
 bench: module
@@ -155,7 +170,7 @@ bench: module
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		BENCH_DEBUG_KDIR=$$kd BENCH_DEBUG_MODULES=$$mods $(BENCH)/run-bench.sh $(kdir)
 
-check: check-host check-style check-clippy check-vm check-intree check-kasan check-debug
+check: check-host check-style check-clippy check-vm check-intree check-kasan check-debug check-defconfig
 	@echo "make check: all tests passed"
 
 clean:

@@ -227,7 +227,7 @@ benchmark against ptdump and the W+X check. Linked from the x86_64 index."
 
 # 5. The kselftest.
 mkdir -p "$scratch/$selftest/test_modules"
-for f in Makefile vmlayout.sh config settings test_modules/Makefile test_modules/vmlayout_plant.c; do
+for f in Makefile vmlayout.sh vmlayout_ldt.c config settings test_modules/Makefile test_modules/vmlayout_plant.c; do
 	cp "$top/$selftest/$f" "$scratch/$selftest/$f"
 done
 insert_before tools/testing/selftests/Makefile "TARGETS += vfio" 'TARGETS += vmlayout
@@ -280,6 +280,7 @@ Lines should not end with a '('	the TRACE_EVENT() layout of include/trace/events
 spaces preferred around that '/'	TRACE_INCLUDE_PATH trace/events is a path, not a division
 Misplaced SPDX-License-Identifier tag	a string in mmgen.rs: the SPDX line it writes at the top of the file it generates
 exceeds 100 columns	a format string, or a line of the kselftest's shell (an awk program, a test description), kept whole so it can be grepped
+'useable' may be misspelled	the field's name in struct user_desc (include/uapi/asm/ldt.h)
 Prefer a maximum 75 chars per line	a command or its output quoted verbatim in the message (the reproducer's rmmod error, the kunit.py command line)
 EOF
 report=$scratch/checkpatch

@@ -14,7 +14,7 @@
 # 256G): also boot a guest that large (see below). EFI=1: boot through OVMF
 # (vm.sh -E). APPENDS: kernel arguments per boot, boots separated by "|"
 # (e.g. "pti=on|pti=off": boot 1 gets pti=on, boot 2 pti=off). STRESS=0: no
-# stress boot. On a KASAN kernel, every boot must also show
+# stress boot. TCG_SINGLE=1: vm.sh -S. On a KASAN kernel, every boot must also show
 # KASAN initialized, so a run that found no report shows KASAN was looking.
 set -euo pipefail
 
@@ -31,6 +31,9 @@ trap 'rm -rf "$log"' EXIT
 stage=$("$here/stage-guest.sh" "$kdir" | tail -n1)
 files=(-M "$stage/modules" -f "$stage/kselftest")
 [ "${EFI:-0}" = 0 ] || files+=(-E)
+# TCG_SINGLE=1: one host thread for all vCPUs (vm.sh -S: text patching
+# under pti=on needs it on TCG).
+[ "${TCG_SINGLE:-0}" = 0 ] || files+=(-S)
 IFS='|' read -r -a appends <<< "${APPENDS:-}"
 builtin=""
 grep -qx 'CONFIG_X86_VMLAYOUT=y' "$kdir/.config" && builtin=1

@@ -3,8 +3,15 @@
 # Boot the vmlayout test kernel in QEMU (TCG), run a shell command as root in
 # the guest and exit with its status.
 #
-#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-B] [-E] [-a 'kernel args'] [-t SECONDS]
+#   vm.sh -k BZIMAGE [-p 4|5] [-s SMP] [-m MEM] [-B] [-E] [-S] [-a 'kernel args'] [-t SECONDS]
 #         [-f FILE]... [-M DIR]... -- 'shell command'
+#
+# -S runs every vCPU in one host thread (TCG thread=single). With one host
+# thread per vCPU, a vCPU can keep executing code translated before another
+# vCPU patched it: under pti=on the kernel's own text patching at boot (an
+# int3 placed and removed by text_poke_bp()) then oopses in "int3" on
+# defconfig kernels, before vmlayout runs. One thread keeps code
+# modification coherent, at the price of speed.
 #
 # -E boots through UEFI firmware (OVMF, Debian's ovmf package) instead of
 # SeaBIOS: the kernel starts through its EFI stub and has EFI runtime
@@ -23,9 +30,9 @@
 set -euo pipefail
 
 kernel="" paging=5 smp=2 mem=2G append="" timeout_s=${VM_TIMEOUT:-600} backend=""
-firmware=()
+firmware=() accel=tcg
 files=() moddirs=()
-while getopts "k:p:s:m:a:t:f:M:BE" opt; do
+while getopts "k:p:s:m:a:t:f:M:BES" opt; do
 	case $opt in
 	k) kernel=$OPTARG ;;
 	p) paging=$OPTARG ;;
@@ -36,6 +43,7 @@ while getopts "k:p:s:m:a:t:f:M:BE" opt; do
 	f) files+=("$OPTARG") ;;
 	M) moddirs+=("$OPTARG") ;;
 	B) backend=1 ;;
+	S) accel=tcg,thread=single ;;
 	E) firmware=(-bios "${OVMF:-/usr/share/ovmf/OVMF.fd}")
 		[ -f "${firmware[1]}" ] || { echo "vm: no UEFI firmware ${firmware[1]} (apt ovmf)" >&2; exit 2; } ;;
 	*) exit 2 ;;
@@ -90,7 +98,7 @@ rc=0
 mem_args=(-m "$mem")
 [ -z "$backend" ] || mem_args+=(-object "memory-backend-ram,id=vmlayout-mem,size=$mem,reserve=off"
 	-machine memory-backend=vmlayout-mem)
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" "${mem_args[@]}" \
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel "$accel" -cpu max -smp "$smp" "${mem_args[@]}" \
 	"${firmware[@]}" \
 	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 $append" \

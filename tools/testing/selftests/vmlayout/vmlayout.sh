@@ -183,7 +183,7 @@ walked=$(field "$ST" walk cpus)
 [ "$walked" = "$online" ] && [ "$(grep -c '^cpu ' "$ST")" = "$online" ]
 ktap_result $? "stats: the walk ran on all $online online CPUs"
 # Bytes per region in stats add up to the bytes in map.
-map_bytes=$(awk '$1 == "range" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "size") b = kv[2]; if (kv[1] == "repeat") n = kv[2] } t += b * n } END { printf "%.0f", t }' "$M")
+map_bytes=$(awk '$1 == "range" && $2 == "table=kernel" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "size") b = kv[2]; if (kv[1] == "repeat") n = kv[2] } t += b * n } END { printf "%.0f", t }' "$M")
 stat_bytes=$(awk '$1 == "region" { for (i = 2; i <= NF; i++) if ($i ~ /^bytes_/) { sub(/bytes_[0-9a-z]*=/, "", $i); t += $i } } END { printf "%.0f", t }' "$ST")
 [ "$map_bytes" = "$stat_bytes" ] && [ "$map_bytes" -gt 0 ]
 ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
@@ -214,7 +214,7 @@ snapshot() {
 # the 16th as one "first_start last_end count" line in $tmp/map.hidden.
 map_lines() {
 	: > "$tmp/map.hidden"
-	grep '^range ' "$tmp/map.raw" | while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
+	grep '^range table=kernel ' "$tmp/map.raw" | while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
 		start=${start#start=} last=${last#last=} n=${repeat#repeat=} step=${stride#stride=}
 		[ -n "$n" ] || n=1 step=0
 		k=0
@@ -257,6 +257,7 @@ map_vs_ptdump() {
 	    -v hidden="$tmp/ptdump.hidden" -v mhidden="$tmp/map.hidden" -v capped="$tmp/capped" '
 	BEGIN {
 		printf "" > capped
+		n = 0
 		while ((getline l < hidden) > 0) { split(l, h, " "); hs[n] = h[1]; he[n] = h[2]; hk[n] = h[3]; hm[n] = 0; n++ }
 		while ((getline l < mhidden) > 0) {
 			split(l, h, " "); i = win(h[1], h[2])
@@ -402,7 +403,7 @@ plant_case() {
 	# (A per-CPU finding needs the victim on CPU 1 at that moment: retry.)
 	for try in 1 2 3 4 5; do
 		taskset 1 sh -c "echo 1 > $DBG/rescan"
-		got=$(grep "^finding $pattern" "$DBG/findings")
+		got=$(grep "^finding table=[a-z]* $pattern" "$DBG/findings")
 		if [ -n "$addr" ]; then got=$(echo "$got" | grep "start=$(hex "$addr")"); fi
 		[ -z "$got" ] || break
 		sleep 0.2
@@ -411,7 +412,7 @@ plant_case() {
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
-	! grep -q "^finding $pattern" "$DBG/findings"
+	! grep -q "^finding table=[a-z]* $pattern" "$DBG/findings"
 	ktap_result $? "plant $kind: gone after removal and rescan"
 }
 if [ -e "$PLANT" ]; then
@@ -446,7 +447,7 @@ if [ -e "$PLANT" ]; then
 	kill -STOP $victim
 	if insmod "$PLANT" plant=sync pid=$victim; then
 		echo 1 > "$DBG/rescan"
-		grep -q "^finding id=unsynced-pgd .* owner=task pid=$victim " "$DBG/findings"
+		grep -q "^finding table=mm id=unsynced-pgd .* owner=task pid=$victim " "$DBG/findings"
 		ktap_result $? "plant sync: finding id=unsynced-pgd names task $victim"
 		echo > $TR/trace
 		echo touch > /sys/kernel/debug/vmlayout_plant
@@ -456,7 +457,7 @@ if [ -e "$PLANT" ]; then
 		echo restore > /sys/kernel/debug/vmlayout_plant
 		rmmod vmlayout_plant
 		echo 1 > "$DBG/rescan"
-		! grep -q "^finding id=unsynced-pgd" "$DBG/findings"
+		! grep -q "^finding table=[a-z]* id=unsynced-pgd" "$DBG/findings"
 		ktap_result $? "plant sync: gone after restore and rescan"
 	else
 		for n in 1 2 3; do ktap_result 1 "plant sync: insmod failed"; done
