@@ -10,8 +10,8 @@ use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::rules::{
-    check_ram, check_range, still_holds, Finding, LiveMap, Rule, Severity, TableKind, Tally,
-    TextAliases, FINDINGS_PER_RULE,
+    check_ram, check_range, efi_wx_verdict, still_holds, Finding, LiveMap, Rule, Severity,
+    TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
 };
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
@@ -823,6 +823,10 @@ fn range(start: u64, size: u64, flags: u64, eff: Effective, level: Level) -> Ran
 }
 
 fn findings(ranges: &[Range]) -> Vec<Finding> {
+    findings_in(TableKind::Kernel, ranges)
+}
+
+fn findings_in(table: TableKind, ranges: &[Range]) -> Vec<Finding> {
     let regions = doc4();
     let doc = DocMap {
         name: "t",
@@ -838,9 +842,77 @@ fn findings(ranges: &[Range]) -> Vec<Finding> {
     }
     let mut out = vec![];
     for r in ranges {
-        check_range(&map, &text, TableKind::Kernel, r, |f| out.push(f));
+        check_range(&map, &text, table, r, |f| out.push(f));
     }
     out
+}
+
+/// The EFI window of the 4-level map (mm.rst: ffffffef00000000, 64 GB).
+const EFI_WINDOW: u64 = 0xffff_ffef_0000_0000;
+
+fn with_phys(mut r: Range, phys: u64) -> Range {
+    r.phys = phys;
+    r
+}
+
+#[test]
+fn efi_rules() {
+    const WX: Effective = Effective {
+        rw: true,
+        us: false,
+        nx: false,
+    };
+    let efi = |memattr| TableKind::Efi { memattr };
+    // The 1:1 map and the window: nothing to say about clean mappings.
+    let one_to_one = with_phys(
+        range(0x7fa5_b000, 0x1000, Flags::NX, KERNEL, Level::Pte),
+        0x7fa5_b000,
+    );
+    let window = with_phys(
+        range(EFI_WINDOW + 0x1000, 0x1000, Flags::NX, KERNEL, Level::Pte),
+        0x7fa5_b000,
+    );
+    assert!(findings_in(efi(true), &[one_to_one, window]).is_empty());
+    // Lower half, not 1:1: efi-outside.
+    let moved = with_phys(one_to_one, 0x1234_5000);
+    let f = findings_in(efi(true), &[moved]);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].rule, f[0].severity),
+        (Rule::EfiOutside, Severity::Error)
+    );
+    assert_eq!(f[0].owner, vmlayout_core::rules::Owner::Efi);
+    // W+X in the window: an error with a memory-attributes table, info without.
+    let wx = Range {
+        effective: WX,
+        ..window
+    };
+    let f = findings_in(efi(true), &[wx]);
+    assert_eq!(
+        (f[0].rule, f[0].severity),
+        (Rule::EfiWriteExec, Severity::Error)
+    );
+    let f = findings_in(efi(false), &[wx]);
+    assert_eq!(
+        (f[0].rule, f[0].severity),
+        (Rule::EfiWriteExec, Severity::Info)
+    );
+    // The EFI window mapped in the reference table: efi-window.
+    let f = findings_in(TableKind::Kernel, &[window]);
+    assert!(f
+        .iter()
+        .any(|f| (f.rule, f.severity) == (Rule::EfiWindow, Severity::Error)));
+    // Boot-services memory the kernel keeps (page zero): info either way.
+    for memattr in [false, true] {
+        for boot_services in [3, 4] {
+            assert_eq!(
+                efi_wx_verdict(memattr, Some(boot_services)).0,
+                Severity::Info
+            );
+        }
+    }
+    assert_eq!(efi_wx_verdict(true, Some(5)).0, Severity::Error);
+    assert_eq!(efi_wx_verdict(true, None).0, Severity::Error);
 }
 
 const KERNEL: Effective = Effective {
