@@ -12,8 +12,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
 use crate::helpers::{
-    cond_resched, copy_active_table, efi_memory_type, efi_table, ns_since, Clock, EfiTable,
-    KernelHalf, OnEachCpu, PerCpu, Processes,
+    cond_resched, copy_active_table, efi_memory_type, efi_table, ns_since, pti_enabled, Clock,
+    EfiTable, KernelHalf, OnEachCpu, PerCpu, Processes,
 };
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
@@ -432,6 +432,36 @@ fn scan_efi(
         }
     }
     Ok(Some(other))
+}
+
+/// With PTI, a top-level table's user-mode copy is the page after it.
+const USER_TABLE_OFFSET: u64 = 4096;
+
+/// The reference's user-mode table (PTI), kernel half: walked and checked;
+/// returns it with its copy, which every mm's user table is held against.
+fn scan_user(
+    walk: &Walk,
+    live: &Live,
+    reference: u64,
+    scratch: &mut Scratch,
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    findings: &mut Findings,
+) -> Result<(OtherTable, KBox<Table>)> {
+    let mut src = DirectMap::new(live.page_offset_base);
+    let mut user: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let phys = reference + USER_TABLE_OFFSET;
+    if !src.copy_table(phys, &mut user) {
+        return Err(EIO);
+    }
+    let slots = (ENTRIES / 2..ENTRIES).filter(|&i| user[i] != 0);
+    let other = OtherTable {
+        table: TableKind::User,
+        owner: Owner::UserTable,
+        ranges: walk_slots(walk, &mut src, scratch, phys, &user, slots)?,
+    };
+    check_other(map, text, &other, findings)?;
+    Ok((other, user))
 }
 
 /// A stretch of entries whose present bit is cleared, as a range.
@@ -1019,7 +1049,10 @@ fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) ->
         // leaves (and EFI's copies of them) can be read again there.
         if f.severity == Severity::Info
             || !f.rule.is_about_a_leaf()
-            || matches!(f.owner, Owner::Task(..))
+            || matches!(
+                f.owner,
+                Owner::Task(..) | Owner::TaskUser(..) | Owner::UserTable
+            )
         {
             continue;
         }
@@ -1045,6 +1078,7 @@ fn audit_processes(
     map: &LiveMap<'_>,
     text: &TextAliases,
     scratch: &mut Scratch,
+    reference_user: Option<&Table>,
     others: &mut KVec<OtherTable>,
     findings: &mut Findings,
 ) -> Result<u32> {
@@ -1054,8 +1088,10 @@ fn audit_processes(
     // An mm's whole top-level table as the walker takes it; only its LDT
     // slot is filled in.
     let mut whole: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let mut user: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
     let mut src = DirectMap::new(live.page_offset_base);
     let mut ldt_shown = 0;
+    let mut user_shown = 0;
     if !reference_half(live.page_offset_base, reference, &mut ours) {
         return Err(EIO);
     }
@@ -1105,6 +1141,34 @@ fn audit_processes(
             if ldt_shown < LDT_TABLES_SHOWN {
                 others.push(other, GFP_KERNEL)?;
                 ldt_shown += 1;
+            }
+        }
+        // PTI: the mm's user-mode table, kernel half, against the
+        // reference's; what differs (but the LDT slot) is walked and checked.
+        if let Some(reference_user) = reference_user.filter(|_| phys != reference) {
+            if !src.copy_table(phys + USER_TABLE_OFFSET, &mut user) {
+                continue;
+            }
+            let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
+            if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
+                let slots = (ENTRIES / 2..ENTRIES).filter(differs);
+                let other = OtherTable {
+                    table: TableKind::User,
+                    owner: Owner::TaskUser(mm.task.pid, mm.task.comm),
+                    ranges: walk_slots(
+                        walk,
+                        &mut src,
+                        scratch,
+                        phys + USER_TABLE_OFFSET,
+                        &user,
+                        slots,
+                    )?,
+                };
+                check_other(map, text, &other, findings)?;
+                if user_shown < LDT_TABLES_SHOWN {
+                    others.push(other, GFP_KERNEL)?;
+                    user_shown += 1;
+                }
             }
         }
     }
@@ -1187,6 +1251,21 @@ pub(crate) fn scan(
     if let Some(efi) = efi {
         others.push(efi, GFP_KERNEL)?;
     }
+    let reference_user = if pti_enabled() {
+        let (table, copy) = scan_user(
+            &walk,
+            live,
+            reference,
+            &mut ws.scratch,
+            &map,
+            &text,
+            &mut findings,
+        )?;
+        others.push(table, GFP_KERNEL)?;
+        Some(copy)
+    } else {
+        None
+    };
     let checked_mms = audit_processes(
         &walk,
         live,
@@ -1194,6 +1273,7 @@ pub(crate) fn scan(
         &map,
         &text,
         &mut ws.scratch,
+        reference_user.as_deref(),
         &mut others,
         &mut findings,
     )?;

@@ -222,9 +222,9 @@ fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .text(
             "reason",
             if pti {
-                "page-table isolation is on: each mm's LDT remap slot is walked and checked"
+                "page-table isolation is on: the user-mode tables and each mm's LDT remap slot are walked and checked"
             } else {
-                "page-table isolation is off: no LDT remap, no user-mode kernel tables"
+                "page-table isolation is off: no LDT remap, no user-mode tables to check"
             },
         )?
         .end()?;
@@ -238,8 +238,27 @@ fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
+/// Bytes the last scan found mapped in documented row `row` of the current
+/// map, in every table it walked; `None` before the first scan.
+fn mapped_bytes(state: &State, scan: Option<&scan::Scan>, row: usize) -> Option<u64> {
+    let scan = scan?;
+    let doc = state.current_map().ok()?;
+    let map = LiveMap::new(doc, &state.live);
+    let kernel: u64 = scan.mapped.get(row)?.iter().sum();
+    let others: u64 = scan
+        .others
+        .iter()
+        .flat_map(|other| other.ranges.iter())
+        .filter(|range| map.place(range.start).0.row() == Some(row))
+        .map(|range| range.size())
+        .sum();
+    Some(kernel + others)
+}
+
 fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     state.header(f, "layout")?;
+    let guard = state.scan.lock();
+    let current = state.current_map().ok().map(|m| m.name);
     for map in state.maps() {
         let mut result = Ok(());
         evaluate(map, &state.live, |r| {
@@ -248,7 +267,7 @@ fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             }
             let row = &map.regions[r.index];
             result = (|| {
-                Record::new(&mut *f, "region")?
+                let rec = Record::new(&mut *f, "region")?
                     .text("map", map.name)?
                     .num("index", r.index)?
                     .text("name", row.id.name())?
@@ -267,8 +286,15 @@ fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     .text("source", r.source)?
                     .text("var", row.var.unwrap_or("-"))?
                     .text("desc", row.desc)?
-                    .text("reason", r.reason)?
-                    .end()
+                    .text("reason", r.reason)?;
+                // What the last scan found mapped there (current map only).
+                match mapped_bytes(state, guard.as_ref(), r.index)
+                    .filter(|_| current == Some(map.name))
+                {
+                    Some(bytes) => rec.num("mapped_bytes", bytes)?,
+                    None => rec.text("mapped_bytes", "-")?,
+                }
+                .end()
             })();
         });
         result?;
@@ -417,7 +443,9 @@ fn show_ranges(
             }
             .text("table", table)?;
             match owner {
-                Owner::Task(pid, comm) => rec.num("pid", pid)?.text("comm", Owner::comm(&comm))?,
+                Owner::Task(pid, comm) | Owner::TaskUser(pid, comm) => {
+                    rec.num("pid", pid)?.text("comm", Owner::comm(&comm))?
+                }
                 _ => rec,
             }
             .end()?;
@@ -480,6 +508,11 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 .num("pid", pid)?
                 .text("comm", Owner::comm(comm))?,
             Owner::Efi => rec.text("owner", "efi")?,
+            Owner::UserTable => rec.text("owner", "reference")?,
+            Owner::TaskUser(pid, comm) => rec
+                .text("owner", "task")?
+                .num("pid", pid)?
+                .text("comm", Owner::comm(comm))?,
         };
         let rec = rec
             .hex("start", finding.range.start)?

@@ -42,11 +42,13 @@ pub enum Rule {
     EfiOutside,
     /// Writable and executable in the EFI table.
     EfiWriteExec,
+    /// Kernel memory in a user-mode (PTI) table beyond what PTI clones.
+    PtiLeak,
 }
 
 impl Rule {
     /// Every rule, in the order `findings` documents them.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::HoleMapping,
         Rule::Undocumented,
         Rule::RegionOverflow,
@@ -61,6 +63,7 @@ impl Rule {
         Rule::EfiWindow,
         Rule::EfiOutside,
         Rule::EfiWriteExec,
+        Rule::PtiLeak,
     ];
 
     /// Stable id used in `findings`.
@@ -80,6 +83,7 @@ impl Rule {
             Rule::EfiWindow => "efi-window",
             Rule::EfiOutside => "efi-outside",
             Rule::EfiWriteExec => "efi-wx",
+            Rule::PtiLeak => "pti-leak",
         }
     }
 
@@ -111,6 +115,9 @@ impl Rule {
             }
             Rule::EfiWriteExec => {
                 "writable and executable in the EFI table, where the EFI memory-attributes table forbids it"
+            }
+            Rule::PtiLeak => {
+                "kernel memory in a user-mode (PTI) table beyond what PTI clones for user mode"
             }
         }
     }
@@ -235,6 +242,10 @@ pub enum Owner {
     Task(i32, [u8; 16]),
     /// EFI's table (`efi_mm`).
     Efi,
+    /// The reference's user-mode (PTI) table.
+    UserTable,
+    /// A task's user-mode (PTI) table (pid and command name).
+    TaskUser(i32, [u8; 16]),
 }
 
 /// The page table a range was walked in, as the rules see it.
@@ -252,6 +263,9 @@ pub enum TableKind {
     },
     /// An mm's own slot of the LDT remap area (PTI).
     Ldt,
+    /// A user-mode top-level table's kernel half (PTI): only what PTI
+    /// clones for user mode may be there.
+    User,
 }
 
 impl Owner {
@@ -262,6 +276,7 @@ impl Owner {
             Owner::Cpu(_) => "cpu",
             Owner::Task(..) => "mm",
             Owner::Efi => "efi",
+            Owner::UserTable | Owner::TaskUser(..) => "user",
         }
     }
 
@@ -500,6 +515,19 @@ pub fn efi_wx_verdict(memattr: bool, memory_type: Option<u32>) -> (Severity, &'s
     }
 }
 
+/// Whether PTI maps `part` of region `id` into user-mode tables
+/// (`arch/x86/mm/pti.c`): the cpu_entry_area, the ESPFIX stacks, an mm's
+/// LDT remap, and of the kernel image only read-only parts (the entry text
+/// always; all text and rodata where global kernel pages are allowed,
+/// `pti_clone_kernel_text()`). Never anything writable of the image.
+fn pti_clones(id: Option<RegionId>, part: &Range) -> bool {
+    match id {
+        Some(RegionId::CpuEntryArea | RegionId::Espfix | RegionId::LdtRemap) => true,
+        Some(RegionId::KernelText) => !part.effective.rw,
+        _ => false,
+    }
+}
+
 /// The lower (user) half of the address space.
 const fn is_lower_half(addr: u64) -> bool {
     addr >> 63 == 0
@@ -545,6 +573,13 @@ fn check_part(
     } else if in_efi_window {
         emit(finding(Rule::EfiWindow, Severity::Error, row, None));
     }
+    let vsyscall_page = part.start == VSYSCALL_ADDR && part.last == VSYSCALL_ADDR + 0xfff;
+    if table == TableKind::User
+        && !(matches!(place, Place::Region(_)) && pti_clones(id, part))
+        && !vsyscall_page
+    {
+        emit(finding(Rule::PtiLeak, Severity::Error, row, None));
+    }
     match place {
         Place::Hole(r) => emit(finding(Rule::HoleMapping, Severity::Error, Some(r), None)),
         Place::Overflow(r) => emit(finding(
@@ -559,7 +594,6 @@ fn check_part(
     if part.effective.is_wx() {
         emit(finding(Rule::WriteExec, Severity::Error, row, None));
     }
-    let vsyscall_page = part.start == VSYSCALL_ADDR && part.last == VSYSCALL_ADDR + 0xfff;
     if part.flags.has(Flags::US) && !vsyscall_page {
         if part.effective.us {
             emit(finding(Rule::UserKernel, Severity::Error, row, None));

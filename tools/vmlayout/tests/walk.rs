@@ -915,6 +915,62 @@ fn efi_rules() {
     assert_eq!(efi_wx_verdict(true, None).0, Severity::Error);
 }
 
+#[test]
+fn pti_user_table_rules() {
+    let l = live4();
+    let ro_x = Effective {
+        rw: false,
+        us: false,
+        nx: false,
+    };
+    let leak = |r: Range| {
+        findings_in(TableKind::User, &[r])
+            .iter()
+            .any(|f| (f.rule, f.severity) == (Rule::PtiLeak, Severity::Error))
+    };
+    // What PTI clones: cpu_entry_area, read-only kernel image (entry text).
+    assert!(!leak(range(
+        l.cpu_entry_area0,
+        0x1000,
+        Flags::RW | Flags::NX,
+        KERNEL,
+        Level::Pte
+    )));
+    assert!(!leak(range(l.text_start, 0x20_0000, 0, ro_x, Level::Pmd)));
+    // Anything else: the direct map, writable kernel data, a hole.
+    assert!(leak(range(
+        l.page_offset_base,
+        0x1000,
+        Flags::RW | Flags::NX,
+        KERNEL,
+        Level::Pte
+    )));
+    assert!(leak(range(
+        l.text_start + 0x100_0000,
+        0x1000,
+        Flags::RW | Flags::NX,
+        KERNEL,
+        Level::Pte
+    )));
+    assert!(leak(range(
+        0xffff_8000_0000_0000,
+        0x1000,
+        Flags::NX,
+        KERNEL,
+        Level::Pte
+    )));
+    // The reference table has no such rule.
+    assert!(!findings(&[range(
+        l.page_offset_base,
+        0x1000,
+        Flags::RW | Flags::NX,
+        KERNEL,
+        Level::Pte
+    )])
+    .iter()
+    .any(|f| f.rule == Rule::PtiLeak));
+}
+
 const KERNEL: Effective = Effective {
     rw: true,
     us: false,

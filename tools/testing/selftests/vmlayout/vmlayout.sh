@@ -60,7 +60,7 @@ load() {
 }
 
 ktap_print_header
-PLAN=56
+PLAN=59
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 [ -r "$PTDUMP" ] || { ktap_skip_all "$PTDUMP missing: CONFIG_PTDUMP_DEBUGFS is required (see config)"; exit "$KSFT_SKIP"; }
@@ -207,14 +207,14 @@ ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
 merge() { awk '{ if ($1 == e && $3 == a && $4 == l) { e = $2; next } if (s != "") print s, e, a, l; s = $1; e = $2; a = $3; l = $4 } END { if (s != "") print s, e, a, l }'; }
 snapshot() {
 	echo 1 > "$DBG/rescan"
-	while IFS= read -r line; do echo "$line"; done < "$PTDUMP" > "$tmp/ptdump.raw"
+	while IFS= read -r line; do echo "$line"; done < "$1" > "$tmp/ptdump.raw"
 	while IFS= read -r line; do echo "$line"; done < "$DBG/map" > "$tmp/map.raw"
 }
 # map's range records as "start end attrs level" lines; a run's copies past
 # the 16th as one "first_start last_end count" line in $tmp/map.hidden.
 map_lines() {
 	: > "$tmp/map.hidden"
-	grep '^range table=kernel ' "$tmp/map.raw" | while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
+	grep "^range table=$1 " "$tmp/map.raw" | while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
 		start=${start#start=} last=${last#last=} n=${repeat#repeat=} step=${stride#stride=}
 		[ -n "$n" ] || n=1 step=0
 		k=0
@@ -226,17 +226,19 @@ map_lines() {
 			$((last + (n - 1) * step + 1)) $((n - 16)) >> "$tmp/map.hidden"
 	done
 }
+# map_vs_ptdump [PTDUMP_FILE TABLE]: map's TABLE ranges (default the
+# reference, table=kernel) against that ptdump file's kernel half.
 map_vs_ptdump() {
-	snapshot
+	snapshot "${1:-$PTDUMP}"
 	awk -v hidden="$tmp/ptdump.hidden" 'BEGIN { printf "" > hidden }
-	     /^---\[ Kernel Space \]---/ { k = 1; next } !k || /^---/ { next }
+	     /^---\[ Kernel Space \]---/ || /^---\[ LDT remap \]---/ && !k { k = 1; next } !k || /^---/ { next }
 	     / entries skipped / { skipped = $2; next }
 	     { split($1, r, "-")
 	       if (skipped != "") { print from, r[1], skipped > hidden; skipped = "" }
 	       from = r[2]
 	       a = ""; for (i = 3; i < NF; i++) a = a (a == "" ? "" : ",") $i
 	       if (a !~ /RW|ro/) next; print r[1], r[2], a, $NF }' "$tmp/ptdump.raw" | merge > "$tmp/ptdump.norm"
-	map_lines | merge > "$tmp/map.norm"
+	map_lines "${2:-kernel}" | merge > "$tmp/map.norm"
 	vstart=$(region live_start vmalloc) vend=$(region live_end vmalloc)
 	# debug_pagealloc maps and unmaps direct-map pages on every allocation.
 	ds=- de=-
@@ -302,7 +304,7 @@ fi
 # window); they must match ptdump's dump of efi_mm range for range. A
 # module cannot reach efi_mm: then summary must say so, with the reason.
 echo 1 > "$DBG/rescan"
-cat "$DBG/summary" > "$S"; cat "$DBG/map" > "$M"; cat "$DBG/findings" > "$F"
+cat "$DBG/summary" > "$S"; cat "$DBG/map" > "$M"; cat "$DBG/findings" > "$F"; cat "$DBG/layout" > "$L"
 efi_checked=$(field "$S" table checked name efi)
 EFI_PTDUMP=/sys/kernel/debug/page_tables/efi
 if [ "$efi_checked" = 1 ] && [ -r "$EFI_PTDUMP" ]; then
@@ -335,8 +337,9 @@ bad=$(grep -E '^finding .*severity=(warn|error)' "$F" | wc -l)
 if [ -z "$ldt_pid" ]; then
 	ktap_result 1 "LDT remap: the LDT holder $LDT_HOLDER is missing"
 elif [ "$pti" = 1 ]; then
-	[ "$ldt_ranges" -gt 0 ] && [ "$bad" -eq 0 ]
-	ktap_result $? "PTI on: the LDT holder's (pid $ldt_pid) LDT remap shows in map as table=mm ($ldt_ranges read-only ranges), no warn or error finding"
+	ldt_bytes=$(region mapped_bytes ldt-remap)
+	[ "$ldt_ranges" -gt 0 ] && [ "$bad" -eq 0 ] && [ "${ldt_bytes:-0}" -gt 0 ]
+	ktap_result $? "PTI on: the LDT holder's (pid $ldt_pid) LDT remap shows in map as table=mm ($ldt_ranges read-only ranges) and in layout ($ldt_bytes bytes), no warn or error finding"
 else
 	[ "$pti" = 0 ] && [ "$ldt_ranges" -eq 0 ] && [ "$bad" -eq 0 ] && ! grep -q ' table=mm ' "$M"
 	ktap_result $? "PTI off: summary says so, no LDT remap in map with an LDT holder running, no warn or error finding"
@@ -350,11 +353,29 @@ espfix_runs=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=ke
 espfix_ranges=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next }
 	k && $1 == "range" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "repeat") n = kv[2] } t += n } END { print t + 0 }' "$M")
 if [ "$espfix_ptdump" -gt 0 ]; then
-	[ "$espfix_runs" -gt 0 ] && [ "$espfix_ranges" -ge 16 ]
-	ktap_result $? "ESPFIX in use: map shows $espfix_ranges ranges of it as $espfix_runs run record(s)"
+	espfix_bytes=$(region mapped_bytes espfix)
+	[ "$espfix_runs" -gt 0 ] && [ "$espfix_ranges" -ge 16 ] && [ "${espfix_bytes:-0}" -gt 0 ]
+	ktap_result $? "ESPFIX in use: map shows $espfix_ranges ranges of it as $espfix_runs run record(s), layout $espfix_bytes bytes mapped"
 else
 	[ "$espfix_ranges" -eq 0 ]
 	ktap_result $? "ESPFIX not in use: no ESPfix mapping in ptdump, none in map"
+fi
+
+# PTI: the reference's user-mode table (what every process's user table
+# shares in the kernel half) against ptdump's current_user (this shell's,
+# which has no LDT), range for range, as the kernel table is held above.
+USER_PTDUMP=/sys/kernel/debug/page_tables/current_user
+if [ "$pti" = 1 ] && [ -r "$USER_PTDUMP" ]; then
+	tries=0
+	rm -f "$tmp/allowed"
+	until map_vs_ptdump "$USER_PTDUMP" user || [ $tries -ge 4 ]; do tries=$((tries + 1)); done
+	n=$(wc -l < "$tmp/map.norm")
+	[ "$n" -gt 0 ] && [ ! -s "$tmp/mismatch" ] && [ "$(field "$F" rule found id pti-leak)" = 0 ]
+	ktap_result $? "PTI user table: map table=user matches ptdump current_user ($n merged ranges), no pti-leak"
+	head -10 "$tmp/mismatch" | sed 's/^/# /'
+else
+	[ "$pti" = 0 ] && ! grep -q '^range table=user ' "$M"
+	ktap_result $? "PTI off: summary says so and no user-mode table is walked"
 fi
 
 # Shared tables: a KASAN kernel maps most of its shadow through one table per
@@ -425,6 +446,21 @@ if [ -e "$PLANT" ]; then
 	sleep 1 # let taskset exec the loop: its mm is the one to change
 	plant_case cpu "id=unsynced-pgd .* region=hypervisor-guard owner=cpu cpu=1 " pid=$spinner
 	kill $spinner
+	# PTI: one kernel page planted in a sleeping task's user-mode table is a
+	# pti-leak naming that task, gone after removal. With PTI off the
+	# companion refuses (no user-mode tables) and map shows none.
+	if [ "$(field "$S" pti enabled)" = 1 ]; then
+		sleep 1000 &
+		sleeper=$!
+		plant_case pti "id=pti-leak .* region=hypervisor-guard owner=task pid=$sleeper " pid=$sleeper
+		kill $sleeper
+	else
+		! insmod "$PLANT" plant=pti pid=$$ 2>/dev/null
+		ktap_result $? "PTI off: the companion cannot plant into a user-mode table (there is none)"
+		echo 1 > "$DBG/rescan"
+		! grep -q ' table=user ' "$DBG/map" && ! grep -q '^finding table=user ' "$DBG/findings"
+		ktap_result $? "PTI off: no user-mode table in map or findings"
+	fi
 	# (The kernel's W+X check is not run while the W+X plant is live: it
 	# WARNs with a stack trace, which this test treats as a failure.)
 	grep -q SUCCESS /sys/kernel/debug/check_wx_pages

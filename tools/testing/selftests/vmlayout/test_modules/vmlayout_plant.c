@@ -25,6 +25,11 @@
  *                                          interrupts off, just long enough to
  *                                          read T (a fault through that table);
  *                                          "restore" undoes the plant at once.
+ *   insmod vmlayout_plant.ko plant=pti pid=N  with PTI on, task N's user-mode top-level
+ *                                          table (the page after its kernel one)
+ *                                          maps one kernel page, read-only, at
+ *                                          slot 256: kernel memory exposed to
+ *                                          user mode
  *   insmod vmlayout_plant.ko plant=none     nothing: load/unload and vmalloc churn
  *   insmod vmlayout_plant.ko plant=leak     leaks 100 bytes (kmemleak must see it)
  *
@@ -41,14 +46,15 @@
 #include <linux/debugfs.h>
 #include <linux/uaccess.h>
 #include <linux/pgtable.h>
+#include <linux/cpufeature.h>
 #include <asm/tlbflush.h>
 
 static char *plant = "";
 module_param(plant, charp, 0444);
-MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync, none or leak");
+MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync, pti, none or leak");
 static int pid;
 module_param(pid, int, 0444);
-MODULE_PARM_DESC(pid, "for plant=cpu and sync: the task whose table to change");
+MODULE_PARM_DESC(pid, "for plant=cpu, sync and pti: the task whose table to change");
 
 #define HOLE_ADDR 0xffffffff00000000UL
 #define GUARD_SLOT 256
@@ -148,6 +154,68 @@ static void unplant_hole(void)
 	free_page(hole_pmd_page);
 	free_page(hole_pte_page);
 	free_page(hole_data_page);
+}
+
+/* plant=pti: the tables below slot GUARD_SLOT of the user table, and the page. */
+static unsigned long pti_pages[5];
+static int pti_levels;
+
+static pgd_t *victim_user_slot(void)
+{
+	return (pgd_t *)((unsigned long)victim_mm->pgd + PAGE_SIZE) + GUARD_SLOT;
+}
+
+static int plant_pti(void)
+{
+	struct task_struct *task;
+	int i, ret = 0;
+
+	if (!boot_cpu_has(X86_FEATURE_PTI)) {
+		pr_warn("vmlayout_plant: pti: page-table isolation is off\n");
+		return -ENODEV;
+	}
+	rcu_read_lock();
+	task = pid_task(find_vpid(pid), PIDTYPE_PID);
+	victim_mm = task ? get_task_mm(task) : NULL;
+	rcu_read_unlock();
+	if (!victim_mm)
+		return -ESRCH;
+	/* P4D (5-level only), PUD, PMD, PTE tables, then the page itself. */
+	pti_levels = pgtable_l5_enabled() ? 5 : 4;
+	for (i = 0; i < pti_levels && !ret; i++) {
+		pti_pages[i] = get_zeroed_page(GFP_KERNEL);
+		if (!pti_pages[i])
+			ret = -ENOMEM;
+	}
+	if (!ret && pgd_val(*victim_user_slot())) {
+		pr_warn("vmlayout_plant: user slot %d of pid %d is in use\n", GUARD_SLOT, pid);
+		ret = -EBUSY;
+	}
+	if (ret) {
+		for (i = 0; i < pti_levels; i++)
+			free_page(pti_pages[i]);
+		mmput(victim_mm);
+		return ret;
+	}
+	/* Slot 256's first address is entry 0 at every level below. */
+	for (i = 0; i < pti_levels - 2; i++)
+		WRITE_ONCE(*(u64 *)pti_pages[i], __pa(pti_pages[i + 1]) | _KERNPG_TABLE);
+	WRITE_ONCE(*(u64 *)pti_pages[pti_levels - 2],
+		   pte_val(pfn_pte(__pa(pti_pages[pti_levels - 1]) >> PAGE_SHIFT, PAGE_KERNEL_RO)));
+	/* Not set_pgd(): see plant_cpu(). */
+	WRITE_ONCE(*victim_user_slot(), __pgd(__pa(pti_pages[0]) | _KERNPG_TABLE));
+	return 0;
+}
+
+static void unplant_pti(void)
+{
+	int i;
+
+	WRITE_ONCE(*victim_user_slot(), __pgd(0));
+	flush_all();
+	for (i = 0; i < pti_levels; i++)
+		free_page(pti_pages[i]);
+	mmput(victim_mm);
 }
 
 static unsigned long cpu_table_page;
@@ -349,13 +417,17 @@ static int __init vmlayout_plant_init(void)
 		ret = plant_cpu();
 		if (!ret)
 			pr_info("vmlayout_plant: cpu at slot %d of pid %d\n", GUARD_SLOT, pid);
+	} else if (!strcmp(plant, "pti")) {
+		ret = plant_pti();
+		if (!ret)
+			pr_info("vmlayout_plant: pti at user slot %d of pid %d\n", GUARD_SLOT, pid);
 	} else if (!strcmp(plant, "none")) {
 		ret = churn_vmalloc();
 	} else if (!strcmp(plant, "leak")) {
 		/* kmemleak's positive control: 100 bytes nothing points to. */
 		ret = kmalloc(100, GFP_KERNEL) ? 0 : -ENOMEM;
 	} else {
-		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu, sync, none or leak\n");
+		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu, sync, pti, none or leak\n");
 		ret = -EINVAL;
 	}
 	return ret;
@@ -371,6 +443,8 @@ static void __exit vmlayout_plant_exit(void)
 		unplant_hole();
 	} else if (!strcmp(plant, "cpu")) {
 		unplant_cpu();
+	} else if (!strcmp(plant, "pti")) {
+		unplant_pti();
 	} else if (!strcmp(plant, "sync")) {
 		debugfs_remove(sync_file);
 		unplant_sync();
