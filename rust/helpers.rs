@@ -33,6 +33,7 @@ extern "C" {
     #[cfg_attr(MODULE, allow(dead_code))]
     fn vmlayout_efi_table(memattr: *mut c_int) -> u64;
     fn vmlayout_pti_enabled() -> c_int;
+    fn vmlayout_is_cpu_tss_page(va: u64) -> c_int;
     fn vmlayout_efi_memory_type(phys: u64) -> c_int;
     fn vmlayout_copy_active_table(out: *mut u64) -> u64;
     fn vmlayout_active_table() -> u64;
@@ -81,6 +82,13 @@ pub(crate) fn reference_table() -> Result<u64> {
 pub(crate) fn efi_memory_type(phys: u64) -> Option<u32> {
     // SAFETY: walks the kernel's EFI memory map, fixed after boot.
     u32::try_from(unsafe { vmlayout_efi_memory_type(phys) }).ok()
+}
+
+/// Whether `va` is the first page of a possible CPU's TSS, which PTI maps
+/// into the user-mode tables (`pti_clone_user_shared()`).
+pub(crate) fn is_cpu_tss_page(va: u64) -> bool {
+    // SAFETY: compares addresses of per-CPU variables; no side effects.
+    unsafe { vmlayout_is_cpu_tss_page(va) != 0 }
 }
 
 /// Whether page-table isolation is on.

@@ -109,6 +109,22 @@ int vmlayout_efi_memory_type(u64 phys)
 	return -1;
 }
 
+/*
+ * Whether @va is the first page of a possible CPU's TSS (cpu_tss_rw), which
+ * PTI maps into the user-mode tables for the SYSCALL entry's scratch word
+ * (pti_clone_user_shared()).
+ */
+int vmlayout_is_cpu_tss_page(u64 va)
+{
+	unsigned int cpu;
+
+	for_each_possible_cpu(cpu) {
+		if ((unsigned long)&per_cpu(cpu_tss_rw, cpu) == va)
+			return 1;
+	}
+	return 0;
+}
+
 /* Whether page-table isolation is on (the kernel's X86_FEATURE_PTI). */
 int vmlayout_pti_enabled(void)
 {

@@ -23,6 +23,7 @@ int vmlayout_reference_cr3(u64 *out);
 u64 vmlayout_init_mm_table(void);
 u64 vmlayout_efi_table(int *memattr);
 int vmlayout_pti_enabled(void);
+int vmlayout_is_cpu_tss_page(u64 va);
 int vmlayout_efi_memory_type(u64 phys);
 u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);

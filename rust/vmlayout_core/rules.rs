@@ -519,7 +519,10 @@ pub fn efi_wx_verdict(memattr: bool, memory_type: Option<u32>) -> (Severity, &'s
 /// (`arch/x86/mm/pti.c`): the cpu_entry_area, the ESPFIX stacks, an mm's
 /// LDT remap, and of the kernel image only read-only parts (the entry text
 /// always; all text and rodata where global kernel pages are allowed,
-/// `pti_clone_kernel_text()`). Never anything writable of the image.
+/// `pti_clone_kernel_text()`). Never anything writable of the image. PTI
+/// also maps each possible CPU's TSS page (in the direct map, where the
+/// per-CPU areas are): the caller, which knows where those are, drops the
+/// findings about them.
 fn pti_clones(id: Option<RegionId>, part: &Range) -> bool {
     match id {
         Some(RegionId::CpuEntryArea | RegionId::Espfix | RegionId::LdtRemap) => true,
