@@ -128,7 +128,7 @@ check-series: intree
 # The test kernel has vmlayout in tree as a module: its modules and the
 # kselftest are installed the kernel's way and run with run_kselftest.sh.
 check-vm: kernel
-	BIG_MEM=256G $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
+	BIG_MEM=256G TCG_SINGLE=1 PARALLEL=2 $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
 # The KASAN variant has vmlayout built in (the boot-time scan, no insmod)
 # and its KUnit suite: the kselftest and a stress boot (one boot per paging
@@ -136,7 +136,7 @@ check-vm: kernel
 # compares randomization across boots), then kunit.py on the same build.
 check-kasan: deps
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh kasan | tail -n1) && \
-		CHURN_SCANS=30 STRESS_SELFTEST=0 $(TOOLS)/run-selftests.sh $$kd 1 && \
+		CHURN_SCANS=30 STRESS_SELFTEST=0 TCG_SINGLE=1 PARALLEL=2 $(TOOLS)/run-selftests.sh $$kd 1 && \
 		$(TOOLS)/run-kunit.sh $$kd
 
 # The debug variant (lockdep, atomic-sleep, debug objects, kmemleak, fault
@@ -155,7 +155,7 @@ check-debug: gen
 # boot with pti=on and one with pti=off each.
 check-defconfig: deps
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh defconfig | tail -n1) && \
-		EFI=1 TCG_SINGLE=1 APPENDS="pti=on|pti=off" STRESS=0 $(TOOLS)/run-selftests.sh $$kd 2
+		EFI=1 TCG_SINGLE=1 PARALLEL=2 APPENDS="pti=on|pti=off" STRESS=0 $(TOOLS)/run-selftests.sh $$kd 2
 
 # Your own kernel: KDIR= a kernel build directory (see tools/vmlayout/check-kernel.sh).
 check-kernel: deps gen

@@ -14,7 +14,7 @@
 # 256G): also boot a guest that large (see below). EFI=1: boot through OVMF
 # (vm.sh -E). APPENDS: kernel arguments per boot, boots separated by "|"
 # (e.g. "pti=on|pti=off": boot 1 gets pti=on, boot 2 pti=off). STRESS=0: no
-# stress boot. TCG_SINGLE=1: vm.sh -S. On a KASAN kernel, every boot must also show
+# stress boot. TCG_SINGLE=1: vm.sh -S. PARALLEL=N: N kselftest boots at once. On a KASAN kernel, every boot must also show
 # KASAN initialized, so a run that found no report shows KASAN was looking.
 set -euo pipefail
 
@@ -64,13 +64,34 @@ grep -q '^ok 1 selftests: vmlayout: vmlayout.sh' /tmp/tap && grep -qx 'run_kself
 load='[ -d /sys/kernel/debug/vmlayout ] || modprobe vmlayout'
 unload='[ ! -e /sys/module/vmlayout/initstate ] || modprobe -r vmlayout'
 plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
+# One boot: its KTAP output in $log/pP-bB.tap, its status in .rc.
+boot_selftest() {
+	local paging=$1 boot=$2 append=${appends[$(($2 - 1))]:-} rc=0
+	vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -a "$append" "${files[@]}" \
+		-- "$selftest_cmd" > "$log/p$paging-b$boot.tap" 2>&1 || rc=$?
+	echo "$rc" > "$log/p$paging-b$boot.rc"
+}
+# PARALLEL=N: N boots at a time (each TCG_SINGLE guest is one host thread).
+parallel=${PARALLEL:-1}
+running=0
+for paging in $pagings; do
+	for boot in $(seq 1 "$boots"); do
+		if [ "$parallel" -gt 1 ]; then
+			boot_selftest "$paging" "$boot" &
+			running=$((running + 1))
+			if [ "$running" -ge "$parallel" ]; then wait -n || true; running=$((running - 1)); fi
+		else
+			boot_selftest "$paging" "$boot"
+		fi
+	done
+done
+wait
 for paging in $pagings; do
 	for boot in $(seq 1 "$boots"); do
 		out=$log/p$paging-b$boot.tap
 		append=${appends[$((boot - 1))]:-}
 		echo "=== kselftest vmlayout: ${paging}-level paging, boot $boot of $boots${append:+ ($append)}${EFI:+, UEFI}"
-		if vm "p$paging-b$boot" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -a "$append" "${files[@]}" \
-			-- "$selftest_cmd" > "$out" 2>&1; then
+		if [ "$(cat "$log/p$paging-b$boot.rc")" = 0 ]; then
 			grep -E '^p[45]-b[0-9]+: ' "$out" || true
 			grep -E '^(# )*(not ok|# Totals)|^ok 1 selftests' "$out" || true
 		else
