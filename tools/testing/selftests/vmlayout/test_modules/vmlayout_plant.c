@@ -65,6 +65,18 @@ static pud_t *hole_pud;
 static unsigned long hole_pmd_page, hole_pte_page, hole_data_page;
 static struct mm_struct *victim_mm;
 
+/* Pin task @pid's mm as victim_mm (mmput() it when done). */
+static int pin_victim_mm(void)
+{
+	struct task_struct *task;
+
+	rcu_read_lock();
+	task = pid_task(find_vpid(pid), PIDTYPE_PID);
+	victim_mm = task ? get_task_mm(task) : NULL;
+	rcu_read_unlock();
+	return victim_mm ? 0 : -ESRCH;
+}
+
 /*
  * Flush every CPU's TLB and paging-structure caches, global entries too, by
  * toggling CR4.PGE (what __native_tlb_flush_global() does; neither it nor
@@ -167,18 +179,13 @@ static pgd_t *victim_user_slot(void)
 
 static int plant_pti(void)
 {
-	struct task_struct *task;
 	int i, ret = 0;
 
 	if (!boot_cpu_has(X86_FEATURE_PTI)) {
 		pr_warn("vmlayout_plant: pti: page-table isolation is off\n");
 		return -ENODEV;
 	}
-	rcu_read_lock();
-	task = pid_task(find_vpid(pid), PIDTYPE_PID);
-	victim_mm = task ? get_task_mm(task) : NULL;
-	rcu_read_unlock();
-	if (!victim_mm)
+	if (pin_victim_mm())
 		return -ESRCH;
 	/* P4D (5-level only), PUD, PMD, PTE tables, then the page itself. */
 	pti_levels = pgtable_l5_enabled() ? 5 : 4;
@@ -222,14 +229,9 @@ static unsigned long cpu_table_page;
 
 static int plant_cpu(void)
 {
-	struct task_struct *task;
 	pgd_t *slot;
 
-	rcu_read_lock();
-	task = pid_task(find_vpid(pid), PIDTYPE_PID);
-	victim_mm = task ? get_task_mm(task) : NULL;
-	rcu_read_unlock();
-	if (!victim_mm)
+	if (pin_victim_mm())
 		return -ESRCH;
 	slot = victim_mm->pgd + GUARD_SLOT;
 	cpu_table_page = get_zeroed_page(GFP_KERNEL);
@@ -322,13 +324,8 @@ static int plant_sync(void)
 	int shift = l5 ? 48 : 39, levels = l5 ? 5 : 4, level;
 	u64 *table, *prev = NULL, entry, new_top = 0;
 	unsigned int idx;
-	struct task_struct *task;
 
-	rcu_read_lock();
-	task = pid_task(find_vpid(pid), PIDTYPE_PID);
-	victim_mm = task ? get_task_mm(task) : NULL;
-	rcu_read_unlock();
-	if (!victim_mm)
+	if (pin_victim_mm())
 		return -ESRCH;
 	sync_page = vmalloc(PAGE_SIZE);
 	if (!sync_page) {
