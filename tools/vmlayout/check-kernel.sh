@@ -4,7 +4,8 @@
 # companion against KDIR (a kernel build directory), boot KDIR's bzImage
 # through the same QEMU runner as the test kernels (under OVMF when the
 # kernel has the EFI stub), and run the kselftest there: both paging modes,
-# and with PTI on and off when the kernel has it.
+# and with PTI on and off when the kernel has it. Each guest runs on one
+# TCG thread (vm.sh -S: the kernel's text patching needs it under pti=on).
 #
 #   check-kernel.sh KDIR
 #
@@ -33,15 +34,17 @@ ptis=("")
 grep -q '^CONFIG_MITIGATION_PAGE_TABLE_ISOLATION=y' "$config" && ptis=("pti=on" "pti=off")
 module=/root/vmlayout.ko
 grep -q '^CONFIG_X86_VMLAYOUT=y' "$config" && module=""
+how="vmlayout built in"
+[ -z "$module" ] || how="vmlayout as a module built here"
 echo "check-kernel: $(make -s -C "$(readlink -f "$kdir/source")" O="$kdir" kernelrelease 2>/dev/null || echo "$kdir")," \
-	"${vm_args[*]:+UEFI (OVMF), }vmlayout ${module:+as a module built here}${module:-built in}"
+	"${vm_args[*]:+UEFI (OVMF), }$how"
 fail=0
 for paging in 5 4; do
 	for pti in "${ptis[@]}"; do
 		name="${paging}-level${pti:+, $pti}"
 		out=$(mktemp)
 		rc=0
-		"$here/vm.sh" -k "$image" -p "$paging" -a "$pti" "${vm_args[@]}" -f "$mods/vmlayout.ko" \
+		"$here/vm.sh" -S -k "$image" -p "$paging" -a "$pti" "${vm_args[@]}" -f "$mods/vmlayout.ko" \
 			-f "$mods/kselftest" -- "cd /root/kselftest/vmlayout && sh ./vmlayout.sh $module" > "$out" 2>&1 || rc=$?
 		grep -E '^(not ok|# Totals)' "$out" || true
 		if [ "$rc" -ne 0 ]; then
