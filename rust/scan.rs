@@ -18,7 +18,7 @@ use crate::helpers::{
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
-    pte::{Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK},
+    pte::{Effective, Flags, Level, PageTableEntry, Table, ENTRIES, PHYS_ADDR_MASK},
     rules::{
         check_ram, check_range, efi_wx_verdict, still_holds, Finding, LiveMap, Owner, Rule,
         Severity, TableKind, Tally, TextAliases,
@@ -98,8 +98,7 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
         }
         let index = level.index(probe);
         let entry = buf[index];
-        let leaf = level == Level::Pte || level.is_huge(entry);
-        if leaf || !Flags::of(entry).has(Flags::P) {
+        if PageTableEntry(entry).ends_walk(level) {
             let ours = page_offset_base + phys + index as u64 * 8;
             let theirs = crate::live::lookup_entry(probe);
             if theirs != Some(ours) {

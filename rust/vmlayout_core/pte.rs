@@ -185,14 +185,52 @@ impl Level {
 /// memory-encryption bit.
 pub const PHYS_ADDR_MASK: u64 = ((1 << 52) - 1) & !0xfff;
 
-/// Physical address mapped or referenced by `entry` at `level`.
-#[inline(always)]
-pub const fn phys_of(entry: u64, level: Level, phys_mask: u64, leaf: bool) -> u64 {
-    let addr = entry & phys_mask;
-    if leaf && level.can_be_huge() {
-        addr & !(level.entry_size() - 1)
-    } else {
-        addr
+/// A page-table entry as read, with the questions every walk asks of it:
+/// present, a leaf at its level, the table below it, the frame it maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTableEntry(pub u64);
+
+impl PageTableEntry {
+    /// Its attribute bits.
+    #[inline(always)]
+    pub const fn flags(self) -> Flags {
+        Flags::of(self.0)
+    }
+
+    /// Whether the present bit is set.
+    #[inline(always)]
+    pub const fn present(self) -> bool {
+        self.flags().has(Flags::P)
+    }
+
+    /// Whether, read at `level`, it maps memory itself (a PTE, or a huge
+    /// PMD or PUD) rather than pointing to a table. Meaningful if present.
+    #[inline(always)]
+    pub const fn is_leaf(self, level: Level) -> bool {
+        matches!(level, Level::Pte) || level.is_huge(self.0)
+    }
+
+    /// Whether a walk down stops here: not present, or a leaf.
+    #[inline(always)]
+    pub const fn ends_walk(self, level: Level) -> bool {
+        !self.present() || self.is_leaf(level)
+    }
+
+    /// Physical address of the table it points to (not a leaf).
+    #[inline(always)]
+    pub const fn next_table(self, phys_mask: u64) -> u64 {
+        self.0 & phys_mask
+    }
+
+    /// Physical address of the frame it maps as a leaf at `level`.
+    #[inline(always)]
+    pub const fn frame(self, level: Level, phys_mask: u64) -> u64 {
+        let addr = self.0 & phys_mask;
+        if level.can_be_huge() {
+            addr & !(level.entry_size() - 1)
+        } else {
+            addr
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! Comparing the page-table path of a faulting address in the active table
 //! with the reference path: what a lazy page-table sync would have fixed.
 
-use super::pte::{Flags, Level};
+use super::pte::{Level, PageTableEntry};
 
 /// How a kernel fault relates to the reference tables. The values are the
 /// tracepoint's (`enum vmlayout_fault_class` in
@@ -69,18 +69,18 @@ fn path(
         let entry = read(table, index).unwrap_or(0);
         p.entries[p.levels] = entry;
         p.levels += 1;
-        let f = Flags::of(entry);
-        if !f.has(Flags::P) {
+        let e = PageTableEntry(entry);
+        if !e.present() {
             return p;
         }
         let below = match level.below() {
-            Some(b) if !level.is_huge(entry) => b,
+            Some(b) if !e.is_leaf(level) => b,
             _ => {
                 p.maps = true;
                 return p;
             }
         };
-        table = entry & phys_mask;
+        table = e.next_table(phys_mask);
         level = below;
     }
 }

@@ -20,7 +20,7 @@
 //! changed, what was copied may be stale or freed, and the sink is told
 //! ([`WalkSink::changed`]) so that the caller can walk the item again.
 
-use super::pte::{canonical, phys_of, Effective, Flags, Level, Table, ENTRIES};
+use super::pte::{canonical, Effective, Flags, Level, PageTableEntry, Table, ENTRIES};
 
 /// Where page-table pages are read from.
 pub trait TableSource {
@@ -196,7 +196,7 @@ pub struct Resolved {
 impl Resolved {
     /// Whether the address is mapped.
     pub const fn present(&self) -> bool {
-        Flags::of(self.entry).has(Flags::P)
+        PageTableEntry(self.entry).present()
     }
 }
 
@@ -217,7 +217,7 @@ pub enum Presence {
 
 impl Presence {
     const fn of(entry: u64) -> Presence {
-        if Flags::of(entry).has(Flags::P) {
+        if PageTableEntry(entry).present() {
             Presence::Present
         } else if entry != 0 {
             Presence::Cleared
@@ -225,13 +225,6 @@ impl Presence {
             Presence::Empty
         }
     }
-}
-
-/// Whether `entry` at `level` ends a walk down: not present, a huge leaf,
-/// or a PTE.
-#[inline(always)]
-const fn ends_walk(entry: u64, level: Level) -> bool {
-    !Flags::of(entry).has(Flags::P) || matches!(level, Level::Pte) || level.is_huge(entry)
 }
 
 /// A walk configuration.
@@ -293,17 +286,18 @@ impl Walk {
         let (mut table, mut level, mut effective) = (root, self.top, Effective::ALL);
         loop {
             let entry = src.read_entry(table, level.index(va))?;
-            if Flags::of(entry).has(Flags::P) {
+            let e = PageTableEntry(entry);
+            if e.present() {
                 effective = effective.through(entry);
             }
-            if ends_walk(entry, level) {
+            if e.ends_walk(level) {
                 return Some(Resolved {
                     level,
                     entry,
                     effective,
                 });
             }
-            table = phys_of(entry, level, self.phys_mask, false);
+            table = e.next_table(self.phys_mask);
             level = level.below()?;
         }
     }
@@ -375,13 +369,16 @@ impl Walk {
                 note(start, last, Presence::Unreadable);
                 return;
             };
-            if ends_walk(entry, level) {
+            if PageTableEntry(entry).ends_walk(level) {
                 // A run of entries of one kind: one note for all of them.
                 let kind = Presence::of(entry);
                 let mut j = i + 1;
                 while j <= i1 {
                     match read(src, scratch, j) {
-                        Some(next) if ends_walk(next, level) && Presence::of(next) == kind => {
+                        Some(next)
+                            if PageTableEntry(next).ends_walk(level)
+                                && Presence::of(next) == kind =>
+                        {
                             j += 1
                         }
                         _ => break,
@@ -394,7 +391,7 @@ impl Walk {
             }
             let end = last.min(self.span_start(first, level, i) + (size - 1));
             if let Some(below) = level.below() {
-                let child = phys_of(entry, level, self.phys_mask, false);
+                let child = PageTableEntry(entry).next_table(self.phys_mask);
                 self.presence_in(child, below, start, end, src, scratch, note);
             }
             i += 1;
@@ -454,18 +451,17 @@ impl Walk {
         emit: &mut impl FnMut(WorkItem),
         tables: &mut u64,
     ) {
-        let flags = Flags::of(item.entry);
-        if !flags.has(Flags::P) {
+        let e = PageTableEntry(item.entry);
+        if !e.present() {
             // Cleared on purpose (not empty: `runs` skips those): its walker
             // reports it.
             emit(item);
             return;
         }
-        let huge = item.level.is_huge(item.entry);
         let Some(below) = item
             .level
             .below()
-            .filter(|_| item.level > Level::Pmd && !huge && item.count == 1)
+            .filter(|_| item.level > Level::Pmd && !e.is_leaf(item.level) && item.count == 1)
         else {
             emit(item);
             return;
@@ -474,7 +470,7 @@ impl Walk {
         let Some(table) = rest.first_mut() else {
             return;
         };
-        let child_phys = phys_of(item.entry, item.level, self.phys_mask, false);
+        let child_phys = e.next_table(self.phys_mask);
         if !src.copy_table(child_phys, table) {
             emit(item);
             return;
@@ -556,7 +552,8 @@ impl Walk {
         scratch: &mut [Table],
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
-        if !Flags::of(entry).has(Flags::P) {
+        let e = PageTableEntry(entry);
+        if !e.present() {
             sink.cleared(va, level, 1);
             return None;
         }
@@ -566,17 +563,16 @@ impl Walk {
             level,
             effective,
         };
-        let Some(below) = level.below() else {
-            sink.leaf(va, level, entry, 1, effective);
-            return Some(leaf);
+        let below = match level.below() {
+            Some(below) if !e.is_leaf(level) => below,
+            _ => {
+                sink.leaf(va, level, entry, 1, effective);
+                return Some(leaf);
+            }
         };
-        if level.is_huge(entry) {
-            sink.leaf(va, level, entry, 1, effective);
-            return Some(leaf);
-        }
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
         let table = rest.first_mut()?;
-        let phys = phys_of(entry, level, self.phys_mask, false);
+        let phys = e.next_table(self.phys_mask);
         let copied = src.copy_table(phys, table);
         // The copy is only good if the entry still points at that table.
         let now = src.read_entry(parent, level.index(va));
@@ -602,7 +598,7 @@ impl Walk {
             while i < ENTRIES {
                 let pte = table[i];
                 let mut n = 1;
-                if Flags::of(pte).has(Flags::P) {
+                if PageTableEntry(pte).present() {
                     if i + 1 < ENTRIES && same_entry(table[i + 1], pte) {
                         while i + n < ENTRIES && same_entry(table[i + n], pte) {
                             n += 1;
@@ -626,7 +622,7 @@ impl Walk {
                 } else if pte != 0 {
                     while i + n < ENTRIES
                         && table[i + n] != 0
-                        && !Flags::of(table[i + n]).has(Flags::P)
+                        && !PageTableEntry(table[i + n]).present()
                     {
                         n += 1;
                     }
@@ -685,7 +681,7 @@ impl Range {
         Range {
             start: va,
             last: va + (count * level.entry_size() - 1),
-            phys: phys_of(entry, level, phys_mask, true),
+            phys: PageTableEntry(entry).frame(level, phys_mask),
             flags: Flags::of(entry).shown(level),
             effective,
             level,
