@@ -385,22 +385,19 @@ fn check_other(
     other: &OtherTable,
     findings: &mut Findings,
 ) -> Result {
-    let mut result = Ok(());
     for range in other.ranges.iter() {
-        check_range(map, text, other.table, range, |mut f| {
+        for mut f in check_range(map, text, other.table, range) {
             // PTI also maps each possible CPU's TSS page, in the direct map
             // (the SYSCALL entry's scratch word): the rules cannot know
             // where the per-CPU areas are, this kernel can.
             if f.rule == Rule::PtiLeak && f.range.size() == 4096 && is_cpu_tss_page(f.range.start) {
-                return;
+                continue;
             }
             f.owner = other.owner;
-            if result.is_ok() {
-                result = findings.push(f);
-            }
-        });
+            findings.push(f)?;
+        }
     }
-    result
+    Ok(())
 }
 
 /// EFI's table: its entries that differ from the reference's (the EFI
@@ -1209,13 +1206,10 @@ pub(crate) fn scan(
     for range in walked.ranges.iter() {
         text.note(&map, range);
     }
-    let mut result = Ok(());
     for (i, range) in walked.ranges.iter().enumerate() {
-        check_range(&map, &text, TableKind::Kernel, range, |f| {
-            if result.is_ok() {
-                result = findings.push(f);
-            }
-        });
+        for f in check_range(&map, &text, TableKind::Kernel, range) {
+            findings.push(f)?;
+        }
         if let Some(row) = map.place(range.start).0.row() {
             mapped[row][range.level as usize - 1] += range.size();
         }
@@ -1223,7 +1217,6 @@ pub(crate) fn scan(
             cond_resched();
         }
     }
-    result?;
     lap(&mut phases.rules_ns);
 
     check_direct_map(&walk, live, reference, ram, &walked, &map, &mut findings)?;

@@ -459,30 +459,75 @@ impl TextAliases {
     }
 }
 
-/// Evaluate every per-range rule on `range`, splitting it at region
-/// boundaries; `emit` gets each finding.
-pub fn check_range(
-    map: &LiveMap<'_>,
-    text: &TextAliases,
+/// Most findings one part of a range gives: `check_part` emits at most one
+/// per rule it checks there (a place rule, efi-window, pti-leak, wx,
+/// user-kernel, exec-data, writable-text: seven).
+const MAX_PER_PART: usize = 8;
+
+/// Every per-range rule on `range`, split at region boundaries: the
+/// findings, in address order.
+pub fn check_range<'m, 'a>(
+    map: &'m LiveMap<'a>,
+    text: &'m TextAliases,
     table: TableKind,
     range: &Range,
-    mut emit: impl FnMut(Finding),
-) {
-    let mut start = range.start;
-    loop {
-        let (place, place_last) = map.place(start);
-        let last = place_last.min(range.last);
-        let part = Range {
-            start,
-            last,
-            phys: range.phys + (start - range.start),
-            ..*range
-        };
-        check_part(map, text, table, place, &part, &mut emit);
-        if last >= range.last {
-            break;
+) -> RangeFindings<'m, 'a> {
+    RangeFindings {
+        map,
+        text,
+        table,
+        range: *range,
+        next_start: Some(range.start),
+        part: [None; MAX_PER_PART],
+        len: 0,
+        pos: 0,
+    }
+}
+
+/// Iterator of [`check_range`]: one part of the range at a time.
+pub struct RangeFindings<'m, 'a> {
+    map: &'m LiveMap<'a>,
+    text: &'m TextAliases,
+    table: TableKind,
+    range: Range,
+    /// Start of the next part, `None` once the range is done.
+    next_start: Option<u64>,
+    /// The current part's findings, `pos..len` not yet returned.
+    part: [Option<Finding>; MAX_PER_PART],
+    len: usize,
+    pos: usize,
+}
+
+impl Iterator for RangeFindings<'_, '_> {
+    type Item = Finding;
+
+    fn next(&mut self) -> Option<Finding> {
+        loop {
+            if self.pos < self.len {
+                self.pos += 1;
+                return self.part[self.pos - 1];
+            }
+            let start = self.next_start?;
+            let range = &self.range;
+            let (place, place_last) = self.map.place(start);
+            let last = place_last.min(range.last);
+            let part = Range {
+                start,
+                last,
+                phys: range.phys + (start - range.start),
+                ..*range
+            };
+            self.next_start = (last < range.last).then_some(last + 1);
+            let (found, len) = (&mut self.part, &mut self.len);
+            *len = 0;
+            self.pos = 0;
+            check_part(self.map, self.text, self.table, place, &part, &mut |f| {
+                if let Some(slot) = found.get_mut(*len) {
+                    *slot = Some(f);
+                    *len += 1;
+                }
+            });
         }
-        start = last + 1;
     }
 }
 

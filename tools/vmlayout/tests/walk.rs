@@ -842,7 +842,7 @@ fn findings_in(table: TableKind, ranges: &[Range]) -> Vec<Finding> {
     }
     let mut out = vec![];
     for r in ranges {
-        check_range(&map, &text, table, r, |f| out.push(f));
+        out.extend(check_range(&map, &text, table, r));
     }
     out
 }
