@@ -260,44 +260,37 @@ fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let guard = state.scan.lock();
     let current = state.current_map().ok().map(|m| m.name);
     for map in state.maps() {
-        let mut result = Ok(());
-        evaluate(map, &state.live, |r| {
-            if result.is_err() {
-                return;
-            }
+        for r in evaluate(map, &state.live) {
             let row = &map.regions[r.index];
-            result = (|| {
-                let rec = Record::new(&mut *f, "region")?
-                    .text("map", map.name)?
-                    .num("index", r.index)?
-                    .text("name", row.id.name())?
-                    .text("kind", row.kind.name())?
-                    .hex("doc_start", r.doc_start)?
-                    .hex("doc_end", r.doc_end)?
-                    .opt_hex("live_start", r.live.map(|l| l.0))?
-                    .opt_hex("live_end", r.live.map(|l| l.1))?
-                    .text("placement", r.placement.name())?
-                    .num("slide", r.slide())?
-                    .hex("window_start", r.window.0)?
-                    .hex("window_end", r.window.1)?
-                    .num("align", r.align)?
-                    .text("verdict", r.verdict.name())?
-                    .text("severity", r.verdict.severity())?
-                    .text("source", r.source)?
-                    .text("var", row.var.unwrap_or("-"))?
-                    .text("desc", row.desc)?
-                    .text("reason", r.reason)?;
-                // What the last scan found mapped there (current map only).
-                match mapped_bytes(state, guard.as_ref(), r.index)
-                    .filter(|_| current == Some(map.name))
-                {
-                    Some(bytes) => rec.num("mapped_bytes", bytes)?,
-                    None => rec.text("mapped_bytes", "-")?,
-                }
-                .end()
-            })();
-        });
-        result?;
+            let rec = Record::new(&mut *f, "region")?
+                .text("map", map.name)?
+                .num("index", r.index)?
+                .text("name", row.id.name())?
+                .text("kind", row.kind.name())?
+                .hex("doc_start", r.doc_start)?
+                .hex("doc_end", r.doc_end)?
+                .opt_hex("live_start", r.live.map(|l| l.0))?
+                .opt_hex("live_end", r.live.map(|l| l.1))?
+                .text("placement", r.placement.name())?
+                .num("slide", r.slide())?
+                .hex("window_start", r.window.0)?
+                .hex("window_end", r.window.1)?
+                .num("align", r.align)?
+                .text("verdict", r.verdict.name())?
+                .text("severity", r.verdict.severity())?
+                .text("source", r.source)?
+                .text("var", row.var.unwrap_or("-"))?
+                .text("desc", row.desc)?
+                .text("reason", r.reason)?;
+            // What the last scan found mapped there (current map only).
+            match mapped_bytes(state, guard.as_ref(), r.index)
+                .filter(|_| current == Some(map.name))
+            {
+                Some(bytes) => rec.num("mapped_bytes", bytes)?,
+                None => rec.text("mapped_bytes", "-")?,
+            }
+            .end()?;
+        }
     }
     Ok(())
 }

@@ -359,18 +359,39 @@ fn judge_alone(r: &mut RegionLayout, id: RegionId, live: &Live) {
     r.reason = reason;
 }
 
-/// Hold every row of `doc` against `live`, in documented order, calling
-/// `sink` once per row. Also checks that present regions keep the documented
-/// order and do not overlap (the vsyscall page is a fixmap slot, so it is
-/// exempt from the overlap check against the fixmap).
-pub fn evaluate(doc: &DocMap<'_>, live: &Live, mut sink: impl FnMut(&RegionLayout)) {
-    let mut prev: Option<(RegionId, u64, u64)> = None;
-    for index in 0..doc.regions.len() {
-        let row = &doc.regions[index];
-        let mut r = live_extent(doc, index, live);
-        judge_alone(&mut r, row.id, live);
+/// Hold every row of `doc` against `live`: one [`RegionLayout`] per row,
+/// in documented order. Also checks that present regions keep the
+/// documented order and do not overlap (the vsyscall page is a fixmap slot,
+/// so it is exempt from the overlap check against the fixmap).
+pub fn evaluate<'d>(doc: &'d DocMap<'d>, live: &'d Live) -> Evaluation<'d> {
+    Evaluation {
+        doc,
+        live,
+        index: 0,
+        prev: None,
+    }
+}
+
+/// Iterator of [`evaluate`].
+pub struct Evaluation<'d> {
+    doc: &'d DocMap<'d>,
+    live: &'d Live,
+    index: usize,
+    /// The last present region before `index` (not the vsyscall page).
+    prev: Option<(RegionId, u64, u64)>,
+}
+
+impl Iterator for Evaluation<'_> {
+    type Item = RegionLayout;
+
+    fn next(&mut self) -> Option<RegionLayout> {
+        let index = self.index;
+        let row = self.doc.regions.get(index)?;
+        self.index += 1;
+        let mut r = live_extent(self.doc, index, self.live);
+        judge_alone(&mut r, row.id, self.live);
         if let (Some((start, end)), Kind::Region) = (r.live, row.kind) {
-            if let Some((prev_id, prev_start, prev_end)) = prev {
+            if let Some((prev_id, prev_start, prev_end)) = self.prev {
                 let contained = prev_id == RegionId::Fixmap && row.id == RegionId::Vsyscall;
                 if start < prev_start {
                     r.verdict = Verdict::OutOfOrder;
@@ -381,9 +402,9 @@ pub fn evaluate(doc: &DocMap<'_>, live: &Live, mut sink: impl FnMut(&RegionLayou
                 }
             }
             if row.id != RegionId::Vsyscall {
-                prev = Some((row.id, start, end));
+                self.prev = Some((row.id, start, end));
             }
         }
-        sink(&r);
+        Some(r)
     }
 }

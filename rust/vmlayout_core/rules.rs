@@ -339,7 +339,7 @@ impl<'a> LiveMap<'a> {
             doc_size: [0; MAX_ROWS],
             last: Cell::new((1, 0, Place::Undocumented)),
         };
-        evaluate(doc, live, |r| {
+        for r in evaluate(doc, live) {
             let row = &doc.regions[r.index];
             if let (Kind::Region, Some((first, last)), true) =
                 (row.kind, r.live, map.count < MAX_ROWS)
@@ -348,7 +348,7 @@ impl<'a> LiveMap<'a> {
                 map.doc_size[map.count] = r.doc_end - r.doc_start;
                 map.count += 1;
             }
-        });
+        }
         map
     }
 

@@ -46,9 +46,9 @@ fn live(paging: Paging, window: (u64, u64)) -> Live {
 }
 
 fn verdicts(doc: &DocMap<'_>, live: &Live) -> Vec<(RegionId, RegionLayout)> {
-    let mut out = Vec::new();
-    evaluate(doc, live, |r| out.push((doc.regions[r.index].id, *r)));
-    out
+    evaluate(doc, live)
+        .map(|r| (doc.regions[r.index].id, r))
+        .collect()
 }
 
 fn verdict_of(v: &[(RegionId, RegionLayout)], id: RegionId) -> Verdict {
