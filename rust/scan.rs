@@ -859,73 +859,6 @@ pub(crate) struct Scan {
     pub(crate) others: KVec<OtherTable>,
 }
 
-/// A finding about the reference tables' range `first..=last`.
-fn reference_finding(
-    rule: Rule,
-    severity: Severity,
-    map: &LiveMap<'_>,
-    first: u64,
-    last: u64,
-    phys: u64,
-    reason: &'static str,
-) -> Finding {
-    Finding {
-        rule,
-        severity,
-        row: map.place(first).0.row(),
-        range: Range {
-            start: first,
-            last,
-            phys,
-            flags: Flags(0),
-            effective: Effective::ALL,
-            level: Level::Pte,
-        },
-        reason,
-        owner: Owner::Reference,
-    }
-}
-
-/// A finding about one page-table entry at `level` mapping `va` (its whole
-/// span), rather than about a leaf range.
-fn entry_finding(
-    walk: &Walk,
-    map: &LiveMap<'_>,
-    (rule, severity, reason): (Rule, Severity, &'static str),
-    (va, level, entry): (u64, Level, u64),
-    owner: Owner,
-) -> Finding {
-    Finding {
-        rule,
-        severity,
-        row: map.place(va).0.row(),
-        range: Range {
-            start: va,
-            last: va + (level.entry_size() - 1),
-            phys: entry & walk.phys_mask,
-            flags: Flags::of(entry),
-            effective: Effective::ALL,
-            level,
-        },
-        reason,
-        owner,
-    }
-}
-
-/// A top-level slot (index in the kernel half) of someone's table that
-/// differs from the reference.
-fn unsynced_finding(
-    walk: &Walk,
-    map: &LiveMap<'_>,
-    slot: usize,
-    entry: u64,
-    owner: Owner,
-) -> Finding {
-    let rule = Rule::UnsyncedPgd;
-    let at = (walk.top_va(slot + ENTRIES / 2), walk.top, entry);
-    entry_finding(walk, map, (rule, Severity::Error, rule.reason()), at, owner)
-}
-
 /// System RAM against the direct map. A stretch the walk did not see
 /// mapped is looked at again, entry by entry: mapped by now (vfree or
 /// set_memory_* put it back) is nothing; a present bit cleared on purpose
@@ -960,7 +893,7 @@ fn check_direct_map(
             ),
             Presence::Empty => (Rule::RamMissing, Severity::Error, Rule::RamMissing.reason()),
         };
-        findings.push(reference_finding(
+        findings.push(Finding::about_addresses(
             rule,
             severity,
             map,
@@ -1119,7 +1052,7 @@ fn audit_processes(
         let owner = Owner::Task(mm.task.pid, mm.task.comm);
         if differs {
             for slot in differing_slots(&ours, &theirs, ldt_slot) {
-                findings.push(unsynced_finding(walk, map, slot, theirs[slot], owner))?;
+                findings.push(Finding::unsynced(walk, map, slot, theirs[slot], owner))?;
             }
         }
         // The mm's own LDT remap slot (PTI): walked while the mm is pinned.
@@ -1226,7 +1159,7 @@ pub(crate) fn scan(
     // the walk) and every mm's table against the reference, kernel half.
     for cpu in walked.unsynced.iter() {
         for &(slot, entry) in cpu.slots.iter() {
-            findings.push(unsynced_finding(
+            findings.push(Finding::unsynced(
                 &walk,
                 &map,
                 slot,
@@ -1282,7 +1215,7 @@ pub(crate) fn scan(
         if let Some(at) = stats.first_unreadable {
             let rule = Rule::UnreadableTable;
             let what = (rule, Severity::Warn, rule.reason());
-            findings.push(entry_finding(&walk, &map, what, at, owner))?;
+            findings.push(Finding::about_entry(&walk, &map, what, at, owner))?;
         }
         if let Some((va, level)) = stats.first_changed {
             let what = (
@@ -1290,7 +1223,13 @@ pub(crate) fn scan(
                 Severity::Info,
                 "this entry kept changing while the walk read the table below it",
             );
-            findings.push(entry_finding(&walk, &map, what, (va, level, 0), owner))?;
+            findings.push(Finding::about_entry(
+                &walk,
+                &map,
+                what,
+                (va, level, 0),
+                owner,
+            ))?;
         }
     }
     let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);

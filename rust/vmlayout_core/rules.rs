@@ -6,8 +6,8 @@ use core::cell::Cell;
 
 use super::layout::{evaluate, Live, VSYSCALL_ADDR};
 use super::map::{DocMap, Kind, RegionId};
-use super::pte::Flags;
-use super::walk::{Range, Resolved};
+use super::pte::{Effective, Flags, Level, PageTableEntry, ENTRIES};
+use super::walk::{Range, Resolved, Walk};
 
 /// A rule, with a stable id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +181,76 @@ pub struct Finding {
     pub reason: &'static str,
     /// The CPU or task the finding is about, for per-table rules.
     pub owner: Owner,
+}
+
+impl Finding {
+    /// A finding about the reference tables' addresses `first..=last`
+    /// rather than about a leaf (System RAM the direct map lacks).
+    pub fn about_addresses(
+        rule: Rule,
+        severity: Severity,
+        map: &LiveMap<'_>,
+        first: u64,
+        last: u64,
+        phys: u64,
+        reason: &'static str,
+    ) -> Finding {
+        Finding {
+            rule,
+            severity,
+            row: map.place(first).0.row(),
+            range: Range {
+                start: first,
+                last,
+                phys,
+                flags: Flags(0),
+                effective: Effective::ALL,
+                level: Level::Pte,
+            },
+            reason,
+            owner: Owner::Reference,
+        }
+    }
+
+    /// A finding about one page-table entry at `level` mapping `va` (its
+    /// whole span), rather than about a leaf range.
+    pub fn about_entry(
+        walk: &Walk,
+        map: &LiveMap<'_>,
+        (rule, severity, reason): (Rule, Severity, &'static str),
+        (va, level, entry): (u64, Level, u64),
+        owner: Owner,
+    ) -> Finding {
+        Finding {
+            rule,
+            severity,
+            row: map.place(va).0.row(),
+            range: Range {
+                start: va,
+                last: va + (level.entry_size() - 1),
+                phys: PageTableEntry(entry).next_table(walk.phys_mask),
+                flags: Flags::of(entry),
+                effective: Effective::ALL,
+                level,
+            },
+            reason,
+            owner,
+        }
+    }
+
+    /// `unsynced-pgd`: top-level slot `slot` (index in the kernel half) of
+    /// `owner`'s table holds `entry`, which the reference does not.
+    pub fn unsynced(
+        walk: &Walk,
+        map: &LiveMap<'_>,
+        slot: usize,
+        entry: u64,
+        owner: Owner,
+    ) -> Finding {
+        let rule = Rule::UnsyncedPgd;
+        let at = (walk.top_va(slot + ENTRIES / 2), walk.top, entry);
+        Finding::about_entry(walk, map, (rule, Severity::Error, rule.reason()), at, owner)
+    }
 }
 
 /// Most findings of one rule a scan keeps; the rest are counted.

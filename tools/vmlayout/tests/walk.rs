@@ -1271,3 +1271,45 @@ mod sync_paths {
         }
     }
 }
+
+#[test]
+fn unsynced_finding_names_the_slot_and_its_table() {
+    let regions = doc4();
+    let doc = DocMap {
+        name: "t",
+        source: "t",
+        paging: Paging::Four,
+        regions: &regions,
+    };
+    let live = live4();
+    let map = LiveMap::new(&doc, &live);
+    let walk = Walk {
+        top: Level::P4d,
+        phys_mask: PHYS_ADDR_MASK,
+    };
+    let owner = vmlayout_core::rules::Owner::Cpu(1);
+    // Slot 0 of the kernel half: the hypervisor guard hole, 512 GiB.
+    let f = Finding::unsynced(&walk, &map, 0, 0x1234_5067, owner);
+    assert_eq!(
+        (f.rule, f.severity, f.owner),
+        (Rule::UnsyncedPgd, Severity::Error, owner)
+    );
+    assert_eq!(f.range.start, 0xffff_8000_0000_0000);
+    assert_eq!(f.range.size(), 1 << 39);
+    assert_eq!(f.range.phys, 0x1234_5000);
+    assert_eq!(f.range.level, Level::P4d);
+    let row = f.row.expect("the guard hole is documented");
+    assert_eq!(doc.regions[row].id.name(), "hypervisor-guard");
+    // A stretch of System RAM the direct map lacks.
+    let ram = Finding::about_addresses(
+        Rule::RamMissing,
+        Severity::Error,
+        &map,
+        live.page_offset_base,
+        live.page_offset_base + 0xfff,
+        0,
+        Rule::RamMissing.reason(),
+    );
+    assert_eq!(doc.regions[ram.row.unwrap()].id, RegionId::DirectMap);
+    assert_eq!(ram.range.size(), 4096);
+}
