@@ -1110,7 +1110,111 @@ fn audit_processes(
     Ok(checked)
 }
 
-/// Run a full scan: walk, then every rule.
+/// Phase 2: every per-range rule on the reference's ranges, and the bytes
+/// mapped per region; returns the kernel text's physical ranges, which the
+/// other tables' rules need too.
+fn check_reference(
+    map: &LiveMap<'_>,
+    walked: &Walked,
+    findings: &mut Findings,
+    mapped: &mut KVec<[u64; 3]>,
+) -> Result<TextAliases> {
+    let mut text = TextAliases::default();
+    for range in walked.ranges.iter() {
+        text.note(map, range);
+    }
+    for (i, range) in walked.ranges.iter().enumerate() {
+        for f in check_range(map, &text, TableKind::Kernel, range) {
+            findings.push(f)?;
+        }
+        if let Some(row) = map.place(range.start).0.row() {
+            mapped[row][range.level as usize - 1] += range.size();
+        }
+        if i % 4096 == 4095 {
+            cond_resched();
+        }
+    }
+    Ok(text)
+}
+
+/// Phase 4: the other tables. Every CPU's active table (read by its worker
+/// during the walk) and every mm's against the reference, kernel half;
+/// EFI's table; with PTI, the user-mode tables; mms' LDT remap slots.
+/// Returns how many mms were audited.
+#[allow(clippy::too_many_arguments)]
+fn check_other_tables(
+    walk: &Walk,
+    live: &Live,
+    reference: u64,
+    ws: &mut Workspace,
+    walked: &Walked,
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    others: &mut KVec<OtherTable>,
+    findings: &mut Findings,
+) -> Result<u32> {
+    for cpu in walked.unsynced.iter() {
+        for &(slot, entry) in cpu.slots.iter() {
+            findings.push(Finding::unsynced(
+                walk,
+                map,
+                slot,
+                entry,
+                Owner::Cpu(cpu.cpu as u32),
+            ))?;
+        }
+    }
+    if let Some(efi) = scan_efi(walk, live, &ws.root, &mut ws.scratch, map, text, findings)? {
+        others.push(efi, GFP_KERNEL)?;
+    }
+    let reference_user = if pti_enabled() {
+        let (table, copy) = scan_user(walk, live, reference, &mut ws.scratch, map, text, findings)?;
+        others.push(table, GFP_KERNEL)?;
+        Some(copy)
+    } else {
+        None
+    };
+    audit_processes(
+        walk,
+        live,
+        reference,
+        map,
+        text,
+        &mut ws.scratch,
+        reference_user.as_deref(),
+        others,
+        findings,
+    )
+}
+
+/// Phase 5: what the walkers noted, per CPU: a table they could not read,
+/// an entry that kept changing.
+fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Findings) -> Result {
+    for stats in walked.cpus.iter() {
+        let owner = Owner::Cpu(stats.cpu as u32);
+        if let Some(at) = stats.first_unreadable {
+            let rule = Rule::UnreadableTable;
+            let what = (rule, Severity::Warn, rule.reason());
+            findings.push(Finding::about_entry(walk, map, what, at, owner))?;
+        }
+        if let Some((va, level)) = stats.first_changed {
+            let what = (
+                Rule::TableChanged,
+                Severity::Info,
+                "this entry kept changing while the walk read the table below it",
+            );
+            findings.push(Finding::about_entry(walk, map, what, (va, level, 0), owner))?;
+        }
+    }
+    Ok(())
+}
+
+/// Run a full scan, phase by phase: (1) walk the reference on every online
+/// CPU (`walk_parallel`); (2) the per-range rules on its ranges
+/// (`check_reference`); (3) System RAM against the direct map
+/// (`check_direct_map`); (4) the other tables (`check_other_tables`); (5)
+/// what the walkers noted (`note_walk`); (6) every warn or error finding
+/// about a leaf checked again (`recheck`). Each phase's time is in `stats`.
 pub(crate) fn scan(
     doc: &DocMap<'_>,
     live: &Live,
@@ -1135,103 +1239,28 @@ pub(crate) fn scan(
     let mut findings = Findings::new();
     let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
 
-    let mut text = TextAliases::default();
-    for range in walked.ranges.iter() {
-        text.note(&map, range);
-    }
-    for (i, range) in walked.ranges.iter().enumerate() {
-        for f in check_range(&map, &text, TableKind::Kernel, range) {
-            findings.push(f)?;
-        }
-        if let Some(row) = map.place(range.start).0.row() {
-            mapped[row][range.level as usize - 1] += range.size();
-        }
-        if i % 4096 == 4095 {
-            cond_resched();
-        }
-    }
+    let text = check_reference(&map, &walked, &mut findings, &mut mapped)?;
     lap(&mut phases.rules_ns);
 
     check_direct_map(&walk, live, reference, ram, &walked, &map, &mut findings)?;
     lap(&mut phases.ram_ns);
 
-    // The sync audit: every CPU's active table (read by its worker during
-    // the walk) and every mm's table against the reference, kernel half.
-    for cpu in walked.unsynced.iter() {
-        for &(slot, entry) in cpu.slots.iter() {
-            findings.push(Finding::unsynced(
-                &walk,
-                &map,
-                slot,
-                entry,
-                Owner::Cpu(cpu.cpu as u32),
-            ))?;
-        }
-    }
-    let checked_cpus = walked.cpus.len() as u32;
     let mut others = KVec::new();
-    let efi = scan_efi(
-        &walk,
-        live,
-        &ws.root,
-        &mut ws.scratch,
-        &map,
-        &text,
-        &mut findings,
-    )?;
-    if let Some(efi) = efi {
-        others.push(efi, GFP_KERNEL)?;
-    }
-    let reference_user = if pti_enabled() {
-        let (table, copy) = scan_user(
-            &walk,
-            live,
-            reference,
-            &mut ws.scratch,
-            &map,
-            &text,
-            &mut findings,
-        )?;
-        others.push(table, GFP_KERNEL)?;
-        Some(copy)
-    } else {
-        None
-    };
-    let checked_mms = audit_processes(
+    let checked_mms = check_other_tables(
         &walk,
         live,
         reference,
+        ws,
+        &walked,
         &map,
         &text,
-        &mut ws.scratch,
-        reference_user.as_deref(),
         &mut others,
         &mut findings,
     )?;
     lap(&mut phases.audit_ns);
 
-    for stats in walked.cpus.iter() {
-        let owner = Owner::Cpu(stats.cpu as u32);
-        if let Some(at) = stats.first_unreadable {
-            let rule = Rule::UnreadableTable;
-            let what = (rule, Severity::Warn, rule.reason());
-            findings.push(Finding::about_entry(&walk, &map, what, at, owner))?;
-        }
-        if let Some((va, level)) = stats.first_changed {
-            let what = (
-                Rule::TableChanged,
-                Severity::Info,
-                "this entry kept changing while the walk read the table below it",
-            );
-            findings.push(Finding::about_entry(
-                &walk,
-                &map,
-                what,
-                (va, level, 0),
-                owner,
-            ))?;
-        }
-    }
+    note_walk(&walk, &map, &walked, &mut findings)?;
+    let checked_cpus = walked.cpus.len() as u32;
     let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);
     Ok(Scan {
         walked,
