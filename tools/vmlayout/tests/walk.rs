@@ -826,7 +826,8 @@ fn findings(ranges: &[Range]) -> Vec<Finding> {
     findings_in(TableKind::Kernel, ranges)
 }
 
-fn findings_in(table: TableKind, ranges: &[Range]) -> Vec<Finding> {
+/// Run `f` with the 4-level documented map resolved against `live4()`.
+fn with_map4<T>(f: impl FnOnce(&DocMap<'_>, &Live, &LiveMap<'_>) -> T) -> T {
     let regions = doc4();
     let doc = DocMap {
         name: "t",
@@ -836,13 +837,21 @@ fn findings_in(table: TableKind, ranges: &[Range]) -> Vec<Finding> {
     };
     let live = live4();
     let map = LiveMap::new(&doc, &live);
+    f(&doc, &live, &map)
+}
+
+fn findings_in(table: TableKind, ranges: &[Range]) -> Vec<Finding> {
+    with_map4(|_, _, map| findings_on(map, table, ranges))
+}
+
+fn findings_on(map: &LiveMap<'_>, table: TableKind, ranges: &[Range]) -> Vec<Finding> {
     let mut text = TextAliases::default();
     for r in ranges {
-        text.note(&map, r);
+        text.note(map, r);
     }
     let mut out = vec![];
     for r in ranges {
-        out.extend(check_range(&map, &text, table, r));
+        out.extend(check_range(map, &text, table, r));
     }
     out
 }
@@ -1274,22 +1283,17 @@ mod sync_paths {
 
 #[test]
 fn unsynced_finding_names_the_slot_and_its_table() {
-    let regions = doc4();
-    let doc = DocMap {
-        name: "t",
-        source: "t",
-        paging: Paging::Four,
-        regions: &regions,
-    };
-    let live = live4();
-    let map = LiveMap::new(&doc, &live);
+    with_map4(|doc, live, map| unsynced_and_ram(doc, live, map));
+}
+
+fn unsynced_and_ram(doc: &DocMap<'_>, live: &Live, map: &LiveMap<'_>) {
     let walk = Walk {
         top: Level::P4d,
         phys_mask: PHYS_ADDR_MASK,
     };
     let owner = vmlayout_core::rules::Owner::Cpu(1);
     // Slot 0 of the kernel half: the hypervisor guard hole, 512 GiB.
-    let f = Finding::unsynced(&walk, &map, 0, 0x1234_5067, owner);
+    let f = Finding::unsynced(&walk, map, 0, 0x1234_5067, owner);
     assert_eq!(
         (f.rule, f.severity, f.owner),
         (Rule::UnsyncedPgd, Severity::Error, owner)
@@ -1304,7 +1308,7 @@ fn unsynced_finding_names_the_slot_and_its_table() {
     let ram = Finding::about_addresses(
         Rule::RamMissing,
         Severity::Error,
-        &map,
+        map,
         live.page_offset_base,
         live.page_offset_base + 0xfff,
         0,
