@@ -239,11 +239,10 @@ fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// Bytes the last scan found mapped in documented row `row` of the current
-/// map, in every table it walked; `None` before the first scan.
-fn mapped_bytes(state: &State, scan: Option<&scan::Scan>, row: usize) -> Option<u64> {
+/// map (`map`, resolved), in every table it walked; `None` before the
+/// first scan.
+fn mapped_bytes(map: &LiveMap<'_>, scan: Option<&scan::Scan>, row: usize) -> Option<u64> {
     let scan = scan?;
-    let doc = state.current_map().ok()?;
-    let map = LiveMap::new(doc, &state.live);
     let kernel: u64 = scan.mapped.get(row)?.iter().sum();
     let others: u64 = scan
         .others
@@ -258,7 +257,9 @@ fn mapped_bytes(state: &State, scan: Option<&scan::Scan>, row: usize) -> Option<
 fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     state.header(f, "layout")?;
     let guard = state.scan.lock();
-    let current = state.current_map().ok().map(|m| m.name);
+    // Resolved once for every row's mapped bytes.
+    let current = state.current_map().ok();
+    let live_map = current.map(|doc| LiveMap::new(doc, &state.live));
     for map in state.maps() {
         for r in evaluate(map, &state.live) {
             let row = &map.regions[r.index];
@@ -283,8 +284,11 @@ fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 .text("desc", row.desc)?
                 .text("reason", r.reason)?;
             // What the last scan found mapped there (current map only).
-            match mapped_bytes(state, guard.as_ref(), r.index)
-                .filter(|_| current == Some(map.name))
+            let is_current = current.is_some_and(|doc| doc.name == map.name);
+            match live_map
+                .as_ref()
+                .filter(|_| is_current)
+                .and_then(|live_map| mapped_bytes(live_map, guard.as_ref(), r.index))
             {
                 Some(bytes) => rec.num("mapped_bytes", bytes)?,
                 None => rec.text("mapped_bytes", "-")?,
