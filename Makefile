@@ -14,6 +14,8 @@
 #   make check-defconfig  defconfig kernel under OVMF: kselftest, both paging modes, PTI on and off
 #   make check-kernel KDIR=<your kernel build>  the kselftest on your own kernel
 #   make bench     benchmarks (see Documentation/vmlayout/)
+#   make reporter  the static `vmlayout` userspace tool (report, snapshot, diff, draw, kaslr)
+#   make kaslr BOOTS=N PAGING="4 5"  KASLR statistics over N boots per paging mode
 
 SHELL := /bin/bash
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -37,7 +39,7 @@ CMD ?= sh
 KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
-.PHONY: all deps kernel module intree gen run check check-host check-style check-clippy \
+.PHONY: all deps kernel module reporter kaslr intree gen run check check-host check-style check-clippy \
 	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel vm bench clean
 
 all: module
@@ -72,16 +74,38 @@ vm: module
 	@$(TOOLS)/vm.sh -k $(kdir)/arch/x86/boot/bzImage -p $(PAGING) -s $(SMP) -m $(MEM) \
 		-a "$(APPEND)" -f $(TOP)/vmlayout.ko $(foreach f,$(FILES),-f $(f)) -- '$(subst ','\'',$(value CMD))'
 
-run: module
-	@$(TOOLS)/vm.sh -k $(kdir)/arch/x86/boot/bzImage -p $(PAGING) -s $(SMP) -m $(MEM) \
-		-a "$(APPEND)" -f $(TOP)/vmlayout.ko -f $(TOOLS)/report.sh -- 'sh /root/report.sh'
+# The userspace reporter, static so that it runs in the test VMs (busybox,
+# no C library) as on the host.
+VMLAYOUT_BIN := $(TOOLS)/target/x86_64-unknown-linux-gnu/release/vmlayout
+reporter: deps
+	@cd $(TOOLS) && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
+		-p vmlayout --target x86_64-unknown-linux-gnu
+	@echo "built $(VMLAYOUT_BIN)"
+
+# Boot, take a snapshot in the guest, print `vmlayout report`, draw the
+# picture (RUN_OUT/layout.svg); RAW=1 also prints the raw files.
+RUN_OUT ?= $(TOP)/vmlayout-run
+run: module reporter
+	@$(TOOLS)/run.sh $(kdir)/arch/x86/boot/bzImage $(TOP)/vmlayout.ko $(VMLAYOUT_BIN) $(PAGING) \
+		$(RUN_OUT) -s $(SMP) -m $(MEM) -a "$(APPEND)"
+
+# KASLR statistics: BOOTS boots per paging mode (both unless PAGING= is
+# given on the command line), a snapshot each, then `vmlayout kaslr`.
+BOOTS ?= 50
+KASLR_OUT ?= $(TOP)/vmlayout-kaslr
+kaslr: module reporter
+	@$(TOOLS)/kaslr.sh $(kdir)/arch/x86/boot/bzImage $(TOP)/vmlayout.ko $(VMLAYOUT_BIN) $(BOOTS) \
+		"$(if $(filter command line,$(origin PAGING)),$(PAGING),5 4)" $(KASLR_OUT)
 
 check-host: deps
-	cd $(TOOLS) && cargo test -q --release
+	cd $(TOOLS) && cargo test -q --release --workspace
+	cd $(TOOLS) && cargo clippy -q --release -p vmlayout --all-targets -- -D warnings
 
 # rustfmt follows `mod` and `#[path]`, so the crate roots cover every file.
 RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
-	$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs)
+	$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs \
+	$(TOP)/tools/vmlayout/reporter/*.rs $(TOP)/tools/vmlayout/reporter/tests/*.rs \
+	$(TOP)/tools/vmlayout/reporter/examples/*.rs)
 check-style: gen
 	rustfmt --check --edition 2021 $(RUST_ROOTS)
 

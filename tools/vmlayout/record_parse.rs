@@ -18,6 +18,24 @@ pub struct Fields<'a> {
     rest: &'a str,
 }
 
+impl<'a> Fields<'a> {
+    /// What the iterator could not read as `key=value` fields: empty for a
+    /// well-formed record once every field was taken.
+    pub fn rest(&self) -> &'a str {
+        self.rest.trim_start_matches(' ')
+    }
+}
+
+/// The characters of a raw field value with its escapes (`\"`, `\\`)
+/// resolved.
+pub fn unescape(raw: &str) -> impl Iterator<Item = char> + '_ {
+    let mut chars = raw.chars();
+    core::iter::from_fn(move || match chars.next()? {
+        '\\' => chars.next(),
+        c => Some(c),
+    })
+}
+
 impl<'a> Iterator for Fields<'a> {
     type Item = (&'a str, &'a str);
 
