@@ -151,14 +151,14 @@ check-series: intree
 
 # The test kernel has vmlayout in tree as a module: its modules and the
 # kselftest are installed the kernel's way and run with run_kselftest.sh.
-check-vm: kernel
+check-vm: kernel reporter
 	BIG_MEM=256G TCG_SINGLE=1 PARALLEL=2 $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
 # The KASAN variant has vmlayout built in (the boot-time scan, no insmod)
 # and its KUnit suite: the kselftest and a stress boot (one boot per paging
 # mode, 30 churn rescans: KASAN makes TCG slow; check-vm runs the 100 and
 # compares randomization across boots), then kunit.py on the same build.
-check-kasan: deps
+check-kasan: deps reporter
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh kasan | tail -n1) && \
 		CHURN_SCANS=30 STRESS_SELFTEST=0 TCG_SINGLE=1 PARALLEL=2 $(TOOLS)/run-selftests.sh $$kd 1 && \
 		$(TOOLS)/run-kunit.sh $$kd
@@ -168,7 +168,7 @@ check-kasan: deps
 # fault injection, lockdown and 66 CPUs (tools/vmlayout/run-debug.sh). A
 # stock kernel (no vmlayout in its tree): the module is built out of tree
 # against it, as a lab would with its own kernel.
-check-debug: gen
+check-debug: gen reporter
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		MODULES=$$mods $(TOOLS)/run-debug.sh $$kd
@@ -178,19 +178,19 @@ check-debug: gen
 # ESPFIX. The kselftest through run_kselftest.sh in both paging modes, one
 # boot with pti=on and one with pti=off each (30 churn rescans: check-vm
 # runs the 100).
-check-defconfig: deps
+check-defconfig: deps reporter
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh defconfig | tail -n1) && \
 		CHURN_SCANS=30 EFI=1 TCG_SINGLE=1 PARALLEL=2 APPENDS="pti=on|pti=off" STRESS=0 \
 		$(TOOLS)/run-selftests.sh $$kd 2
 
 # Your own kernel: KDIR= a kernel build directory (see tools/vmlayout/check-kernel.sh).
-check-kernel: deps gen
+check-kernel: deps gen reporter
 	@test -n "$(KDIR)" || { echo "check-kernel: give KDIR=<your kernel build directory>" >&2; exit 2; }
 	@$(TOOLS)/check-kernel.sh $(KDIR)
 
 # Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
 BENCH := $(TOOLS)/bench
-bench: module
+bench: module reporter
 	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \

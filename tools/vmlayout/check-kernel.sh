@@ -45,7 +45,7 @@ for paging in 5 4; do
 		out=$(mktemp)
 		rc=0
 		"$here/vm.sh" -S -k "$image" -p "$paging" -a "$pti" "${vm_args[@]}" -f "$mods/vmlayout.ko" \
-			-f "$mods/kselftest" -- "cd /root/kselftest/vmlayout && sh ./vmlayout.sh $module" > "$out" 2>&1 || rc=$?
+			-f "$mods/kselftest" -- "cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout sh ./vmlayout.sh $module" > "$out" 2>&1 || rc=$?
 		grep -E '^(not ok|# Totals)' "$out" || true
 		if [ "$rc" -ne 0 ]; then
 			tail -n 40 "$out"

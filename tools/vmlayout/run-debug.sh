@@ -45,7 +45,7 @@ run() { # NAME VM-ARGS... -- CMD
 	fi
 }
 # A stock kernel: the out-of-tree module is given to the kselftest.
-KSELFTEST='cd /root/kselftest/vmlayout && sh ./vmlayout.sh /root/vmlayout.ko'
+KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout sh ./vmlayout.sh /root/vmlayout.ko'
 run kselftest-5level -p 5 -- "$KSELFTEST"
 run kselftest-4level -p 4 -- "$KSELFTEST"
 run stress -p 5 -a debug_pagealloc=on -- \

@@ -58,7 +58,7 @@ vm() {
 }
 pagings=${PAGINGS:-5 4}
 # Through the kernel's runner; the outer KTAP line is the verdict.
-selftest_cmd="cd /root/kselftest && { VMLAYOUT_CHURN_SCANS=${CHURN_SCANS:-100} ./run_kselftest.sh -t vmlayout:vmlayout.sh 2>&1; echo \"run_kselftest=\$?\"; } | tee /tmp/tap; cd /root
+selftest_cmd="cd /root/kselftest && { VMLAYOUT_TOOL=/root/kselftest/vmlayout/vmlayout VMLAYOUT_CHURN_SCANS=${CHURN_SCANS:-100} ./run_kselftest.sh -t vmlayout:vmlayout.sh 2>&1; echo \"run_kselftest=\$?\"; } | tee /tmp/tap; cd /root
 grep -q '^ok 1 selftests: vmlayout: vmlayout.sh' /tmp/tap && grep -qx 'run_kselftest=0' /tmp/tap"
 # Load and unload vmlayout whether it is a module or built in.
 load='[ -d /sys/kernel/debug/vmlayout ] || modprobe vmlayout'

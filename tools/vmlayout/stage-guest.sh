@@ -12,6 +12,10 @@
 set -euo pipefail
 
 kdir=$(cd "${1:?usage: stage-guest.sh KDIR}" && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
+# The static userspace reporter (make reporter), which the kselftest runs.
+bin=${VMLAYOUT_BIN:-$top/tools/vmlayout/target/x86_64-unknown-linux-gnu/release/vmlayout}
+[ -x "$bin" ] || { echo "stage-guest: no vmlayout tool $bin (make reporter)" >&2; exit 1; }
 src=$(readlink -f "$kdir/source")
 llvm=${LLVM:--19}
 selftests=$src/tools/testing/selftests
@@ -28,6 +32,7 @@ fi
 make -s -C "$selftests/vmlayout/test_modules" KDIR="$kdir" O="$kdir" LLVM="$llvm" clean >&2
 make -s -C "$selftests" TARGETS=vmlayout KDIR="$kdir" O="$kdir" LLVM="$llvm" \
 	INSTALL_PATH="$stage/kselftest" install >&2
+cp "$bin" "$stage/kselftest/vmlayout/vmlayout"
 [ -f "$stage/kselftest/vmlayout/test_modules/vmlayout_plant.ko" ] ||
 	{ echo "stage-guest: the companion module was not built" >&2; exit 1; }
 echo "$stage"

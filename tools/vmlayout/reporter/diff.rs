@@ -96,6 +96,38 @@ fn multiset_diff<K: Ord + Clone>(a: &[K], b: &[K]) -> (Vec<K>, Vec<K>) {
     (appeared, gone)
 }
 
+/// Pair what went away with what appeared in the same shape at another
+/// offset (in address order): those moved. Returns (moved, appeared, gone).
+fn pair_moves(
+    appeared: Vec<RangeKey>,
+    gone: Vec<RangeKey>,
+) -> (Vec<(RangeKey, RangeKey)>, Vec<RangeKey>, Vec<RangeKey>) {
+    let shape = |k: &RangeKey| {
+        (
+            k.table.clone(),
+            k.region.clone(),
+            k.size,
+            k.level.clone(),
+            k.attrs.clone(),
+            k.repeat,
+        )
+    };
+    let mut pool: BTreeMap<_, std::collections::VecDeque<RangeKey>> = BTreeMap::new();
+    for k in appeared {
+        pool.entry(shape(&k)).or_default().push_back(k);
+    }
+    let (mut moved, mut still_gone) = (Vec::new(), Vec::new());
+    for k in gone {
+        match pool.get_mut(&shape(&k)).and_then(|q| q.pop_front()) {
+            Some(to) => moved.push((k, to)),
+            None => still_gone.push(k),
+        }
+    }
+    let mut still_appeared: Vec<RangeKey> = pool.into_values().flatten().collect();
+    still_appeared.sort();
+    (moved, still_appeared, still_gone)
+}
+
 #[derive(Debug, Clone)]
 pub struct BaseMove {
     pub name: String,
@@ -120,6 +152,10 @@ pub struct Diff {
     pub regions: Vec<(String, String, String, i128)>,
     pub ranges_appeared: Vec<RangeKey>,
     pub ranges_gone: Vec<RangeKey>,
+    /// Ranges of one shape (table, region, size, level, attributes) that
+    /// are at another offset in B: cpu_entry_area's randomized per-CPU
+    /// slots, vmalloc areas allocated in another order. (from, to)
+    pub ranges_moved: Vec<(RangeKey, RangeKey)>,
     pub ranges_a: usize,
     pub ranges_b: usize,
     pub rules: Vec<RuleChange>,
@@ -155,17 +191,28 @@ impl Diff {
         let mut regions = Vec::new();
         // Rows are matched by index and name: "hole" is many rows' name.
         let row = |l: &'_ Layout, r: &crate::model::Region| {
-            l.regions.iter().any(|x| x.index == r.index && x.name == r.name)
+            l.regions
+                .iter()
+                .any(|x| x.index == r.index && x.name == r.name)
         };
         for ra in &a.regions {
-            let Some(rb) = b.regions.iter().find(|x| x.index == ra.index && x.name == ra.name) else {
+            let Some(rb) = b
+                .regions
+                .iter()
+                .find(|x| x.index == ra.index && x.name == ra.name)
+            else {
                 regions.push((ra.name.clone(), ra.verdict.clone(), "-".into(), 0));
                 continue;
             };
             let size = |r: &crate::model::Region| r.live.map_or(0, |l| i128::from(l.1 - l.0) + 1);
             let grow = size(rb) - size(ra);
             if ra.verdict != rb.verdict || grow != 0 {
-                regions.push((ra.name.clone(), ra.verdict.clone(), rb.verdict.clone(), grow));
+                regions.push((
+                    ra.name.clone(),
+                    ra.verdict.clone(),
+                    rb.verdict.clone(),
+                    grow,
+                ));
             }
         }
         for rb in &b.regions {
@@ -175,7 +222,8 @@ impl Diff {
         }
         let ka: Vec<RangeKey> = a.ranges.iter().map(|r| range_key(a, r)).collect();
         let kb: Vec<RangeKey> = b.ranges.iter().map(|r| range_key(b, r)).collect();
-        let (ranges_appeared, ranges_gone) = multiset_diff(&ka, &kb);
+        let (appeared, gone) = multiset_diff(&ka, &kb);
+        let (ranges_moved, ranges_appeared, ranges_gone) = pair_moves(appeared, gone);
         let mut ids: Vec<&str> = a.rules.iter().map(|r| r.id.as_str()).collect();
         for r in &b.rules {
             if !ids.contains(&r.id.as_str()) {
@@ -185,7 +233,8 @@ impl Diff {
         let fa: Vec<FindingKey> = a.findings.iter().map(|f| finding_key(a, f)).collect();
         let fb: Vec<FindingKey> = b.findings.iter().map(|f| finding_key(b, f)).collect();
         let (f_app, f_gone) = multiset_diff(&fa, &fb);
-        let found = |l: &Layout, id: &str| l.rules.iter().find(|r| r.id == id).map_or(0, |r| r.found);
+        let found =
+            |l: &Layout, id: &str| l.rules.iter().find(|r| r.id == id).map_or(0, |r| r.found);
         let rules = ids
             .into_iter()
             .map(|id| RuleChange {
@@ -202,6 +251,7 @@ impl Diff {
             regions,
             ranges_appeared,
             ranges_gone,
+            ranges_moved,
             ranges_a: a.ranges.len(),
             ranges_b: b.ranges.len(),
             rules,
@@ -230,26 +280,51 @@ impl Diff {
             let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v:016x}"));
             let delta = match (m.a, m.b) {
                 (Some(x), Some(y)) if x == y => "unchanged".to_string(),
-                (Some(x), Some(y)) => format!("moved {}", human_signed(i128::from(y) - i128::from(x))),
+                (Some(x), Some(y)) => {
+                    format!("moved {}", human_signed(i128::from(y) - i128::from(x)))
+                }
                 _ => "only in one".to_string(),
             };
-            let _ = writeln!(o, "  {:<17} {} -> {}  {delta}", m.name, show(m.a), show(m.b));
+            let _ = writeln!(
+                o,
+                "  {:<17} {} -> {}  {delta}",
+                m.name,
+                show(m.a),
+                show(m.b)
+            );
         }
         let _ = writeln!(o, "\nRegions");
         if self.regions.is_empty() {
             let _ = writeln!(o, "  same verdicts and sizes");
         }
         for (name, va, vb, grow) in &self.regions {
-            let _ = writeln!(o, "  {name:<20} {va} -> {vb}{}", if *grow != 0 { format!(", size {}", human_signed(*grow)) } else { String::new() });
+            let _ = writeln!(
+                o,
+                "  {name:<20} {va} -> {vb}{}",
+                if *grow != 0 {
+                    format!(", size {}", human_signed(*grow))
+                } else {
+                    String::new()
+                }
+            );
         }
         let _ = writeln!(
             o,
-            "\nRanges (by offset in their region): A {} records, B {}; {} appeared, {} gone",
+            "\nRanges (by offset in their region): A {} records, B {}; {} appeared, {} gone, {} moved",
             self.ranges_a,
             self.ranges_b,
             self.ranges_appeared.len(),
-            self.ranges_gone.len()
+            self.ranges_gone.len(),
+            self.ranges_moved.len()
         );
+        let mut moved_in: BTreeMap<&str, usize> = BTreeMap::new();
+        for (from, _) in &self.ranges_moved {
+            *moved_in.entry(from.region.as_str()).or_default() += 1;
+        }
+        if !moved_in.is_empty() {
+            let per: Vec<String> = moved_in.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let _ = writeln!(o, "  moved (same shape, other offset): {}", per.join(", "));
+        }
         for (sign, list) in [("+", &self.ranges_appeared), ("-", &self.ranges_gone)] {
             for k in list.iter().take(max) {
                 let _ = writeln!(
@@ -261,7 +336,11 @@ impl Diff {
                     human(k.size),
                     k.level,
                     k.attrs,
-                    if k.repeat > 1 { format!(" x{}", k.repeat) } else { String::new() }
+                    if k.repeat > 1 {
+                        format!(" x{}", k.repeat)
+                    } else {
+                        String::new()
+                    }
                 );
             }
             if list.len() > max {
@@ -277,7 +356,11 @@ impl Diff {
                 r.id,
                 r.found_a,
                 r.found_b,
-                if changed { format!("  (+{} -{})", r.appeared.len(), r.gone.len()) } else { String::new() }
+                if changed {
+                    format!("  (+{} -{})", r.appeared.len(), r.gone.len())
+                } else {
+                    String::new()
+                }
             );
             for (sign, list) in [("+", &r.appeared), ("-", &r.gone)] {
                 for k in list.iter().take(max) {
@@ -318,6 +401,7 @@ impl Diff {
             "regions": self.regions.iter().map(|(n, x, y, g)| json!({"name": n, "a": x, "b": y, "size_change": *g as i64})).collect::<Vec<_>>(),
             "ranges": {"a": self.ranges_a, "b": self.ranges_b,
                        "appeared": self.ranges_appeared.iter().map(range).collect::<Vec<_>>(),
+                       "moved": self.ranges_moved.iter().map(|(f, t)| json!({"from": range(f), "to_offset": t.offset})).collect::<Vec<_>>(),
                        "gone": self.ranges_gone.iter().map(range).collect::<Vec<_>>()},
             "rules": self.rules.iter().map(|r| json!({
                 "id": r.id, "found_a": r.found_a, "found_b": r.found_b,

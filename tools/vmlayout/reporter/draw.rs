@@ -157,20 +157,52 @@ fn pieces<'a>(ranges: impl Iterator<Item = &'a MapRange>, lo: u64, hi: u64) -> V
         }
         let class = Class::of(r);
         if let Some(p) = out.last_mut() {
-            if p.class == class && p.repeat == 1 && r.repeat == 1 && s >= p.last && s - p.last <= MERGE_GAP {
+            if p.class == class
+                && p.repeat == 1
+                && r.repeat == 1
+                && s >= p.last
+                && s - p.last <= MERGE_GAP
+            {
                 p.last = l;
                 continue;
             }
         }
-        out.push(Piece { start: s, last: l, class, repeat: r.repeat });
+        out.push(Piece {
+            start: s,
+            last: l,
+            class,
+            repeat: r.repeat,
+        });
     }
     out
+}
+
+/// Bytes of these ranges (every range of a run) inside `lo..=hi`.
+pub fn bytes_in<'a>(ranges: impl Iterator<Item = &'a MapRange>, lo: u64, hi: u64) -> u64 {
+    let mut total = 0u64;
+    for r in ranges {
+        for k in 0..r.repeat {
+            let off = r.stride.wrapping_mul(k);
+            let (s, l) = (
+                r.start.wrapping_add(off).max(lo),
+                r.last.wrapping_add(off).min(hi),
+            );
+            if s <= l {
+                total = total.saturating_add(l - s + 1);
+            }
+        }
+    }
+    total
 }
 
 /// The SVG text.
 pub fn svg(layout: &Layout) -> String {
     let half = layout.kernel_half_start();
-    let rows: Vec<_> = layout.regions.iter().filter(|r| r.doc_end >= half).collect();
+    let rows: Vec<_> = layout
+        .regions
+        .iter()
+        .filter(|r| r.doc_end >= half)
+        .collect();
     let legend_h = 150.0;
     let height = TOP + rows.len() as f64 * ROW_H + legend_h;
     let width = LABEL_W + BAR_W + RIGHT_W + 20.0;
@@ -181,8 +213,14 @@ pub fn svg(layout: &Layout) -> String {
     );
     o.push_str(r##"<defs><pattern id="hole" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern>"##);
     o.push_str(r##"<pattern id="guard" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="4" height="4" fill="#eeeeee"/><line x1="0" y1="0" x2="0" y2="4" stroke="#999999" stroke-width="2"/></pattern></defs>"##);
-    let _ = writeln!(o, r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##);
-    let release = layout.meta.get("release").map_or(String::new(), |r| format!(", Linux {r}"));
+    let _ = writeln!(
+        o,
+        r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##
+    );
+    let release = layout
+        .meta
+        .get("release")
+        .map_or(String::new(), |r| format!(", Linux {r}"));
     let _ = writeln!(
         o,
         r##"<text x="10" y="22" font-size="16" font-weight="bold">vmlayout: the kernel half, {}-level paging{}</text>"##,
@@ -202,10 +240,19 @@ pub fn svg(layout: &Layout) -> String {
     let bases: Vec<String> = layout
         .bases
         .iter()
-        .filter(|b| matches!(b.name.as_str(), "page_offset_base" | "vmalloc_base" | "vmemmap_base" | "kernel_text"))
+        .filter(|b| {
+            matches!(
+                b.name.as_str(),
+                "page_offset_base" | "vmalloc_base" | "vmemmap_base" | "kernel_text"
+            )
+        })
         .map(|b| format!("{}={:016x}", b.name, b.value))
         .collect();
-    let _ = writeln!(o, r##"<text x="10" y="56" font-family="DejaVu Sans Mono, monospace" font-size="10">{}</text>"##, esc(&bases.join("  ")));
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="56" font-family="DejaVu Sans Mono, monospace" font-size="10">{}</text>"##,
+        esc(&bases.join("  "))
+    );
     let _ = writeln!(
         o,
         r##"<text x="{LABEL_W}" y="80" font-size="10" fill="#555555">each row: live regions (top band), mapped ranges (kernel table; other tables below it), findings (markers); axis broken at every edge, piece width ∝ 1 + log2(size / 4 KiB)</text>"##
@@ -229,18 +276,34 @@ pub fn svg(layout: &Layout) -> String {
             .iter()
             .filter(|f| f.start <= hi && f.last >= lo)
             .collect();
-        let lives: Vec<_> = live_regions.iter().filter(|(_, s, e)| *s <= hi && *e >= lo).collect();
+        let lives: Vec<_> = live_regions
+            .iter()
+            .filter(|(_, s, e)| *s <= hi && *e >= lo)
+            .collect();
         let cuts = main
             .iter()
             .chain(extra.iter())
             .flat_map(|p| [u128::from(p.start), u128::from(p.last) + 1])
-            .chain(lives.iter().flat_map(|(_, s, e)| [u128::from(*s), u128::from(*e) + 1]))
-            .chain(findings.iter().flat_map(|f| [u128::from(f.start), u128::from(f.last) + 1]));
+            .chain(
+                lives
+                    .iter()
+                    .flat_map(|(_, s, e)| [u128::from(*s), u128::from(*e) + 1]),
+            )
+            .chain(
+                findings
+                    .iter()
+                    .flat_map(|f| [u128::from(f.start), u128::from(f.last) + 1]),
+            );
         let axis = Axis::new(lo, hi, cuts, BAR_W);
         let x0 = LABEL_W;
         // Label: name, documented extent, size.
         let size = hi - lo + 1;
-        let _ = writeln!(o, r##"<text x="10" y="{}" font-weight="bold">{}</text>"##, y + 14.0, esc(&row.name));
+        let _ = writeln!(
+            o,
+            r##"<text x="10" y="{}" font-weight="bold">{}</text>"##,
+            y + 14.0,
+            esc(&row.name)
+        );
         let _ = writeln!(
             o,
             r##"<text x="10" y="{}" font-family="DejaVu Sans Mono, monospace" font-size="9.5" fill="#444444">{:016x}-{:016x} {}</text>"##,
@@ -254,7 +317,12 @@ pub fn svg(layout: &Layout) -> String {
             "guard-hole" => r##"fill="url(#guard)""##,
             _ => r##"fill="url(#hole)""##,
         };
-        let _ = writeln!(o, r##"<rect x="{x0}" y="{}" width="{BAR_W}" height="{}" {bg} stroke="#9aa5b1" stroke-width="0.6"/>"##, y + 2.0, ROW_H - 8.0);
+        let _ = writeln!(
+            o,
+            r##"<rect x="{x0}" y="{}" width="{BAR_W}" height="{}" {bg} stroke="#9aa5b1" stroke-width="0.6"/>"##,
+            y + 2.0,
+            ROW_H - 8.0
+        );
         if row.severity != Severity::Info {
             let _ = writeln!(
                 o,
@@ -267,7 +335,10 @@ pub fn svg(layout: &Layout) -> String {
             );
         }
         for (name, s, e) in lives {
-            let (a, b) = (axis.x(u128::from((*s).max(lo))), axis.x(u128::from((*e).min(hi)) + 1));
+            let (a, b) = (
+                axis.x(u128::from((*s).max(lo))),
+                axis.x(u128::from((*e).min(hi)) + 1),
+            );
             let _ = writeln!(
                 o,
                 r##"<rect x="{:.2}" y="{}" width="{:.2}" height="7" fill="#9ecae1" stroke="#3182bd" stroke-width="0.5"><title>live {} {:016x}-{:016x}</title></rect>"##,
@@ -279,13 +350,23 @@ pub fn svg(layout: &Layout) -> String {
                 e
             );
             if b - a > 60.0 {
-                let _ = writeln!(o, r##"<text x="{:.2}" y="{}" font-size="8" fill="#08519c">live {}</text>"##, x0 + a + 2.0, y + 9.0, esc(name));
+                let _ = writeln!(
+                    o,
+                    r##"<text x="{:.2}" y="{}" font-size="8" fill="#08519c">live {}</text>"##,
+                    x0 + a + 2.0,
+                    y + 9.0,
+                    esc(name)
+                );
             }
         }
         for (lane_y, lane_h, list) in [(y + 11.0, 13.0, &main), (y + 25.0, 4.0, &extra)] {
             for p in list.iter() {
                 let (a, b) = (axis.x(u128::from(p.start)), axis.x(u128::from(p.last) + 1));
-                let note = if p.repeat > 1 { format!(" (a run of {})", p.repeat) } else { String::new() };
+                let note = if p.repeat > 1 {
+                    format!(" (a run of {})", p.repeat)
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     o,
                     r##"<rect x="{:.2}" y="{lane_y}" width="{:.2}" height="{lane_h}" fill="{}"><title>{:016x}-{:016x} {}{}</title></rect>"##,
@@ -315,32 +396,87 @@ pub fn svg(layout: &Layout) -> String {
                 esc(&f.reason)
             );
         }
-        let mapped = row.mapped_bytes.map_or("-".to_string(), human);
-        let _ = writeln!(o, r##"<text x="{}" y="{}" font-size="10" fill="#333333">{}</text>"##, x0 + BAR_W + 8.0, y + 20.0, esc(&format!("mapped {mapped}")));
+        let mapped = human(bytes_in(layout.ranges.iter(), lo, hi));
+        let _ = writeln!(
+            o,
+            r##"<text x="{}" y="{}" font-size="10" fill="#333333">{}</text>"##,
+            x0 + BAR_W + 8.0,
+            y + 20.0,
+            esc(&format!("mapped {mapped}"))
+        );
     }
 
     // Legend.
     let ly = TOP + rows.len() as f64 * ROW_H + 16.0;
-    let _ = writeln!(o, r##"<text x="10" y="{ly}" font-weight="bold">Legend</text>"##);
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{ly}" font-weight="bold">Legend</text>"##
+    );
     let mut x = 10.0;
     for c in Class::ALL {
-        let _ = writeln!(o, r##"<rect x="{x}" y="{}" width="14" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"##, ly + 10.0, c.colour(), x + 18.0, ly + 19.0, esc(c.label()));
+        let _ = writeln!(
+            o,
+            r##"<rect x="{x}" y="{}" width="14" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"##,
+            ly + 10.0,
+            c.colour(),
+            x + 18.0,
+            ly + 19.0,
+            esc(c.label())
+        );
         x += 24.0 + 6.3 * c.label().len() as f64;
     }
     let y2 = ly + 38.0;
-    let _ = writeln!(o, r##"<rect x="10" y="{y2}" width="14" height="10" fill="#eef2f7" stroke="#9aa5b1"/><text x="28" y="{}">documented region</text>"##, y2 + 9.0);
-    let _ = writeln!(o, r##"<rect x="160" y="{y2}" width="14" height="10" fill="url(#hole)" stroke="#9aa5b1"/><text x="178" y="{}">documented hole (must be empty)</text>"##, y2 + 9.0);
-    let _ = writeln!(o, r##"<rect x="380" y="{y2}" width="14" height="10" fill="url(#guard)" stroke="#9aa5b1"/><text x="398" y="{}">guard hole</text>"##, y2 + 9.0);
-    let _ = writeln!(o, r##"<rect x="490" y="{}" width="14" height="7" fill="#9ecae1" stroke="#3182bd"/><text x="508" y="{}">live region (where the kernel put it)</text>"##, y2 + 2.0, y2 + 9.0);
+    let _ = writeln!(
+        o,
+        r##"<rect x="10" y="{y2}" width="14" height="10" fill="#eef2f7" stroke="#9aa5b1"/><text x="28" y="{}">documented region</text>"##,
+        y2 + 9.0
+    );
+    let _ = writeln!(
+        o,
+        r##"<rect x="160" y="{y2}" width="14" height="10" fill="url(#hole)" stroke="#9aa5b1"/><text x="178" y="{}">documented hole (must be empty)</text>"##,
+        y2 + 9.0
+    );
+    let _ = writeln!(
+        o,
+        r##"<rect x="380" y="{y2}" width="14" height="10" fill="url(#guard)" stroke="#9aa5b1"/><text x="398" y="{}">guard hole</text>"##,
+        y2 + 9.0
+    );
+    let _ = writeln!(
+        o,
+        r##"<rect x="490" y="{}" width="14" height="7" fill="#9ecae1" stroke="#3182bd"/><text x="508" y="{}">live region (where the kernel put it)</text>"##,
+        y2 + 2.0,
+        y2 + 9.0
+    );
     let mut fx = 760.0;
     for s in Severity::ALL {
-        let _ = writeln!(o, r##"<path d="M{},{} l-4,8 h8 z" fill="{}"/><text x="{}" y="{}">{} finding</text>"##, fx + 4.0, y2 + 1.0, severity_colour(s), fx + 12.0, y2 + 9.0, s.name());
+        let _ = writeln!(
+            o,
+            r##"<path d="M{},{} l-4,8 h8 z" fill="{}"/><text x="{}" y="{}">{} finding</text>"##,
+            fx + 4.0,
+            y2 + 1.0,
+            severity_colour(s),
+            fx + 12.0,
+            y2 + 9.0,
+            s.name()
+        );
         fx += 95.0;
     }
     let y3 = y2 + 28.0;
-    let _ = writeln!(o, r##"<text x="10" y="{y3}">Axis: every row is one documented row of mm.rst, in address order, with its own axis broken at each edge in it; each piece between two edges is</text>"##);
-    let _ = writeln!(o, r##"<text x="10" y="{}">drawn with width ∝ 1 + log2(size / 4 KiB): a 4 KiB page is 1 unit, a 64 TiB region 35 (piecewise logarithmic). A row outlined in colour has a verdict other than ok.</text>"##, y3 + 15.0);
-    let _ = writeln!(o, r##"<text x="10" y="{}" fill="#555555">{}</text>"##, y3 + 32.0, esc(&format!("source: {}", layout.origin)));
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{y3}">Axis: every row is one documented row of mm.rst, in address order, with its own axis broken at each edge in it; each piece between two edges is</text>"##
+    );
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{}">drawn with width ∝ 1 + log2(size / 4 KiB): a 4 KiB page is 1 unit, a 64 TiB region 35 (piecewise logarithmic). A row outlined in colour has a verdict other than ok.</text>"##,
+        y3 + 15.0
+    );
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{}" fill="#555555">{}</text>"##,
+        y3 + 32.0,
+        esc(&format!("source: {}", layout.origin))
+    );
     o.push_str("</svg>\n");
     o
 }

@@ -65,7 +65,11 @@ pub struct Model {
 /// replaying `kernel_randomize_memory()` with the bases the boot chose.
 pub fn memory_models(layout: &Layout, padding_tb: u64, zone_device: bool) -> Option<[Model; 3]> {
     let five = layout.levels == 5;
-    let vaddr_start: u64 = if five { 0xff11_0000_0000_0000 } else { 0xffff_8880_0000_0000 };
+    let vaddr_start: u64 = if five {
+        0xff11_0000_0000_0000
+    } else {
+        0xffff_8880_0000_0000
+    };
     let max_physmem_tb: u64 = 1 << (if five { 52 } else { 46 } - 40);
     let ram_end = layout.base("ram_end")?;
     let mut size_tb = [max_physmem_tb, if five { 12800 } else { 32 }, 0];
@@ -75,20 +79,24 @@ pub fn memory_models(layout: &Layout, padding_tb: u64, zone_device: bool) -> Opt
     }
     let vmemmap_size = (size_tb[0] << (40 - 12)) * STRUCT_PAGE;
     size_tb[2] = vmemmap_size.div_ceil(TIB);
-    let mut remain = (VADDR_END - vaddr_start).checked_sub(size_tb.iter().map(|t| t * TIB).sum())?;
+    let mut remain =
+        (VADDR_END - vaddr_start).checked_sub(size_tb.iter().map(|t| t * TIB).sum())?;
     let bases = [
         layout.base("page_offset_base")?,
         layout.base("vmalloc_base")?,
         layout.base("vmemmap_base")?,
     ];
     let mut vaddr = vaddr_start;
-    let mut out = [Model { positions: 0, consistent: false }; 3];
+    let mut out = [Model {
+        positions: 0,
+        consistent: false,
+    }; 3];
     for i in 0..3 {
         let entropy = remain / (3 - i as u64);
         let taken = bases[i].wrapping_sub(vaddr);
         out[i] = Model {
             positions: entropy / GIB + 1,
-            consistent: bases[i] >= vaddr && taken <= entropy && taken % GIB == 0,
+            consistent: bases[i] >= vaddr && taken <= entropy && taken.is_multiple_of(GIB),
         };
         if !out[i].consistent {
             return Some(out);
@@ -109,8 +117,13 @@ pub fn text_model(layout: &Layout, physical_start: u64, align: u64) -> Option<Mo
     let minimum = physical_start.div_ceil(align) * align;
     let slots = 1 + KERNEL_IMAGE_SIZE.checked_sub(minimum + image)? / align;
     let offset = layout.base("kernel_text")?.checked_sub(START_KERNEL_MAP)?;
-    let consistent = offset >= minimum && (offset - minimum) % align == 0 && (offset - minimum) / align < slots;
-    Some(Model { positions: slots, consistent })
+    let consistent = offset >= minimum
+        && (offset - minimum).is_multiple_of(align)
+        && (offset - minimum) / align < slots;
+    Some(Model {
+        positions: slots,
+        consistent,
+    })
 }
 
 fn parse_hex(v: &str) -> Option<u64> {
@@ -166,10 +179,10 @@ pub struct BaseStats {
 }
 
 impl BaseStats {
-    /// `max - min` in positions, against the model's positions.
-    pub fn spread_fraction(&self) -> Option<f64> {
+    /// `max - min` in positions of `align`, against the window's.
+    pub fn spread_fraction(&self) -> f64 {
         let spread = ((self.max - self.min) / self.align.max(1) + 1) as f64;
-        self.model_positions.map(|p| spread / p)
+        spread / self.window_positions.max(1) as f64
     }
 }
 
@@ -190,7 +203,10 @@ pub fn analyse(layouts: &[Layout]) -> Vec<Stats> {
     for l in layouts {
         modes.entry(l.levels).or_default().push(l);
     }
-    modes.into_iter().map(|(levels, ls)| analyse_mode(levels, &ls)).collect()
+    modes
+        .into_iter()
+        .map(|(levels, ls)| analyse_mode(levels, &ls))
+        .collect()
 }
 
 fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
@@ -199,14 +215,27 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
     let padding = match config_num(first, "CONFIG_RANDOMIZE_MEMORY_PHYSICAL_PADDING") {
         Some(p) => p,
         None => {
-            assumptions.push("CONFIG_RANDOMIZE_MEMORY_PHYSICAL_PADDING unknown (no /proc/config.gz): 0 assumed".to_string());
+            assumptions.push(
+                "CONFIG_RANDOMIZE_MEMORY_PHYSICAL_PADDING unknown (no /proc/config.gz): 0 assumed"
+                    .to_string(),
+            );
             0
         }
     };
-    let zone_device = first.config.get("CONFIG_ZONE_DEVICE").is_some_and(|v| v == "y");
+    let zone_device = first
+        .config
+        .get("CONFIG_ZONE_DEVICE")
+        .is_some_and(|v| v == "y");
     let physical_start = config_num(first, "CONFIG_PHYSICAL_START").unwrap_or(0x100_0000);
     let kasan = first.config.get("CONFIG_KASAN").is_some_and(|v| v == "y");
-    let nokaslr = ls.iter().filter(|l| l.meta.get("cmdline").is_some_and(|c| c.split_whitespace().any(|w| w == "nokaslr"))).count();
+    let nokaslr = ls
+        .iter()
+        .filter(|l| {
+            l.meta
+                .get("cmdline")
+                .is_some_and(|c| c.split_whitespace().any(|w| w == "nokaslr"))
+        })
+        .count();
     let mut bases = Vec::new();
     for (name, region) in BASES {
         let values: Vec<u64> = ls.iter().filter_map(|l| l.base(name)).collect();
@@ -237,7 +266,8 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
             })
             .collect();
         let model_source = if name == "kernel_text" {
-            "find_random_virt_addr() (arch/x86/boot/compressed/kaslr.c): slots for this image size".to_string()
+            "find_random_virt_addr() (arch/x86/boot/compressed/kaslr.c): slots for this image size"
+                .to_string()
         } else {
             "kernel_randomize_memory() (arch/x86/mm/kaslr.c), replayed per boot: positions given the earlier bases".to_string()
         };
@@ -247,7 +277,13 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
             let k = models.len() as f64;
             (
                 Some(models.iter().map(|m| m.positions as f64).sum::<f64>() / k),
-                Some(models.iter().map(|m| (m.positions as f64).log2()).sum::<f64>() / k),
+                Some(
+                    models
+                        .iter()
+                        .map(|m| (m.positions as f64).log2())
+                        .sum::<f64>()
+                        / k,
+                ),
             )
         };
         let inconsistent = models.iter().filter(|m| !m.consistent).count();
@@ -263,7 +299,9 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
             } else {
                 "RANDOMIZE_BASE/RANDOMIZE_MEMORY off, or no entropy source"
             };
-            flags.push(format!("not randomized: the same value in all {n} boots ({why})"));
+            flags.push(format!(
+                "not randomized: the same value in all {n} boots ({why})"
+            ));
         } else if collision_p.is_some_and(|p| p < 0.01) {
             flags.push(format!(
                 "repeats far more than the model allows: {equal_pairs} equal pairs where {:.2} are expected (p={:.1e})",
@@ -274,7 +312,10 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
         if inconsistent > 0 {
             flags.push(format!("{inconsistent} boots chose a value the model does not allow (another kernel version or config?)"));
         }
-        let outside = values.iter().filter(|v| **v < window.0 || **v > window.1 || (**v - window.0) % align != 0).count();
+        let outside = values
+            .iter()
+            .filter(|v| **v < window.0 || **v > window.1 || !(**v - window.0).is_multiple_of(align))
+            .count();
         if outside > 0 && r.is_some() {
             flags.push(format!("{outside} values outside the window or misaligned"));
         }
@@ -325,17 +366,29 @@ impl Stats {
             "KASLR over {} boots, {}-level paging{}, RAM up to {}",
             self.boots,
             self.levels,
-            if self.release.is_empty() { String::new() } else { format!(", Linux {}", self.release) },
+            if self.release.is_empty() {
+                String::new()
+            } else {
+                format!(", Linux {}", self.release)
+            },
             human(self.ram_end)
         );
         let _ = writeln!(
             o,
             "  {:<17} {:>9} {:>16} {:>16} {:>11} {:>10} {:>8} {:>13} {:>11}",
-            "base", "distinct", "min", "max", "positions", "spread", "model", "equal pairs", "observed"
+            "base",
+            "distinct",
+            "min",
+            "max",
+            "positions",
+            "spread",
+            "model",
+            "equal pairs",
+            "observed"
         );
         for b in &self.bases {
             let positions = b.model_positions.map_or("-".into(), |p| format!("{p:.0}"));
-            let spread = b.spread_fraction().map_or("-".into(), |f| format!("{:.1}%", f * 100.0));
+            let spread = format!("{:.1}%", b.spread_fraction() * 100.0);
             let model = b.model_bits.map_or("-".into(), |v| format!("{v:.1} b"));
             let pairs = match b.expected_pairs {
                 Some(e) => format!("{} ({e:.2})", b.equal_pairs),
@@ -351,10 +404,19 @@ impl Stats {
                 b.name, b.distinct, b.samples, b.min, b.max, positions, spread, model, pairs, est
             );
         }
-        let _ = writeln!(o, "  positions: what the kernel's code allows (mean per boot), in steps of the base's alignment; spread: (max-min)/align+1 against them;");
+        let _ = writeln!(o, "  positions: what the kernel's code allows (mean per boot), in steps of the base's alignment; spread: (max-min)/align+1 against the window's positions;");
         let _ = writeln!(o, "  model: log2(positions); equal pairs (expected under the model); observed: Renyi-2 estimate log2(pairs/equal pairs), or a lower bound if none");
         for b in &self.bases {
-            let _ = writeln!(o, "  {}: window {:016x}-{:016x} ({} positions of {}); model: {}", b.name, b.window.0, b.window.1, b.window_positions, human(b.align), b.model_source);
+            let _ = writeln!(
+                o,
+                "  {}: window {:016x}-{:016x} ({} positions of {}); model: {}",
+                b.name,
+                b.window.0,
+                b.window.1,
+                b.window_positions,
+                human(b.align),
+                b.model_source
+            );
         }
         for a in &self.assumptions {
             let _ = writeln!(o, "  assumption: {a}");

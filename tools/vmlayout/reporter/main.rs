@@ -122,10 +122,15 @@ fn run(argv: &[String]) -> Result<u8, String> {
                 emit(&args.output, &format!("{v:#}\n"))?;
             } else {
                 let colour = args.colour.unwrap_or_else(|| {
-                    args.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                    args.output.is_none()
+                        && std::io::stdout().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none()
                 });
                 let max = if args.all { usize::MAX } else { 5 };
-                emit(&args.output, &report::text(&layout, report::Style::new(colour), max))?;
+                emit(
+                    &args.output,
+                    &report::text(&layout, report::Style::new(colour), max),
+                )?;
             }
             Ok(layout.exit_status() as u8)
         }
@@ -148,7 +153,10 @@ fn run(argv: &[String]) -> Result<u8, String> {
             if args.json {
                 emit(&args.output, &format!("{:#}\n", d.json(a, b)))?;
             } else {
-                emit(&args.output, &d.text(a, b, if args.all { usize::MAX } else { 10 }))?;
+                emit(
+                    &args.output,
+                    &d.text(a, b, if args.all { usize::MAX } else { 10 }),
+                )?;
             }
             Ok(d.exit_status() as u8)
         }
@@ -169,7 +177,10 @@ fn run(argv: &[String]) -> Result<u8, String> {
             let stats = kaslr::analyse(&layouts);
             if args.json {
                 let v: Vec<_> = stats.iter().map(kaslr::Stats::json).collect();
-                emit(&args.output, &format!("{:#}\n", serde_json::Value::Array(v)))?;
+                emit(
+                    &args.output,
+                    &format!("{:#}\n", serde_json::Value::Array(v)),
+                )?;
             } else {
                 let text: Vec<String> = stats.iter().map(kaslr::Stats::text).collect();
                 emit(&args.output, &text.join("\n"))?;

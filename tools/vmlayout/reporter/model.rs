@@ -175,9 +175,10 @@ impl Layout {
         let findings = snap.file("findings")?;
         let stats = snap.file("stats")?;
 
-        let paging = summary.of_kind("paging").next().ok_or_else(|| {
-            crate::source::Error::new(&summary.origin, 0, "no 'paging' record")
-        })?;
+        let paging = summary
+            .of_kind("paging")
+            .next()
+            .ok_or_else(|| crate::source::Error::new(&summary.origin, 0, "no 'paging' record"))?;
         let levels = match summary.num(paging, "levels")? {
             4 => 4,
             5 => 5,
@@ -265,9 +266,9 @@ impl Layout {
             match rec.kind.as_str() {
                 "region" => {
                     region = map.field(rec, "name")?.to_string();
-                    pid = rec.get("pid").map(|p| {
-                        format!("{p} ({})", rec.get("comm").unwrap_or("?"))
-                    });
+                    pid = rec
+                        .get("pid")
+                        .map(|p| format!("{p} ({})", rec.get("comm").unwrap_or("?")));
                 }
                 "range" => ranges.push(MapRange {
                     table: map.field(rec, "table")?.to_string(),

@@ -67,7 +67,10 @@ pub fn verdict(layout: &Layout) -> &'static str {
 fn grouped(layout: &Layout) -> BTreeMap<(Severity, String), Vec<usize>> {
     let mut groups: BTreeMap<(Severity, String), Vec<usize>> = BTreeMap::new();
     for (i, f) in layout.findings.iter().enumerate() {
-        groups.entry((f.severity, f.id.clone())).or_default().push(i);
+        groups
+            .entry((f.severity, f.id.clone()))
+            .or_default()
+            .push(i);
     }
     groups
 }
@@ -82,7 +85,11 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         "{} {}-level paging{}{}",
         style.bold("vmlayout report:"),
         layout.levels,
-        if release.is_empty() { String::new() } else { format!(", Linux {release}") },
+        if release.is_empty() {
+            String::new()
+        } else {
+            format!(", Linux {release}")
+        },
         style.dim(&format!("  ({}, map {})", layout.origin, layout.map_name)),
     );
     let errors = layout.count(Severity::Error);
@@ -143,7 +150,12 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         let _ = writeln!(o, "  {:<17} {}  {detail}", base.name, hex(base.value));
     }
 
-    let _ = writeln!(o, "\n{}", style.bold("Regions") + &style.dim("  (documented rows that are regions; holes are checked as findings)"));
+    let _ = writeln!(
+        o,
+        "\n{}",
+        style.bold("Regions")
+            + &style.dim("  (documented rows that are regions; holes are checked as findings)")
+    );
     let _ = writeln!(
         o,
         "  {:<20} {:<33} {:<10} {:>10} {:>10}  verdict",
@@ -186,7 +198,11 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
             "  {} {id}: {}{}",
             style.severity(*severity, severity.name()),
             idx.len(),
-            if omitted > 0 { format!(" (+{omitted} not listed)") } else { String::new() }
+            if omitted > 0 {
+                format!(" (+{omitted} not listed)")
+            } else {
+                String::new()
+            }
         );
         for &i in idx.iter().take(max_per_rule) {
             let f = &layout.findings[i];
@@ -218,7 +234,11 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         "  rules: {} checked, {} with findings{}",
         layout.rules.len(),
         fired.len(),
-        if fired.is_empty() { String::new() } else { format!(" ({})", fired.join(" ")) }
+        if fired.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", fired.join(" "))
+        }
     );
 
     let _ = writeln!(o, "\n{}", style.bold("Looked at"));

@@ -109,10 +109,11 @@ pub fn parse_record(origin: &str, line_no: usize, line: &str) -> Result<Option<R
     let mut out = Vec::new();
     for (key, raw) in fields.by_ref() {
         if key.is_empty() || key.contains(' ') {
+            let bad = key.split(' ').next().unwrap_or(key);
             return Err(Error::new(
                 origin,
                 line_no,
-                format!("malformed field '{key}' in a '{kind}' record"),
+                format!("malformed record: '{bad}' is not key=value"),
             ));
         }
         out.push((key.to_string(), record_parse::unescape(raw).collect()));
@@ -161,7 +162,10 @@ impl VmFile {
                     "record format {version} is not known: this vmlayout reads format {FORMAT}"
                 ),
                 Some((_, file)) => {
-                    format!("this is the '{}' file, not '{name}'", file.trim_start_matches("file="))
+                    format!(
+                        "this is the '{}' file, not '{name}'",
+                        file.trim_start_matches("file=")
+                    )
                 }
                 None => format!("not a vmlayout file: the first line should be '{expected}'"),
             };
@@ -270,8 +274,8 @@ impl Snapshot {
         if path.is_dir() {
             return Self::from_dir(path);
         }
-        let text = std::fs::read(path)
-            .map_err(|e| Error::new(&origin, 0, format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read(path).map_err(|e| Error::new(&origin, 0, format!("cannot read: {e}")))?;
         let text = String::from_utf8(text)
             .map_err(|_| Error::new(&origin, 0, "not a vmlayout snapshot: not UTF-8 text"))?;
         Self::parse(&origin, &text)
@@ -341,14 +345,22 @@ impl Snapshot {
                 "meta" => meta.extend(rec.fields),
                 "config" => {
                     let (Some(name), Some(value)) = (rec.get("name"), rec.get("value")) else {
-                        return Err(Error::new(origin, line_no, "config record needs name= and value="));
+                        return Err(Error::new(
+                            origin,
+                            line_no,
+                            "config record needs name= and value=",
+                        ));
                     };
                     config.insert(name.to_string(), value.to_string());
                 }
                 "file" => {
                     let name = rec.get("name").unwrap_or("");
                     if !FILES.contains(&name) {
-                        return Err(Error::new(origin, line_no, format!("unknown file '{name}'")));
+                        return Err(Error::new(
+                            origin,
+                            line_no,
+                            format!("unknown file '{name}'"),
+                        ));
                     }
                     let count: usize = rec
                         .get("lines")
@@ -375,7 +387,11 @@ impl Snapshot {
                     break;
                 }
                 other => {
-                    return Err(Error::new(origin, line_no, format!("unknown record '{other}'")))
+                    return Err(Error::new(
+                        origin,
+                        line_no,
+                        format!("unknown record '{other}'"),
+                    ))
                 }
             }
         }
@@ -388,7 +404,11 @@ impl Snapshot {
         }
         for name in FILES {
             if !files.contains_key(name) {
-                return Err(Error::new(origin, 0, format!("the snapshot has no '{name}' file")));
+                return Err(Error::new(
+                    origin,
+                    0,
+                    format!("the snapshot has no '{name}' file"),
+                ));
             }
         }
         Ok(Snapshot {
@@ -420,7 +440,9 @@ impl Snapshot {
             write(&mut out, "config", &[("name", name), ("value", value)]);
         }
         for name in FILES {
-            let Some(file) = self.files.get(name) else { continue };
+            let Some(file) = self.files.get(name) else {
+                continue;
+            };
             let count = file.text.lines().count().to_string();
             write(&mut out, "file", &[("name", name), ("lines", &count)]);
             for line in file.text.lines() {

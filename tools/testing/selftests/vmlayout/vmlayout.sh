@@ -59,8 +59,55 @@ load() {
 	if [ -n "$MODULE" ]; then insmod "$MODULE"; else modprobe vmlayout; fi
 }
 
+# The userspace reporter (tools/vmlayout/reporter, `vmlayout`): its JSON
+# counts against findings, its exit status against the severities there.
+# VMLAYOUT_TOOL names it (the runners set it: then it must be there);
+# otherwise `vmlayout` next to this script or in PATH, or the two tests
+# are skipped.
+TOOL=${VMLAYOUT_TOOL:-}
+if [ -z "$TOOL" ]; then
+	TOOL=$(dirname "$0")/vmlayout
+	[ -x "$TOOL" ] || TOOL=$(command -v vmlayout || true)
+fi
+
+# reporter_check WHEN: `vmlayout report --json` on the live files agrees
+# with findings (per severity, every rule's found=) and its exit status is
+# 2 with an error finding or region verdict, 1 with a warning finding or a
+# stale scan, else 0.
+reporter_check() {
+	if [ -z "$TOOL" ] && [ -z "${VMLAYOUT_TOOL:-}" ]; then
+		ktap_test_skip "vmlayout report --json $1: no vmlayout tool (VMLAYOUT_TOOL)"
+		return
+	fi
+	st=0
+	"$TOOL" report --json > "$tmp/report.json" 2> "$tmp/report.err" || st=$?
+	cp "$DBG/findings" "$tmp/findings.now"
+	F=$tmp/findings.now
+	bad=""
+	for sev in error warn info; do
+		want=$(grep -c "^finding .* severity=$sev " "$F")
+		got=$(sed -n "s/^ *\"$sev\": \([0-9]*\),*\$/\1/p" "$tmp/report.json" | head -n1)
+		[ "$want" = "$got" ] || bad="$bad $sev:$got/$want"
+	done
+	want=$(awk '$1 == "rule" { for (i = 2; i <= NF; i++) if ($i ~ /^found=/) { sub(/found=/, "", $i); n += $i } } END { print n + 0 }' "$F")
+	got=$(sed -n 's/^ *"found": \([0-9]*\),*$/\1/p' "$tmp/report.json" | awk '{ n += $1 } END { print n + 0 }')
+	[ "$want" = "$got" ] || bad="$bad found:$got/$want"
+	map=$(field "$F" scope map)
+	if grep -q "^finding .* severity=error " "$F" ||
+		grep "^region map=$map " "$DBG/layout" | grep -q " severity=error "; then
+		want_st=2
+	elif grep -qE "^(finding .* severity=warn |stale )" "$F"; then
+		want_st=1
+	else
+		want_st=0
+	fi
+	[ "$st" = "$want_st" ] || bad="$bad status:$st/$want_st"
+	[ -z "$bad" ]; ktap_result $? "vmlayout report --json $1: counts and exit status $st agree with findings${bad:+ (got/want:$bad)}"
+	[ -z "$bad" ] || sed 's/^/# /' "$tmp/report.err"
+}
+
 ktap_print_header
-PLAN=59
+PLAN=61
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 [ -r "$PTDUMP" ] || { ktap_skip_all "$PTDUMP missing: CONFIG_PTDUMP_DEBUGFS is required (see config)"; exit "$KSFT_SKIP"; }
@@ -431,6 +478,7 @@ plant_case() {
 	done
 	[ -n "$got" ]; ktap_result $? "plant $kind: finding $pattern${addr:+ at $addr}"
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
+	[ "$kind" != wx ] || reporter_check "with a W+X page planted"
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
 	! grep -q "^finding table=[a-z]* $pattern" "$DBG/findings"
@@ -502,7 +550,7 @@ if [ -e "$PLANT" ]; then
 	echo 0 > $TR/events/vmlayout/vmalloc_sync_fault/enable
 else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
-	for n in $(seq 14); do ktap_result 1 "planted violations (no $PLANT)"; done
+	for n in $(seq 15); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
 
 # Command files take exactly their word, with at most one newline, written
@@ -569,6 +617,7 @@ mms=$(field "$DBG/findings" scope mms_checked)
 # After the churn, a quiet scan: still clean, nothing changed under it.
 echo 1 > "$DBG/rescan" && ! grep -qE '^finding .*severity=(warn|error)' "$DBG/findings"
 ktap_result $? "after the churn, a quiet rescan is clean"
+reporter_check "after the churn"
 
 if [ "$builtin" -eq 1 ]; then
 	ktap_test_skip "rmmod removes $DBG: built in"
