@@ -371,7 +371,11 @@ pub fn svg(layout: &Layout) -> String {
                     o,
                     r##"<rect x="{:.2}" y="{lane_y}" width="{:.2}" height="{lane_h}" fill="{}"><title>{:016x}-{:016x} {}{}</title></rect>"##,
                     x0 + a,
-                    (b - a).max(1.5),
+                    // What must stand out is never thinner than 3 px.
+                    (b - a).max(match p.class {
+                        Class::WriteExec | Class::User => 3.0,
+                        _ => 1.5,
+                    }),
                     p.class.colour(),
                     p.start,
                     p.last,

@@ -355,6 +355,20 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
 }
 
 impl Stats {
+    /// The memory regions' model bits together (chain rule: the sum of each
+    /// base's bits given the ones before it), and that figure capped at 64:
+    /// `kernel_randomize_memory()` draws all three offsets from one
+    /// `prandom` state seeded with one 64-bit `kaslr_get_random_long()`.
+    pub fn memory_joint_bits(&self) -> Option<(f64, f64)> {
+        let sum: Option<f64> = self
+            .bases
+            .iter()
+            .filter(|b| b.name != "kernel_text")
+            .map(|b| b.model_bits)
+            .sum();
+        sum.map(|s| (s, s.min(64.0)))
+    }
+
     pub fn degraded(&self) -> bool {
         self.bases.iter().any(|b| !b.flags.is_empty())
     }
@@ -418,6 +432,12 @@ impl Stats {
                 b.model_source
             );
         }
+        if let Some((sum, capped)) = self.memory_joint_bits() {
+            let _ = writeln!(
+                o,
+                "  direct map, vmalloc and vmemmap together: {sum:.1} bits by the model, at most {capped:.1}: one 64-bit seed (prandom_seed_state) draws all three"
+            );
+        }
         for a in &self.assumptions {
             let _ = writeln!(o, "  assumption: {a}");
         }
@@ -442,6 +462,8 @@ impl Stats {
             "ram_end": format!("0x{:016x}", self.ram_end),
             "assumptions": self.assumptions,
             "degraded": self.degraded(),
+            "memory_joint_bits": self.memory_joint_bits().map(|j| j.0),
+            "memory_joint_bits_capped": self.memory_joint_bits().map(|j| j.1),
             "bases": self.bases.iter().map(|b| json!({
                 "name": b.name, "samples": b.samples, "distinct": b.distinct,
                 "min": format!("0x{:016x}", b.min), "max": format!("0x{:016x}", b.max),
