@@ -23,7 +23,9 @@ use crate::vmlayout_core::{
         check_ram, check_range, efi_wx_verdict, still_holds, Finding, LiveMap, Owner, Rule,
         Severity, TableKind, Tally, TextAliases,
     },
-    walk::{self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink, WorkItem},
+    walk::{
+        self, Coalescer, ItemSpan, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink, WorkItem,
+    },
 };
 
 /// Reads table pages through the direct map with `copy_from_kernel_nofault`,
@@ -150,6 +152,9 @@ pub(crate) struct CpuStats {
     pub(crate) ranges: u64,
     /// Walk time.
     pub(crate) ns: u64,
+    /// When it started, from the start of the walk (the split and the
+    /// wake-up before it).
+    pub(crate) start_ns: u64,
 }
 
 /// One CPU's scratch and output, kept from scan to scan.
@@ -194,9 +199,34 @@ pub(crate) struct Workspace {
     workers: OnEachCpu,
     root: KBox<Table>,
     scratch: KBox<Scratch>,
+    /// Where each work item's ranges and cleared stretches lie in the
+    /// list of the worker that walked it (one slot per item).
+    spans: VVec<ItemSpan>,
+    cleared_spans: VVec<ItemSpan>,
+    /// The result buffers of the scan before last, given back by
+    /// [`Workspace::recycle`] once a newer scan replaced it: a rescan
+    /// fills them again instead of allocating. (vmalloc and vfree were most
+    /// of what the merge cost: their vmap and lazy TLB flushes took 0.5 to
+    /// 6 ms per scan.)
+    spare_ranges: VVec<Range>,
+    spare_cleared: VVec<Range>,
+    spare_cpus: VVec<CpuStats>,
 }
 
 impl Workspace {
+    /// Keep a replaced scan's walk buffers for the next rescan.
+    pub(crate) fn recycle(&mut self, old: Scan) {
+        let Walked {
+            ranges,
+            cleared,
+            cpus,
+            ..
+        } = old.walked;
+        self.spare_ranges = ranges;
+        self.spare_cleared = cleared;
+        self.spare_cpus = cpus;
+    }
+
     pub(crate) fn new() -> Result<Self> {
         let ncpus = kernel::cpu::nr_cpu_ids() as usize;
         let mut cpus = VVec::with_capacity(ncpus, GFP_KERNEL)?;
@@ -209,6 +239,11 @@ impl Workspace {
             workers: OnEachCpu::new()?,
             root: KBox::zeroed(GFP_KERNEL)?,
             scratch: KBox::zeroed(GFP_KERNEL)?,
+            spans: VVec::new(),
+            cleared_spans: VVec::new(),
+            spare_ranges: VVec::new(),
+            spare_cleared: VVec::new(),
+            spare_cpus: VVec::new(),
         })
     }
 }
@@ -250,6 +285,18 @@ impl CpuSink<'_> {
         self.coalescer = mark.coalescer;
         self.cleared.truncate(mark.cleared);
         self.cleared_run = mark.cleared_run;
+    }
+
+    /// Close the item just walked: what the coalescers hold is emitted, so
+    /// that the item's output is exactly its span of the lists.
+    fn close_item(&mut self) {
+        let last = self.coalescer.finish();
+        self.emit(last);
+        if let Some(done) = self.cleared_run.finish() {
+            if self.cleared.push(done, GFP_KERNEL).is_err() {
+                *self.alloc_failed = true;
+            }
+        }
     }
 
     #[inline(always)]
@@ -517,6 +564,12 @@ struct WalkJob<'a> {
     /// to `cpu` while the workers run.
     cpus: *mut Option<CpuBuffers>,
     ncpus: usize,
+    /// The start of the walk, for each worker's `start_ns`.
+    started: Clock,
+    /// `Workspace::spans` and `cleared_spans`, one slot per item: slot `i`
+    /// is only written by the worker that claimed item `i`.
+    spans: *mut ItemSpan,
+    cleared_spans: *mut ItemSpan,
 }
 
 // SAFETY: the per-CPU slots behind `cpus` are disjoint (one per worker);
@@ -623,6 +676,7 @@ impl PerCpu for WalkJob<'_> {
             return;
         };
         let start = Clock::now();
+        b.stats.start_ns = ns_since(self.started);
         b.stats.ran = true;
         self.audit_active_table(b);
         let mut src = DirectMap::new(self.page_offset_base);
@@ -637,19 +691,30 @@ impl PerCpu for WalkJob<'_> {
             phys_mask: self.walk.phys_mask,
             changed: None,
         };
+        let list = cpu as u32;
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = self.items.get(i) else { break };
+            let (first, cleared_first) = (sink.ranges.len() as u32, sink.cleared.len() as u32);
             sink.stats.items += 1;
             self.walk_item(item, &mut src, scratch, &mut sink);
-            cond_resched();
-        }
-        let last = sink.coalescer.finish();
-        sink.emit(last);
-        if let Some(done) = sink.cleared_run.finish() {
-            if sink.cleared.push(done, GFP_KERNEL).is_err() {
-                *sink.alloc_failed = true;
+            sink.close_item();
+            // SAFETY: the span arrays have one slot per item; `i` is this
+            // worker's alone (`fetch_add`), and the caller reads them only
+            // after every worker is done.
+            unsafe {
+                *self.spans.add(i) = ItemSpan {
+                    list,
+                    first,
+                    end: sink.ranges.len() as u32,
+                };
+                *self.cleared_spans.add(i) = ItemSpan {
+                    list,
+                    first: cleared_first,
+                    end: sink.cleared.len() as u32,
+                };
             }
+            cond_resched();
         }
         sink.stats.ranges = sink.ranges.len() as u64;
         sink.stats.ns = ns_since(start);
@@ -680,6 +745,10 @@ pub(crate) struct Walked {
     pub(crate) items: usize,
     /// Whole walk, including the split and the merge.
     pub(crate) ns: u64,
+    /// The split (reading the upper tables into work items), and the merge
+    /// of the workers' lists.
+    pub(crate) split_ns: u64,
+    pub(crate) merge_ns: u64,
 }
 
 /// Walk the kernel half of the table at `reference` on every online CPU:
@@ -714,6 +783,11 @@ pub(crate) fn walk_parallel(
         },
     );
     alloc_err?;
+    for spans in [&mut ws.spans, &mut ws.cleared_spans] {
+        spans.clear();
+        spans.resize(ws.items.len(), ItemSpan::default(), GFP_KERNEL)?;
+    }
+    let split_ns = ns_since(start);
     let mut job = WalkJob {
         walk,
         items: &ws.items,
@@ -724,20 +798,36 @@ pub(crate) fn walk_parallel(
         ldt_slot: walk.top.index(live.ldt_base()),
         cpus: ws.cpus.as_mut_ptr(),
         ncpus: ws.cpus.len(),
+        started: start,
+        spans: ws.spans.as_mut_ptr(),
+        cleared_spans: ws.cleared_spans.as_mut_ptr(),
     };
     ws.workers.run(&mut job)?;
+    let merge_start = Clock::now();
 
     let ran = || ws.cpus.iter().flatten().filter(|b| b.stats.ran);
     if ran().any(|b| b.alloc_failed) {
         return Err(ENOMEM);
     }
-    let ranges = merge(ran().map(|b| &b.ranges[..]))?;
-    let cleared = merge(ran().map(|b| &b.cleared[..]))?;
-    let mut cpus = VVec::new();
+    let ranges = join(
+        &ws.spans,
+        |cpu| ws.cpus.get(cpu).and_then(Option::as_ref).map(|b| &b.ranges[..]),
+        core::mem::replace(&mut ws.spare_ranges, VVec::new()),
+    )?;
+    let cleared = join(
+        &ws.cleared_spans,
+        |cpu| ws.cpus.get(cpu).and_then(Option::as_ref).map(|b| &b.cleared[..]),
+        core::mem::replace(&mut ws.spare_cleared, VVec::new()),
+    )?;
+    let mut cpus = reuse(
+        core::mem::replace(&mut ws.spare_cpus, VVec::new()),
+        ran().count(),
+    )?;
     let mut unsynced = KVec::new();
     let mut resynced = 0;
     for b in ran() {
-        cpus.push(b.stats, GFP_KERNEL)?;
+        // Room for every CPU that ran was reserved above.
+        let _ = cpus.push_within_capacity(b.stats);
         resynced += u32::from(b.resynced);
         if !b.unsynced.is_empty() {
             let mut slots = KVec::with_capacity(b.unsynced.len(), GFP_KERNEL)?;
@@ -764,27 +854,37 @@ pub(crate) fn walk_parallel(
         setup_tables: 1 + tables,
         items: ws.items.len(),
         ns: ns_since(start),
+        split_ns,
+        merge_ns: ns_since(merge_start),
     })
 }
 
-/// Merge the CPUs' sorted range lists into one.
-fn merge<'a>(lists: impl Iterator<Item = &'a [Range]>) -> Result<VVec<Range>> {
-    let mut slices: VVec<&[Range]> = VVec::new();
-    let mut total = 0;
-    for list in lists {
-        total += list.len();
-        slices.push(list, GFP_KERNEL)?;
+/// `buffer`, emptied, with room for at least `need` elements: reused when
+/// it has it, else a new one with a quarter more, so that a scan a little
+/// larger than the last does not allocate again.
+fn reuse<T>(mut buffer: VVec<T>, need: usize) -> Result<VVec<T>> {
+    buffer.clear();
+    if buffer.capacity() < need {
+        buffer = VVec::with_capacity(need + need / 4, GFP_KERNEL)?;
     }
-    let mut heads = VVec::from_elem(0usize, slices.len(), GFP_KERNEL)?;
-    let mut heap = VVec::from_elem(0usize, slices.len(), GFP_KERNEL)?;
-    let mut out = VVec::with_capacity(total, GFP_KERNEL)?;
-    let mut overflow = false;
-    walk::merge(&slices, &mut heads, &mut heap, |range| {
-        overflow |= out.push_within_capacity(range).is_err();
-    });
-    if overflow {
-        return Err(ENOMEM);
-    }
+    Ok(buffer)
+}
+
+/// The workers' lists joined in item order into `out` (reused, see
+/// [`reuse`]): a copy per item, coalesced across items
+/// ([`walk::concat_items`]).
+fn join<'a>(
+    spans: &[ItemSpan],
+    list: impl Fn(usize) -> Option<&'a [Range]>,
+    out: VVec<Range>,
+) -> Result<VVec<Range>> {
+    let list = |cpu: usize| list(cpu).unwrap_or(&[]);
+    let total = spans.iter().map(|s| s.end.saturating_sub(s.first) as usize).sum();
+    let mut out = reuse(out, total)?;
+    // Room was reserved: this only writes placeholders.
+    out.resize(total, Range::EMPTY, GFP_KERNEL)?;
+    let len = walk::concat_items(spans.iter().copied(), list, &mut out).ok_or(EIO)?;
+    out.truncate(len);
     Ok(out)
 }
 

@@ -136,7 +136,12 @@ impl State {
         let mut workspace = self.workspace.lock();
         match scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace) {
             Ok(result) => {
-                *self.scan.lock() = Some(result);
+                let replaced = self.scan.lock().replace(result);
+                // Its buffers serve the next rescan (outside the scan lock:
+                // readers only need the new one).
+                if let Some(old) = replaced {
+                    workspace.recycle(old);
+                }
                 *self.failure.lock() = None;
                 Ok(())
             }
@@ -558,6 +563,8 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             w.cpus.iter().map(|c| c.changed).sum::<u64>(),
         )?
         .num("resynced_cpus", w.resynced)?
+        .num("split_ns", w.split_ns)?
+        .num("merge_ns", w.merge_ns)?
         .end()?;
     let p = &scan.phases;
     Record::new(f, "phases")?
@@ -578,6 +585,7 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .num("cpu", c.cpu)?
             .hex("cr3", c.cr3)?
             .num("ns", c.ns)?
+            .num("start_ns", c.start_ns)?
             .num("items", c.items)?
             .num("ranges", c.ranges)?
             .num("pte_tables", c.tables[1])?

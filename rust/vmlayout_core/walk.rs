@@ -712,16 +712,29 @@ pub fn merge(
     lists: &[&[Range]],
     heads: &mut [usize],
     heap: &mut [usize],
+    emit: impl FnMut(Range),
+) {
+    merge_by(lists.len(), |i| lists[i], heads, heap, emit)
+}
+
+/// [`merge`] over `count` lists given by `lists(i)`, so that a caller whose
+/// lists live in other structures (the per-CPU buffers) need not gather
+/// them into an array first.
+pub fn merge_by<'a>(
+    count: usize,
+    lists: impl Fn(usize) -> &'a [Range],
+    heads: &mut [usize],
+    heap: &mut [usize],
     mut emit: impl FnMut(Range),
 ) {
-    let start = |list: usize, heads: &[usize]| lists[list].get(heads[list]).map(|r| r.start);
+    let start = |list: usize, heads: &[usize]| lists(list).get(heads[list]).map(|r| r.start);
     // Lists with nothing left sort last (`None` > any start).
     let key = |list: usize, heads: &[usize]| start(list, heads).unwrap_or(u64::MAX);
-    let n = lists.len().min(heads.len()).min(heap.len());
+    let n = count.min(heads.len()).min(heap.len());
     let mut len = 0;
     for list in 0..n {
         heads[list] = 0;
-        if !lists[list].is_empty() {
+        if !lists(list).is_empty() {
             heap[len] = list;
             len += 1;
         }
@@ -747,7 +760,7 @@ pub fn merge(
     let mut coalescer = Coalescer::default();
     while len > 0 {
         let list = heap[0];
-        let range = lists[list][heads[list]];
+        let range = lists(list)[heads[list]];
         heads[list] += 1;
         if start(list, heads).is_none() {
             len -= 1;
@@ -761,6 +774,62 @@ pub fn merge(
     if let Some(done) = coalescer.finish() {
         emit(done);
     }
+}
+
+/// Where one work item's output lies in the list of the worker that walked
+/// it: `list`, from `first` to `end` (exclusive). A worker closes its
+/// coalescing at every item's end, so an item's span holds its ranges only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ItemSpan {
+    /// The worker's list.
+    pub list: u32,
+    /// The item's first range in it.
+    pub first: u32,
+    /// One past its last.
+    pub end: u32,
+}
+
+impl Range {
+    /// A placeholder, for filling a buffer before [`concat_items`] writes it.
+    pub const EMPTY: Range = Range {
+        start: 0,
+        last: 0,
+        phys: 0,
+        flags: Flags(0),
+        effective: Effective {
+            rw: false,
+            us: false,
+            nx: false,
+        },
+        level: Level::Pte,
+    };
+}
+
+/// The workers' lists joined in item (address) order into `out`, coalescing
+/// across items: what [`merge`] gives for lists so made, at the cost of a
+/// copy (no comparison per range). Returns the length written, or `None` if
+/// a span lies outside its list or `out` is too short.
+pub fn concat_items<'a>(
+    spans: impl Iterator<Item = ItemSpan>,
+    lists: impl Fn(usize) -> &'a [Range],
+    out: &mut [Range],
+) -> Option<usize> {
+    let mut len = 0usize;
+    for span in spans {
+        let mut chunk = lists(span.list as usize).get(span.first as usize..span.end as usize)?;
+        if let (Some(prev), Some(head)) = (len.checked_sub(1).and_then(|i| out.get_mut(i)), chunk.first()) {
+            if prev.extends_to(head) {
+                prev.last = head.last;
+                chunk = &chunk[1..];
+            }
+        }
+        // Element by element: `copy_from_slice` would bring a panic path.
+        for (to, from) in out.get_mut(len..len + chunk.len())?.iter_mut().zip(chunk) {
+            *to = *from;
+        }
+        len += chunk.len();
+    }
+    Some(len)
 }
 
 /// Coalesces leaves (or ranges) in address order, as ptdump does.

@@ -469,6 +469,46 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 
+    /// Items walked by any of 256 workers, each item's output closed at
+    /// its end and recorded as a span: joined in item order, exactly the
+    /// single walk (what the module does instead of merging).
+    #[test]
+    fn item_spans_join_to_the_single_walk(
+        leaves in leaves(Level::P4d),
+        owners in prop::collection::vec(0usize..256, 1..400),
+    ) {
+        let top = Level::P4d;
+        let mut t = Tables::new(top);
+        for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
+            t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
+        }
+        let want = walk_all(&mut t).ranges;
+        let walk = walk_for(top);
+        let items = items_of(&mut t, &walk);
+        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+        let mut lists: Vec<Vec<Range>> = vec![vec![]; 256];
+        let mut spans = vec![];
+        for (n, item) in items.iter().enumerate() {
+            let owner = owners[n % owners.len()];
+            let mut one = Collect::default();
+            walk.walk_item(item, &mut t, &mut scratch, &mut one);
+            let first = lists[owner].len() as u32;
+            lists[owner].extend(one.done().ranges);
+            spans.push(walk::ItemSpan { list: owner as u32, first, end: lists[owner].len() as u32 });
+        }
+        let total = spans.iter().map(|s| (s.end - s.first) as usize).sum();
+        let mut out = vec![Range::EMPTY; total];
+        let n = walk::concat_items(spans.iter().copied(), |i| &lists[i], &mut out).unwrap();
+        out.truncate(n);
+        prop_assert_eq!(&out, &want);
+        // Too little room, or a span past its list: None, never a panic.
+        if total > 0 {
+            prop_assert_eq!(walk::concat_items(spans.iter().copied(), |i| &lists[i], &mut out[..0]), None);
+        }
+        let bad = walk::ItemSpan { list: 0, first: 0, end: lists[0].len() as u32 + 1 };
+        prop_assert_eq!(walk::concat_items([bad].into_iter(), |i| &lists[i], &mut out), None);
+    }
+
     /// `presence` classifies every page as looking each one up would.
     #[test]
     fn presence_matches_page_by_page_lookup(
