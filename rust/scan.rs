@@ -24,7 +24,8 @@ use crate::vmlayout_core::{
         Severity, TableKind, Tally, TextAliases,
     },
     walk::{
-        self, Coalescer, ItemSpan, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink, WorkItem,
+        self, Coalescer, ItemSpan, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
+        WorkItem,
     },
 };
 
@@ -172,6 +173,13 @@ struct CpuBuffers {
     /// Whether its table differed at first but not when read again.
     resynced: bool,
     stats: CpuStats,
+    /// The rules phase: findings of the chunks it checked (at most
+    /// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE) per rule per chunk), how many it left out per
+    /// rule, bytes mapped per documented row and level.
+    findings: VVec<Finding>,
+    dropped: [u64; Rule::ALL.len()],
+    mapped: KVec<[u64; 3]>,
+    checked: bool,
 }
 
 impl CpuBuffers {
@@ -185,6 +193,10 @@ impl CpuBuffers {
             unsynced: KVec::new(),
             resynced: false,
             stats: CpuStats::default(),
+            findings: VVec::new(),
+            dropped: [0; Rule::ALL.len()],
+            mapped: KVec::new(),
+            checked: false,
         })
     }
 }
@@ -203,6 +215,8 @@ pub(crate) struct Workspace {
     /// list of the worker that walked it (one slot per item).
     spans: VVec<ItemSpan>,
     cleared_spans: VVec<ItemSpan>,
+    /// Where each rules chunk's findings lie in its worker's list.
+    rule_spans: VVec<ItemSpan>,
     /// The result buffers of the scan before last, given back by
     /// [`Workspace::recycle`] once a newer scan replaced it: a rescan
     /// fills them again instead of allocating. (vmalloc and vfree were most
@@ -241,6 +255,7 @@ impl Workspace {
             scratch: KBox::zeroed(GFP_KERNEL)?,
             spans: VVec::new(),
             cleared_spans: VVec::new(),
+            rule_spans: VVec::new(),
             spare_ranges: VVec::new(),
             spare_cleared: VVec::new(),
             spare_cpus: VVec::new(),
@@ -811,18 +826,25 @@ pub(crate) fn walk_parallel(
     }
     let ranges = join(
         &ws.spans,
-        |cpu| ws.cpus.get(cpu).and_then(Option::as_ref).map(|b| &b.ranges[..]),
-        core::mem::replace(&mut ws.spare_ranges, VVec::new()),
+        |cpu| {
+            ws.cpus
+                .get(cpu)
+                .and_then(Option::as_ref)
+                .map(|b| &b.ranges[..])
+        },
+        core::mem::take(&mut ws.spare_ranges),
     )?;
     let cleared = join(
         &ws.cleared_spans,
-        |cpu| ws.cpus.get(cpu).and_then(Option::as_ref).map(|b| &b.cleared[..]),
-        core::mem::replace(&mut ws.spare_cleared, VVec::new()),
+        |cpu| {
+            ws.cpus
+                .get(cpu)
+                .and_then(Option::as_ref)
+                .map(|b| &b.cleared[..])
+        },
+        core::mem::take(&mut ws.spare_cleared),
     )?;
-    let mut cpus = reuse(
-        core::mem::replace(&mut ws.spare_cpus, VVec::new()),
-        ran().count(),
-    )?;
+    let mut cpus = reuse(core::mem::take(&mut ws.spare_cpus), ran().count())?;
     let mut unsynced = KVec::new();
     let mut resynced = 0;
     for b in ran() {
@@ -879,12 +901,16 @@ fn join<'a>(
     out: VVec<Range>,
 ) -> Result<VVec<Range>> {
     let list = |cpu: usize| list(cpu).unwrap_or(&[]);
-    let total = spans.iter().map(|s| s.end.saturating_sub(s.first) as usize).sum();
+    let total = spans
+        .iter()
+        .map(|s| s.end.saturating_sub(s.first) as usize)
+        .sum();
     let mut out = reuse(out, total)?;
-    // Room was reserved: this only writes placeholders.
-    out.resize(total, Range::EMPTY, GFP_KERNEL)?;
-    let len = walk::concat_items(spans.iter().copied(), list, &mut out).ok_or(EIO)?;
-    out.truncate(len);
+    let len =
+        walk::concat_items(spans.iter().copied(), list, out.spare_capacity_mut()).ok_or(EIO)?;
+    // SAFETY: `concat_items` initialized the first `len` slots of the
+    // (empty) vector's spare capacity.
+    unsafe { out.inc_len(len) };
     Ok(out)
 }
 
@@ -1210,28 +1236,166 @@ fn audit_processes(
     Ok(checked)
 }
 
+/// Ranges per rules chunk: small enough to balance the workers, large
+/// enough that claiming one costs nothing next to checking it.
+const RULES_CHUNK: usize = 256;
+
+/// Phase 2's parallel part: the merged ranges in chunks of
+/// [`RULES_CHUNK`], claimed in address order by the online CPUs' workers,
+/// each checking its chunks into its own buffers.
+struct RulesJob<'a> {
+    /// Cloned by each worker (its lookups cache in a `Cell`); never used
+    /// shared.
+    map: &'a LiveMap<'a>,
+    text: &'a TextAliases,
+    ranges: &'a [Range],
+    next: AtomicUsize,
+    /// As in [`WalkJob`]: slot `cpu` is only touched by `cpu`'s worker.
+    cpus: *mut Option<CpuBuffers>,
+    ncpus: usize,
+    /// One slot per chunk, written by the worker that claimed it.
+    spans: *mut ItemSpan,
+    rows: usize,
+}
+
+// SAFETY: the per-CPU slots and the chunk slots are disjoint between
+// workers; `map` is only read (cloned); the rest is read-only or atomic.
+unsafe impl Sync for RulesJob<'_> {}
+
+impl PerCpu for RulesJob<'_> {
+    fn prepare(&mut self, cpu: usize) -> Result {
+        if cpu >= self.ncpus {
+            return Err(EINVAL);
+        }
+        // SAFETY: no worker runs yet; `cpu` is in bounds.
+        let slot = unsafe { &mut *self.cpus.add(cpu) };
+        if slot.is_none() {
+            *slot = Some(CpuBuffers::new()?);
+        }
+        if let Some(b) = slot {
+            b.findings.clear();
+            b.dropped = [0; Rule::ALL.len()];
+            b.mapped.clear();
+            b.mapped.resize(self.rows, [0; 3], GFP_KERNEL)?;
+            b.alloc_failed = false;
+            b.checked = false;
+        }
+        Ok(())
+    }
+
+    fn run(&self, cpu: usize) {
+        if cpu >= self.ncpus {
+            return;
+        }
+        // SAFETY: only this CPU's worker touches slot `cpu` while the
+        // workers run; `prepare` filled it.
+        let Some(b) = (unsafe { &mut *self.cpus.add(cpu) }) else {
+            return;
+        };
+        b.checked = true;
+        let map = self.map.clone();
+        loop {
+            let chunk = self.next.fetch_add(1, Ordering::Relaxed);
+            let start = chunk.saturating_mul(RULES_CHUNK);
+            let Some(ranges) = self
+                .ranges
+                .get(start..self.ranges.len().min(start + RULES_CHUNK))
+            else {
+                break;
+            };
+            if ranges.is_empty() {
+                break;
+            }
+            let first = b.findings.len() as u32;
+            let mut tally = Tally::default();
+            for range in ranges {
+                for f in check_range(&map, self.text, TableKind::Kernel, range) {
+                    if tally.admit(f.rule) && b.findings.push(f, GFP_KERNEL).is_err() {
+                        b.alloc_failed = true;
+                    }
+                }
+                if let Some(row) = map.place(range.start).0.row() {
+                    if let Some(bytes) = b.mapped.get_mut(row) {
+                        bytes[range.level as usize - 1] += range.size();
+                    }
+                }
+            }
+            for (all, now) in b.dropped.iter_mut().zip(tally.dropped()) {
+                *all += now;
+            }
+            // SAFETY: one slot per chunk; `chunk` is this worker's alone
+            // (`fetch_add`), read by the caller after every worker is done.
+            unsafe {
+                *self.spans.add(chunk) = ItemSpan {
+                    list: cpu as u32,
+                    first,
+                    end: b.findings.len() as u32,
+                };
+            }
+            cond_resched();
+        }
+    }
+}
+
 /// Phase 2: every per-range rule on the reference's ranges, and the bytes
-/// mapped per region; returns the kernel text's physical ranges, which the
-/// other tables' rules need too.
+/// mapped per region, on every online CPU at once (chunks of the merged
+/// list; their findings joined in address order, so that the first
+/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE) of each rule are kept as a serial pass keeps
+/// them); returns the kernel text's physical ranges, which the rules and
+/// the other tables' rules need.
 fn check_reference(
     map: &LiveMap<'_>,
     walked: &Walked,
+    ws: &mut Workspace,
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
 ) -> Result<TextAliases> {
+    // Kernel text lies in the kernel image map, at the top of the half.
     let mut text = TextAliases::default();
-    for range in walked.ranges.iter() {
+    let image = walked
+        .ranges
+        .partition_point(|r| r.start < START_KERNEL_MAP);
+    for range in walked.ranges.get(image..).unwrap_or(&[]) {
         text.note(map, range);
     }
-    for (i, range) in walked.ranges.iter().enumerate() {
-        for f in check_range(map, &text, TableKind::Kernel, range) {
-            findings.push(f)?;
+    let chunks = walked.ranges.len().div_ceil(RULES_CHUNK);
+    ws.rule_spans.clear();
+    ws.rule_spans
+        .resize(chunks, ItemSpan::default(), GFP_KERNEL)?;
+    let mut job = RulesJob {
+        map,
+        text: &text,
+        ranges: &walked.ranges,
+        next: AtomicUsize::new(0),
+        cpus: ws.cpus.as_mut_ptr(),
+        ncpus: ws.cpus.len(),
+        spans: ws.rule_spans.as_mut_ptr(),
+        rows: mapped.len(),
+    };
+    ws.workers.run(&mut job)?;
+    let checked = || ws.cpus.iter().flatten().filter(|b| b.checked);
+    if checked().any(|b| b.alloc_failed) {
+        return Err(ENOMEM);
+    }
+    for span in ws.rule_spans.iter() {
+        let list = ws
+            .cpus
+            .get(span.list as usize)
+            .and_then(Option::as_ref)
+            .and_then(|b| b.findings.get(span.first as usize..span.end as usize))
+            .ok_or(EIO)?;
+        for f in list {
+            findings.push(*f)?;
         }
-        if let Some(row) = map.place(range.start).0.row() {
-            mapped[row][range.level as usize - 1] += range.size();
+    }
+    for b in checked() {
+        for (rule, n) in Rule::ALL.iter().zip(b.dropped) {
+            findings.tally.omit(*rule, n);
         }
-        if i % 4096 == 4095 {
-            cond_resched();
+        for (all, part) in mapped.iter_mut().zip(b.mapped.iter()) {
+            for (a, p) in all.iter_mut().zip(part) {
+                *a += p;
+            }
         }
     }
     Ok(text)
@@ -1339,7 +1503,7 @@ pub(crate) fn scan(
     let mut findings = Findings::new();
     let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
 
-    let text = check_reference(&map, &walked, &mut findings, &mut mapped)?;
+    let text = check_reference(&map, &walked, ws, &mut findings, &mut mapped)?;
     lap(&mut phases.rules_ns);
 
     check_direct_map(&walk, live, reference, ram, &walked, &map, &mut findings)?;

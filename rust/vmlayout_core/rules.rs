@@ -277,6 +277,25 @@ impl Tally {
         keep
     }
 
+    /// Count `n` more findings of `rule`, none kept: the ones a part of
+    /// the ranges checked on its own left out past its own
+    /// [`FINDINGS_PER_RULE`] (they would be past the first that many in
+    /// address order too, so a parallel check keeps what a serial one does).
+    pub fn omit(&mut self, rule: Rule, n: u64) {
+        self.found[rule.index()] += n;
+    }
+
+    /// Findings of `rule` left out so far.
+    pub const fn dropped(&self) -> [u64; Rule::ALL.len()] {
+        let mut out = [0; Rule::ALL.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = self.found[i] - self.kept[i];
+            i += 1;
+        }
+        out
+    }
+
     /// Findings of `rule` made.
     pub const fn found(&self, rule: Rule) -> u64 {
         self.found[rule.index()]

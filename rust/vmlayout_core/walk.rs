@@ -20,6 +20,8 @@
 //! changed, what was copied may be stale or freed, and the sink is told
 //! ([`WalkSink::changed`]) so that the caller can walk the item again.
 
+use core::mem::MaybeUninit;
+
 use super::pte::{canonical, Effective, Flags, Level, PageTableEntry, Table, ENTRIES};
 
 /// Where page-table pages are read from.
@@ -604,7 +606,19 @@ impl Walk {
                             n += 1;
                         }
                     } else {
+                        // Four entries a step while they follow on: fewer
+                        // branches per entry (under emulation, a quarter
+                        // of the loop's time).
                         let mut next = pte.wrapping_add(PAGE);
+                        while i + n + 4 <= ENTRIES
+                            && table[i + n] == next
+                            && table[i + n + 1] == next.wrapping_add(PAGE)
+                            && table[i + n + 2] == next.wrapping_add(2 * PAGE)
+                            && table[i + n + 3] == next.wrapping_add(3 * PAGE)
+                        {
+                            n += 4;
+                            next = next.wrapping_add(4 * PAGE);
+                        }
                         while i + n < ENTRIES && table[i + n] == next {
                             n += 1;
                             next = next.wrapping_add(PAGE);
@@ -620,6 +634,25 @@ impl Walk {
                     };
                     whole.add(Some(part), n);
                 } else if pte != 0 {
+                    // Cleared entries (debug_pagealloc's free pages), four
+                    // a step while all four are non-zero and not present.
+                    while i + n + 4 <= ENTRIES {
+                        let (a, b, c, d) = (
+                            table[i + n],
+                            table[i + n + 1],
+                            table[i + n + 2],
+                            table[i + n + 3],
+                        );
+                        if PageTableEntry(a | b | c | d).present()
+                            || a == 0
+                            || b == 0
+                            || c == 0
+                            || d == 0
+                        {
+                            break;
+                        }
+                        n += 4;
+                    }
                     while i + n < ENTRIES
                         && table[i + n] != 0
                         && !PageTableEntry(table[i + n]).present()
@@ -712,29 +745,16 @@ pub fn merge(
     lists: &[&[Range]],
     heads: &mut [usize],
     heap: &mut [usize],
-    emit: impl FnMut(Range),
-) {
-    merge_by(lists.len(), |i| lists[i], heads, heap, emit)
-}
-
-/// [`merge`] over `count` lists given by `lists(i)`, so that a caller whose
-/// lists live in other structures (the per-CPU buffers) need not gather
-/// them into an array first.
-pub fn merge_by<'a>(
-    count: usize,
-    lists: impl Fn(usize) -> &'a [Range],
-    heads: &mut [usize],
-    heap: &mut [usize],
     mut emit: impl FnMut(Range),
 ) {
-    let start = |list: usize, heads: &[usize]| lists(list).get(heads[list]).map(|r| r.start);
+    let start = |list: usize, heads: &[usize]| lists[list].get(heads[list]).map(|r| r.start);
     // Lists with nothing left sort last (`None` > any start).
     let key = |list: usize, heads: &[usize]| start(list, heads).unwrap_or(u64::MAX);
-    let n = count.min(heads.len()).min(heap.len());
+    let n = lists.len().min(heads.len()).min(heap.len());
     let mut len = 0;
     for list in 0..n {
         heads[list] = 0;
-        if !lists(list).is_empty() {
+        if !lists[list].is_empty() {
             heap[len] = list;
             len += 1;
         }
@@ -760,7 +780,7 @@ pub fn merge_by<'a>(
     let mut coalescer = Coalescer::default();
     while len > 0 {
         let list = heap[0];
-        let range = lists(list)[heads[list]];
+        let range = lists[list][heads[list]];
         heads[list] += 1;
         if start(list, heads).is_none() {
             len -= 1;
@@ -789,45 +809,43 @@ pub struct ItemSpan {
     pub end: u32,
 }
 
-impl Range {
-    /// A placeholder, for filling a buffer before [`concat_items`] writes it.
-    pub const EMPTY: Range = Range {
-        start: 0,
-        last: 0,
-        phys: 0,
-        flags: Flags(0),
-        effective: Effective {
-            rw: false,
-            us: false,
-            nx: false,
-        },
-        level: Level::Pte,
-    };
-}
-
 /// The workers' lists joined in item (address) order into `out`, coalescing
-/// across items: what [`merge`] gives for lists so made, at the cost of a
-/// copy (no comparison per range). Returns the length written, or `None` if
-/// a span lies outside its list or `out` is too short.
+/// across items: what [`merge`] gives for lists so made, at the cost of one
+/// bulk copy per item (no comparison per range). `out` is uninitialized
+/// room (a vector's spare capacity); returns how many ranges were written
+/// at its start, or `None` if a span lies outside its list or `out` is too
+/// short.
 pub fn concat_items<'a>(
     spans: impl Iterator<Item = ItemSpan>,
     lists: impl Fn(usize) -> &'a [Range],
-    out: &mut [Range],
+    out: &mut [MaybeUninit<Range>],
 ) -> Option<usize> {
     let mut len = 0usize;
+    // The last range written, which the next item's first may extend.
+    let mut tail: Option<Range> = None;
     for span in spans {
         let mut chunk = lists(span.list as usize).get(span.first as usize..span.end as usize)?;
-        if let (Some(prev), Some(head)) = (len.checked_sub(1).and_then(|i| out.get_mut(i)), chunk.first()) {
-            if prev.extends_to(head) {
-                prev.last = head.last;
-                chunk = &chunk[1..];
-            }
+        let Some(&head) = chunk.first() else { continue };
+        if let Some(prev) = tail.as_mut().filter(|prev| prev.extends_to(&head)) {
+            prev.last = head.last;
+            out.get_mut(len.checked_sub(1)?)?.write(*prev);
+            chunk = &chunk[1..];
         }
-        // Element by element: `copy_from_slice` would bring a panic path.
-        for (to, from) in out.get_mut(len..len + chunk.len())?.iter_mut().zip(chunk) {
-            *to = *from;
-        }
+        let Some(&last) = chunk.last() else { continue };
+        let room = out.get_mut(len..len.checked_add(chunk.len())?)?;
+        // SAFETY: `room` and `chunk` have the same length (`get_mut` above)
+        // and do not overlap (`out` is borrowed mutably); `Range` is `Copy`.
+        // One memcpy: under emulation, copying range by range cost 150 ns a
+        // range.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                chunk.as_ptr(),
+                room.as_mut_ptr().cast::<Range>(),
+                chunk.len(),
+            )
+        };
         len += chunk.len();
+        tail = Some(last);
     }
     Some(len)
 }
