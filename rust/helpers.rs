@@ -171,8 +171,8 @@ pub(crate) trait PerCpu: Sync {
     /// Called for each online CPU before any runs, in the caller's context
     /// (may sleep and allocate).
     fn prepare(&mut self, cpu: usize) -> Result;
-    /// Called on `cpu`, in a kworker bound to it, preemptible, all CPUs at
-    /// once.
+    /// Called on `cpu`, all CPUs at once, preemptible: in a kworker bound
+    /// to it, or, for the caller's own CPU, in the caller pinned to it.
     fn run(&self, cpu: usize);
 }
 

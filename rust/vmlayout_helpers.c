@@ -208,15 +208,19 @@ static void vmlayout_cpu_work_fn(struct work_struct *work)
 /*
  * schedule_on_each_cpu() with an argument: call @prepare(@job, cpu) for each
  * online CPU (it may sleep and allocate; an error stops here), then run
- * @fn(@job, cpu) on every online CPU at once, each in a kworker bound to its
- * CPU (preemptible, interrupts on), and wait for all of them. CPU hotplug
- * waits meanwhile, so the CPUs prepared are the CPUs that run.
+ * @fn(@job, cpu) on every online CPU at once, preemptible, interrupts on,
+ * and wait for all of them: on the other CPUs in a kworker bound to each,
+ * on the caller's own CPU in the caller, pinned there (migrate_disable())
+ * for the call. The caller's share thus starts at once instead of after a
+ * kworker wakes, and it waits only for the other CPUs (under TCG, each
+ * wake-up cost 0.15 to 0.25 ms of a 6 ms scan). CPU hotplug waits
+ * meanwhile, so the CPUs prepared are the CPUs that run.
  */
 int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 			 int (*prepare)(void *job, unsigned int cpu),
 			 void (*fn)(void *job, unsigned int cpu), void *job)
 {
-	unsigned int cpu;
+	unsigned int cpu, self;
 	int ret = 0;
 
 	cpus_read_lock();
@@ -225,17 +229,24 @@ int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 		if (ret)
 			goto out;
 	}
+	migrate_disable();
+	self = smp_processor_id();
 	for_each_online_cpu(cpu) {
 		struct vmlayout_cpu_work *w = &works->work[cpu];
 
+		if (cpu == self)
+			continue;
 		INIT_WORK(&w->work, vmlayout_cpu_work_fn);
 		w->fn = fn;
 		w->job = job;
 		w->cpu = cpu;
 		queue_work_on(cpu, system_highpri_wq, &w->work);
 	}
+	fn(job, self);
+	migrate_enable();
 	for_each_online_cpu(cpu)
-		flush_work(&works->work[cpu].work);
+		if (cpu != self)
+			flush_work(&works->work[cpu].work);
 out:
 	cpus_read_unlock();
 	return ret;
