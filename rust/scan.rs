@@ -565,6 +565,50 @@ fn differing_slots<'a>(
     (0..ours.len()).filter(move |&i| i + ENTRIES / 2 != ldt_slot && ours[i] != theirs[i])
 }
 
+/// `Workspace::cpus` as the workers see it: slot `cpu` is only touched by
+/// the worker running for `cpu` while the workers run.
+#[derive(Clone, Copy)]
+struct CpuSlots {
+    ptr: *mut Option<CpuBuffers>,
+    len: usize,
+}
+
+impl CpuSlots {
+    fn of(cpus: &mut VVec<Option<CpuBuffers>>) -> Self {
+        CpuSlots {
+            ptr: cpus.as_mut_ptr(),
+            len: cpus.len(),
+        }
+    }
+
+    /// In `PerCpu::prepare`, before any worker runs: `cpu`'s buffers,
+    /// made the first time that CPU takes part.
+    fn prepare(&mut self, cpu: usize) -> Result<&mut CpuBuffers> {
+        if cpu >= self.len {
+            return Err(EINVAL);
+        }
+        // SAFETY: no worker runs yet; `cpu` is in bounds.
+        let slot = unsafe { &mut *self.ptr.add(cpu) };
+        if slot.is_none() {
+            *slot = Some(CpuBuffers::new()?);
+        }
+        slot.as_mut().ok_or(ENOMEM)
+    }
+
+    /// `cpu`'s buffers, filled by `prepare`.
+    ///
+    /// # Safety
+    ///
+    /// Only from the worker running for `cpu`, once, while the workers run.
+    unsafe fn get(&self, cpu: usize) -> Option<&mut CpuBuffers> {
+        if cpu >= self.len {
+            return None;
+        }
+        // SAFETY: in bounds; the caller is the only one touching slot `cpu`.
+        unsafe { &mut *self.ptr.add(cpu) }.as_mut()
+    }
+}
+
 /// Shared by every CPU during the walk.
 struct WalkJob<'a> {
     walk: Walk,
@@ -575,10 +619,7 @@ struct WalkJob<'a> {
     /// The reference's kernel half, read before the walk.
     reference_half: &'a KernelHalf,
     ldt_slot: usize,
-    /// `Workspace::cpus`: slot `cpu` is only touched by the worker bound
-    /// to `cpu` while the workers run.
-    cpus: *mut Option<CpuBuffers>,
-    ncpus: usize,
+    cpus: CpuSlots,
     /// The start of the walk, for each worker's `start_ns`.
     started: Clock,
     /// `Workspace::spans` and `cleared_spans`, one slot per item: slot `i`
@@ -658,36 +699,23 @@ impl WalkJob<'_> {
 
 impl PerCpu for WalkJob<'_> {
     fn prepare(&mut self, cpu: usize) -> Result {
-        if cpu >= self.ncpus {
-            return Err(EINVAL);
-        }
-        // SAFETY: no worker runs yet; `cpu` is in bounds.
-        let slot = unsafe { &mut *self.cpus.add(cpu) };
-        if slot.is_none() {
-            *slot = Some(CpuBuffers::new()?);
-        }
-        if let Some(b) = slot {
-            b.ranges.clear();
-            b.cleared.clear();
-            b.alloc_failed = false;
-            b.unsynced.reserve(ENTRIES / 2, GFP_KERNEL)?;
-            b.stats = CpuStats {
-                cpu,
-                ..CpuStats::default()
-            };
-        }
+        let b = self.cpus.prepare(cpu)?;
+        b.ranges.clear();
+        b.cleared.clear();
+        b.alloc_failed = false;
+        b.unsynced.reserve(ENTRIES / 2, GFP_KERNEL)?;
+        b.stats = CpuStats {
+            cpu,
+            ..CpuStats::default()
+        };
         Ok(())
     }
 
     /// Claim work items in address order until none are left. Preemptible:
     /// reschedules between items; nothing per entry but the walk itself.
     fn run(&self, cpu: usize) {
-        if cpu >= self.ncpus {
-            return;
-        }
-        // SAFETY: only this CPU's worker touches slot `cpu` while the
-        // workers run; `prepare` filled it.
-        let Some(b) = (unsafe { &mut *self.cpus.add(cpu) }) else {
+        // SAFETY: `run` is called once per CPU, by that CPU's worker.
+        let Some(b) = (unsafe { self.cpus.get(cpu) }) else {
             return;
         };
         let start = Clock::now();
@@ -811,8 +839,7 @@ pub(crate) fn walk_parallel(
         reference,
         reference_half: &reference_copy,
         ldt_slot: walk.top.index(live.ldt_base()),
-        cpus: ws.cpus.as_mut_ptr(),
-        ncpus: ws.cpus.len(),
+        cpus: CpuSlots::of(&mut ws.cpus),
         started: start,
         spans: ws.spans.as_mut_ptr(),
         cleared_spans: ws.cleared_spans.as_mut_ptr(),
@@ -826,22 +853,14 @@ pub(crate) fn walk_parallel(
     }
     let ranges = join(
         &ws.spans,
-        |cpu| {
-            ws.cpus
-                .get(cpu)
-                .and_then(Option::as_ref)
-                .map(|b| &b.ranges[..])
-        },
+        &ws.cpus,
+        |b| &b.ranges,
         core::mem::take(&mut ws.spare_ranges),
     )?;
     let cleared = join(
         &ws.cleared_spans,
-        |cpu| {
-            ws.cpus
-                .get(cpu)
-                .and_then(Option::as_ref)
-                .map(|b| &b.cleared[..])
-        },
+        &ws.cpus,
+        |b| &b.cleared,
         core::mem::take(&mut ws.spare_cleared),
     )?;
     let mut cpus = reuse(core::mem::take(&mut ws.spare_cpus), ran().count())?;
@@ -895,12 +914,18 @@ fn reuse<T>(mut buffer: VVec<T>, need: usize) -> Result<VVec<T>> {
 /// The workers' lists joined in item order into `out` (reused, see
 /// [`reuse`]): a copy per item, coalesced across items
 /// ([`walk::concat_items`]).
-fn join<'a>(
+fn join(
     spans: &[ItemSpan],
-    list: impl Fn(usize) -> Option<&'a [Range]>,
+    cpus: &[Option<CpuBuffers>],
+    pick: impl Fn(&CpuBuffers) -> &VVec<Range>,
     out: VVec<Range>,
 ) -> Result<VVec<Range>> {
-    let list = |cpu: usize| list(cpu).unwrap_or(&[]);
+    let list = |cpu: usize| -> &[Range] {
+        match cpus.get(cpu) {
+            Some(Some(b)) => pick(b),
+            _ => &[],
+        }
+    };
     let total = spans
         .iter()
         .map(|s| s.end.saturating_sub(s.first) as usize)
@@ -1250,9 +1275,7 @@ struct RulesJob<'a> {
     text: &'a TextAliases,
     ranges: &'a [Range],
     next: AtomicUsize,
-    /// As in [`WalkJob`]: slot `cpu` is only touched by `cpu`'s worker.
-    cpus: *mut Option<CpuBuffers>,
-    ncpus: usize,
+    cpus: CpuSlots,
     /// One slot per chunk, written by the worker that claimed it.
     spans: *mut ItemSpan,
     rows: usize,
@@ -1264,32 +1287,19 @@ unsafe impl Sync for RulesJob<'_> {}
 
 impl PerCpu for RulesJob<'_> {
     fn prepare(&mut self, cpu: usize) -> Result {
-        if cpu >= self.ncpus {
-            return Err(EINVAL);
-        }
-        // SAFETY: no worker runs yet; `cpu` is in bounds.
-        let slot = unsafe { &mut *self.cpus.add(cpu) };
-        if slot.is_none() {
-            *slot = Some(CpuBuffers::new()?);
-        }
-        if let Some(b) = slot {
-            b.findings.clear();
-            b.dropped = [0; Rule::ALL.len()];
-            b.mapped.clear();
-            b.mapped.resize(self.rows, [0; 3], GFP_KERNEL)?;
-            b.alloc_failed = false;
-            b.checked = false;
-        }
+        let b = self.cpus.prepare(cpu)?;
+        b.findings.clear();
+        b.dropped = [0; Rule::ALL.len()];
+        b.mapped.clear();
+        b.mapped.resize(self.rows, [0; 3], GFP_KERNEL)?;
+        b.alloc_failed = false;
+        b.checked = false;
         Ok(())
     }
 
     fn run(&self, cpu: usize) {
-        if cpu >= self.ncpus {
-            return;
-        }
-        // SAFETY: only this CPU's worker touches slot `cpu` while the
-        // workers run; `prepare` filled it.
-        let Some(b) = (unsafe { &mut *self.cpus.add(cpu) }) else {
+        // SAFETY: `run` is called once per CPU, by that CPU's worker.
+        let Some(b) = (unsafe { self.cpus.get(cpu) }) else {
             return;
         };
         b.checked = true;
@@ -1367,8 +1377,7 @@ fn check_reference(
         text: &text,
         ranges: &walked.ranges,
         next: AtomicUsize::new(0),
-        cpus: ws.cpus.as_mut_ptr(),
-        ncpus: ws.cpus.len(),
+        cpus: CpuSlots::of(&mut ws.cpus),
         spans: ws.rule_spans.as_mut_ptr(),
         rows: mapped.len(),
     };

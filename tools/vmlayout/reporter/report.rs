@@ -242,20 +242,8 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
     );
 
     let _ = writeln!(o, "\n{}", style.bold("Looked at"));
-    let scope = |k: &str| {
-        layout
-            .scope
-            .iter()
-            .find(|(key, _)| key == k)
-            .map_or("-", |(_, v)| v.as_str())
-    };
-    let walk = |k: &str| {
-        layout
-            .walk
-            .iter()
-            .find(|(key, _)| key == k)
-            .map_or("-", |(_, v)| v.as_str())
-    };
+    let scope = |k: &str| value_of(&layout.scope, k);
+    let walk = |k: &str| value_of(&layout.walk, k);
     let walk_ms = walk("ns")
         .parse::<f64>()
         .map(|ns| format!("{:.1} ms", ns / 1e6))
@@ -279,6 +267,14 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         layout.tables.join("; ")
     );
     o
+}
+
+/// The value of `key` among a record's fields, `-` if it has none.
+fn value_of<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("-", |(_, v)| v.as_str())
 }
 
 /// `vmlayout report --json`.

@@ -372,6 +372,22 @@ fn items_of(t: &mut Tables, walk: &Walk) -> Vec<walk::WorkItem> {
     items
 }
 
+/// 4-level tables mapping `leaves`, their walk, its work items and the
+/// single walk's ranges: what the worker tests split among workers.
+fn split_fixture(
+    leaves: &BTreeMap<u64, (Level, u64)>,
+) -> (Tables, Walk, Vec<walk::WorkItem>, Vec<Range>) {
+    let top = Level::P4d;
+    let mut t = Tables::new(top);
+    for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
+        t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
+    }
+    let want = walk_all(&mut t).ranges;
+    let walk = walk_for(top);
+    let items = items_of(&mut t, &walk);
+    (t, walk, items, want)
+}
+
 /// Where `va`'s entry at `level` lives: (table, index).
 fn slot_of(t: &Tables, va: u64, level: Level) -> (u64, usize) {
     let mut table = t.root;
@@ -448,14 +464,7 @@ proptest! {
         leaves in leaves(Level::P4d),
         owners in prop::collection::vec(0usize..256, 1..400),
     ) {
-        let top = Level::P4d;
-        let mut t = Tables::new(top);
-        for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
-            t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
-        }
-        let want = walk_all(&mut t).ranges;
-        let walk = walk_for(top);
-        let items = items_of(&mut t, &walk);
+        let (mut t, walk, items, want) = split_fixture(&leaves);
         let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
         let mut per_cpu: Vec<Collect> = (0..256).map(|_| Collect::default()).collect();
         for (n, item) in items.iter().enumerate() {
@@ -477,14 +486,7 @@ proptest! {
         leaves in leaves(Level::P4d),
         owners in prop::collection::vec(0usize..256, 1..400),
     ) {
-        let top = Level::P4d;
-        let mut t = Tables::new(top);
-        for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
-            t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
-        }
-        let want = walk_all(&mut t).ranges;
-        let walk = walk_for(top);
-        let items = items_of(&mut t, &walk);
+        let (mut t, walk, items, want) = split_fixture(&leaves);
         let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
         let mut lists: Vec<Vec<Range>> = vec![vec![]; 256];
         let mut spans = vec![];
