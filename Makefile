@@ -23,6 +23,9 @@ TOOLS := $(TOP)/tools/vmlayout
 SELFTEST := $(TOP)/tools/testing/selftests/vmlayout
 export VMLAYOUT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vmlayout
 export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Host Rust builds (the core's tests, mmgen, the vmlayout tool) live in the
+# cache too, so that a fresh clone reuses the compiled dependencies.
+export CARGO_TARGET_DIR ?= $(VMLAYOUT_CACHE)/cargo-target
 export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 LLVM ?= -19
 KSRC ?=
@@ -76,7 +79,7 @@ vm: module
 
 # The userspace reporter, static so that it runs in the test VMs (busybox,
 # no C library) as on the host.
-VMLAYOUT_BIN := $(TOOLS)/target/x86_64-unknown-linux-gnu/release/vmlayout
+export VMLAYOUT_BIN := $(CARGO_TARGET_DIR)/x86_64-unknown-linux-gnu/release/vmlayout
 reporter: deps
 	@cd $(TOOLS) && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
 		-p vmlayout --target x86_64-unknown-linux-gnu
@@ -91,10 +94,10 @@ run: module reporter
 
 # KASLR statistics: BOOTS boots per paging mode (both unless PAGING= is
 # given on the command line), a snapshot each, then `vmlayout kaslr`.
-BOOTS ?= 50
+# (BOOTS defaults to 50 here only: check-vm reads it too, default 2.)
 KASLR_OUT ?= $(TOP)/vmlayout-kaslr
 kaslr: module reporter
-	@$(TOOLS)/kaslr.sh $(kdir)/arch/x86/boot/bzImage $(TOP)/vmlayout.ko $(VMLAYOUT_BIN) $(BOOTS) \
+	@$(TOOLS)/kaslr.sh $(kdir)/arch/x86/boot/bzImage $(TOP)/vmlayout.ko $(VMLAYOUT_BIN) $(or $(BOOTS),50) \
 		"$(if $(filter command line,$(origin PAGING)),$(PAGING),5 4)" $(KASLR_OUT)
 
 check-host: deps

@@ -14,7 +14,7 @@ set -euo pipefail
 kdir=$(cd "${1:?usage: stage-guest.sh KDIR}" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # The static userspace reporter (make reporter), which the kselftest runs.
-bin=${VMLAYOUT_BIN:-$top/tools/vmlayout/target/x86_64-unknown-linux-gnu/release/vmlayout}
+bin=${VMLAYOUT_BIN:-${CARGO_TARGET_DIR:-$top/tools/vmlayout/target}/x86_64-unknown-linux-gnu/release/vmlayout}
 [ -x "$bin" ] || { echo "stage-guest: no vmlayout tool $bin (make reporter)" >&2; exit 1; }
 src=$(readlink -f "$kdir/source")
 llvm=${LLVM:--19}
