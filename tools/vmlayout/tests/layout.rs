@@ -191,9 +191,11 @@ proptest! {
         let window = kaslr_window(&doc).unwrap();
         let ram = 2 * GIB;
         let span = (window.1 - window.0 + 1) / PUD_SIZE;
-        let mut picks: Vec<u64> = cuts.iter().map(|c| (*c * (span - 4) as f64) as u64).collect();
+        // Bases at least 3 GiB apart: the direct map must hold the 2 GiB of
+        // RAM (two equal picks 1 GiB apart made it too small, rightly).
+        let mut picks: Vec<u64> = cuts.iter().map(|c| (*c * (span - 12) as f64) as u64).collect();
         picks.sort();
-        let bases: Vec<u64> = picks.iter().enumerate().map(|(i, p)| window.0 + (p + i as u64) * PUD_SIZE).collect();
+        let bases: Vec<u64> = picks.iter().enumerate().map(|(i, p)| window.0 + (p + 3 * i as u64) * PUD_SIZE).collect();
         let text_start = 0xffff_ffff_8000_0000 + 0x100_0000 + slide * 0x20_0000;
         let l = Live {
             page_offset_base: bases[0],
