@@ -44,10 +44,27 @@ run() { # NAME VM-ARGS... -- CMD
 		fail=1
 	fi
 }
+# Short boots two at a time, each guest on one TCG thread (vm.sh -S), so
+# that they share the host's two cores: start NAME in the background
+# (`background NAME VM-ARGS... -- CMD`), then `collect NAME...` prints each
+# one's output in order and fails as `run` does.
+background() {
+	local name=$1
+	shift
+	(fail=0; run "$name" -S "$@" > "$log/$name.log" 2>&1; echo "$fail" > "$log/$name.fail") &
+}
+collect() {
+	wait
+	for name; do
+		cat "$log/$name.log"
+		[ "$(cat "$log/$name.fail" 2>/dev/null)" = 0 ] || fail=1
+	done
+}
 # A stock kernel: the out-of-tree module is given to the kselftest.
 KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout sh ./vmlayout.sh /root/vmlayout.ko'
-run kselftest-5level -p 5 -- "$KSELFTEST"
-run kselftest-4level -p 4 -- "$KSELFTEST"
+background kselftest-5level -p 5 -- "$KSELFTEST"
+background kselftest-4level -p 4 -- "$KSELFTEST"
+collect kselftest-5level kselftest-4level
 run stress -p 5 -a debug_pagealloc=on -- \
 	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 20 100'
 # The kernel's own trace-event registration WARN_ON_ONCEs when an
@@ -64,15 +81,16 @@ cp "$mods/vmlayout.ko" "$log/vmlayout-signed.ko"
 "$kdir/scripts/sign-file" sha512 "$kdir/certs/signing_key.pem" "$kdir/certs/signing_key.x509" \
 	"$log/vmlayout-signed.ko"
 files+=(-f "$log/vmlayout-signed.ko")
-run lockdown-confidentiality -p 5 -a lockdown=confidentiality -- \
+background lockdown-confidentiality -p 5 -a lockdown=confidentiality -- \
 	'! insmod /root/vmlayout-signed.ko 2>/dev/null && [ ! -d /sys/kernel/debug/vmlayout ] &&
 	dmesg | grep -q "vmlayout: the kernel is locked down for confidentiality" &&
 	echo "lockdown: confidentiality: vmlayout refuses to load (EPERM), as documented"'
-run lockdown-integrity -p 5 -a lockdown=integrity -- \
+background lockdown-integrity -p 5 -a lockdown=integrity -- \
 	'insmod /root/vmlayout-signed.ko && grep -q "^base name=page_offset_base" /sys/kernel/debug/vmlayout/summary &&
 	! grep -qE "^finding .*severity=(warn|error)" /sys/kernel/debug/vmlayout/findings &&
 	! (echo 1 > /sys/kernel/debug/vmlayout/rescan) 2>/dev/null && rmmod vmlayout &&
 	echo "lockdown: integrity: vmlayout loads and reads; debugfs refuses writes to rescan"'
+collect lockdown-confidentiality lockdown-integrity
 # 66 possible CPUs, 2 started at boot (maxcpus=2: the other vCPUs never
 # run, so the guest stays fast); then CPUs 64 and 65 online, CPU 1 offline.
 run cpus -p 5 -s 66 -a "maxcpus=2 kmemleak=off" -- \
