@@ -670,10 +670,17 @@ impl CpuSlots {
         slot.as_mut().ok_or(ENOMEM)
     }
 
-    /// `cpu`'s slot, if `cpu` is in bounds; a worker makes its buffers
-    /// (filled by `prepare`) out of it only for its own CPU.
-    fn slot(&self, cpu: usize) -> Option<*mut Option<CpuBuffers>> {
-        (cpu < self.len).then(|| self.ptr.wrapping_add(cpu))
+    /// `cpu`'s buffers, filled by `prepare`.
+    ///
+    /// # Safety
+    ///
+    /// Only from the worker running for `cpu`, while the workers run.
+    unsafe fn claim<'a>(self, cpu: usize) -> Option<&'a mut CpuBuffers> {
+        if cpu >= self.len {
+            return None;
+        }
+        // SAFETY: in bounds; the caller is the only one touching slot `cpu`.
+        unsafe { (*self.ptr.add(cpu)).as_mut() }
     }
 }
 
@@ -781,13 +788,8 @@ impl PerCpu for WalkJob<'_> {
     /// Claim work items in address order until none are left. Preemptible:
     /// reschedules between items; nothing per entry but the walk itself.
     fn run(&self, cpu: usize) {
-        // SAFETY: `run` is called once per CPU, by that CPU's worker: slot
-        // `cpu` is this worker's alone while the workers run.
-        let Some(b) = self
-            .cpus
-            .slot(cpu)
-            .and_then(|slot| unsafe { (*slot).as_mut() })
-        else {
+        // SAFETY: `run` is called once per CPU, by that CPU's worker.
+        let Some(b) = (unsafe { self.cpus.claim(cpu) }) else {
             return;
         };
         let start = Clock::now();
@@ -1416,13 +1418,8 @@ impl PerCpu for RulesJob<'_> {
     }
 
     fn run(&self, cpu: usize) {
-        // SAFETY: `run` is called once per CPU, by that CPU's worker: slot
-        // `cpu` is this worker's alone while the workers run.
-        let Some(b) = self
-            .cpus
-            .slot(cpu)
-            .and_then(|slot| unsafe { (*slot).as_mut() })
-        else {
+        // SAFETY: `run` is called once per CPU, by that CPU's worker.
+        let Some(b) = (unsafe { self.cpus.claim(cpu) }) else {
             return;
         };
         b.checked = true;
