@@ -812,10 +812,9 @@ impl PerCpu for WalkJob<'_> {
         };
         let list = cpu as u32;
         while let Some((i, item)) = self.items.claim() {
-            let item = &item;
             let (first, cleared_first) = (sink.ranges.len() as u32, sink.cleared.len() as u32);
             sink.stats.items += 1;
-            self.walk_item(item, &mut src, scratch, &mut sink);
+            self.walk_item(&item, &mut src, scratch, &mut sink);
             sink.close_item();
             // SAFETY: the span arrays have room for every item; `i` is
             // this worker's alone (`claim`), and the caller reads them only
@@ -1426,16 +1425,9 @@ impl PerCpu for RulesJob<'_> {
         let map = self.map.clone();
         loop {
             let chunk = self.next.fetch_add(1, Ordering::Relaxed);
-            let start = chunk.saturating_mul(RULES_CHUNK);
-            let Some(ranges) = self
-                .ranges
-                .get(start..self.ranges.len().min(start + RULES_CHUNK))
-            else {
+            let Some(ranges) = self.ranges.chunks(RULES_CHUNK).nth(chunk) else {
                 break;
             };
-            if ranges.is_empty() {
-                break;
-            }
             let first = b.findings.len() as u32;
             let mut tally = Tally::default();
             for range in ranges {

@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{human, Layout, MapRange, Severity};
+use crate::model::{human, Layout, MapRange, Severity, SEVERITIES};
 use crate::report::verdict;
 
 const PAGE: u64 = 4096;
@@ -452,7 +452,7 @@ pub fn svg(layout: &Layout) -> String {
         y2 + 9.0
     );
     let mut fx = 760.0;
-    for s in Severity::ALL {
+    for s in SEVERITIES {
         let _ = writeln!(
             o,
             r##"<path d="M{},{} l-4,8 h8 z" fill="{}"/><text x="{}" y="{}">{} finding</text>"##,

@@ -31,14 +31,15 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
+use vmlayout_core::layout::{PUD_SIZE, START_KERNEL_MAP};
+
 use crate::model::{human, Layout};
 
-const GIB: u64 = 1 << 30;
+/// KASLR's memory regions are placed in 1 GiB (PUD) steps.
+const GIB: u64 = PUD_SIZE;
 const TIB: u64 = 1 << 40;
 /// `CPU_ENTRY_AREA_BASE`, `vaddr_end` of kaslr.c, in both paging modes.
 const VADDR_END: u64 = 0xffff_fe00_0000_0000;
-/// `__START_KERNEL_map`.
-const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// `KERNEL_IMAGE_SIZE` with RANDOMIZE_BASE.
 const KERNEL_IMAGE_SIZE: u64 = GIB;
 /// `sizeof(struct page)` on x86-64 (vmemmap's size in kaslr.c).

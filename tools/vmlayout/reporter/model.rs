@@ -7,37 +7,25 @@ use std::collections::BTreeMap;
 
 use crate::source::{Record, Result, Snapshot, VmFile};
 
-/// Severity of a finding or a region verdict, in the module's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Info,
-    Warn,
-    Error,
-}
+/// Severity of a finding or a region verdict: the module's own type.
+pub use vmlayout_core::rules::Severity;
 
-impl Severity {
-    pub fn parse(file: &VmFile, rec: &Record, key: &str) -> Result<Self> {
-        match file.field(rec, key)? {
-            "info" => Ok(Severity::Info),
-            "warn" => Ok(Severity::Warn),
-            "error" => Ok(Severity::Error),
-            other => Err(crate::source::Error::new(
+/// Every severity, worst first.
+pub const SEVERITIES: [Severity; 3] = [Severity::Error, Severity::Warn, Severity::Info];
+
+/// A severity field, by its stable name.
+fn severity(file: &VmFile, rec: &Record, key: &str) -> Result<Severity> {
+    let value = file.field(rec, key)?;
+    SEVERITIES
+        .into_iter()
+        .find(|s| s.name() == value)
+        .ok_or_else(|| {
+            crate::source::Error::new(
                 &file.origin,
                 rec.line,
-                format!("{key}='{other}' is not info, warn or error"),
-            )),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warn => "warn",
-            Severity::Error => "error",
-        }
-    }
-
-    pub const ALL: [Severity; 3] = [Severity::Error, Severity::Warn, Severity::Info];
+                format!("{key}='{value}' is not info, warn or error"),
+            )
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +235,7 @@ impl Layout {
                 ),
                 align: layout.num(rec, "align")? as u64,
                 verdict: layout.field(rec, "verdict")?.to_string(),
-                severity: Severity::parse(layout, rec, "severity")?,
+                severity: severity(layout, rec, "severity")?,
                 desc: rec.get("desc").unwrap_or("").to_string(),
                 reason: rec.get("reason").unwrap_or("").to_string(),
                 mapped_bytes: layout.opt_num(rec, "mapped_bytes")?.map(|n| n as u64),
@@ -318,7 +306,7 @@ impl Layout {
             list.push(Finding {
                 table: rec.get("table").unwrap_or("kernel").to_string(),
                 id: findings.field(rec, "id")?.to_string(),
-                severity: Severity::parse(findings, rec, "severity")?,
+                severity: severity(findings, rec, "severity")?,
                 region: rec.get("region").unwrap_or("").to_string(),
                 owner,
                 start: findings.hex(rec, "start")?,

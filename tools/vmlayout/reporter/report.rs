@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use crate::model::{human, human_signed, Layout, Severity};
+use crate::model::{human, human_signed, Layout, Severity, SEVERITIES};
 
 /// Terminal styles; all empty when colour is off.
 #[derive(Clone, Copy)]
@@ -280,7 +280,7 @@ fn value_of<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
 /// `vmlayout report --json`.
 pub fn json(layout: &Layout) -> Value {
     let mut counts = serde_json::Map::new();
-    for s in Severity::ALL {
+    for s in SEVERITIES {
         counts.insert(s.name().into(), json!(layout.count(s)));
     }
     counts.insert("omitted".into(), json!(layout.omitted()));
