@@ -548,11 +548,6 @@ impl TextAliases {
     }
 }
 
-/// Most findings one part of a range gives: `check_part` emits at most one
-/// per rule it checks there (a place rule, efi-window, pti-leak, wx,
-/// user-kernel, exec-data, writable-text: seven).
-const MAX_PER_PART: usize = 8;
-
 /// Every per-range rule on `range`, split at region boundaries: the
 /// findings, in address order.
 pub fn check_range<'m, 'a>(
@@ -567,13 +562,29 @@ pub fn check_range<'m, 'a>(
         table,
         range: *range,
         next_start: Some(range.start),
-        part: [None; MAX_PER_PART],
-        len: 0,
-        pos: 0,
+        part: *range,
+        place: Place::Undocumented,
+        fired: Fired::NONE,
     }
 }
 
-/// Iterator of [`check_range`]: one part of the range at a time.
+/// Where `range` lies, if it lies in one place and no rule fires on it:
+/// what nearly every range of a healthy kernel gives, found without
+/// building [`check_range`]'s iterator. `None`: check it with that.
+pub fn nothing_fires(
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    table: TableKind,
+    range: &Range,
+) -> Option<Place> {
+    let (place, last) = map.place(range.start);
+    (last >= range.last && fired_on(map, text, table, place, range) == Fired::NONE).then_some(place)
+}
+
+/// Iterator of [`check_range`]: one part of the range at a time, and in
+/// it one rule that fired at a time. What fired is a bit set, so that a
+/// part nothing fires on (nearly every one) costs a few comparisons and
+/// no [`Finding`] is built for it.
 pub struct RangeFindings<'m, 'a> {
     map: &'m LiveMap<'a>,
     text: &'m TextAliases,
@@ -581,10 +592,10 @@ pub struct RangeFindings<'m, 'a> {
     range: Range,
     /// Start of the next part, `None` once the range is done.
     next_start: Option<u64>,
-    /// The current part's findings, `pos..len` not yet returned.
-    part: [Option<Finding>; MAX_PER_PART],
-    len: usize,
-    pos: usize,
+    /// The current part, where it lies, and what fired there not yet returned.
+    part: Range,
+    place: Place,
+    fired: Fired,
 }
 
 impl Iterator for RangeFindings<'_, '_> {
@@ -592,31 +603,126 @@ impl Iterator for RangeFindings<'_, '_> {
 
     fn next(&mut self) -> Option<Finding> {
         loop {
-            if self.pos < self.len {
-                self.pos += 1;
-                return self.part[self.pos - 1];
+            if let Some(verdict) = self.fired.take_first() {
+                return Some(self.finding(verdict));
             }
             let start = self.next_start?;
             let range = &self.range;
             let (place, place_last) = self.map.place(start);
             let last = place_last.min(range.last);
-            let part = Range {
+            self.part = Range {
                 start,
                 last,
                 phys: range.phys + (start - range.start),
                 ..*range
             };
+            self.place = place;
             self.next_start = (last < range.last).then_some(last + 1);
-            let (found, len) = (&mut self.part, &mut self.len);
-            *len = 0;
-            self.pos = 0;
-            check_part(self.map, self.text, self.table, place, &part, &mut |f| {
-                if let Some(slot) = found.get_mut(*len) {
-                    *slot = Some(f);
-                    *len += 1;
-                }
-            });
+            self.fired = fired_on(self.map, self.text, self.table, place, &self.part);
         }
+    }
+}
+
+impl RangeFindings<'_, '_> {
+    /// The finding `verdict` stands for on the current part.
+    fn finding(&self, verdict: Verdict) -> Finding {
+        let row = self.place.row();
+        let (rule, severity, reason) = match verdict {
+            Verdict::EfiOutside => (Rule::EfiOutside, Severity::Error, None),
+            Verdict::EfiWriteExec => {
+                let memattr = matches!(self.table, TableKind::Efi { memattr: true });
+                let (severity, reason) = efi_wx_verdict(memattr, None);
+                (Rule::EfiWriteExec, severity, Some(reason))
+            }
+            Verdict::EfiWindow => (Rule::EfiWindow, Severity::Error, None),
+            Verdict::PtiLeak => (Rule::PtiLeak, Severity::Error, None),
+            Verdict::Hole => (Rule::HoleMapping, Severity::Error, None),
+            Verdict::Overflow => (Rule::RegionOverflow, Severity::Error, None),
+            Verdict::Undocumented => (Rule::Undocumented, Severity::Error, None),
+            Verdict::WriteExec => (Rule::WriteExec, Severity::Error, None),
+            Verdict::UserKernel => (Rule::UserKernel, Severity::Error, None),
+            Verdict::UserLeafOnly => (
+                Rule::UserKernel,
+                Severity::Warn,
+                Some("leaf entry grants user access; an upper level denies it"),
+            ),
+            Verdict::Trampoline => (
+                Rule::ExecData,
+                Severity::Info,
+                Some("read-only executable below 1 MiB: the real-mode trampoline"),
+            ),
+            Verdict::ExecData => (Rule::ExecData, Severity::Error, None),
+            Verdict::WritableText => (Rule::WritableText, Severity::Error, None),
+        };
+        Finding {
+            rule,
+            severity,
+            row,
+            range: self.part,
+            reason: reason.unwrap_or(rule.reason()),
+            owner: match self.table {
+                TableKind::Efi { .. } => Owner::Efi,
+                _ => Owner::Reference,
+            },
+        }
+    }
+}
+
+/// What a rule says of one part, in the order the findings are given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Verdict {
+    EfiOutside,
+    EfiWriteExec,
+    EfiWindow,
+    PtiLeak,
+    Hole,
+    Overflow,
+    Undocumented,
+    WriteExec,
+    UserKernel,
+    UserLeafOnly,
+    Trampoline,
+    ExecData,
+    WritableText,
+}
+
+impl Verdict {
+    const ALL: [Verdict; 13] = [
+        Verdict::EfiOutside,
+        Verdict::EfiWriteExec,
+        Verdict::EfiWindow,
+        Verdict::PtiLeak,
+        Verdict::Hole,
+        Verdict::Overflow,
+        Verdict::Undocumented,
+        Verdict::WriteExec,
+        Verdict::UserKernel,
+        Verdict::UserLeafOnly,
+        Verdict::Trampoline,
+        Verdict::ExecData,
+        Verdict::WritableText,
+    ];
+}
+
+/// The verdicts that fired on a part, one bit each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fired(u16);
+
+impl Fired {
+    const NONE: Fired = Fired(0);
+
+    fn add(&mut self, verdict: Verdict) {
+        self.0 |= 1 << verdict as u8;
+    }
+
+    /// The first verdict left, in [`Verdict::ALL`] order, removed.
+    fn take_first(&mut self) -> Option<Verdict> {
+        let first = Verdict::ALL
+            .get(self.0.trailing_zeros() as usize)
+            .copied()?;
+        self.0 &= self.0 - 1;
+        Some(first)
     }
 }
 
@@ -670,106 +776,77 @@ const fn is_lower_half(addr: u64) -> bool {
     addr >> 63 == 0
 }
 
-fn check_part(
+/// Which rules fire on `part`, which lies at `place` of `table`.
+fn fired_on(
     map: &LiveMap<'_>,
     text: &TextAliases,
     table: TableKind,
     place: Place,
     part: &Range,
-    emit: &mut impl FnMut(Finding),
-) {
-    let owner = match table {
-        TableKind::Efi { .. } => Owner::Efi,
-        _ => Owner::Reference,
-    };
-    let finding = |rule: Rule, severity, row, reason: Option<&'static str>| Finding {
-        rule,
-        severity,
-        row,
-        range: *part,
-        reason: reason.unwrap_or(rule.reason()),
-        owner,
-    };
-    let row = place.row();
-    let id = row.map(|r| map.doc().regions[r].id);
-    let in_efi_window = id == Some(RegionId::Efi) && matches!(place, Place::Region(_));
-    if let TableKind::Efi { memattr } = table {
+) -> Fired {
+    let mut fired = Fired::NONE;
+    let id = place.row().map(|r| map.doc().regions[r].id);
+    let in_region = matches!(place, Place::Region(_));
+    let in_efi_window = id == Some(RegionId::Efi) && in_region;
+    if let TableKind::Efi { .. } = table {
         // EFI's own mappings: the window and the 1:1 map. What it holds
         // elsewhere in the kernel half is the kernel's, checked as such.
         let one_to_one = is_lower_half(part.start) && part.phys == part.start;
         if in_efi_window || is_lower_half(part.start) {
             if !in_efi_window && !one_to_one {
-                emit(finding(Rule::EfiOutside, Severity::Error, row, None));
+                fired.add(Verdict::EfiOutside);
             }
             if part.effective.is_wx() {
-                let (severity, reason) = efi_wx_verdict(memattr, None);
-                emit(finding(Rule::EfiWriteExec, severity, row, Some(reason)));
+                fired.add(Verdict::EfiWriteExec);
             }
-            return;
+            return fired;
         }
     } else if in_efi_window {
-        emit(finding(Rule::EfiWindow, Severity::Error, row, None));
+        fired.add(Verdict::EfiWindow);
     }
     let vsyscall_page = part.start == VSYSCALL_ADDR && part.last == VSYSCALL_ADDR + 0xfff;
-    if table == TableKind::User
-        && !(matches!(place, Place::Region(_)) && pti_clones(id, part))
-        && !vsyscall_page
-    {
-        emit(finding(Rule::PtiLeak, Severity::Error, row, None));
+    if table == TableKind::User && !(in_region && pti_clones(id, part)) && !vsyscall_page {
+        fired.add(Verdict::PtiLeak);
     }
     match place {
-        Place::Hole(r) => emit(finding(Rule::HoleMapping, Severity::Error, Some(r), None)),
-        Place::Overflow(r) => emit(finding(
-            Rule::RegionOverflow,
-            Severity::Error,
-            Some(r),
-            None,
-        )),
-        Place::Undocumented => emit(finding(Rule::Undocumented, Severity::Error, None, None)),
+        Place::Hole(_) => fired.add(Verdict::Hole),
+        Place::Overflow(_) => fired.add(Verdict::Overflow),
+        Place::Undocumented => fired.add(Verdict::Undocumented),
         Place::Region(_) => {}
     }
     if part.effective.is_wx() {
-        emit(finding(Rule::WriteExec, Severity::Error, row, None));
+        fired.add(Verdict::WriteExec);
     }
     if part.flags.has(Flags::US) && !vsyscall_page {
-        if part.effective.us {
-            emit(finding(Rule::UserKernel, Severity::Error, row, None));
+        fired.add(if part.effective.us {
+            Verdict::UserKernel
         } else {
-            emit(finding(
-                Rule::UserKernel,
-                Severity::Warn,
-                row,
-                Some("leaf entry grants user access; an upper level denies it"),
-            ));
-        }
+            Verdict::UserLeafOnly
+        });
     }
     let data_only = matches!(
         id,
         Some(RegionId::DirectMap | RegionId::Vmemmap | RegionId::Vmalloc | RegionId::CpuEntryArea)
     );
-    if data_only && matches!(place, Place::Region(_)) && !part.effective.nx {
+    if data_only && in_region && !part.effective.nx {
         // The real-mode trampoline is copied below 1 MiB and made
         // executable in the direct map by design (arch/x86/realmode).
         let trampoline = id == Some(RegionId::DirectMap)
             && !part.effective.rw
             && part.phys + (part.size() - 1) < REAL_MODE_LIMIT;
-        if trampoline {
-            emit(finding(
-                Rule::ExecData,
-                Severity::Info,
-                row,
-                Some("read-only executable below 1 MiB: the real-mode trampoline"),
-            ));
+        fired.add(if trampoline {
+            Verdict::Trampoline
         } else {
-            emit(finding(Rule::ExecData, Severity::Error, row, None));
-        }
+            Verdict::ExecData
+        });
     }
     if id == Some(RegionId::DirectMap)
         && part.effective.rw
         && text.overlaps(part.phys, part.phys + (part.size() - 1))
     {
-        emit(finding(Rule::WritableText, Severity::Error, row, None));
+        fired.add(Verdict::WritableText);
     }
+    fired
 }
 
 /// Report the parts of System RAM `[ram_first, ram_last]` (physical) that

@@ -609,17 +609,21 @@ impl Walk {
                         // Four entries a step while they follow on: fewer
                         // branches per entry (under emulation, a quarter
                         // of the loop's time).
+                        // Accessed and dirty bits do not end a run: the
+                        // direct map's pages differ in them all the time.
                         let mut next = pte.wrapping_add(PAGE);
                         while i + n + 4 <= ENTRIES
-                            && table[i + n] == next
-                            && table[i + n + 1] == next.wrapping_add(PAGE)
-                            && table[i + n + 2] == next.wrapping_add(2 * PAGE)
-                            && table[i + n + 3] == next.wrapping_add(3 * PAGE)
+                            && ((table[i + n] ^ next)
+                                | (table[i + n + 1] ^ next.wrapping_add(PAGE))
+                                | (table[i + n + 2] ^ next.wrapping_add(2 * PAGE))
+                                | (table[i + n + 3] ^ next.wrapping_add(3 * PAGE)))
+                                & !CPU_SET
+                                == 0
                         {
                             n += 4;
                             next = next.wrapping_add(4 * PAGE);
                         }
-                        while i + n < ENTRIES && table[i + n] == next {
+                        while i + n < ENTRIES && same_entry(table[i + n], next) {
                             n += 1;
                             next = next.wrapping_add(PAGE);
                         }

@@ -7,21 +7,24 @@
 # in the same boot, with 1 and 2 vCPUs and 1, 2 and 4 GiB, in both paging
 # modes, and print the tables. Not a test: it asserts nothing about time.
 #
-#   run-bench.sh KDIR          BENCH_RUNS (default 7), BENCH_AREAS (4000)
+#   run-bench.sh KDIR          BENCH_RUNS (default 7), BENCH_AREAS (4000),
+#                              BENCH_PAGING ("5 4"), BENCH_SHAPES ("1 4G,2 4G,...")
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
 kdir=${1:?usage: run-bench.sh KDIR}
 runs=${BENCH_RUNS:-7} areas=${BENCH_AREAS:-4000}
+modes=${BENCH_PAGING:-5 4}
+IFS=, read -r -a shapes <<< "${BENCH_SHAPES:-1 4G,2 4G,2 2G,2 1G,2 16G}"
 stage=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-bench.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
 gcc -static -O2 -Wall -o "$stage/vmlayout_time" "$here/vmlayout_time.c"
 files=(-f "$top/vmlayout.ko" -f "$here/vmlayout_areas.ko" -f "$stage/vmlayout_time"
 	-f "$here/bench-guest.sh")
-for paging in 5 4; do
-	for shape in "1 4G" "2 4G" "2 2G" "2 1G" "2 16G"; do
+for paging in $modes; do
+	for shape in "${shapes[@]}"; do
 		read -r smp mem <<< "$shape"
 		echo "bench: ${paging}-level paging, $smp vCPU, $mem, debug_pagealloc=on, $areas vmalloc areas, $runs runs" >&2
 		out=$("$top/tools/vmlayout/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" \
