@@ -800,9 +800,10 @@ pub fn merge(
     }
 }
 
-/// Where one work item's output lies in the list of the worker that walked
-/// it: `list`, from `first` to `end` (exclusive). A worker closes its
-/// coalescing at every item's end, so an item's span holds its ranges only.
+/// Where the output of one batch of work items (or of one rules chunk)
+/// lies in the list of the worker that took it: `list`, from `first` to
+/// `end` (exclusive). A worker closes its coalescing at every batch's end,
+/// so a batch's span holds its ranges only.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ItemSpan {
     /// The worker's list.
