@@ -48,6 +48,7 @@ extern "C" {
         prepare: unsafe extern "C" fn(*mut c_void, c_uint) -> c_int,
         run: unsafe extern "C" fn(*mut c_void, c_uint),
         job: *mut c_void,
+        pooled: bool,
     ) -> c_int;
     fn vmlayout_next_mm(next: *mut c_int, task: *mut TaskName, mm: *mut *mut c_void) -> c_int;
     fn vmlayout_mm_copy_table(mm: *mut c_void, out: *mut u64) -> u64;
@@ -174,6 +175,12 @@ pub(crate) trait PerCpu: Sync {
     /// Called on `cpu`, all CPUs at once, preemptible: in a kworker bound
     /// to it, or, for the caller's own CPU, in the caller pinned to it.
     fn run(&self, cpu: usize);
+    /// Whether the CPUs claim the work from a common pool, so that a CPU
+    /// whose worker has not started when the caller's own share is done
+    /// has nothing left: it is cancelled, not waited for (under TCG a
+    /// wake-up costs a tenth of a millisecond). `false` when every CPU
+    /// must run (the walk audits each CPU's own active table).
+    const POOLED: bool;
 }
 
 /// One work item per possible CPU, reused from call to call.
@@ -224,6 +231,7 @@ impl OnEachCpu {
                 prepare::<J>,
                 run::<J>,
                 core::ptr::from_mut(job).cast(),
+                J::POOLED,
             )
         };
         kernel::error::to_result(ret)

@@ -795,6 +795,8 @@ impl WalkJob<'_> {
 }
 
 impl PerCpu for WalkJob<'_> {
+    const POOLED: bool = false;
+
     fn prepare(&mut self, cpu: usize) -> Result {
         let b = self.cpus.prepare(cpu)?;
         b.ranges.clear();
@@ -1449,6 +1451,8 @@ struct RulesJob<'a> {
 unsafe impl Sync for RulesJob<'_> {}
 
 impl PerCpu for RulesJob<'_> {
+    const POOLED: bool = true;
+
     fn prepare(&mut self, cpu: usize) -> Result {
         let b = self.cpus.prepare(cpu)?;
         b.findings.clear();

@@ -213,12 +213,16 @@ static void vmlayout_cpu_work_fn(struct work_struct *work)
  * on the caller's own CPU in the caller, pinned there (migrate_disable())
  * for the call. The caller's share thus starts at once instead of after a
  * kworker wakes, and it waits only for the other CPUs (under TCG, each
- * wake-up cost 0.15 to 0.25 ms of a 6 ms scan). CPU hotplug waits
- * meanwhile, so the CPUs prepared are the CPUs that run.
+ * wake-up cost 0.15 to 0.25 ms of a 6 ms scan). With @pooled (the workers
+ * claim their work from a common pool, so the caller's share ends only when
+ * the pool is empty), a worker that has not started by then is cancelled,
+ * not waited for. CPU hotplug waits meanwhile, so the CPUs prepared are the
+ * CPUs that run (or, pooled, are cancelled).
  */
 int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 			 int (*prepare)(void *job, unsigned int cpu),
-			 void (*fn)(void *job, unsigned int cpu), void *job)
+			 void (*fn)(void *job, unsigned int cpu), void *job,
+			 bool pooled)
 {
 	unsigned int cpu, self;
 	int ret = 0;
@@ -244,9 +248,16 @@ int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 	}
 	fn(job, self);
 	migrate_enable();
-	for_each_online_cpu(cpu)
-		if (cpu != self)
-			flush_work(&works->work[cpu].work);
+	for_each_online_cpu(cpu) {
+		struct work_struct *work = &works->work[cpu].work;
+
+		if (cpu == self)
+			continue;
+		/* Pooled work a worker has not started on is all done: do not wait for it to wake. */
+		if (pooled && cancel_work(work))
+			continue;
+		flush_work(work);
+	}
 out:
 	cpus_read_unlock();
 	return ret;

@@ -35,7 +35,8 @@ struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);
 void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works);
 int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 			 int (*prepare)(void *job, unsigned int cpu),
-			 void (*fn)(void *job, unsigned int cpu), void *job);
+			 void (*fn)(void *job, unsigned int cpu), void *job,
+			 bool pooled);
 
 int vmlayout_next_mm(int *next, struct vmlayout_task *task, struct mm_struct **mm);
 u64 vmlayout_mm_copy_table(struct mm_struct *mm, u64 *out);

@@ -447,11 +447,19 @@ impl<'a> LiveMap<'a> {
     }
 
     /// Where `addr` lies, and the last address with the same answer.
+    /// Inlined: the rules ask for every range, and nearly every answer is
+    /// the last one's.
+    #[inline(always)]
     pub fn place(&self, addr: u64) -> (Place, u64) {
         let (first, last, place) = self.last.get();
         if first <= addr && addr <= last {
             return (place, last);
         }
+        self.look_up_and_keep(addr)
+    }
+
+    #[inline(never)]
+    fn look_up_and_keep(&self, addr: u64) -> (Place, u64) {
         let (place, last) = self.lookup(addr);
         self.last.set((addr, last, place));
         (place, last)
@@ -571,6 +579,7 @@ pub fn check_range<'m, 'a>(
 /// Where `range` lies, if it lies in one place and no rule fires on it:
 /// what nearly every range of a healthy kernel gives, found without
 /// building [`check_range`]'s iterator. `None`: check it with that.
+#[inline]
 pub fn nothing_fires(
     map: &LiveMap<'_>,
     text: &TextAliases,

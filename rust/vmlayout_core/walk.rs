@@ -726,6 +726,7 @@ impl Range {
     }
 
     /// Bytes covered.
+    #[inline]
     pub const fn size(&self) -> u64 {
         self.last - self.start + 1
     }

@@ -10,8 +10,8 @@ use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::rules::{
-    check_ram, check_range, efi_wx_verdict, still_holds, Finding, LiveMap, Rule, Severity,
-    TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
+    check_ram, check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap, Rule,
+    Severity, TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
 };
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
@@ -1251,6 +1251,97 @@ proptest! {
             prop_assert_eq!(LiveMap::new(&doc, &live).place(fresh.1).0, fresh.0);
         }
     }
+}
+
+proptest! {
+    /// The fast path agrees with the full check: `nothing_fires` answers
+    /// (with the range's place) exactly when the range lies in one place
+    /// and `check_range` finds nothing on it, in every kind of table.
+    #[test]
+    fn nothing_fires_exactly_when_check_range_finds_nothing(
+        ranges in prop::collection::vec(
+            (
+                prop_oneof![
+                    Just(0u64),
+                    Just(1u64),
+                    Just(2u64),
+                    Just(3u64),
+                    Just(4u64),
+                    0xffff_8000_0000_0000u64..=u64::MAX,
+                    0u64..0x0000_8000_0000_0000,
+                ],
+                0u64..64,
+                1u64..4,
+                any::<(bool, bool, bool, bool, bool)>(),
+                0usize..4,
+            ),
+            1..48,
+        ),
+    ) {
+        with_map4(|_, live, map| {
+            let mut text = TextAliases::default();
+            text.note(map, &range(live.text_start, 2 << 20, Flags::G, Effective { rw: false, us: false, nx: false }, Level::Pmd));
+            let bases = [live.page_offset_base, live.vmalloc_base, live.text_start, 0xffff_ffff_ff60_0000, live.vmemmap_base];
+            for (base, page, pages, (rw, us, nx, leaf_us, efi_memattr), table) in ranges {
+                let start = match base {
+                    0..=4 => bases[base as usize] + page * 4096,
+                    addr => addr & !0xfff,
+                };
+                let size = (pages * 4096).min(u64::MAX - start + 1);
+                let flags = if rw { Flags::RW } else { 0 }
+                    | if leaf_us { Flags::US } else { 0 }
+                    | if nx { Flags::NX } else { 0 };
+                let mut r = range(start, size, flags, Effective { rw, us: us && leaf_us, nx }, Level::Pte);
+                if base == 0 && page % 3 == 0 {
+                    // A direct-map alias of the text's physical pages.
+                    r.phys = range(live.text_start, 4096, 0, KERNEL, Level::Pte).phys;
+                }
+                let table = [
+                    TableKind::Kernel,
+                    TableKind::Efi { memattr: efi_memattr },
+                    TableKind::User,
+                    TableKind::Ldt,
+                ][table];
+                let (place, last) = map.place(r.start);
+                let none = check_range(map, &text, table, &r).next().is_none();
+                prop_assert_eq!(
+                    nothing_fires(map, &text, table, &r),
+                    (none && last >= r.last).then_some(place),
+                    "{:x?} in {:?}", r, table
+                );
+            }
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn nothing_fires_on_clean_ranges_only() {
+    with_map4(|_, live, map| {
+        let text = TextAliases::default();
+        let clean = range(
+            live.vmalloc_base,
+            4096,
+            Flags::RW | Flags::G | Flags::NX,
+            KERNEL,
+            Level::Pte,
+        );
+        let wx = Range {
+            flags: Flags(Flags::RW),
+            effective: Effective {
+                rw: true,
+                us: false,
+                nx: false,
+            },
+            ..clean
+        };
+        let place = map.place(clean.start).0;
+        assert_eq!(
+            nothing_fires(map, &text, TableKind::Kernel, &clean),
+            Some(place)
+        );
+        assert_eq!(nothing_fires(map, &text, TableKind::Kernel, &wx), None);
+    });
 }
 
 mod sync_paths {
