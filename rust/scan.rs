@@ -230,6 +230,8 @@ pub(crate) struct Workspace {
     spare_cleared: VVec<Range>,
     spare_cpus: VVec<CpuStats>,
     spare_findings: VVec<Finding>,
+    /// The process audit's buffers, kept from scan to scan.
+    audit: AuditBuffers,
 }
 
 impl Workspace {
@@ -267,6 +269,12 @@ impl Workspace {
             spare_cleared: VVec::new(),
             spare_cpus: VVec::new(),
             spare_findings: VVec::new(),
+            audit: AuditBuffers {
+                ours: KBox::zeroed(GFP_KERNEL)?,
+                theirs: KBox::zeroed(GFP_KERNEL)?,
+                whole: KBox::zeroed(GFP_KERNEL)?,
+                user: KBox::zeroed(GFP_KERNEL)?,
+            },
         })
     }
 }
@@ -1318,6 +1326,17 @@ fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) ->
     (checked, settled)
 }
 
+/// The process audit's buffers: the reference's kernel half and an mm's,
+/// an mm's whole top-level table as the walker takes it (only its LDT slot
+/// is ever written, always the same slot, so the rest stays empty), and
+/// an mm's user-mode (PTI) table.
+struct AuditBuffers {
+    ours: KBox<KernelHalf>,
+    theirs: KBox<KernelHalf>,
+    whole: KBox<Table>,
+    user: KBox<Table>,
+}
+
 /// Audit every process's mm: the kernel half of its top-level table must be
 /// the reference's. Each mm is pinned while its table is read; a table that
 /// differs is read again, with the reference, before it is reported.
@@ -1328,22 +1347,22 @@ fn audit_processes(
     reference: u64,
     map: &LiveMap<'_>,
     text: &TextAliases,
-    scratch: &mut Scratch,
+    (scratch, buffers): (&mut Scratch, &mut AuditBuffers),
     reference_user: Option<&Table>,
     others: &mut KVec<OtherTable>,
     findings: &mut Findings,
 ) -> Result<u32> {
     let ldt_slot = walk.top.index(live.ldt_base());
-    let mut ours: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
-    let mut theirs: KBox<KernelHalf> = KBox::zeroed(GFP_KERNEL)?;
-    // An mm's whole top-level table as the walker takes it; only its LDT
-    // slot is filled in.
-    let mut whole: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
-    let mut user: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
+    let AuditBuffers {
+        ours,
+        theirs,
+        whole,
+        user,
+    } = buffers;
     let mut src = DirectMap::new(live.page_offset_base);
     let mut ldt_shown = 0;
     let mut user_shown = 0;
-    if !reference_half(live.page_offset_base, reference, &mut ours) {
+    if !reference_half(live.page_offset_base, reference, ours) {
         return Err(EIO);
     }
     let mut checked = 0;
@@ -1352,22 +1371,22 @@ fn audit_processes(
         let mut differs = false;
         let mut phys = reference;
         for attempt in 0..=AUDIT_RETRIES {
-            phys = mm.copy_table(&mut theirs);
+            phys = mm.copy_table(theirs);
             if phys == reference {
                 break;
             }
-            differs = differing_slots(&ours, &theirs, ldt_slot).next().is_some();
+            differs = differing_slots(ours, theirs, ldt_slot).next().is_some();
             if !differs || attempt == AUDIT_RETRIES {
                 break;
             }
             cond_resched();
-            if !reference_half(live.page_offset_base, reference, &mut ours) {
+            if !reference_half(live.page_offset_base, reference, ours) {
                 return Err(EIO);
             }
         }
         let owner = Owner::Task(mm.task.pid, mm.task.comm);
         if differs {
-            for slot in differing_slots(&ours, &theirs, ldt_slot) {
+            for slot in differing_slots(ours, theirs, ldt_slot) {
                 findings.push(Finding::unsynced(walk, map, slot, theirs[slot], owner))?;
             }
         }
@@ -1375,14 +1394,7 @@ fn audit_processes(
         let ldt = theirs[ldt_slot - ENTRIES / 2];
         if phys != reference && ldt != 0 {
             whole[ldt_slot] = ldt;
-            let ranges = walk_slots(
-                walk,
-                &mut src,
-                scratch,
-                phys,
-                &whole,
-                [ldt_slot].into_iter(),
-            )?;
+            let ranges = walk_slots(walk, &mut src, scratch, phys, whole, [ldt_slot].into_iter())?;
             let other = OtherTable {
                 table: TableKind::Ldt,
                 owner,
@@ -1397,7 +1409,7 @@ fn audit_processes(
         // PTI: the mm's user-mode table, kernel half, against the
         // reference's; what differs (but the LDT slot) is walked and checked.
         if let Some(reference_user) = reference_user.filter(|_| phys != reference) {
-            if !src.copy_table(phys + USER_TABLE_OFFSET, &mut user) {
+            if !src.copy_table(phys + USER_TABLE_OFFSET, user) {
                 continue;
             }
             let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
@@ -1411,7 +1423,7 @@ fn audit_processes(
                         &mut src,
                         scratch,
                         phys + USER_TABLE_OFFSET,
-                        &user,
+                        user,
                         slots,
                     )?,
                 };
@@ -1620,7 +1632,7 @@ fn check_other_tables(
         reference,
         map,
         text,
-        &mut ws.scratch,
+        (&mut ws.scratch, &mut ws.audit),
         reference_user.as_deref(),
         others,
         findings,
