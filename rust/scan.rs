@@ -818,8 +818,9 @@ impl PerCpu for WalkJob<'_> {
         Ok(())
     }
 
-    /// Claim work items in address order until none are left. Preemptible:
-    /// reschedules between items; nothing per entry but the walk itself.
+    /// Claim work items in address order, a batch at a time, until none
+    /// are left. Preemptible: reschedules between batches; nothing per
+    /// entry but the walk itself.
     fn run(&self, cpu: usize) {
         // SAFETY: `run` is called once per CPU, by that CPU's worker.
         let Some(b) = (unsafe { self.cpus.claim(cpu) }) else {
@@ -1134,8 +1135,7 @@ pub(crate) struct Findings {
 impl Findings {
     /// Empty, in the last scan's list (a vmalloc per growth costs
     /// tenths of a millisecond under emulation).
-    fn new(spare: VVec<Finding>) -> Self {
-        let mut list = spare;
+    fn new(mut list: VVec<Finding>) -> Self {
         list.clear();
         Findings {
             list,
@@ -1347,7 +1347,8 @@ fn audit_processes(
     reference: u64,
     map: &LiveMap<'_>,
     text: &TextAliases,
-    (scratch, buffers): (&mut Scratch, &mut AuditBuffers),
+    scratch: &mut Scratch,
+    buffers: &mut AuditBuffers,
     reference_user: Option<&Table>,
     others: &mut KVec<OtherTable>,
     findings: &mut Findings,
@@ -1483,6 +1484,7 @@ impl PerCpu for RulesJob<'_> {
         };
         b.checked = true;
         let map = self.map.clone();
+        let table = TableKind::Kernel;
         loop {
             let chunk = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(ranges) = self.ranges.chunks(RULES_CHUNK).nth(chunk) else {
@@ -1491,7 +1493,6 @@ impl PerCpu for RulesJob<'_> {
             let first = b.findings.len() as u32;
             let mut tally = Tally::default();
             for range in ranges {
-                let table = TableKind::Kernel;
                 let place = match nothing_fires(&map, self.text, table, range) {
                     Some(place) => place,
                     None => {
@@ -1632,7 +1633,8 @@ fn check_other_tables(
         reference,
         map,
         text,
-        (&mut ws.scratch, &mut ws.audit),
+        &mut ws.scratch,
+        &mut ws.audit,
         reference_user.as_deref(),
         others,
         findings,
@@ -1694,7 +1696,6 @@ pub(crate) fn scan(
     let text = check_reference(&map, &walked, ws, &mut findings, &mut mapped)?;
     lap(&mut phases.rules_ns);
 
-    let scratch = &mut ws.scratch;
     check_direct_map(
         &walk,
         live,
@@ -1702,7 +1703,7 @@ pub(crate) fn scan(
         ram,
         &walked,
         &map,
-        scratch,
+        &mut ws.scratch,
         &mut findings,
     )?;
     lap(&mut phases.ram_ns);

@@ -714,6 +714,16 @@ impl Verdict {
     ];
 }
 
+// `Fired` keeps verdict `v` in bit `v as u8` and reads it back as
+// `Verdict::ALL[bit]`: the two orders must be one.
+const _: () = {
+    let mut i = 0;
+    while i < Verdict::ALL.len() {
+        assert!(Verdict::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 /// The verdicts that fired on a part, one bit each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Fired(u16);
