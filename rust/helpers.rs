@@ -161,6 +161,51 @@ pub(crate) unsafe fn when_running(run: unsafe extern "C" fn(*mut c_void), arg: *
     unsafe { vmlayout_when_running(run, arg) }
 }
 
+/// The data word of [`load_nofault`]'s exception-table entry: type
+/// `EX_TYPE_ONE_REG` on register 2 (DX) with `EX_FLAG_CLEAR_AX`.
+/// `vmlayout_helpers.c` asserts it against the kernel's own macros.
+const LOAD_NOFAULT_EXTABLE: u32 = 0x11211;
+
+/// Load the 8 bytes at `addr`, or 0 if that faults, setting `*faulted` to 1.
+///
+/// One `mov` with an exception-table entry, as the kernel's
+/// `__get_kernel_nofault()` is: no call, no per-load branch, so a walk can
+/// read a live table entry by entry at the cost of the loads themselves. A
+/// fault (a table page freed and unmapped under the walk, DEBUG_PAGEALLOC)
+/// goes to `fixup_exception()`, which sets DX to 1, clears AX and resumes
+/// after the load.
+///
+/// # Safety
+///
+/// `addr` must be 8-byte aligned, canonical and in the kernel half: a
+/// fault on a user address takes the user-fault path, which does not
+/// consult the exception table (and a user page would be read).
+#[inline(always)]
+pub(crate) unsafe fn load_nofault(addr: *const u64, faulted: &mut u64) -> u64 {
+    let value: u64;
+    // SAFETY: the caller passes an aligned kernel-half address; the load
+    // only reads it, and a fault is fixed up by the exception-table entry
+    // emitted with it, which names this very instruction.
+    unsafe {
+        core::arch::asm!(
+            "2: mov rax, qword ptr [{addr}]",
+            "3:",
+            ".pushsection __ex_table, \"a\"",
+            ".balign 4",
+            ".long 2b - .",
+            ".long 3b - .",
+            ".long {data}",
+            ".popsection",
+            addr = in(reg) addr,
+            data = const LOAD_NOFAULT_EXTABLE,
+            out("rax") value,
+            inout("rdx") *faulted,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    value
+}
+
 /// Let the scheduler run something else if it wants to.
 pub(crate) fn cond_resched() {
     // SAFETY: called only from process context, outside any lock.

@@ -12,8 +12,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
 use crate::helpers::{
-    cond_resched, copy_active_table, efi_memory_type, efi_table, is_cpu_tss_page, ns_since,
-    pti_enabled, Clock, EfiTable, KernelHalf, OnEachCpu, PerCpu, Processes,
+    cond_resched, copy_active_table, efi_memory_type, efi_table, is_cpu_tss_page, load_nofault,
+    ns_since, pti_enabled, Clock, EfiTable, KernelHalf, OnEachCpu, PerCpu, Processes,
 };
 use crate::vmlayout_core::{
     layout::{Live, START_KERNEL_MAP},
@@ -24,8 +24,8 @@ use crate::vmlayout_core::{
         Owner, Rule, Severity, TableKind, Tally, TextAliases,
     },
     walk::{
-        self, Coalescer, ItemSpan, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
-        WorkItem,
+        self, Coalescer, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top, Walk,
+        WalkSink, WorkItem,
     },
 };
 
@@ -43,17 +43,59 @@ impl DirectMap {
     }
 }
 
+impl DirectMap {
+    /// Where the direct map shows the table page at physical `phys`: `None`
+    /// if that would wrap past the top of the address space (a corrupt
+    /// entry), so that every address returned is in the kernel half, where
+    /// a fault goes to the exception table.
+    #[inline(always)]
+    fn table_address(&self, phys: u64) -> Option<*const u64> {
+        let end = phys.checked_add(PAGE_MASK)?;
+        self.page_offset_base.checked_add(end)?;
+        Some((self.page_offset_base + (phys & !(PAGE_MASK))) as *const u64)
+    }
+}
+
+/// Offset bits within a table page.
+const PAGE_MASK: u64 = core::mem::size_of::<Table>() as u64 - 1;
+
+/// A table page read in place through the direct map, one
+/// [`load_nofault`] per entry.
+pub(crate) struct DirectTable {
+    entries: *const u64,
+    faulted: u64,
+}
+
+impl TableReader for DirectTable {
+    #[inline(always)]
+    fn entry(&mut self, index: usize) -> u64 {
+        let index = index % ENTRIES;
+        // SAFETY: `entries` is a page-aligned kernel-half address
+        // (`DirectMap::table_address`) and `index` is within its page.
+        unsafe { load_nofault(self.entries.add(index), &mut self.faulted) }
+    }
+
+    fn failed(&self) -> bool {
+        self.faulted != 0
+    }
+}
+
 impl TableSource for DirectMap {
+    type Reader<'a> = DirectTable;
+
     #[inline(always)]
     fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
-        let mut entry: u64 = 0;
-        let src = self
-            .page_offset_base
-            .wrapping_add(table)
-            .wrapping_add(index as u64 * 8) as *const c_void;
-        // SAFETY: a fault-tolerant read into a local.
-        let ret = unsafe { bindings::copy_from_kernel_nofault((&raw mut entry).cast(), src, 8) };
-        (ret == 0).then_some(entry)
+        let mut reader = self.read_table(table)?;
+        let entry = reader.entry(index);
+        (!reader.failed()).then_some(entry)
+    }
+
+    #[inline(always)]
+    fn read_table(&mut self, phys: u64) -> Option<DirectTable> {
+        Some(DirectTable {
+            entries: self.table_address(phys)?,
+            faulted: 0,
+        })
     }
 
     #[inline(always)]
@@ -367,6 +409,7 @@ impl WalkSink for CpuSink<'_> {
         self.changed.get_or_insert((va, level));
     }
 
+    #[inline(always)]
     fn cleared(&mut self, va: u64, level: Level, count: u64) {
         // As 4 KiB pages, so that runs at every level coalesce.
         let run = cleared_run(va, va + (count * level.entry_size() - 1));
@@ -1742,14 +1785,18 @@ pub(crate) fn scan(
     })
 }
 
-/// The benchmark's floor: what copying each table page the walk visits,
+/// The benchmark's floors: what reading each table page the walk visits,
 /// exactly once, costs on one CPU, with nothing decoded.
 #[derive(Clone, Copy)]
 pub(crate) struct Floor {
-    /// Table pages copied, the top-level table included.
+    /// Table pages read, the top-level table included.
     pub(crate) table_pages: u64,
-    /// Time for the copies alone.
+    /// Time to copy each page with `copy_from_kernel_nofault()`, the
+    /// kernel's own fault-tolerant read.
     pub(crate) ns: u64,
+    /// Time to read each entry of each page once with the walk's own
+    /// fault-tolerant load ([`DirectTable`]), in place.
+    pub(crate) load_ns: u64,
 }
 
 /// A table source that notes every table page it copies.
@@ -1760,6 +1807,18 @@ struct Recorder<'a> {
 }
 
 impl TableSource for Recorder<'_> {
+    type Reader<'a>
+        = DirectTable
+    where
+        Self: 'a;
+
+    fn read_table(&mut self, phys: u64) -> Option<DirectTable> {
+        if self.pages.push_within_capacity(phys).is_err() {
+            self.overflow = true;
+        }
+        self.src.read_table(phys)
+    }
+
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
         if self.pages.push_within_capacity(phys).is_err() {
             self.overflow = true;
@@ -1823,8 +1882,23 @@ pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<F
             cond_resched();
         }
     }
+    let ns = ns_since(start);
+    let start = Clock::now();
+    let mut sum = 0u64;
+    for (i, &phys) in pages.iter().enumerate() {
+        if let Some(mut table) = src.read_table(phys) {
+            for index in 0..ENTRIES {
+                sum ^= table.entry(index);
+            }
+        }
+        if i % 512 == 511 {
+            cond_resched();
+        }
+    }
+    core::hint::black_box(sum);
     Ok(Floor {
         table_pages: pages.len() as u64,
-        ns: ns_since(start),
+        ns,
+        load_ns: ns_since(start),
     })
 }

@@ -22,9 +22,17 @@
 #include <linux/tracepoint.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
+#include <asm/extable_fixup_types.h>
 #include <asm/tlbflush.h>
 
 #include "vmlayout_helpers.h"
+
+/*
+ * rust/helpers.rs's load_nofault() writes its exception-table entry by
+ * hand: on a fault, DX := 1, AX := 0 and the load is skipped.
+ */
+static_assert(VMLAYOUT_LOAD_NOFAULT_EXTABLE ==
+	      (EX_TYPE_ONE_REG | EX_DATA_REG(2) | EX_FLAG_CLEAR_AX));
 
 /* The kernel half of a top-level table: its upper 256 entries. */
 #define KERNEL_HALF_OFFSET (PAGE_SIZE / 2)

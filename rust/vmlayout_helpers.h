@@ -18,6 +18,9 @@ struct vmlayout_task {
 	char comm[TASK_COMM_LEN];
 };
 
+/* The data word of load_nofault()'s exception-table entry (rust/helpers.rs). */
+#define VMLAYOUT_LOAD_NOFAULT_EXTABLE 0x11211
+
 int vmlayout_locked_down(void);
 int vmlayout_reference_cr3(u64 *out);
 u64 vmlayout_init_mm_table(void);

@@ -578,6 +578,7 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Record::new(f, "floor")?
             .num("table_pages", floor.table_pages)?
             .num("ns", floor.ns)?
+            .num("load_ns", floor.load_ns)?
             .end()?;
     }
     for c in w.cpus.iter() {

@@ -2,10 +2,14 @@
 
 //! The page-table walk and the coalescing of its leaves.
 //!
-//! Every table page is copied whole into per-walker scratch before its
-//! entries are read: a table changed or freed under the walk is never
-//! dereferenced in place, and a copy that fails is reported, not followed.
-//! The sink is generic, so the per-entry path has no out-of-line call.
+//! A table page is never dereferenced as a Rust reference: the tables
+//! above the PTE level are copied whole into per-walker scratch (their
+//! entries are iterated while the walk descends), and the PTE tables, 99%
+//! of the pages, are read in place with one fault-tolerant load per entry
+//! ([`TableReader`]), straight into their runs, and reported only after
+//! the read succeeded. A table freed and unmapped under the walk makes a
+//! copy or a load fail, which is reported, not followed. The sink is
+//! generic, so the per-entry path has no out-of-line call.
 //!
 //! Consecutive entries that are the same but for the bits the CPU sets
 //! (accessed, dirty) point at one shared table. The kernel
@@ -16,8 +20,8 @@
 //! run without reading the table again.
 //!
 //! The walk may run while the kernel changes its tables. Each time it has
-//! copied a table, it reads the entry that pointed to it again: if that entry
-//! changed, what was copied may be stale or freed, and the sink is told
+//! read a table, it reads the entry that pointed to it again: if that entry
+//! changed, what was read may be stale or freed, and the sink is told
 //! ([`WalkSink::changed`]) so that the caller can walk the item again.
 
 use core::mem::MaybeUninit;
@@ -26,12 +30,45 @@ use super::pte::{canonical, Effective, Flags, Level, PageTableEntry, Table, ENTR
 
 /// Where page-table pages are read from.
 pub trait TableSource {
+    /// Reads one table page in place; see [`TableSource::read_table`].
+    type Reader<'a>: TableReader
+    where
+        Self: 'a;
     /// Copy the table page at physical address `phys` into `out`; `false`
     /// if it cannot be read (freed, unmapped).
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool;
     /// Read entry `index` of the table page at physical address `table`;
     /// `None` if it cannot be read.
     fn read_entry(&mut self, table: u64, index: usize) -> Option<u64>;
+    /// Read the table page at physical address `phys` in place, entry by
+    /// entry, without copying it first; `None` if it cannot be read at all
+    /// (outside the memory the source reaches).
+    fn read_table(&mut self, phys: u64) -> Option<Self::Reader<'_>>;
+}
+
+/// Reads the entries of one live table page, each with one load. A load
+/// that fails (the page was freed and unmapped under the walk) reads as 0
+/// and is remembered: the caller asks [`TableReader::failed`] before it
+/// trusts anything it read.
+pub trait TableReader {
+    /// Entry `index` (below [`ENTRIES`]), or 0 if it could not be read.
+    fn entry(&mut self, index: usize) -> u64;
+    /// Whether any load so far failed.
+    fn failed(&self) -> bool;
+}
+
+/// A table already in memory (a copy): no load fails.
+pub struct InMemory<'t>(pub &'t Table);
+
+impl TableReader for InMemory<'_> {
+    #[inline(always)]
+    fn entry(&mut self, index: usize) -> u64 {
+        self.0[index]
+    }
+
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// What the walk reports.
@@ -110,6 +147,7 @@ struct Whole {
 
 impl Whole {
     /// Add the next run of `entries` entries, uniform as `part` says.
+    #[inline(always)]
     fn add(&mut self, part: Option<Uniform>, entries: usize) {
         match (self.first, part) {
             (None, Some(part)) if self.entries == 0 => self.first = Some(part),
@@ -574,6 +612,9 @@ impl Walk {
         };
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
         let table = rest.first_mut()?;
+        if below == Level::Pte {
+            return self.pte_table(parent, level, va, entry, effective, src, table, sink);
+        }
         let phys = e.next_table(self.phys_mask);
         let copied = src.copy_table(phys, table);
         // The copy is only good if the entry still points at that table.
@@ -588,88 +629,6 @@ impl Walk {
         }
         sink.table(below);
         let step = below.entry_size();
-        if below == Level::Pte {
-            // The hot loop: 4 KiB leaves, no call but the inlined sink. A
-            // run of entries that differ from its first only in the page
-            // they map (a stretch of the direct map, a vmalloc area), or not
-            // at all (KASAN's early shadow), costs one compare per entry and
-            // one report.
-            const PAGE: u64 = 1 << 12;
-            let mut whole = Whole::default();
-            let mut i = 0;
-            while i < ENTRIES {
-                let pte = table[i];
-                let mut n = 1;
-                if PageTableEntry(pte).present() {
-                    if i + 1 < ENTRIES && same_entry(table[i + 1], pte) {
-                        while i + n < ENTRIES && same_entry(table[i + n], pte) {
-                            n += 1;
-                        }
-                    } else {
-                        // Four entries a step while they follow on: fewer
-                        // branches per entry (under emulation, a quarter
-                        // of the loop's time).
-                        // Accessed and dirty bits do not end a run: the
-                        // direct map's pages differ in them all the time.
-                        let mut next = pte.wrapping_add(PAGE);
-                        while i + n + 4 <= ENTRIES
-                            && ((table[i + n] ^ next)
-                                | (table[i + n + 1] ^ next.wrapping_add(PAGE))
-                                | (table[i + n + 2] ^ next.wrapping_add(2 * PAGE))
-                                | (table[i + n + 3] ^ next.wrapping_add(3 * PAGE)))
-                                & !CPU_SET
-                                == 0
-                        {
-                            n += 4;
-                            next = next.wrapping_add(4 * PAGE);
-                        }
-                        while i + n < ENTRIES && same_entry(table[i + n], next) {
-                            n += 1;
-                            next = next.wrapping_add(PAGE);
-                        }
-                    }
-                    let first = va + i as u64 * PAGE;
-                    let leaves = effective.through(pte);
-                    sink.leaf(first, Level::Pte, pte, n as u64, leaves);
-                    let part = Uniform {
-                        entry: pte,
-                        level: Level::Pte,
-                        effective: leaves,
-                    };
-                    whole.add(Some(part), n);
-                } else if pte != 0 {
-                    // Cleared entries (debug_pagealloc's free pages), four
-                    // a step while all four are non-zero and not present.
-                    while i + n + 4 <= ENTRIES {
-                        let (a, b, c, d) = (
-                            table[i + n],
-                            table[i + n + 1],
-                            table[i + n + 2],
-                            table[i + n + 3],
-                        );
-                        if PageTableEntry(a | b | c | d).present()
-                            || a == 0
-                            || b == 0
-                            || c == 0
-                            || d == 0
-                        {
-                            break;
-                        }
-                        n += 4;
-                    }
-                    while i + n < ENTRIES
-                        && table[i + n] != 0
-                        && !PageTableEntry(table[i + n]).present()
-                    {
-                        n += 1;
-                    }
-                    sink.cleared(va + i as u64 * PAGE, Level::Pte, n as u64);
-                    whole.add(None, n);
-                }
-                i += n;
-            }
-            return whole.get();
-        }
         let mut whole = Whole::default();
         for (i, child, count) in runs(table, 0, ENTRIES) {
             let item = WorkItem {
@@ -684,6 +643,207 @@ impl Walk {
         }
         whole.get()
     }
+}
+
+impl Walk {
+    /// The PTE table that the PMD entry `entry` points to (it sits in the
+    /// table at physical `parent` and maps `va`; `effective` is already
+    /// through it): read in place, one load per entry, into its runs, which
+    /// are reported only if the PMD entry still points at the table
+    /// afterwards and no load failed. `firsts` is scratch.
+    #[allow(clippy::too_many_arguments)]
+    fn pte_table(
+        &self,
+        parent: u64,
+        level: Level,
+        va: u64,
+        entry: u64,
+        effective: Effective,
+        src: &mut impl TableSource,
+        firsts: &mut Table,
+        sink: &mut impl WalkSink,
+    ) -> Option<Uniform> {
+        let phys = PageTableEntry(entry).next_table(self.phys_mask);
+        let mut starts = RunStarts::default();
+        let failed = match src.read_table(phys) {
+            Some(reader) => pte_runs(reader, &mut starts, firsts),
+            None => true,
+        };
+        // What was read is only good if the entry still points at that
+        // table: a table is unlinked before it is freed or reused.
+        let now = src.read_entry(parent, level.index(va));
+        if !now.is_some_and(|now| same_entry(now, entry)) {
+            sink.changed(va, level);
+            return None;
+        }
+        if failed {
+            sink.unreadable(va, level, entry);
+            return None;
+        }
+        sink.table(Level::Pte);
+        let mut whole = Whole::default();
+        for (i, n) in starts.runs() {
+            let pte = firsts[i];
+            let first = va + i as u64 * PAGE;
+            if PageTableEntry(pte).present() {
+                let leaves = effective.through(pte);
+                sink.leaf(first, Level::Pte, pte, n as u64, leaves);
+                let part = Uniform {
+                    entry: pte,
+                    level: Level::Pte,
+                    effective: leaves,
+                };
+                whole.add(Some(part), n);
+            } else if pte != 0 {
+                sink.cleared(first, Level::Pte, n as u64);
+                whole.add(None, n);
+            }
+        }
+        whole.get()
+    }
+}
+
+/// A 4 KiB page: what a PTE maps.
+const PAGE: u64 = 1 << 12;
+
+/// Where the runs of a PTE table start: bit `i` is set if a run starts at
+/// entry `i` (entry 0 always does).
+#[derive(Default)]
+struct RunStarts([u64; ENTRIES / 64]);
+
+impl RunStarts {
+    #[inline(always)]
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    /// The runs, in order, as (first entry, entries).
+    fn runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut word = 0;
+        let mut bits = self.0[0];
+        let mut start: Option<usize> = None;
+        core::iter::from_fn(move || loop {
+            while bits == 0 {
+                word += 1;
+                if word >= self.0.len() {
+                    return start.take().map(|s| (s, ENTRIES - s));
+                }
+                bits = self.0[word];
+            }
+            let at = word * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let Some(s) = start.replace(at) {
+                return Some((s, at - s));
+            }
+        })
+    }
+}
+
+/// Read a PTE table once, entry by entry, into its runs: `starts` marks
+/// where each run begins and `firsts[i]` holds the first entry of the run
+/// at `i`. A run is a stretch of entries each of which is the one before
+/// plus a fixed step: present leaves that map the next page (a stretch of
+/// the direct map, a vmalloc area) or the same page again (KASAN's early
+/// shadow); cleared entries (not present, not zero: DEBUG_PAGEALLOC's free
+/// pages) that differ by one step, or not; or empty entries. Accessed and
+/// dirty bits never end a run. The hot loop of the walk: one load per
+/// entry, no call. Returns whether any load failed.
+///
+/// Takes the reader by value so that it lives in registers: its fault flag
+/// is then not stored after every load.
+fn pte_runs(mut reader: impl TableReader, starts: &mut RunStarts, firsts: &mut Table) -> bool {
+    let mut i = 0;
+    while i < ENTRIES {
+        let pte = reader.entry(i);
+        starts.set(i);
+        firsts[i] = pte;
+        let mut n = stepped_run(&mut reader, i, pte);
+        if n == 1 && pte != 0 && !PageTableEntry(pte).present() {
+            n = cleared_run(&mut reader, i);
+        }
+        i += n;
+    }
+    reader.failed()
+}
+
+/// How many entries from `first` (which holds `pte`) follow on from it at
+/// one step (see [`pte_runs`]); at least 1.
+#[inline(always)]
+fn stepped_run(reader: &mut impl TableReader, first: usize, pte: u64) -> usize {
+    if first + 1 >= ENTRIES {
+        return 1;
+    }
+    let second = reader.entry(first + 1);
+    let step = (second & !CPU_SET).wrapping_sub(pte & !CPU_SET);
+    let fits = if PageTableEntry(pte).present() {
+        // Leaves: the same page, or the next.
+        step == 0 || step == PAGE
+    } else {
+        // Cleared entries keep their page only as a marker, inverted (see
+        // L1TF's `protnone_mask()`), so consecutive free pages step back.
+        step == 0 || ((step == PAGE || step == PAGE.wrapping_neg()) && never_zero(pte, step))
+    };
+    if !fits {
+        return 1;
+    }
+    let mut n = 2;
+    let mut next = pte.wrapping_add(step.wrapping_mul(2));
+    // Four entries a step: fewer branches per entry (under emulation, a
+    // quarter of the loop's time).
+    while first + n + 4 <= ENTRIES
+        && ((reader.entry(first + n) ^ next)
+            | (reader.entry(first + n + 1) ^ next.wrapping_add(step))
+            | (reader.entry(first + n + 2) ^ next.wrapping_add(step.wrapping_mul(2)))
+            | (reader.entry(first + n + 3) ^ next.wrapping_add(step.wrapping_mul(3))))
+            & !CPU_SET
+            == 0
+    {
+        n += 4;
+        next = next.wrapping_add(step.wrapping_mul(4));
+    }
+    while first + n < ENTRIES && same_entry(reader.entry(first + n), next) {
+        n += 1;
+        next = next.wrapping_add(step);
+    }
+    n
+}
+
+/// Whether no entry of a run from `pte` at `step` (one page either way)
+/// within a table can be zero, so that a run of cleared entries never
+/// swallows an empty one. A whole-page step keeps the low bits; failing
+/// those, the bits above the page number (NX), unless the run could carry
+/// or borrow into them.
+fn never_zero(pte: u64, step: u64) -> bool {
+    let first = pte & !CPU_SET;
+    let beyond = first.wrapping_add(step.wrapping_mul(ENTRIES as u64));
+    first & (PAGE - 1) != 0 || (first >> 52 != 0 && beyond >> 52 == first >> 52)
+}
+
+/// How many cleared entries (not present, not zero) from `first`, which is
+/// one; at least 1.
+#[inline(always)]
+fn cleared_run(reader: &mut impl TableReader, first: usize) -> usize {
+    let mut n = 1;
+    while first + n + 4 <= ENTRIES {
+        let (a, b, c, d) = (
+            reader.entry(first + n),
+            reader.entry(first + n + 1),
+            reader.entry(first + n + 2),
+            reader.entry(first + n + 3),
+        );
+        if PageTableEntry(a | b | c | d).present() || a == 0 || b == 0 || c == 0 || d == 0 {
+            break;
+        }
+        n += 4;
+    }
+    while first + n < ENTRIES {
+        let e = reader.entry(first + n);
+        if e == 0 || PageTableEntry(e).present() {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 /// A run of contiguous leaves with the same shown attributes, level and

@@ -5,7 +5,10 @@
 #   (a) a vmlayout full scan (walk and every rule): write 1 to rescan
 #   (b) ptdump: read /sys/kernel/debug/page_tables/kernel
 #   (c) the kernel's W+X check: read /sys/kernel/debug/check_wx_pages
-#   (d) the floor: copy each table page the walk visits once (bench file)
+#   (d) the copy floor: copy each table page the walk visits once, with
+#       copy_from_kernel_nofault() (bench file)
+#   (e) the load floor: read each entry of those pages once, in place, with
+#       the walk's own fault-tolerant load (bench file)
 # and prints one "bench key=value ..." record; times are min,median,max ns.
 #
 #   sh bench-guest.sh RUNS AREAS
@@ -33,7 +36,7 @@ ptdump=$($time "$runs" read /sys/kernel/debug/page_tables/kernel | tr ' ' ,)
 wx=$($time "$runs" read /sys/kernel/debug/check_wx_pages | tr ' ' ,)
 
 # In-module timers, for (a)/(d) and the per-phase breakdown.
-: > /tmp/scan /tmp/walk /tmp/rules /tmp/ram /tmp/audit /tmp/floor
+: > /tmp/scan /tmp/walk /tmp/rules /tmp/ram /tmp/audit /tmp/floor /tmp/load
 i=0
 while [ $i -lt "$runs" ]; do
 	echo 1 > $D/rescan
@@ -44,13 +47,15 @@ while [ $i -lt "$runs" ]; do
 	stat phases audit_ns >> /tmp/audit
 	echo floor > $D/bench
 	stat floor ns >> /tmp/floor
+	stat floor load_ns >> /tmp/load
 	i=$((i + 1))
 done
 echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)" \
 	"table_pages=$(stat walk table_pages) floor_pages=$(stat floor table_pages)" \
 	"ranges=$(stat walk ranges) scan_user=$scan_user ptdump=$ptdump wx=$wx" \
 	"scan=$(spread < /tmp/scan) walk=$(spread < /tmp/walk) rules=$(spread < /tmp/rules)" \
-	"ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)"
+	"ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)" \
+	"load=$(spread < /tmp/load)"
 grep -E '^(walk|cpu|phases|floor) ' $D/stats
 rmmod vmlayout_areas
 rmmod vmlayout

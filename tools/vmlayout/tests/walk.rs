@@ -78,7 +78,44 @@ impl Tables {
     }
 }
 
+impl Tables {
+    /// Apply the changes the kernel makes once the table at `phys` is read.
+    fn after_reading(&mut self, phys: u64) {
+        while let Some(i) = self.changes.iter().position(|c| c.0 == phys) {
+            let (_, table, index, entry) = self.changes.remove(i);
+            self.pages.get_mut(&table).unwrap()[index] = entry;
+        }
+    }
+}
+
+/// A table read in place: what it held when the read began. A poisoned
+/// table (freed and unmapped under the walk) faults from entry
+/// [`POISON_FROM`] on.
+struct InPlace {
+    table: Table,
+    fail_from: usize,
+    failed: bool,
+}
+
+const POISON_FROM: usize = 200;
+
+impl walk::TableReader for InPlace {
+    fn entry(&mut self, index: usize) -> u64 {
+        if index >= self.fail_from {
+            self.failed = true;
+            return 0;
+        }
+        self.table[index]
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
+    }
+}
+
 impl TableSource for Tables {
+    type Reader<'a> = InPlace;
+
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
         self.reads += 1;
         let copied = !self.poisoned.contains(&phys)
@@ -89,11 +126,23 @@ impl TableSource for Tables {
                 }
                 None => false,
             };
-        while let Some(i) = self.changes.iter().position(|c| c.0 == phys) {
-            let (_, table, index, entry) = self.changes.remove(i);
-            self.pages.get_mut(&table).unwrap()[index] = entry;
-        }
+        self.after_reading(phys);
         copied
+    }
+
+    fn read_table(&mut self, phys: u64) -> Option<InPlace> {
+        self.reads += 1;
+        let reader = self.pages.get(&phys).map(|t| InPlace {
+            table: **t,
+            fail_from: if self.poisoned.contains(&phys) {
+                POISON_FROM
+            } else {
+                ENTRIES
+            },
+            failed: false,
+        });
+        self.after_reading(phys);
+        reader
     }
 
     fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
@@ -276,20 +325,34 @@ proptest! {
 
 proptest! {
     /// The PTE loop's run detection (one report for entries that differ
-    /// only in the page they map) gives exactly what reporting every leaf
-    /// on its own and coalescing gives, physical addresses included.
+    /// only in the page they map, or that map the same page again, or that
+    /// are cleared) gives exactly what reporting every entry on its own and
+    /// coalescing gives.
     #[test]
     fn pte_runs_equal_leaf_by_leaf(
-        entries in prop::collection::vec((0u8..4, 0u8..4, 0u8..3), ENTRIES),
+        stretches in prop::collection::vec((0u8..5, 0u8..4, 0u8..4, 1usize..48), 1..64),
     ) {
+        // Stretches of alike entries, so that long runs occur.
+        let entries: Vec<(u8, u8, u8)> = stretches
+            .iter()
+            .flat_map(|&(kind, bits, jump, len)| std::iter::repeat_n((kind, bits, jump), len))
+            .take(ENTRIES)
+            .collect();
         let mut t = Tables::new(Level::P4d);
         let base = canonical(0xffff_c900_0000_0000, Level::P4d);
         let mut phys = 0x4000_0000u64;
         let mut want = vec![];
+        let mut want_cleared: Vec<(u64, u64)> = vec![];
         let mut coalescer = Coalescer::default();
         for (i, &(kind, bits, jump)) in entries.iter().enumerate() {
-            // kind 0: hole; else present, with A/D and RW varied.
-            phys += if jump == 0 { 0x10_0000 } else { 0x1000 };
+            // kind 0: hole; 4: cleared (DEBUG_PAGEALLOC's free page); else
+            // present, with A/D and RW varied. The page is the next one, a
+            // far one, or the same one again.
+            phys += match jump {
+                0 => 0x10_0000,
+                3 => 0,
+                _ => 0x1000,
+            };
             if kind == 0 {
                 continue;
             }
@@ -300,12 +363,31 @@ proptest! {
                 | if bits & 2 != 0 { Flags::D } else { 0 }
                 | if kind == 3 { Flags::RW } else { 0 };
             t.map(va, Level::Pte, phys, flags, TABLE);
+            if kind == 4 {
+                // As CPA clears them: the page number inverted (L1TF) and
+                // the global bit cleared, which leaves no low bit but A;
+                // or kept.
+                let (table, index) = slot_of(&t, va, Level::Pte);
+                let cleared = if bits & 1 != 0 {
+                    (!phys & PHYS_ADDR_MASK) | (flags & !Flags::G & !Flags::RW & !Flags::D)
+                } else {
+                    phys | flags
+                };
+                t.pages.get_mut(&table).unwrap()[index] = cleared;
+                match want_cleared.last_mut() {
+                    Some(c) if c.1 + 1 == va => c.1 = va + 4095,
+                    _ => want_cleared.push((va, va + 4095)),
+                }
+                continue;
+            }
             let entry = phys | flags | Flags::P;
             let leaf = Range::leaf(va, Level::Pte, entry, 1, Effective::ALL.through(TABLE).through(TABLE).through(TABLE).through(entry), PHYS_ADDR_MASK);
             want.extend(coalescer.push(leaf));
         }
         want.extend(coalescer.finish());
-        prop_assert_eq!(walk_all(&mut t).ranges, want);
+        let got = walk_all(&mut t);
+        prop_assert_eq!(got.ranges, want);
+        prop_assert_eq!(got.cleared, want_cleared);
     }
 }
 
@@ -354,6 +436,8 @@ fn unreadable_tables_are_reported_not_followed() {
     let victim = *pte_tables.iter().max().unwrap();
     t.poisoned.push(victim);
     let got = walk_all(&mut t);
+    // The table is read in place and faults part-way (`POISON_FROM`):
+    // nothing read from it before the fault is reported either.
     assert_eq!(got.ranges.len(), 1);
     assert_eq!(got.ranges[0].start, a);
     assert_eq!(got.unreadable, vec![b & !((1 << 21) - 1)]);
