@@ -43,6 +43,8 @@ extern "C" {
     fn vmlayout_when_running(run: unsafe extern "C" fn(*mut c_void), arg: *mut c_void);
     fn vmlayout_cpu_works_alloc() -> *mut CpuWorks;
     fn vmlayout_cpu_works_free(works: *mut CpuWorks);
+    fn vmlayout_session_begin(works: *mut CpuWorks);
+    fn vmlayout_session_end(works: *mut CpuWorks);
     fn vmlayout_on_each_cpu(
         works: *mut CpuWorks,
         prepare: unsafe extern "C" fn(*mut c_void, c_uint) -> c_int,
@@ -244,6 +246,22 @@ impl OnEachCpu {
             .ok_or(ENOMEM)
     }
 
+    /// Open a session: until [`OnEachCpu::end`], each other online CPU
+    /// keeps a worker waiting for the jobs [`OnEachCpu::run`] posts, so
+    /// that consecutive jobs start everywhere at once instead of after a
+    /// wake-up each. The caller stays on its CPU, and CPU hotplug waits,
+    /// until the end.
+    pub(crate) fn begin(&mut self) {
+        // SAFETY: the works are ours; `end` closes the session.
+        unsafe { vmlayout_session_begin(self.0.as_ptr()) }
+    }
+
+    /// End the session [`OnEachCpu::begin`] opened, if one is open.
+    pub(crate) fn end(&mut self) {
+        // SAFETY: the works are ours; ending no session does nothing.
+        unsafe { vmlayout_session_end(self.0.as_ptr()) }
+    }
+
     /// Prepare `job` for every online CPU, then run it on all of them at
     /// once and wait; CPU hotplug waits meanwhile.
     pub(crate) fn run<J: PerCpu>(&mut self, job: &mut J) -> Result {
@@ -286,7 +304,8 @@ impl OnEachCpu {
 impl Drop for OnEachCpu {
     fn drop(&mut self) {
         // SAFETY: allocated by `vmlayout_cpu_works_alloc`; no work is
-        // queued (every `run` waited for its workers).
+        // queued (every `run` waited for its workers; `scan` ends each
+        // session it begins).
         unsafe { vmlayout_cpu_works_free(self.0.as_ptr()) }
     }
 }

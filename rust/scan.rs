@@ -1721,9 +1721,24 @@ pub(crate) fn scan(
 ) -> Result<Scan> {
     let start = Clock::now();
     let walk = walk_of(live);
-    let walked = walk_parallel(walk, live, reference, ws)?;
+    let map = LiveMap::new(doc, live);
+    let mut findings = Findings::new(core::mem::take(&mut ws.spare_findings));
+    let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
+    // The walk and the rules, the two jobs on every CPU, in one session:
+    // the other CPUs' workers wait between them instead of being woken
+    // for each.
+    ws.workers.begin();
+    let parallel = (|| -> Result<_> {
+        let walked = walk_parallel(walk, live, reference, ws)?;
+        let rules_start = Clock::now();
+        let text = check_reference(&map, &walked, ws, &mut findings, &mut mapped)?;
+        Ok((walked, text, ns_since(rules_start)))
+    })();
+    ws.workers.end();
+    let (walked, text, rules_ns) = parallel?;
     let mut phases = Phases {
         walk_ns: walked.ns,
+        rules_ns,
         ..Phases::default()
     };
     let mut mark = Clock::now();
@@ -1732,12 +1747,6 @@ pub(crate) fn scan(
         *phase = u64::try_from((t - mark).as_nanos()).unwrap_or(0);
         mark = t;
     };
-    let map = LiveMap::new(doc, live);
-    let mut findings = Findings::new(core::mem::take(&mut ws.spare_findings));
-    let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
-
-    let text = check_reference(&map, &walked, ws, &mut findings, &mut mapped)?;
-    lap(&mut phases.rules_ns);
 
     check_direct_map(
         &walk,

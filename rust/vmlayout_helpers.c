@@ -19,8 +19,10 @@
 #include <linux/security.h>
 #include <linux/smp.h>
 #include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/tracepoint.h>
 #include <linux/vmalloc.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <asm/extable_fixup_types.h>
 #include <asm/tlbflush.h>
@@ -178,15 +180,38 @@ void vmlayout_tracepoint_synchronize_unregister(void)
 	tracepoint_synchronize_unregister();
 }
 
+struct vmlayout_cpu_works;
+
 struct vmlayout_cpu_work {
 	struct work_struct work;
 	void (*fn)(void *job, unsigned int cpu);
 	void *job;
 	unsigned int cpu;
+	struct vmlayout_cpu_works *works;
+	/*
+	 * In a session: the last job this CPU's share was taken for, by its
+	 * worker, or by the caller for a pooled job the worker had not
+	 * started.
+	 */
+	atomic_long_t taken;
 };
 
 struct vmlayout_cpu_works {
 	unsigned int nr;
+	/*
+	 * A session (vmlayout_session_begin()): open, the caller's CPU, the
+	 * job posted last, its number, the other CPUs still on it, and
+	 * whether the session is ending.
+	 */
+	bool open;
+	unsigned int self;
+	void (*fn)(void *job, unsigned int cpu);
+	void *job;
+	unsigned long posted;
+	atomic_t running;
+	bool stop;
+	wait_queue_head_t posted_wq;
+	wait_queue_head_t done_wq;
 	struct vmlayout_cpu_work work[];
 };
 
@@ -196,8 +221,11 @@ struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void)
 	struct vmlayout_cpu_works *works;
 
 	works = vzalloc(struct_size(works, work, nr_cpu_ids));
-	if (works)
+	if (works) {
 		works->nr = nr_cpu_ids;
+		init_waitqueue_head(&works->posted_wq);
+		init_waitqueue_head(&works->done_wq);
+	}
 	return works;
 }
 
@@ -214,6 +242,141 @@ static void vmlayout_cpu_work_fn(struct work_struct *work)
 }
 
 /*
+ * How long a session's workers, and its caller, spin for what they wait
+ * for before they sleep: a sleeping CPU takes 0.15 to 0.25 ms to wake
+ * under TCG, longer than most waits between and within a scan's jobs.
+ * Spinning is preemptible (cond_resched()).
+ */
+#define VMLAYOUT_SPIN_NS (1 * NSEC_PER_MSEC)
+
+/* Whether a job was posted after job @seen, or the session is ending. */
+static bool vmlayout_posted(struct vmlayout_cpu_works *works, unsigned long seen)
+{
+	/* Pairs with vmlayout_session_run()'s release: the job is visible. */
+	return smp_load_acquire(&works->posted) != seen || READ_ONCE(works->stop);
+}
+
+/* Whether every other CPU is done with the job posted last. */
+static bool vmlayout_done(struct vmlayout_cpu_works *works)
+{
+	/* Pairs with the workers' atomic_dec_and_test(): their results are visible. */
+	return atomic_read_acquire(&works->running) == 0;
+}
+
+/* One step of a bounded spin: false once @until (ns) has passed. */
+static bool vmlayout_spin(u64 until)
+{
+	cond_resched();
+	cpu_relax();
+	return ktime_get_ns() < until;
+}
+
+/* A session's worker: run each job posted for this CPU until the end. */
+static void vmlayout_session_fn(struct work_struct *work)
+{
+	struct vmlayout_cpu_work *w = container_of(work, struct vmlayout_cpu_work, work);
+	struct vmlayout_cpu_works *works = w->works;
+	unsigned long seen = 0, posted;
+	u64 until;
+
+	for (;;) {
+		until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
+		while (!vmlayout_posted(works, seen) && vmlayout_spin(until))
+			;
+		wait_event_idle(works->posted_wq, vmlayout_posted(works, seen));
+		/* Pairs with vmlayout_session_run()'s release: the job is visible. */
+		posted = smp_load_acquire(&works->posted);
+		if (posted == seen)
+			return;
+		seen = posted;
+		if (atomic_long_cmpxchg(&w->taken, posted - 1, posted) != posted - 1)
+			continue;
+		works->fn(works->job, w->cpu);
+		if (atomic_dec_and_test(&works->running))
+			wake_up(&works->done_wq);
+	}
+}
+
+/*
+ * Open a session on @works: until vmlayout_session_end(), every online CPU
+ * but the caller's keeps a worker that waits for the jobs
+ * vmlayout_on_each_cpu() posts, so that a scan's jobs (the walk, the
+ * rules) start on every CPU at once, without a wake-up each. The caller
+ * stays on its CPU and CPU hotplug waits meanwhile.
+ */
+void vmlayout_session_begin(struct vmlayout_cpu_works *works)
+{
+	unsigned int cpu;
+
+	cpus_read_lock();
+	migrate_disable();
+	works->self = smp_processor_id();
+	works->posted = 0;
+	works->stop = false;
+	atomic_set(&works->running, 0);
+	for_each_online_cpu(cpu) {
+		struct vmlayout_cpu_work *w = &works->work[cpu];
+
+		if (cpu == works->self)
+			continue;
+		INIT_WORK(&w->work, vmlayout_session_fn);
+		w->works = works;
+		w->cpu = cpu;
+		atomic_long_set(&w->taken, 0);
+		queue_work_on(cpu, system_highpri_wq, &w->work);
+	}
+	works->open = true;
+}
+
+/* End the session: its workers return; the caller may move again. */
+void vmlayout_session_end(struct vmlayout_cpu_works *works)
+{
+	unsigned int cpu;
+
+	if (!works->open)
+		return;
+	WRITE_ONCE(works->stop, true);
+	wake_up_all(&works->posted_wq);
+	for_each_online_cpu(cpu)
+		if (cpu != works->self)
+			flush_work(&works->work[cpu].work);
+	works->open = false;
+	migrate_enable();
+	cpus_read_unlock();
+}
+
+/* vmlayout_on_each_cpu() in a session: post the job to the waiting workers. */
+static int vmlayout_session_run(struct vmlayout_cpu_works *works,
+				void (*fn)(void *job, unsigned int cpu), void *job,
+				bool pooled)
+{
+	unsigned long posted = works->posted + 1;
+	unsigned int cpu;
+	u64 until;
+
+	works->fn = fn;
+	works->job = job;
+	atomic_set(&works->running, num_online_cpus() - 1);
+	/* Pairs with the workers' acquire: the job is visible to them. */
+	smp_store_release(&works->posted, posted);
+	wake_up_all(&works->posted_wq);
+	fn(job, works->self);
+	for_each_online_cpu(cpu) {
+		struct vmlayout_cpu_work *w = &works->work[cpu];
+
+		/* Pooled work a worker has not started on is all done: take it. */
+		if (pooled && cpu != works->self &&
+		    atomic_long_cmpxchg(&w->taken, posted - 1, posted) == posted - 1)
+			atomic_dec(&works->running);
+	}
+	until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
+	while (!vmlayout_done(works) && vmlayout_spin(until))
+		;
+	wait_event_idle(works->done_wq, vmlayout_done(works));
+	return 0;
+}
+
+/*
  * schedule_on_each_cpu() with an argument: call @prepare(@job, cpu) for each
  * online CPU (it may sleep and allocate; an error stops here), then run
  * @fn(@job, cpu) on every online CPU at once, preemptible, interrupts on,
@@ -225,7 +388,9 @@ static void vmlayout_cpu_work_fn(struct work_struct *work)
  * claim their work from a common pool, so the caller's share ends only when
  * the pool is empty), a worker that has not started by then is cancelled,
  * not waited for. CPU hotplug waits meanwhile, so the CPUs prepared are the
- * CPUs that run (or, pooled, are cancelled).
+ * CPUs that run (or, pooled, are cancelled). In a session (see
+ * vmlayout_session_begin()), the job is posted to its waiting workers
+ * instead, and the caller spins a while for them before it sleeps.
  */
 int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 			 int (*prepare)(void *job, unsigned int cpu),
@@ -235,6 +400,14 @@ int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 	unsigned int cpu, self;
 	int ret = 0;
 
+	if (works->open) {
+		for_each_online_cpu(cpu) {
+			ret = prepare(job, cpu);
+			if (ret)
+				return ret;
+		}
+		return vmlayout_session_run(works, fn, job, pooled);
+	}
 	cpus_read_lock();
 	for_each_online_cpu(cpu) {
 		ret = prepare(job, cpu);

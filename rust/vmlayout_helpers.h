@@ -36,6 +36,8 @@ void vmlayout_when_running(void (*fn)(void *arg), void *arg);
 
 struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);
 void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works);
+void vmlayout_session_begin(struct vmlayout_cpu_works *works);
+void vmlayout_session_end(struct vmlayout_cpu_works *works);
 int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 			 int (*prepare)(void *job, unsigned int cpu),
 			 void (*fn)(void *job, unsigned int cpu), void *job,
