@@ -73,9 +73,11 @@ impl TableReader for InMemory<'_> {
 
 /// What the walk reports.
 pub trait WalkSink {
-    /// `count` present leaves at `level` from `va` with the same attribute
-    /// bits but for accessed and dirty: the first is `entry`; each next one
-    /// maps either the next page, or (a shared table) the same page again.
+    /// `count` present leaves at `level` from `va` that `map` shows alike
+    /// (the same [`Flags::shown`] attributes): the first is `entry`. Above
+    /// the PTE level each next one maps the next page, or (a shared table)
+    /// the same page again; PTEs may map any pages (a vmalloc area's are
+    /// scattered), since `map` coalesces such leaves anyway.
     fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective);
     /// A table page at `level` was copied and scanned.
     fn table(&mut self, level: Level);
@@ -739,14 +741,17 @@ impl RunStarts {
     }
 }
 
+/// The bits of a PTE that decide how `map` shows it: present, and the
+/// attributes shown at the PTE level. Leaves that agree in them coalesce
+/// into one range whatever pages they map.
+const PTE_SHOWN: u64 = Flags(u64::MAX).shown(Level::Pte).0 | Flags::P;
+
 /// Read a PTE table once, entry by entry, into its runs: `starts` marks
 /// where each run begins and `firsts[i]` holds the first entry of the run
-/// at `i`. A run is a stretch of entries each of which is the one before
-/// plus a fixed step: present leaves that map the next page (a stretch of
-/// the direct map, a vmalloc area) or the same page again (KASAN's early
-/// shadow); cleared entries (not present, not zero: DEBUG_PAGEALLOC's free
-/// pages) that differ by one step, or not; or empty entries. Accessed and
-/// dirty bits never end a run. The hot loop of the walk: one load per
+/// at `i`. A run is a stretch of present entries that `map` shows alike
+/// ([`PTE_SHOWN`]; accessed and dirty bits and the pages mapped do not
+/// matter), of cleared entries (not present, not zero: DEBUG_PAGEALLOC's
+/// free pages), or of empty ones. The hot loop of the walk: one load per
 /// entry, no call. Returns whether any load failed.
 ///
 /// Takes the reader by value so that it lives in registers: its fault flag
@@ -757,66 +762,37 @@ fn pte_runs(mut reader: impl TableReader, starts: &mut RunStarts, firsts: &mut T
         let pte = reader.entry(i);
         starts.set(i);
         firsts[i] = pte;
-        let mut n = stepped_run(&mut reader, i, pte);
-        if n == 1 && pte != 0 && !PageTableEntry(pte).present() {
-            n = cleared_run(&mut reader, i);
-        }
-        i += n;
+        i += if PageTableEntry(pte).present() {
+            alike_run(&mut reader, i, pte, PTE_SHOWN)
+        } else if pte == 0 {
+            alike_run(&mut reader, i, 0, u64::MAX)
+        } else {
+            cleared_run(&mut reader, i)
+        };
     }
     reader.failed()
 }
 
-/// How many entries from `first` (which holds `pte`) follow on from it at
-/// one step (see [`pte_runs`]); at least 1.
+/// How many entries from `first` (which holds `pte`) agree with `pte` in
+/// the bits of `mask`; at least 1. Four entries a step: fewer branches per
+/// entry (under emulation, a quarter of the loop's time).
 #[inline(always)]
-fn stepped_run(reader: &mut impl TableReader, first: usize, pte: u64) -> usize {
-    if first + 1 >= ENTRIES {
-        return 1;
-    }
-    let second = reader.entry(first + 1);
-    let step = (second & !CPU_SET).wrapping_sub(pte & !CPU_SET);
-    let fits = if PageTableEntry(pte).present() {
-        // Leaves: the same page, or the next.
-        step == 0 || step == PAGE
-    } else {
-        // Cleared entries keep their page only as a marker, inverted (see
-        // L1TF's `protnone_mask()`), so consecutive free pages step back.
-        step == 0 || ((step == PAGE || step == PAGE.wrapping_neg()) && never_zero(pte, step))
-    };
-    if !fits {
-        return 1;
-    }
-    let mut n = 2;
-    let mut next = pte.wrapping_add(step.wrapping_mul(2));
-    // Four entries a step: fewer branches per entry (under emulation, a
-    // quarter of the loop's time).
+fn alike_run(reader: &mut impl TableReader, first: usize, pte: u64, mask: u64) -> usize {
+    let mut n = 1;
     while first + n + 4 <= ENTRIES
-        && ((reader.entry(first + n) ^ next)
-            | (reader.entry(first + n + 1) ^ next.wrapping_add(step))
-            | (reader.entry(first + n + 2) ^ next.wrapping_add(step.wrapping_mul(2)))
-            | (reader.entry(first + n + 3) ^ next.wrapping_add(step.wrapping_mul(3))))
-            & !CPU_SET
+        && ((reader.entry(first + n) ^ pte)
+            | (reader.entry(first + n + 1) ^ pte)
+            | (reader.entry(first + n + 2) ^ pte)
+            | (reader.entry(first + n + 3) ^ pte))
+            & mask
             == 0
     {
         n += 4;
-        next = next.wrapping_add(step.wrapping_mul(4));
     }
-    while first + n < ENTRIES && same_entry(reader.entry(first + n), next) {
+    while first + n < ENTRIES && (reader.entry(first + n) ^ pte) & mask == 0 {
         n += 1;
-        next = next.wrapping_add(step);
     }
     n
-}
-
-/// Whether no entry of a run from `pte` at `step` (one page either way)
-/// within a table can be zero, so that a run of cleared entries never
-/// swallows an empty one. A whole-page step keeps the low bits; failing
-/// those, the bits above the page number (NX), unless the run could carry
-/// or borrow into them.
-fn never_zero(pte: u64, step: u64) -> bool {
-    let first = pte & !CPU_SET;
-    let beyond = first.wrapping_add(step.wrapping_mul(ENTRIES as u64));
-    first & (PAGE - 1) != 0 || (first >> 52 != 0 && beyond >> 52 == first >> 52)
 }
 
 /// How many cleared entries (not present, not zero) from `first`, which is
