@@ -321,71 +321,82 @@ impl Workspace {
     }
 }
 
+/// A worker's output: its ranges and cleared stretches, coalesced in
+/// place. A leaf that extends the last range of the current batch extends
+/// it where it lies in the list; nothing earlier is extended, since another
+/// worker's batches may lie between this worker's. So the sink keeps no
+/// pending range to copy in and out per run, and a batch's output is
+/// exactly its span of the lists.
 struct CpuSink<'a> {
     ranges: &'a mut VVec<Range>,
     cleared: &'a mut VVec<Range>,
-    cleared_run: Coalescer,
+    /// Where the current batch starts in `ranges` and in `cleared`.
+    batch_ranges: usize,
+    batch_cleared: usize,
     alloc_failed: &'a mut bool,
     stats: &'a mut CpuStats,
-    coalescer: Coalescer,
     phys_mask: u64,
     /// Set when the walk saw a table change under it.
     changed: Option<(u64, Level)>,
 }
 
-/// Where a worker's output stood before an item, to undo the item.
+/// Where a worker's output stood before an item, to undo the item: each
+/// list's length and where its last range ended then.
 #[derive(Clone, Copy)]
 struct SinkMark {
-    ranges: usize,
-    coalescer: Coalescer,
-    cleared: usize,
-    cleared_run: Coalescer,
+    ranges: (usize, u64),
+    cleared: (usize, u64),
 }
 
 impl CpuSink<'_> {
     fn mark(&self) -> SinkMark {
+        let end = |list: &VVec<Range>| (list.len(), list.last().map_or(0, |r| r.last));
         SinkMark {
-            ranges: self.ranges.len(),
-            coalescer: self.coalescer,
-            cleared: self.cleared.len(),
-            cleared_run: self.cleared_run,
+            ranges: end(self.ranges),
+            cleared: end(self.cleared),
         }
     }
 
     /// Drop everything the sink was given since `mark`.
     fn rollback(&mut self, mark: SinkMark) {
-        self.ranges.truncate(mark.ranges);
-        self.coalescer = mark.coalescer;
-        self.cleared.truncate(mark.cleared);
-        self.cleared_run = mark.cleared_run;
-    }
-
-    /// Close the batch of items just walked: what the coalescers hold is
-    /// emitted, so that the batch's output is exactly its span of the lists.
-    fn close_batch(&mut self) {
-        let last = self.coalescer.finish();
-        self.emit(last);
-        if let Some(done) = self.cleared_run.finish() {
-            if self.cleared.push(done, GFP_KERNEL).is_err() {
-                *self.alloc_failed = true;
+        for (list, (len, last)) in [
+            (&mut *self.ranges, mark.ranges),
+            (&mut *self.cleared, mark.cleared),
+        ] {
+            list.truncate(len);
+            if let Some(range) = list.last_mut() {
+                range.last = last;
             }
         }
     }
 
-    #[inline(always)]
-    fn emit(&mut self, range: Option<Range>) {
-        if let Some(done) = range {
-            if append(self.ranges, done).is_err() {
-                *self.alloc_failed = true;
-            }
+    /// Start a batch: what follows is not coalesced with what precedes.
+    fn start_batch(&mut self) {
+        self.batch_ranges = self.ranges.len();
+        self.batch_cleared = self.cleared.len();
+    }
+}
+
+/// Add `next` to `list`: extend the last range if `next` continues it and
+/// it lies at `from` or after, else append.
+#[inline(always)]
+fn coalesce(
+    list: &mut VVec<Range>,
+    from: usize,
+    next: Range,
+) -> core::result::Result<(), AllocError> {
+    if list.len() > from {
+        if let Some(last) = list.last_mut().filter(|last| last.extends_to(&next)) {
+            last.last = next.last;
+            return Ok(());
         }
     }
+    append(list, next)
 }
 
 /// Append `range` to `list`: in place while there is room, else through
 /// `push`. The kernel `Vec`'s `push` is two calls (`reserve` and the write)
-/// that the compiler keeps out of line; under emulation they were a third
-/// of what a range costs the walk.
+/// that the compiler keeps out of line.
 #[inline(always)]
 fn append(list: &mut VVec<Range>, range: Range) -> core::result::Result<(), AllocError> {
     if let Some(slot) = list.spare_capacity_mut().first_mut() {
@@ -401,8 +412,9 @@ impl WalkSink for CpuSink<'_> {
     #[inline(always)]
     fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective) {
         let leaves = Range::leaf(va, level, entry, count, effective, self.phys_mask);
-        let done = self.coalescer.push(leaves);
-        self.emit(done);
+        if coalesce(self.ranges, self.batch_ranges, leaves).is_err() {
+            *self.alloc_failed = true;
+        }
     }
 
     fn table(&mut self, level: Level) {
@@ -428,10 +440,8 @@ impl WalkSink for CpuSink<'_> {
     fn cleared(&mut self, va: u64, level: Level, count: u64) {
         // As 4 KiB pages, so that runs at every level coalesce.
         let run = cleared_run(va, va + (count * level.entry_size() - 1));
-        if let Some(done) = self.cleared_run.push(run) {
-            if append(self.cleared, done).is_err() {
-                *self.alloc_failed = true;
-            }
+        if coalesce(self.cleared, self.batch_cleared, run).is_err() {
+            *self.alloc_failed = true;
         }
     }
 }
@@ -895,15 +905,16 @@ impl PerCpu for WalkJob<'_> {
         let mut sink = CpuSink {
             ranges: &mut b.ranges,
             cleared: &mut b.cleared,
-            cleared_run: Coalescer::default(),
+            batch_ranges: 0,
+            batch_cleared: 0,
             alloc_failed: &mut b.alloc_failed,
             stats: &mut b.stats,
-            coalescer: Coalescer::default(),
             phys_mask: self.walk.phys_mask,
             changed: None,
         };
         let list = cpu as u32;
         while let Some((batch, items)) = self.items.claim() {
+            sink.start_batch();
             let (first, cleared_first) = (sink.ranges.len() as u32, sink.cleared.len() as u32);
             for i in items {
                 // SAFETY: `i` is in the batch just claimed.
@@ -911,7 +922,6 @@ impl PerCpu for WalkJob<'_> {
                 sink.stats.items += 1;
                 self.walk_item(&item, &mut src, scratch, &mut sink);
             }
-            sink.close_batch();
             // SAFETY: the span arrays have room for a span per item, more
             // than a span per batch; `batch` is this worker's alone
             // (`claim`), and the caller reads them only after every worker

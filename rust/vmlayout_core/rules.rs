@@ -796,6 +796,7 @@ const fn is_lower_half(addr: u64) -> bool {
 }
 
 /// Which rules fire on `part`, which lies at `place` of `table`.
+#[inline(always)]
 fn fired_on(
     map: &LiveMap<'_>,
     text: &TextAliases,

@@ -103,7 +103,7 @@ timeout --foreground "$timeout_s" qemu-system-x86_64 -accel "$accel" -cpu max -s
 	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
 	-append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 $append" \
 	-display none -monitor none -no-reboot \
-	-serial "file:$console" -serial "file:$out" || rc=$?
+	-serial "file:$console" -serial "file:$out" ${VM_QEMU_ARGS:-} || rc=$?
 
 status=$(sed -n 's/^vmlayout-vm-exit=\([0-9]*\).*/\1/p' "$out" | tail -n1)
 sed '/^vmlayout-vm-exit=/d' "$out"
