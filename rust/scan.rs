@@ -1745,22 +1745,22 @@ pub(crate) fn scan(
     ws: &mut Workspace,
 ) -> Result<Scan> {
     let start = Clock::now();
+    // The walk and the rules, the two jobs on every CPU, in one session:
+    // the other CPUs' workers wait between them instead of being woken
+    // for each. Begun first, so that they wake while this CPU prepares.
+    ws.workers.begin();
     let walk = walk_of(live);
     let map = LiveMap::new(doc, live);
     let mut findings = Findings::new(core::mem::take(&mut ws.spare_findings));
-    let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
-    // The walk and the rules, the two jobs on every CPU, in one session:
-    // the other CPUs' workers wait between them instead of being woken
-    // for each.
-    ws.workers.begin();
     let parallel = (|| -> Result<_> {
+        let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
         let walked = walk_parallel(walk, live, reference, ws)?;
         let rules_start = Clock::now();
         let text = check_reference(&map, &walked, ws, &mut findings, &mut mapped)?;
-        Ok((walked, text, ns_since(rules_start)))
+        Ok((walked, text, mapped, ns_since(rules_start)))
     })();
     ws.workers.end();
-    let (walked, text, rules_ns) = parallel?;
+    let (walked, text, mapped, rules_ns) = parallel?;
     let mut phases = Phases {
         walk_ns: walked.ns,
         rules_ns,

@@ -210,6 +210,7 @@ struct vmlayout_cpu_works {
 	unsigned long posted;
 	atomic_t running;
 	bool stop;
+	atomic_t alive;
 	wait_queue_head_t posted_wq;
 	wait_queue_head_t done_wq;
 	struct vmlayout_cpu_work work[];
@@ -256,6 +257,12 @@ static bool vmlayout_posted(struct vmlayout_cpu_works *works, unsigned long seen
 	return smp_load_acquire(&works->posted) != seen || READ_ONCE(works->stop);
 }
 
+/* Whether every worker of the session has returned. */
+static bool vmlayout_gone(struct vmlayout_cpu_works *works)
+{
+	return atomic_read(&works->alive) == 0;
+}
+
 /* Whether every other CPU is done with the job posted last. */
 static bool vmlayout_done(struct vmlayout_cpu_works *works)
 {
@@ -287,7 +294,7 @@ static void vmlayout_session_fn(struct work_struct *work)
 		/* Pairs with vmlayout_session_run()'s release: the job is visible. */
 		posted = smp_load_acquire(&works->posted);
 		if (posted == seen)
-			return;
+			break;
 		seen = posted;
 		if (atomic_long_cmpxchg(&w->taken, posted - 1, posted) != posted - 1)
 			continue;
@@ -295,6 +302,8 @@ static void vmlayout_session_fn(struct work_struct *work)
 		if (atomic_dec_and_test(&works->running))
 			wake_up(&works->done_wq);
 	}
+	if (atomic_dec_and_test(&works->alive))
+		wake_up(&works->done_wq);
 }
 
 /*
@@ -314,6 +323,7 @@ void vmlayout_session_begin(struct vmlayout_cpu_works *works)
 	works->posted = 0;
 	works->stop = false;
 	atomic_set(&works->running, 0);
+	atomic_set(&works->alive, num_online_cpus() - 1);
 	for_each_online_cpu(cpu) {
 		struct vmlayout_cpu_work *w = &works->work[cpu];
 
@@ -332,11 +342,17 @@ void vmlayout_session_begin(struct vmlayout_cpu_works *works)
 void vmlayout_session_end(struct vmlayout_cpu_works *works)
 {
 	unsigned int cpu;
+	u64 until;
 
 	if (!works->open)
 		return;
 	WRITE_ONCE(works->stop, true);
 	wake_up_all(&works->posted_wq);
+	/* As for a job: spin a while before sleeping until they are gone. */
+	until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
+	while (!vmlayout_gone(works) && vmlayout_spin(until))
+		;
+	wait_event_idle(works->done_wq, vmlayout_gone(works));
 	for_each_online_cpu(cpu)
 		if (cpu != works->self)
 			flush_work(&works->work[cpu].work);
