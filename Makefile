@@ -14,6 +14,7 @@
 #   make check-defconfig  defconfig kernel under OVMF: kselftest, both paging modes, PTI on and off
 #   make check-kernel KDIR=<your kernel build>  the kselftest on your own kernel
 #   make bench     benchmarks (see Documentation/vmlayout/)
+#   make profile   where a scan's time goes under TCG: the guest's RIP sampled through QEMU's gdbstub
 #   make reporter  the static `vmlayout` userspace tool (report, snapshot, diff, draw, kaslr)
 #   make kaslr BOOTS=N PAGING="4 5"  KASLR statistics over N boots per paging mode
 
@@ -43,7 +44,7 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module reporter kaslr intree gen run check check-host check-style check-clippy \
-	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel vm bench clean
+	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel vm bench profile clean
 
 all: module
 
@@ -198,6 +199,11 @@ bench: module reporter
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		BENCH_DEBUG_KDIR=$$kd BENCH_DEBUG_MODULES=$$mods $(BENCH)/run-bench.sh $(kdir)
+
+# A sampling profile of the bench layout (SMP, MEM, PAGING as for `vm`).
+profile: module
+	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
+	$(BENCH)/tcg-profile.py $(kdir) $(SMP) $(MEM) $(PAGING)
 
 check: check-host check-style check-clippy check-vm check-intree check-kasan check-debug check-defconfig
 	@echo "make check: all tests passed"

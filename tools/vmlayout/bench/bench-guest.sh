@@ -9,6 +9,7 @@
 #       copy_from_kernel_nofault() (bench file)
 #   (e) the load floor: read each entry of those pages once, in place, with
 #       the walk's own fault-tolerant load (bench file)
+# and, with 2 vCPUs, the scan again with CPU 1 offline and back online.
 # and prints one "bench key=value ..." record; times are min,median,max ns.
 #
 #   sh bench-guest.sh RUNS AREAS
@@ -50,12 +51,29 @@ while [ $i -lt "$runs" ]; do
 	stat floor load_ns >> /tmp/load
 	i=$((i + 1))
 done
+# Same boot, 2 CPUs online against 1: CPU 1 taken offline and back, three
+# rounds, each a block of back-to-back rescans after one to settle; the
+# spread of the blocks' medians.
+hotplug=
+cpu1=/sys/devices/system/cpu/cpu1/online
+if [ -w $cpu1 ]; then
+	: > /tmp/one /tmp/two
+	for round in 1 2 3; do
+		echo 0 > $cpu1
+		echo 1 > $D/rescan
+		$time "$runs" write $D/rescan 1 | cut -d' ' -f2 >> /tmp/one
+		echo 1 > $cpu1
+		echo 1 > $D/rescan
+		$time "$runs" write $D/rescan 1 | cut -d' ' -f2 >> /tmp/two
+	done
+	hotplug="one_cpu=$(spread < /tmp/one) two_cpus=$(spread < /tmp/two)"
+fi
 echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)" \
 	"table_pages=$(stat walk table_pages) floor_pages=$(stat floor table_pages)" \
 	"ranges=$(stat walk ranges) scan_user=$scan_user ptdump=$ptdump wx=$wx" \
 	"scan=$(spread < /tmp/scan) walk=$(spread < /tmp/walk) rules=$(spread < /tmp/rules)" \
 	"ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)" \
-	"load=$(spread < /tmp/load)"
+	"load=$(spread < /tmp/load) $hotplug"
 grep -E '^(walk|cpu|phases|floor) ' $D/stats
 rmmod vmlayout_areas
 rmmod vmlayout
