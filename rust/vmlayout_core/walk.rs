@@ -620,7 +620,7 @@ impl Walk {
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
         let table = rest.first_mut()?;
         if below == Level::Pte {
-            return self.pte_table(parent, level, va, entry, effective, src, table, sink);
+            return self.pte_table(parent, va, entry, effective, src, table, sink);
         }
         let phys = e.next_table(self.phys_mask);
         let copied = src.copy_table(phys, table);
@@ -662,7 +662,6 @@ impl Walk {
     fn pte_table(
         &self,
         parent: u64,
-        level: Level,
         va: u64,
         entry: u64,
         effective: Effective,
@@ -670,6 +669,7 @@ impl Walk {
         firsts: &mut Table,
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
+        let level = Level::Pmd;
         let phys = PageTableEntry(entry).next_table(self.phys_mask);
         let mut starts = RunStarts::default();
         let failed = match src.read_table(phys) {
