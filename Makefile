@@ -103,7 +103,7 @@ kaslr: module reporter
 
 check-host: deps
 	cd $(TOOLS) && cargo test -q --release --workspace
-	cd $(TOOLS) && cargo clippy -q --release -p vmlayout --all-targets -- -D warnings
+	cd $(TOOLS) && cargo clippy -q --release --workspace --all-targets -- -D warnings
 
 # rustfmt follows `mod` and `#[path]`, so the crate roots cover every file.
 RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \

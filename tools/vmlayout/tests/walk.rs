@@ -780,7 +780,7 @@ fn shared_tables_are_read_once() {
         // second half of the PMD table points at.
         let twin = t.alloc();
         let copy = *t.pages[&below];
-        *t.pages.get_mut(&twin).unwrap() = Box::new(copy);
+        **t.pages.get_mut(&twin).unwrap() = copy;
         // PMD, PUD (and P4D) tables: every level between PTE and the top.
         for level in 0..top as u32 - 2 {
             let table = t.alloc();
@@ -793,7 +793,7 @@ fn shared_tables_are_read_once() {
         }
         let first = ENTRIES / 2 + 8;
         for i in first..first + 5 {
-            t.pages.get_mut(&t.root).unwrap()[i] = below | TABLE | (i as u64 & 1) * Flags::A;
+            t.pages.get_mut(&t.root).unwrap()[i] = below | TABLE | ((i as u64 & 1) * Flags::A);
         }
         // A normal mapping right after the shadow, with the same attributes
         // but a 2 MiB page: a separate range.
@@ -863,7 +863,7 @@ proptest! {
             *e = page | Flags::P | Flags::G | Flags::NX | rw;
         }
         for &a in &accessed {
-            t.pages.get_mut(&pte).unwrap()[a] |= Flags::A | (a as u64 & 1) * Flags::D;
+            t.pages.get_mut(&pte).unwrap()[a] |= Flags::A | ((a as u64 & 1) * Flags::D);
         }
         for &h in &holes {
             t.pages.get_mut(&pte).unwrap()[h] = 0;
@@ -876,7 +876,7 @@ proptest! {
         // A twin of the PTE table (same entries, another page) right after.
         let twin = t.alloc();
         let copy = *t.pages[&pte];
-        *t.pages.get_mut(&twin).unwrap() = Box::new(copy);
+        **t.pages.get_mut(&twin).unwrap() = copy;
         for i in pmd_slot + pmd_refs..pmd_slot + pmd_refs + twin_refs {
             t.pages.get_mut(&pmd).unwrap()[i] = twin | TABLE;
         }
@@ -1441,7 +1441,7 @@ mod sync_paths {
     fn unsynced_copy(t: &mut Tables, va: u64) -> u64 {
         let root = t.alloc();
         let top: Table = *t.pages[&t.root];
-        *t.pages.get_mut(&root).unwrap() = Box::new(top);
+        **t.pages.get_mut(&root).unwrap() = top;
         let (mut table, mut level) = (root, t.top);
         loop {
             let idx = ((va >> level.shift()) & 511) as usize;
@@ -1452,7 +1452,7 @@ mod sync_paths {
             }
             let copy = t.alloc();
             let child: Table = *t.pages[&(entry & PHYS_ADDR_MASK)];
-            *t.pages.get_mut(&copy).unwrap() = Box::new(child);
+            **t.pages.get_mut(&copy).unwrap() = child;
             t.pages.get_mut(&table).unwrap()[idx] = copy | (entry & !PHYS_ADDR_MASK);
             table = copy;
             level = level.below().unwrap();
@@ -1502,7 +1502,7 @@ mod sync_paths {
 
 #[test]
 fn unsynced_finding_names_the_slot_and_its_table() {
-    with_map4(|doc, live, map| unsynced_and_ram(doc, live, map));
+    with_map4(unsynced_and_ram);
 }
 
 fn unsynced_and_ram(doc: &DocMap<'_>, live: &Live, map: &LiveMap<'_>) {
