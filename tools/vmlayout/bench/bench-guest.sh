@@ -51,22 +51,45 @@ while [ $i -lt "$runs" ]; do
 	stat floor load_ns >> /tmp/load
 	i=$((i + 1))
 done
+# The module's total_ns of the last scan, appended to file $1 with shell
+# builtins only: no process is started, which would switch page tables and
+# leave the next scan cold.
+append_total() {
+	while read -r type fields; do
+		[ "$type" = phases ] || continue
+		for field in $fields; do
+			case $field in total_ns=*) echo "${field#total_ns=}" >> "$1"; return ;; esac
+		done
+	done < $D/stats
+}
+
 # Same boot, 2 CPUs online against 1: CPU 1 taken offline and back, three
-# rounds, each a block of back-to-back rescans after one to settle; the
-# spread of the blocks' medians.
+# rounds, each a block of back-to-back rescans after one to settle, timed
+# from user space, then a block timed by the module; the spread of the
+# blocks' medians.
 hotplug=
 cpu1=/sys/devices/system/cpu/cpu1/online
 if [ -w $cpu1 ]; then
-	: > /tmp/one /tmp/two
+	: > /tmp/one /tmp/two /tmp/one_mod /tmp/two_mod
 	for round in 1 2 3; do
-		echo 0 > $cpu1
-		echo 1 > $D/rescan
-		$time "$runs" write $D/rescan 1 | cut -d' ' -f2 >> /tmp/one
-		echo 1 > $cpu1
-		echo 1 > $D/rescan
-		$time "$runs" write $D/rescan 1 | cut -d' ' -f2 >> /tmp/two
+		for online in 0 1; do
+			echo $online > $cpu1
+			echo 1 > $D/rescan
+			out=/tmp/one
+			[ $online = 0 ] || out=/tmp/two
+			$time "$runs" write $D/rescan 1 | cut -d' ' -f2 >> $out
+			: > /tmp/block
+			i=0
+			while [ $i -lt "$runs" ]; do
+				echo 1 > $D/rescan
+				append_total /tmp/block
+				i=$((i + 1))
+			done
+			spread < /tmp/block | cut -d, -f2 >> ${out}_mod
+		done
 	done
 	hotplug="one_cpu=$(spread < /tmp/one) two_cpus=$(spread < /tmp/two)"
+	hotplug="$hotplug one_cpu_mod=$(spread < /tmp/one_mod) two_cpus_mod=$(spread < /tmp/two_mod)"
 fi
 echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)" \
 	"table_pages=$(stat walk table_pages) floor_pages=$(stat floor table_pages)" \
