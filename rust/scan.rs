@@ -41,9 +41,7 @@ impl DirectMap {
     pub(crate) fn new(page_offset_base: u64) -> Self {
         DirectMap { page_offset_base }
     }
-}
 
-impl DirectMap {
     /// Where the direct map shows the table page at physical `phys`: `None`
     /// if that would wrap past the top of the address space (a corrupt
     /// entry), so that every address returned is in the kernel half, where
@@ -52,7 +50,7 @@ impl DirectMap {
     fn table_address(&self, phys: u64) -> Option<*const u64> {
         let end = phys.checked_add(PAGE_MASK)?;
         self.page_offset_base.checked_add(end)?;
-        Some((self.page_offset_base + (phys & !(PAGE_MASK))) as *const u64)
+        Some((self.page_offset_base + (phys & !PAGE_MASK)) as *const u64)
     }
 }
 
@@ -81,7 +79,7 @@ impl TableReader for DirectTable {
 }
 
 impl TableSource for DirectMap {
-    type Reader<'a> = DirectTable;
+    type Reader = DirectTable;
 
     #[inline(always)]
     fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
@@ -1833,30 +1831,31 @@ pub(crate) struct Floor {
     pub(crate) load_ns: u64,
 }
 
-/// A table source that notes every table page it copies.
+/// A table source that notes every table page it reads.
 struct Recorder<'a> {
     src: DirectMap,
     pages: &'a mut VVec<u64>,
     overflow: bool,
 }
 
-impl TableSource for Recorder<'_> {
-    type Reader<'a>
-        = DirectTable
-    where
-        Self: 'a;
-
-    fn read_table(&mut self, phys: u64) -> Option<DirectTable> {
+impl Recorder<'_> {
+    fn note(&mut self, phys: u64) {
         if self.pages.push_within_capacity(phys).is_err() {
             self.overflow = true;
         }
+    }
+}
+
+impl TableSource for Recorder<'_> {
+    type Reader = DirectTable;
+
+    fn read_table(&mut self, phys: u64) -> Option<DirectTable> {
+        self.note(phys);
         self.src.read_table(phys)
     }
 
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
-        if self.pages.push_within_capacity(phys).is_err() {
-            self.overflow = true;
-        }
+        self.note(phys);
         self.src.copy_table(phys, out)
     }
 
@@ -1909,30 +1908,34 @@ pub(crate) fn floor(live: &Live, reference: u64, ws: &mut Workspace) -> Result<F
     };
     let mut src = DirectMap::new(live.page_offset_base);
     let buf = &mut scratch[0];
-    let start = Clock::now();
-    for (i, &phys) in pages.iter().enumerate() {
+    let ns = time_pages(&pages, |phys| {
         src.copy_table(phys, buf);
-        if i % 512 == 511 {
-            cond_resched();
-        }
-    }
-    let ns = ns_since(start);
-    let start = Clock::now();
+    });
     let mut sum = 0u64;
-    for (i, &phys) in pages.iter().enumerate() {
+    let load_ns = time_pages(&pages, |phys| {
         if let Some(mut table) = src.read_table(phys) {
             for index in 0..ENTRIES {
                 sum ^= table.entry(index);
             }
         }
-        if i % 512 == 511 {
-            cond_resched();
-        }
-    }
+    });
     core::hint::black_box(sum);
     Ok(Floor {
         table_pages: pages.len() as u64,
         ns,
-        load_ns: ns_since(start),
+        load_ns,
     })
+}
+
+/// Time `read` on each of `pages` in turn, rescheduling every 512 pages as
+/// the walk does between batches.
+fn time_pages(pages: &[u64], mut read: impl FnMut(u64)) -> u64 {
+    let start = Clock::now();
+    for (i, &phys) in pages.iter().enumerate() {
+        read(phys);
+        if i % 512 == 511 {
+            cond_resched();
+        }
+    }
+    ns_since(start)
 }

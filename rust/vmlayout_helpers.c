@@ -258,24 +258,36 @@ static bool vmlayout_posted(struct vmlayout_cpu_works *works, unsigned long seen
 }
 
 /* Whether every worker of the session has returned. */
-static bool vmlayout_gone(struct vmlayout_cpu_works *works)
+static bool vmlayout_gone(struct vmlayout_cpu_works *works, unsigned long unused)
 {
 	return atomic_read(&works->alive) == 0;
 }
 
 /* Whether every other CPU is done with the job posted last. */
-static bool vmlayout_done(struct vmlayout_cpu_works *works)
+static bool vmlayout_done(struct vmlayout_cpu_works *works, unsigned long unused)
 {
 	/* Pairs with the workers' atomic_dec_and_test(): their results are visible. */
 	return atomic_read_acquire(&works->running) == 0;
 }
 
-/* One step of a bounded spin: false once @until (ns) has passed. */
-static bool vmlayout_spin(u64 until)
+/*
+ * Wait until @done(@works, @arg): spin for up to VMLAYOUT_SPIN_NS,
+ * preemptible, then sleep on @wq, which whoever makes @done true wakes.
+ */
+static void vmlayout_wait(struct vmlayout_cpu_works *works, wait_queue_head_t *wq,
+			  bool (*done)(struct vmlayout_cpu_works *works, unsigned long arg),
+			  unsigned long arg)
 {
-	cond_resched();
-	cpu_relax();
-	return ktime_get_ns() < until;
+	u64 until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
+
+	while (!done(works, arg)) {
+		if (ktime_get_ns() > until) {
+			wait_event_idle(*wq, done(works, arg));
+			return;
+		}
+		cond_resched();
+		cpu_relax();
+	}
 }
 
 /* A session's worker: run each job posted for this CPU until the end. */
@@ -284,13 +296,9 @@ static void vmlayout_session_fn(struct work_struct *work)
 	struct vmlayout_cpu_work *w = container_of(work, struct vmlayout_cpu_work, work);
 	struct vmlayout_cpu_works *works = w->works;
 	unsigned long seen = 0, posted;
-	u64 until;
 
 	for (;;) {
-		until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
-		while (!vmlayout_posted(works, seen) && vmlayout_spin(until))
-			;
-		wait_event_idle(works->posted_wq, vmlayout_posted(works, seen));
+		vmlayout_wait(works, &works->posted_wq, vmlayout_posted, seen);
 		/* Pairs with vmlayout_session_run()'s release: the job is visible. */
 		posted = smp_load_acquire(&works->posted);
 		if (posted == seen)
@@ -342,17 +350,12 @@ void vmlayout_session_begin(struct vmlayout_cpu_works *works)
 void vmlayout_session_end(struct vmlayout_cpu_works *works)
 {
 	unsigned int cpu;
-	u64 until;
 
 	if (!works->open)
 		return;
 	WRITE_ONCE(works->stop, true);
 	wake_up_all(&works->posted_wq);
-	/* As for a job: spin a while before sleeping until they are gone. */
-	until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
-	while (!vmlayout_gone(works) && vmlayout_spin(until))
-		;
-	wait_event_idle(works->done_wq, vmlayout_gone(works));
+	vmlayout_wait(works, &works->done_wq, vmlayout_gone, 0);
 	for_each_online_cpu(cpu)
 		if (cpu != works->self)
 			flush_work(&works->work[cpu].work);
@@ -368,7 +371,6 @@ static int vmlayout_session_run(struct vmlayout_cpu_works *works,
 {
 	unsigned long posted = works->posted + 1;
 	unsigned int cpu;
-	u64 until;
 
 	works->fn = fn;
 	works->job = job;
@@ -385,10 +387,7 @@ static int vmlayout_session_run(struct vmlayout_cpu_works *works,
 		    atomic_long_cmpxchg(&w->taken, posted - 1, posted) == posted - 1)
 			atomic_dec(&works->running);
 	}
-	until = ktime_get_ns() + VMLAYOUT_SPIN_NS;
-	while (!vmlayout_done(works) && vmlayout_spin(until))
-		;
-	wait_event_idle(works->done_wq, vmlayout_done(works));
+	vmlayout_wait(works, &works->done_wq, vmlayout_done, 0);
 	return 0;
 }
 

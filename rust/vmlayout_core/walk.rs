@@ -31,9 +31,7 @@ use super::pte::{canonical, Effective, Flags, Level, PageTableEntry, Table, ENTR
 /// Where page-table pages are read from.
 pub trait TableSource {
     /// Reads one table page in place; see [`TableSource::read_table`].
-    type Reader<'a>: TableReader
-    where
-        Self: 'a;
+    type Reader: TableReader;
     /// Copy the table page at physical address `phys` into `out`; `false`
     /// if it cannot be read (freed, unmapped).
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool;
@@ -43,7 +41,7 @@ pub trait TableSource {
     /// Read the table page at physical address `phys` in place, entry by
     /// entry, without copying it first; `None` if it cannot be read at all
     /// (outside the memory the source reaches).
-    fn read_table(&mut self, phys: u64) -> Option<Self::Reader<'_>>;
+    fn read_table(&mut self, phys: u64) -> Option<Self::Reader>;
 }
 
 /// Reads the entries of one live table page, each with one load. A load
@@ -55,20 +53,6 @@ pub trait TableReader {
     fn entry(&mut self, index: usize) -> u64;
     /// Whether any load so far failed.
     fn failed(&self) -> bool;
-}
-
-/// A table already in memory (a copy): no load fails.
-pub struct InMemory<'t>(pub &'t Table);
-
-impl TableReader for InMemory<'_> {
-    #[inline(always)]
-    fn entry(&mut self, index: usize) -> u64 {
-        self.0[index]
-    }
-
-    fn failed(&self) -> bool {
-        false
-    }
 }
 
 /// What the walk reports.
@@ -650,9 +634,7 @@ impl Walk {
         }
         whole.get()
     }
-}
 
-impl Walk {
     /// The PTE table that the PMD entry `entry` points to (it sits in the
     /// table at physical `parent` and maps `va`; `effective` is already
     /// through it): read in place, one load per entry, into its runs, which

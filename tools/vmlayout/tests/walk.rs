@@ -114,7 +114,7 @@ impl walk::TableReader for InPlace {
 }
 
 impl TableSource for Tables {
-    type Reader<'a> = InPlace;
+    type Reader = InPlace;
 
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
         self.reads += 1;
