@@ -241,14 +241,19 @@ impl CpuBuffers {
     }
 }
 
+/// A worker per online CPU (see [`OnEachCpu`]) and each CPU's buffers.
+struct CpuPool {
+    workers: OnEachCpu,
+    /// Per possible CPU, allocated when the CPU first takes part.
+    buffers: VVec<Option<CpuBuffers>>,
+}
+
 /// Buffers the walk reuses from one scan to the next, so that once they
 /// have grown to fit, a rescan allocates only its result. Every buffer is
 /// vmalloc'd or at most four pages, whatever the machine's size.
 pub(crate) struct Workspace {
     items: VVec<WorkItem>,
-    /// Per possible CPU, allocated when the CPU first walks.
-    cpus: VVec<Option<CpuBuffers>>,
-    workers: OnEachCpu,
+    pool: CpuPool,
     root: KBox<Table>,
     scratch: KBox<Scratch>,
     /// Where each batch of work items' ranges and cleared stretches lie
@@ -272,6 +277,10 @@ pub(crate) struct Workspace {
     spare_findings: VVec<Finding>,
     /// The process audit's buffers, kept from scan to scan.
     audit: AuditBuffers,
+    /// The documented map resolved against the live bases, which are read
+    /// once, at load: kept for the next scan of the same map (boxed: it
+    /// is 2 KiB, and the scan's stack is deep).
+    live_map: Option<KBox<LiveMap<'static>>>,
 }
 
 impl Workspace {
@@ -289,6 +298,24 @@ impl Workspace {
         self.spare_findings = old.findings.list;
     }
 
+    /// `doc` resolved against `live`: the last scan's, if it was of the
+    /// same map (give it back with [`Workspace::keep_live_map`]).
+    #[inline(never)]
+    fn take_live_map(
+        &mut self,
+        doc: &'static DocMap<'static>,
+        live: &Live,
+    ) -> Result<KBox<LiveMap<'static>>> {
+        match self.live_map.take() {
+            Some(map) if core::ptr::eq(map.doc(), doc) => Ok(map),
+            _ => Ok(KBox::new(LiveMap::new(doc, live), GFP_KERNEL)?),
+        }
+    }
+
+    fn keep_live_map(&mut self, map: KBox<LiveMap<'static>>) {
+        self.live_map = Some(map);
+    }
+
     pub(crate) fn new() -> Result<Self> {
         let ncpus = kernel::cpu::nr_cpu_ids() as usize;
         let mut cpus = VVec::with_capacity(ncpus, GFP_KERNEL)?;
@@ -297,8 +324,10 @@ impl Workspace {
         }
         Ok(Workspace {
             items: VVec::new(),
-            cpus,
-            workers: OnEachCpu::new()?,
+            pool: CpuPool {
+                buffers: cpus,
+                workers: OnEachCpu::new()?,
+            },
             root: KBox::zeroed(GFP_KERNEL)?,
             scratch: KBox::zeroed(GFP_KERNEL)?,
             spans: VVec::new(),
@@ -315,6 +344,7 @@ impl Workspace {
                 whole: KBox::zeroed(GFP_KERNEL)?,
                 user: KBox::zeroed(GFP_KERNEL)?,
             },
+            live_map: None,
         })
     }
 }
@@ -559,6 +589,7 @@ fn scan_efi(
         return Ok(None);
     };
     let mut src = DirectMap::new(live.page_offset_base);
+    let ours = findings.list.len();
     let mut efi: KBox<Table> = KBox::zeroed(GFP_KERNEL)?;
     if !src.copy_table(phys, &mut efi) {
         return Err(EIO);
@@ -571,7 +602,7 @@ fn scan_efi(
     };
     check_other(map, text, &other, findings)?;
     // The rules cannot see what EFI memory a W+X mapping holds: look it up.
-    for f in findings.list.iter_mut() {
+    for f in findings.list.iter_mut().skip(ours) {
         if f.rule == Rule::EfiWriteExec && f.severity != Severity::Info {
             let memory_type = efi_memory_type(f.range.phys);
             (f.severity, f.reason) = efi_wx_verdict(memattr, memory_type);
@@ -1040,12 +1071,12 @@ pub(crate) fn walk_parallel(
         reference,
         reference_half: &reference_copy,
         ldt_slot: walk.top.index(live.ldt_base()),
-        cpus: CpuSlots::of(&mut ws.cpus),
+        cpus: CpuSlots::of(&mut ws.pool.buffers),
         started: start,
         spans: ws.spans.as_mut_ptr(),
         cleared_spans: ws.cleared_spans.as_mut_ptr(),
     };
-    ws.workers.run(&mut job)?;
+    ws.pool.workers.run(&mut job)?;
     let merge_start = Clock::now();
     let made = job.items.made.load(Ordering::Acquire);
     let (tables, split_ns) = (
@@ -1072,19 +1103,19 @@ pub(crate) fn walk_parallel(
     }
     ws.last_items = made;
 
-    let ran = || ws.cpus.iter().flatten().filter(|b| b.stats.ran);
+    let ran = || ws.pool.buffers.iter().flatten().filter(|b| b.stats.ran);
     if ran().any(|b| b.alloc_failed) {
         return Err(ENOMEM);
     }
     let ranges = join(
         &ws.spans,
-        &ws.cpus,
+        &ws.pool.buffers,
         |b| &b.ranges,
         core::mem::take(&mut ws.spare_ranges),
     )?;
     let cleared = join(
         &ws.cleared_spans,
-        &ws.cpus,
+        &ws.pool.buffers,
         |b| &b.cleared,
         core::mem::take(&mut ws.spare_cleared),
     )?;
@@ -1108,7 +1139,7 @@ pub(crate) fn walk_parallel(
         }
     }
     // A CPU that is offline next time must not look as if it walked.
-    for b in ws.cpus.iter_mut().flatten() {
+    for b in ws.pool.buffers.iter_mut().flatten() {
         b.stats.ran = false;
     }
     Ok(Walked {
@@ -1255,6 +1286,7 @@ fn check_direct_map(
     findings: &mut Findings,
 ) -> Result {
     let (ranges, cleared) = (&walked.ranges, &walked.cleared);
+    let ours = findings.list.len();
     let direct_first = live.page_offset_base;
     let mut src = DirectMap::new(direct_first);
     let mut result = Ok(());
@@ -1336,7 +1368,7 @@ fn check_direct_map(
     }
     result?;
     // An empty stretch must still be empty when looked at again.
-    for f in findings.list.iter_mut() {
+    for f in findings.list.iter_mut().skip(ours) {
         if f.rule != Rule::RamMissing || f.severity != Severity::Error {
             continue;
         }
@@ -1509,10 +1541,39 @@ fn audit_processes(
 /// enough that claiming one costs nothing next to checking it.
 const RULES_CHUNK: usize = 256;
 
-/// Phase 2's parallel part: the merged ranges in chunks of
-/// [`RULES_CHUNK`], claimed in address order by the online CPUs' workers,
-/// each checking its chunks into its own buffers.
-struct RulesJob<'a> {
+/// Work of a scan that needs the walked ranges and the kernel text but not
+/// each other, each done whole by one worker of the rules job, beside the
+/// rules' chunks: System RAM against the direct map ([`RamCheck`]), and the
+/// other tables ([`OtherTables`]).
+trait SideTask {
+    /// Do it, with a worker's `scratch`, into `findings`.
+    fn run(
+        &mut self,
+        map: &LiveMap<'_>,
+        text: &TextAliases,
+        scratch: &mut Scratch,
+        findings: &mut Findings,
+    );
+    /// How long it took, or what stopped it.
+    fn outcome(&self) -> Result<u64>;
+}
+
+/// What a worker of the rules job claims next, in claim order: the side
+/// tasks first, the last (the longest) first, so that the chunks even out
+/// their lengths.
+enum Claim {
+    Side(usize),
+    Chunk(usize),
+}
+
+/// Phase 2, the rules, on every online CPU: the merged ranges in chunks of
+/// [`RULES_CHUNK`], claimed in address order, each checked into its
+/// worker's buffers, beside the [`SideTask`]s. Findings are joined in
+/// output order (the chunks in address order, then each side task), each
+/// part a span of its worker's list, so that the first
+/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE)
+/// of each rule are kept as a serial scan keeps them.
+struct RulesJob<'a, 's> {
     /// Cloned by each worker (its lookups cache in a `Cell`); never used
     /// shared.
     map: &'a LiveMap<'a>,
@@ -1520,16 +1581,85 @@ struct RulesJob<'a> {
     ranges: &'a [Range],
     next: AtomicUsize,
     cpus: CpuSlots,
-    /// One slot per chunk, written by the worker that claimed it.
+    /// One slot per part in output order (chunks, then side tasks),
+    /// written by the worker that claimed it.
     spans: *mut ItemSpan,
+    chunks: usize,
     rows: usize,
+    /// Each only touched by the worker that claimed it.
+    side: [*mut (dyn SideTask + 's); 2],
 }
 
-// SAFETY: the per-CPU slots and the chunk slots are disjoint between
-// workers; `map` is only read (cloned); the rest is read-only or atomic.
-unsafe impl Sync for RulesJob<'_> {}
+// SAFETY: the per-CPU slots, the span slots and the side tasks are each
+// one worker's alone (claimed by `fetch_add`); `map` is only read
+// (cloned); the rest is read-only or atomic.
+unsafe impl Sync for RulesJob<'_, '_> {}
 
-impl PerCpu for RulesJob<'_> {
+impl RulesJob<'_, '_> {
+    fn claim(&self) -> Option<Claim> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        match i.checked_sub(self.side.len()) {
+            None => Some(Claim::Side(self.side.len() - 1 - i)),
+            Some(chunk) if chunk < self.chunks => Some(Claim::Chunk(chunk)),
+            Some(_) => None,
+        }
+    }
+
+    /// Check a chunk of ranges into `b`.
+    fn check_chunk(&self, map: &LiveMap<'_>, chunk: usize, b: &mut CpuBuffers) {
+        let ranges = self
+            .ranges
+            .get(chunk * RULES_CHUNK..)
+            .unwrap_or(&[])
+            .iter()
+            .take(RULES_CHUNK);
+        let mut tally = Tally::default();
+        for range in ranges {
+            let place = match nothing_fires(map, self.text, TableKind::Kernel, range) {
+                Some(place) => place,
+                None => {
+                    for f in check_range(map, self.text, TableKind::Kernel, range) {
+                        if tally.admit(f.rule) && b.findings.push(f, GFP_KERNEL).is_err() {
+                            b.alloc_failed = true;
+                        }
+                    }
+                    map.place(range.start).0
+                }
+            };
+            if let Some(row) = place.row() {
+                if let Some(bytes) = b.mapped.get_mut(row) {
+                    bytes[range.level as usize - 1] += range.size();
+                }
+            }
+        }
+        for (all, now) in b.dropped.iter_mut().zip(tally.dropped()) {
+            *all += now;
+        }
+    }
+
+    /// Do side task `i` into `b`'s list.
+    ///
+    /// # Safety
+    ///
+    /// Side task `i` is this worker's alone (claimed).
+    unsafe fn run_side(&self, map: &LiveMap<'_>, i: usize, b: &mut CpuBuffers) {
+        let Some(&task) = self.side.get(i) else {
+            return;
+        };
+        let mut findings = Findings {
+            list: core::mem::take(&mut b.findings),
+            tally: Tally::default(),
+        };
+        // SAFETY: the caller's claim; the task outlives the job.
+        unsafe { (*task).run(map, self.text, &mut b.scratch, &mut findings) };
+        b.findings = findings.list;
+        for (all, now) in b.dropped.iter_mut().zip(findings.tally.dropped()) {
+            *all += now;
+        }
+    }
+}
+
+impl PerCpu for RulesJob<'_, '_> {
     const POOLED: bool = true;
 
     fn prepare(&mut self, cpu: usize) -> Result {
@@ -1550,39 +1680,23 @@ impl PerCpu for RulesJob<'_> {
         };
         b.checked = true;
         let map = self.map.clone();
-        let table = TableKind::Kernel;
-        loop {
-            let chunk = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(ranges) = self.ranges.chunks(RULES_CHUNK).nth(chunk) else {
-                break;
-            };
+        while let Some(claim) = self.claim() {
             let first = b.findings.len() as u32;
-            let mut tally = Tally::default();
-            for range in ranges {
-                let place = match nothing_fires(&map, self.text, table, range) {
-                    Some(place) => place,
-                    None => {
-                        for f in check_range(&map, self.text, table, range) {
-                            if tally.admit(f.rule) && b.findings.push(f, GFP_KERNEL).is_err() {
-                                b.alloc_failed = true;
-                            }
-                        }
-                        map.place(range.start).0
-                    }
-                };
-                if let Some(row) = place.row() {
-                    if let Some(bytes) = b.mapped.get_mut(row) {
-                        bytes[range.level as usize - 1] += range.size();
-                    }
+            let slot = match claim {
+                Claim::Chunk(chunk) => {
+                    self.check_chunk(&map, chunk, b);
+                    chunk
                 }
-            }
-            for (all, now) in b.dropped.iter_mut().zip(tally.dropped()) {
-                *all += now;
-            }
-            // SAFETY: one slot per chunk; `chunk` is this worker's alone
-            // (`fetch_add`), read by the caller after every worker is done.
+                Claim::Side(i) => {
+                    // SAFETY: claimed just now, by `fetch_add`.
+                    unsafe { self.run_side(&map, i, b) };
+                    self.chunks + i
+                }
+            };
+            // SAFETY: one slot per part; `slot` is this worker's alone
+            // (`claim`), read by the caller after every worker is done.
             unsafe {
-                *self.spans.add(chunk) = ItemSpan {
+                *self.spans.add(slot) = ItemSpan {
                     list: cpu as u32,
                     first,
                     end: b.findings.len() as u32,
@@ -1593,19 +1707,19 @@ impl PerCpu for RulesJob<'_> {
     }
 }
 
-/// Phase 2: every per-range rule on the reference's ranges, and the bytes
-/// mapped per region, on every online CPU at once (chunks of the merged
-/// list; their findings joined in address order, so that the first
-/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE) of each rule are kept as a serial pass keeps
-/// them); returns the kernel text's physical ranges, which the rules and
-/// the other tables' rules need.
-fn check_reference(
+/// Phases 2, 3 and 4 in one job on every online CPU ([`RulesJob`]): the
+/// per-range rules on the reference's ranges, and the bytes mapped per
+/// region, beside the `side` tasks (System RAM against the direct map, the
+/// other tables); their findings joined in that order into `findings`.
+fn check_reference<'s>(
     map: &LiveMap<'_>,
     walked: &Walked,
-    ws: &mut Workspace,
+    pool: &mut CpuPool,
+    spans: &mut VVec<ItemSpan>,
+    mut side: [&mut (dyn SideTask + 's); 2],
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
-) -> Result<TextAliases> {
+) -> Result {
     // Kernel text lies in the kernel image map, at the top of the half.
     let mut text = TextAliases::default();
     let image = walked
@@ -1615,26 +1729,30 @@ fn check_reference(
         text.note(map, range);
     }
     let chunks = walked.ranges.len().div_ceil(RULES_CHUNK);
-    ws.rule_spans.clear();
-    ws.rule_spans
-        .resize(chunks, ItemSpan::default(), GFP_KERNEL)?;
+    spans.clear();
+    spans.resize(chunks + side.len(), ItemSpan::default(), GFP_KERNEL)?;
     let mut job = RulesJob {
         map,
         text: &text,
         ranges: &walked.ranges,
         next: AtomicUsize::new(0),
-        cpus: CpuSlots::of(&mut ws.cpus),
-        spans: ws.rule_spans.as_mut_ptr(),
+        cpus: CpuSlots::of(&mut pool.buffers),
+        spans: spans.as_mut_ptr(),
+        chunks,
         rows: mapped.len(),
+        side: side.each_mut().map(|task| core::ptr::from_mut(&mut **task)),
     };
-    ws.workers.run(&mut job)?;
-    let checked = || ws.cpus.iter().flatten().filter(|b| b.checked);
+    pool.workers.run(&mut job)?;
+    let checked = || pool.buffers.iter().flatten().filter(|b| b.checked);
     if checked().any(|b| b.alloc_failed) {
         return Err(ENOMEM);
     }
-    for span in ws.rule_spans.iter() {
-        let list = ws
-            .cpus
+    for task in &side {
+        task.outcome()?;
+    }
+    for span in spans.iter() {
+        let list = pool
+            .buffers
             .get(span.list as usize)
             .and_then(Option::as_ref)
             .and_then(|b| b.findings.get(span.first as usize..span.end as usize))
@@ -1653,58 +1771,122 @@ fn check_reference(
             }
         }
     }
-    Ok(text)
+    Ok(())
 }
 
-/// Phase 4: the other tables. Every CPU's active table (read by its worker
-/// during the walk) and every mm's against the reference, kernel half;
-/// EFI's table; with PTI, the user-mode tables; mms' LDT remap slots.
-/// Returns how many mms were audited.
-#[allow(clippy::too_many_arguments)]
-fn check_other_tables(
-    walk: &Walk,
-    live: &Live,
+/// Phase 3, a side task of the rules job: System RAM against the direct
+/// map ([`check_direct_map`]).
+struct RamCheck<'a> {
+    walk: &'a Walk,
+    live: &'a Live,
     reference: u64,
-    ws: &mut Workspace,
-    walked: &Walked,
-    map: &LiveMap<'_>,
-    text: &TextAliases,
-    others: &mut KVec<OtherTable>,
-    findings: &mut Findings,
-) -> Result<u32> {
-    for cpu in walked.unsynced.iter() {
-        for &(slot, entry) in cpu.slots.iter() {
-            findings.push(Finding::unsynced(
-                walk,
-                map,
-                slot,
-                entry,
-                Owner::Cpu(cpu.cpu as u32),
-            ))?;
+    ram: &'a [(u64, u64)],
+    walked: &'a Walked,
+    result: Result,
+    ns: u64,
+}
+
+impl SideTask for RamCheck<'_> {
+    fn run(
+        &mut self,
+        map: &LiveMap<'_>,
+        _: &TextAliases,
+        scratch: &mut Scratch,
+        findings: &mut Findings,
+    ) {
+        let start = Clock::now();
+        self.result = check_direct_map(
+            self.walk,
+            self.live,
+            self.reference,
+            self.ram,
+            self.walked,
+            map,
+            scratch,
+            findings,
+        );
+        self.ns = ns_since(start);
+    }
+
+    fn outcome(&self) -> Result<u64> {
+        self.result.map(|()| self.ns)
+    }
+}
+
+/// Phase 4, a side task of the rules job: the other tables. Every CPU's
+/// active table (read by its worker during the walk) and every mm's
+/// against the reference, kernel half; EFI's table; with PTI, the user-mode
+/// tables; mms' LDT remap slots.
+struct OtherTables<'a> {
+    walk: &'a Walk,
+    live: &'a Live,
+    reference: u64,
+    walked: &'a Walked,
+    root: &'a Table,
+    audit: &'a mut AuditBuffers,
+    /// The tables walked, to be shown.
+    tables: KVec<OtherTable>,
+    /// How many mms were audited, or what stopped the task.
+    mms: Result<u32>,
+    ns: u64,
+}
+
+impl OtherTables<'_> {
+    fn check(
+        &mut self,
+        map: &LiveMap<'_>,
+        text: &TextAliases,
+        scratch: &mut Scratch,
+        findings: &mut Findings,
+    ) -> Result<u32> {
+        let (walk, live, reference) = (self.walk, self.live, self.reference);
+        for cpu in self.walked.unsynced.iter() {
+            for &(slot, entry) in cpu.slots.iter() {
+                let owner = Owner::Cpu(cpu.cpu as u32);
+                findings.push(Finding::unsynced(walk, map, slot, entry, owner))?;
+            }
         }
+        if let Some(efi) = scan_efi(walk, live, self.root, scratch, map, text, findings)? {
+            self.tables.push(efi, GFP_KERNEL)?;
+        }
+        let reference_user = if pti_enabled() {
+            let (table, copy) = scan_user(walk, live, reference, scratch, map, text, findings)?;
+            self.tables.push(table, GFP_KERNEL)?;
+            Some(copy)
+        } else {
+            None
+        };
+        audit_processes(
+            walk,
+            live,
+            reference,
+            map,
+            text,
+            scratch,
+            self.audit,
+            reference_user.as_deref(),
+            &mut self.tables,
+            findings,
+        )
     }
-    if let Some(efi) = scan_efi(walk, live, &ws.root, &mut ws.scratch, map, text, findings)? {
-        others.push(efi, GFP_KERNEL)?;
+}
+
+impl SideTask for OtherTables<'_> {
+    fn run(
+        &mut self,
+        map: &LiveMap<'_>,
+        text: &TextAliases,
+        scratch: &mut Scratch,
+        findings: &mut Findings,
+    ) {
+        let start = Clock::now();
+        self.mms = self.check(map, text, scratch, findings);
+        self.ns = ns_since(start);
     }
-    let reference_user = if pti_enabled() {
-        let (table, copy) = scan_user(walk, live, reference, &mut ws.scratch, map, text, findings)?;
-        others.push(table, GFP_KERNEL)?;
-        Some(copy)
-    } else {
-        None
-    };
-    audit_processes(
-        walk,
-        live,
-        reference,
-        map,
-        text,
-        &mut ws.scratch,
-        &mut ws.audit,
-        reference_user.as_deref(),
-        others,
-        findings,
-    )
+
+    fn outcome(&self) -> Result<u64> {
+        self.mms.map(|_| self.ns)
+    }
 }
 
 /// Phase 5: what the walkers noted, per CPU: a table they could not read,
@@ -1731,12 +1913,26 @@ fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Fin
 
 /// Run a full scan, phase by phase: (1) walk the reference on every online
 /// CPU (`walk_parallel`); (2) the per-range rules on its ranges
-/// (`check_reference`); (3) System RAM against the direct map
-/// (`check_direct_map`); (4) the other tables (`check_other_tables`); (5)
-/// what the walkers noted (`note_walk`); (6) every warn or error finding
-/// about a leaf checked again (`recheck`). Each phase's time is in `stats`.
+/// (`check_reference`), on every online CPU beside (4) the other tables
+/// (`OtherTables`); (3) System RAM against the direct map
+/// (`check_direct_map`); (5) what the walkers noted (`note_walk`); (6)
+/// every warn or error finding about a leaf checked again (`recheck`).
+/// Each phase's time is in `stats`.
 pub(crate) fn scan(
-    doc: &DocMap<'_>,
+    doc: &'static DocMap<'static>,
+    live: &Live,
+    ram: &[(u64, u64)],
+    reference: u64,
+    ws: &mut Workspace,
+) -> Result<Scan> {
+    let map = ws.take_live_map(doc, live)?;
+    let scan = scan_with(&map, live, ram, reference, ws);
+    ws.keep_live_map(map);
+    scan
+}
+
+fn scan_with(
+    map: &LiveMap<'_>,
     live: &Live,
     ram: &[(u64, u64)],
     reference: u64,
@@ -1746,58 +1942,55 @@ pub(crate) fn scan(
     // The walk and the rules, the two jobs on every CPU, in one session:
     // the other CPUs' workers wait between them instead of being woken
     // for each. Begun first, so that they wake while this CPU prepares.
-    ws.workers.begin();
+    ws.pool.workers.begin();
     let walk = walk_of(live);
-    let map = LiveMap::new(doc, live);
     let mut findings = Findings::new(core::mem::take(&mut ws.spare_findings));
     let parallel = (|| -> Result<_> {
-        let mut mapped = KVec::from_elem([0u64; 3], doc.regions.len(), GFP_KERNEL)?;
+        let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
         let walked = walk_parallel(walk, live, reference, ws)?;
         let rules_start = Clock::now();
-        let text = check_reference(&map, &walked, ws, &mut findings, &mut mapped)?;
-        Ok((walked, text, mapped, ns_since(rules_start)))
+        let mut ram = RamCheck {
+            walk: &walk,
+            live,
+            reference,
+            ram,
+            walked: &walked,
+            result: Ok(()),
+            ns: 0,
+        };
+        let mut others = OtherTables {
+            walk: &walk,
+            live,
+            reference,
+            walked: &walked,
+            root: &ws.root,
+            audit: &mut ws.audit,
+            tables: KVec::new(),
+            mms: Ok(0),
+            ns: 0,
+        };
+        check_reference(
+            map,
+            &walked,
+            &mut ws.pool,
+            &mut ws.rule_spans,
+            [&mut ram, &mut others],
+            &mut findings,
+            &mut mapped,
+        )?;
+        let phases = Phases {
+            walk_ns: walked.ns,
+            rules_ns: ns_since(rules_start),
+            ram_ns: ram.ns,
+            audit_ns: others.ns,
+            total_ns: 0,
+        };
+        let (tables, mms) = (others.tables, others.mms);
+        Ok((walked, mapped, tables, mms?, phases))
     })();
-    ws.workers.end();
-    let (walked, text, mapped, rules_ns) = parallel?;
-    let mut phases = Phases {
-        walk_ns: walked.ns,
-        rules_ns,
-        ..Phases::default()
-    };
-    let mut mark = Clock::now();
-    let mut lap = |phase: &mut u64| {
-        let t = Clock::now();
-        *phase = u64::try_from((t - mark).as_nanos()).unwrap_or(0);
-        mark = t;
-    };
-
-    check_direct_map(
-        &walk,
-        live,
-        reference,
-        ram,
-        &walked,
-        &map,
-        &mut ws.scratch,
-        &mut findings,
-    )?;
-    lap(&mut phases.ram_ns);
-
-    let mut others = KVec::new();
-    let checked_mms = check_other_tables(
-        &walk,
-        live,
-        reference,
-        ws,
-        &walked,
-        &map,
-        &text,
-        &mut others,
-        &mut findings,
-    )?;
-    lap(&mut phases.audit_ns);
-
-    note_walk(&walk, &map, &walked, &mut findings)?;
+    ws.pool.workers.end();
+    let (walked, mapped, others, checked_mms, phases) = parallel?;
+    note_walk(&walk, map, &walked, &mut findings)?;
     let checked_cpus = walked.cpus.len() as u32;
     let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);
     Ok(Scan {
