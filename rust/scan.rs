@@ -300,6 +300,7 @@ impl Workspace {
 
     /// `doc` resolved against `live`: the last scan's, if it was of the
     /// same map (give it back with [`Workspace::keep_live_map`]).
+    // Not inlined: the 2 KiB it builds stays off the scan's deep stack.
     #[inline(never)]
     fn take_live_map(
         &mut self,
@@ -1547,15 +1548,20 @@ const RULES_CHUNK: usize = 256;
 /// other tables ([`OtherTables`]).
 trait SideTask {
     /// Do it, with a worker's `scratch`, into `findings`.
-    fn run(
+    fn check(
         &mut self,
         map: &LiveMap<'_>,
         text: &TextAliases,
         scratch: &mut Scratch,
         findings: &mut Findings,
-    );
-    /// How long it took, or what stopped it.
-    fn outcome(&self) -> Result<u64>;
+    ) -> Result;
+}
+
+/// A side task of the rules job and, once done, how long it took or what
+/// stopped it.
+struct Side<'s> {
+    task: &'s mut (dyn SideTask + 's),
+    outcome: Result<u64>,
 }
 
 /// What a worker of the rules job claims next, in claim order: the side
@@ -1587,7 +1593,7 @@ struct RulesJob<'a, 's> {
     chunks: usize,
     rows: usize,
     /// Each only touched by the worker that claimed it.
-    side: [*mut (dyn SideTask + 's); 2],
+    side: [*mut Side<'s>; 2],
 }
 
 // SAFETY: the per-CPU slots, the span slots and the side tasks are each
@@ -1651,7 +1657,12 @@ impl RulesJob<'_, '_> {
             tally: Tally::default(),
         };
         // SAFETY: the caller's claim; the task outlives the job.
-        unsafe { (*task).run(map, self.text, &mut b.scratch, &mut findings) };
+        let side = unsafe { &mut *task };
+        let start = Clock::now();
+        side.outcome = side
+            .task
+            .check(map, self.text, &mut b.scratch, &mut findings)
+            .map(|()| ns_since(start));
         b.findings = findings.list;
         for (all, now) in b.dropped.iter_mut().zip(findings.tally.dropped()) {
             *all += now;
@@ -1711,15 +1722,16 @@ impl PerCpu for RulesJob<'_, '_> {
 /// per-range rules on the reference's ranges, and the bytes mapped per
 /// region, beside the `side` tasks (System RAM against the direct map, the
 /// other tables); their findings joined in that order into `findings`.
+/// Returns each side task's time.
 fn check_reference<'s>(
     map: &LiveMap<'_>,
     walked: &Walked,
     pool: &mut CpuPool,
     spans: &mut VVec<ItemSpan>,
-    mut side: [&mut (dyn SideTask + 's); 2],
+    side: [&'s mut (dyn SideTask + 's); 2],
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
-) -> Result {
+) -> Result<[u64; 2]> {
     // Kernel text lies in the kernel image map, at the top of the half.
     let mut text = TextAliases::default();
     let image = walked
@@ -1730,6 +1742,10 @@ fn check_reference<'s>(
     }
     let chunks = walked.ranges.len().div_ceil(RULES_CHUNK);
     spans.clear();
+    let mut side = side.map(|task| Side {
+        task,
+        outcome: Ok(0),
+    });
     spans.resize(chunks + side.len(), ItemSpan::default(), GFP_KERNEL)?;
     let mut job = RulesJob {
         map,
@@ -1740,15 +1756,16 @@ fn check_reference<'s>(
         spans: spans.as_mut_ptr(),
         chunks,
         rows: mapped.len(),
-        side: side.each_mut().map(|task| core::ptr::from_mut(&mut **task)),
+        side: side.each_mut().map(core::ptr::from_mut),
     };
     pool.workers.run(&mut job)?;
     let checked = || pool.buffers.iter().flatten().filter(|b| b.checked);
     if checked().any(|b| b.alloc_failed) {
         return Err(ENOMEM);
     }
-    for task in &side {
-        task.outcome()?;
+    let mut side_ns = [0; 2];
+    for (ns, done) in side_ns.iter_mut().zip(&side) {
+        *ns = done.outcome?;
     }
     for span in spans.iter() {
         let list = pool
@@ -1771,7 +1788,7 @@ fn check_reference<'s>(
             }
         }
     }
-    Ok(())
+    Ok(side_ns)
 }
 
 /// Phase 3, a side task of the rules job: System RAM against the direct
@@ -1782,20 +1799,17 @@ struct RamCheck<'a> {
     reference: u64,
     ram: &'a [(u64, u64)],
     walked: &'a Walked,
-    result: Result,
-    ns: u64,
 }
 
 impl SideTask for RamCheck<'_> {
-    fn run(
+    fn check(
         &mut self,
         map: &LiveMap<'_>,
         _: &TextAliases,
         scratch: &mut Scratch,
         findings: &mut Findings,
-    ) {
-        let start = Clock::now();
-        self.result = check_direct_map(
+    ) -> Result {
+        check_direct_map(
             self.walk,
             self.live,
             self.reference,
@@ -1804,12 +1818,7 @@ impl SideTask for RamCheck<'_> {
             map,
             scratch,
             findings,
-        );
-        self.ns = ns_since(start);
-    }
-
-    fn outcome(&self) -> Result<u64> {
-        self.result.map(|()| self.ns)
+        )
     }
 }
 
@@ -1826,19 +1835,18 @@ struct OtherTables<'a> {
     audit: &'a mut AuditBuffers,
     /// The tables walked, to be shown.
     tables: KVec<OtherTable>,
-    /// How many mms were audited, or what stopped the task.
-    mms: Result<u32>,
-    ns: u64,
+    /// How many mms were audited.
+    mms: u32,
 }
 
-impl OtherTables<'_> {
+impl SideTask for OtherTables<'_> {
     fn check(
         &mut self,
         map: &LiveMap<'_>,
         text: &TextAliases,
         scratch: &mut Scratch,
         findings: &mut Findings,
-    ) -> Result<u32> {
+    ) -> Result {
         let (walk, live, reference) = (self.walk, self.live, self.reference);
         for cpu in self.walked.unsynced.iter() {
             for &(slot, entry) in cpu.slots.iter() {
@@ -1856,7 +1864,7 @@ impl OtherTables<'_> {
         } else {
             None
         };
-        audit_processes(
+        self.mms = audit_processes(
             walk,
             live,
             reference,
@@ -1867,25 +1875,8 @@ impl OtherTables<'_> {
             reference_user.as_deref(),
             &mut self.tables,
             findings,
-        )
-    }
-}
-
-impl SideTask for OtherTables<'_> {
-    fn run(
-        &mut self,
-        map: &LiveMap<'_>,
-        text: &TextAliases,
-        scratch: &mut Scratch,
-        findings: &mut Findings,
-    ) {
-        let start = Clock::now();
-        self.mms = self.check(map, text, scratch, findings);
-        self.ns = ns_since(start);
-    }
-
-    fn outcome(&self) -> Result<u64> {
-        self.mms.map(|_| self.ns)
+        )?;
+        Ok(())
     }
 }
 
@@ -1955,8 +1946,6 @@ fn scan_with(
             reference,
             ram,
             walked: &walked,
-            result: Ok(()),
-            ns: 0,
         };
         let mut others = OtherTables {
             walk: &walk,
@@ -1966,10 +1955,9 @@ fn scan_with(
             root: &ws.root,
             audit: &mut ws.audit,
             tables: KVec::new(),
-            mms: Ok(0),
-            ns: 0,
+            mms: 0,
         };
-        check_reference(
+        let [ram_ns, audit_ns] = check_reference(
             map,
             &walked,
             &mut ws.pool,
@@ -1981,12 +1969,12 @@ fn scan_with(
         let phases = Phases {
             walk_ns: walked.ns,
             rules_ns: ns_since(rules_start),
-            ram_ns: ram.ns,
-            audit_ns: others.ns,
+            ram_ns,
+            audit_ns,
             total_ns: 0,
         };
         let (tables, mms) = (others.tables, others.mms);
-        Ok((walked, mapped, tables, mms?, phases))
+        Ok((walked, mapped, tables, mms, phases))
     })();
     ws.pool.workers.end();
     let (walked, mapped, others, checked_mms, phases) = parallel?;
