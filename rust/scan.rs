@@ -7,6 +7,7 @@
 //! `vmlayout_core`.
 
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use kernel::{alloc::AllocError, alloc::KVec, alloc::VVec, bindings, prelude::*};
@@ -24,8 +25,8 @@ use crate::vmlayout_core::{
         Owner, Rule, Severity, TableKind, Tally, TextAliases,
     },
     walk::{
-        self, Coalescer, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top, Walk,
-        WalkSink, WorkItem,
+        self, Coalescer, Concat, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top,
+        Walk, WalkSink, WorkItem,
     },
 };
 
@@ -261,6 +262,8 @@ pub(crate) struct Workspace {
     /// for one per item).
     spans: VVec<ItemSpan>,
     cleared_spans: VVec<ItemSpan>,
+    /// Each CPU's two lists as the join reads them ([`ListView`]).
+    views: VVec<ListView>,
     /// Where each rules chunk's findings lie in its worker's list.
     rule_spans: VVec<ItemSpan>,
     /// Work items of the last walk: a rescan makes room for twice as many
@@ -333,6 +336,7 @@ impl Workspace {
             scratch: KBox::zeroed(GFP_KERNEL)?,
             spans: VVec::new(),
             cleared_spans: VVec::new(),
+            views: VVec::new(),
             rule_spans: VVec::new(),
             last_items: 0,
             spare_ranges: VVec::new(),
@@ -983,9 +987,11 @@ pub(crate) struct UnsyncedCpu {
 
 /// The merged result of one walk.
 pub(crate) struct Walked {
-    /// Coalesced ranges in address order.
+    /// Coalesced ranges in address order (joined by the rules job: empty,
+    /// with room for them, until then).
     pub(crate) ranges: VVec<Range>,
-    /// Stretches whose entries have their present bit cleared, in order.
+    /// Stretches whose entries have their present bit cleared, in order
+    /// (joined as `ranges` is).
     pub(crate) cleared: VVec<Range>,
     /// The CPUs that walked, in CPU order.
     pub(crate) cpus: VVec<CpuStats>,
@@ -997,10 +1003,10 @@ pub(crate) struct Walked {
     pub(crate) setup_tables: u64,
     /// Work items.
     pub(crate) items: usize,
-    /// Whole walk, including the split and the merge.
+    /// Whole walk, including the split.
     pub(crate) ns: u64,
-    /// The split (reading the upper tables into work items), and the merge
-    /// of the workers' lists.
+    /// The split (reading the upper tables into work items), and the join
+    /// of the workers' lists (a task of the rules job).
     pub(crate) split_ns: u64,
     pub(crate) merge_ns: u64,
 }
@@ -1078,7 +1084,6 @@ pub(crate) fn walk_parallel(
         cleared_spans: ws.cleared_spans.as_mut_ptr(),
     };
     ws.pool.workers.run(&mut job)?;
-    let merge_start = Clock::now();
     let made = job.items.made.load(Ordering::Acquire);
     let (tables, split_ns) = (
         job.items.tables.load(Ordering::Relaxed),
@@ -1108,17 +1113,11 @@ pub(crate) fn walk_parallel(
     if ran().any(|b| b.alloc_failed) {
         return Err(ENOMEM);
     }
-    let ranges = join(
-        &ws.spans,
-        &ws.pool.buffers,
-        |b| &b.ranges,
-        core::mem::take(&mut ws.spare_ranges),
-    )?;
-    let cleared = join(
-        &ws.cleared_spans,
-        &ws.pool.buffers,
-        |b| &b.cleared,
+    // Room for the join, which the rules job makes (`Joining`).
+    let ranges = reuse(core::mem::take(&mut ws.spare_ranges), listed(&ws.spans))?;
+    let cleared = reuse(
         core::mem::take(&mut ws.spare_cleared),
+        listed(&ws.cleared_spans),
     )?;
     let mut cpus = reuse(core::mem::take(&mut ws.spare_cpus), ran().count())?;
     let mut unsynced = KVec::new();
@@ -1153,7 +1152,7 @@ pub(crate) fn walk_parallel(
         items: ws.items.len(),
         ns: ns_since(start),
         split_ns,
-        merge_ns: ns_since(merge_start),
+        merge_ns: 0,
     })
 }
 
@@ -1168,32 +1167,13 @@ fn reuse<T>(mut buffer: VVec<T>, need: usize) -> Result<VVec<T>> {
     Ok(buffer)
 }
 
-/// The workers' lists joined in batch order into `out` (reused, see
-/// [`reuse`]): a copy per batch, coalesced across batches
-/// ([`walk::concat_items`]).
-fn join(
-    spans: &[ItemSpan],
-    cpus: &[Option<CpuBuffers>],
-    pick: impl Fn(&CpuBuffers) -> &VVec<Range>,
-    out: VVec<Range>,
-) -> Result<VVec<Range>> {
-    let list = |cpu: usize| -> &[Range] {
-        match cpus.get(cpu) {
-            Some(Some(b)) => pick(b),
-            _ => &[],
-        }
-    };
-    let total = spans
+/// How many ranges the workers' lists hold in `spans`: the most their join
+/// can make.
+fn listed(spans: &[ItemSpan]) -> usize {
+    spans
         .iter()
         .map(|s| s.end.saturating_sub(s.first) as usize)
-        .sum();
-    let mut out = reuse(out, total)?;
-    let len =
-        walk::concat_items(spans.iter().copied(), list, out.spare_capacity_mut()).ok_or(EIO)?;
-    // SAFETY: `concat_items` initialized the first `len` slots of the
-    // (empty) vector's spare capacity.
-    unsafe { out.inc_len(len) };
-    Ok(out)
+        .sum()
 }
 
 /// The walk configuration for the live paging mode.
@@ -1211,9 +1191,10 @@ pub(crate) fn walk_of(live: &Live) -> Walk {
 /// Time spent in each phase of a scan, for the benchmark's breakdown.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Phases {
-    /// The parallel walk, merge included (`Walked::ns`).
+    /// The parallel walk (`Walked::ns`).
     pub(crate) walk_ns: u64,
-    /// The per-range rules.
+    /// The rules job: the per-range rules, beside the join of the walk's
+    /// lists, System RAM and the other tables.
     pub(crate) rules_ns: u64,
     /// System RAM against the direct map.
     pub(crate) ram_ns: u64,
@@ -1281,12 +1262,11 @@ fn check_direct_map(
     live: &Live,
     reference: u64,
     ram: &[(u64, u64)],
-    walked: &Walked,
+    (ranges, cleared): (&[Range], &[Range]),
     map: &LiveMap<'_>,
     scratch: &mut Scratch,
     findings: &mut Findings,
 ) -> Result {
-    let (ranges, cleared) = (&walked.ranges, &walked.cleared);
     let ours = findings.list.len();
     let direct_first = live.page_offset_base;
     let mut src = DirectMap::new(direct_first);
@@ -1542,10 +1522,149 @@ fn audit_processes(
 /// enough that claiming one costs nothing next to checking it.
 const RULES_CHUNK: usize = 256;
 
+/// A CPU's two lists of the walk (`CpuBuffers::ranges` and `::cleared`) as
+/// raw parts, for the join: the rules job's workers hold their CPU's
+/// buffers while it runs, but do not touch these two.
+#[derive(Clone, Copy)]
+struct ListView {
+    ranges: (*const Range, usize),
+    cleared: (*const Range, usize),
+}
+
+// SAFETY: only dereferenced by the rules job, while the lists are alive and
+// unchanged; the workspace keeps views only for the job's length (the scan
+// empties them after it).
+unsafe impl Send for ListView {}
+
+impl ListView {
+    const EMPTY: Self = ListView {
+        ranges: (core::ptr::NonNull::dangling().as_ptr(), 0),
+        cleared: (core::ptr::NonNull::dangling().as_ptr(), 0),
+    };
+
+    /// Each possible CPU's lists, into `views` (reused).
+    fn of_each(cpus: &[Option<CpuBuffers>], views: &mut VVec<ListView>) -> Result {
+        views.clear();
+        views.reserve(cpus.len(), GFP_KERNEL)?;
+        for cpu in cpus {
+            let view = cpu.as_ref().map_or(ListView::EMPTY, |b| ListView {
+                ranges: (b.ranges.as_ptr(), b.ranges.len()),
+                cleared: (b.cleared.as_ptr(), b.cleared.len()),
+            });
+            // Room was reserved above.
+            let _ = views.push_within_capacity(view);
+        }
+        Ok(())
+    }
+}
+
+/// The join of the workers' lists ([`walk::concat_items`]), made by the
+/// rules job's first task ([`JoinThenRam`]) while the other workers check
+/// what it has joined: the ranges that no later item can extend any more
+/// are published as `settled`, and a rules chunk waits until its ranges
+/// are. So the join, serial, no longer comes between the walk and the
+/// rules.
+struct Joining<'a> {
+    spans: &'a [ItemSpan],
+    cleared_spans: &'a [ItemSpan],
+    /// Per CPU, its lists.
+    views: &'a [ListView],
+    /// Where the joined ranges go, and the room there (at least as many
+    /// as the workers' lists hold, the most the join can make).
+    ranges: (*mut MaybeUninit<Range>, usize),
+    cleared: (*mut MaybeUninit<Range>, usize),
+    /// Ranges in the workers' lists.
+    most: usize,
+    /// Ranges joined that are final; every one once `done`.
+    settled: AtomicUsize,
+    done: AtomicBool,
+}
+
+// SAFETY: the lists behind `views` are only read while the job runs; the
+// joined ranges are written only by the joiner, beyond `settled`, and read
+// only below it, after its release; the rest is atomic or read-only.
+unsafe impl Sync for Joining<'_> {}
+
+impl Joining<'_> {
+    /// CPU `list`'s ranges, or its cleared stretches.
+    fn list(&self, list: usize, cleared: bool) -> &[Range] {
+        let view = self.views.get(list).copied().unwrap_or(ListView::EMPTY);
+        let (ptr, len) = if cleared { view.cleared } else { view.ranges };
+        // SAFETY: the parts of a live vector, which nothing grows or frees
+        // while the job runs (`ListView`).
+        unsafe { core::slice::from_raw_parts(ptr, len) }
+    }
+
+    /// Join one of the two outputs, calling `settled` with how many of its
+    /// ranges are final after each item. Returns how many it joined.
+    fn join_one(&self, cleared: bool, mut settled: impl FnMut(usize)) -> Option<usize> {
+        let (spans, (out, room)) = if cleared {
+            (self.cleared_spans, self.cleared)
+        } else {
+            (self.spans, self.ranges)
+        };
+        let mut joined = Concat::default();
+        for span in spans {
+            let chunk = self
+                .list(span.list as usize, cleared)
+                .get(span.first as usize..span.end as usize)?;
+            let window = joined.window();
+            // SAFETY: from `window` on, the output is only this task's:
+            // readers read below `settled`, which never passes `window`.
+            let out = unsafe {
+                core::slice::from_raw_parts_mut(out.add(window), room.checked_sub(window)?)
+            };
+            joined.append(chunk, out)?;
+            settled(joined.window());
+        }
+        Some(joined.len())
+    }
+
+    /// Join both outputs: (ranges, cleared stretches) joined, or `None` if
+    /// a span lies outside its list (then no range is). Releases the
+    /// chunks waiting for their ranges in any case.
+    fn join(&self) -> Option<(usize, usize)> {
+        let joined = self.join_one(false, |n| {
+            // Pairs with `chunk`'s acquire: the ranges below are written.
+            self.settled.store(n, Ordering::Release);
+            cond_resched();
+        });
+        self.settled.store(joined.unwrap_or(0), Ordering::Release);
+        self.done.store(true, Ordering::Release);
+        Some((joined?, self.join_one(true, |_| ())?))
+    }
+
+    /// The ranges of rules chunk `chunk`, once they are final (preemptible
+    /// wait: the join makes them ten times faster than they are checked).
+    fn chunk(&self, chunk: usize) -> &[Range] {
+        let first = chunk.saturating_mul(RULES_CHUNK);
+        let end = first.saturating_add(RULES_CHUNK);
+        loop {
+            // `done` first: once it is seen, `settled` is every range.
+            let done = self.done.load(Ordering::Acquire);
+            let settled = self.settled.load(Ordering::Acquire);
+            if done || end <= settled {
+                let end = end.min(settled);
+                let first = first.min(end);
+                // SAFETY: the ranges below `settled` are written and final
+                // (the acquire above), within the output's room.
+                return unsafe {
+                    core::slice::from_raw_parts(
+                        self.ranges.0.cast::<Range>().add(first).cast_const(),
+                        end - first,
+                    )
+                };
+            }
+            cond_resched();
+            core::hint::spin_loop();
+        }
+    }
+}
+
 /// Work of a scan that needs the walked ranges and the kernel text but not
 /// each other, each done whole by one worker of the rules job, beside the
-/// rules' chunks: System RAM against the direct map ([`RamCheck`]), and the
-/// other tables ([`OtherTables`]).
+/// rules' chunks: the join then System RAM against the direct map
+/// ([`JoinThenRam`]), and the other tables ([`OtherTables`]).
 trait SideTask {
     /// Do it, with a worker's `scratch`, into `findings`.
     fn check(
@@ -1565,18 +1684,18 @@ struct Side<'s> {
 }
 
 /// What a worker of the rules job claims next, in claim order: the side
-/// tasks first, the last (the longest) first, so that the chunks even out
-/// their lengths.
+/// tasks first, in order (the join first, since the chunks wait for it),
+/// then the chunks, which even out the workers.
 enum Claim {
     Side(usize),
     Chunk(usize),
 }
 
-/// Phase 2, the rules, on every online CPU: the merged ranges in chunks of
-/// [`RULES_CHUNK`], claimed in address order, each checked into its
-/// worker's buffers, beside the [`SideTask`]s. Findings are joined in
-/// output order (the chunks in address order, then each side task), each
-/// part a span of its worker's list, so that the first
+/// Phase 2, the rules, on every online CPU: the joined ranges in chunks of
+/// [`RULES_CHUNK`], claimed in address order as the join makes them, each
+/// checked into its worker's buffers, beside the [`SideTask`]s. Findings
+/// are joined in output order (the chunks in address order, then each side
+/// task), each part a span of its worker's list, so that the first
 /// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE)
 /// of each rule are kept as a serial scan keeps them.
 struct RulesJob<'a, 's> {
@@ -1584,7 +1703,7 @@ struct RulesJob<'a, 's> {
     /// shared.
     map: &'a LiveMap<'a>,
     text: &'a TextAliases,
-    ranges: &'a [Range],
+    ranges: &'a Joining<'a>,
     next: AtomicUsize,
     cpus: CpuSlots,
     /// One slot per part in output order (chunks, then side tasks),
@@ -1598,14 +1717,14 @@ struct RulesJob<'a, 's> {
 
 // SAFETY: the per-CPU slots, the span slots and the side tasks are each
 // one worker's alone (claimed by `fetch_add`); `map` is only read
-// (cloned); the rest is read-only or atomic.
+// (cloned); `ranges` is `Sync`; the rest is read-only or atomic.
 unsafe impl Sync for RulesJob<'_, '_> {}
 
 impl RulesJob<'_, '_> {
     fn claim(&self) -> Option<Claim> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         match i.checked_sub(self.side.len()) {
-            None => Some(Claim::Side(self.side.len() - 1 - i)),
+            None => Some(Claim::Side(i)),
             Some(chunk) if chunk < self.chunks => Some(Claim::Chunk(chunk)),
             Some(_) => None,
         }
@@ -1613,14 +1732,8 @@ impl RulesJob<'_, '_> {
 
     /// Check a chunk of ranges into `b`.
     fn check_chunk(&self, map: &LiveMap<'_>, chunk: usize, b: &mut CpuBuffers) {
-        let ranges = self
-            .ranges
-            .get(chunk * RULES_CHUNK..)
-            .unwrap_or(&[])
-            .iter()
-            .take(RULES_CHUNK);
         let mut tally = Tally::default();
-        for range in ranges {
+        for range in self.ranges.chunk(chunk) {
             let place = match nothing_fires(map, self.text, TableKind::Kernel, range) {
                 Some(place) => place,
                 None => {
@@ -1725,22 +1838,24 @@ impl PerCpu for RulesJob<'_, '_> {
 /// Returns each side task's time.
 fn check_reference<'s>(
     map: &LiveMap<'_>,
-    walked: &Walked,
+    ranges: &Joining<'_>,
     pool: &mut CpuPool,
     spans: &mut VVec<ItemSpan>,
     side: [&'s mut (dyn SideTask + 's); 2],
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
 ) -> Result<[u64; 2]> {
-    // Kernel text lies in the kernel image map, at the top of the half.
+    // Kernel text lies in the kernel image map, at the top of the half:
+    // the end of the join, taken before it is made.
     let mut text = TextAliases::default();
-    let image = walked
-        .ranges
-        .partition_point(|r| r.start < START_KERNEL_MAP);
-    for range in walked.ranges.get(image..).unwrap_or(&[]) {
-        text.note(map, range);
-    }
-    let chunks = walked.ranges.len().div_ceil(RULES_CHUNK);
+    walk::joined_from(
+        ranges.spans,
+        |cpu| ranges.list(cpu, false),
+        START_KERNEL_MAP,
+        |range| text.note(map, range),
+    )
+    .ok_or(EIO)?;
+    let chunks = ranges.most.div_ceil(RULES_CHUNK);
     spans.clear();
     let mut side = side.map(|task| Side {
         task,
@@ -1750,7 +1865,7 @@ fn check_reference<'s>(
     let mut job = RulesJob {
         map,
         text: &text,
-        ranges: &walked.ranges,
+        ranges,
         next: AtomicUsize::new(0),
         cpus: CpuSlots::of(&mut pool.buffers),
         spans: spans.as_mut_ptr(),
@@ -1791,17 +1906,22 @@ fn check_reference<'s>(
     Ok(side_ns)
 }
 
-/// Phase 3, a side task of the rules job: System RAM against the direct
-/// map ([`check_direct_map`]).
-struct RamCheck<'a> {
+/// Phase 3, the rules job's first side task: the join of the walk's lists
+/// ([`Joining`]), then System RAM against the direct map
+/// ([`check_direct_map`]) on what it joined.
+struct JoinThenRam<'a> {
+    joining: &'a Joining<'a>,
     walk: &'a Walk,
     live: &'a Live,
     reference: u64,
     ram: &'a [(u64, u64)],
-    walked: &'a Walked,
+    /// Once done: the ranges and cleared stretches joined, and the join's
+    /// time.
+    joined: (usize, usize),
+    join_ns: u64,
 }
 
-impl SideTask for RamCheck<'_> {
+impl SideTask for JoinThenRam<'_> {
     fn check(
         &mut self,
         map: &LiveMap<'_>,
@@ -1809,12 +1929,24 @@ impl SideTask for RamCheck<'_> {
         scratch: &mut Scratch,
         findings: &mut Findings,
     ) -> Result {
+        let start = Clock::now();
+        self.joined = self.joining.join().ok_or(EIO)?;
+        self.join_ns = ns_since(start);
+        let ((ranges, _), (cleared, _)) = (self.joining.ranges, self.joining.cleared);
+        // SAFETY: the join wrote the first `joined` slots of each output,
+        // and nothing writes them any more.
+        let joined = unsafe {
+            (
+                core::slice::from_raw_parts(ranges.cast::<Range>().cast_const(), self.joined.0),
+                core::slice::from_raw_parts(cleared.cast::<Range>().cast_const(), self.joined.1),
+            )
+        };
         check_direct_map(
             self.walk,
             self.live,
             self.reference,
             self.ram,
-            self.walked,
+            joined,
             map,
             scratch,
             findings,
@@ -1904,10 +2036,11 @@ fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Fin
 
 /// Run a full scan, phase by phase: (1) walk the reference on every online
 /// CPU (`walk_parallel`); (2) the per-range rules on its ranges
-/// (`check_reference`), on every online CPU beside (4) the other tables
-/// (`OtherTables`); (3) System RAM against the direct map
-/// (`check_direct_map`); (5) what the walkers noted (`note_walk`); (6)
-/// every warn or error finding about a leaf checked again (`recheck`).
+/// (`check_reference`), on every online CPU as the workers' lists are
+/// joined (`Joining`), beside (3) System RAM against the direct map
+/// (`check_direct_map`, once they are) and (4) the other tables
+/// (`OtherTables`); (5) what the walkers noted (`note_walk`); (6) every
+/// warn or error finding about a leaf checked again (`recheck`).
 /// Each phase's time is in `stats`.
 pub(crate) fn scan(
     doc: &'static DocMap<'static>,
@@ -1938,14 +2071,31 @@ fn scan_with(
     let mut findings = Findings::new(core::mem::take(&mut ws.spare_findings));
     let parallel = (|| -> Result<_> {
         let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
-        let walked = walk_parallel(walk, live, reference, ws)?;
+        let mut walked = walk_parallel(walk, live, reference, ws)?;
         let rules_start = Clock::now();
-        let mut ram = RamCheck {
+        ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
+        let most = walked.ranges.capacity().min(listed(&ws.spans));
+        let joining = Joining {
+            spans: &ws.spans,
+            cleared_spans: &ws.cleared_spans,
+            views: &ws.views,
+            ranges: (walked.ranges.as_mut_ptr().cast(), walked.ranges.capacity()),
+            cleared: (
+                walked.cleared.as_mut_ptr().cast(),
+                walked.cleared.capacity(),
+            ),
+            most,
+            settled: AtomicUsize::new(0),
+            done: AtomicBool::new(false),
+        };
+        let mut join_ram = JoinThenRam {
+            joining: &joining,
             walk: &walk,
             live,
             reference,
             ram,
-            walked: &walked,
+            joined: (0, 0),
+            join_ns: 0,
         };
         let mut others = OtherTables {
             walk: &walk,
@@ -1957,26 +2107,39 @@ fn scan_with(
             tables: KVec::new(),
             mms: 0,
         };
-        let [ram_ns, audit_ns] = check_reference(
+        let [join_ram_ns, audit_ns] = check_reference(
             map,
-            &walked,
+            &joining,
             &mut ws.pool,
             &mut ws.rule_spans,
-            [&mut ram, &mut others],
+            [&mut join_ram, &mut others],
             &mut findings,
             &mut mapped,
         )?;
         let phases = Phases {
             walk_ns: walked.ns,
             rules_ns: ns_since(rules_start),
-            ram_ns,
+            ram_ns: join_ram_ns.saturating_sub(join_ram.join_ns),
             audit_ns,
             total_ns: 0,
         };
         let (tables, mms) = (others.tables, others.mms);
+        let (ranges, cleared) = join_ram.joined;
+        walked.merge_ns = join_ram.join_ns;
+        if ranges > walked.ranges.capacity() || cleared > walked.cleared.capacity() {
+            return Err(EIO);
+        }
+        // SAFETY: the join wrote the first `ranges` and `cleared` slots of
+        // the two (empty) vectors' capacity.
+        unsafe {
+            walked.ranges.inc_len(ranges);
+            walked.cleared.inc_len(cleared);
+        }
         Ok((walked, mapped, tables, mms, phases))
     })();
     ws.pool.workers.end();
+    // The views into the CPUs' lists are only for the rules job.
+    ws.views.clear();
     let (walked, mapped, others, checked_mms, phases) = parallel?;
     note_walk(&walk, map, &walked, &mut findings)?;
     let checked_cpus = walked.cpus.len() as u32;

@@ -37,13 +37,14 @@ ptdump=$($time "$runs" read /sys/kernel/debug/page_tables/kernel | tr ' ' ,)
 wx=$($time "$runs" read /sys/kernel/debug/check_wx_pages | tr ' ' ,)
 
 # In-module timers, for (a)/(d) and the per-phase breakdown.
-: > /tmp/scan /tmp/walk /tmp/rules /tmp/ram /tmp/audit /tmp/floor /tmp/load
+: > /tmp/scan /tmp/walk /tmp/rules /tmp/join /tmp/ram /tmp/audit /tmp/floor /tmp/load
 i=0
 while [ $i -lt "$runs" ]; do
 	echo 1 > $D/rescan
 	stat phases total_ns >> /tmp/scan
 	stat phases walk_ns >> /tmp/walk
 	stat phases rules_ns >> /tmp/rules
+	stat walk merge_ns >> /tmp/join
 	stat phases ram_ns >> /tmp/ram
 	stat phases audit_ns >> /tmp/audit
 	echo floor > $D/bench
@@ -95,7 +96,7 @@ echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/
 	"table_pages=$(stat walk table_pages) floor_pages=$(stat floor table_pages)" \
 	"ranges=$(stat walk ranges) scan_user=$scan_user ptdump=$ptdump wx=$wx" \
 	"scan=$(spread < /tmp/scan) walk=$(spread < /tmp/walk) rules=$(spread < /tmp/rules)" \
-	"ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)" \
+	"join=$(spread < /tmp/join) ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)" \
 	"load=$(spread < /tmp/load) $hotplug"
 grep -E '^(walk|cpu|phases|floor) ' $D/stats
 rmmod vmlayout_areas

@@ -65,12 +65,13 @@ END {
 			a / med(row[i, "ptdump"]), a / med(row[i, "wx"]), ak / med(row[i, "floor"]), ak / med(row[i, "load"])
 	}
 	print ""
-	print "Where the module time goes (medians, ms; ram and audit run inside rules, beside its chunks):"
-	printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s\n", "paging", "vCPUs", "mem", "total", "walk", "rules", "ram", "audit"
+	print "Where the module time goes (medians, ms; the join of the workers' lists, ram and audit run"
+	print "inside rules, beside its chunks):"
+	printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s %8s\n", "paging", "vCPUs", "mem", "total", "walk", "rules", "join", "ram", "audit"
 	for (i = 1; i <= n; i++)
-		printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s\n", row[i, "paging"] "-lvl", row[i, "vcpus"], row[i, "mem"], \
+		printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s %8s\n", row[i, "paging"] "-lvl", row[i, "vcpus"], row[i, "mem"], \
 			ms(med(row[i, "scan"])), ms(med(row[i, "walk"])), ms(med(row[i, "rules"])), \
-			ms(med(row[i, "ram"])), ms(med(row[i, "audit"]))
+			ms(med(row[i, "join"])), ms(med(row[i, "ram"])), ms(med(row[i, "audit"]))
 	print ""
 	print "2 CPUs online against 1, same boot (CPU 1 offlined and back, 3 rounds of back-to-back rescans;"
 	print "median [min-max] of the three round medians, ms; timed from user space, then by the module):"

@@ -284,6 +284,108 @@ fn leaves(top: Level) -> impl Strategy<Value = BTreeMap<u64, (Level, u64)>> {
     })
 }
 
+/// Runs of leaves alike, each of one size per 512 GiB slot as in
+/// [`leaves`], that often cross from one table into the next, so that the
+/// ranges of one work item continue those of the item before.
+fn runs_across_tables(top: Level) -> impl Strategy<Value = BTreeMap<u64, (Level, u64)>> {
+    let kernel_half = 1u64 << (top.shift() + 8);
+    prop::collection::vec((0u64..6, 480u64..540, 1u64..48, 0u64..4), 1..12).prop_map(move |runs| {
+        let mut m = BTreeMap::new();
+        for (slot, first, len, flags) in runs {
+            let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
+            let mut f = Flags::G | Flags::NX;
+            if flags & 1 != 0 {
+                f |= Flags::RW;
+            }
+            if flags & 2 != 0 {
+                f |= Flags::PCD;
+            }
+            // A 1 GiB run stays in its slot (511 entries at most).
+            let end = if level == Level::Pud {
+                (first + len).min(511)
+            } else {
+                first + len
+            };
+            for index in first.min(end)..end {
+                let va = canonical(
+                    kernel_half + slot * (1 << 39) + index * level.entry_size(),
+                    top,
+                );
+                m.insert(va, (level, f));
+            }
+        }
+        m
+    })
+}
+
+/// Walk `fixture`'s items, item `n` by worker `owners[n % len]` of 256,
+/// each item's output recorded as a span of its worker's list: joined in
+/// item order they are exactly the single walk, and so is the join's suffix
+/// from any address.
+fn join_items_as_the_single_walk(
+    (mut t, walk, items, want): (Tables, Walk, Vec<walk::WorkItem>, Vec<Range>),
+    owners: &[usize],
+) -> Result<(), TestCaseError> {
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut lists: Vec<Vec<Range>> = vec![vec![]; 256];
+    let mut spans = vec![];
+    for (n, item) in items.iter().enumerate() {
+        let owner = owners[n % owners.len()];
+        let mut one = Collect::default();
+        walk.walk_item(item, &mut t, &mut scratch, &mut one);
+        let first = lists[owner].len() as u32;
+        lists[owner].extend(one.done().ranges);
+        spans.push(walk::ItemSpan {
+            list: owner as u32,
+            first,
+            end: lists[owner].len() as u32,
+        });
+    }
+    let total = spans.iter().map(|s| (s.end - s.first) as usize).sum();
+    let mut out: Vec<Range> = Vec::with_capacity(total);
+    let n = walk::concat_items(
+        spans.iter().copied(),
+        |i| &lists[i],
+        out.spare_capacity_mut(),
+    )
+    .unwrap();
+    // SAFETY: concat_items initialized the first n.
+    unsafe { out.set_len(n) };
+    prop_assert_eq!(&out, &want);
+    // Too little room, or a span past its list: None, never a panic.
+    let mut none: Vec<Range> = Vec::new();
+    if want.iter().any(|_| true) {
+        prop_assert_eq!(
+            walk::concat_items(
+                spans.iter().copied(),
+                |i| &lists[i],
+                none.spare_capacity_mut()
+            ),
+            None
+        );
+    }
+    let bad = walk::ItemSpan {
+        list: 0,
+        first: 0,
+        end: lists[0].len() as u32 + 1,
+    };
+    prop_assert_eq!(
+        walk::concat_items([bad].into_iter(), |i| &lists[i], none.spare_capacity_mut()),
+        None
+    );
+    // The join's suffix from any address, without the rest joined.
+    let mut from: Vec<u64> = want.iter().map(|r| r.start).collect();
+    from.extend(want.iter().map(|r| r.start + 1));
+    from.extend([0, u64::MAX]);
+    for from in from {
+        let mut got = vec![];
+        walk::joined_from(&spans, |i| &lists[i], from, |r| got.push(*r)).unwrap();
+        let suffix: Vec<Range> = want.iter().filter(|r| r.start >= from).copied().collect();
+        prop_assert_eq!(got, suffix);
+    }
+    Ok(())
+}
+
 fn reference_ranges(leaves: &BTreeMap<u64, (Level, u64)>) -> Vec<(u64, u64, Level, u64)> {
     let mut out: Vec<(u64, u64, Level, u64)> = vec![];
     for (&va, &(level, f)) in leaves {
@@ -461,10 +563,19 @@ fn items_of(t: &mut Tables, walk: &Walk) -> Vec<walk::WorkItem> {
 fn split_fixture(
     leaves: &BTreeMap<u64, (Level, u64)>,
 ) -> (Tables, Walk, Vec<walk::WorkItem>, Vec<Range>) {
+    fixture_mapping(leaves, |i, _| (i as u64) << 30)
+}
+
+/// As [`split_fixture`], each leaf mapping `phys(index, va)`.
+fn fixture_mapping(
+    leaves: &BTreeMap<u64, (Level, u64)>,
+    phys: impl Fn(usize, u64) -> u64,
+) -> (Tables, Walk, Vec<walk::WorkItem>, Vec<Range>) {
     let top = Level::P4d;
     let mut t = Tables::new(top);
     for (i, (&va, &(level, f))) in leaves.iter().enumerate() {
-        t.map(canonical(va, top), level, (i as u64) << 30, f, TABLE);
+        let va = canonical(va, top);
+        t.map(va, level, phys(i, va), f, TABLE);
     }
     let want = walk_all(&mut t).ranges;
     let walk = walk_for(top);
@@ -570,31 +681,21 @@ proptest! {
         leaves in leaves(Level::P4d),
         owners in prop::collection::vec(0usize..256, 1..400),
     ) {
-        let (mut t, walk, items, want) = split_fixture(&leaves);
-        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-        let mut lists: Vec<Vec<Range>> = vec![vec![]; 256];
-        let mut spans = vec![];
-        for (n, item) in items.iter().enumerate() {
-            let owner = owners[n % owners.len()];
-            let mut one = Collect::default();
-            walk.walk_item(item, &mut t, &mut scratch, &mut one);
-            let first = lists[owner].len() as u32;
-            lists[owner].extend(one.done().ranges);
-            spans.push(walk::ItemSpan { list: owner as u32, first, end: lists[owner].len() as u32 });
-        }
-        let total = spans.iter().map(|s| (s.end - s.first) as usize).sum();
-        let mut out: Vec<Range> = Vec::with_capacity(total);
-        let n = walk::concat_items(spans.iter().copied(), |i| &lists[i], out.spare_capacity_mut()).unwrap();
-        // SAFETY: concat_items initialized the first n.
-        unsafe { out.set_len(n) };
-        prop_assert_eq!(&out, &want);
-        // Too little room, or a span past its list: None, never a panic.
-        let mut none: Vec<Range> = Vec::new();
-        if want.iter().any(|_| true) {
-            prop_assert_eq!(walk::concat_items(spans.iter().copied(), |i| &lists[i], none.spare_capacity_mut()), None);
-        }
-        let bad = walk::ItemSpan { list: 0, first: 0, end: lists[0].len() as u32 + 1 };
-        prop_assert_eq!(walk::concat_items([bad].into_iter(), |i| &lists[i], none.spare_capacity_mut()), None);
+        join_items_as_the_single_walk(split_fixture(&leaves), &owners)?;
+    }
+
+    /// The same with runs of leaves that cross from one table into the
+    /// next, each leaf mapping the physical address its virtual one ends
+    /// in: an item's first range often continues the item before's last.
+    #[test]
+    fn item_spans_join_across_items(
+        leaves in runs_across_tables(Level::P4d),
+        owners in prop::collection::vec(0usize..256, 1..400),
+    ) {
+        join_items_as_the_single_walk(
+            fixture_mapping(&leaves, |_, va| va & ((1 << 45) - 1)),
+            &owners,
+        )?;
     }
 
     /// `presence` classifies every page as looking each one up would.
