@@ -36,25 +36,42 @@ scan_user=$($time "$runs" write $D/rescan 1 | tr ' ' ,)
 ptdump=$($time "$runs" read /sys/kernel/debug/page_tables/kernel | tr ' ' ,)
 wx=$($time "$runs" read /sys/kernel/debug/check_wx_pages | tr ' ' ,)
 
-# In-module timers, for (a)/(d) and the per-phase breakdown.
+# The fields of the last scan's phases and walk records and of the floor
+# record, appended to /tmp/<name>, read with shell builtins only: no process
+# is started between the timed runs, which would switch page tables and
+# leave the next run cold (as an awk per field used to, before each scan
+# and each floor).
+collect() {
+	while read -r type fields; do
+		for field in $fields; do
+			case $type.${field%%=*} in
+			phases.total_ns) out=scan ;;
+			phases.walk_ns) out=walk ;;
+			phases.rules_ns) out=rules ;;
+			phases.ram_ns) out=ram ;;
+			phases.audit_ns) out=audit ;;
+			walk.merge_ns) out=join ;;
+			floor.ns) out=floor ;;
+			floor.load_ns) out=load ;;
+			*) continue ;;
+			esac
+			echo "${field#*=}" >> /tmp/$out
+		done
+	done < $D/stats
+}
+
+# In-module timers, for (a)/(d) and the per-phase breakdown: a scan, then
+# the floors, back to back.
 : > /tmp/scan /tmp/walk /tmp/rules /tmp/join /tmp/ram /tmp/audit /tmp/floor /tmp/load
 i=0
 while [ $i -lt "$runs" ]; do
 	echo 1 > $D/rescan
-	stat phases total_ns >> /tmp/scan
-	stat phases walk_ns >> /tmp/walk
-	stat phases rules_ns >> /tmp/rules
-	stat walk merge_ns >> /tmp/join
-	stat phases ram_ns >> /tmp/ram
-	stat phases audit_ns >> /tmp/audit
 	echo floor > $D/bench
-	stat floor ns >> /tmp/floor
-	stat floor load_ns >> /tmp/load
+	collect
 	i=$((i + 1))
 done
 # The module's total_ns of the last scan, appended to file $1 with shell
-# builtins only: no process is started, which would switch page tables and
-# leave the next scan cold.
+# builtins only (see collect).
 append_total() {
 	while read -r type fields; do
 		[ "$type" = phases ] || continue
@@ -65,7 +82,7 @@ append_total() {
 }
 
 # Same boot, 2 CPUs online against 1: CPU 1 taken offline and back, three
-# rounds, each a block of back-to-back rescans after one to settle, timed
+# rounds, each a block of back-to-back rescans after five to settle, timed
 # from user space, then a block timed by the module; the spread of the
 # blocks' medians.
 hotplug=
@@ -75,7 +92,10 @@ if [ -w $cpu1 ]; then
 	for round in 1 2 3; do
 		for online in 0 1; do
 			echo $online > $cpu1
-			echo 1 > $D/rescan
+			# Settle first: the first rescans after a CPU comes
+			# online are slower (no pause: an idle guest is slower
+			# to come back under TCG).
+			for settle in 1 2 3 4 5; do echo 1 > $D/rescan; done
 			out=/tmp/one
 			[ $online = 0 ] || out=/tmp/two
 			$time "$runs" write $D/rescan 1 | cut -d' ' -f2 >> $out

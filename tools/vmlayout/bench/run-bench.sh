@@ -65,7 +65,7 @@ END {
 			a / med(row[i, "ptdump"]), a / med(row[i, "wx"]), ak / med(row[i, "floor"]), ak / med(row[i, "load"])
 	}
 	print ""
-	print "Where the module time goes (medians, ms; the join of the workers' lists, ram and audit run"
+	print "Where the module time goes (medians, ms; the join of the walk lists, ram and audit run"
 	print "inside rules, beside its chunks):"
 	printf "%-6s %-5s %-4s %8s %8s %8s %8s %8s %8s\n", "paging", "vCPUs", "mem", "total", "walk", "rules", "join", "ram", "audit"
 	for (i = 1; i <= n; i++)
