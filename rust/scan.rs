@@ -2073,6 +2073,8 @@ fn scan_with(
         let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
         let mut walked = walk_parallel(walk, live, reference, ws)?;
         let rules_start = Clock::now();
+        // The rules job joins the workers' lists into `walked`'s two
+        // (empty) vectors, as it checks them (`Joining`).
         ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
         let most = walked.ranges.capacity().min(listed(&ws.spans));
         let joining = Joining {

@@ -529,6 +529,11 @@ if [ -e "$PLANT" ]; then
 	sleep 1000 &
 	victim=$!
 	kill -STOP $victim
+	# The plant refuses a task that has not stopped yet.
+	waited=0
+	while [ "$(cut -d' ' -f3 /proc/$victim/stat)" != T ] && [ $waited -lt 50 ]; do
+		sleep 0.1; waited=$((waited + 1))
+	done
 	if insmod "$PLANT" plant=sync pid=$victim; then
 		echo 1 > "$DBG/rescan"
 		grep -q "^finding table=mm id=unsynced-pgd .* owner=task pid=$victim " "$DBG/findings"

@@ -18,7 +18,10 @@
  *                                          T's PTE cleared: an unsynced table.
  *                                          Task N must be stopped (SIGSTOP):
  *                                          its table misses whatever vmalloc
- *                                          maps after the plant.
+ *                                          maps after the plant (the plant
+ *                                          refuses a task not yet stopped, and
+ *                                          first moves every CPU that keeps a
+ *                                          table loaded lazily to init_mm).
  *                                          Writing "touch" to
  *                                          /sys/kernel/debug/vmlayout_plant loads
  *                                          task N's table on this CPU, with
@@ -66,6 +69,19 @@ static unsigned long hole_pmd_page, hole_pte_page, hole_data_page;
 static struct mm_struct *victim_mm;
 
 /* Pin task @pid's mm as victim_mm (mmput() it when done). */
+/* Whether task `pid` is stopped: then it cannot load its table again. */
+static bool victim_stopped(void)
+{
+	struct task_struct *task;
+	bool stopped;
+
+	rcu_read_lock();
+	task = pid_task(find_vpid(pid), PIDTYPE_PID);
+	stopped = task && task_is_stopped(task);
+	rcu_read_unlock();
+	return stopped;
+}
+
 static int pin_victim_mm(void)
 {
 	struct task_struct *task;
@@ -93,6 +109,18 @@ static void flush_local(void *unused)
 static void flush_all(void)
 {
 	on_each_cpu(flush_local, NULL, 1);
+}
+
+/*
+ * A CPU that last ran a task keeps its table loaded under the kernel
+ * thread that follows (lazy TLB). Switch every such CPU to init_mm, as a
+ * TLB-flush IPI does, so that no kernel thread reaches vmalloc memory
+ * through a victim's table while it is planted.
+ */
+static void leave_lazy_mm(void *unused)
+{
+	if (this_cpu_read(cpu_tlbstate_shared.is_lazy))
+		leave_mm();
 }
 
 static int plant_vmalloc(pteval_t set, pteval_t clear)
@@ -258,7 +286,13 @@ static void unplant_cpu(void)
 	mmput(victim_mm);
 }
 
-/* plant=sync: the victim's path to sync_page, copied, minus its PTE. */
+/*
+ * plant=sync: the victim's path to sync_page, copied, minus its PTE. The
+ * copies miss whatever vmalloc maps after the plant, so nothing may run on
+ * the victim's table meanwhile but "touch": the victim must be stopped,
+ * and no CPU may keep its table loaded lazily (leave_lazy_mm()), or a
+ * kernel thread there faults on new vmalloc memory.
+ */
 static void *sync_page;
 static u64 *sync_top_slot, sync_saved_top;
 static u64 *sync_copies[4];
@@ -325,8 +359,13 @@ static int plant_sync(void)
 	u64 *table, *prev = NULL, entry, new_top = 0;
 	unsigned int idx;
 
+	if (!victim_stopped()) {
+		pr_warn("vmlayout_plant: plant=sync needs task %d stopped (SIGSTOP)\n", pid);
+		return -EBUSY;
+	}
 	if (pin_victim_mm())
 		return -ESRCH;
+	on_each_cpu(leave_lazy_mm, NULL, 1);
 	sync_page = vmalloc(PAGE_SIZE);
 	if (!sync_page) {
 		mmput(victim_mm);
