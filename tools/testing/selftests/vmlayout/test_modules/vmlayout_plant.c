@@ -115,11 +115,13 @@ static void flush_all(void)
  * A CPU that last ran a task keeps its table loaded under the kernel
  * thread that follows (lazy TLB). Switch every such CPU to init_mm, as a
  * TLB-flush IPI does, so that no kernel thread reaches vmalloc memory
- * through a victim's table while it is planted.
+ * through a victim's table while it is planted. A CPU interrupted in a
+ * task without an mm (a kernel thread, idle) is the lazy one; modules
+ * cannot read cpu_tlbstate_shared.is_lazy itself.
  */
 static void leave_lazy_mm(void *unused)
 {
-	if (this_cpu_read(cpu_tlbstate_shared.is_lazy))
+	if (!current->mm)
 		leave_mm();
 }
 
