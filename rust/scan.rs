@@ -1634,6 +1634,24 @@ impl Joining<'_> {
         Some((joined?, self.join_one(true, |_| ())?))
     }
 
+    /// Ranges `part` of the joined ranges, or of the joined cleared
+    /// stretches.
+    ///
+    /// # Safety
+    ///
+    /// The join has written them and no longer writes them.
+    unsafe fn joined(&self, cleared: bool, part: core::ops::Range<usize>) -> &[Range] {
+        let (out, _) = if cleared { self.cleared } else { self.ranges };
+        // SAFETY: written and final (the caller), so initialized and
+        // within the output's room.
+        unsafe {
+            core::slice::from_raw_parts(
+                out.cast::<Range>().add(part.start).cast_const(),
+                part.len(),
+            )
+        }
+    }
+
     /// The ranges of rules chunk `chunk`, once they are final (preemptible
     /// wait: the join makes them ten times faster than they are checked).
     fn chunk(&self, chunk: usize) -> &[Range] {
@@ -1645,15 +1663,9 @@ impl Joining<'_> {
             let settled = self.settled.load(Ordering::Acquire);
             if done || end <= settled {
                 let end = end.min(settled);
-                let first = first.min(end);
                 // SAFETY: the ranges below `settled` are written and final
-                // (the acquire above), within the output's room.
-                return unsafe {
-                    core::slice::from_raw_parts(
-                        self.ranges.0.cast::<Range>().add(first).cast_const(),
-                        end - first,
-                    )
-                };
+                // (the acquire above).
+                return unsafe { self.joined(false, first.min(end)..end) };
             }
             cond_resched();
             core::hint::spin_loop();
@@ -1932,13 +1944,13 @@ impl SideTask for JoinThenRam<'_> {
         let start = Clock::now();
         self.joined = self.joining.join().ok_or(EIO)?;
         self.join_ns = ns_since(start);
-        let ((ranges, _), (cleared, _)) = (self.joining.ranges, self.joining.cleared);
-        // SAFETY: the join wrote the first `joined` slots of each output,
-        // and nothing writes them any more.
+        let (ranges, cleared) = self.joined;
+        // SAFETY: the join, over, wrote the first `joined` slots of each
+        // output.
         let joined = unsafe {
             (
-                core::slice::from_raw_parts(ranges.cast::<Range>().cast_const(), self.joined.0),
-                core::slice::from_raw_parts(cleared.cast::<Range>().cast_const(), self.joined.1),
+                self.joining.joined(false, 0..ranges),
+                self.joining.joined(true, 0..cleared),
             )
         };
         check_direct_map(
