@@ -28,7 +28,16 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # cache too, so that a fresh clone reuses the compiled dependencies.
 export CARGO_TARGET_DIR ?= $(VMLAYOUT_CACHE)/cargo-target
 export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
-LLVM ?= -19
+# Anything built against a kernel is built with the compiler that built it,
+# read from its .config (tools/vmlayout/kdir-cc.sh); LLVM= or CC= on this
+# command line overrides that (`make module KDIR=... LLVM=`).
+cc_override := $(strip $(if $(filter command line,$(origin LLVM)),LLVM=$(LLVM)) \
+	$(if $(filter command line,$(origin CC)),CC=$(CC)))
+ifneq ($(cc_override),)
+export VMLAYOUT_CC := $(cc_override)
+endif
+# In a recipe: `$(kcc) && $(MAKE) -C $(kdir) $$cc ...`.
+kcc = cc=$$($(TOOLS)/kdir-cc.sh $(kdir))
 KSRC ?=
 export KSRC
 
@@ -43,7 +52,7 @@ CMD ?= sh
 KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
-.PHONY: all deps kernel module reporter kaslr intree gen run check check-host check-style check-clippy \
+.PHONY: all deps kernel module install install-dkms reporter kaslr intree gen run check check-host check-style check-clippy \
 	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel vm bench profile clean
 
 all: module
@@ -70,8 +79,30 @@ gen: $(if $(KDIR),,kernel)
 	@cmp -s $(GENERATED).tmp $(GENERATED) && rm $(GENERATED).tmp || mv $(GENERATED).tmp $(GENERATED)
 
 module: gen
-	$(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) $(if $(CLIPPY),CLIPPY=1) modules
+	@$(kcc) && $(MAKE) -C $(kdir) M=$(TOP) $$cc $(if $(CLIPPY),CLIPPY=1) modules
+	@$(TOOLS)/sign-modules.sh $(kdir) $(TOP)/vmlayout.ko
 	@echo "built $(TOP)/vmlayout.ko"
+
+# Install the module for KDIR's kernel (its modules directory, under
+# updates/; signed by modules_install when that kernel signs its own) and
+# the static vmlayout tool: DESTDIR and PREFIX as usual.
+PREFIX ?= /usr/local
+install: module reporter
+	@$(kcc) && $(MAKE) -C $(kdir) M=$(TOP) $$cc INSTALL_MOD_DIR=updates \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	install -D -m 0755 $(VMLAYOUT_BIN) $(DESTDIR)$(PREFIX)/bin/vmlayout
+
+# The module's source as DKMS takes it, in DESTDIR/usr/src/vmlayout-VERSION
+# (then `dkms install vmlayout/VERSION`): what Kbuild builds, with the
+# documented maps generated here (a kernel's headers have no mm.rst).
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(TOP)/dkms.conf)
+DKMS_SRC = $(DESTDIR)/usr/src/vmlayout-$(VERSION)
+install-dkms: gen
+	@rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)
+	@cd $(TOP) && find Kbuild dkms.conf include rust tools/vmlayout/kdir-cc.sh tools/vmlayout/dkms-build.sh -type f \( \
+		-name Kbuild -o -name dkms.conf -o -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name '*.sh' \) -print0 | \
+		cpio -0 -pdm --quiet $(DKMS_SRC)
+	@echo "DKMS source in $(DKMS_SRC): dkms install vmlayout/$(VERSION)"
 
 # Boot the test kernel with the freshly built module (and FILES) in /root.
 vm: module
@@ -115,7 +146,7 @@ check-style: gen
 
 check-clippy: gen
 	@rm -f $(TOP)/rust/*.o $(TOP)/vmlayout.ko
-	@set -o pipefail; $(MAKE) -C $(kdir) M=$(TOP) LLVM=$(LLVM) CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
+	@set -o pipefail; $(kcc) && $(MAKE) -C $(kdir) M=$(TOP) $$cc CLIPPY=1 modules 2>&1 | tee $(VMLAYOUT_CACHE)/clippy.log
 	@! grep -E '(^|: )(warning|error)(\[|:)' $(VMLAYOUT_CACHE)/clippy.log || { echo "clippy/rustc warnings above" >&2; exit 1; }
 
 # vmlayout as a patch series against a kernel tree (git format-patch form,
@@ -131,10 +162,10 @@ intree: deps
 # and a CLIPPY=1 build of arch/x86/mm/vmlayout/ with no warning (built as
 # the kernel builds it: vmlayout's event through declare_trace!).
 check-intree: kernel
-	@set -o pipefail; src=$$(readlink -f $(kdir)/source) && \
-		$(MAKE) -s -C $$src O=$(kdir) LLVM=$(LLVM) rustfmtcheck && \
+	@set -o pipefail; src=$$(readlink -f $(kdir)/source) && $(kcc) && \
+		$(MAKE) -s -C $$src O=$(kdir) $$cc rustfmtcheck && \
 		rm -f $(kdir)/arch/x86/mm/vmlayout/*.o && \
-		$(MAKE) -C $$src O=$(kdir) LLVM=$(LLVM) CLIPPY=1 arch/x86/mm/vmlayout/ 2>&1 | \
+		$(MAKE) -C $$src O=$(kdir) $$cc CLIPPY=1 arch/x86/mm/vmlayout/ 2>&1 | \
 		tee $(VMLAYOUT_CACHE)/clippy-intree.log | grep -E 'CLIPPY.*vmlayout' && \
 		! grep -E '(^|: )(warning|error)(\[|:)' $(VMLAYOUT_CACHE)/clippy-intree.log && \
 		echo "check-intree: rustfmtcheck and CLIPPY=1 clean" && \
@@ -143,7 +174,7 @@ check-intree: kernel
 # The module's documentation, built as the kernel's `make rustdoc` builds
 # the kernel crate's, with no warning (tools/vmlayout/rustdoc.sh).
 rustdoc: kernel
-	@$(MAKE) -s -C $$(readlink -f $(kdir)/source) O=$(kdir) LLVM=$(LLVM) arch/x86/mm/vmlayout/
+	@$(kcc) && $(MAKE) -s -C $$(readlink -f $(kdir)/source) O=$(kdir) $$cc arch/x86/mm/vmlayout/
 	@$(TOOLS)/rustdoc.sh $(kdir)
 
 # Every patch of the series applies with git am to a clean copy of the
@@ -175,7 +206,9 @@ check-kasan: deps reporter
 check-debug: gen reporter
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
-		MODULES=$$mods $(TOOLS)/run-debug.sh $$kd
+		$(MAKE) -s install-dkms DESTDIR=$$kd/vmlayout-dkms-src && \
+		dkms=$$($(TOOLS)/check-dkms.sh $$kd $$kd/vmlayout-dkms-src/usr/src/vmlayout-$(VERSION) | tail -n1) && \
+		MODULES=$$mods DKMS_MODULE=$$dkms $(TOOLS)/run-debug.sh $$kd
 
 # The defconfig variant (x86_64_defconfig + kvm_guest.config, vmlayout built
 # in) booted through UEFI (OVMF): EFI's table, PTI with an LDT process,
@@ -195,14 +228,14 @@ check-kernel: deps gen reporter
 # Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
 BENCH := $(TOOLS)/bench
 bench: module reporter
-	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
+	@$(kcc) && $(MAKE) -C $(kdir) M=$(BENCH) $$cc modules
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		BENCH_DEBUG_KDIR=$$kd BENCH_DEBUG_MODULES=$$mods $(BENCH)/run-bench.sh $(kdir)
 
 # A sampling profile of the bench layout (SMP, MEM, PAGING as for `vm`).
 profile: module
-	$(MAKE) -C $(kdir) M=$(BENCH) LLVM=$(LLVM) modules
+	@$(kcc) && $(MAKE) -C $(kdir) M=$(BENCH) $$cc modules
 	$(BENCH)/tcg-profile.py $(kdir) $(SMP) $(MEM) $(PAGING)
 
 check: check-host check-style check-clippy check-vm check-intree check-kasan check-debug check-defconfig

@@ -208,14 +208,14 @@ mod owned {
 
     use kernel::{
         bindings, prelude::*, seq_file::SeqFile, seq_print, str::CStr, sync::Arc,
-        uaccess::UserSlice, ModuleMetadata,
+        uaccess::UserSlice,
     };
 
     use super::{CommandFile, ShowFile};
     use crate::State;
 
     /// The owner every file's operations name.
-    const OWNER: *mut bindings::module = <crate::Vmlayout as ModuleMetadata>::THIS_MODULE.as_ptr();
+    const OWNER: *mut bindings::module = crate::compat::THIS_MODULE;
 
     struct Report<'a, T>(&'a State, PhantomData<T>);
 

@@ -24,6 +24,8 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
+#[macro_use]
+mod compat;
 mod fault;
 mod files;
 mod helpers;
@@ -79,19 +81,25 @@ use vmlayout_core::{
     walk::Range,
 };
 
-module! {
-    type: Vmlayout,
-    name: "vmlayout",
-    authors: ["vmlayout developers"],
-    description: "Check the live x86-64 kernel memory layout against its documented map",
-    license: "GPL",
-    params: {
-        scan_on_load: bool {
-            default: true,
-            description: "Walk the page tables when the module loads (findings holds the result)",
-        },
-    },
+/// The module, with `scan_on_load`'s type and default from `compat.rs`.
+macro_rules! declare_module {
+    ($flag:tt, $default:tt) => {
+        module! {
+            type: Vmlayout,
+            name: "vmlayout",
+            authors: ["vmlayout developers"],
+            description: "Check the live x86-64 kernel memory layout against its documented map",
+            license: "GPL",
+            params: {
+                scan_on_load: $flag {
+                    default: $default,
+                    description: "Walk the page tables when the module loads (findings holds the result)",
+                },
+            },
+        }
+    };
 }
+with_scan_on_load!(declare_module);
 
 /// A rescan that failed: the files still show the scan before it.
 #[derive(Clone, Copy)]
@@ -718,7 +726,7 @@ fn load_state() -> Result<Arc<State>> {
         }),
         GFP_KERNEL,
     )?;
-    if module_parameters::scan_on_load.value() {
+    if compat::scan_on_load() {
         #[cfg(MODULE)]
         state.rescan()?;
         // Built in: after the boot has made text read-only (see

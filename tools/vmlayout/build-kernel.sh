@@ -5,13 +5,18 @@
 # version and config fragments, so it is built once and reused.
 #
 #   build-kernel.sh [VARIANT]   VARIANT: a fragment config.VARIANT merged after
-#                               the test kernel's config (e.g. kasan). A line
-#                               "# base: TARGETS" in it replaces tinyconfig
-#                               as the starting point (e.g. x86_64_defconfig).
+#                               the test kernel's config (e.g. kasan). Lines
+#                               of the form "# key: value" in the fragments:
+#                               "# base: TARGETS" replaces tinyconfig as the
+#                               starting point (e.g. x86_64_defconfig);
+#                               "# compiler: gcc" builds with GCC instead of
+#                               LLVM; "# version: 7.2" builds that Debian
+#                               linux-source instead of the newest supported.
 #
 # Environment: VMLAYOUT_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/vmlayout),
 # KSRC (a kernel source tree to use instead of Debian's linux-source),
-# KVER (Debian linux-source version, default 7.3), LLVM (default -19).
+# KVER (Debian linux-source version, default: the fragment's or 7.3),
+# LLVM (default -19, for the fragments that do not ask for GCC).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,14 +27,20 @@ if [ -n "${1:-}" ]; then
 	fragments+=("$top/tools/testing/selftests/vmlayout/config.$1")
 	[ -f "${fragments[1]}" ] || { echo "build-kernel: no ${fragments[1]}" >&2; exit 1; }
 fi
-llvm=${LLVM:--19}
+# fragment_key KEY: the last "# KEY: value" line of the fragments.
+fragment_key() { sed -n "s/^# $1: //p" "${fragments[@]}" | tail -n1; }
+case "$(fragment_key compiler)" in
+gcc) cc_args=(CC=gcc HOSTCC=gcc) ;;
+"") cc_args=(LLVM="${LLVM--19}") ;;
+*) echo "build-kernel: unknown '# compiler: $(fragment_key compiler)' (gcc, or none for LLVM)" >&2; exit 1 ;;
+esac
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 
 if [ -n "${KSRC:-}" ]; then
 	src=$(cd "$KSRC" && pwd)
 else
-	src=$("$here/fetch-kernel-source.sh" "$cache/src" "${KVER:-7.3}" | tail -n1)
+	src=$("$here/fetch-kernel-source.sh" "$cache/src" "${KVER:-$(fragment_key version)}" | tail -n1)
 fi
 [ -f "$src/Makefile" ] || { echo "build-kernel: $src is not a kernel tree" >&2; exit 1; }
 
@@ -68,15 +79,15 @@ if [ -f "$out/.vmlayout-built" ] && [ -f "$out/arch/x86/boot/bzImage" ] &&
 fi
 if [ -f "$out/.config" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
 	echo "build-kernel: the series changed: rebuilding what it touches in $out" >&2
-	make -C "$src" O="$out" LLVM="$llvm" -j"$(nproc)" all >&2
+	make -C "$src" O="$out" "${cc_args[@]}" -j"$(nproc)" all >&2
 	echo "$series_key" > "$out/.vmlayout-built"
 	echo "$out"
 	exit 0
 fi
 
 echo "build-kernel: building Linux $version in $out (on 2 cores: tinyconfig 5 to 11 minutes, the trimmed defconfig about 16)" >&2
-mk=(make -C "$src" O="$out" LLVM="$llvm" -j"$(nproc)")
-base=$(sed -n 's/^# base: //p' "${fragments[@]}" | tail -n1)
+mk=(make -C "$src" O="$out" "${cc_args[@]}" -j"$(nproc)")
+base=$(fragment_key base)
 "${mk[@]}" -s ${base:-tinyconfig} >&2
 "$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >&2
 "${mk[@]}" -s olddefconfig >&2

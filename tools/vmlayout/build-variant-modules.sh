@@ -14,7 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 kdir=$(cd "${1:?usage: build-variant-modules.sh KDIR}" && pwd)
 out=$kdir/vmlayout-modules
-llvm=${LLVM:--19}
+cc_line=$("$here/kdir-cc.sh" "$kdir")
+read -ra cc <<< "$cc_line"
 selftest=tools/testing/selftests/vmlayout
 
 # Only sources: build products of the checkout's own build must not be
@@ -26,8 +27,9 @@ mkdir -p "$out/$selftest/test_modules"
 	-o -name '*.h' \) -print0 | cpio -0 -pdmu --quiet "$out")
 cp "$top/$selftest/test_modules/Makefile" "$top/$selftest/test_modules/vmlayout_plant.c" \
 	"$out/$selftest/test_modules/"
-make -C "$kdir" M="$out" LLVM="$llvm" modules >&2
-make -C "$out/$selftest/test_modules" KDIR="$kdir" LLVM="$llvm" >&2
+make -C "$kdir" M="$out" "${cc[@]}" modules >&2
+make -C "$out/$selftest/test_modules" KDIR="$kdir" "${cc[@]}" >&2
+"$here/sign-modules.sh" "$kdir" "$out/vmlayout.ko" "$out/$selftest/test_modules/vmlayout_plant.ko"
 # The kselftest laid out as `make install` lays it out in a tree that has it,
 # with this kernel's own runner and KTAP helpers (this kernel's tree does
 # not have vmlayout): OUT/kselftest/run_kselftest.sh -t vmlayout:vmlayout.sh.

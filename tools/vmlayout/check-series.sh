@@ -13,7 +13,7 @@ top=$(cd "$here/../.." && pwd)
 ksrc=$(cd "${1:?usage: check-series.sh KSRC SERIES_DIR}" && pwd)
 series=$(cd "${2:?usage: check-series.sh KSRC SERIES_DIR}" && pwd)
 cache=${VMLAYOUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmlayout}
-llvm=${LLVM:--19}
+llvm=${LLVM--19}
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 

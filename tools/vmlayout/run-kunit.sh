@@ -13,7 +13,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 kdir=$(cd "${1:?usage: run-kunit.sh KDIR}" && pwd)
 src=$(readlink -f "$kdir/source")
 kunitconfig=$src/arch/x86/mm/vmlayout/.kunitconfig
-llvm=${LLVM:--19}
+cc_line=$("$here/kdir-cc.sh" "$kdir")
+read -ra cc <<< "$cc_line"
+make_options=()
+for o in "${cc[@]}"; do make_options+=(--make_options "$o"); done
 [ -f "$kunitconfig" ] || { echo "run-kunit: $src has no vmlayout .kunitconfig (make intree)" >&2; exit 1; }
 # kunit.py regenerates .config (a full rebuild) unless the build's record of
 # its last kunitconfig matches this one with the arch's additions: write it.
@@ -29,7 +32,7 @@ cp "$kdir/.config" "$config"
 rc=0
 # TCG only: kunit.py asks for KVM first (see tcg/qemu-system-x86_64).
 PATH="$here/tcg:$PATH" python3 tools/testing/kunit/kunit.py run --arch=x86_64 --build_dir="$kdir" \
-	--kunitconfig="$kunitconfig" --make_options LLVM="$llvm" --jobs "$(nproc)" \
+	--kunitconfig="$kunitconfig" "${make_options[@]}" --jobs "$(nproc)" \
 	--timeout 900 'vmlayout_core' 2>&1 | tee "$out" || rc=$?
 # kunit.py must have kept the variant's config (it rewrites a .config that
 # does not hold the kunitconfig, which would make this another kernel).

@@ -14,11 +14,12 @@ kdir=$(cd "$1" && pwd)
 src=$(readlink -f "$kdir/source")
 cmdfile=$kdir/arch/x86/mm/vmlayout/.vmlayout_main.o.cmd
 [ -f "$cmdfile" ] || { echo "rustdoc: $cmdfile missing: build vmlayout in $kdir first" >&2; exit 1; }
-llvm=${LLVM:--19}
+cc_line=$("$(dirname "$0")/kdir-cc.sh" "$kdir")
+read -ra cc <<< "$cc_line"
 
 out=$kdir/Documentation/output/rust/rustdoc
 # The kernel's crates, once (it rebuilds them all each time: minutes).
-[ -f "$out/kernel/index.html" ] || make -s -C "$src" O="$kdir" LLVM="$llvm" rustdoc
+[ -f "$out/kernel/index.html" ] || make -s -C "$src" O="$kdir" "${cc[@]}" rustdoc
 
 # The compile command: environment assignments, the driver, its flags.
 # Split as the shell that ran it did (it quotes -Zcrate-attr).
