@@ -60,10 +60,16 @@ all: module
 deps:
 	@$(TOOLS)/host-deps.sh
 
+# VARIANT=name: the variant config.name instead (its build directory is
+# printed, and the test kernel stays the one other targets use).
 kernel: deps
 	@mkdir -p $(VMLAYOUT_CACHE)
+ifeq ($(VARIANT),)
 	@set -o pipefail; $(TOOLS)/build-kernel.sh | tail -n1 > $(KDIR_STAMP).tmp && \
 		mv $(KDIR_STAMP).tmp $(KDIR_STAMP) && cat $(KDIR_STAMP)
+else
+	@$(TOOLS)/build-kernel.sh $(VARIANT) | tail -n1
+endif
 
 # Generate the documented maps from the kernel tree the module is built against.
 MM_DOC = $(firstword $(wildcard $(kdir)/source/Documentation/arch/x86/x86_64/mm.rst \
