@@ -217,7 +217,10 @@ that runs them with cargo test.
 
 # 4. Documentation.
 mkdir -p "$scratch/$docdir"
-for f in "$top"/Documentation/vmlayout/*.rst; do cp "$f" "$scratch/$docdir/"; done
+# (kernels.rst is about building out of tree: the project's, not the kernel's.)
+for f in "$top"/Documentation/vmlayout/*.rst; do
+	[ "$(basename "$f")" = kernels.rst ] || cp "$f" "$scratch/$docdir/"
+done
 edit Documentation/arch/x86/x86_64/index.rst "
 s = s.replace('   fred\n', '   fred\n   vmlayout/index\n', 1)"
 commit "Documentation/x86/64: document vmlayout" \
