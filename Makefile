@@ -211,7 +211,7 @@ check-kasan: deps reporter
 # against it, as a lab would with its own kernel.
 check-debug: gen reporter
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
-		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
+		mods=$$(STRICT=1 $(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
 		$(MAKE) -s install-dkms DESTDIR=$$kd/vmlayout-dkms-src && \
 		dkms=$$($(TOOLS)/check-dkms.sh $$kd $$kd/vmlayout-dkms-src/usr/src/vmlayout-$(VERSION) | tail -n1) && \
 		MODULES=$$mods DKMS_MODULE=$$dkms $(TOOLS)/run-debug.sh $$kd

@@ -8,6 +8,10 @@
 # OUT/kselftest (the kselftest and its companion module, installed).
 #
 #   build-variant-modules.sh KDIR
+#
+# STRICT=1: vmlayout built with CLIPPY=1, and any warning from the compiler
+# or clippy fails (make check: the kernel crate of another version, or
+# another compiler, must not make new warnings in vmlayout's code).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +31,13 @@ mkdir -p "$out/$selftest/test_modules"
 	-o -name '*.h' \) -print0 | cpio -0 -pdmu --quiet "$out")
 cp "$top/$selftest/test_modules/Makefile" "$top/$selftest/test_modules/vmlayout_plant.c" \
 	"$out/$selftest/test_modules/"
-make -C "$kdir" M="$out" "${cc[@]}" modules >&2
+if [ "${STRICT:-0}" = 1 ]; then
+	make -C "$kdir" M="$out" "${cc[@]}" CLIPPY=1 modules 2>&1 | tee "$out/build.log" >&2
+	! grep -E '(^|: )(warning|error)(\[|:)' "$out/build.log" >&2 ||
+		{ echo "build-variant-modules: warnings building vmlayout against $kdir" >&2; exit 1; }
+else
+	make -C "$kdir" M="$out" "${cc[@]}" modules >&2
+fi
 make -C "$out/$selftest/test_modules" KDIR="$kdir" "${cc[@]}" >&2
 "$here/sign-modules.sh" "$kdir" "$out/vmlayout.ko" "$out/$selftest/test_modules/vmlayout_plant.ko"
 # The kselftest laid out as `make install` lays it out in a tree that has it,
