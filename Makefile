@@ -90,12 +90,14 @@ module: gen
 	@echo "built $(TOP)/vmlayout.ko"
 
 # Install the module for KDIR's kernel (its modules directory, under
-# updates/; signed by modules_install when that kernel signs its own) and
-# the static vmlayout tool: DESTDIR and PREFIX as usual.
+# updates/, as `make module` built and signed it) and the static vmlayout
+# tool: DESTDIR and PREFIX as usual (depmod only for the real root).
 PREFIX ?= /usr/local
 install: module reporter
-	@$(kcc) && $(MAKE) -C $(kdir) M=$(TOP) $$cc INSTALL_MOD_DIR=updates \
-		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	@release=$$(cat $(kdir)/include/config/kernel.release) && \
+		install -D -m 0644 $(TOP)/vmlayout.ko $(DESTDIR)/lib/modules/$$release/updates/vmlayout.ko && \
+		echo "installed $(DESTDIR)/lib/modules/$$release/updates/vmlayout.ko" && \
+		$(if $(DESTDIR),true,depmod $$release)
 	install -D -m 0755 $(VMLAYOUT_BIN) $(DESTDIR)$(PREFIX)/bin/vmlayout
 
 # The module's source as DKMS takes it, in DESTDIR/usr/src/vmlayout-VERSION
