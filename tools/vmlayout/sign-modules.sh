@@ -35,7 +35,11 @@ if [ ! -f "$key" ] || [ ! -f "$cert" ] || [ ! -x "$kdir/scripts/sign-file" ]; th
 	echo "sign-modules: $kdir has no signing key ($key): modules left unsigned" >&2
 	exit 0
 fi
+signed=0
 for ko; do
+	# A module make did not rebuild keeps the signature it has.
+	[ "$(tail -c 28 "$ko")" != "~Module signature appended~" ] || continue
 	"$kdir/scripts/sign-file" "$(conf MODULE_SIG_HASH)" "$key" "$cert" "$ko"
+	signed=$((signed + 1))
 done
-echo "sign-modules: signed $# module(s) with $key ($(conf MODULE_SIG_HASH))" >&2
+echo "sign-modules: signed $signed module(s) with $key ($(conf MODULE_SIG_HASH)), $(($# - signed)) already signed" >&2
