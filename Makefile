@@ -143,6 +143,8 @@ kaslr: module reporter
 check-host: deps
 	cd $(TOOLS) && cargo test -q --release --workspace
 	cd $(TOOLS) && cargo clippy -q --release --workspace --all-targets -- -D warnings
+	cd $(TOOLS) && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)-loom \
+		cargo test -q --release --test work_loom
 
 # rustfmt follows `mod` and `#[path]`, so the crate roots cover every file.
 RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \

@@ -43,14 +43,15 @@ pub(crate) fn scan_on_load() -> bool {
     *crate::module_parameters::scan_on_load.value() != 0
 }
 
-/// This module's `struct module`, for `file_operations.owner`.
-#[cfg(not(vmlayout_before_7_3))]
+/// This module's `struct module`, for `file_operations.owner` (out of
+/// tree only: in tree, the kernel crate's debugfs names the owner).
+#[cfg(all(vmlayout_external, not(vmlayout_before_7_3)))]
 pub(crate) const THIS_MODULE: *mut kernel::bindings::module =
     <crate::Vmlayout as kernel::ModuleMetadata>::THIS_MODULE.as_ptr();
 
 /// This module's `struct module` (7.2: `module!` keeps it in a static, which
 /// a constant cannot read; the address of `__this_module` is a constant).
-#[cfg(vmlayout_before_7_3)]
+#[cfg(all(vmlayout_external, vmlayout_before_7_3))]
 pub(crate) const THIS_MODULE: *mut kernel::bindings::module = {
     // Only its address is taken: the type need not be FFI-safe.
     #[allow(improper_ctypes)]

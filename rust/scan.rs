@@ -28,6 +28,7 @@ use crate::vmlayout_core::{
         self, Coalescer, Concat, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top,
         Walk, WalkSink, WorkItem,
     },
+    work::BatchQueue,
 };
 
 /// Reads table pages through the direct map with `copy_from_kernel_nofault`,
@@ -683,87 +684,44 @@ fn differing_slots<'a>(
     (0..ours.len()).filter(move |&i| i + ENTRIES / 2 != ldt_slot && ours[i] != theirs[i])
 }
 
-/// The work items as the workers take them. A rescan splits in the first
-/// worker to start, into room for twice the last walk's items, while the
-/// other workers already walk the items made so far: the split (0.6 ms at
-/// 4 GiB under TCG, reading every PMD table) no longer holds up the walk.
+/// The work items as the workers take them (`work::BatchQueue`). A rescan
+/// splits in the first worker to start, into room for twice the last
+/// walk's items, while the other workers already walk the items made so
+/// far: the split (reading every PMD table) no longer holds up the walk.
 /// The first scan, and a rescan whose room ran out, split before the
 /// workers start.
 struct ItemQueue<'a> {
-    /// Room for `room` items; the first `made` are written.
-    items: *mut WorkItem,
-    room: usize,
-    made: AtomicUsize,
-    /// The split is over: `made` is final.
-    done: AtomicBool,
-    /// The split made more than `room` items: the walk is done again.
-    overflow: AtomicBool,
-    next: AtomicUsize,
-    /// What is left to split, taken by the first worker to start.
+    queue: BatchQueue<'a, WorkItem>,
+    /// What is left to split, by the queue's producer.
     split: Option<Top<'a>>,
-    splitter: AtomicBool,
     /// Tables the split read, and its time.
     tables: AtomicU64,
     split_ns: AtomicU64,
 }
 
 impl ItemQueue<'_> {
-    /// Split into the room, if no other worker has started to.
+    /// Split into the queue, if no other worker has started to.
     fn split_if_first(&self, walk: &Walk, src: &mut DirectMap, scratch: &mut Scratch) {
         let Some(top) = self.split else { return };
-        if self.splitter.swap(true, Ordering::AcqRel) {
+        let Some(mut producer) = self.queue.producer() else {
             return;
-        }
+        };
         let start = Clock::now();
-        let mut made = 0;
-        let tables = walk.split(top, src, scratch, &mut |item| {
-            if made < self.room {
-                // SAFETY: slot `made` is in the room and not published
-                // yet; only the splitter writes slots.
-                unsafe { self.items.add(made).write(item) };
-                made += 1;
-                self.made.store(made, Ordering::Release);
-            } else {
-                self.overflow.store(true, Ordering::Relaxed);
-            }
-        });
+        let tables = walk.split(top, src, scratch, &mut |item| producer.push(item));
         self.tables.store(tables, Ordering::Relaxed);
         self.split_ns.store(ns_since(start), Ordering::Relaxed);
-        self.done.store(true, Ordering::Release);
+        // Dropping the producer ends the queue.
     }
 
     /// The next batch of up to [`ITEMS_PER_CLAIM`] items: its index and
-    /// its items' indices, once the split has made them (preemptible
+    /// its items' indices, once the split has made them (a preemptible
     /// wait: the split makes items ten times faster than they are walked);
     /// `None` when none is left.
     fn claim(&self) -> Option<(usize, core::ops::Range<usize>)> {
-        let batch = self.next.fetch_add(1, Ordering::Relaxed);
-        let first = batch.checked_mul(ITEMS_PER_CLAIM)?;
-        let end = first.checked_add(ITEMS_PER_CLAIM)?;
-        loop {
-            // `done` first: once it is seen, `made` is final.
-            let done = self.done.load(Ordering::Acquire);
-            let made = self.made.load(Ordering::Acquire);
-            if made >= end || (done && made > first) {
-                return Some((batch, first..end.min(made)));
-            }
-            if done {
-                return None;
-            }
+        self.queue.claim(|| {
             cond_resched();
             core::hint::spin_loop();
-        }
-    }
-
-    /// Item `i` of a claimed batch.
-    ///
-    /// # Safety
-    ///
-    /// `i` is in a batch [`ItemQueue::claim`] returned.
-    unsafe fn item(&self, i: usize) -> WorkItem {
-        // SAFETY: slots below `made` were written before it was published
-        // and are not written again; the caller's `i` is below it.
-        unsafe { self.items.add(i).read() }
+        })
     }
 }
 
@@ -950,9 +908,7 @@ impl PerCpu for WalkJob<'_> {
         while let Some((batch, items)) = self.items.claim() {
             sink.start_batch();
             let (first, cleared_first) = (sink.ranges.len() as u32, sink.cleared.len() as u32);
-            for i in items {
-                // SAFETY: `i` is in the batch just claimed.
-                let item = unsafe { self.items.item(i) };
+            for item in items.filter_map(|i| self.items.queue.get(i)) {
                 sink.stats.items += 1;
                 self.walk_item(&item, &mut src, scratch, &mut sink);
             }
@@ -1060,17 +1016,16 @@ pub(crate) fn walk_parallel(
         spans.reserve(room, GFP_KERNEL)?;
     }
     let split_ns = ns_since(start);
+    let queue = if overlap {
+        BatchQueue::empty(&mut ws.items.spare_capacity_mut()[..room], ITEMS_PER_CLAIM)
+    } else {
+        BatchQueue::full(&mut ws.items[..], ITEMS_PER_CLAIM)
+    };
     let mut job = WalkJob {
         walk,
         items: ItemQueue {
-            items: ws.items.as_mut_ptr(),
-            room,
-            made: AtomicUsize::new(if overlap { 0 } else { room }),
-            done: AtomicBool::new(!overlap),
-            overflow: AtomicBool::new(false),
-            next: AtomicUsize::new(0),
+            queue,
             split: overlap.then(|| Top::kernel_half(reference, &ws.root)),
-            splitter: AtomicBool::new(false),
             tables: AtomicU64::new(tables),
             split_ns: AtomicU64::new(split_ns),
         },
@@ -1084,12 +1039,13 @@ pub(crate) fn walk_parallel(
         cleared_spans: ws.cleared_spans.as_mut_ptr(),
     };
     ws.pool.workers.run(&mut job)?;
-    let made = job.items.made.load(Ordering::Acquire);
+    let made = job.items.queue.made();
+    let batches = job.items.queue.batches(made);
     let (tables, split_ns) = (
         job.items.tables.load(Ordering::Relaxed),
         job.items.split_ns.load(Ordering::Relaxed),
     );
-    if job.items.overflow.load(Ordering::Relaxed) {
+    if job.items.queue.overflowed() {
         // The tables grew past the room since the last walk: again, the
         // split first (it cannot run out of room).
         ws.last_items = 0;
@@ -1104,8 +1060,8 @@ pub(crate) fn walk_parallel(
         if overlap {
             ws.items.inc_len(made);
         }
-        ws.spans.inc_len(made.div_ceil(ITEMS_PER_CLAIM));
-        ws.cleared_spans.inc_len(made.div_ceil(ITEMS_PER_CLAIM));
+        ws.spans.inc_len(batches);
+        ws.cleared_spans.inc_len(batches);
     }
     ws.last_items = made;
 

@@ -31,3 +31,5 @@ pub mod sync;
 pub mod unit;
 #[path = "../../rust/vmlayout_core/walk.rs"]
 pub mod walk;
+#[path = "../../rust/vmlayout_core/work.rs"]
+pub mod work;

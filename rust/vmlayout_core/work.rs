@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! How the per-CPU scan shares out its work, without the kernel.
+//!
+//! The kernel side provides the workers (one per online CPU) and a way to
+//! wait (a reschedule point); the protocols they follow live here, where
+//! the host tests run them on real threads, with property tests, and
+//! model-check the lock-free parts with `loom` (`--cfg loom`).
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::ops::Range;
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[cfg(loom)]
+extern crate std;
+
+/// Under loom, a cell per slot that loom watches, so that a read of a slot
+/// not ordered after its write is a data race loom reports. (The slots are
+/// the caller's memory, which loom cannot see.) Nothing otherwise.
+#[cfg(loom)]
+struct Watch(std::vec::Vec<loom::cell::UnsafeCell<()>>);
+
+#[cfg(loom)]
+impl Watch {
+    fn new(slots: usize) -> Self {
+        Watch((0..slots).map(|_| loom::cell::UnsafeCell::new(())).collect())
+    }
+    fn wrote(&self, i: usize) {
+        self.0[i].with_mut(|_| ());
+    }
+    fn read(&self, i: usize) {
+        self.0[i].with(|_| ());
+    }
+}
+
+#[cfg(not(loom))]
+struct Watch;
+
+#[cfg(not(loom))]
+impl Watch {
+    fn new(_: usize) -> Self {
+        Watch
+    }
+    fn wrote(&self, _: usize) {}
+    fn read(&self, _: usize) {}
+}
+
+/// Work items that one producer makes while consumers take them, a batch
+/// at a time, in order.
+///
+/// The walk's producer is the first worker to start: it splits the upper
+/// tables into items while the others already walk the items made so far
+/// (a rescan overlaps the split with the walk). Each batch is claimed by
+/// exactly one consumer, whatever the interleaving; a consumer that finds
+/// its batch not made yet waits (`relax`) until it is, or until the
+/// producer is done and the batch will never be made. Items past the room
+/// are not kept: [`BatchQueue::overflowed`] says the room ran out, and the
+/// caller splits again, first, with more room.
+pub struct BatchQueue<'a, T> {
+    /// Room for items; the first `made` are written and never again.
+    slots: &'a [UnsafeCell<MaybeUninit<T>>],
+    /// Items per claim.
+    batch: usize,
+    made: AtomicUsize,
+    /// The producer is done: `made` is final.
+    done: AtomicBool,
+    /// The producer made more items than there is room for.
+    overflow: AtomicBool,
+    /// The next batch to claim.
+    next: AtomicUsize,
+    /// A producer was handed out (or is not wanted).
+    produced: AtomicBool,
+    watch: Watch,
+}
+
+// SAFETY: the one producer writes a slot before `made` (release) publishes
+// it and never writes it again; consumers read only slots below `made`
+// (acquire). `T: Send` since items cross threads.
+unsafe impl<T: Send> Sync for BatchQueue<'_, T> {}
+
+impl<'a, T: Copy> BatchQueue<'a, T> {
+    /// An empty queue over `room`, filled by the first [`Self::producer`].
+    pub fn empty(room: &'a mut [MaybeUninit<T>], batch: usize) -> Self {
+        let len = room.len();
+        // SAFETY: `UnsafeCell<U>` has the layout of `U`, and the exclusive
+        // borrow of `room` is held for `'a`.
+        let slots = unsafe { core::slice::from_raw_parts(room.as_mut_ptr().cast(), len) };
+        Self::new(slots, batch, 0, false)
+    }
+
+    /// A queue of items already made: nothing left to produce.
+    pub fn full(items: &'a mut [T], batch: usize) -> Self {
+        let len = items.len();
+        // SAFETY: as in `empty`; `MaybeUninit<T>` has the layout of `T`.
+        let slots = unsafe { core::slice::from_raw_parts(items.as_mut_ptr().cast(), len) };
+        Self::new(slots, batch, len, true)
+    }
+
+    fn new(slots: &'a [UnsafeCell<MaybeUninit<T>>], batch: usize, made: usize, done: bool) -> Self {
+        BatchQueue {
+            slots,
+            batch: batch.max(1),
+            made: AtomicUsize::new(made),
+            done: AtomicBool::new(done),
+            overflow: AtomicBool::new(false),
+            next: AtomicUsize::new(0),
+            produced: AtomicBool::new(done),
+            watch: Watch::new(slots.len()),
+        }
+    }
+
+    /// The producer, to the first caller only; `None` to every other one,
+    /// and to all of a [`Self::full`] queue's. The queue is done when the
+    /// producer is dropped.
+    pub fn producer(&self) -> Option<Producer<'_, 'a, T>> {
+        if self.produced.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Producer {
+            queue: self,
+            made: 0,
+        })
+    }
+
+    /// The next batch: its index and its items' indices, once they are
+    /// made (calling `relax` between looks until then); `None` when no
+    /// batch is left.
+    pub fn claim(&self, mut relax: impl FnMut()) -> Option<(usize, Range<usize>)> {
+        let batch = self.next.fetch_add(1, Ordering::Relaxed);
+        let first = batch.checked_mul(self.batch)?;
+        let end = first.checked_add(self.batch)?;
+        loop {
+            // `done` first: once it is seen, `made` is final.
+            let done = self.done.load(Ordering::Acquire);
+            let made = self.made.load(Ordering::Acquire);
+            if made >= end || (done && made > first) {
+                return Some((batch, first..end.min(made)));
+            }
+            if done {
+                return None;
+            }
+            relax();
+        }
+    }
+
+    /// Item `i`, if it is made.
+    pub fn get(&self, i: usize) -> Option<T> {
+        if i >= self.made.load(Ordering::Acquire) {
+            return None;
+        }
+        self.watch.read(i);
+        // SAFETY: slots below `made` were written before it was published
+        // and are not written again.
+        Some(unsafe { (*self.slots[i].get()).assume_init() })
+    }
+
+    /// Items made so far (all of them once the producer is done).
+    pub fn made(&self) -> usize {
+        self.made.load(Ordering::Acquire)
+    }
+
+    /// Whether the producer made more items than there was room for.
+    pub fn overflowed(&self) -> bool {
+        self.overflow.load(Ordering::Relaxed)
+    }
+
+    /// Batches of `items` items.
+    pub fn batches(&self, items: usize) -> usize {
+        items.div_ceil(self.batch)
+    }
+}
+
+/// The one producer of a [`BatchQueue`].
+pub struct Producer<'q, 'a, T> {
+    queue: &'q BatchQueue<'a, T>,
+    made: usize,
+}
+
+impl<T: Copy> Producer<'_, '_, T> {
+    /// Publish `item`, or note that the room ran out.
+    pub fn push(&mut self, item: T) {
+        let Some(slot) = self.queue.slots.get(self.made) else {
+            self.queue.overflow.store(true, Ordering::Relaxed);
+            return;
+        };
+        // SAFETY: slot `made` is not published yet, and only this producer
+        // (there is one per queue) writes slots.
+        unsafe { (*slot.get()).write(item) };
+        self.queue.watch.wrote(self.made);
+        self.made += 1;
+        self.queue.made.store(self.made, Ordering::Release);
+    }
+}
+
+impl<T> Drop for Producer<'_, '_, T> {
+    fn drop(&mut self) {
+        self.queue.done.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The work-sharing protocols on real threads: every item claimed exactly
+//! once, in batches, whichever worker produces and however they interleave.
+//! (`work_loom.rs` model-checks the same over every interleaving.)
+
+#![cfg(not(loom))]
+
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+
+use proptest::prelude::*;
+use vmlayout_core::work::BatchQueue;
+
+/// What each worker of a run saw: the batches it claimed and the items in
+/// them, and whether it was the producer.
+#[derive(Default)]
+struct Seen {
+    batches: Vec<(usize, Vec<u32>)>,
+    produced: bool,
+}
+
+/// `workers` threads share a queue of `items` items (`room` slots, `batch`
+/// a claim): with `overlap` the first worker to start produces them while
+/// the others claim, else the items are made before the workers start.
+fn run(
+    items: u32,
+    room: usize,
+    batch: usize,
+    workers: usize,
+    overlap: bool,
+) -> (Vec<Seen>, usize, bool) {
+    let mut slots = vec![MaybeUninit::uninit(); room];
+    let mut made: Vec<u32> = (0..items.min(room as u32)).collect();
+    let queue = if overlap {
+        BatchQueue::empty(&mut slots, batch)
+    } else {
+        BatchQueue::full(&mut made, batch)
+    };
+    let seen: Vec<Mutex<Seen>> = (0..workers).map(|_| Mutex::default()).collect();
+    std::thread::scope(|s| {
+        for slot in &seen {
+            let queue = &queue;
+            s.spawn(move || {
+                let mut mine = Seen::default();
+                if let Some(mut producer) = queue.producer() {
+                    mine.produced = true;
+                    for item in 0..items {
+                        producer.push(item);
+                        if item % 7 == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+                while let Some((b, range)) = queue.claim(std::thread::yield_now) {
+                    let got = range
+                        .map(|i| queue.get(i).expect("a claimed item is made"))
+                        .collect();
+                    mine.batches.push((b, got));
+                }
+                *slot.lock().unwrap() = mine;
+            });
+        }
+    });
+    let (made, overflowed) = (queue.made(), queue.overflowed());
+    (
+        seen.into_iter().map(|m| m.into_inner().unwrap()).collect(),
+        made,
+        overflowed,
+    )
+}
+
+fn check(items: u32, room: usize, batch: usize, workers: usize, overlap: bool) {
+    let (seen, made, overflowed) = run(items, room, batch, workers, overlap);
+    let kept = (items as usize).min(room);
+    assert_eq!(made, kept);
+    assert_eq!(overflowed, overlap && items as usize > room);
+    assert_eq!(
+        seen.iter().filter(|s| s.produced).count(),
+        usize::from(overlap)
+    );
+    // Every kept item exactly once, each batch the items of its index.
+    let mut all: Vec<(usize, Vec<u32>)> = seen.into_iter().flat_map(|s| s.batches).collect();
+    all.sort();
+    let want: Vec<(usize, Vec<u32>)> = (0..kept as u32)
+        .collect::<Vec<_>>()
+        .chunks(batch.max(1))
+        .enumerate()
+        .map(|(b, c)| (b, c.to_vec()))
+        .collect();
+    assert_eq!(all, want);
+}
+
+#[test]
+fn one_worker_takes_everything() {
+    check(100, 128, 8, 1, true);
+    check(100, 100, 8, 1, false);
+}
+
+#[test]
+fn empty_queue_ends_every_worker() {
+    check(0, 16, 8, 3, true);
+    check(0, 0, 8, 3, false);
+}
+
+#[test]
+fn overflow_keeps_the_room_and_says_so() {
+    check(300, 256, 8, 2, true);
+}
+
+#[test]
+fn a_full_queue_has_no_producer() {
+    let mut items = [1u32, 2, 3];
+    let queue = BatchQueue::full(&mut items, 2);
+    assert!(queue.producer().is_none());
+    assert_eq!(
+        queue.claim(|| panic!("a full queue never waits")),
+        Some((0, 0..2))
+    );
+    assert_eq!(
+        queue.claim(|| panic!("a full queue never waits")),
+        Some((1, 2..3))
+    );
+    assert_eq!(queue.claim(|| panic!("a full queue never waits")), None);
+    assert_eq!(queue.get(3), None);
+}
+
+#[test]
+fn only_the_first_caller_produces() {
+    let mut slots = [MaybeUninit::uninit(); 4];
+    let queue = BatchQueue::empty(&mut slots, 4);
+    let mut producer = queue.producer().expect("the first caller produces");
+    assert!(queue.producer().is_none());
+    producer.push(7u32);
+    assert_eq!(queue.get(0), Some(7));
+    assert_eq!(queue.get(1), None);
+    drop(producer);
+    assert_eq!(queue.claim(|| panic!("done: never waits")), Some((0, 0..1)));
+    assert_eq!(queue.claim(|| panic!("done: never waits")), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_item_claimed_exactly_once(
+        items in 0u32..600,
+        extra in 0usize..64,
+        short in any::<bool>(),
+        batch in 1usize..12,
+        workers in 1usize..5,
+        overlap in any::<bool>(),
+    ) {
+        // Room for all the items, or (a rescan whose tables grew) fewer.
+        let room = if short && overlap { (items as usize) / 2 } else { items as usize + extra };
+        check(items, room, batch, workers, overlap);
+    }
+}

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The batch queue model-checked by loom over every interleaving of two
+//! workers, one of which produces while the other claims:
+//!
+//!     RUSTFLAGS="--cfg loom" cargo test --release --test work_loom
+//!
+//! (`make check-host` runs it, in a target directory of its own.)
+
+#![cfg(loom)]
+
+use std::mem::MaybeUninit;
+
+use loom::sync::Arc;
+use vmlayout_core::work::BatchQueue;
+
+/// Two workers, `items` items in batches of `batch`, `room` slots: every
+/// made item is claimed exactly once, and no worker waits forever.
+fn model(items: u32, room: usize, batch: usize) {
+    loom::model(move || {
+        // The slots outlive the queue: leaked per iteration (a few bytes).
+        let slots: &'static mut [MaybeUninit<u32>] =
+            Box::leak(vec![MaybeUninit::uninit(); room].into_boxed_slice());
+        let queue = Arc::new(BatchQueue::empty(slots, batch));
+        let worker = move |queue: Arc<BatchQueue<'static, u32>>| {
+            let mut got = Vec::new();
+            if let Some(mut producer) = queue.producer() {
+                for item in 0..items {
+                    producer.push(item);
+                }
+            }
+            while let Some((_, range)) = queue.claim(loom::thread::yield_now) {
+                got.extend(range.map(|i| queue.get(i).unwrap()));
+            }
+            got
+        };
+        let other = {
+            let queue = queue.clone();
+            loom::thread::spawn(move || worker(queue))
+        };
+        let mut all = worker(queue.clone());
+        all.extend(other.join().unwrap());
+        all.sort_unstable();
+        let kept = (items as usize).min(room) as u32;
+        assert_eq!(all, (0..kept).collect::<Vec<_>>());
+        assert_eq!(queue.overflowed(), items as usize > room);
+    });
+}
+
+#[test]
+fn two_workers_three_items() {
+    model(3, 4, 2);
+}
+
+#[test]
+fn two_workers_past_the_room() {
+    model(3, 2, 1);
+}
+
+#[test]
+fn two_workers_no_items() {
+    model(0, 2, 1);
+}
