@@ -29,7 +29,11 @@ struct Watch(std::vec::Vec<loom::cell::UnsafeCell<()>>);
 #[cfg(loom)]
 impl Watch {
     fn new(slots: usize) -> Self {
-        Watch((0..slots).map(|_| loom::cell::UnsafeCell::new(())).collect())
+        Watch(
+            (0..slots)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        )
     }
     fn wrote(&self, i: usize) {
         self.0[i].with_mut(|_| ());
