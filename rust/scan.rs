@@ -7,8 +7,7 @@
 //! `vmlayout_core`.
 
 use core::ffi::c_void;
-use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use kernel::{alloc::AllocError, alloc::KVec, alloc::VVec, bindings, prelude::*};
 
@@ -28,7 +27,7 @@ use crate::vmlayout_core::{
         self, Coalescer, Concat, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top,
         Walk, WalkSink, WorkItem,
     },
-    work::BatchQueue,
+    work::{BatchQueue, Published},
 };
 
 /// Reads table pages through the direct map with `copy_from_kernel_nofault`,
@@ -1488,9 +1487,11 @@ struct ListView {
 }
 
 // SAFETY: only dereferenced by the rules job, while the lists are alive and
-// unchanged; the workspace keeps views only for the job's length (the scan
-// empties them after it).
+// unchanged (read only, by any worker); the workspace keeps views only for
+// the job's length (the scan empties them after it).
 unsafe impl Send for ListView {}
+// SAFETY: as above.
+unsafe impl Sync for ListView {}
 
 impl ListView {
     const EMPTY: Self = ListView {
@@ -1517,7 +1518,7 @@ impl ListView {
 /// The join of the workers' lists ([`walk::concat_items`]), made by the
 /// rules job's first task ([`JoinThenRam`]) while the other workers check
 /// what it has joined: the ranges that no later item can extend any more
-/// are published as `settled`, and a rules chunk waits until its ranges
+/// are settled ([`Published`]), and a rules chunk waits until its ranges
 /// are. So the join, serial, no longer comes between the walk and the
 /// rules.
 struct Joining<'a> {
@@ -1525,21 +1526,13 @@ struct Joining<'a> {
     cleared_spans: &'a [ItemSpan],
     /// Per CPU, its lists.
     views: &'a [ListView],
-    /// Where the joined ranges go, and the room there (at least as many
-    /// as the workers' lists hold, the most the join can make).
-    ranges: (*mut MaybeUninit<Range>, usize),
-    cleared: (*mut MaybeUninit<Range>, usize),
+    /// The joined ranges and cleared stretches, in room for at least as
+    /// many as the workers' lists hold (the most the join can make).
+    ranges: Published<'a, Range>,
+    cleared: Published<'a, Range>,
     /// Ranges in the workers' lists.
     most: usize,
-    /// Ranges joined that are final; every one once `done`.
-    settled: AtomicUsize,
-    done: AtomicBool,
 }
-
-// SAFETY: the lists behind `views` are only read while the job runs; the
-// joined ranges are written only by the joiner, beyond `settled`, and read
-// only below it, after its release; the rest is atomic or read-only.
-unsafe impl Sync for Joining<'_> {}
 
 impl Joining<'_> {
     /// CPU `list`'s ranges, or its cleared stretches.
@@ -1551,81 +1544,47 @@ impl Joining<'_> {
         unsafe { core::slice::from_raw_parts(ptr, len) }
     }
 
-    /// Join one of the two outputs, calling `settled` with how many of its
-    /// ranges are final after each item. Returns how many it joined.
-    fn join_one(&self, cleared: bool, mut settled: impl FnMut(usize)) -> Option<usize> {
-        let (spans, (out, room)) = if cleared {
-            (self.cleared_spans, self.cleared)
+    /// Join one of the two outputs, settling its final ranges after each
+    /// item; `None` if a span lies outside its list or the room is short.
+    /// The output is done (waiting readers released) either way.
+    fn join_one(&self, cleared: bool) -> Option<usize> {
+        let (spans, out) = if cleared {
+            (self.cleared_spans, &self.cleared)
         } else {
-            (self.spans, self.ranges)
+            (self.spans, &self.ranges)
         };
+        let mut writer = out.writer()?;
         let mut joined = Concat::default();
         for span in spans {
             let chunk = self
                 .list(span.list as usize, cleared)
                 .get(span.first as usize..span.end as usize)?;
-            let window = joined.window();
-            // SAFETY: from `window` on, the output is only this task's:
-            // readers read below `settled`, which never passes `window`.
-            let out = unsafe {
-                core::slice::from_raw_parts_mut(out.add(window), room.checked_sub(window)?)
-            };
-            joined.append(chunk, out)?;
-            settled(joined.window());
+            joined.append(chunk, writer.room_from(joined.window()))?;
+            // SAFETY: `Concat` has written every range below its window
+            // (it writes only from its last range on).
+            unsafe { writer.settle(joined.window()) };
+            cond_resched();
         }
+        // SAFETY: all `len()` joined ranges are written.
+        unsafe { writer.settle(joined.len()) };
         Some(joined.len())
     }
 
     /// Join both outputs: (ranges, cleared stretches) joined, or `None` if
-    /// a span lies outside its list (then no range is). Releases the
-    /// chunks waiting for their ranges in any case.
+    /// a span lies outside its list (then no range is).
     fn join(&self) -> Option<(usize, usize)> {
-        let joined = self.join_one(false, |n| {
-            // Pairs with `chunk`'s acquire: the ranges below are written.
-            self.settled.store(n, Ordering::Release);
-            cond_resched();
-        });
-        self.settled.store(joined.unwrap_or(0), Ordering::Release);
-        self.done.store(true, Ordering::Release);
-        Some((joined?, self.join_one(true, |_| ())?))
-    }
-
-    /// Ranges `part` of the joined ranges, or of the joined cleared
-    /// stretches.
-    ///
-    /// # Safety
-    ///
-    /// The join has written them and no longer writes them.
-    unsafe fn joined(&self, cleared: bool, part: core::ops::Range<usize>) -> &[Range] {
-        let (out, _) = if cleared { self.cleared } else { self.ranges };
-        // SAFETY: written and final (the caller), so initialized and
-        // within the output's room.
-        unsafe {
-            core::slice::from_raw_parts(
-                out.cast::<Range>().add(part.start).cast_const(),
-                part.len(),
-            )
-        }
+        Some((self.join_one(false)?, self.join_one(true)?))
     }
 
     /// The ranges of rules chunk `chunk`, once they are final (preemptible
     /// wait: the join makes them ten times faster than they are checked).
     fn chunk(&self, chunk: usize) -> &[Range] {
         let first = chunk.saturating_mul(RULES_CHUNK);
-        let end = first.saturating_add(RULES_CHUNK);
-        loop {
-            // `done` first: once it is seen, `settled` is every range.
-            let done = self.done.load(Ordering::Acquire);
-            let settled = self.settled.load(Ordering::Acquire);
-            if done || end <= settled {
-                let end = end.min(settled);
-                // SAFETY: the ranges below `settled` are written and final
-                // (the acquire above).
-                return unsafe { self.joined(false, first.min(end)..end) };
-            }
-            cond_resched();
-            core::hint::spin_loop();
-        }
+        self.ranges
+            .wait_for(first..first.saturating_add(RULES_CHUNK), || {
+                cond_resched();
+                core::hint::spin_loop();
+            })
     }
 }
 
@@ -1900,15 +1859,10 @@ impl SideTask for JoinThenRam<'_> {
         let start = Clock::now();
         self.joined = self.joining.join().ok_or(EIO)?;
         self.join_ns = ns_since(start);
-        let (ranges, cleared) = self.joined;
-        // SAFETY: the join, over, wrote the first `joined` slots of each
-        // output.
-        let joined = unsafe {
-            (
-                self.joining.joined(false, 0..ranges),
-                self.joining.joined(true, 0..cleared),
-            )
-        };
+        let joined = (
+            self.joining.ranges.all().ok_or(EIO)?,
+            self.joining.cleared.all().ok_or(EIO)?,
+        );
         check_direct_map(
             self.walk,
             self.live,
@@ -2045,18 +1999,19 @@ fn scan_with(
         // (empty) vectors, as it checks them (`Joining`).
         ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
         let most = walked.ranges.capacity().min(listed(&ws.spans));
+        // Out of `walked` while the join writes them (the other tables
+        // read `walked` meanwhile).
+        let (mut ranges, mut cleared) = (
+            core::mem::take(&mut walked.ranges),
+            core::mem::take(&mut walked.cleared),
+        );
         let joining = Joining {
             spans: &ws.spans,
             cleared_spans: &ws.cleared_spans,
             views: &ws.views,
-            ranges: (walked.ranges.as_mut_ptr().cast(), walked.ranges.capacity()),
-            cleared: (
-                walked.cleared.as_mut_ptr().cast(),
-                walked.cleared.capacity(),
-            ),
+            ranges: Published::new(ranges.spare_capacity_mut()),
+            cleared: Published::new(cleared.spare_capacity_mut()),
             most,
-            settled: AtomicUsize::new(0),
-            done: AtomicBool::new(false),
         };
         let mut join_ram = JoinThenRam {
             joining: &joining,
@@ -2094,17 +2049,18 @@ fn scan_with(
             total_ns: 0,
         };
         let (tables, mms) = (others.tables, others.mms);
-        let (ranges, cleared) = join_ram.joined;
+        let (joined, joined_cleared) = join_ram.joined;
         walked.merge_ns = join_ram.join_ns;
-        if ranges > walked.ranges.capacity() || cleared > walked.cleared.capacity() {
+        if joined > ranges.capacity() || joined_cleared > cleared.capacity() {
             return Err(EIO);
         }
-        // SAFETY: the join wrote the first `ranges` and `cleared` slots of
-        // the two (empty) vectors' capacity.
+        // SAFETY: the join wrote the first `joined` and `joined_cleared`
+        // slots of the two (empty) vectors' capacity.
         unsafe {
-            walked.ranges.inc_len(ranges);
-            walked.cleared.inc_len(cleared);
+            ranges.inc_len(joined);
+            cleared.inc_len(joined_cleared);
         }
+        (walked.ranges, walked.cleared) = (ranges, cleared);
         Ok((walked, mapped, tables, mms, phases))
     })();
     ws.pool.workers.end();

@@ -207,3 +207,131 @@ impl<T> Drop for Producer<'_, '_, T> {
         self.queue.done.store(true, Ordering::Release);
     }
 }
+
+/// A list that one writer makes in order while readers read the part of it
+/// that is final: the writer settles a prefix (release) once nothing it
+/// does later changes it, and a reader of a stretch waits until the stretch
+/// is settled, or the writer is done.
+///
+/// The scan's join of the workers' lists is the writer (each item's ranges
+/// may still extend the last one before it, so only the ranges before the
+/// last are final), and the rules' chunks are the readers.
+pub struct Published<'a, T> {
+    slots: &'a [UnsafeCell<MaybeUninit<T>>],
+    settled: AtomicUsize,
+    /// The writer is done: `settled` is the whole list.
+    done: AtomicBool,
+    /// The writer was handed out.
+    written: AtomicBool,
+    watch: Watch,
+}
+
+// SAFETY: the one writer writes only slots at or past `settled`, and
+// settles slots only once written; readers read only below `settled`
+// (acquire), which never moves back.
+unsafe impl<T: Send + Sync> Sync for Published<'_, T> {}
+
+impl<'a, T> Published<'a, T> {
+    /// An empty list over `room`.
+    pub fn new(room: &'a mut [MaybeUninit<T>]) -> Self {
+        let len = room.len();
+        // SAFETY: `UnsafeCell<U>` has the layout of `U`, and the exclusive
+        // borrow of `room` is held for `'a`.
+        let slots = unsafe { core::slice::from_raw_parts(room.as_mut_ptr().cast(), len) };
+        Published {
+            slots,
+            settled: AtomicUsize::new(0),
+            done: AtomicBool::new(false),
+            written: AtomicBool::new(false),
+            watch: Watch::new(len),
+        }
+    }
+
+    /// The writer, to the first caller only. The list is done (every
+    /// settled slot is all of it) when the writer is dropped.
+    pub fn writer(&self) -> Option<Writer<'_, 'a, T>> {
+        if self.written.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Writer {
+            list: self,
+            settled: 0,
+        })
+    }
+
+    /// Slots `part` of the list, clipped to what the list holds, once they
+    /// are settled (calling `relax` between looks until then).
+    pub fn wait_for(&self, part: Range<usize>, mut relax: impl FnMut()) -> &[T] {
+        loop {
+            // `done` first: once it is seen, `settled` is final.
+            let done = self.done.load(Ordering::Acquire);
+            let settled = self.settled.load(Ordering::Acquire);
+            if done || part.end <= settled {
+                return self.settled_part(part, settled);
+            }
+            relax();
+        }
+    }
+
+    /// The settled slots of `part` (`settled` read with acquire).
+    fn settled_part(&self, part: Range<usize>, settled: usize) -> &[T] {
+        let end = part.end.min(settled);
+        let start = part.start.min(end);
+        for i in start..end {
+            self.watch.read(i);
+        }
+        // SAFETY: slots below `settled` are written and are not written
+        // again; `UnsafeCell<MaybeUninit<T>>` has the layout of `T`.
+        unsafe { core::slice::from_raw_parts(self.slots[start..end].as_ptr().cast(), end - start) }
+    }
+
+    /// The whole list, once the writer is done (`None` before).
+    pub fn all(&self) -> Option<&[T]> {
+        if !self.done.load(Ordering::Acquire) {
+            return None;
+        }
+        let settled = self.settled.load(Ordering::Acquire);
+        Some(self.settled_part(0..settled, settled))
+    }
+}
+
+/// The one writer of a [`Published`] list.
+pub struct Writer<'l, 'a, T> {
+    list: &'l Published<'a, T>,
+    settled: usize,
+}
+
+impl<T> Writer<'_, '_, T> {
+    /// The slots from `from` on, to write (`from` below what is settled
+    /// gives no slots: those are the readers').
+    pub fn room_from(&mut self, from: usize) -> &mut [MaybeUninit<T>] {
+        if from < self.settled {
+            return &mut [];
+        }
+        let Some(slots) = self.list.slots.get(from..) else {
+            return &mut [];
+        };
+        for i in from..from + slots.len() {
+            self.list.watch.wrote(i);
+        }
+        // SAFETY: slots at or past `settled` are only this writer's (there
+        // is one per list), and `&mut self` keeps this borrow unique.
+        unsafe { core::slice::from_raw_parts_mut(slots.as_ptr().cast_mut().cast(), slots.len()) }
+    }
+
+    /// Settle the first `n` slots (never fewer than before).
+    ///
+    /// # Safety
+    ///
+    /// The first `n` slots are written.
+    pub unsafe fn settle(&mut self, n: usize) {
+        self.settled = n.max(self.settled).min(self.list.slots.len());
+        self.list.settled.store(self.settled, Ordering::Release);
+    }
+}
+
+impl<T> Drop for Writer<'_, '_, T> {
+    fn drop(&mut self) {
+        self.list.done.store(true, Ordering::Release);
+    }
+}

@@ -156,3 +156,80 @@ proptest! {
         check(items, room, batch, workers, overlap);
     }
 }
+
+/// One writer makes `items` values in order, settling all but its last
+/// (as the join does: the next item may extend it) after each, while
+/// `readers` threads read chunks of `chunk`: every chunk a reader gets
+/// is final and the values it expects; the whole list at the end.
+fn publish(items: usize, chunk: usize, readers: usize) {
+    use vmlayout_core::work::Published;
+    let mut room = vec![MaybeUninit::uninit(); items];
+    let list = Published::new(&mut room);
+    let chunks = items.div_ceil(chunk.max(1));
+    std::thread::scope(|s| {
+        let list = &list;
+        s.spawn(move || {
+            let mut writer = list.writer().expect("the first caller writes");
+            assert!(list.writer().is_none());
+            for i in 0..items {
+                writer.room_from(i)[0].write(i as u64 * 3);
+                // SAFETY: the slots below `i + 1` are written.
+                unsafe { writer.settle(i) };
+                if i % 5 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            // SAFETY: all are written.
+            unsafe { writer.settle(items) };
+        });
+        for r in 0..readers {
+            s.spawn(move || {
+                for c in (r..chunks).step_by(readers) {
+                    let part = c * chunk..(c + 1) * chunk;
+                    let got = list.wait_for(part.clone(), std::thread::yield_now);
+                    let want: Vec<u64> = (part.start..part.end.min(items))
+                        .map(|i| i as u64 * 3)
+                        .collect();
+                    assert_eq!(got, &want[..]);
+                }
+            });
+        }
+    });
+    let want: Vec<u64> = (0..items).map(|i| i as u64 * 3).collect();
+    assert_eq!(list.all(), Some(&want[..]));
+}
+
+#[test]
+fn published_chunks_are_final() {
+    publish(1000, 64, 2);
+    publish(0, 8, 2);
+    publish(1, 8, 3);
+}
+
+#[test]
+fn published_writer_cannot_touch_what_is_settled() {
+    use vmlayout_core::work::Published;
+    let mut room = [MaybeUninit::uninit(); 4];
+    let list = Published::new(&mut room);
+    let mut writer = list.writer().unwrap();
+    writer.room_from(0)[0].write(1u8);
+    writer.room_from(1)[0].write(2u8);
+    // SAFETY: two are written.
+    unsafe { writer.settle(2) };
+    assert!(writer.room_from(1).is_empty());
+    assert_eq!(writer.room_from(2).len(), 2);
+    assert!(list.all().is_none());
+    assert_eq!(list.wait_for(0..2, || panic!("settled: no wait")), &[1, 2]);
+    drop(writer);
+    assert_eq!(list.all(), Some(&[1u8, 2][..]));
+    assert_eq!(list.wait_for(1..9, || panic!("done: no wait")), &[2]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn published_readers_see_the_serial_list(items in 0usize..800, chunk in 1usize..100, readers in 1usize..4) {
+        publish(items, chunk, readers);
+    }
+}

@@ -61,3 +61,37 @@ fn two_workers_past_the_room() {
 fn two_workers_no_items() {
     model(0, 2, 1);
 }
+
+/// One writer settles three values one by one (all but the last, then the
+/// rest when done) while a reader waits for chunks of two: what the reader
+/// gets is what was written.
+#[test]
+fn published_reader_and_writer() {
+    use vmlayout_core::work::Published;
+    loom::model(|| {
+        let room: &'static mut [MaybeUninit<u32>] =
+            Box::leak(vec![MaybeUninit::uninit(); 3].into_boxed_slice());
+        let list = Arc::new(Published::new(room));
+        let reader = {
+            let list = list.clone();
+            loom::thread::spawn(move || {
+                let first = list.wait_for(0..2, loom::thread::yield_now).to_vec();
+                let second = list.wait_for(2..4, loom::thread::yield_now).to_vec();
+                (first, second)
+            })
+        };
+        {
+            let mut writer = list.writer().unwrap();
+            for i in 0..3 {
+                writer.room_from(i)[0].write(10 + i as u32);
+                // SAFETY: the slots below `i` are written.
+                unsafe { writer.settle(i) };
+            }
+            // SAFETY: all three are written.
+            unsafe { writer.settle(3) };
+        }
+        let (first, second) = reader.join().unwrap();
+        assert_eq!(first, [10, 11]);
+        assert_eq!(second, [12]);
+    });
+}
