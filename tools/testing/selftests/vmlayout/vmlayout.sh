@@ -56,7 +56,8 @@ field() {
 # from one copy of ptdump taken at the start (the markers do not move, and
 # ptdump takes seconds per read on a KASAN kernel).
 ptdump_marker() {
-	awk -v m="---[ $1 ]---" 'found { split($1, r, "-"); print r[1]; exit } $0 == m { found = 1 }' "$tmp/ptdump.first"
+	awk -v m="---[ $1 ]---" 'found { split($1, r, "-"); print r[1]; exit }
+		$0 == m { found = 1 }' "$tmp/ptdump.first"
 }
 
 kallsyms() { awk -v s="$1" '$3 == s { print "0x" $1; exit }' /proc/kallsyms; }
@@ -141,8 +142,10 @@ reporter_check() {
 		got=$(sed -n "s/^ *\"$sev\": \([0-9]*\),*\$/\1/p" "$tmp/report.json" | head -n1)
 		[ "$want" = "$got" ] || bad="$bad $sev:$got/$want"
 	done
-	want=$(awk '$1 == "rule" { for (i = 2; i <= NF; i++) if ($i ~ /^found=/) { sub(/found=/, "", $i); n += $i } } END { print n + 0 }' "$F")
-	got=$(sed -n 's/^ *"found": \([0-9]*\),*$/\1/p' "$tmp/report.json" | awk '{ n += $1 } END { print n + 0 }')
+	want=$(awk '$1 == "rule" { for (i = 2; i <= NF; i++) if ($i ~ /^found=/) {
+		sub(/found=/, "", $i); n += $i } } END { print n + 0 }' "$F")
+	got=$(sed -n 's/^ *"found": \([0-9]*\),*$/\1/p' "$tmp/report.json" |
+		awk '{ n += $1 } END { print n + 0 }')
 	[ "$want" = "$got" ] || bad="$bad found:$got/$want"
 	map=$(field "$F" scope map)
 	if grep -q "^finding .* severity=error " "$F" ||
@@ -210,14 +213,17 @@ if [ -x "$LDT_HOLDER" ]; then
 	"$LDT_HOLDER" > "$tmp/ldt.out" 2>&1 &
 	ldt_pid=$!
 	waited=0
-	while ! grep -q "ldt ready" "$tmp/ldt.out" && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
+	while ! grep -q "ldt ready" "$tmp/ldt.out" && [ $waited -lt 50 ]; do
+		sleep 0.1; waited=$((waited + 1))
+	done
 fi
 [ -n "$NO_PTDUMP" ] || cat "$PTDUMP" > "$tmp/ptdump.first"
 locked_down
 note "kernel: $(uname -r)${NO_PTDUMP:+; $NO_PTDUMP}${NO_WX:+; $NO_WX}${LOCKED:+; $LOCKED}"
 files_seen=0
 for f in summary layout map findings stats; do
-	if cat "$DBG/$f" > "$tmp/$f" 2>/dev/null && head -n1 "$tmp/$f" | grep -qx "# vmlayout format=2 file=$f"; then
+	if cat "$DBG/$f" > "$tmp/$f" 2>/dev/null &&
+		head -n1 "$tmp/$f" | grep -qx "# vmlayout format=2 file=$f"; then
 		files_seen=$((files_seen + 1))
 	else
 		note "$DBG/$f: unreadable or bad header: $(head -n1 "$tmp/$f" 2>/dev/null)"
@@ -233,29 +239,38 @@ levels=$(field "$S" paging levels)
 if grep -qw no5lvl /proc/cmdline || ! grep -qw la57 /proc/cpuinfo; then want=4; else want=5; fi
 [ "$levels" = "$want" ]; ktap_result $? "paging mode $levels levels (cmdline and cpuinfo say $want)"
 
-check_ptdump "page_offset_base against ptdump 'Low Kernel Mapping'" 'Low Kernel Mapping' "$(base page_offset_base)"
+check_ptdump "page_offset_base against ptdump 'Low Kernel Mapping'" 'Low Kernel Mapping' \
+	"$(base page_offset_base)"
 check_ptdump "vmalloc_base against ptdump 'vmalloc() Area'" 'vmalloc() Area' "$(base vmalloc_base)"
 check_ptdump "vmemmap_base against ptdump 'Vmemmap'" 'Vmemmap' "$(base vmemmap_base)"
 text=$(kallsyms _text)
 check_eq "kernel text base against kallsyms _text" "$text" "$(base kernel_text)"
-check_eq "text slide against kallsyms _text - 0xffffffff81000000" "$((text - 0xffffffff81000000))" "$(base text_slide)"
-code=$(awk -F' : ' '$2 == "Kernel code" { split($1, r, "-"); gsub(/ /, "", r[1]); print "0x" r[1]; exit }' /proc/iomem)
+check_eq "text slide against kallsyms _text - 0xffffffff81000000" \
+	"$((text - 0xffffffff81000000))" "$(base text_slide)"
+code=$(awk -F' : ' '$2 == "Kernel code" {
+	split($1, r, "-"); gsub(/ /, "", r[1]); print "0x" r[1]; exit }' /proc/iomem)
 check_eq "phys_base: iomem 'Kernel code' = _text - __START_KERNEL_map + phys_base" \
 	"$code" "$((text - 0xffffffff80000000 + $(base phys_base)))"
-ram_end=$(awk -F' : ' '$2 == "System RAM" { split($1, r, "-"); e = r[2] } END { print "0x" e }' /proc/iomem)
+ram_end=$(awk -F' : ' '$2 == "System RAM" { split($1, r, "-"); e = r[2] }
+	END { print "0x" e }' /proc/iomem)
 check_eq "ram_end against the last System RAM in iomem" "$((ram_end + 1))" "$(base ram_end)"
 
 map=$(field "$S" map name)
 region() { field "$L" region "$1" name "$2"; }
 [ -n "$map" ] && [ "$(region map direct-map)" = "$map" ]
 ktap_result $? "layout evaluates the current map '$map'"
-check_eq "layout direct-map live_start = summary" "$(base page_offset_base)" "$(region live_start direct-map)"
+check_eq "layout direct-map live_start = summary" "$(base page_offset_base)" \
+	"$(region live_start direct-map)"
 check_eq "layout vmalloc live_start = summary" "$(base vmalloc_base)" "$(region live_start vmalloc)"
 check_eq "layout vmemmap live_start = summary" "$(base vmemmap_base)" "$(region live_start vmemmap)"
-check_eq "layout kernel-text live_start against kallsyms _text" "$text" "$(region live_start kernel-text)"
-check_ptdump "layout modules live_start against ptdump 'Modules'" Modules "$(region live_start modules)"
-check_ptdump "layout fixmap live_start against ptdump 'Fixmap Area'" 'Fixmap Area' "$(region live_start fixmap)"
-check_ptdump "layout cpu-entry-area live_start against ptdump 'CPU entry Area'" 'CPU entry Area' "$(region live_start cpu-entry-area)"
+check_eq "layout kernel-text live_start against kallsyms _text" "$text" \
+	"$(region live_start kernel-text)"
+check_ptdump "layout modules live_start against ptdump 'Modules'" Modules \
+	"$(region live_start modules)"
+check_ptdump "layout fixmap live_start against ptdump 'Fixmap Area'" 'Fixmap Area' \
+	"$(region live_start fixmap)"
+check_ptdump "layout cpu-entry-area live_start against ptdump 'CPU entry Area'" 'CPU entry Area' \
+	"$(region live_start cpu-entry-area)"
 etext=$(kallsyms _etext)
 tend=$(region live_end kernel-text)
 [ -n "$tend" ] && [ $((tend - etext)) -ge 0 ] && [ $((tend - etext)) -lt $((1 << 30)) ]
@@ -263,7 +278,8 @@ ktap_result $? "layout kernel-text live_end $tend covers kallsyms _etext $etext"
 
 # Every region record is complete; no error verdict on a healthy kernel.
 nregions=$(grep -c '^region ' "$L")
-incomplete=$(awk '$1 == "region" && !(/ doc_start=0x/ && / doc_end=0x/ && / live_start=/ && / live_end=/ && / placement=/ && / slide=/ && / verdict=/ && / severity=/)' "$L" | wc -l)
+incomplete=$(awk '$1 == "region" && !(/ doc_start=0x/ && / doc_end=0x/ && / live_start=/ &&
+	/ live_end=/ && / placement=/ && / slide=/ && / verdict=/ && / severity=/)' "$L" | wc -l)
 [ "$nregions" -gt 10 ] && [ "$incomplete" -eq 0 ]
 ktap_result $? "layout holds $nregions complete region records"
 errors=$(grep '^region .* severity=error' "$L")
@@ -281,7 +297,8 @@ if [ "$builtin" -eq 1 ] && [ "${mms:-0}" -eq 0 ] && [ -z "$LOCKED" ]; then
 	echo 1 > "$DBG/rescan"
 	mms=$(field "$DBG/findings" scope mms_checked)
 fi
-[ "${ranges:-0}" -gt 20 ] && [ "$(field "$F" scope cpus_checked)" = "$online" ] && [ "${mms:-0}" -gt 0 ] && [ "$(grep -c '^rule ' "$F")" -ge 10 ]
+[ "${ranges:-0}" -gt 20 ] && [ "$(field "$F" scope cpus_checked)" = "$online" ] &&
+	[ "${mms:-0}" -gt 0 ] && [ "$(grep -c '^rule ' "$F")" -ge 10 ]
 ktap_result $? "findings shows what it looked at: $ranges ranges, $online CPUs, $mms mms, every rule with a count"
 errs=$(grep '^finding .*severity=error' "$F")
 [ -z "$errs" ]; ktap_result $? "load-time scan of a clean boot: zero error findings"
@@ -290,8 +307,11 @@ walked=$(field "$ST" walk cpus)
 [ "$walked" = "$online" ] && [ "$(grep -c '^cpu ' "$ST")" = "$online" ]
 ktap_result $? "stats: the walk ran on all $online online CPUs"
 # Bytes per region in stats add up to the bytes in map.
-map_bytes=$(awk '$1 == "range" && $2 == "table=kernel" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "size") b = kv[2]; if (kv[1] == "repeat") n = kv[2] } t += b * n } END { printf "%.0f", t }' "$M")
-stat_bytes=$(awk '$1 == "region" { for (i = 2; i <= NF; i++) if ($i ~ /^bytes_/) { sub(/bytes_[0-9a-z]*=/, "", $i); t += $i } } END { printf "%.0f", t }' "$ST")
+map_bytes=$(awk '$1 == "range" && $2 == "table=kernel" { n = 1; for (i = 2; i <= NF; i++) {
+	split($i, kv, "="); if (kv[1] == "size") b = kv[2]; if (kv[1] == "repeat") n = kv[2] }
+	t += b * n } END { printf "%.0f", t }' "$M")
+stat_bytes=$(awk '$1 == "region" { for (i = 2; i <= NF; i++) if ($i ~ /^bytes_/) {
+	sub(/bytes_[0-9a-z]*=/, "", $i); t += $i } } END { printf "%.0f", t }' "$ST")
 [ "$map_bytes" = "$stat_bytes" ] && [ "$map_bytes" -gt 0 ]
 ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
 
@@ -311,7 +331,9 @@ ktap_result $? "stats bytes per region add up to map ($map_bytes bytes)"
 # counted instead, and S must be what they imply (each range and the gap
 # before it are two entries; the area's tail adds at most four more).
 # Reading uses shell builtins.
-merge() { awk '{ if ($1 == e && $3 == a && $4 == l) { e = $2; next } if (s != "") print s, e, a, l; s = $1; e = $2; a = $3; l = $4 } END { if (s != "") print s, e, a, l }'; }
+merge() { awk '{ if ($1 == e && $3 == a && $4 == l) { e = $2; next }
+	if (s != "") print s, e, a, l; s = $1; e = $2; a = $3; l = $4 }
+	END { if (s != "") print s, e, a, l }'; }
 snapshot() {
 	echo 1 > "$DBG/rescan"
 	while IFS= read -r line; do echo "$line"; done < "$1" > "$tmp/ptdump.raw"
@@ -321,12 +343,14 @@ snapshot() {
 # the 16th as one "first_start last_end count" line in $tmp/map.hidden.
 map_lines() {
 	: > "$tmp/map.hidden"
-	grep "^range table=$1 " "$tmp/map.raw" | while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
+	grep "^range table=$1 " "$tmp/map.raw" |
+		while read -r _ _ start last _ level _ attrs _ _ _ repeat stride _; do
 		start=${start#start=} last=${last#last=} n=${repeat#repeat=} step=${stride#stride=}
 		[ -n "$n" ] || n=1 step=0
 		k=0
 		while [ $k -lt "$n" ] && [ $k -lt 16 ]; do
-			printf '0x%016x 0x%016x %s %s\n' $((start + k * step)) $((last + k * step + 1)) "${attrs#attrs=}" "${level#level=}"
+			printf '0x%016x 0x%016x %s %s\n' $((start + k * step)) \
+				$((last + k * step + 1)) "${attrs#attrs=}" "${level#level=}"
 			k=$((k + 1))
 		done
 		[ "$n" -le 16 ] || printf '0x%016x 0x%016x %s\n' $((start + 16 * step)) \
@@ -338,13 +362,15 @@ map_lines() {
 map_vs_ptdump() {
 	snapshot "${1:-$PTDUMP}"
 	awk -v hidden="$tmp/ptdump.hidden" 'BEGIN { printf "" > hidden }
-	     /^---\[ Kernel Space \]---/ || /^---\[ LDT remap \]---/ && !k { k = 1; next } !k || /^---/ { next }
+	     /^---\[ Kernel Space \]---/ || /^---\[ LDT remap \]---/ && !k { k = 1; next }
+	     !k || /^---/ { next }
 	     / entries skipped / { skipped = $2; next }
 	     { split($1, r, "-")
 	       if (skipped != "") { print from, r[1], skipped > hidden; skipped = "" }
 	       from = r[2]
 	       a = ""; for (i = 3; i < NF; i++) a = a (a == "" ? "" : ",") $i
-	       if (a !~ /RW|ro/) next; print r[1], r[2], a, $NF }' "$tmp/ptdump.raw" | merge > "$tmp/ptdump.norm"
+	       if (a !~ /RW|ro/) next; print r[1], r[2], a, $NF }' "$tmp/ptdump.raw" |
+		merge > "$tmp/ptdump.norm"
 	map_lines "${2:-kernel}" | merge > "$tmp/map.norm"
 	vstart=$(region live_start vmalloc) vend=$(region live_end vmalloc)
 	# debug_pagealloc maps and unmaps direct-map pages on every allocation.
@@ -362,31 +388,42 @@ map_vs_ptdump() {
 		ss=$(hex $((((vstart >> 3) & 0x1fffffffffffffff) + off)))
 		se=$(hex $((((vend >> 3) & 0x1fffffffffffffff) + off)))
 	fi
-	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v ss="$ss" -v se="$se" -v out="$tmp/allowed" \
-	    -v hidden="$tmp/ptdump.hidden" -v mhidden="$tmp/map.hidden" -v capped="$tmp/capped" '
+	awk -v vs="$vstart" -v ve="$vend" -v ds="$ds" -v de="$de" -v ss="$ss" -v se="$se" \
+	    -v out="$tmp/allowed" -v hidden="$tmp/ptdump.hidden" -v mhidden="$tmp/map.hidden" \
+	    -v capped="$tmp/capped" '
 	BEGIN {
 		printf "" > capped
 		n = 0
-		while ((getline l < hidden) > 0) { split(l, h, " "); hs[n] = h[1]; he[n] = h[2]; hk[n] = h[3]; hm[n] = 0; n++ }
+		while ((getline l < hidden) > 0) {
+			split(l, h, " "); hs[n] = h[1]; he[n] = h[2]; hk[n] = h[3]; hm[n] = 0; n++
+		}
 		while ((getline l < mhidden) > 0) {
 			split(l, h, " "); i = win(h[1], h[2])
-			if (i < 0) { print "> run beyond ptdump\x27s cap " l; bad = 1 } else hm[i] += h[3]
+			if (i < 0) {
+				print "> run beyond ptdump\x27s cap " l; bad = 1
+			} else hm[i] += h[3]
 		}
 	}
-	function win(s, e,   i) { for (i = 0; i < n; i++) if (s >= hs[i] && e <= he[i]) return i; return -1 }
+	function win(s, e,   i) {
+		for (i = 0; i < n; i++) if (s >= hs[i] && e <= he[i]) return i; return -1
+	}
 	FNR == NR { p[$0] = 1; next }
-	{ i = win($1, $2); if (i >= 0) { hm[i]++; next } if ($0 in p) delete p[$0]; else only(">", $0) }
+	{ i = win($1, $2); if (i >= 0) { hm[i]++; next }
+		if ($0 in p) delete p[$0]; else only(">", $0) }
 	END {
 		for (l in p) only("<", l)
 		for (i = 0; i < n; i++) {
-			if (hk[i] < 2 * hm[i] || hk[i] > 2 * hm[i] + 4) { print "ptdump skipped " hk[i] " entries in " hs[i] "-" he[i] ", map has " hm[i] " ranges there"; bad = 1 }
+			if (hk[i] < 2 * hm[i] || hk[i] > 2 * hm[i] + 4) {
+				print "ptdump skipped " hk[i] " entries in " hs[i] "-" he[i] \
+				      ", map has " hm[i] " ranges there"; bad = 1 }
 			else print hk[i], hm[i] > capped
 		}
 		exit bad
 	}
 	function only(side, l,   f) {
 		split(l, f, " ")
-		if ((f[1] >= vs && f[2] <= ve) || (f[1] >= ds && f[2] <= de) || (f[1] >= ss && f[2] <= se)) { print side, l >> out; allowed++ }
+		if ((f[1] >= vs && f[2] <= ve) || (f[1] >= ds && f[2] <= de) ||
+		    (f[1] >= ss && f[2] <= se)) { print side, l >> out; allowed++ }
 		else { print side, l; bad = 1 }
 	}' "$tmp/ptdump.norm" "$tmp/map.norm" > "$tmp/mismatch"
 }
@@ -398,7 +435,9 @@ elif until map_vs_ptdump || [ $tries -ge 4 ]; do tries=$((tries + 1)); done
 	rm -f "$tmp/allowed"
 	map_vs_ptdump; then
 	capped=""
-	[ ! -s "$tmp/capped" ] || capped=", past ptdump's cap: $(awk '{ printf "%s%s entries skipped by ptdump for %s ranges", s, $1, $2; s = "; " }' "$tmp/capped")"
+	[ ! -s "$tmp/capped" ] || capped=", past ptdump's cap: $(awk '{
+		printf "%s%s entries skipped by ptdump for %s ranges", s, $1, $2;
+		s = "; " }' "$tmp/capped")"
 	ktap_result 0 "map matches ptdump range for range ($(wc -l < "$tmp/map.norm") merged ranges, $(cat "$tmp/allowed" 2>/dev/null | wc -l) vmalloc lines on one side only, $tries retries$capped)"
 	sed 's/^/# vmalloc churn: /' "$tmp/allowed" 2>/dev/null | head -5
 else
@@ -413,7 +452,8 @@ fi
 # window); they must match ptdump's dump of efi_mm range for range. A
 # module cannot reach efi_mm: then summary must say so, with the reason.
 [ -n "$LOCKED" ] || echo 1 > "$DBG/rescan"
-cat "$DBG/summary" > "$S"; cat "$DBG/map" > "$M"; cat "$DBG/findings" > "$F"; cat "$DBG/layout" > "$L"
+cat "$DBG/summary" > "$S"; cat "$DBG/map" > "$M"
+cat "$DBG/findings" > "$F"; cat "$DBG/layout" > "$L"
 efi_checked=$(field "$S" table checked name efi)
 EFI_PTDUMP=/sys/kernel/debug/page_tables/efi
 if [ "$efi_checked" = 1 ] && [ -r "$EFI_PTDUMP" ]; then
@@ -421,15 +461,19 @@ if [ "$efi_checked" = 1 ] && [ -r "$EFI_PTDUMP" ]; then
 	awk -v es="$es" -v ee="$ee" '/^---/ || / entries skipped / { next }
 	     { a = ""; for (i = 3; i < NF; i++) a = a (a == "" ? "" : ",") $i
 	       if (a !~ /RW|ro/) next; split($1, r, "-")
-	       if (r[1] < "0x8000000000000000" || (r[1] >= es && r[1] <= ee)) print r[1], r[2], a, $NF }' "$EFI_PTDUMP" |
+	       if (r[1] < "0x8000000000000000" ||
+	           (r[1] >= es && r[1] <= ee)) print r[1], r[2], a, $NF }' "$EFI_PTDUMP" |
 		merge > "$tmp/efi.ptdump"
 	grep '^range table=efi ' "$M" | while read -r _ _ start last _ level _ attrs _; do
-		printf '%s 0x%016x %s %s\n' "${start#start=}" $((${last#last=} + 1)) "${attrs#attrs=}" "${level#level=}"
-	done | awk -v es="$es" -v ee="$ee" '$1 < "0x8000000000000000" || ($1 >= es && $1 <= ee)' | merge > "$tmp/efi.map"
+		printf '%s 0x%016x %s %s\n' "${start#start=}" $((${last#last=} + 1)) \
+			"${attrs#attrs=}" "${level#level=}"
+	done | awk -v es="$es" -v ee="$ee" '$1 < "0x8000000000000000" || ($1 >= es && $1 <= ee)' |
+		merge > "$tmp/efi.map"
 	n=$(wc -l < "$tmp/efi.map")
 	[ "$n" -gt 0 ] && cmp -s "$tmp/efi.ptdump" "$tmp/efi.map"
 	ktap_result $? "EFI table: map table=efi matches ptdump's efi_mm dump in the 1:1 map and the EFI window ($n merged ranges)"
-	cmp -s "$tmp/efi.ptdump" "$tmp/efi.map" || diff "$tmp/efi.ptdump" "$tmp/efi.map" | head -10 | sed 's/^/# /'
+	cmp -s "$tmp/efi.ptdump" "$tmp/efi.map" ||
+		diff "$tmp/efi.ptdump" "$tmp/efi.map" | head -10 | sed 's/^/# /'
 else
 	reason=$(field "$S" table reason name efi)
 	[ "$efi_checked" = 0 ] && [ -n "$reason" ] && ! grep -q '^range table=efi ' "$M"
@@ -440,8 +484,10 @@ fi
 # shows under its pid, read-only and not executable; with it off, there is
 # no LDT remap and summary says PTI is off. Either way, no warn or error.
 pti=$(field "$S" pti enabled)
-ldt_ranges=$(awk -v pid="$ldt_pid" '$1 == "region" { k = ($0 ~ / name=ldt-remap / && $0 ~ (" pid=" pid " ")); next }
-	k && $1 == "range" && / table=mm / && / attrs=ro,NX / && / rw=0 user=0 exec=0/' "$M" | wc -l)
+ldt_ranges=$(awk -v pid="$ldt_pid" '$1 == "region" {
+		k = ($0 ~ / name=ldt-remap / && $0 ~ (" pid=" pid " ")); next }
+	k && $1 == "range" && / table=mm / && / attrs=ro,NX / && / rw=0 user=0 exec=0/' "$M" |
+		wc -l)
 bad=$(grep -E '^finding .*severity=(warn|error)' "$F" | wc -l)
 if [ -z "$ldt_pid" ]; then
 	ktap_result 1 "LDT remap: the LDT holder $LDT_HOLDER is missing"
@@ -457,10 +503,15 @@ fi
 # ESPFIX: where the kernel uses it, ptdump has mapped ESPfix lines and map
 # shows the area as runs (repeat=) whose bytes are what the stats count;
 # where it does not, neither shows any.
-espfix_ptdump=$(awk '/^---\[ ESPfix Area \]---/ { k = 1; next } /^---/ { k = 0 } k && / ro / ' "$tmp/ptdump.first" 2>/dev/null | wc -l)
-espfix_runs=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next } k && $1 == "range" && / repeat=/' "$M" | wc -l)
-espfix_ranges=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next }
-	k && $1 == "range" { n = 1; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "repeat") n = kv[2] } t += n } END { print t + 0 }' "$M")
+espfix_ptdump=$(awk '/^---\[ ESPfix Area \]---/ { k = 1; next } /^---/ { k = 0 } k && / ro / ' \
+	"$tmp/ptdump.first" 2>/dev/null | wc -l)
+espfix_runs=$(awk '$1 == "region" { k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next }
+	k && $1 == "range" && / repeat=/' "$M" | wc -l)
+espfix_ranges=$(awk '$1 == "region" {
+		k = ($0 ~ / name=espfix / && $0 ~ / table=kernel/); next }
+	k && $1 == "range" { n = 1; for (i = 2; i <= NF; i++) {
+		split($i, kv, "="); if (kv[1] == "repeat") n = kv[2] } t += n }
+	END { print t + 0 }' "$M")
 if skip_if "$NO_PTDUMP" "ESPFIX against ptdump's ESPfix Area"; then
 	:
 elif [ "$espfix_ptdump" -gt 0 ]; then
@@ -476,7 +527,8 @@ fi
 # shares in the kernel half) against ptdump's current_user (this shell's,
 # which has no LDT), range for range, as the kernel table is held above.
 USER_PTDUMP=/sys/kernel/debug/page_tables/current_user
-if [ "$pti" = 1 ] && skip_if "$(both "$NO_PTDUMP" "$LOCKED")" "PTI user table: map table=user against ptdump current_user"; then
+if [ "$pti" = 1 ] && skip_if "$(both "$NO_PTDUMP" "$LOCKED")" \
+	"PTI user table: map table=user against ptdump current_user"; then
 	:
 elif [ "$pti" = 1 ] && [ -r "$USER_PTDUMP" ]; then
 	tries=0
@@ -495,16 +547,24 @@ fi
 # level (the early shadow); vmlayout must show that shadow and read each shared
 # table once, not once per entry (which is some 10^7 table pages). Any other
 # kernel shares no table.
-shared=$(awk '$1 == "cpu" { for (i = 2; i <= NF; i++) if ($i ~ /^shared_entries=/) { sub(/.*=/, "", $i); t += $i } } END { print t + 0 }' "$ST")
-shadow=$(awk '$1 == "region" { k = ($0 ~ / name=kasan-shadow /); next } k && $1 == "range"' "$M" | wc -l)
+shared=$(awk '$1 == "cpu" { for (i = 2; i <= NF; i++) if ($i ~ /^shared_entries=/) {
+	sub(/.*=/, "", $i); t += $i } } END { print t + 0 }' "$ST")
+shadow=$(awk '$1 == "region" { k = ($0 ~ / name=kasan-shadow /); next }
+	k && $1 == "range"' "$M" | wc -l)
 tables=$(field "$ST" walk table_pages)
-if [ -n "$NO_PTDUMP" ]; then kasan=$(kallsyms kasan_report); else kasan=$(ptdump_marker 'KASAN shadow'); fi
+if [ -n "$NO_PTDUMP" ]; then
+	kasan=$(kallsyms kasan_report)
+else
+	kasan=$(ptdump_marker 'KASAN shadow')
+fi
 if [ -n "$kasan" ]; then
-	[ "$shared" -gt 0 ] && [ "$shadow" -gt 0 ] && [ "${tables:-0}" -gt 0 ] && [ "$tables" -lt 100000 ]
+	[ "$shared" -gt 0 ] && [ "$shadow" -gt 0 ] && [ "${tables:-0}" -gt 0 ] &&
+		[ "$tables" -lt 100000 ]
 	ktap_result $? "KASAN kernel: $shadow shadow ranges in map, $shared entries of shared tables not re-read, $tables table pages walked"
 else
 	[ "$shared" -eq 0 ] && [ "$shadow" -eq 0 ]
-	ktap_result $? "no KASAN: no shadow in map ($shadow ranges) and no shared tables ($shared entries)"
+	ktap_result $? \
+		"no KASAN: no shadow in map ($shadow ranges) and no shared tables ($shared entries)"
 fi
 
 # The command files (rescan, bench) refuse anything but their word.
@@ -525,14 +585,16 @@ command_cases() {
 	fp=$(field "$DBG/stats" floor table_pages) wp=$(field "$DBG/stats" walk table_pages)
 	fns=$(field "$DBG/stats" floor ns)
 	# Two walks, not atomic: vmalloc churn may add or free a few tables between.
-	[ "${fp:-0}" -gt 0 ] && [ "${fns:-0}" -gt 0 ] && [ $(((fp - wp) * 50)) -le "$wp" ] && [ $(((wp - fp) * 50)) -le "$wp" ]
+	[ "${fp:-0}" -gt 0 ] && [ "${fns:-0}" -gt 0 ] && [ $(((fp - wp) * 50)) -le "$wp" ] &&
+		[ $(((wp - fp) * 50)) -le "$wp" ]
 	ktap_result $? "bench 'floor' copied $fp table pages in ${fns}ns (the walk visited $wp)"
 }
 if [ -n "$LOCKED" ]; then
 	# Under lockdown the kernel, not vmlayout, refuses the write.
 	! echo 1 2>/dev/null > "$DBG/rescan"
 	ktap_result $? "rescan refused: $LOCKED"
-	skip_if "$LOCKED" "bench rejects anything but 'floor'" "bench 'floor' copies the table pages"
+	skip_if "$LOCKED" "bench rejects anything but 'floor'" \
+		"bench 'floor' copies the table pages"
 else
 	command_cases
 fi
@@ -542,7 +604,8 @@ fi
 plant_case() {
 	kind=$1 pattern=$2; shift 2
 	if ! insmod "$PLANT" plant="$kind" "$@"; then
-		ktap_result 1 "plant $kind: insmod $PLANT failed"; ktap_result 1 "plant $kind: removed"
+		ktap_result 1 "plant $kind: insmod $PLANT failed"
+		ktap_result 1 "plant $kind: removed"
 		return
 	fi
 	addr=$(klog | sed -n "s/.*vmlayout_plant: $kind at \(0x[0-9a-f]*\).*/\1/p" | tail -n1)
@@ -565,8 +628,9 @@ plant_case() {
 if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page planted" \
 	"plant wx: removed" "plant user: finding" "plant user: removed" "plant hole: finding" \
 	"plant hole: removed" "plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
-	"plant pti: removed" "selftest 'fault': vmalloc_sync_fault" "selftest rejects anything but 'fault'" \
-	"plant sync: finding" "plant sync: vmalloc_sync_fault class=unsynced" "plant sync: removed"; then
+	"plant pti: removed" "selftest 'fault': vmalloc_sync_fault" \
+	"selftest rejects anything but 'fault'" "plant sync: finding" \
+	"plant sync: vmalloc_sync_fault class=unsynced" "plant sync: removed"; then
 	:
 elif [ -e "$PLANT" ]; then
 	plant_case wx "id=wx .* region=vmalloc "
@@ -584,13 +648,16 @@ elif [ -e "$PLANT" ]; then
 	if [ "$(field "$S" pti enabled)" = 1 ]; then
 		sleep 1000 &
 		sleeper=$!
-		plant_case pti "id=pti-leak .* region=hypervisor-guard owner=task pid=$sleeper " pid=$sleeper
+		plant_case pti "id=pti-leak .* region=hypervisor-guard owner=task pid=$sleeper " \
+			pid=$sleeper
 		kill $sleeper
 	else
 		! insmod "$PLANT" plant=pti pid=$$ 2>/dev/null
-		ktap_result $? "PTI off: the companion cannot plant into a user-mode table (there is none)"
+		ktap_result $? \
+			"PTI off: the companion cannot plant into a user-mode table (there is none)"
 		echo 1 > "$DBG/rescan"
-		! grep -q ' table=user ' "$DBG/map" && ! grep -q '^finding table=user ' "$DBG/findings"
+		! grep -q ' table=user ' "$DBG/map" &&
+			! grep -q '^finding table=user ' "$DBG/findings"
 		ktap_result $? "PTI off: no user-mode table in map or findings"
 	fi
 	# vmlayout:vmalloc_sync_fault. A guard-page read is an unmapped fault;
@@ -600,7 +667,8 @@ elif [ -e "$PLANT" ]; then
 	echo 1 > $TR/events/vmlayout/vmalloc_sync_fault/enable; echo 1 > $TR/tracing_on
 	echo fault > "$DBG/selftest"
 	ev=$(grep 'vmalloc_sync_fault:' $TR/trace | grep 'region=vmalloc' | grep 'class=unmapped')
-	[ -n "$ev" ]; ktap_result $? "selftest 'fault': vmalloc_sync_fault class=unmapped in vmalloc"
+	[ -n "$ev" ]
+	ktap_result $? "selftest 'fault': vmalloc_sync_fault class=unmapped in vmalloc"
 	echo "$ev" | head -1 | sed 's/^ */# /'
 	! echo faults > "$DBG/selftest" 2>/dev/null
 	ktap_result $? "selftest rejects anything but 'fault' with -EINVAL"
@@ -615,12 +683,14 @@ elif [ -e "$PLANT" ]; then
 	done
 	if insmod "$PLANT" plant=sync pid=$victim; then
 		echo 1 > "$DBG/rescan"
-		grep -q "^finding table=mm id=unsynced-pgd .* owner=task pid=$victim " "$DBG/findings"
+		grep -q "^finding table=mm id=unsynced-pgd .* owner=task pid=$victim " \
+			"$DBG/findings"
 		ktap_result $? "plant sync: finding id=unsynced-pgd names task $victim"
 		echo > $TR/trace
 		echo touch > /sys/kernel/debug/vmlayout_plant
 		ev=$(grep 'vmalloc_sync_fault:' $TR/trace | grep 'class=unsynced')
-		[ -n "$ev" ]; ktap_result $? "a fault through that table: vmalloc_sync_fault class=unsynced"
+		[ -n "$ev" ]
+		ktap_result $? "a fault through that table: vmalloc_sync_fault class=unsynced"
 		echo "$ev" | head -1 | sed 's/^ */# /'
 		echo restore > /sys/kernel/debug/vmlayout_plant
 		rmmod vmlayout_plant
@@ -647,7 +717,8 @@ fi
 # at offset 0; anything else is -EINVAL (a seek, -ESPIPE).
 if ! skip_if "$LOCKED" "rescan takes '1' with one optional newline"; then
 	printf '1\n' > "$DBG/rescan" && printf 1 > "$DBG/rescan" &&
-		! printf '1\n\n' > "$DBG/rescan" 2>/dev/null && ! printf ' 1' > "$DBG/rescan" 2>/dev/null &&
+		! printf '1\n\n' > "$DBG/rescan" 2>/dev/null &&
+		! printf ' 1' > "$DBG/rescan" 2>/dev/null &&
 		! printf '1 ' > "$DBG/rescan" 2>/dev/null &&
 		! printf 1 | dd of="$DBG/rescan" bs=1 seek=1 conv=notrunc 2>/dev/null
 	ktap_result $? "rescan takes '1' with one optional newline, at offset 0, nothing else"
@@ -668,7 +739,8 @@ elif ! skip_if "$LOCKED" "rmmod refuses while map or rescan is open"; then
 	held_write=$?
 	exec 4>&-
 	[ "$held_read" -eq 0 ] && [ "$held_write" -eq 0 ]
-	ktap_result $? "rmmod refuses while map or rescan is open; they still work, and close safely"
+	ktap_result $? \
+		"rmmod refuses while map or rescan is open; they still work, and close safely"
 fi
 
 # Churn: processes come and go, a module loads and unloads (its memory
@@ -702,7 +774,8 @@ churn_cases() {
 	settled=$(field "$DBG/findings" scope settled)
 	note "churn: $scans rescans, $bad_scans with warn or error findings, $rescan_failed failed; last scan retried $retried items, settled $settled findings"
 	sed -n '1,5s/^/# /p' "$tmp/churn"
-	[ "$bad_scans" -eq 0 ] && [ "$rescan_failed" -eq 0 ] && [ "$scans" -ge "$churn_scans" ] && [ "$scans" -ge 1 ]
+	[ "$bad_scans" -eq 0 ] && [ "$rescan_failed" -eq 0 ] && [ "$scans" -ge "$churn_scans" ] &&
+		[ "$scans" -ge 1 ]
 	ktap_result $? "churn: $scans rescans with forks, module loads and readers, no warn or error finding"
 	# The audit looked at every process each time: more than the churn's four.
 	mms=$(field "$DBG/findings" scope mms_checked)
