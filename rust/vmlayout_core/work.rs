@@ -55,6 +55,15 @@ impl Watch {
     fn read(&self, _: usize) {}
 }
 
+/// `room` as cells that a shared reference may write through: the one
+/// place the protocols below take their caller's memory.
+fn cells<U>(room: &mut [U]) -> &[UnsafeCell<U>] {
+    let len = room.len();
+    // SAFETY: `UnsafeCell<U>` has the layout of `U`, and the exclusive
+    // borrow of `room` is held as long as the cells are.
+    unsafe { core::slice::from_raw_parts(room.as_mut_ptr().cast(), len) }
+}
+
 /// Work items that one producer makes while consumers take them, a batch
 /// at a time, in order.
 ///
@@ -91,19 +100,16 @@ unsafe impl<T: Send> Sync for BatchQueue<'_, T> {}
 impl<'a, T: Copy> BatchQueue<'a, T> {
     /// An empty queue over `room`, filled by the first [`Self::producer`].
     pub fn empty(room: &'a mut [MaybeUninit<T>], batch: usize) -> Self {
-        let len = room.len();
-        // SAFETY: `UnsafeCell<U>` has the layout of `U`, and the exclusive
-        // borrow of `room` is held for `'a`.
-        let slots = unsafe { core::slice::from_raw_parts(room.as_mut_ptr().cast(), len) };
-        Self::new(slots, batch, 0, false)
+        Self::new(cells(room), batch, 0, false)
     }
 
     /// A queue of items already made: nothing left to produce.
     pub fn full(items: &'a mut [T], batch: usize) -> Self {
         let len = items.len();
-        // SAFETY: as in `empty`; `MaybeUninit<T>` has the layout of `T`.
-        let slots = unsafe { core::slice::from_raw_parts(items.as_mut_ptr().cast(), len) };
-        Self::new(slots, batch, len, true)
+        // SAFETY: `MaybeUninit<T>` has the layout of `T`, and every `T` is
+        // an initialized `MaybeUninit<T>`; the exclusive borrow is kept.
+        let items = unsafe { core::slice::from_raw_parts_mut(items.as_mut_ptr().cast(), len) };
+        Self::new(cells(items), batch, len, true)
     }
 
     fn new(slots: &'a [UnsafeCell<MaybeUninit<T>>], batch: usize, made: usize, done: bool) -> Self {
@@ -235,9 +241,7 @@ impl<'a, T> Published<'a, T> {
     /// An empty list over `room`.
     pub fn new(room: &'a mut [MaybeUninit<T>]) -> Self {
         let len = room.len();
-        // SAFETY: `UnsafeCell<U>` has the layout of `U`, and the exclusive
-        // borrow of `room` is held for `'a`.
-        let slots = unsafe { core::slice::from_raw_parts(room.as_mut_ptr().cast(), len) };
+        let slots = cells(room);
         Published {
             slots,
             settled: AtomicUsize::new(0),
