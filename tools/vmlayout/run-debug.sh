@@ -88,18 +88,20 @@ KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout sh ./vmlayout
 background kselftest-5level -p 5 -- "$KSELFTEST /root/vmlayout.ko"
 background kselftest-4level-dkms -p 4 -- "$KSELFTEST /root/dkms/vmlayout.ko"
 collect kselftest-5level kselftest-4level-dkms
-run stress -p 5 -a debug_pagealloc=on -- \
-	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 20 100'
+# Stress and fault injection side by side. failnth's allowances (below)
+# are its boot's alone: vm.sh reads them when it starts.
+background stress -p 5 -a debug_pagealloc=on -- \
+	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 10 100'
 # The kernel's own trace-event registration WARN_ON_ONCEs when an
 # allocation fails (event_define_fields(), for the module's
 # vmlayout:vmalloc_sync_fault); that warning is the kernel's, not ours.
 # 7.2's error path after it also WARNs twice in event_file_put() (the
 # event's refcount), which 7.3 no longer does: the kernel's too.
-export VM_ALLOW_ALLOC_FAILURES=1
-export VM_ALLOW_RE='WARNING: kernel/trace/trace_events.c:[0-9]+ at (event_define_fields|event_file_put)\+'
-run failnth -p 5 -- \
+VM_ALLOW_ALLOC_FAILURES=1 \
+VM_ALLOW_RE='WARNING: kernel/trace/trace_events.c:[0-9]+ at (event_define_fields|event_file_put)\+' \
+background failnth -p 5 -- \
 	'sh /root/failnth.sh /root/vmlayout.ko /root/vmlayout_failnth'
-unset VM_ALLOW_ALLOC_FAILURES VM_ALLOW_RE
+collect stress failnth
 # Lockdown: integrity (no debugfs writes) runs the kselftest, which skips
 # what rescans or plants; confidentiality refuses vmlayout (EPERM). In the
 # same boot, the unsigned module is refused, and the kselftest says why.

@@ -427,13 +427,20 @@ map_vs_ptdump() {
 		else { print side, l; bad = 1 }
 	}' "$tmp/ptdump.norm" "$tmp/map.norm" > "$tmp/mismatch"
 }
-tries=0
-rm -f "$tmp/allowed"
+# map_vs_ptdump_tries ARGS...: map_vs_ptdump, again on a mismatch (churn
+# between the two reads) up to 4 more times; $tries retries were taken and
+# $tmp/allowed is the last attempt's. Each try reads ptdump once, which on a
+# 5-level KASAN kernel takes ptdump most of a minute under TCG.
+map_vs_ptdump_tries() {
+	tries=0
+	while rm -f "$tmp/allowed"; ! map_vs_ptdump "$@"; do
+		[ $tries -lt 4 ] || return 1
+		tries=$((tries + 1))
+	done
+}
 if skip_if "$(both "$NO_PTDUMP" "$LOCKED")" "map matches ptdump range for range"; then
 	:
-elif until map_vs_ptdump || [ $tries -ge 4 ]; do tries=$((tries + 1)); done
-	rm -f "$tmp/allowed"
-	map_vs_ptdump; then
+elif map_vs_ptdump_tries; then
 	capped=""
 	[ ! -s "$tmp/capped" ] || capped=", past ptdump's cap: $(awk '{
 		printf "%s%s entries skipped by ptdump for %s ranges", s, $1, $2;
@@ -531,9 +538,7 @@ if [ "$pti" = 1 ] && skip_if "$(both "$NO_PTDUMP" "$LOCKED")" \
 	"PTI user table: map table=user against ptdump current_user"; then
 	:
 elif [ "$pti" = 1 ] && [ -r "$USER_PTDUMP" ]; then
-	tries=0
-	rm -f "$tmp/allowed"
-	until map_vs_ptdump "$USER_PTDUMP" user || [ $tries -ge 4 ]; do tries=$((tries + 1)); done
+	map_vs_ptdump_tries "$USER_PTDUMP" user
 	n=$(wc -l < "$tmp/map.norm")
 	[ "$n" -gt 0 ] && [ ! -s "$tmp/mismatch" ] && [ "$(field "$F" rule found id pti-leak)" = 0 ]
 	ktap_result $? "PTI user table: map table=user matches ptdump current_user ($n merged ranges), no pti-leak"
