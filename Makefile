@@ -196,12 +196,8 @@ check-series: intree
 
 # The test kernel has vmlayout in tree as a module: its modules and the
 # kselftest are installed the kernel's way and run with run_kselftest.sh.
-# Boot 1 in each paging mode runs under debug_pagealloc=on (the direct map
-# in 4 KiB pages that come and go: map against ptdump with that churn), boot
-# 2 with the direct map's huge pages; the stress boot beside them churns.
 check-vm: kernel reporter
-	BIG_MEM=256G TCG_SINGLE=1 PARALLEL=2 APPENDS="debug_pagealloc=on|" STRESS_SELFTEST=0 \
-		$(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
+	BIG_MEM=256G TCG_SINGLE=1 PARALLEL=2 $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
 
 # The KASAN variant has vmlayout built in (the boot-time scan, no insmod)
 # and its KUnit suite: each paging mode once under KASAN, side by side: the

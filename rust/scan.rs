@@ -9,16 +9,17 @@
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kernel::{alloc::AllocError, alloc::KVec, alloc::VVec, bindings, prelude::*};
+use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
 use crate::helpers::{
     cond_resched, copy_active_table, efi_memory_type, efi_table, is_cpu_tss_page, load_nofault,
     ns_since, pti_enabled, Clock, EfiTable, KernelHalf, OnEachCpu, PerCpu, Processes,
 };
 use crate::vmlayout_core::{
+    batch::{BatchSink, NoRoom, RangeList, WalkCounts},
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
-    pte::{Effective, Flags, Level, PageTableEntry, Table, ENTRIES, PHYS_ADDR_MASK},
+    pte::{Effective, Level, PageTableEntry, Table, ENTRIES, PHYS_ADDR_MASK},
     rules::{
         check_ram, check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap,
         Owner, Rule, Severity, TableKind, Tally, TextAliases,
@@ -159,10 +160,6 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
     }
 }
 
-/// How often a work item whose tables changed under the walk is walked
-/// again before it is reported as changed.
-const ITEM_RETRIES: u32 = 3;
-
 /// How often a top-level table that differs from the reference is read
 /// again, with the reference, before the difference is reported.
 const AUDIT_RETRIES: u32 = 3;
@@ -176,20 +173,8 @@ pub(crate) struct CpuStats {
     pub(crate) ran: bool,
     /// Its active top-level table while it walked.
     pub(crate) cr3: u64,
-    /// Table pages copied, by level.
-    pub(crate) tables: [u64; 6],
-    /// Work items it walked.
-    pub(crate) items: u64,
-    /// Entries not descended because they repeat a shared, uniform table.
-    pub(crate) shared: u64,
-    /// Tables it could not read, and the first of them.
-    pub(crate) unreadable: u64,
-    pub(crate) first_unreadable: Option<(u64, Level, u64)>,
-    /// Items walked again because their tables changed under the walk.
-    pub(crate) retries: u64,
-    /// Items still changing after [`ITEM_RETRIES`], and the first of them.
-    pub(crate) changed: u64,
-    pub(crate) first_changed: Option<(u64, Level)>,
+    /// What its walk counted.
+    pub(crate) walk: WalkCounts,
     /// Ranges it produced.
     pub(crate) ranges: u64,
     /// Walk time.
@@ -354,128 +339,32 @@ impl Workspace {
     }
 }
 
-/// A worker's output: its ranges and cleared stretches, coalesced in
-/// place. A leaf that extends the last range of the current batch extends
-/// it where it lies in the list; nothing earlier is extended, since another
-/// worker's batches may lie between this worker's. So the sink keeps no
-/// pending range to copy in and out per run, and a batch's output is
-/// exactly its span of the lists.
-struct CpuSink<'a> {
-    ranges: &'a mut VVec<Range>,
-    cleared: &'a mut VVec<Range>,
-    /// Where the current batch starts in `ranges` and in `cleared`.
-    batch_ranges: usize,
-    batch_cleared: usize,
-    alloc_failed: &'a mut bool,
-    stats: &'a mut CpuStats,
-    phys_mask: u64,
-    /// Set when the walk saw a table change under it.
-    changed: Option<(u64, Level)>,
-}
-
-/// Where a worker's output stood before an item, to undo the item: each
-/// list's length and where its last range ended then.
-#[derive(Clone, Copy)]
-struct SinkMark {
-    ranges: (usize, u64),
-    cleared: (usize, u64),
-}
-
-impl CpuSink<'_> {
-    fn mark(&self) -> SinkMark {
-        let end = |list: &VVec<Range>| (list.len(), list.last().map_or(0, |r| r.last));
-        SinkMark {
-            ranges: end(self.ranges),
-            cleared: end(self.cleared),
-        }
+/// `VVec` as the batch sink's list.
+impl RangeList for VVec<Range> {
+    fn len(&self) -> usize {
+        VVec::len(self)
     }
-
-    /// Drop everything the sink was given since `mark`.
-    fn rollback(&mut self, mark: SinkMark) {
-        for (list, (len, last)) in [
-            (&mut *self.ranges, mark.ranges),
-            (&mut *self.cleared, mark.cleared),
-        ] {
-            list.truncate(len);
-            if let Some(range) = list.last_mut() {
-                range.last = last;
-            }
-        }
+    fn last(&self) -> Option<&Range> {
+        self.as_slice().last()
     }
-
-    /// Start a batch: what follows is not coalesced with what precedes.
-    fn start_batch(&mut self) {
-        self.batch_ranges = self.ranges.len();
-        self.batch_cleared = self.cleared.len();
+    fn last_mut(&mut self) -> Option<&mut Range> {
+        self.as_mut_slice().last_mut()
     }
-}
-
-/// Add `next` to `list`: extend the last range if `next` continues it and
-/// it lies at `from` or after, else append.
-#[inline(always)]
-fn coalesce(
-    list: &mut VVec<Range>,
-    from: usize,
-    next: Range,
-) -> core::result::Result<(), AllocError> {
-    if list.len() > from {
-        if let Some(last) = list.last_mut().filter(|last| last.extends_to(&next)) {
-            last.last = next.last;
+    fn truncate(&mut self, len: usize) {
+        VVec::truncate(self, len)
+    }
+    /// In place while there is room, else through `push`: the kernel
+    /// `Vec`'s `push` is two calls (`reserve` and the write) that the
+    /// compiler keeps out of line.
+    #[inline(always)]
+    fn push(&mut self, range: Range) -> core::result::Result<(), NoRoom> {
+        if let Some(slot) = self.spare_capacity_mut().first_mut() {
+            slot.write(range);
+            // SAFETY: the slot just written is the first one past the length.
+            unsafe { self.inc_len(1) };
             return Ok(());
         }
-    }
-    append(list, next)
-}
-
-/// Append `range` to `list`: in place while there is room, else through
-/// `push`. The kernel `Vec`'s `push` is two calls (`reserve` and the write)
-/// that the compiler keeps out of line.
-#[inline(always)]
-fn append(list: &mut VVec<Range>, range: Range) -> core::result::Result<(), AllocError> {
-    if let Some(slot) = list.spare_capacity_mut().first_mut() {
-        slot.write(range);
-        // SAFETY: the slot just written is the first one past the length.
-        unsafe { list.inc_len(1) };
-        return Ok(());
-    }
-    list.push(range, GFP_KERNEL)
-}
-
-impl WalkSink for CpuSink<'_> {
-    #[inline(always)]
-    fn leaf(&mut self, va: u64, level: Level, entry: u64, count: u64, effective: Effective) {
-        let leaves = Range::leaf(va, level, entry, count, effective, self.phys_mask);
-        if coalesce(self.ranges, self.batch_ranges, leaves).is_err() {
-            *self.alloc_failed = true;
-        }
-    }
-
-    fn table(&mut self, level: Level) {
-        self.stats.tables[level as usize] += 1;
-    }
-
-    fn shared(&mut self, _: Level, count: u64) {
-        self.stats.shared += count;
-    }
-
-    fn unreadable(&mut self, va: u64, level: Level, entry: u64) {
-        self.stats.unreadable += 1;
-        self.stats
-            .first_unreadable
-            .get_or_insert((va, level, entry));
-    }
-
-    fn changed(&mut self, va: u64, level: Level) {
-        self.changed.get_or_insert((va, level));
-    }
-
-    #[inline(always)]
-    fn cleared(&mut self, va: u64, level: Level, count: u64) {
-        // As 4 KiB pages, so that runs at every level coalesce.
-        let run = cleared_run(va, va + (count * level.entry_size() - 1));
-        if coalesce(self.cleared, self.batch_cleared, run).is_err() {
-            *self.alloc_failed = true;
-        }
+        VVec::push(self, range, GFP_KERNEL).map_err(|_| NoRoom)
     }
 }
 
@@ -644,18 +533,6 @@ fn scan_user(
     };
     check_other(map, text, &other, findings)?;
     Ok((other, user))
-}
-
-/// A stretch of entries whose present bit is cleared, as a range.
-fn cleared_run(start: u64, last: u64) -> Range {
-    Range {
-        start,
-        last,
-        phys: 0,
-        flags: Flags(0),
-        effective: Effective::ALL,
-        level: Level::Pte,
-    }
 }
 
 /// The kernel half of the reference top-level table, read again.
@@ -828,37 +705,6 @@ impl WalkJob<'_> {
             let _ = b.unsynced.push_within_capacity((slot, b.active[slot]));
         }
     }
-
-    /// Walk one item; walk it again (as its table holds it now) while its
-    /// tables change under the walk, up to [`ITEM_RETRIES`] times.
-    fn walk_item(
-        &self,
-        item: &WorkItem,
-        src: &mut DirectMap,
-        scratch: &mut Scratch,
-        sink: &mut CpuSink<'_>,
-    ) {
-        let mut item = *item;
-        for attempt in 0..=ITEM_RETRIES {
-            let mark = sink.mark();
-            sink.changed = None;
-            self.walk.walk_item(&item, src, scratch, sink);
-            let Some(at) = sink.changed else { return };
-            if attempt == ITEM_RETRIES {
-                // Keep what the last walk saw; the rules' findings on it
-                // are checked again before they are reported.
-                sink.stats.changed += 1;
-                sink.stats.first_changed.get_or_insert(at);
-                return;
-            }
-            sink.rollback(mark);
-            sink.stats.retries += 1;
-            match self.walk.refresh(&item, src) {
-                Some(now) => item = now,
-                None => return,
-            }
-        }
-    }
 }
 
 impl PerCpu for WalkJob<'_> {
@@ -893,24 +739,19 @@ impl PerCpu for WalkJob<'_> {
             .split_if_first(&self.walk, &mut src, &mut b.scratch);
         self.audit_active_table(b);
         let scratch = &mut *b.scratch;
-        let mut sink = CpuSink {
-            ranges: &mut b.ranges,
-            cleared: &mut b.cleared,
-            batch_ranges: 0,
-            batch_cleared: 0,
-            alloc_failed: &mut b.alloc_failed,
-            stats: &mut b.stats,
-            phys_mask: self.walk.phys_mask,
-            changed: None,
-        };
+        let mut sink = BatchSink::new(
+            &mut b.ranges,
+            &mut b.cleared,
+            &mut b.stats.walk,
+            self.walk.phys_mask,
+        );
         let list = cpu as u32;
         while let Some((batch, items)) = self.items.claim() {
-            sink.start_batch();
-            let (first, cleared_first) = (sink.ranges.len() as u32, sink.cleared.len() as u32);
+            let (first, cleared_first) = sink.start_batch();
             for item in items.filter_map(|i| self.items.queue.get(i)) {
-                sink.stats.items += 1;
-                self.walk_item(&item, &mut src, scratch, &mut sink);
+                sink.walk_item(&self.walk, &item, &mut src, scratch);
             }
+            let (end, cleared_end) = sink.ends();
             // SAFETY: the span arrays have room for a span per item, more
             // than a span per batch; `batch` is this worker's alone
             // (`claim`), and the caller reads them only after every worker
@@ -918,19 +759,20 @@ impl PerCpu for WalkJob<'_> {
             unsafe {
                 *self.spans.add(batch) = ItemSpan {
                     list,
-                    first,
-                    end: sink.ranges.len() as u32,
+                    first: first as u32,
+                    end: end as u32,
                 };
                 *self.cleared_spans.add(batch) = ItemSpan {
                     list,
-                    first: cleared_first,
-                    end: sink.cleared.len() as u32,
+                    first: cleared_first as u32,
+                    end: cleared_end as u32,
                 };
             }
             cond_resched();
         }
-        sink.stats.ranges = sink.ranges.len() as u64;
-        sink.stats.ns = ns_since(start);
+        b.alloc_failed = sink.no_room();
+        b.stats.ranges = b.ranges.len() as u64;
+        b.stats.ns = ns_since(start);
     }
 }
 
@@ -1939,12 +1781,12 @@ impl SideTask for OtherTables<'_> {
 fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Findings) -> Result {
     for stats in walked.cpus.iter() {
         let owner = Owner::Cpu(stats.cpu as u32);
-        if let Some(at) = stats.first_unreadable {
+        if let Some(at) = stats.walk.first_unreadable {
             let rule = Rule::UnreadableTable;
             let what = (rule, Severity::Warn, rule.reason());
             findings.push(Finding::about_entry(walk, map, what, at, owner))?;
         }
-        if let Some((va, level)) = stats.first_changed {
+        if let Some((va, level)) = stats.walk.first_changed {
             let what = (
                 Rule::TableChanged,
                 Severity::Info,

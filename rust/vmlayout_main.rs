@@ -55,6 +55,7 @@ pub mod vmlayout_core {
     pub mod generated_maps {
         include!("vmlayout_core/generated_maps.rs");
     }
+    pub mod batch;
     pub mod layout;
     pub mod map;
     /// The `mm.rst` parser: in the module only for the KUnit checks of it.
@@ -72,6 +73,7 @@ pub mod vmlayout_core {
 }
 
 use vmlayout_core::{
+    batch::WalkCounts,
     generated_maps::MAPS,
     layout::{evaluate, Live, TEXT_SOURCE},
     map::DocMap,
@@ -554,26 +556,17 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         return no_scan(f);
     };
     let w = &scan.walked;
-    let tables: u64 = w.setup_tables
-        + w.cpus
-            .iter()
-            .map(|c| c.tables.iter().sum::<u64>())
-            .sum::<u64>();
+    let mut total = WalkCounts::default();
+    w.cpus.iter().for_each(|c| total.add(&c.walk));
     Record::new(f, "walk")?
         .num("ns", w.ns)?
         .num("items", w.items)?
         .num("ranges", w.ranges.len())?
-        .num("table_pages", tables)?
+        .num("table_pages", w.setup_tables + total.table_pages())?
         .num("setup_table_pages", w.setup_tables)?
         .num("cpus", w.cpus.len())?
-        .num(
-            "retried_items",
-            w.cpus.iter().map(|c| c.retries).sum::<u64>(),
-        )?
-        .num(
-            "changed_items",
-            w.cpus.iter().map(|c| c.changed).sum::<u64>(),
-        )?
+        .num("retried_items", total.retries)?
+        .num("changed_items", total.changed)?
         .num("resynced_cpus", w.resynced)?
         .num("split_ns", w.split_ns)?
         .num("merge_ns", w.merge_ns)?
@@ -599,16 +592,16 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .hex("cr3", c.cr3)?
             .num("ns", c.ns)?
             .num("start_ns", c.start_ns)?
-            .num("items", c.items)?
+            .num("items", c.walk.items)?
             .num("ranges", c.ranges)?
-            .num("pte_tables", c.tables[1])?
-            .num("pmd_tables", c.tables[2])?
-            .num("pud_tables", c.tables[3])?
-            .num("p4d_tables", c.tables[4])?
-            .num("shared_entries", c.shared)?
-            .num("unreadable", c.unreadable)?
-            .num("retries", c.retries)?
-            .num("changed", c.changed)?
+            .num("pte_tables", c.walk.tables[1])?
+            .num("pmd_tables", c.walk.tables[2])?
+            .num("pud_tables", c.walk.tables[3])?
+            .num("p4d_tables", c.walk.tables[4])?
+            .num("shared_entries", c.walk.shared)?
+            .num("unreadable", c.walk.unreadable)?
+            .num("retries", c.walk.retries)?
+            .num("changed", c.walk.changed)?
             .end()?;
     }
     for (row, bytes) in scan.mapped.iter().enumerate() {

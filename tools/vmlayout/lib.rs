@@ -9,6 +9,8 @@
 
 #![no_std]
 
+#[path = "../../rust/vmlayout_core/batch.rs"]
+pub mod batch;
 #[path = "../../rust/vmlayout_core/layout.rs"]
 pub mod layout;
 #[path = "../../rust/vmlayout_core/map.rs"]

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
+use vmlayout_core::batch::{BatchSink, NoRoom, RangeList, WalkCounts, ITEM_RETRIES};
 use vmlayout_core::layout::Live;
 use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
@@ -1636,4 +1637,297 @@ fn unsynced_and_ram(doc: &DocMap<'_>, live: &Live, map: &LiveMap<'_>) {
     );
     assert_eq!(doc.regions[ram.row.unwrap()].id, RegionId::DirectMap);
     assert_eq!(ram.range.size(), 4096);
+}
+
+// ---- The batch sink: a worker's output a batch at a time ------------------
+
+/// A host list for the batch sink, with room for `cap` ranges (`None`: no
+/// limit), so that running out of memory can be tested.
+#[derive(Default)]
+struct HostList {
+    ranges: Vec<Range>,
+    cap: Option<usize>,
+}
+
+impl RangeList for HostList {
+    fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    fn last(&self) -> Option<&Range> {
+        self.ranges.last()
+    }
+    fn last_mut(&mut self) -> Option<&mut Range> {
+        self.ranges.last_mut()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.ranges.truncate(len)
+    }
+    fn push(&mut self, range: Range) -> Result<(), NoRoom> {
+        if self.cap.is_some_and(|cap| self.ranges.len() >= cap) {
+            return Err(NoRoom);
+        }
+        self.ranges.push(range);
+        Ok(())
+    }
+}
+
+/// One worker's lists and counts.
+#[derive(Default)]
+struct Worker {
+    ranges: HostList,
+    cleared: HostList,
+    counts: WalkCounts,
+}
+
+impl Worker {
+    fn sink(&mut self) -> BatchSink<'_, HostList> {
+        BatchSink::new(
+            &mut self.ranges,
+            &mut self.cleared,
+            &mut self.counts,
+            PHYS_ADDR_MASK,
+        )
+    }
+}
+
+/// `fixture`'s items in batches of `sizes[k]` items, batch `k` walked by
+/// worker `owners[k]` of 8 through its batch sink (one sink per worker for
+/// the whole walk, as in the module): each batch's span is final when the
+/// batch ends (the module's join copies it out then, while the workers go
+/// on), the spans joined in batch order are the single walk, and the
+/// workers' counts add up to one worker's.
+fn batches_join_as_the_single_walk(
+    (mut t, walk, items, want): (Tables, Walk, Vec<walk::WorkItem>, Vec<Range>),
+    owners: &[usize],
+    sizes: &[usize],
+) -> Result<(), TestCaseError> {
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut workers: Vec<Worker> = (0..8).map(|_| Worker::default()).collect();
+    let mut spans = vec![];
+    let mut closed: Vec<Vec<Range>> = vec![];
+    {
+        let mut sinks: Vec<_> = workers.iter_mut().map(Worker::sink).collect();
+        let (mut next, mut k) = (0, 0);
+        while next < items.len() {
+            let (owner, size) = (owners[k % owners.len()], sizes[k % sizes.len()]);
+            let sink = &mut sinks[owner];
+            let (first, _) = sink.start_batch();
+            for item in &items[next..(next + size).min(items.len())] {
+                sink.walk_item(&walk, item, &mut t, &mut scratch);
+            }
+            let (end, _) = sink.ends();
+            closed.push(sink.ranges().ranges[first..end].to_vec());
+            spans.push(walk::ItemSpan {
+                list: owner as u32,
+                first: first as u32,
+                end: end as u32,
+            });
+            next += size;
+            k += 1;
+        }
+        prop_assert!(sinks.iter().all(|s| !s.no_room()));
+    }
+    for (span, closed) in spans.iter().zip(&closed) {
+        let list = &workers[span.list as usize].ranges.ranges;
+        prop_assert_eq!(&list[span.first as usize..span.end as usize], &closed[..]);
+    }
+    let mut got = vec![];
+    walk::joined_from(&spans, |i| &workers[i].ranges.ranges, 0, |r| got.push(*r)).unwrap();
+    prop_assert_eq!(&got, &want);
+    let mut total = WalkCounts::default();
+    workers.iter().for_each(|w| total.add(&w.counts));
+    let mut one = Worker::default();
+    let mut sink = one.sink();
+    sink.start_batch();
+    for item in &items {
+        sink.walk_item(&walk, item, &mut t, &mut scratch);
+    }
+    prop_assert_eq!(total, *sink.counts());
+    prop_assert_eq!(total.items, items.len() as u64);
+    Ok(())
+}
+
+proptest! {
+    /// Batches of any size, each taken by any of 8 workers: the join of
+    /// their spans is the single walk, and the counts merge to a serial
+    /// pass's.
+    #[test]
+    fn batch_sinks_join_to_the_single_walk(
+        leaves in leaves(Level::P4d),
+        owners in prop::collection::vec(0usize..8, 1..50),
+        sizes in prop::collection::vec(1usize..20, 1..10),
+    ) {
+        batches_join_as_the_single_walk(split_fixture(&leaves), &owners, &sizes)?;
+    }
+
+    /// The same where an item's first range continues the item before's
+    /// last: coalesced within a batch, never across one.
+    #[test]
+    fn batch_sinks_join_across_items(
+        leaves in runs_across_tables(Level::P4d),
+        owners in prop::collection::vec(0usize..8, 1..50),
+        sizes in prop::collection::vec(1usize..20, 1..10),
+    ) {
+        batches_join_as_the_single_walk(
+            fixture_mapping(&leaves, |_, va| va & ((1 << 45) - 1)),
+            &owners,
+            &sizes,
+        )?;
+    }
+}
+
+/// Two PTE items side by side in one batch: the last page of one PMD
+/// entry's table and the first of the next, mapping consecutive pages
+/// alike, so that the second item's first walk extends the first item's
+/// range. The second item's table is replaced while it is read (`chain`
+/// more times after that, each replacement mapping a page elsewhere).
+fn adjacent_items_second_replaced(chain: usize) -> (Tables, Walk, Vec<walk::WorkItem>, u64) {
+    let top = Level::P4d;
+    let walk = walk_for(top);
+    let mut t = Tables::new(top);
+    let base = canonical(0xffff_c900_0000_0000, top);
+    let flags = Flags::NX | Flags::G;
+    t.map(base + (1 << 21) - 0x1000, Level::Pte, 0x5000, flags, TABLE);
+    t.map(base + (1 << 21), Level::Pte, 0x6000, flags, TABLE);
+    let items = items_of(&mut t, &walk);
+    assert_eq!(items.len(), 2);
+    let (pmd_table, index) = slot_of(&t, base + (1 << 21), Level::Pmd);
+    let mut old = t.pages[&pmd_table][index] & PHYS_ADDR_MASK;
+    for n in 0..=chain {
+        // Each replacement maps one writable page: it never extends the
+        // first item's range.
+        let new = t.alloc();
+        t.pages.get_mut(&new).unwrap()[0] =
+            (0x9000 + ((n as u64) << 12)) | flags | Flags::P | Flags::RW;
+        t.changes.push((old, pmd_table, index, new | TABLE));
+        old = new;
+    }
+    (t, walk, items, base + (1 << 21))
+}
+
+#[test]
+fn a_changed_item_is_walked_again_and_its_first_output_undone() {
+    let (mut t, walk, items, second) = adjacent_items_second_replaced(0);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut w = Worker::default();
+    let mut sink = w.sink();
+    sink.start_batch();
+    for item in &items {
+        sink.walk_item(&walk, item, &mut t, &mut scratch);
+    }
+    let counts = *sink.counts();
+    assert_eq!((counts.items, counts.retries, counts.changed), (2, 1, 0));
+    // The first item's range is one page again, not extended by the
+    // second item's stale first walk; the second is its table as it is now.
+    let got: Vec<(u64, u64, u64)> = w
+        .ranges
+        .ranges
+        .iter()
+        .map(|r| (r.start, r.size(), r.phys))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(second - 0x1000, 0x1000, 0x5000), (second, 0x1000, 0x9000)]
+    );
+}
+
+#[test]
+fn an_item_that_keeps_changing_is_kept_as_last_seen_and_counted() {
+    let (mut t, walk, items, second) = adjacent_items_second_replaced(ITEM_RETRIES as usize);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut w = Worker::default();
+    let mut sink = w.sink();
+    for item in &items {
+        sink.walk_item(&walk, item, &mut t, &mut scratch);
+    }
+    let counts = *sink.counts();
+    assert_eq!(counts.retries, u64::from(ITEM_RETRIES));
+    assert_eq!(counts.changed, 1);
+    assert_eq!(counts.first_changed, Some((second, Level::Pmd)));
+    // The walker reports nothing below an entry that changed while it read
+    // the table: what is kept of the second item is nothing, and the first
+    // item's range is one page, as its own walk left it.
+    let got: Vec<(u64, u64, u64)> = w
+        .ranges
+        .ranges
+        .iter()
+        .map(|r| (r.start, r.size(), r.phys))
+        .collect();
+    assert_eq!(got, vec![(second - 0x1000, 0x1000, 0x5000)]);
+}
+
+#[test]
+fn a_full_list_is_reported_not_ignored() {
+    let leaves: BTreeMap<u64, (Level, u64)> = (0..4)
+        .map(|i| {
+            (
+                0xffff_c900_0000_0000 + i * (1 << 39),
+                (Level::Pmd, Flags::G | Flags::NX),
+            )
+        })
+        .collect();
+    let (mut t, walk, items, want) = split_fixture(&leaves);
+    assert!(want.len() > 2);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut w = Worker::default();
+    w.ranges.cap = Some(2);
+    let mut sink = w.sink();
+    for item in &items {
+        sink.walk_item(&walk, item, &mut t, &mut scratch);
+    }
+    assert!(sink.no_room());
+    assert_eq!(w.ranges.ranges.len(), 2);
+}
+
+/// An item whose walk reports leaves and then sees a table change under
+/// it (a PUD-level item: two PTE tables below one PMD table, the second
+/// replaced while it is read) is walked again with everything of its first
+/// walk undone, also the extension of the range before it in its batch.
+#[test]
+fn a_changed_item_undoes_its_leaves_and_what_it_extended() {
+    let top = Level::P4d;
+    let walk = walk_for(top);
+    let mut t = Tables::new(top);
+    let base = canonical(0xffff_c900_4000_0000, top);
+    let flags = Flags::NX | Flags::G;
+    t.map(base - 0x1000, Level::Pte, 0x4000, flags, TABLE);
+    t.map(base, Level::Pte, 0x5000, flags, TABLE);
+    t.map(base + (1 << 21), Level::Pte, 0x8000, flags, TABLE);
+    let (pmd_table, index) = slot_of(&t, base + (1 << 21), Level::Pmd);
+    let old = t.pages[&pmd_table][index] & PHYS_ADDR_MASK;
+    let new = t.alloc();
+    t.pages.get_mut(&new).unwrap()[0] = 0x9000 | flags | Flags::P | Flags::RW;
+    t.changes.push((old, pmd_table, index, new | TABLE));
+    // The page before `base` as its own item, then `base`'s PUD entry.
+    let before = items_of(&mut t, &walk)[0];
+    assert_eq!(before.va, (base - 0x1000) & !((1 << 21) - 1));
+    let (pud_table, pud_index) = slot_of(&t, base, Level::Pud);
+    let pud = walk::WorkItem {
+        table: pud_table,
+        va: base,
+        level: Level::Pud,
+        entry: t.pages[&pud_table][pud_index],
+        count: 1,
+        effective: Effective::ALL,
+    };
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut w = Worker::default();
+    let mut sink = w.sink();
+    sink.start_batch();
+    sink.walk_item(&walk, &before, &mut t, &mut scratch);
+    sink.walk_item(&walk, &pud, &mut t, &mut scratch);
+    assert_eq!(sink.counts().retries, 1);
+    let got: Vec<(u64, u64, u64)> = w
+        .ranges
+        .ranges
+        .iter()
+        .map(|r| (r.start, r.size(), r.phys))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (base - 0x1000, 0x2000, 0x4000),
+            (base + (1 << 21), 0x1000, 0x9000)
+        ]
+    );
 }
