@@ -7,7 +7,7 @@
 //! `vmlayout_core`.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::{alloc::KVec, alloc::VVec, bindings, prelude::*};
 
@@ -28,7 +28,7 @@ use crate::vmlayout_core::{
         self, Coalescer, Concat, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top,
         Walk, WalkSink, WorkItem,
     },
-    work::{BatchQueue, Published},
+    work::{BatchQueue, Claim, Parts, PerPart, Published, Workers},
 };
 
 /// Reads table pages through the direct map with `copy_from_kernel_nofault`,
@@ -232,6 +232,9 @@ struct CpuPool {
     workers: OnEachCpu,
     /// Per possible CPU, allocated when the CPU first takes part.
     buffers: VVec<Option<CpuBuffers>>,
+    /// Per possible CPU, whether its worker has its buffers in the job
+    /// running now ([`Workers`]).
+    taken: VVec<AtomicBool>,
 }
 
 /// Buffers the walk reuses from one scan to the next, so that once they
@@ -308,13 +311,16 @@ impl Workspace {
     pub(crate) fn new() -> Result<Self> {
         let ncpus = kernel::cpu::nr_cpu_ids() as usize;
         let mut cpus = VVec::with_capacity(ncpus, GFP_KERNEL)?;
+        let mut taken = VVec::with_capacity(ncpus, GFP_KERNEL)?;
         for _ in 0..ncpus {
             cpus.push(None, GFP_KERNEL)?;
+            taken.push(AtomicBool::new(false), GFP_KERNEL)?;
         }
         Ok(Workspace {
             items: VVec::new(),
             pool: CpuPool {
                 buffers: cpus,
+                taken,
                 workers: OnEachCpu::new()?,
             },
             root: KBox::zeroed(GFP_KERNEL)?,
@@ -593,7 +599,7 @@ impl ItemQueue<'_> {
     /// its items' indices, once the split has made them (a preemptible
     /// wait: the split makes items ten times faster than they are walked);
     /// `None` when none is left.
-    fn claim(&self) -> Option<(usize, core::ops::Range<usize>)> {
+    fn claim(&self) -> Option<(Claim<'_>, core::ops::Range<usize>)> {
         self.queue.claim(|| {
             cond_resched();
             core::hint::spin_loop();
@@ -607,73 +613,45 @@ impl ItemQueue<'_> {
 /// the workers balanced (2,000 items at 4 GiB).
 const ITEMS_PER_CLAIM: usize = 8;
 
-/// `Workspace::cpus` as the workers see it: slot `cpu` is only touched by
-/// the worker running for `cpu` while the workers run.
-#[derive(Clone, Copy)]
-struct CpuSlots {
-    ptr: *mut Option<CpuBuffers>,
-    len: usize,
+/// A CPU's buffers, made the first time that CPU takes part (in
+/// `PerCpu::prepare`, before any worker runs).
+fn prepare_buffers(slot: Option<&mut Option<CpuBuffers>>) -> Result<&mut CpuBuffers> {
+    let slot = slot.ok_or(EINVAL)?;
+    if slot.is_none() {
+        *slot = Some(CpuBuffers::new()?);
+    }
+    slot.as_mut().ok_or(ENOMEM)
 }
 
-impl CpuSlots {
-    fn of(cpus: &mut VVec<Option<CpuBuffers>>) -> Self {
-        CpuSlots {
-            ptr: cpus.as_mut_ptr(),
-            len: cpus.len(),
-        }
-    }
-
-    /// In `PerCpu::prepare`, before any worker runs: `cpu`'s buffers,
-    /// made the first time that CPU takes part.
-    fn prepare(&mut self, cpu: usize) -> Result<&mut CpuBuffers> {
-        if cpu >= self.len {
-            return Err(EINVAL);
-        }
-        // SAFETY: no worker runs yet; `cpu` is in bounds.
-        let slot = unsafe { &mut *self.ptr.add(cpu) };
-        if slot.is_none() {
-            *slot = Some(CpuBuffers::new()?);
-        }
-        slot.as_mut().ok_or(ENOMEM)
-    }
-
-    /// `cpu`'s buffers, filled by `prepare`.
-    ///
-    /// # Safety
-    ///
-    /// Only from the worker running for `cpu`, while the workers run.
-    unsafe fn claim<'a>(self, cpu: usize) -> Option<&'a mut CpuBuffers> {
-        if cpu >= self.len {
-            return None;
-        }
-        // SAFETY: in bounds; the caller is the only one touching slot `cpu`.
-        unsafe { (*self.ptr.add(cpu)).as_mut() }
-    }
+/// The buffers of the CPU whose worker holds `me`.
+fn own_buffers<'c>(
+    cpus: &'c PerPart<'_, '_, Option<CpuBuffers>>,
+    me: &'c mut Option<Claim<'_>>,
+) -> Option<&'c mut CpuBuffers> {
+    cpus.slot(me.as_mut()?)?.as_mut()
 }
 
 /// Shared by every CPU during the walk.
-struct WalkJob<'a> {
+struct WalkJob<'a, 'q> {
     walk: Walk,
-    items: ItemQueue<'a>,
+    items: &'q ItemQueue<'a>,
     page_offset_base: u64,
     reference: u64,
     /// The reference's kernel half, read before the walk.
     reference_half: &'a KernelHalf,
     ldt_slot: usize,
-    cpus: CpuSlots,
+    /// Each CPU's buffers, its worker's alone.
+    crew: &'q Workers<'a>,
+    cpus: PerPart<'a, 'q, Option<CpuBuffers>>,
     /// The start of the walk, for each worker's `start_ns`.
     started: Clock,
-    /// `Workspace::spans` and `cleared_spans`, one slot per batch: slot `b`
-    /// is only written by the worker that claimed batch `b`.
-    spans: *mut ItemSpan,
-    cleared_spans: *mut ItemSpan,
+    /// `Workspace::spans` and `cleared_spans`, one slot per batch, written
+    /// by the worker that claimed the batch.
+    spans: PerPart<'a, 'q, ItemSpan>,
+    cleared_spans: PerPart<'a, 'q, ItemSpan>,
 }
 
-// SAFETY: the per-CPU slots behind `cpus` are disjoint (one per worker);
-// everything else is shared read-only or atomic.
-unsafe impl Sync for WalkJob<'_> {}
-
-impl WalkJob<'_> {
+impl WalkJob<'_, '_> {
     /// Audit this CPU's active table: compare it with the reference, and
     /// read both again while they differ, a bounded number of times, so
     /// that a table switched or synced meanwhile is not reported.
@@ -707,11 +685,11 @@ impl WalkJob<'_> {
     }
 }
 
-impl PerCpu for WalkJob<'_> {
+impl PerCpu for WalkJob<'_, '_> {
     const POOLED: bool = false;
 
     fn prepare(&mut self, cpu: usize) -> Result {
-        let b = self.cpus.prepare(cpu)?;
+        let b = prepare_buffers(self.cpus.get_mut(cpu))?;
         b.ranges.clear();
         b.cleared.clear();
         b.alloc_failed = false;
@@ -727,8 +705,8 @@ impl PerCpu for WalkJob<'_> {
     /// are left. Preemptible: reschedules between batches; nothing per
     /// entry but the walk itself.
     fn run(&self, cpu: usize) {
-        // SAFETY: `run` is called once per CPU, by that CPU's worker.
-        let Some(b) = (unsafe { self.cpus.claim(cpu) }) else {
+        let mut me = self.crew.claim(cpu);
+        let Some(b) = own_buffers(&self.cpus, &mut me) else {
             return;
         };
         let start = Clock::now();
@@ -746,31 +724,27 @@ impl PerCpu for WalkJob<'_> {
             self.walk.phys_mask,
         );
         let list = cpu as u32;
-        while let Some((batch, items)) = self.items.claim() {
+        let mut lost_span = false;
+        while let Some((mut batch, items)) = self.items.claim() {
             let (first, cleared_first) = sink.start_batch();
             for item in items.filter_map(|i| self.items.queue.get(i)) {
                 sink.walk_item(&self.walk, &item, &mut src, scratch);
             }
             let (end, cleared_end) = sink.ends();
-            // SAFETY: the span arrays have room for a span per item, more
-            // than a span per batch; `batch` is this worker's alone
-            // (`claim`), and the caller reads them only after every worker
-            // is done.
-            unsafe {
-                *self.spans.add(batch) = ItemSpan {
-                    list,
-                    first: first as u32,
-                    end: end as u32,
-                };
-                *self.cleared_spans.add(batch) = ItemSpan {
-                    list,
-                    first: cleared_first as u32,
-                    end: cleared_end as u32,
-                };
+            // There is a slot per item, more than one per batch: a batch
+            // without one would be a wrong join, so the scan fails instead.
+            for (spans, first, end) in [
+                (&self.spans, first, end),
+                (&self.cleared_spans, cleared_first, cleared_end),
+            ] {
+                match spans.slot(&mut batch) {
+                    Some(span) => *span = ItemSpan::of(list, first..end),
+                    None => lost_span = true,
+                }
             }
             cond_resched();
         }
-        b.alloc_failed = sink.no_room();
+        b.alloc_failed = sink.no_room() || lost_span;
         b.stats.ranges = b.ranges.len() as u64;
         b.stats.ns = ns_since(start);
     }
@@ -854,7 +828,7 @@ pub(crate) fn walk_parallel(
     };
     for spans in [&mut ws.spans, &mut ws.cleared_spans] {
         spans.clear();
-        spans.reserve(room, GFP_KERNEL)?;
+        spans.resize(room, ItemSpan::default(), GFP_KERNEL)?;
     }
     let split_ns = ns_since(start);
     let queue = if overlap {
@@ -862,48 +836,47 @@ pub(crate) fn walk_parallel(
     } else {
         BatchQueue::full(&mut ws.items[..], ITEMS_PER_CLAIM)
     };
+    let items = ItemQueue {
+        queue,
+        split: overlap.then(|| Top::kernel_half(reference, &ws.root)),
+        tables: AtomicU64::new(tables),
+        split_ns: AtomicU64::new(split_ns),
+    };
+    let crew = Workers::new(&mut ws.pool.taken);
     let mut job = WalkJob {
         walk,
-        items: ItemQueue {
-            queue,
-            split: overlap.then(|| Top::kernel_half(reference, &ws.root)),
-            tables: AtomicU64::new(tables),
-            split_ns: AtomicU64::new(split_ns),
-        },
+        items: &items,
         page_offset_base,
         reference,
         reference_half: &reference_copy,
         ldt_slot: walk.top.index(live.ldt_base()),
-        cpus: CpuSlots::of(&mut ws.pool.buffers),
+        crew: &crew,
+        cpus: PerPart::of_workers(&crew, &mut ws.pool.buffers),
         started: start,
-        spans: ws.spans.as_mut_ptr(),
-        cleared_spans: ws.cleared_spans.as_mut_ptr(),
+        spans: PerPart::of_batches(&items.queue, &mut ws.spans),
+        cleared_spans: PerPart::of_batches(&items.queue, &mut ws.cleared_spans),
     };
     ws.pool.workers.run(&mut job)?;
-    let made = job.items.queue.made();
-    let batches = job.items.queue.batches(made);
+    let made = items.queue.made();
+    let batches = items.queue.batches(made);
     let (tables, split_ns) = (
-        job.items.tables.load(Ordering::Relaxed),
-        job.items.split_ns.load(Ordering::Relaxed),
+        items.tables.load(Ordering::Relaxed),
+        items.split_ns.load(Ordering::Relaxed),
     );
-    if job.items.queue.overflowed() {
+    if items.queue.overflowed() {
         // The tables grew past the room since the last walk: again, the
         // split first (it cannot run out of room).
         ws.last_items = 0;
         return walk_parallel(walk, live, reference, ws);
     }
-    // SAFETY: every item below `made` was written by the split and claimed,
-    // in a batch, by exactly one worker, which wrote the batch's two spans
-    // before it finished;
-    // the workers are done. (With the split done first, the items vector
-    // already holds them.)
-    unsafe {
-        if overlap {
-            ws.items.inc_len(made);
-        }
-        ws.spans.inc_len(batches);
-        ws.cleared_spans.inc_len(batches);
+    if overlap {
+        // SAFETY: every item below `made` was written by the split (the
+        // queue's producer) and the workers are done. (With the split done
+        // first, the items vector already holds them.)
+        unsafe { ws.items.inc_len(made) };
     }
+    ws.spans.truncate(batches);
+    ws.cleared_spans.truncate(batches);
     ws.last_items = made;
 
     let ran = || ws.pool.buffers.iter().flatten().filter(|b| b.stats.ran);
@@ -1455,8 +1428,8 @@ struct Side<'s> {
 /// What a worker of the rules job claims next, in claim order: the side
 /// tasks first, in order (the join first, since the chunks wait for it),
 /// then the chunks, which even out the workers.
-enum Claim {
-    Side(usize),
+enum Part {
+    Side,
     Chunk(usize),
 }
 
@@ -1467,35 +1440,37 @@ enum Claim {
 /// task), each part a span of its worker's list, so that the first
 /// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE)
 /// of each rule are kept as a serial scan keeps them.
-struct RulesJob<'a, 's> {
+struct RulesJob<'a, 'q, 's> {
     /// Cloned by each worker (its lookups cache in a `Cell`); never used
     /// shared.
     map: &'a LiveMap<'a>,
     text: &'a TextAliases,
     ranges: &'a Joining<'a>,
-    next: AtomicUsize,
-    cpus: CpuSlots,
-    /// One slot per part in output order (chunks, then side tasks),
-    /// written by the worker that claimed it.
-    spans: *mut ItemSpan,
-    chunks: usize,
+    /// Each CPU's buffers, its worker's alone.
+    crew: &'q Workers<'a>,
+    cpus: PerPart<'a, 'q, Option<CpuBuffers>>,
+    /// The side tasks, then the chunks, each claimed once, in that order.
+    parts: &'q Parts,
+    /// One slot per part, in claim order, written by the worker that
+    /// claimed it.
+    spans: PerPart<'a, 'q, ItemSpan>,
+    /// The side tasks, the parts before the chunks.
+    side: PerPart<'a, 'q, Side<'s>>,
     rows: usize,
-    /// Each only touched by the worker that claimed it.
-    side: [*mut Side<'s>; 2],
 }
 
-// SAFETY: the per-CPU slots, the span slots and the side tasks are each
-// one worker's alone (claimed by `fetch_add`); `map` is only read
-// (cloned); `ranges` is `Sync`; the rest is read-only or atomic.
-unsafe impl Sync for RulesJob<'_, '_> {}
+// SAFETY: `map` is only cloned, by each worker into its own copy, and never
+// used through the shared reference otherwise; every other field is `Sync`.
+unsafe impl Sync for RulesJob<'_, '_, '_> {}
 
-impl RulesJob<'_, '_> {
-    fn claim(&self) -> Option<Claim> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        match i.checked_sub(self.side.len()) {
-            None => Some(Claim::Side(i)),
-            Some(chunk) if chunk < self.chunks => Some(Claim::Chunk(chunk)),
-            Some(_) => None,
+impl RulesJob<'_, '_, '_> {
+    /// The side tasks come first in claim order.
+    const SIDE_TASKS: usize = 2;
+
+    fn part(claim: &Claim<'_>) -> Part {
+        match claim.index().checked_sub(Self::SIDE_TASKS) {
+            None => Part::Side,
+            Some(chunk) => Part::Chunk(chunk),
         }
     }
 
@@ -1525,21 +1500,15 @@ impl RulesJob<'_, '_> {
         }
     }
 
-    /// Do side task `i` into `b`'s list.
-    ///
-    /// # Safety
-    ///
-    /// Side task `i` is this worker's alone (claimed).
-    unsafe fn run_side(&self, map: &LiveMap<'_>, i: usize, b: &mut CpuBuffers) {
-        let Some(&task) = self.side.get(i) else {
+    /// Do the side task `claim` is for into `b`'s list.
+    fn run_side(&self, map: &LiveMap<'_>, claim: &mut Claim<'_>, b: &mut CpuBuffers) {
+        let Some(side) = self.side.slot(claim) else {
             return;
         };
         let mut findings = Findings {
             list: core::mem::take(&mut b.findings),
             tally: Tally::default(),
         };
-        // SAFETY: the caller's claim; the task outlives the job.
-        let side = unsafe { &mut *task };
         let start = Clock::now();
         side.outcome = side
             .task
@@ -1552,11 +1521,11 @@ impl RulesJob<'_, '_> {
     }
 }
 
-impl PerCpu for RulesJob<'_, '_> {
+impl PerCpu for RulesJob<'_, '_, '_> {
     const POOLED: bool = true;
 
     fn prepare(&mut self, cpu: usize) -> Result {
-        let b = self.cpus.prepare(cpu)?;
+        let b = prepare_buffers(self.cpus.get_mut(cpu))?;
         b.findings.clear();
         b.dropped = [0; Rule::ALL.len()];
         b.mapped.clear();
@@ -1567,33 +1536,23 @@ impl PerCpu for RulesJob<'_, '_> {
     }
 
     fn run(&self, cpu: usize) {
-        // SAFETY: `run` is called once per CPU, by that CPU's worker.
-        let Some(b) = (unsafe { self.cpus.claim(cpu) }) else {
+        let mut me = self.crew.claim(cpu);
+        let Some(b) = own_buffers(&self.cpus, &mut me) else {
             return;
         };
         b.checked = true;
         let map = self.map.clone();
-        while let Some(claim) = self.claim() {
-            let first = b.findings.len() as u32;
-            let slot = match claim {
-                Claim::Chunk(chunk) => {
-                    self.check_chunk(&map, chunk, b);
-                    chunk
-                }
-                Claim::Side(i) => {
-                    // SAFETY: claimed just now, by `fetch_add`.
-                    unsafe { self.run_side(&map, i, b) };
-                    self.chunks + i
-                }
-            };
-            // SAFETY: one slot per part; `slot` is this worker's alone
-            // (`claim`), read by the caller after every worker is done.
-            unsafe {
-                *self.spans.add(slot) = ItemSpan {
-                    list: cpu as u32,
-                    first,
-                    end: b.findings.len() as u32,
-                };
+        while let Some(mut claim) = self.parts.claim() {
+            let first = b.findings.len();
+            match Self::part(&claim) {
+                Part::Chunk(chunk) => self.check_chunk(&map, chunk, b),
+                Part::Side => self.run_side(&map, &mut claim, b),
+            }
+            // One slot per part: a part without one would lose its
+            // findings, so the scan fails instead.
+            match self.spans.slot(&mut claim) {
+                Some(span) => *span = ItemSpan::of(cpu as u32, first..b.findings.len()),
+                None => b.alloc_failed = true,
             }
             cond_resched();
         }
@@ -1630,17 +1589,20 @@ fn check_reference<'s>(
         task,
         outcome: Ok(0),
     });
-    spans.resize(chunks + side.len(), ItemSpan::default(), GFP_KERNEL)?;
+    let tasks = RulesJob::SIDE_TASKS;
+    spans.resize(tasks + chunks, ItemSpan::default(), GFP_KERNEL)?;
+    let parts = Parts::new(tasks + chunks);
+    let crew = Workers::new(&mut pool.taken);
     let mut job = RulesJob {
         map,
         text: &text,
         ranges,
-        next: AtomicUsize::new(0),
-        cpus: CpuSlots::of(&mut pool.buffers),
-        spans: spans.as_mut_ptr(),
-        chunks,
+        crew: &crew,
+        cpus: PerPart::of_workers(&crew, &mut pool.buffers),
+        parts: &parts,
+        spans: PerPart::of_parts(&parts, spans),
+        side: PerPart::of_parts(&parts, &mut side),
         rows: mapped.len(),
-        side: side.each_mut().map(core::ptr::from_mut),
     };
     pool.workers.run(&mut job)?;
     let checked = || pool.buffers.iter().flatten().filter(|b| b.checked);
@@ -1651,7 +1613,9 @@ fn check_reference<'s>(
     for (ns, done) in side_ns.iter_mut().zip(&side) {
         *ns = done.outcome?;
     }
-    for span in spans.iter() {
+    // Findings in output order: the chunks' (address order), then the side
+    // tasks'.
+    for span in Iterator::chain(spans[tasks..].iter(), &spans[..tasks]) {
         let list = pool
             .buffers
             .get(span.list as usize)

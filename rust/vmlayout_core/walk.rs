@@ -945,6 +945,19 @@ pub struct ItemSpan {
     pub end: u32,
 }
 
+impl ItemSpan {
+    /// Entries `part` of list `list` (indices past `u32` saturate, and
+    /// then lie outside any list: the join refuses them).
+    pub fn of(list: u32, part: core::ops::Range<usize>) -> Self {
+        let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+        ItemSpan {
+            list,
+            first: index(part.start),
+            end: index(part.end),
+        }
+    }
+}
+
 /// The workers' lists joined in item (address) order into `out`, coalescing
 /// across items: what [`merge`] gives for lists so made, at the cost of one
 /// bulk copy per item (no comparison per range). `out` is uninitialized

@@ -89,6 +89,8 @@ pub struct BatchQueue<'a, T> {
     next: AtomicUsize,
     /// A producer was handed out (or is not wanted).
     produced: AtomicBool,
+    /// What the batches' claims name as their issuer.
+    issuer: Issuer,
     watch: Watch,
 }
 
@@ -121,6 +123,7 @@ impl<'a, T: Copy> BatchQueue<'a, T> {
             overflow: AtomicBool::new(false),
             next: AtomicUsize::new(0),
             produced: AtomicBool::new(done),
+            issuer: Issuer::default(),
             watch: Watch::new(slots.len()),
         }
     }
@@ -138,10 +141,10 @@ impl<'a, T: Copy> BatchQueue<'a, T> {
         })
     }
 
-    /// The next batch: its index and its items' indices, once they are
-    /// made (calling `relax` between looks until then); `None` when no
-    /// batch is left.
-    pub fn claim(&self, mut relax: impl FnMut()) -> Option<(usize, Range<usize>)> {
+    /// The next batch: the claim on it (its index) and its items'
+    /// indices, once they are made (calling `relax` between looks until
+    /// then); `None` when no batch is left.
+    pub fn claim(&self, mut relax: impl FnMut()) -> Option<(Claim<'_>, Range<usize>)> {
         let batch = self.next.fetch_add(1, Ordering::Relaxed);
         let first = batch.checked_mul(self.batch)?;
         let end = first.checked_add(self.batch)?;
@@ -150,7 +153,11 @@ impl<'a, T: Copy> BatchQueue<'a, T> {
             let done = self.done.load(Ordering::Acquire);
             let made = self.made.load(Ordering::Acquire);
             if made >= end || (done && made > first) {
-                return Some((batch, first..end.min(made)));
+                let claim = Claim {
+                    index: batch,
+                    issuer: &self.issuer,
+                };
+                return Some((claim, first..end.min(made)));
             }
             if done {
                 return None;
@@ -337,5 +344,151 @@ impl<T> Writer<'_, '_, T> {
 impl<T> Drop for Writer<'_, '_, T> {
     fn drop(&mut self) {
         self.list.done.store(true, Ordering::Release);
+    }
+}
+
+/// What a [`Claim`] names as its issuer: a claim is only good for slots
+/// made for the same issuer ([`PerPart`]). Never zero-sized, so that two
+/// issuers never share an address.
+#[derive(Default)]
+struct Issuer(#[allow(dead_code)] u8);
+
+/// The right to one part of a shared job (a batch of a [`BatchQueue`], a
+/// part of [`Parts`], a worker of [`Workers`]): its issuer hands out one
+/// claim per part, ever, so the holder may write that part's slots
+/// ([`PerPart::slot`]) while other workers write theirs.
+pub struct Claim<'q> {
+    index: usize,
+    issuer: &'q Issuer,
+}
+
+impl Claim<'_> {
+    /// The part claimed.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl core::fmt::Debug for Claim<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Claim({})", self.index)
+    }
+}
+
+/// Parts `0..len` of a job, claimed once each, in order, by whichever
+/// worker asks next (the rules' side tasks, then their chunks).
+pub struct Parts {
+    next: AtomicUsize,
+    len: usize,
+    issuer: Issuer,
+}
+
+impl Parts {
+    /// Parts `0..len`, none claimed.
+    pub fn new(len: usize) -> Self {
+        Parts {
+            next: AtomicUsize::new(0),
+            len,
+            issuer: Issuer::default(),
+        }
+    }
+
+    /// The next part, `None` when every part is claimed.
+    pub fn claim(&self) -> Option<Claim<'_>> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        (index < self.len).then_some(Claim {
+            index,
+            issuer: &self.issuer,
+        })
+    }
+}
+
+/// Workers `0..n`, each claimed once, by its own index: the worker that
+/// runs for CPU `i` claims `i`, and gets that CPU's slots.
+pub struct Workers<'a> {
+    taken: &'a [AtomicBool],
+    issuer: Issuer,
+}
+
+impl<'a> Workers<'a> {
+    /// One worker per flag of `taken`, none claimed yet.
+    pub fn new(taken: &'a mut [AtomicBool]) -> Self {
+        for flag in taken.iter_mut() {
+            *flag = AtomicBool::new(false);
+        }
+        Workers {
+            taken,
+            issuer: Issuer::default(),
+        }
+    }
+
+    /// Worker `i`, to the first caller only.
+    pub fn claim(&self, i: usize) -> Option<Claim<'_>> {
+        let flag = self.taken.get(i)?;
+        if flag.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        Some(Claim {
+            index: i,
+            issuer: &self.issuer,
+        })
+    }
+}
+
+/// One slot per part of a job: the holder of a part's claim writes that
+/// part's slot, while the job runs; the caller has them all back when the
+/// job is dropped.
+pub struct PerPart<'a, 'q, T> {
+    slots: &'a [UnsafeCell<T>],
+    issuer: &'q Issuer,
+}
+
+// SAFETY: slot `i` is only reached through `slot` with claim `i` of this
+// issuer, which is handed out once and borrowed mutably for as long as the
+// slot is; or through `&mut self`. `T: Send` since the slots are written
+// from the workers' threads.
+unsafe impl<T: Send> Sync for PerPart<'_, '_, T> {}
+
+impl<'a, 'q, T> PerPart<'a, 'q, T> {
+    /// Slots for the batches of `queue`.
+    pub fn of_batches<U>(queue: &'q BatchQueue<'_, U>, room: &'a mut [T]) -> Self {
+        Self::new(&queue.issuer, room)
+    }
+
+    /// Slots for `parts`.
+    pub fn of_parts(parts: &'q Parts, room: &'a mut [T]) -> Self {
+        Self::new(&parts.issuer, room)
+    }
+
+    /// Slots for `workers`.
+    pub fn of_workers(workers: &'q Workers<'_>, room: &'a mut [T]) -> Self {
+        Self::new(&workers.issuer, room)
+    }
+
+    fn new(issuer: &'q Issuer, room: &'a mut [T]) -> Self {
+        PerPart {
+            slots: cells(room),
+            issuer,
+        }
+    }
+
+    /// The slot of `claim`'s part: `None` if the claim is another
+    /// issuer's or the part has no slot. (Both borrow their issuer, so
+    /// while both live, the same address is the same issuer.)
+    pub fn slot<'c>(&'c self, claim: &'c mut Claim<'_>) -> Option<&'c mut T> {
+        if !core::ptr::eq(claim.issuer, self.issuer) {
+            return None;
+        }
+        let cell = self.slots.get(claim.index)?;
+        // SAFETY: see `Sync` above: the claim is this part's only one, and
+        // it stays mutably borrowed while the slot is.
+        Some(unsafe { &mut *cell.get() })
+    }
+
+    /// Slot `i`, with the job not running (`&mut self`): to prepare it.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        // SAFETY: `&mut self`: no claim's slot is borrowed, as `slot`
+        // borrows `self`.
+        self.slots.get(i).map(|cell| unsafe { &mut *cell.get() })
     }
 }

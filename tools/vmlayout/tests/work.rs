@@ -10,7 +10,9 @@ use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 use proptest::prelude::*;
-use vmlayout_core::work::BatchQueue;
+use std::sync::atomic::AtomicBool;
+
+use vmlayout_core::work::{BatchQueue, Parts, PerPart, Workers};
 
 /// What each worker of a run saw: the batches it claimed and the items in
 /// them, and whether it was the producer.
@@ -56,7 +58,7 @@ fn run(
                     let got = range
                         .map(|i| queue.get(i).expect("a claimed item is made"))
                         .collect();
-                    mine.batches.push((b, got));
+                    mine.batches.push((b.index(), got));
                 }
                 *slot.lock().unwrap() = mine;
             });
@@ -113,15 +115,13 @@ fn a_full_queue_has_no_producer() {
     let mut items = [1u32, 2, 3];
     let queue = BatchQueue::full(&mut items, 2);
     assert!(queue.producer().is_none());
-    assert_eq!(
-        queue.claim(|| panic!("a full queue never waits")),
-        Some((0, 0..2))
-    );
-    assert_eq!(
-        queue.claim(|| panic!("a full queue never waits")),
-        Some((1, 2..3))
-    );
-    assert_eq!(queue.claim(|| panic!("a full queue never waits")), None);
+    let claimed = |q: &BatchQueue<'_, u32>| {
+        q.claim(|| panic!("a full queue never waits"))
+            .map(|(c, r)| (c.index(), r))
+    };
+    assert_eq!(claimed(&queue), Some((0, 0..2)));
+    assert_eq!(claimed(&queue), Some((1, 2..3)));
+    assert_eq!(claimed(&queue), None);
     assert_eq!(queue.get(3), None);
 }
 
@@ -135,8 +135,9 @@ fn only_the_first_caller_produces() {
     assert_eq!(queue.get(0), Some(7));
     assert_eq!(queue.get(1), None);
     drop(producer);
-    assert_eq!(queue.claim(|| panic!("done: never waits")), Some((0, 0..1)));
-    assert_eq!(queue.claim(|| panic!("done: never waits")), None);
+    let (claim, items) = queue.claim(|| panic!("done: never waits")).unwrap();
+    assert_eq!((claim.index(), items), (0, 0..1));
+    assert!(queue.claim(|| panic!("done: never waits")).is_none());
 }
 
 proptest! {
@@ -232,4 +233,67 @@ proptest! {
     fn published_readers_see_the_serial_list(items in 0usize..800, chunk in 1usize..100, readers in 1usize..4) {
         publish(items, chunk, readers);
     }
+}
+
+/// `workers` threads race for the workers' slots (each tries every index,
+/// from its own on, until it wins one: so each wins exactly one), then
+/// claim `parts` parts in turn, write each part's slot with the worker
+/// they won and count it in that worker's slot: every part is written once,
+/// and each worker's count is the parts written with its index.
+fn claim_parts(parts: usize, workers: usize) {
+    let issued = Parts::new(parts);
+    let mut room = vec![usize::MAX; parts];
+    let mut flags: Vec<AtomicBool> = (0..workers).map(|_| AtomicBool::new(true)).collect();
+    let crew = Workers::new(&mut flags);
+    let mut counts = vec![0usize; workers];
+    {
+        let slots = PerPart::of_parts(&issued, &mut room);
+        let own = PerPart::of_workers(&crew, &mut counts);
+        std::thread::scope(|s| {
+            for w in 0..workers {
+                let (slots, own, issued, crew) = (&slots, &own, &issued, &crew);
+                s.spawn(move || {
+                    let mut me = (0..workers)
+                        .find_map(|k| crew.claim((w + k) % workers))
+                        .expect("one worker slot per thread");
+                    while let Some(mut part) = issued.claim() {
+                        *slots.slot(&mut part).expect("a part has a slot") = me.index();
+                        *own.slot(&mut me).expect("a worker has a slot") += 1;
+                        std::thread::yield_now();
+                    }
+                });
+            }
+        });
+    }
+    for (k, &count) in counts.iter().enumerate() {
+        assert_eq!(room.iter().filter(|&&x| x == k).count(), count);
+    }
+    assert_eq!(counts.iter().sum::<usize>(), parts, "every part once");
+}
+
+#[test]
+fn each_part_and_each_worker_is_claimed_once() {
+    for (parts, workers) in [(0, 1), (1, 3), (100, 1), (1000, 4)] {
+        claim_parts(parts, workers);
+    }
+}
+
+#[test]
+fn a_worker_is_claimed_once_and_its_slot_by_its_claim_only() {
+    let mut flags: Vec<AtomicBool> = (0..3).map(|_| AtomicBool::new(true)).collect();
+    let crew = Workers::new(&mut flags);
+    let mut room = [0u32; 2];
+    let mut slots = PerPart::of_workers(&crew, &mut room);
+    *slots.get_mut(1).unwrap() = 5;
+    let mut one = crew.claim(1).expect("not claimed yet");
+    assert!(crew.claim(1).is_none(), "claimed once");
+    assert_eq!(*slots.slot(&mut one).unwrap(), 5);
+    // A worker past the room has no slot; a claim of another issuer none.
+    let mut two = crew.claim(2).unwrap();
+    assert!(slots.slot(&mut two).is_none());
+    let other = Parts::new(4);
+    let mut foreign = other.claim().unwrap();
+    assert_eq!(foreign.index(), 0);
+    assert!(slots.slot(&mut foreign).is_none());
+    assert!(crew.claim(3).is_none(), "no such worker");
 }

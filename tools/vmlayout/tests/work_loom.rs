@@ -12,7 +12,7 @@
 use std::mem::MaybeUninit;
 
 use loom::sync::Arc;
-use vmlayout_core::work::BatchQueue;
+use vmlayout_core::work::{BatchQueue, Parts, Workers};
 
 /// Two workers, `items` items in batches of `batch`, `room` slots: every
 /// made item is claimed exactly once, and no worker waits forever.
@@ -93,5 +93,35 @@ fn published_reader_and_writer() {
         let (first, second) = reader.join().unwrap();
         assert_eq!(first, [10, 11]);
         assert_eq!(second, [12]);
+    });
+}
+
+/// Two threads race for every part and for the same worker: each part is
+/// claimed once, and the worker by one of them.
+#[test]
+fn parts_and_workers_are_claimed_once() {
+    loom::model(|| {
+        let parts = Arc::new(Parts::new(3));
+        let flags: &'static mut [loom::sync::atomic::AtomicBool] =
+            Box::leak(vec![loom::sync::atomic::AtomicBool::new(true)].into_boxed_slice());
+        let crew = Arc::new(Workers::new(flags));
+        let race = |parts: Arc<Parts>, crew: Arc<Workers<'static>>| {
+            let won = crew.claim(0).is_some();
+            let mut got = vec![];
+            while let Some(claim) = parts.claim() {
+                got.push(claim.index());
+            }
+            (won, got)
+        };
+        let other = {
+            let (parts, crew) = (parts.clone(), crew.clone());
+            loom::thread::spawn(move || race(parts, crew))
+        };
+        let (won, mut got) = race(parts, crew);
+        let (won2, got2) = other.join().unwrap();
+        assert!(won != won2, "exactly one wins the worker");
+        got.extend(got2);
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1, 2]);
     });
 }
