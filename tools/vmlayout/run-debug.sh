@@ -67,56 +67,56 @@ run() { # NAME VM-ARGS... -- CMD
 		fail=1
 	fi
 }
-# Short boots two at a time, each guest on one TCG thread (vm.sh -S), so
-# that they share the host's two cores: start NAME in the background
-# (`background NAME VM-ARGS... -- CMD`), then `collect NAME...` prints each
-# one's output in order and fails as `run` does.
-background() {
+# Every boot is a job, two at a time, each guest on one TCG thread (vm.sh
+# -S) so that they share the host's two cores, the longest queued first:
+# `job NAME VM-ARGS... -- CMD` starts NAME when a slot is free; `report
+# NAME...` waits for all and prints each one's output in order, failing as
+# `run` does.
+running=0
+job() {
 	local name=$1
 	shift
 	(fail=0; run "$name" -S "$@" > "$log/$name.log" 2>&1; echo "$fail" > "$log/$name.fail") &
+	running=$((running + 1))
+	if [ "$running" -ge 2 ]; then wait -n || true; running=$((running - 1)); fi
 }
-collect() {
+report() {
 	wait
 	for name; do
 		cat "$log/$name.log"
 		[ "$(cat "$log/$name.fail" 2>/dev/null)" = 0 ] || fail=1
 	done
 }
-# A stock kernel: the out-of-tree module is given to the kselftest.
-KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout sh ./vmlayout.sh'
-background kselftest-5level -p 5 -- "$KSELFTEST /root/vmlayout.ko"
-background kselftest-4level-dkms -p 4 -- "$KSELFTEST /root/dkms/vmlayout.ko"
-collect kselftest-5level kselftest-4level-dkms
-# Stress and fault injection side by side. failnth's allowances (below)
-# are its boot's alone: vm.sh reads them when it starts.
-background stress -p 5 -a debug_pagealloc=on -- \
-	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 10 100'
 # The kernel's own trace-event registration WARN_ON_ONCEs when an
 # allocation fails (event_define_fields(), for the module's
 # vmlayout:vmalloc_sync_fault); that warning is the kernel's, not ours.
 # 7.2's error path after it also WARNs twice in event_file_put() (the
-# event's refcount), which 7.3 no longer does: the kernel's too.
+# event's refcount), which 7.3 no longer does: the kernel's too. The
+# allowances are failnth's boot's alone (vm.sh reads them when it starts).
 VM_ALLOW_ALLOC_FAILURES=1 \
 VM_ALLOW_RE='WARNING: kernel/trace/trace_events.c:[0-9]+ at (event_define_fields|event_file_put)\+' \
-background failnth -p 5 -- \
-	'sh /root/failnth.sh /root/vmlayout.ko /root/vmlayout_failnth'
-collect stress failnth
+job failnth -p 5 -- 'sh /root/failnth.sh /root/vmlayout.ko /root/vmlayout_failnth'
+job stress -p 5 -a debug_pagealloc=on -- \
+	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 10 100'
+# A stock kernel: the out-of-tree module is given to the kselftest (30
+# churn rescans: the stress boot churns, and check-vm runs the 100).
+KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout VMLAYOUT_CHURN_SCANS=30 sh ./vmlayout.sh'
+job kselftest-5level -p 5 -- "$KSELFTEST /root/vmlayout.ko"
+job kselftest-4level-dkms -p 4 -- "$KSELFTEST /root/dkms/vmlayout.ko"
 # Lockdown: integrity (no debugfs writes) runs the kselftest, which skips
 # what rescans or plants; confidentiality refuses vmlayout (EPERM). In the
 # same boot, the unsigned module is refused, and the kselftest says why.
-background kselftest-lockdown-integrity -p 5 -a lockdown=integrity -- "$KSELFTEST /root/vmlayout.ko"
-background lockdown-confidentiality -p 5 -a lockdown=confidentiality -- \
+job kselftest-lockdown-integrity -p 5 -a lockdown=integrity -- "$KSELFTEST /root/vmlayout.ko"
+job lockdown-confidentiality -p 5 -a lockdown=confidentiality -- \
 	'! insmod /root/vmlayout.ko 2>/dev/null && [ ! -d /sys/kernel/debug/vmlayout ] &&
 	dmesg | grep -q "vmlayout: the kernel is locked down for confidentiality" &&
 	echo "lockdown: confidentiality: vmlayout refuses to load (EPERM), as documented" &&
 	cd /root/kselftest/vmlayout && ! sh ./vmlayout.sh /root/vmlayout-unsigned.ko > /tmp/unsigned.out 2>&1 &&
 	grep "enforces module signatures" /tmp/unsigned.out &&
 	echo "unsigned: refused, and the kselftest says the kernel enforces module signatures"'
-collect kselftest-lockdown-integrity lockdown-confidentiality
 # 66 possible CPUs, 2 started at boot (maxcpus=2: the other vCPUs never
 # run, so the guest stays fast); then CPUs 64 and 65 online, CPU 1 offline.
-run cpus -p 5 -s 66 -a "maxcpus=2 kmemleak=off" -- \
+job cpus -p 5 -s 66 -a "maxcpus=2 kmemleak=off" -- \
 	'echo 1 > /sys/devices/system/cpu/cpu64/online && echo 1 > /sys/devices/system/cpu/cpu65/online &&
 	echo 0 > /sys/devices/system/cpu/cpu1/online &&
 	insmod /root/vmlayout.ko && echo 1 > /sys/kernel/debug/vmlayout/rescan &&
@@ -124,5 +124,7 @@ run cpus -p 5 -s 66 -a "maxcpus=2 kmemleak=off" -- \
 	checked=$(sed -n "s/.*cpus_checked=\([0-9]*\).*/\1/p" /sys/kernel/debug/vmlayout/findings) &&
 	echo "cpus: online $(cat /sys/devices/system/cpu/online), walked by $cpus, $checked audited" &&
 	[ "$cpus" = "0 64 65 " ] && [ "$checked" -eq 3 ]'
+report kselftest-5level kselftest-4level-dkms stress failnth kselftest-lockdown-integrity \
+	lockdown-confidentiality cpus
 [ "$fail" -eq 0 ] && echo "check-debug: PASS" && exit 0
 exit 1

@@ -1805,28 +1805,41 @@ fn adjacent_items_second_replaced(chain: usize) -> (Tables, Walk, Vec<walk::Work
     (t, walk, items, base + (1 << 21))
 }
 
-#[test]
-fn a_changed_item_is_walked_again_and_its_first_output_undone() {
-    let (mut t, walk, items, second) = adjacent_items_second_replaced(0);
+/// Walk `items` through one worker's sink in one batch; its counts.
+fn walk_one_batch(
+    w: &mut Worker,
+    walk: &Walk,
+    items: &[walk::WorkItem],
+    t: &mut Tables,
+) -> (WalkCounts, bool) {
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-    let mut w = Worker::default();
     let mut sink = w.sink();
     sink.start_batch();
-    for item in &items {
-        sink.walk_item(&walk, item, &mut t, &mut scratch);
+    for item in items {
+        sink.walk_item(walk, item, t, &mut scratch);
     }
-    let counts = *sink.counts();
-    assert_eq!((counts.items, counts.retries, counts.changed), (2, 1, 0));
-    // The first item's range is one page again, not extended by the
-    // second item's stale first walk; the second is its table as it is now.
-    let got: Vec<(u64, u64, u64)> = w
-        .ranges
+    (*sink.counts(), sink.no_room())
+}
+
+/// A worker's ranges as (start, size, phys).
+fn placed(w: &Worker) -> Vec<(u64, u64, u64)> {
+    w.ranges
         .ranges
         .iter()
         .map(|r| (r.start, r.size(), r.phys))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_changed_item_is_walked_again_and_its_first_output_undone() {
+    let (mut t, walk, items, second) = adjacent_items_second_replaced(0);
+    let mut w = Worker::default();
+    let (counts, _) = walk_one_batch(&mut w, &walk, &items, &mut t);
+    assert_eq!((counts.items, counts.retries, counts.changed), (2, 1, 0));
+    // The first item's range is one page again, not extended by the
+    // second item's stale first walk; the second is its table as it is now.
     assert_eq!(
-        got,
+        placed(&w),
         vec![(second - 0x1000, 0x1000, 0x5000), (second, 0x1000, 0x9000)]
     );
 }
@@ -1834,26 +1847,15 @@ fn a_changed_item_is_walked_again_and_its_first_output_undone() {
 #[test]
 fn an_item_that_keeps_changing_is_kept_as_last_seen_and_counted() {
     let (mut t, walk, items, second) = adjacent_items_second_replaced(ITEM_RETRIES as usize);
-    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut w = Worker::default();
-    let mut sink = w.sink();
-    for item in &items {
-        sink.walk_item(&walk, item, &mut t, &mut scratch);
-    }
-    let counts = *sink.counts();
+    let (counts, _) = walk_one_batch(&mut w, &walk, &items, &mut t);
     assert_eq!(counts.retries, u64::from(ITEM_RETRIES));
     assert_eq!(counts.changed, 1);
     assert_eq!(counts.first_changed, Some((second, Level::Pmd)));
     // The walker reports nothing below an entry that changed while it read
     // the table: what is kept of the second item is nothing, and the first
     // item's range is one page, as its own walk left it.
-    let got: Vec<(u64, u64, u64)> = w
-        .ranges
-        .ranges
-        .iter()
-        .map(|r| (r.start, r.size(), r.phys))
-        .collect();
-    assert_eq!(got, vec![(second - 0x1000, 0x1000, 0x5000)]);
+    assert_eq!(placed(&w), vec![(second - 0x1000, 0x1000, 0x5000)]);
 }
 
 #[test]
@@ -1868,14 +1870,10 @@ fn a_full_list_is_reported_not_ignored() {
         .collect();
     let (mut t, walk, items, want) = split_fixture(&leaves);
     assert!(want.len() > 2);
-    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut w = Worker::default();
     w.ranges.cap = Some(2);
-    let mut sink = w.sink();
-    for item in &items {
-        sink.walk_item(&walk, item, &mut t, &mut scratch);
-    }
-    assert!(sink.no_room());
+    let (_, no_room) = walk_one_batch(&mut w, &walk, &items, &mut t);
+    assert!(no_room);
     assert_eq!(w.ranges.ranges.len(), 2);
 }
 
@@ -1910,21 +1908,11 @@ fn a_changed_item_undoes_its_leaves_and_what_it_extended() {
         count: 1,
         effective: Effective::ALL,
     };
-    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut w = Worker::default();
-    let mut sink = w.sink();
-    sink.start_batch();
-    sink.walk_item(&walk, &before, &mut t, &mut scratch);
-    sink.walk_item(&walk, &pud, &mut t, &mut scratch);
-    assert_eq!(sink.counts().retries, 1);
-    let got: Vec<(u64, u64, u64)> = w
-        .ranges
-        .ranges
-        .iter()
-        .map(|r| (r.start, r.size(), r.phys))
-        .collect();
+    let (counts, _) = walk_one_batch(&mut w, &walk, &[before, pud], &mut t);
+    assert_eq!(counts.retries, 1);
     assert_eq!(
-        got,
+        placed(&w),
         vec![
             (base - 0x1000, 0x2000, 0x4000),
             (base + (1 << 21), 0x1000, 0x9000)
