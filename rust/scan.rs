@@ -801,35 +801,7 @@ pub(crate) fn walk_parallel(
     for (ours, entry) in reference_copy.iter_mut().zip(&ws.root[ENTRIES / 2..]) {
         *ours = *entry;
     }
-    ws.items.clear();
-    // A rescan splits while the workers walk, into room for twice the last
-    // walk's items; the first scan (or a rescan after the room ran out)
-    // splits here first.
-    let overlap = ws.last_items > 0;
-    let mut tables = 0;
-    let room = if overlap {
-        let room = ws.last_items.saturating_mul(2).saturating_add(4096);
-        ws.items.reserve(room, GFP_KERNEL)?;
-        room
-    } else {
-        let mut alloc_err = Ok(());
-        tables = walk.split(
-            Top::kernel_half(reference, &ws.root),
-            &mut src,
-            &mut ws.scratch,
-            &mut |item| {
-                if alloc_err.is_ok() {
-                    alloc_err = ws.items.push(item, GFP_KERNEL);
-                }
-            },
-        );
-        alloc_err?;
-        ws.items.len()
-    };
-    for spans in [&mut ws.spans, &mut ws.cleared_spans] {
-        spans.clear();
-        spans.resize(room, ItemSpan::default(), GFP_KERNEL)?;
-    }
+    let (overlap, room, tables) = make_room(walk, reference, &mut src, ws)?;
     let split_ns = ns_since(start);
     let queue = if overlap {
         BatchQueue::empty(&mut ws.items.spare_capacity_mut()[..room], ITEMS_PER_CLAIM)
@@ -878,12 +850,61 @@ pub(crate) fn walk_parallel(
     ws.spans.truncate(batches);
     ws.cleared_spans.truncate(batches);
     ws.last_items = made;
+    let mut walked = collect_walked(ws)?;
+    walked.setup_tables = 1 + tables;
+    walked.split_ns = split_ns;
+    walked.ns = ns_since(start);
+    Ok(walked)
+}
 
+/// Room for the work items and their spans. A rescan splits while the
+/// workers walk, into room for twice the last walk's items; the first scan
+/// (or a rescan after the room ran out) splits here first, into the items
+/// vector. Returns whether the split overlaps the walk, the room, and the
+/// tables a split here read.
+fn make_room(
+    walk: Walk,
+    reference: u64,
+    src: &mut DirectMap,
+    ws: &mut Workspace,
+) -> Result<(bool, usize, u64)> {
+    ws.items.clear();
+    let overlap = ws.last_items > 0;
+    let mut tables = 0;
+    let room = if overlap {
+        let room = ws.last_items.saturating_mul(2).saturating_add(4096);
+        ws.items.reserve(room, GFP_KERNEL)?;
+        room
+    } else {
+        let mut alloc_err = Ok(());
+        tables = walk.split(
+            Top::kernel_half(reference, &ws.root),
+            src,
+            &mut ws.scratch,
+            &mut |item| {
+                if alloc_err.is_ok() {
+                    alloc_err = ws.items.push(item, GFP_KERNEL);
+                }
+            },
+        );
+        alloc_err?;
+        ws.items.len()
+    };
+    for spans in [&mut ws.spans, &mut ws.cleared_spans] {
+        spans.clear();
+        spans.resize(room, ItemSpan::default(), GFP_KERNEL)?;
+    }
+    Ok((overlap, room, tables))
+}
+
+/// What the CPUs that walked left in their buffers, with room for the
+/// join (which the rules job makes: `Joining`); the walk's times and table
+/// count are the caller's to fill in.
+fn collect_walked(ws: &mut Workspace) -> Result<Walked> {
     let ran = || ws.pool.buffers.iter().flatten().filter(|b| b.stats.ran);
     if ran().any(|b| b.alloc_failed) {
         return Err(ENOMEM);
     }
-    // Room for the join, which the rules job makes (`Joining`).
     let ranges = reuse(core::mem::take(&mut ws.spare_ranges), listed(&ws.spans))?;
     let cleared = reuse(
         core::mem::take(&mut ws.spare_cleared),
@@ -918,10 +939,10 @@ pub(crate) fn walk_parallel(
         cpus,
         unsynced,
         resynced,
-        setup_tables: 1 + tables,
+        setup_tables: 0,
         items: ws.items.len(),
-        ns: ns_since(start),
-        split_ns,
+        ns: 0,
+        split_ns: 0,
         merge_ns: 0,
     })
 }
