@@ -38,6 +38,8 @@ has PTDUMP_DEBUGFS || echo "check-kernel: no CONFIG_PTDUMP_DEBUGFS: the kselftes
 	"with ptdump (the bases and region starts against ptdump's markers, map against ptdump range for" \
 	"range, ESPFIX and the PTI user table against ptdump)"
 has DEBUG_WX || echo "check-kernel: no CONFIG_DEBUG_WX: the kselftest skips the kernel's own W+X check"
+has MITIGATION_PAGE_TABLE_ISOLATION && ! has MODIFY_LDT_SYSCALL &&
+	echo "check-kernel: no CONFIG_MODIFY_LDT_SYSCALL: in the pti=on boots the kselftest skips the LDT remap case (no process can have an LDT)"
 has KALLSYMS_ALL || echo "check-kernel: no CONFIG_KALLSYMS_ALL: nothing skipped (the kselftest reads text symbols only)"
 has MODULE_SIG_FORCE && echo "check-kernel: CONFIG_MODULE_SIG_FORCE: the modules are signed with $kdir's key"
 lockdown=""
