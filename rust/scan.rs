@@ -17,16 +17,17 @@ use crate::helpers::{
 };
 use crate::vmlayout_core::{
     batch::{BatchSink, NoRoom, RangeList, WalkCounts},
+    direct_map::{DirectMapSeen, RamCheck},
     layout::{Live, START_KERNEL_MAP},
     map::DocMap,
     pte::{Effective, Level, PageTableEntry, Table, ENTRIES, PHYS_ADDR_MASK},
     rules::{
-        check_ram, check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap,
-        Owner, Rule, Severity, TableKind, Tally, TextAliases,
+        check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap, Owner, Rule,
+        Severity, TableKind, Tally, TextAliases,
     },
     walk::{
-        self, Coalescer, Concat, ItemSpan, Presence, Range, Scratch, TableReader, TableSource, Top,
-        Walk, WalkSink, WorkItem,
+        self, Coalescer, Concat, ItemSpan, Range, Scratch, TableReader, TableSource, Top, Walk,
+        WalkSink, WorkItem,
     },
     work::{BatchQueue, Claim, Parts, PerPart, Published, Workers},
 };
@@ -1042,131 +1043,6 @@ pub(crate) struct Scan {
     pub(crate) others: KVec<OtherTable>,
 }
 
-/// System RAM against the direct map. A stretch the walk did not see
-/// mapped is looked at again, entry by entry: mapped by now (vfree or
-/// set_memory_* put it back) is nothing; a present bit cleared on purpose
-/// (debug_pagealloc, KFENCE, secretmem, `set_direct_map_invalid_noflush()`)
-/// is info; no entry at all, twice, is the error.
-#[allow(clippy::too_many_arguments)]
-fn check_direct_map(
-    walk: &Walk,
-    live: &Live,
-    reference: u64,
-    ram: &[(u64, u64)],
-    (ranges, cleared): (&[Range], &[Range]),
-    map: &LiveMap<'_>,
-    scratch: &mut Scratch,
-    findings: &mut Findings,
-) -> Result {
-    let ours = findings.list.len();
-    let direct_first = live.page_offset_base;
-    let mut src = DirectMap::new(direct_first);
-    let mut result = Ok(());
-    let note = |x: u64, y: u64, kind: Presence, findings: &mut Findings| {
-        let (rule, severity, reason) = match kind {
-            Presence::Present => return Ok(()),
-            Presence::Cleared => (
-                Rule::RamMissing,
-                Severity::Info,
-                "System RAM whose direct-map entry has its present bit cleared on purpose (debug_pagealloc, KFENCE, secretmem, set_direct_map_*)",
-            ),
-            Presence::Unreadable => (
-                Rule::TableChanged,
-                Severity::Info,
-                "a direct-map table could not be read when System RAM was looked up again",
-            ),
-            Presence::Empty => (Rule::RamMissing, Severity::Error, Rule::RamMissing.reason()),
-        };
-        findings.push(Finding::about_addresses(
-            rule,
-            severity,
-            map,
-            x,
-            y,
-            x - direct_first,
-            reason,
-        ))
-    };
-    // The direct map's ranges, as physical addresses; RAM ranges come in
-    // address order, so each one's search starts where the last one's ended.
-    let direct = ranges
-        .get(ranges.partition_point(|r| r.start < direct_first)..)
-        .unwrap_or(&[]);
-    let direct = direct
-        .get(..direct.partition_point(|r| r.last - direct_first <= (1u64 << 56)))
-        .unwrap_or(&[]);
-    for &(first, last) in ram {
-        let from = direct.partition_point(|r| r.last - direct_first < first);
-        let direct = direct
-            .get(from..)
-            .unwrap_or(&[])
-            .iter()
-            .map(|r| (r.start - direct_first, r.last - direct_first));
-        check_ram(direct, first, last, |a, b| {
-            if result.is_err() {
-                return;
-            }
-            // What the walk saw cleared is info as it is; only the rest is
-            // looked up again, entry by entry.
-            let (mut va, vlast) = (direct_first + a, direct_first + b);
-            let mut look_up = |x: u64, y: u64, findings: &mut Findings| {
-                let mut r = Ok(());
-                walk.presence(reference, x, y, &mut src, scratch, |p, q, kind| {
-                    if r.is_ok() {
-                        r = note(p, q, kind, findings);
-                    }
-                });
-                cond_resched();
-                r
-            };
-            let from = cleared.partition_point(|c| c.last < va);
-            for c in cleared[from..].iter().take_while(|c| c.start <= vlast) {
-                if c.start > va {
-                    result = look_up(va, c.start - 1, findings);
-                }
-                let end = c.last.min(vlast);
-                if result.is_ok() {
-                    result = note(va.max(c.start), end, Presence::Cleared, findings);
-                }
-                if result.is_err() || end == vlast {
-                    return;
-                }
-                va = end + 1;
-            }
-            if result.is_ok() {
-                result = look_up(va, vlast, findings);
-            }
-        });
-    }
-    result?;
-    // An empty stretch must still be empty when looked at again.
-    for f in findings.list.iter_mut().skip(ours) {
-        if f.rule != Rule::RamMissing || f.severity != Severity::Error {
-            continue;
-        }
-        let mut still_empty = true;
-        walk.presence(
-            reference,
-            f.range.start,
-            f.range.last,
-            &mut src,
-            scratch,
-            |_, _, kind| {
-                still_empty &= kind == Presence::Empty;
-            },
-        );
-        if !still_empty {
-            *f = Finding {
-                rule: Rule::TableChanged,
-                severity: Severity::Info,
-                reason: "System RAM unmapped from the direct map for a moment (mapped again when looked at twice)",
-                ..*f
-            };
-        }
-    }
-    Ok(())
-}
-
 /// Check every warn or error finding about a leaf again against the
 /// reference tables as they are now; one that no longer holds changed
 /// during the scan and is reported as info. Returns (checked, settled).
@@ -1690,16 +1566,26 @@ impl SideTask for JoinThenRam<'_> {
             self.joining.ranges.all().ok_or(EIO)?,
             self.joining.cleared.all().ok_or(EIO)?,
         );
-        check_direct_map(
-            self.walk,
-            self.live,
-            self.reference,
-            self.ram,
-            joined,
+        let seen = DirectMapSeen {
+            walk: self.walk,
+            reference: self.reference,
+            base: self.live.page_offset_base,
+            ranges: joined.0,
+            cleared: joined.1,
+        };
+        let ours = findings.list.len();
+        let mut src = DirectMap::new(seen.base);
+        let mut emit = |f| findings.push(f).map_err(|_| NoRoom);
+        let mut out = RamCheck {
             map,
+            src: &mut src,
             scratch,
-            findings,
-        )
+            relax: &mut || cond_resched(),
+            emit: &mut emit,
+        };
+        seen.check_ram(self.ram, &mut out).map_err(|_| ENOMEM)?;
+        seen.recheck_missing(&mut findings.list[ours..], &mut src, scratch);
+        Ok(())
     }
 }
 

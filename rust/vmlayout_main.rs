@@ -56,6 +56,7 @@ pub mod vmlayout_core {
         include!("vmlayout_core/generated_maps.rs");
     }
     pub mod batch;
+    pub mod direct_map;
     pub mod layout;
     pub mod map;
     /// The `mm.rst` parser: in the module only for the KUnit checks of it.

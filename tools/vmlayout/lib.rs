@@ -11,6 +11,8 @@
 
 #[path = "../../rust/vmlayout_core/batch.rs"]
 pub mod batch;
+#[path = "../../rust/vmlayout_core/direct_map.rs"]
+pub mod direct_map;
 #[path = "../../rust/vmlayout_core/layout.rs"]
 pub mod layout;
 #[path = "../../rust/vmlayout_core/map.rs"]

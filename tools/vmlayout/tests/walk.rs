@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
-use vmlayout_core::batch::{BatchSink, NoRoom, RangeList, WalkCounts, ITEM_RETRIES};
+use vmlayout_core::batch::{cleared_run, BatchSink, NoRoom, RangeList, WalkCounts, ITEM_RETRIES};
+use vmlayout_core::direct_map::{DirectMapSeen, RamCheck};
 use vmlayout_core::layout::Live;
 use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
@@ -1918,4 +1919,177 @@ fn a_changed_item_undoes_its_leaves_and_what_it_extended() {
             (base + (1 << 21), 0x1000, 0x9000)
         ]
     );
+}
+
+// ---- System RAM against the direct map ------------------------------------
+
+/// Pages of a direct map at `live4()`'s base: each mapped, cleared on
+/// purpose or empty (0, 1, 2), in 4 KiB pages over 4 PMDs, then huge ones.
+fn set_page(t: &mut Tables, va: u64, level: Level, kind: u8) {
+    t.map(va, level, 0x10_0000, Flags::NX | Flags::RW, TABLE);
+    let (table, index) = slot_of(t, va, level);
+    let entry = &mut t.pages.get_mut(&table).unwrap()[index];
+    match kind {
+        0 => {}
+        1 => *entry &= !Flags::P,
+        _ => *entry = 0,
+    }
+}
+
+/// Every finding of `found` as (page, rule, severity), page by page.
+fn by_page(found: &[Finding], base: u64) -> BTreeMap<u64, (Rule, Severity)> {
+    let mut out = BTreeMap::new();
+    for f in found {
+        let mut va = f.range.start;
+        while va <= f.range.last {
+            assert!(
+                out.insert((va - base) >> 12, (f.rule, f.severity))
+                    .is_none(),
+                "one finding per page"
+            );
+            va += 4096;
+        }
+    }
+    out
+}
+
+proptest! {
+    /// The walk sees the direct map, then the kernel changes some pages,
+    /// then RAM is checked: a page the walk saw mapped is fine and one it
+    /// saw cleared is info, as seen; a page it did not see is judged as the
+    /// table holds it now (mapped: nothing; cleared: info; empty: error);
+    /// each page once.
+    #[test]
+    fn ram_is_judged_page_by_page(
+        pages in prop::collection::vec((0u64..2048, 0u8..3), 0..200),
+        later in prop::collection::vec((0u64..2048, 0u8..3), 0..40),
+        ram in prop::collection::vec((0u64..2048, 1u64..300), 1..4),
+    ) {
+        let (doc, live) = (doc4(), live4());
+        let doc = DocMap { name: "t", source: "t", paging: Paging::Four, regions: &doc };
+        let map = LiveMap::new(&doc, &live);
+        let base = live.page_offset_base;
+        let mut t = Tables::new(Level::P4d);
+        // RAM is mapped but for the pages listed.
+        for page in 0..2048 {
+            t.map(base + page * 4096, Level::Pte, page * 4096, Flags::NX | Flags::RW, TABLE);
+        }
+        for &(page, kind) in &pages {
+            set_page(&mut t, base + page * 4096, Level::Pte, kind);
+        }
+        let seen = walk_all(&mut t);
+        let cleared: Vec<Range> = seen.cleared.iter().map(|&(a, b)| cleared_run(a, b)).collect();
+        for &(page, kind) in &later {
+            set_page(&mut t, base + page * 4096, Level::Pte, kind);
+        }
+        let mut ram: Vec<(u64, u64)> = ram.iter().map(|&(p, n)| (p * 4096, ((p + n).min(2048)) * 4096 - 1)).collect();
+        ram.sort_unstable();
+        ram.dedup_by(|b, a| b.0 <= a.1 + 1 && { a.1 = a.1.max(b.1); true });
+        let walk = walk_for(Level::P4d);
+        let check = DirectMapSeen { walk: &walk, reference: t.root, base, ranges: &seen.ranges, cleared: &cleared };
+        let mut found = vec![];
+        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+        let (mut relaxed, mut emit) = (0, |f| { found.push(f); Ok(()) });
+        check.check_ram(&ram, &mut RamCheck {
+            map: &map, src: &mut t, scratch: &mut scratch, relax: &mut || relaxed += 1, emit: &mut emit,
+        }).unwrap();
+        let got = by_page(&found, base);
+        let mut want = BTreeMap::new();
+        for &(first, last) in &ram {
+            for page in first >> 12..=last >> 12 {
+                let va = base + page * 4096;
+                let judged = if seen.ranges.iter().any(|r| r.start <= va && va <= r.last) {
+                    None
+                } else if seen.cleared.iter().any(|&(a, b)| a <= va && va <= b) {
+                    Some((Rule::RamMissing, Severity::Info))
+                } else {
+                    match walk.resolve(t.root, va, &mut t) {
+                        Some(r) if r.present() => None,
+                        Some(r) if r.entry != 0 => Some((Rule::RamMissing, Severity::Info)),
+                        _ => Some((Rule::RamMissing, Severity::Error)),
+                    }
+                };
+                if let Some(j) = judged {
+                    want.insert(page, j);
+                }
+            }
+        }
+        prop_assert_eq!(got, want);
+        // Looked at twice with nothing changed since: the errors stay.
+        let errors = found.iter().filter(|f| f.severity == Severity::Error).count();
+        check.recheck_missing(&mut found, &mut t, &mut scratch);
+        prop_assert_eq!(found.iter().filter(|f| f.severity == Severity::Error).count(), errors);
+    }
+}
+
+#[test]
+fn ram_unmapped_for_a_moment_is_info_when_looked_at_twice() {
+    let (doc, live) = (doc4(), live4());
+    let doc = DocMap {
+        name: "t",
+        source: "t",
+        paging: Paging::Four,
+        regions: &doc,
+    };
+    let map = LiveMap::new(&doc, &live);
+    let base = live.page_offset_base;
+    let mut t = Tables::new(Level::P4d);
+    for page in 0..16 {
+        let kind = if (4..8).contains(&page) { 2 } else { 0 };
+        set_page(&mut t, base + page * 4096, Level::Pte, kind);
+    }
+    let seen = walk_all(&mut t);
+    let walk = walk_for(Level::P4d);
+    let check = DirectMapSeen {
+        walk: &walk,
+        reference: t.root,
+        base,
+        ranges: &seen.ranges,
+        cleared: &[],
+    };
+    let mut found = vec![];
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut emit = |f| {
+        found.push(f);
+        Ok(())
+    };
+    check
+        .check_ram(
+            &[(0, 16 * 4096 - 1)],
+            &mut RamCheck {
+                map: &map,
+                src: &mut t,
+                scratch: &mut scratch,
+                relax: &mut || {},
+                emit: &mut emit,
+            },
+        )
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].range.start, found[0].range.last),
+        (base + 4 * 4096, base + 8 * 4096 - 1)
+    );
+    assert_eq!(found[0].severity, Severity::Error);
+    // Mapped again before the second look: a moment, info.
+    set_page(&mut t, base + 5 * 4096, Level::Pte, 0);
+    check.recheck_missing(&mut found, &mut t, &mut scratch);
+    assert_eq!(
+        (found[0].rule, found[0].severity),
+        (Rule::TableChanged, Severity::Info)
+    );
+    // No room for a finding: the check says so.
+    let mut full = |_| Err(NoRoom);
+    set_page(&mut t, base + 5 * 4096, Level::Pte, 2);
+    let r = check.check_ram(
+        &[(0, 16 * 4096 - 1)],
+        &mut RamCheck {
+            map: &map,
+            src: &mut t,
+            scratch: &mut scratch,
+            relax: &mut || {},
+            emit: &mut full,
+        },
+    );
+    assert_eq!(r, Err(NoRoom));
 }
