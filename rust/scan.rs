@@ -25,6 +25,7 @@ use crate::vmlayout_core::{
         check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap, Owner, Rule,
         Severity, TableKind, Tally, TextAliases,
     },
+    sync::{audit_half, differing_slots, Audit},
     walk::{
         self, Coalescer, Concat, ItemSpan, Range, Scratch, TableReader, TableSource, Top, Walk,
         WalkSink, WorkItem,
@@ -160,10 +161,6 @@ pub(crate) fn reference_table(walk: &Walk, live: &Live) -> Result<u64> {
         };
     }
 }
-
-/// How often a top-level table that differs from the reference is read
-/// again, with the reference, before the difference is reported.
-const AUDIT_RETRIES: u32 = 3;
 
 /// Counters of one CPU's walk.
 #[derive(Clone, Copy, Default)]
@@ -556,17 +553,6 @@ fn reference_half(page_offset_base: u64, reference: u64, out: &mut KernelHalf) -
     }
 }
 
-/// The top-level slots (kernel half, by index in it) where `theirs`
-/// differs from `ours`, the LDT remap slot left out (it is per mm by
-/// design, with PTI).
-fn differing_slots<'a>(
-    ours: &'a KernelHalf,
-    theirs: &'a KernelHalf,
-    ldt_slot: usize,
-) -> impl Iterator<Item = usize> + 'a {
-    (0..ours.len()).filter(move |&i| i + ENTRIES / 2 != ldt_slot && ours[i] != theirs[i])
-}
-
 /// The work items as the workers take them (`work::BatchQueue`). A rescan
 /// splits in the first worker to start, into room for twice the last
 /// walk's items, while the other workers already walk the items made so
@@ -657,29 +643,26 @@ impl WalkJob<'_, '_> {
     /// read both again while they differ, a bounded number of times, so
     /// that a table switched or synced meanwhile is not reported.
     fn audit_active_table(&self, b: &mut CpuBuffers) {
-        b.stats.cr3 = copy_active_table(&mut b.active);
         b.unsynced.clear();
-        b.resynced = false;
         let mut ours: KernelHalf = *self.reference_half;
-        for attempt in 0..=AUDIT_RETRIES {
-            if b.stats.cr3 == self.reference
-                || differing_slots(&ours, &b.active, self.ldt_slot)
-                    .next()
-                    .is_none()
-            {
-                b.resynced = attempt > 0;
-                return;
-            }
-            if attempt == AUDIT_RETRIES {
-                break;
-            }
-            cond_resched();
-            if !reference_half(self.page_offset_base, self.reference, &mut ours) {
-                return;
-            }
-            b.stats.cr3 = copy_active_table(&mut b.active);
+        let (stats, reference) = (&mut b.stats, self.reference);
+        let audit = audit_half(
+            &mut ours,
+            &mut b.active,
+            self.ldt_slot,
+            |ours| reference_half(self.page_offset_base, reference, ours),
+            |theirs| {
+                stats.cr3 = copy_active_table(theirs);
+                stats.cr3 != reference
+            },
+            cond_resched,
+        );
+        b.resynced = audit == (Audit::Same { resynced: true });
+        // An unreadable reference tells nothing about this CPU.
+        if audit != Audit::Differs {
+            return;
         }
-        for slot in differing_slots(&ours, &b.active, self.ldt_slot) {
+        for slot in differing_slots(&ours[..], &b.active[..], self.ldt_slot) {
             // Room for every slot is reserved in `prepare`.
             let _ = b.unsynced.push_within_capacity((slot, b.active[slot]));
         }
@@ -1115,25 +1098,24 @@ fn audit_processes(
     let mut checked = 0;
     for mm in Processes::new() {
         checked += 1;
-        let mut differs = false;
         let mut phys = reference;
-        for attempt in 0..=AUDIT_RETRIES {
-            phys = mm.copy_table(theirs);
-            if phys == reference {
-                break;
-            }
-            differs = differing_slots(ours, theirs, ldt_slot).next().is_some();
-            if !differs || attempt == AUDIT_RETRIES {
-                break;
-            }
-            cond_resched();
-            if !reference_half(live.page_offset_base, reference, ours) {
-                return Err(EIO);
-            }
+        let audit = audit_half(
+            &mut **ours,
+            &mut **theirs,
+            ldt_slot,
+            |ours| reference_half(live.page_offset_base, reference, ours),
+            |theirs| {
+                phys = mm.copy_table(theirs);
+                phys != reference
+            },
+            cond_resched,
+        );
+        if audit == Audit::Unreadable {
+            return Err(EIO);
         }
         let owner = Owner::Task(mm.task.pid, mm.task.comm);
-        if differs {
-            for slot in differing_slots(ours, theirs, ldt_slot) {
+        if audit == Audit::Differs {
+            for slot in differing_slots(&ours[..], &theirs[..], ldt_slot) {
                 findings.push(Finding::unsynced(walk, map, slot, theirs[slot], owner))?;
             }
         }

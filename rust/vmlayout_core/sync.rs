@@ -122,3 +122,70 @@ pub fn compare_paths(
         current: current.entries[at],
     }
 }
+
+/// How often a top-level table that differs from the reference is read
+/// again, with the reference, before the difference is reported: a CPU
+/// may switch tables, or an mm be synced, between the two reads.
+pub const AUDIT_RETRIES: u32 = 3;
+
+/// The slots of a top-level table's kernel half (indices in the half)
+/// where `theirs` differs from `ours`, the LDT remap slot (index
+/// `ldt_slot` in the whole table) left out: it is per mm by design, with
+/// PTI.
+pub fn differing_slots<'a>(
+    ours: &'a [u64],
+    theirs: &'a [u64],
+    ldt_slot: usize,
+) -> impl Iterator<Item = usize> + 'a {
+    let half = super::pte::ENTRIES / 2;
+    (0..ours.len().min(theirs.len())).filter(move |&i| i + half != ldt_slot && ours[i] != theirs[i])
+}
+
+/// What the audit of a table's kernel half against the reference found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audit {
+    /// The same as the reference (or the reference itself); `resynced`
+    /// when it differed at first.
+    Same {
+        /// It differed at first.
+        resynced: bool,
+    },
+    /// Still different after [`AUDIT_RETRIES`] more reads of both: the
+    /// slots are [`differing_slots`] of the last reads.
+    Differs,
+    /// The reference could not be read again.
+    Unreadable,
+}
+
+/// Audit a table's kernel half (`theirs`, copied by `read_theirs`, which
+/// says `false` when the table is the reference itself) against the
+/// reference's (`ours`, as the caller read it; read again by `read_ours`):
+/// while they differ, `relax`, then both are read again, up to
+/// [`AUDIT_RETRIES`] times.
+pub fn audit_half<H: AsRef<[u64]>>(
+    ours: &mut H,
+    theirs: &mut H,
+    ldt_slot: usize,
+    mut read_ours: impl FnMut(&mut H) -> bool,
+    mut read_theirs: impl FnMut(&mut H) -> bool,
+    mut relax: impl FnMut(),
+) -> Audit {
+    for attempt in 0..=AUDIT_RETRIES {
+        if attempt > 0 {
+            relax();
+            if !read_ours(ours) {
+                return Audit::Unreadable;
+            }
+        }
+        if !read_theirs(theirs)
+            || differing_slots(ours.as_ref(), theirs.as_ref(), ldt_slot)
+                .next()
+                .is_none()
+        {
+            return Audit::Same {
+                resynced: attempt > 0,
+            };
+        }
+    }
+    Audit::Differs
+}

@@ -45,7 +45,7 @@ if [ -n "$existing" ] && [ -f "$existing/Makefile" ]; then
 	exit 0
 fi
 
-echo "fetch-kernel-source: reading package lists from $mirror" >&2
+echo "fetch-kernel-source: reading package lists from the apt mirror configured on this machine" >&2
 apt-get "${apt_opts[@]}" -qq update >&2
 versions=$(pick_version)
 if ! echo "$versions" | grep -qx "$want"; then
