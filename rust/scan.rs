@@ -1066,107 +1066,6 @@ struct AuditBuffers {
     user: KBox<Table>,
 }
 
-/// Audit every process's mm: the kernel half of its top-level table must be
-/// the reference's. Each mm is pinned while its table is read; a table that
-/// differs is read again, with the reference, before it is reported.
-#[allow(clippy::too_many_arguments)]
-fn audit_processes(
-    walk: &Walk,
-    live: &Live,
-    reference: u64,
-    map: &LiveMap<'_>,
-    text: &TextAliases,
-    scratch: &mut Scratch,
-    buffers: &mut AuditBuffers,
-    reference_user: Option<&Table>,
-    others: &mut KVec<OtherTable>,
-    findings: &mut Findings,
-) -> Result<u32> {
-    let ldt_slot = walk.top.index(live.ldt_base());
-    let AuditBuffers {
-        ours,
-        theirs,
-        whole,
-        user,
-    } = buffers;
-    let mut src = DirectMap::new(live.page_offset_base);
-    let mut ldt_shown = 0;
-    let mut user_shown = 0;
-    if !reference_half(live.page_offset_base, reference, ours) {
-        return Err(EIO);
-    }
-    let mut checked = 0;
-    for mm in Processes::new() {
-        checked += 1;
-        let mut phys = reference;
-        let audit = audit_half(
-            &mut **ours,
-            &mut **theirs,
-            ldt_slot,
-            |ours| reference_half(live.page_offset_base, reference, ours),
-            |theirs| {
-                phys = mm.copy_table(theirs);
-                phys != reference
-            },
-            cond_resched,
-        );
-        if audit == Audit::Unreadable {
-            return Err(EIO);
-        }
-        let owner = Owner::Task(mm.task.pid, mm.task.comm);
-        if audit == Audit::Differs {
-            for slot in differing_slots(&ours[..], &theirs[..], ldt_slot) {
-                findings.push(Finding::unsynced(walk, map, slot, theirs[slot], owner))?;
-            }
-        }
-        // The mm's own LDT remap slot (PTI): walked while the mm is pinned.
-        let ldt = theirs[ldt_slot - ENTRIES / 2];
-        if phys != reference && ldt != 0 {
-            whole[ldt_slot] = ldt;
-            let ranges = walk_slots(walk, &mut src, scratch, phys, whole, [ldt_slot].into_iter())?;
-            let other = OtherTable {
-                table: TableKind::Ldt,
-                owner,
-                ranges,
-            };
-            check_other(map, text, &other, findings)?;
-            if ldt_shown < LDT_TABLES_SHOWN {
-                others.push(other, GFP_KERNEL)?;
-                ldt_shown += 1;
-            }
-        }
-        // PTI: the mm's user-mode table, kernel half, against the
-        // reference's; what differs (but the LDT slot) is walked and checked.
-        if let Some(reference_user) = reference_user.filter(|_| phys != reference) {
-            if !src.copy_table(phys + USER_TABLE_OFFSET, user) {
-                continue;
-            }
-            let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
-            if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
-                let slots = (ENTRIES / 2..ENTRIES).filter(differs);
-                let other = OtherTable {
-                    table: TableKind::User,
-                    owner: Owner::TaskUser(mm.task.pid, mm.task.comm),
-                    ranges: walk_slots(
-                        walk,
-                        &mut src,
-                        scratch,
-                        phys + USER_TABLE_OFFSET,
-                        user,
-                        slots,
-                    )?,
-                };
-                check_other(map, text, &other, findings)?;
-                if user_shown < LDT_TABLES_SHOWN {
-                    others.push(other, GFP_KERNEL)?;
-                    user_shown += 1;
-                }
-            }
-        }
-    }
-    Ok(checked)
-}
-
 /// Ranges per rules chunk: small enough to balance the workers, large
 /// enough that claiming one costs nothing next to checking it.
 const RULES_CHUNK: usize = 256;
@@ -1613,19 +1512,109 @@ impl SideTask for OtherTables<'_> {
         } else {
             None
         };
-        self.mms = audit_processes(
-            walk,
-            live,
-            reference,
-            map,
-            text,
-            scratch,
-            self.audit,
-            reference_user.as_deref(),
-            &mut self.tables,
-            findings,
-        )?;
+        self.mms = self.audit_processes(map, text, scratch, reference_user.as_deref(), findings)?;
         Ok(())
+    }
+}
+
+impl OtherTables<'_> {
+    /// Audit every process's mm: the kernel half of its top-level table must be
+    /// the reference's. Each mm is pinned while its table is read; a table that
+    /// differs is read again, with the reference, before it is reported.
+    fn audit_processes(
+        &mut self,
+        map: &LiveMap<'_>,
+        text: &TextAliases,
+        scratch: &mut Scratch,
+        reference_user: Option<&Table>,
+        findings: &mut Findings,
+    ) -> Result<u32> {
+        let (walk, live, reference) = (self.walk, self.live, self.reference);
+        let ldt_slot = walk.top.index(live.ldt_base());
+        let AuditBuffers {
+            ours,
+            theirs,
+            whole,
+            user,
+        } = &mut *self.audit;
+        let others = &mut self.tables;
+        let mut src = DirectMap::new(live.page_offset_base);
+        let mut ldt_shown = 0;
+        let mut user_shown = 0;
+        if !reference_half(live.page_offset_base, reference, ours) {
+            return Err(EIO);
+        }
+        let mut checked = 0;
+        for mm in Processes::new() {
+            checked += 1;
+            let mut phys = reference;
+            let audit = audit_half(
+                &mut **ours,
+                &mut **theirs,
+                ldt_slot,
+                |ours| reference_half(live.page_offset_base, reference, ours),
+                |theirs| {
+                    phys = mm.copy_table(theirs);
+                    phys != reference
+                },
+                cond_resched,
+            );
+            if audit == Audit::Unreadable {
+                return Err(EIO);
+            }
+            let owner = Owner::Task(mm.task.pid, mm.task.comm);
+            if audit == Audit::Differs {
+                for slot in differing_slots(&ours[..], &theirs[..], ldt_slot) {
+                    findings.push(Finding::unsynced(walk, map, slot, theirs[slot], owner))?;
+                }
+            }
+            // The mm's own LDT remap slot (PTI): walked while the mm is pinned.
+            let ldt = theirs[ldt_slot - ENTRIES / 2];
+            if phys != reference && ldt != 0 {
+                whole[ldt_slot] = ldt;
+                let ranges =
+                    walk_slots(walk, &mut src, scratch, phys, whole, [ldt_slot].into_iter())?;
+                let other = OtherTable {
+                    table: TableKind::Ldt,
+                    owner,
+                    ranges,
+                };
+                check_other(map, text, &other, findings)?;
+                if ldt_shown < LDT_TABLES_SHOWN {
+                    others.push(other, GFP_KERNEL)?;
+                    ldt_shown += 1;
+                }
+            }
+            // PTI: the mm's user-mode table, kernel half, against the
+            // reference's; what differs (but the LDT slot) is walked and checked.
+            if let Some(reference_user) = reference_user.filter(|_| phys != reference) {
+                if !src.copy_table(phys + USER_TABLE_OFFSET, user) {
+                    continue;
+                }
+                let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
+                if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
+                    let slots = (ENTRIES / 2..ENTRIES).filter(differs);
+                    let other = OtherTable {
+                        table: TableKind::User,
+                        owner: Owner::TaskUser(mm.task.pid, mm.task.comm),
+                        ranges: walk_slots(
+                            walk,
+                            &mut src,
+                            scratch,
+                            phys + USER_TABLE_OFFSET,
+                            user,
+                            slots,
+                        )?,
+                    };
+                    check_other(map, text, &other, findings)?;
+                    if user_shown < LDT_TABLES_SHOWN {
+                        others.push(other, GFP_KERNEL)?;
+                        user_shown += 1;
+                    }
+                }
+            }
+        }
+        Ok(checked)
     }
 }
 
