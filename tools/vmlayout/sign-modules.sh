@@ -38,7 +38,7 @@ fi
 signed=0
 for ko; do
 	# A module make did not rebuild keeps the signature it has.
-	[ "$(tail -c 28 "$ko")" != "~Module signature appended~" ] || continue
+	[ "$(tail -c 28 "$ko" | tr -d '\000')" != "~Module signature appended~" ] || continue
 	"$kdir/scripts/sign-file" "$(conf MODULE_SIG_HASH)" "$key" "$cert" "$ko"
 	signed=$((signed + 1))
 done
