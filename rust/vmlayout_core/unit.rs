@@ -7,10 +7,19 @@
 
 use core::fmt::{self, Write};
 
+#[cfg(not(loom))]
+use core::sync::atomic::AtomicBool;
+#[cfg(loom)]
+use loom::sync::atomic::AtomicBool;
+
+use super::batch::WalkCounts;
+use super::sync::{audit_half, Audit, AUDIT_RETRIES};
+use super::work::{Parts, PerPart, Workers};
+
 use super::layout::kaslr_window;
 use super::map::{DocMap, Paging, RegionId};
 use super::mm_doc::{parse_document, DocError};
-use super::pte::{Effective, Flags, Level};
+use super::pte::{Effective, Flags, Level, ENTRIES};
 use super::record::{header, Record};
 
 /// What a failed check says.
@@ -183,5 +192,102 @@ pub fn records_format_exactly() -> Check {
             .and_then(|r| r.text("name", "direct-map"))
             .is_err(),
         "a full buffer is not an error",
+    )
+}
+
+/// The audit of a table half against the reference: a difference that goes
+/// away within the retries is a resync, one that outlasts them is
+/// reported, the LDT remap slot never differs, and an unreadable reference
+/// is not a difference.
+pub fn audit_retries_are_bounded() -> Check {
+    let audit = |differs_for: u32, slot: usize, ours_ok: bool| {
+        let mut reads = 0;
+        audit_half(
+            &mut [7u64; 8],
+            &mut [0u64; 8],
+            ENTRIES / 2 + 3,
+            |_| ours_ok,
+            |theirs: &mut [u64; 8]| {
+                *theirs = [7; 8];
+                if reads < differs_for {
+                    theirs[slot] = 8;
+                }
+                reads += 1;
+                true
+            },
+            || {},
+        )
+    };
+    ensure(
+        audit(0, 1, true) == Audit::Same { resynced: false },
+        "same at once",
+    )?;
+    ensure(
+        audit(AUDIT_RETRIES, 1, true) == Audit::Same { resynced: true },
+        "not a resync",
+    )?;
+    ensure(
+        audit(AUDIT_RETRIES + 1, 1, true) == Audit::Differs,
+        "a lasting difference missed",
+    )?;
+    ensure(
+        audit(9, 3, true) == Audit::Same { resynced: false },
+        "the LDT slot differed",
+    )?;
+    ensure(
+        audit(9, 1, false) == Audit::Unreadable,
+        "an unreadable reference differed",
+    )
+}
+
+/// Claims: each part once, in order; each worker once, by its index; a
+/// slot only for a claim of its own issuer.
+pub fn claims_are_handed_out_once() -> Check {
+    let parts = Parts::new(2);
+    let mut first = parts.claim().ok_or("no first part")?;
+    let second = parts.claim().ok_or("no second part")?;
+    ensure(
+        (first.index(), second.index()) == (0, 1),
+        "parts out of order",
+    )?;
+    ensure(parts.claim().is_none(), "a part past the end")?;
+    let mut taken = [AtomicBool::new(true), AtomicBool::new(true)];
+    let workers = Workers::new(&mut taken);
+    let mut me = workers.claim(1).ok_or("worker 1 not handed out")?;
+    ensure(workers.claim(1).is_none(), "worker 1 handed out twice")?;
+    let mut room = [0u32; 2];
+    let slots = PerPart::of_workers(&workers, &mut room);
+    *slots.slot(&mut me).ok_or("no slot for worker 1")? = 5;
+    ensure(
+        slots.slot(&mut first).is_none(),
+        "a slot for another issuer's claim",
+    )?;
+    ensure(room == [0, 5], "the slot written is not worker 1's")
+}
+
+/// The workers' counts add up, the first events kept in worker order.
+pub fn walk_counts_add_up() -> Check {
+    let mut a = WalkCounts {
+        items: 2,
+        first_changed: None,
+        ..WalkCounts::default()
+    };
+    a.tables[1] = 3;
+    let mut b = a;
+    b.first_changed = Some((0x1000, Level::Pmd));
+    b.first_unreadable = Some((0x2000, Level::Pte, 1));
+    a.add(&b);
+    ensure(a.items == 4 && a.table_pages() == 6, "counts not summed")?;
+    ensure(
+        a.first_changed == Some((0x1000, Level::Pmd)),
+        "first change lost",
+    )?;
+    a.add(&WalkCounts {
+        first_changed: Some((0x3000, Level::Pud)),
+        ..WalkCounts::default()
+    });
+    ensure(
+        a.first_changed == Some((0x1000, Level::Pmd)),
+        "a later first change won",
     )
 }

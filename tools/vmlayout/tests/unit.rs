@@ -53,3 +53,18 @@ fn entry_flags_combine_across_levels() {
 fn records_format_exactly() {
     assert_eq!(unit::records_format_exactly(), Ok(()));
 }
+
+#[test]
+fn audit_retries_are_bounded() {
+    assert_eq!(unit::audit_retries_are_bounded(), Ok(()));
+}
+
+#[test]
+fn claims_are_handed_out_once() {
+    assert_eq!(unit::claims_are_handed_out_once(), Ok(()));
+}
+
+#[test]
+fn walk_counts_add_up() {
+    assert_eq!(unit::walk_counts_add_up(), Ok(()));
+}
