@@ -102,14 +102,23 @@ impl TableSource for DirectMap {
 
     #[inline(always)]
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
+        self.copy_words(phys, &mut out[..])
+    }
+}
+
+impl DirectMap {
+    /// Copy `out.len()` words from physical `phys` through the direct map,
+    /// fault-tolerant: `false` if any of it could not be read. The one
+    /// copy of table memory (whole tables, a kernel half).
+    fn copy_words(&self, phys: u64, out: &mut [u64]) -> bool {
         let src = self.page_offset_base.wrapping_add(phys) as *const c_void;
-        // SAFETY: `out` is a writable table-sized buffer; the source is only
-        // read through the fault-tolerant copy, which validates it.
+        // SAFETY: `out` is writable for its size; the source is only read
+        // through the fault-tolerant copy, which validates it.
         unsafe {
             bindings::copy_from_kernel_nofault(
                 out.as_mut_ptr().cast(),
                 src,
-                core::mem::size_of::<Table>(),
+                core::mem::size_of_val(out),
             ) == 0
         }
     }
@@ -541,16 +550,8 @@ fn scan_user(
 
 /// The kernel half of the reference top-level table, read again.
 fn reference_half(page_offset_base: u64, reference: u64, out: &mut KernelHalf) -> bool {
-    let src = page_offset_base.wrapping_add(reference) + (ENTRIES as u64 / 2) * 8;
-    // SAFETY: `out` is a writable buffer of its size; the read is
-    // fault-tolerant.
-    unsafe {
-        bindings::copy_from_kernel_nofault(
-            out.as_mut_ptr().cast(),
-            src as *const c_void,
-            core::mem::size_of::<KernelHalf>(),
-        ) == 0
-    }
+    let half = (ENTRIES as u64 / 2) * 8;
+    DirectMap::new(page_offset_base).copy_words(reference + half, &mut out[..])
 }
 
 /// The work items as the workers take them (`work::BatchQueue`). A rescan
