@@ -1662,6 +1662,106 @@ pub(crate) fn scan(
     scan
 }
 
+/// What the two jobs of a scan leave: the walk's result with its ranges
+/// joined, the bytes mapped per region, the other tables, the mms audited
+/// and the phases' times.
+struct Checked {
+    walked: Walked,
+    mapped: KVec<[u64; 3]>,
+    others: KVec<OtherTable>,
+    mms: u32,
+    phases: Phases,
+}
+
+/// The walk, then the rules job (the join, the per-range rules, System RAM
+/// and the other tables), in the session `scan_with` holds open.
+fn walk_and_check(
+    map: &LiveMap<'_>,
+    live: &Live,
+    ram: &[(u64, u64)],
+    reference: u64,
+    ws: &mut Workspace,
+    findings: &mut Findings,
+) -> Result<Checked> {
+    let walk = walk_of(live);
+    let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
+    let mut walked = walk_parallel(walk, live, reference, ws)?;
+    let rules_start = Clock::now();
+    // The rules job joins the workers' lists into `walked`'s two
+    // (empty) vectors, as it checks them (`Joining`).
+    ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
+    let most = walked.ranges.capacity().min(listed(&ws.spans));
+    // Out of `walked` while the join writes them (the other tables
+    // read `walked` meanwhile).
+    let (mut ranges, mut cleared) = (
+        core::mem::take(&mut walked.ranges),
+        core::mem::take(&mut walked.cleared),
+    );
+    let joining = Joining {
+        spans: &ws.spans,
+        cleared_spans: &ws.cleared_spans,
+        views: &ws.views,
+        ranges: Published::new(ranges.spare_capacity_mut()),
+        cleared: Published::new(cleared.spare_capacity_mut()),
+        most,
+    };
+    let mut join_ram = JoinThenRam {
+        joining: &joining,
+        walk: &walk,
+        live,
+        reference,
+        ram,
+        joined: (0, 0),
+        join_ns: 0,
+    };
+    let mut others = OtherTables {
+        walk: &walk,
+        live,
+        reference,
+        walked: &walked,
+        root: &ws.root,
+        audit: &mut ws.audit,
+        tables: KVec::new(),
+        mms: 0,
+    };
+    let [join_ram_ns, audit_ns] = check_reference(
+        map,
+        &joining,
+        &mut ws.pool,
+        &mut ws.rule_spans,
+        [&mut join_ram, &mut others],
+        findings,
+        &mut mapped,
+    )?;
+    let phases = Phases {
+        walk_ns: walked.ns,
+        rules_ns: ns_since(rules_start),
+        ram_ns: join_ram_ns.saturating_sub(join_ram.join_ns),
+        audit_ns,
+        total_ns: 0,
+    };
+    let (tables, mms) = (others.tables, others.mms);
+    let (joined, joined_cleared) = join_ram.joined;
+    walked.merge_ns = join_ram.join_ns;
+    if joined > ranges.capacity() || joined_cleared > cleared.capacity() {
+        return Err(EIO);
+    }
+    // SAFETY: the join wrote the first `joined` and `joined_cleared`
+    // slots of the two (empty) vectors' capacity.
+    unsafe {
+        ranges.inc_len(joined);
+        cleared.inc_len(joined_cleared);
+    }
+    (walked.ranges, walked.cleared) = (ranges, cleared);
+    Ok(Checked {
+        walked,
+        mapped,
+        others: tables,
+        mms,
+        phases,
+    })
+}
+
 fn scan_with(
     map: &LiveMap<'_>,
     live: &Live,
@@ -1676,82 +1776,17 @@ fn scan_with(
     ws.pool.workers.begin();
     let walk = walk_of(live);
     let mut findings = Findings::new(core::mem::take(&mut ws.spare_findings));
-    let parallel = (|| -> Result<_> {
-        let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
-        let mut walked = walk_parallel(walk, live, reference, ws)?;
-        let rules_start = Clock::now();
-        // The rules job joins the workers' lists into `walked`'s two
-        // (empty) vectors, as it checks them (`Joining`).
-        ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
-        let most = walked.ranges.capacity().min(listed(&ws.spans));
-        // Out of `walked` while the join writes them (the other tables
-        // read `walked` meanwhile).
-        let (mut ranges, mut cleared) = (
-            core::mem::take(&mut walked.ranges),
-            core::mem::take(&mut walked.cleared),
-        );
-        let joining = Joining {
-            spans: &ws.spans,
-            cleared_spans: &ws.cleared_spans,
-            views: &ws.views,
-            ranges: Published::new(ranges.spare_capacity_mut()),
-            cleared: Published::new(cleared.spare_capacity_mut()),
-            most,
-        };
-        let mut join_ram = JoinThenRam {
-            joining: &joining,
-            walk: &walk,
-            live,
-            reference,
-            ram,
-            joined: (0, 0),
-            join_ns: 0,
-        };
-        let mut others = OtherTables {
-            walk: &walk,
-            live,
-            reference,
-            walked: &walked,
-            root: &ws.root,
-            audit: &mut ws.audit,
-            tables: KVec::new(),
-            mms: 0,
-        };
-        let [join_ram_ns, audit_ns] = check_reference(
-            map,
-            &joining,
-            &mut ws.pool,
-            &mut ws.rule_spans,
-            [&mut join_ram, &mut others],
-            &mut findings,
-            &mut mapped,
-        )?;
-        let phases = Phases {
-            walk_ns: walked.ns,
-            rules_ns: ns_since(rules_start),
-            ram_ns: join_ram_ns.saturating_sub(join_ram.join_ns),
-            audit_ns,
-            total_ns: 0,
-        };
-        let (tables, mms) = (others.tables, others.mms);
-        let (joined, joined_cleared) = join_ram.joined;
-        walked.merge_ns = join_ram.join_ns;
-        if joined > ranges.capacity() || joined_cleared > cleared.capacity() {
-            return Err(EIO);
-        }
-        // SAFETY: the join wrote the first `joined` and `joined_cleared`
-        // slots of the two (empty) vectors' capacity.
-        unsafe {
-            ranges.inc_len(joined);
-            cleared.inc_len(joined_cleared);
-        }
-        (walked.ranges, walked.cleared) = (ranges, cleared);
-        Ok((walked, mapped, tables, mms, phases))
-    })();
+    let parallel = walk_and_check(map, live, ram, reference, ws, &mut findings);
     ws.pool.workers.end();
     // The views into the CPUs' lists are only for the rules job.
     ws.views.clear();
-    let (walked, mapped, others, checked_mms, phases) = parallel?;
+    let Checked {
+        walked,
+        mapped,
+        others,
+        mms: checked_mms,
+        phases,
+    } = parallel?;
     note_walk(&walk, map, &walked, &mut findings)?;
     let checked_cpus = walked.cpus.len() as u32;
     let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);
