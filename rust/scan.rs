@@ -1433,6 +1433,27 @@ struct JoinThenRam<'a> {
     join_ns: u64,
 }
 
+impl<'a> JoinThenRam<'a> {
+    /// The join, then System RAM, in `scope` (the walk, the live bases,
+    /// the reference table).
+    fn new(
+        joining: &'a Joining<'a>,
+        scope: (&'a Walk, &'a Live, u64),
+        ram: &'a [(u64, u64)],
+    ) -> Self {
+        let (walk, live, reference) = scope;
+        JoinThenRam {
+            joining,
+            walk,
+            live,
+            reference,
+            ram,
+            joined: (0, 0),
+            join_ns: 0,
+        }
+    }
+}
+
 impl SideTask for JoinThenRam<'_> {
     fn check(
         &mut self,
@@ -1486,6 +1507,29 @@ struct OtherTables<'a> {
     tables: KVec<OtherTable>,
     /// How many mms were audited.
     mms: u32,
+}
+
+impl<'a> OtherTables<'a> {
+    /// The other tables in `scope` (the walk, the live bases, the
+    /// reference table), against the walk's result and the reference's copy.
+    fn new(
+        scope: (&'a Walk, &'a Live, u64),
+        walked: &'a Walked,
+        root: &'a Table,
+        audit: &'a mut AuditBuffers,
+    ) -> Self {
+        let (walk, live, reference) = scope;
+        OtherTables {
+            walk,
+            live,
+            reference,
+            walked,
+            root,
+            audit,
+            tables: KVec::new(),
+            mms: 0,
+        }
+    }
 }
 
 impl SideTask for OtherTables<'_> {
@@ -1705,25 +1749,9 @@ fn walk_and_check(
         cleared: Published::new(cleared.spare_capacity_mut()),
         most,
     };
-    let mut join_ram = JoinThenRam {
-        joining: &joining,
-        walk: &walk,
-        live,
-        reference,
-        ram,
-        joined: (0, 0),
-        join_ns: 0,
-    };
-    let mut others = OtherTables {
-        walk: &walk,
-        live,
-        reference,
-        walked: &walked,
-        root: &ws.root,
-        audit: &mut ws.audit,
-        tables: KVec::new(),
-        mms: 0,
-    };
+    let scope = (&walk, live, reference);
+    let mut join_ram = JoinThenRam::new(&joining, scope, ram);
+    let mut others = OtherTables::new(scope, &walked, &ws.root, &mut ws.audit);
     let [join_ram_ns, audit_ns] = check_reference(
         map,
         &joining,
@@ -1741,16 +1769,15 @@ fn walk_and_check(
         total_ns: 0,
     };
     let (tables, mms) = (others.tables, others.mms);
-    let (joined, joined_cleared) = join_ram.joined;
-    walked.merge_ns = join_ram.join_ns;
-    if joined > ranges.capacity() || joined_cleared > cleared.capacity() {
-        return Err(EIO);
-    }
-    // SAFETY: the join wrote the first `joined` and `joined_cleared`
-    // slots of the two (empty) vectors' capacity.
-    unsafe {
-        ranges.inc_len(joined);
-        cleared.inc_len(joined_cleared);
+    let (joined, merge_ns) = (join_ram.joined, join_ram.join_ns);
+    walked.merge_ns = merge_ns;
+    for (list, joined) in [(&mut ranges, joined.0), (&mut cleared, joined.1)] {
+        if joined > list.capacity() {
+            return Err(EIO);
+        }
+        // SAFETY: the join wrote the first `joined` slots of the (empty)
+        // vector's capacity.
+        unsafe { list.inc_len(joined) };
     }
     (walked.ranges, walked.cleared) = (ranges, cleared);
     Ok(Checked {
