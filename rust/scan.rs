@@ -1509,6 +1509,23 @@ struct OtherTables<'a> {
     mms: u32,
 }
 
+/// Check `other` (a table of an mm) and keep it to be shown if fewer than
+/// [`LDT_TABLES_SHOWN`] of its kind are (`shown` counts them).
+fn check_and_show(
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    (shown_tables, shown): (&mut KVec<OtherTable>, &mut u32),
+    other: OtherTable,
+    findings: &mut Findings,
+) -> Result {
+    check_other(map, text, &other, findings)?;
+    if *shown < LDT_TABLES_SHOWN {
+        shown_tables.push(other, GFP_KERNEL)?;
+        *shown += 1;
+    }
+    Ok(())
+}
+
 impl<'a> OtherTables<'a> {
     /// The other tables in `scope` (the walk, the live bases, the
     /// reference table), against the walk's result and the reference's copy.
@@ -1584,12 +1601,10 @@ impl OtherTables<'_> {
         } = &mut *self.audit;
         let others = &mut self.tables;
         let mut src = DirectMap::new(live.page_offset_base);
-        let mut ldt_shown = 0;
-        let mut user_shown = 0;
+        let (mut ldt_shown, mut user_shown, mut checked) = (0, 0, 0);
         if !reference_half(live.page_offset_base, reference, ours) {
             return Err(EIO);
         }
-        let mut checked = 0;
         for mm in Processes::new() {
             checked += 1;
             let mut phys = reference;
@@ -1624,39 +1639,26 @@ impl OtherTables<'_> {
                     owner,
                     ranges,
                 };
-                check_other(map, text, &other, findings)?;
-                if ldt_shown < LDT_TABLES_SHOWN {
-                    others.push(other, GFP_KERNEL)?;
-                    ldt_shown += 1;
-                }
+                check_and_show(map, text, (others, &mut ldt_shown), other, findings)?;
             }
             // PTI: the mm's user-mode table, kernel half, against the
             // reference's; what differs (but the LDT slot) is walked and checked.
-            if let Some(reference_user) = reference_user.filter(|_| phys != reference) {
-                if !src.copy_table(phys + USER_TABLE_OFFSET, user) {
-                    continue;
-                }
-                let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
-                if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
-                    let slots = (ENTRIES / 2..ENTRIES).filter(differs);
-                    let other = OtherTable {
-                        table: TableKind::User,
-                        owner: Owner::TaskUser(mm.task.pid, mm.task.comm),
-                        ranges: walk_slots(
-                            walk,
-                            &mut src,
-                            scratch,
-                            phys + USER_TABLE_OFFSET,
-                            user,
-                            slots,
-                        )?,
-                    };
-                    check_other(map, text, &other, findings)?;
-                    if user_shown < LDT_TABLES_SHOWN {
-                        others.push(other, GFP_KERNEL)?;
-                        user_shown += 1;
-                    }
-                }
+            let Some(reference_user) = reference_user.filter(|_| phys != reference) else {
+                continue;
+            };
+            let user_phys = phys + USER_TABLE_OFFSET;
+            if !src.copy_table(user_phys, user) {
+                continue;
+            }
+            let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
+            if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
+                let slots = (ENTRIES / 2..ENTRIES).filter(differs);
+                let other = OtherTable {
+                    table: TableKind::User,
+                    owner: Owner::TaskUser(mm.task.pid, mm.task.comm),
+                    ranges: walk_slots(walk, &mut src, scratch, user_phys, user, slots)?,
+                };
+                check_and_show(map, text, (others, &mut user_shown), other, findings)?;
             }
         }
         Ok(checked)
