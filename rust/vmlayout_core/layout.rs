@@ -226,11 +226,10 @@ fn next_randomized_base(live: &Live, id: RegionId) -> Option<u64> {
 }
 
 /// Compute the live extent and placement of one documented row.
-fn live_extent(doc: &DocMap<'_>, index: usize, live: &Live) -> RegionLayout {
-    let row = &doc.regions[index];
-    let doc_start = doc.start_of(index);
-    let doc_end = row.end;
-    let fixed = |source| RegionLayout {
+/// Row `index` of `doc` where the document puts it, found by `source`.
+fn fixed_extent(doc: &DocMap<'_>, index: usize, source: &'static str) -> RegionLayout {
+    let (doc_start, doc_end) = (doc.start_of(index), doc.regions[index].end);
+    RegionLayout {
         index,
         doc_start,
         doc_end,
@@ -241,28 +240,45 @@ fn live_extent(doc: &DocMap<'_>, index: usize, live: &Live) -> RegionLayout {
         align: PAGE_SIZE,
         verdict: Verdict::Ok,
         reason: "",
-    };
-    let kaslr = kaslr_window(doc).unwrap_or((doc_start, doc_end));
-    let randomized = |base: u64, source| {
-        let size = doc_end - doc_start + 1;
-        let mut end = base.saturating_add(size - 1).min(kaslr.1);
-        if let Some(next) = next_randomized_base(live, row.id) {
-            if next > base {
-                end = end.min(next - 1);
-            }
+    }
+}
+
+/// Row `index` of `doc`, a region RANDOMIZE_MEMORY places at `base` (read
+/// from `source`) in the KASLR window: as large as documented, but ending
+/// before the next randomized region or the window's end.
+fn randomized_extent(
+    doc: &DocMap<'_>,
+    index: usize,
+    live: &Live,
+    (base, source): (u64, &'static str),
+) -> RegionLayout {
+    let fixed = fixed_extent(doc, index, source);
+    let kaslr = kaslr_window(doc).unwrap_or((fixed.doc_start, fixed.doc_end));
+    let size = fixed.doc_end - fixed.doc_start + 1;
+    let mut end = base.saturating_add(size - 1).min(kaslr.1);
+    if let Some(next) = next_randomized_base(live, doc.regions[index].id) {
+        if next > base {
+            end = end.min(next - 1);
         }
-        RegionLayout {
-            live: Some((base, end)),
-            placement: if live.randomize_memory {
-                Placement::Randomized
-            } else {
-                Placement::Fixed
-            },
-            window: kaslr,
-            align: PUD_SIZE,
-            ..fixed(source)
-        }
-    };
+    }
+    RegionLayout {
+        live: Some((base, end)),
+        placement: if live.randomize_memory {
+            Placement::Randomized
+        } else {
+            Placement::Fixed
+        },
+        window: kaslr,
+        align: PUD_SIZE,
+        ..fixed
+    }
+}
+
+fn live_extent(doc: &DocMap<'_>, index: usize, live: &Live) -> RegionLayout {
+    let row = &doc.regions[index];
+    let doc_end = row.end;
+    let fixed = |source| fixed_extent(doc, index, source);
+    let randomized = |base: u64, source| randomized_extent(doc, index, live, (base, source));
     match row.id {
         RegionId::DirectMap => randomized(live.page_offset_base, "page_offset_base"),
         RegionId::Vmalloc => randomized(live.vmalloc_base, "vmalloc_base"),
