@@ -79,6 +79,16 @@ fn grouped(layout: &Layout) -> BTreeMap<(Severity, String), Vec<usize>> {
 /// severity (the rest are counted).
 pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
     let mut o = String::new();
+    text_header(&mut o, layout, style);
+    text_bases(&mut o, layout, style);
+    text_regions(&mut o, layout, style);
+    text_findings(&mut o, layout, style, max_per_rule);
+    text_looked_at(&mut o, layout, style);
+    o
+}
+
+/// The report's first lines: what was checked, the verdict, staleness.
+fn text_header(o: &mut String, layout: &Layout, style: Style) {
     let release = layout.meta.get("release").map_or("", String::as_str);
     let _ = writeln!(
         o,
@@ -124,6 +134,10 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         );
     }
 
+}
+
+/// The randomized bases and their slides.
+fn text_bases(o: &mut String, layout: &Layout, style: Style) {
     let _ = writeln!(o, "\n{}", style.bold("Bases"));
     let slide_of = |name: &str| layout.region(name).and_then(|r| r.slide.map(|s| (s, r)));
     for base in &layout.bases {
@@ -150,6 +164,10 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         let _ = writeln!(o, "  {:<17} {}  {detail}", base.name, hex(base.value));
     }
 
+}
+
+/// The documented regions against the live ones.
+fn text_regions(o: &mut String, layout: &Layout, style: Style) {
     let _ = writeln!(
         o,
         "\n{}",
@@ -183,6 +201,10 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         );
     }
 
+}
+
+/// The findings, at most `max_per_rule` per rule.
+fn text_findings(o: &mut String, layout: &Layout, style: Style, max_per_rule: usize) {
     let _ = writeln!(o, "\n{}", style.bold("Findings"));
     if layout.findings.is_empty() {
         let _ = writeln!(o, "  {}", style.good("none"));
@@ -241,6 +263,10 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         }
     );
 
+}
+
+/// What the scan looked at.
+fn text_looked_at(o: &mut String, layout: &Layout, style: Style) {
     let _ = writeln!(o, "\n{}", style.bold("Looked at"));
     let scope = |k: &str| value_of(&layout.scope, k);
     let walk = |k: &str| value_of(&layout.walk, k);
@@ -266,7 +292,6 @@ pub fn text(layout: &Layout, style: Style, max_per_rule: usize) -> String {
         scope("settled"),
         layout.tables.join("; ")
     );
-    o
 }
 
 /// The value of `key` among a record's fields, `-` if it has none.
