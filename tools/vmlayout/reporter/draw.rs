@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{human, Layout, MapRange, Severity, SEVERITIES};
+use crate::model::{human, Finding, Layout, MapRange, Region, Severity, SEVERITIES};
 use crate::report::verdict;
 
 const PAGE: u64 = 4096;
@@ -207,6 +207,30 @@ pub fn svg(layout: &Layout) -> String {
     let height = TOP + rows.len() as f64 * ROW_H + legend_h;
     let width = LABEL_W + BAR_W + RIGHT_W + 20.0;
     let mut o = String::new();
+    svg_header(&mut o, layout, (width, height));
+    let live_regions: Vec<(&str, u64, u64)> = layout
+        .regions
+        .iter()
+        .filter(|r| !r.is_hole())
+        .filter_map(|r| r.live.map(|(s, e)| (r.name.as_str(), s, e)))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        svg_row(
+            &mut o,
+            layout,
+            row,
+            TOP + i as f64 * ROW_H,
+            (half, &live_regions),
+        );
+    }
+
+    svg_legend(&mut o, layout, TOP + rows.len() as f64 * ROW_H + 16.0);
+    o.push_str("</svg>\n");
+    o
+}
+
+/// The picture's opening: the canvas, patterns, title, counts and bases.
+fn svg_header(o: &mut String, layout: &Layout, (width, height): (f64, f64)) {
     let _ = writeln!(
         o,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, sans-serif" font-size="11">"##
@@ -257,161 +281,11 @@ pub fn svg(layout: &Layout) -> String {
         o,
         r##"<text x="{LABEL_W}" y="80" font-size="10" fill="#555555">each row: live regions (top band), mapped ranges (kernel table; other tables below it), findings (markers); axis broken at every edge, piece width ∝ 1 + log2(size / 4 KiB)</text>"##
     );
+}
 
-    let live_regions: Vec<(&str, u64, u64)> = layout
-        .regions
-        .iter()
-        .filter(|r| !r.is_hole())
-        .filter_map(|r| r.live.map(|(s, e)| (r.name.as_str(), s, e)))
-        .collect();
-    for (i, row) in rows.iter().enumerate() {
-        let y = TOP + i as f64 * ROW_H;
-        let (lo, hi) = (row.doc_start.max(half), row.doc_end);
-        let kernel = layout.ranges.iter().filter(|r| r.table == "kernel");
-        let others = layout.ranges.iter().filter(|r| r.table != "kernel");
-        let main = pieces(kernel, lo, hi);
-        let extra = pieces(others, lo, hi);
-        let findings: Vec<_> = layout
-            .findings
-            .iter()
-            .filter(|f| f.start <= hi && f.last >= lo)
-            .collect();
-        let lives: Vec<_> = live_regions
-            .iter()
-            .filter(|(_, s, e)| *s <= hi && *e >= lo)
-            .collect();
-        let cuts = main
-            .iter()
-            .chain(extra.iter())
-            .flat_map(|p| [u128::from(p.start), u128::from(p.last) + 1])
-            .chain(
-                lives
-                    .iter()
-                    .flat_map(|(_, s, e)| [u128::from(*s), u128::from(*e) + 1]),
-            )
-            .chain(
-                findings
-                    .iter()
-                    .flat_map(|f| [u128::from(f.start), u128::from(f.last) + 1]),
-            );
-        let axis = Axis::new(lo, hi, cuts, BAR_W);
-        let x0 = LABEL_W;
-        // Label: name, documented extent, size.
-        let size = hi - lo + 1;
-        let _ = writeln!(
-            o,
-            r##"<text x="10" y="{}" font-weight="bold">{}</text>"##,
-            y + 14.0,
-            esc(&row.name)
-        );
-        let _ = writeln!(
-            o,
-            r##"<text x="10" y="{}" font-family="DejaVu Sans Mono, monospace" font-size="9.5" fill="#444444">{:016x}-{:016x} {}</text>"##,
-            y + 27.0,
-            lo,
-            hi,
-            esc(&human(size))
-        );
-        let bg = match row.kind.as_str() {
-            "region" => r##"fill="#eef2f7""##,
-            "guard-hole" => r##"fill="url(#guard)""##,
-            _ => r##"fill="url(#hole)""##,
-        };
-        let _ = writeln!(
-            o,
-            r##"<rect x="{x0}" y="{}" width="{BAR_W}" height="{}" {bg} stroke="#9aa5b1" stroke-width="0.6"/>"##,
-            y + 2.0,
-            ROW_H - 8.0
-        );
-        if row.severity != Severity::Info {
-            let _ = writeln!(
-                o,
-                r##"<rect x="{x0}" y="{}" width="{BAR_W}" height="{}" fill="none" stroke="{}" stroke-width="2"><title>{}: {}</title></rect>"##,
-                y + 2.0,
-                ROW_H - 8.0,
-                severity_colour(row.severity),
-                esc(&row.verdict),
-                esc(&row.reason)
-            );
-        }
-        for (name, s, e) in lives {
-            let (a, b) = (
-                axis.x(u128::from((*s).max(lo))),
-                axis.x(u128::from((*e).min(hi)) + 1),
-            );
-            let _ = writeln!(
-                o,
-                r##"<rect x="{:.2}" y="{}" width="{:.2}" height="7" fill="#9ecae1" stroke="#3182bd" stroke-width="0.5"><title>live {} {:016x}-{:016x}</title></rect>"##,
-                x0 + a,
-                y + 3.0,
-                (b - a).max(1.0),
-                esc(name),
-                s,
-                e
-            );
-            if b - a > 60.0 {
-                let _ = writeln!(
-                    o,
-                    r##"<text x="{:.2}" y="{}" font-size="8" fill="#08519c">live {}</text>"##,
-                    x0 + a + 2.0,
-                    y + 9.0,
-                    esc(name)
-                );
-            }
-        }
-        for (lane_y, lane_h, list) in [(y + 11.0, 13.0, &main), (y + 25.0, 4.0, &extra)] {
-            for p in list.iter() {
-                let (a, b) = (axis.x(u128::from(p.start)), axis.x(u128::from(p.last) + 1));
-                let note = if p.repeat > 1 {
-                    format!(" (a run of {})", p.repeat)
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    o,
-                    r##"<rect x="{:.2}" y="{lane_y}" width="{:.2}" height="{lane_h}" fill="{}"><title>{:016x}-{:016x} {}{}</title></rect>"##,
-                    x0 + a,
-                    // What must stand out is never thinner than 3 px.
-                    (b - a).max(match p.class {
-                        Class::WriteExec | Class::User => 3.0,
-                        _ => 1.5,
-                    }),
-                    p.class.colour(),
-                    p.start,
-                    p.last,
-                    p.class.label(),
-                    note
-                );
-            }
-        }
-        for f in &findings {
-            let a = axis.x(u128::from(f.start.max(lo)));
-            let b = axis.x(u128::from(f.last.min(hi)) + 1);
-            let cx = x0 + (a + b) / 2.0;
-            let yb = y + 31.0;
-            let _ = writeln!(
-                o,
-                r##"<path d="M{:.2},{:.2} l-4,6 h8 z" fill="{}" stroke="#000000" stroke-width="0.4"><title>{} {}: {}</title></path>"##,
-                cx,
-                yb,
-                severity_colour(f.severity),
-                f.severity.name(),
-                esc(&f.id),
-                esc(&f.reason)
-            );
-        }
-        let mapped = human(bytes_in(layout.ranges.iter(), lo, hi));
-        let _ = writeln!(
-            o,
-            r##"<text x="{}" y="{}" font-size="10" fill="#333333">{}</text>"##,
-            x0 + BAR_W + 8.0,
-            y + 20.0,
-            esc(&format!("mapped {mapped}"))
-        );
-    }
-
-    // Legend.
-    let ly = TOP + rows.len() as f64 * ROW_H + 16.0;
+/// The legend at height `ly`: the classes of mapped ranges, the severities,
+/// how widths are drawn and where the data came from.
+fn svg_legend(o: &mut String, layout: &Layout, ly: f64) {
     let _ = writeln!(
         o,
         r##"<text x="10" y="{ly}" font-weight="bold">Legend</text>"##
@@ -481,6 +355,195 @@ pub fn svg(layout: &Layout) -> String {
         y3 + 32.0,
         esc(&format!("source: {}", layout.origin))
     );
-    o.push_str("</svg>\n");
-    o
+}
+
+/// One row of the picture at height `y`: the row's address span on its own
+/// broken axis (cut at every edge of what is drawn in it), then its label,
+/// live regions, mapped ranges, findings and mapped bytes.
+fn svg_row(
+    o: &mut String,
+    layout: &Layout,
+    row: &Region,
+    y: f64,
+    (half, live_regions): (u64, &[(&str, u64, u64)]),
+) {
+    let (lo, hi) = (row.doc_start.max(half), row.doc_end);
+    let kernel = layout.ranges.iter().filter(|r| r.table == "kernel");
+    let others = layout.ranges.iter().filter(|r| r.table != "kernel");
+    let main = pieces(kernel, lo, hi);
+    let extra = pieces(others, lo, hi);
+    let findings: Vec<_> = layout
+        .findings
+        .iter()
+        .filter(|f| f.start <= hi && f.last >= lo)
+        .collect();
+    let lives: Vec<_> = live_regions
+        .iter()
+        .filter(|(_, s, e)| *s <= hi && *e >= lo)
+        .collect();
+    let cuts = main
+        .iter()
+        .chain(extra.iter())
+        .flat_map(|p| [u128::from(p.start), u128::from(p.last) + 1])
+        .chain(
+            lives
+                .iter()
+                .flat_map(|(_, s, e)| [u128::from(*s), u128::from(*e) + 1]),
+        )
+        .chain(
+            findings
+                .iter()
+                .flat_map(|f| [u128::from(f.start), u128::from(f.last) + 1]),
+        );
+    let at = RowAt {
+        y,
+        lo,
+        hi,
+        axis: Axis::new(lo, hi, cuts, BAR_W),
+    };
+    svg_label(o, row, &at);
+    svg_lives(o, &lives, &at);
+    svg_lanes(o, [(y + 11.0, 13.0, &main), (y + 25.0, 4.0, &extra)], &at);
+    svg_findings(o, &findings, &at);
+    let mapped = human(bytes_in(layout.ranges.iter(), lo, hi));
+    let _ = writeln!(
+        o,
+        r##"<text x="{}" y="{}" font-size="10" fill="#333333">{}</text>"##,
+        LABEL_W + BAR_W + 8.0,
+        y + 20.0,
+        esc(&format!("mapped {mapped}"))
+    );
+}
+
+/// Where a row is drawn: its top, its address span, its axis.
+struct RowAt {
+    y: f64,
+    lo: u64,
+    hi: u64,
+    axis: Axis,
+}
+
+/// A row's label (name, documented extent, size), background and verdict
+/// outline.
+fn svg_label(o: &mut String, row: &Region, at: &RowAt) {
+    let (x0, y, lo, hi) = (LABEL_W, at.y, at.lo, at.hi);
+    // Label: name, documented extent, size.
+    let size = hi - lo + 1;
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{}" font-weight="bold">{}</text>"##,
+        y + 14.0,
+        esc(&row.name)
+    );
+    let _ = writeln!(
+        o,
+        r##"<text x="10" y="{}" font-family="DejaVu Sans Mono, monospace" font-size="9.5" fill="#444444">{:016x}-{:016x} {}</text>"##,
+        y + 27.0,
+        lo,
+        hi,
+        esc(&human(size))
+    );
+    let bg = match row.kind.as_str() {
+        "region" => r##"fill="#eef2f7""##,
+        "guard-hole" => r##"fill="url(#guard)""##,
+        _ => r##"fill="url(#hole)""##,
+    };
+    let _ = writeln!(
+        o,
+        r##"<rect x="{x0}" y="{}" width="{BAR_W}" height="{}" {bg} stroke="#9aa5b1" stroke-width="0.6"/>"##,
+        y + 2.0,
+        ROW_H - 8.0
+    );
+    if row.severity != Severity::Info {
+        let _ = writeln!(
+            o,
+            r##"<rect x="{x0}" y="{}" width="{BAR_W}" height="{}" fill="none" stroke="{}" stroke-width="2"><title>{}: {}</title></rect>"##,
+            y + 2.0,
+            ROW_H - 8.0,
+            severity_colour(row.severity),
+            esc(&row.verdict),
+            esc(&row.reason)
+        );
+    }
+}
+
+/// The live regions in a row (the top band).
+fn svg_lives(o: &mut String, lives: &[&(&str, u64, u64)], at: &RowAt) {
+    let (x0, y, lo, hi, axis) = (LABEL_W, at.y, at.lo, at.hi, &at.axis);
+    for (name, s, e) in lives.iter().copied() {
+        let (a, b) = (
+            axis.x(u128::from((*s).max(lo))),
+            axis.x(u128::from((*e).min(hi)) + 1),
+        );
+        let _ = writeln!(
+            o,
+            r##"<rect x="{:.2}" y="{}" width="{:.2}" height="7" fill="#9ecae1" stroke="#3182bd" stroke-width="0.5"><title>live {} {:016x}-{:016x}</title></rect>"##,
+            x0 + a,
+            y + 3.0,
+            (b - a).max(1.0),
+            esc(name),
+            s,
+            e
+        );
+        if b - a > 60.0 {
+            let _ = writeln!(
+                o,
+                r##"<text x="{:.2}" y="{}" font-size="8" fill="#08519c">live {}</text>"##,
+                x0 + a + 2.0,
+                y + 9.0,
+                esc(name)
+            );
+        }
+    }
+}
+
+/// The mapped ranges in a row: the kernel table's lane, the other tables'.
+fn svg_lanes(o: &mut String, lanes: [(f64, f64, &Vec<Piece>); 2], at: &RowAt) {
+    let (x0, axis) = (LABEL_W, &at.axis);
+    for (lane_y, lane_h, list) in lanes {
+        for p in list.iter() {
+            let (a, b) = (axis.x(u128::from(p.start)), axis.x(u128::from(p.last) + 1));
+            let note = if p.repeat > 1 {
+                format!(" (a run of {})", p.repeat)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                o,
+                r##"<rect x="{:.2}" y="{lane_y}" width="{:.2}" height="{lane_h}" fill="{}"><title>{:016x}-{:016x} {}{}</title></rect>"##,
+                x0 + a,
+                // What must stand out is never thinner than 3 px.
+                (b - a).max(match p.class {
+                    Class::WriteExec | Class::User => 3.0,
+                    _ => 1.5,
+                }),
+                p.class.colour(),
+                p.start,
+                p.last,
+                p.class.label(),
+                note
+            );
+        }
+    }
+}
+
+/// The findings in a row, as markers under it.
+fn svg_findings(o: &mut String, findings: &[&Finding], at: &RowAt) {
+    let (x0, y, lo, hi, axis) = (LABEL_W, at.y, at.lo, at.hi, &at.axis);
+    for f in findings {
+        let a = axis.x(u128::from(f.start.max(lo)));
+        let b = axis.x(u128::from(f.last.min(hi)) + 1);
+        let cx = x0 + (a + b) / 2.0;
+        let yb = y + 31.0;
+        let _ = writeln!(
+            o,
+            r##"<path d="M{:.2},{:.2} l-4,6 h8 z" fill="{}" stroke="#000000" stroke-width="0.4"><title>{} {}: {}</title></path>"##,
+            cx,
+            yb,
+            severity_colour(f.severity),
+            f.severity.name(),
+            esc(&f.id),
+            esc(&f.reason)
+        );
+    }
 }

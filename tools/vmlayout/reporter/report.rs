@@ -133,7 +133,6 @@ fn text_header(o: &mut String, layout: &Layout, style: Style) {
             )
         );
     }
-
 }
 
 /// The randomized bases and their slides.
@@ -163,7 +162,6 @@ fn text_bases(o: &mut String, layout: &Layout, style: Style) {
         };
         let _ = writeln!(o, "  {:<17} {}  {detail}", base.name, hex(base.value));
     }
-
 }
 
 /// The documented regions against the live ones.
@@ -200,7 +198,6 @@ fn text_regions(o: &mut String, layout: &Layout, style: Style) {
             r.name, extent, r.placement, slide, mapped
         );
     }
-
 }
 
 /// The findings, at most `max_per_rule` per rule.
@@ -262,7 +259,6 @@ fn text_findings(o: &mut String, layout: &Layout, style: Style, max_per_rule: us
             format!(" ({})", fired.join(" "))
         }
     );
-
 }
 
 /// What the scan looked at.
