@@ -163,41 +163,9 @@ impl Layout {
         let findings = snap.file("findings")?;
         let stats = snap.file("stats")?;
 
-        let paging = summary
-            .of_kind("paging")
-            .next()
-            .ok_or_else(|| crate::source::Error::new(&summary.origin, 0, "no 'paging' record"))?;
-        let levels = match summary.num(paging, "levels")? {
-            4 => 4,
-            5 => 5,
-            n => {
-                return Err(crate::source::Error::new(
-                    &summary.origin,
-                    paging.line,
-                    format!("levels={n}: x86-64 pages with 4 or 5 levels"),
-                ))
-            }
-        };
-        let mut bases = Vec::new();
-        for rec in summary.of_kind("base") {
-            bases.push(Base {
-                name: summary.field(rec, "name")?.to_string(),
-                value: summary.hex(rec, "value")?,
-                source: rec.get("source").unwrap_or("").to_string(),
-            });
-        }
-        let mut tables = Vec::new();
-        for rec in summary.records.iter() {
-            if rec.kind == "table" || rec.kind == "pti" {
-                let mut s = rec.kind.clone();
-                for (k, v) in &rec.fields {
-                    if k != "reason" && k != "source" {
-                        s.push_str(&format!(" {k}={v}"));
-                    }
-                }
-                tables.push(s);
-            }
-        }
+        let levels = levels_of(summary)?;
+        let bases = bases_of(summary)?;
+        let tables = tables_of(summary);
         let scope_rec = findings.of_kind("scope").next();
         let map_name = match scope_rec.and_then(|r| r.get("map")) {
             Some(m) => m.to_string(),
@@ -208,115 +176,10 @@ impl Layout {
                 .unwrap_or("")
                 .to_string(),
         };
-        let mut regions = Vec::new();
-        for rec in layout.of_kind("region") {
-            if rec.get("map") != Some(map_name.as_str()) {
-                continue;
-            }
-            let live = match (
-                layout.opt_hex(rec, "live_start")?,
-                layout.opt_hex(rec, "live_end")?,
-            ) {
-                (Some(s), Some(e)) => Some((s, e)),
-                _ => None,
-            };
-            regions.push(Region {
-                index: layout.num(rec, "index")? as usize,
-                name: layout.field(rec, "name")?.to_string(),
-                kind: layout.field(rec, "kind")?.to_string(),
-                doc_start: layout.hex(rec, "doc_start")?,
-                doc_end: layout.hex(rec, "doc_end")?,
-                live,
-                placement: layout.field(rec, "placement")?.to_string(),
-                slide: live.and(layout.opt_num(rec, "slide")?),
-                window: (
-                    layout.hex(rec, "window_start")?,
-                    layout.hex(rec, "window_end")?,
-                ),
-                align: layout.num(rec, "align")? as u64,
-                verdict: layout.field(rec, "verdict")?.to_string(),
-                severity: severity(layout, rec, "severity")?,
-                desc: rec.get("desc").unwrap_or("").to_string(),
-                reason: rec.get("reason").unwrap_or("").to_string(),
-                mapped_bytes: layout.opt_num(rec, "mapped_bytes")?.map(|n| n as u64),
-            });
-        }
-        if regions.is_empty() {
-            return Err(crate::source::Error::new(
-                &layout.origin,
-                0,
-                format!("no region of the current map '{map_name}'"),
-            ));
-        }
-        let mut ranges = Vec::new();
-        let (mut region, mut pid) = (String::from("undocumented"), None);
-        for rec in map.records.iter() {
-            match rec.kind.as_str() {
-                "region" => {
-                    region = map.field(rec, "name")?.to_string();
-                    pid = rec
-                        .get("pid")
-                        .map(|p| format!("{p} ({})", rec.get("comm").unwrap_or("?")));
-                }
-                "range" => ranges.push(MapRange {
-                    table: map.field(rec, "table")?.to_string(),
-                    region: region.clone(),
-                    pid: pid.clone(),
-                    start: map.hex(rec, "start")?,
-                    last: map.hex(rec, "last")?,
-                    size: map.num(rec, "size")? as u64,
-                    level: map.field(rec, "level")?.to_string(),
-                    attrs: map.field(rec, "attrs")?.to_string(),
-                    rw: map.field(rec, "rw")? == "1",
-                    user: map.field(rec, "user")? == "1",
-                    exec: map.field(rec, "exec")? == "1",
-                    repeat: map.opt_num(rec, "repeat")?.unwrap_or(1) as u64,
-                    stride: match rec.get("stride") {
-                        Some(_) => map.hex(rec, "stride")?,
-                        None => 0,
-                    },
-                }),
-                _ => {}
-            }
-        }
-        let mut rules = Vec::new();
-        for rec in findings.of_kind("rule") {
-            rules.push(RuleCount {
-                id: findings.field(rec, "id")?.to_string(),
-                found: findings.num(rec, "found")? as u64,
-                omitted: findings.opt_num(rec, "omitted")?.unwrap_or(0) as u64,
-                checks: rec.get("checks").unwrap_or("").to_string(),
-            });
-        }
-        let mut list = Vec::new();
-        for rec in findings.of_kind("finding") {
-            let owner = match rec.get("owner").unwrap_or("reference") {
-                "cpu" => format!("cpu {}", rec.get("cpu").unwrap_or("?")),
-                "task" => format!(
-                    "task {} ({})",
-                    rec.get("pid").unwrap_or("?"),
-                    rec.get("comm").unwrap_or("?")
-                ),
-                other => other.to_string(),
-            };
-            let attrs = match rec.get("entry") {
-                Some(e) => format!("entry={e}"),
-                None => rec.get("attrs").unwrap_or("").to_string(),
-            };
-            list.push(Finding {
-                table: rec.get("table").unwrap_or("kernel").to_string(),
-                id: findings.field(rec, "id")?.to_string(),
-                severity: severity(findings, rec, "severity")?,
-                region: rec.get("region").unwrap_or("").to_string(),
-                owner,
-                start: findings.hex(rec, "start")?,
-                last: findings.hex(rec, "last")?,
-                size: findings.num(rec, "size")? as u64,
-                level: rec.get("level").unwrap_or("").to_string(),
-                attrs,
-                reason: rec.get("reason").unwrap_or("").to_string(),
-            });
-        }
+        let regions = regions_of(layout, &map_name)?;
+        let ranges = ranges_of(map)?;
+        let rules = rules_of(findings)?;
+        let list = findings_of(findings)?;
         let stale = match summary.of_kind("stale").next() {
             Some(rec) => Some(Stale {
                 errno: summary.num(rec, "errno")?,
@@ -414,6 +277,186 @@ impl Layout {
             0xffff_8000_0000_0000
         }
     }
+}
+
+/// The paging levels of `summary`'s `paging` record: 4 or 5.
+fn levels_of(summary: &VmFile) -> Result<u8> {
+    let paging = summary
+        .of_kind("paging")
+        .next()
+        .ok_or_else(|| crate::source::Error::new(&summary.origin, 0, "no 'paging' record"))?;
+    let levels = match summary.num(paging, "levels")? {
+        4 => 4,
+        5 => 5,
+        n => {
+            return Err(crate::source::Error::new(
+                &summary.origin,
+                paging.line,
+                format!("levels={n}: x86-64 pages with 4 or 5 levels"),
+            ))
+        }
+    };
+    Ok(levels)
+}
+
+/// The randomized bases in `summary`.
+fn bases_of(summary: &VmFile) -> Result<Vec<Base>> {
+    let mut bases = Vec::new();
+    for rec in summary.of_kind("base") {
+        bases.push(Base {
+            name: summary.field(rec, "name")?.to_string(),
+            value: summary.hex(rec, "value")?,
+            source: rec.get("source").unwrap_or("").to_string(),
+        });
+    }
+    Ok(bases)
+}
+
+/// The tables `summary` says were (or were not) checked, one line each.
+fn tables_of(summary: &VmFile) -> Vec<String> {
+    let mut tables = Vec::new();
+    for rec in summary.records.iter() {
+        if rec.kind == "table" || rec.kind == "pti" {
+            let mut s = rec.kind.clone();
+            for (k, v) in &rec.fields {
+                if k != "reason" && k != "source" {
+                    s.push_str(&format!(" {k}={v}"));
+                }
+            }
+            tables.push(s);
+        }
+    }
+    tables
+}
+
+/// The regions of the current map `map_name` in `layout`.
+fn regions_of(layout: &VmFile, map_name: &str) -> Result<Vec<Region>> {
+    let mut regions = Vec::new();
+    for rec in layout.of_kind("region") {
+        if rec.get("map") != Some(map_name) {
+            continue;
+        }
+        let live = match (
+            layout.opt_hex(rec, "live_start")?,
+            layout.opt_hex(rec, "live_end")?,
+        ) {
+            (Some(s), Some(e)) => Some((s, e)),
+            _ => None,
+        };
+        regions.push(Region {
+            index: layout.num(rec, "index")? as usize,
+            name: layout.field(rec, "name")?.to_string(),
+            kind: layout.field(rec, "kind")?.to_string(),
+            doc_start: layout.hex(rec, "doc_start")?,
+            doc_end: layout.hex(rec, "doc_end")?,
+            live,
+            placement: layout.field(rec, "placement")?.to_string(),
+            slide: live.and(layout.opt_num(rec, "slide")?),
+            window: (
+                layout.hex(rec, "window_start")?,
+                layout.hex(rec, "window_end")?,
+            ),
+            align: layout.num(rec, "align")? as u64,
+            verdict: layout.field(rec, "verdict")?.to_string(),
+            severity: severity(layout, rec, "severity")?,
+            desc: rec.get("desc").unwrap_or("").to_string(),
+            reason: rec.get("reason").unwrap_or("").to_string(),
+            mapped_bytes: layout.opt_num(rec, "mapped_bytes")?.map(|n| n as u64),
+        });
+    }
+    if regions.is_empty() {
+        return Err(crate::source::Error::new(
+            &layout.origin,
+            0,
+            format!("no region of the current map '{map_name}'"),
+        ));
+    }
+    Ok(regions)
+}
+
+/// The mapped ranges in `map`, each with its region and (for an mm's
+/// table) its process.
+fn ranges_of(map: &VmFile) -> Result<Vec<MapRange>> {
+    let mut ranges = Vec::new();
+    let (mut region, mut pid) = (String::from("undocumented"), None);
+    for rec in map.records.iter() {
+        match rec.kind.as_str() {
+            "region" => {
+                region = map.field(rec, "name")?.to_string();
+                pid = rec
+                    .get("pid")
+                    .map(|p| format!("{p} ({})", rec.get("comm").unwrap_or("?")));
+            }
+            "range" => ranges.push(MapRange {
+                table: map.field(rec, "table")?.to_string(),
+                region: region.clone(),
+                pid: pid.clone(),
+                start: map.hex(rec, "start")?,
+                last: map.hex(rec, "last")?,
+                size: map.num(rec, "size")? as u64,
+                level: map.field(rec, "level")?.to_string(),
+                attrs: map.field(rec, "attrs")?.to_string(),
+                rw: map.field(rec, "rw")? == "1",
+                user: map.field(rec, "user")? == "1",
+                exec: map.field(rec, "exec")? == "1",
+                repeat: map.opt_num(rec, "repeat")?.unwrap_or(1) as u64,
+                stride: match rec.get("stride") {
+                    Some(_) => map.hex(rec, "stride")?,
+                    None => 0,
+                },
+            }),
+            _ => {}
+        }
+    }
+    Ok(ranges)
+}
+
+/// The rules and their counts in `findings`.
+fn rules_of(findings: &VmFile) -> Result<Vec<RuleCount>> {
+    let mut rules = Vec::new();
+    for rec in findings.of_kind("rule") {
+        rules.push(RuleCount {
+            id: findings.field(rec, "id")?.to_string(),
+            found: findings.num(rec, "found")? as u64,
+            omitted: findings.opt_num(rec, "omitted")?.unwrap_or(0) as u64,
+            checks: rec.get("checks").unwrap_or("").to_string(),
+        });
+    }
+    Ok(rules)
+}
+
+/// The findings in `findings`.
+fn findings_of(findings: &VmFile) -> Result<Vec<Finding>> {
+    let mut list = Vec::new();
+    for rec in findings.of_kind("finding") {
+        let owner = match rec.get("owner").unwrap_or("reference") {
+            "cpu" => format!("cpu {}", rec.get("cpu").unwrap_or("?")),
+            "task" => format!(
+                "task {} ({})",
+                rec.get("pid").unwrap_or("?"),
+                rec.get("comm").unwrap_or("?")
+            ),
+            other => other.to_string(),
+        };
+        let attrs = match rec.get("entry") {
+            Some(e) => format!("entry={e}"),
+            None => rec.get("attrs").unwrap_or("").to_string(),
+        };
+        list.push(Finding {
+            table: rec.get("table").unwrap_or("kernel").to_string(),
+            id: findings.field(rec, "id")?.to_string(),
+            severity: severity(findings, rec, "severity")?,
+            region: rec.get("region").unwrap_or("").to_string(),
+            owner,
+            start: findings.hex(rec, "start")?,
+            last: findings.hex(rec, "last")?,
+            size: findings.num(rec, "size")? as u64,
+            level: rec.get("level").unwrap_or("").to_string(),
+            attrs,
+            reason: rec.get("reason").unwrap_or("").to_string(),
+        });
+    }
+    Ok(list)
 }
 
 /// A size in the largest binary unit that divides it to at most one
