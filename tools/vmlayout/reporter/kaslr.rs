@@ -237,111 +237,17 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
                 .is_some_and(|c| c.split_whitespace().any(|w| w == "nokaslr"))
         })
         .count();
-    let mut bases = Vec::new();
-    for (name, region) in BASES {
-        let values: Vec<u64> = ls.iter().filter_map(|l| l.base(name)).collect();
-        if values.is_empty() {
-            continue;
-        }
-        let r = first.region(region);
-        let align = r.map_or(GIB, |r| r.align.max(1));
-        let window = r.map_or((0, 0), |r| r.window);
-        let mut sorted = values.clone();
-        sorted.sort_unstable();
-        let mut runs: BTreeMap<u64, u64> = BTreeMap::new();
-        for v in &values {
-            *runs.entry(*v).or_default() += 1;
-        }
-        let equal_pairs: u64 = runs.values().map(|c| c * (c - 1) / 2).sum();
-        let n = values.len() as u64;
-        let pairs = n * (n.saturating_sub(1)) / 2;
-        let models: Vec<Model> = ls
-            .iter()
-            .filter_map(|l| {
-                if name == "kernel_text" {
-                    text_model(l, physical_start, align)
-                } else {
-                    let i = BASES.iter().position(|b| b.0 == name)? - 1;
-                    memory_models(l, padding, zone_device).map(|m| m[i])
-                }
-            })
-            .collect();
-        let model_source = if name == "kernel_text" {
-            "find_random_virt_addr() (arch/x86/boot/compressed/kaslr.c): slots for this image size"
-                .to_string()
-        } else {
-            "kernel_randomize_memory() (arch/x86/mm/kaslr.c), replayed per boot: positions given the earlier bases".to_string()
-        };
-        let (model_positions, model_bits) = if models.is_empty() {
-            (None, None)
-        } else {
-            let k = models.len() as f64;
-            (
-                Some(models.iter().map(|m| m.positions as f64).sum::<f64>() / k),
-                Some(
-                    models
-                        .iter()
-                        .map(|m| (m.positions as f64).log2())
-                        .sum::<f64>()
-                        / k,
-                ),
-            )
-        };
-        let inconsistent = models.iter().filter(|m| !m.consistent).count();
-        let expected_pairs = model_positions.map(|p| pairs as f64 / p);
-        let collision_p = expected_pairs.map(|e| poisson_tail(e, equal_pairs));
-        let estimate_bits = (equal_pairs > 0).then(|| (pairs as f64 / equal_pairs as f64).log2());
-        let mut flags = Vec::new();
-        if runs.len() == 1 && n >= 2 {
-            let why = if nokaslr > 0 {
-                "nokaslr on the command line"
-            } else if kasan && name != "kernel_text" {
-                "KASAN switches RANDOMIZE_MEMORY off (kaslr_memory_enabled())"
-            } else {
-                "RANDOMIZE_BASE/RANDOMIZE_MEMORY off, or no entropy source"
-            };
-            flags.push(format!(
-                "not randomized: the same value in all {n} boots ({why})"
-            ));
-        } else if collision_p.is_some_and(|p| p < 0.01) {
-            flags.push(format!(
-                "repeats far more than the model allows: {equal_pairs} equal pairs where {:.2} are expected (p={:.1e})",
-                expected_pairs.unwrap_or(0.0),
-                collision_p.unwrap_or(0.0)
-            ));
-        }
-        if inconsistent > 0 {
-            flags.push(format!("{inconsistent} boots chose a value the model does not allow (another kernel version or config?)"));
-        }
-        let outside = values
-            .iter()
-            .filter(|v| **v < window.0 || **v > window.1 || !(**v - window.0).is_multiple_of(align))
-            .count();
-        if outside > 0 && r.is_some() {
-            flags.push(format!("{outside} values outside the window or misaligned"));
-        }
-        let stats = BaseStats {
-            name: name.to_string(),
-            samples: values.len(),
-            distinct: runs.len(),
-            min: sorted[0],
-            max: sorted[sorted.len() - 1],
-            align,
-            window,
-            window_positions: window.1.saturating_sub(window.0) / align + 1,
-            model_positions,
-            model_bits,
-            model_source,
-            inconsistent,
-            equal_pairs,
-            expected_pairs,
-            collision_p,
-            estimate_bits,
-            lower_bound_bits: (pairs.max(1) as f64).log2(),
-            flags,
-        };
-        bases.push(stats);
-    }
+    let env = ModeEnv {
+        padding,
+        zone_device,
+        physical_start,
+        kasan,
+        nokaslr,
+    };
+    let bases = BASES
+        .iter()
+        .filter_map(|&(name, region)| base_stats(name, region, ls, &env))
+        .collect();
     if nokaslr > 0 {
         assumptions.push(format!("{nokaslr} boots had nokaslr on the command line"));
     }
@@ -353,6 +259,137 @@ fn analyse_mode(levels: u8, ls: &[&Layout]) -> Stats {
         assumptions,
         bases,
     }
+}
+
+/// What a paging mode's boots share that the models need.
+struct ModeEnv {
+    padding: u64,
+    zone_device: bool,
+    physical_start: u64,
+    kasan: bool,
+    nokaslr: usize,
+}
+
+/// One base over the boots `ls`: its values against the window, the
+/// model's positions and the collisions it predicts; `None` if no boot
+/// has it.
+fn base_stats(name: &str, region: &str, ls: &[&Layout], env: &ModeEnv) -> Option<BaseStats> {
+    let first = ls[0];
+    let (padding, zone_device, physical_start) = (env.padding, env.zone_device, env.physical_start);
+    let values: Vec<u64> = ls.iter().filter_map(|l| l.base(name)).collect();
+    if values.is_empty() {
+        return None;
+    }
+    let r = first.region(region);
+    let align = r.map_or(GIB, |r| r.align.max(1));
+    let window = r.map_or((0, 0), |r| r.window);
+    let mut sorted = values.clone();
+    sorted.sort_unstable();
+    let mut runs: BTreeMap<u64, u64> = BTreeMap::new();
+    for v in &values {
+        *runs.entry(*v).or_default() += 1;
+    }
+    let equal_pairs: u64 = runs.values().map(|c| c * (c - 1) / 2).sum();
+    let n = values.len() as u64;
+    let pairs = n * (n.saturating_sub(1)) / 2;
+    let models: Vec<Model> = ls
+        .iter()
+        .filter_map(|l| {
+            if name == "kernel_text" {
+                text_model(l, physical_start, align)
+            } else {
+                let i = BASES.iter().position(|b| b.0 == name)? - 1;
+                memory_models(l, padding, zone_device).map(|m| m[i])
+            }
+        })
+        .collect();
+    let model_source = if name == "kernel_text" {
+        "find_random_virt_addr() (arch/x86/boot/compressed/kaslr.c): slots for this image size"
+            .to_string()
+    } else {
+        "kernel_randomize_memory() (arch/x86/mm/kaslr.c), replayed per boot: positions given the earlier bases".to_string()
+    };
+    let (model_positions, model_bits) = if models.is_empty() {
+        (None, None)
+    } else {
+        let k = models.len() as f64;
+        (
+            Some(models.iter().map(|m| m.positions as f64).sum::<f64>() / k),
+            Some(
+                models
+                    .iter()
+                    .map(|m| (m.positions as f64).log2())
+                    .sum::<f64>()
+                    / k,
+            ),
+        )
+    };
+    let inconsistent = models.iter().filter(|m| !m.consistent).count();
+    let expected_pairs = model_positions.map(|p| pairs as f64 / p);
+    let collision_p = expected_pairs.map(|e| poisson_tail(e, equal_pairs));
+    let estimate_bits = (equal_pairs > 0).then(|| (pairs as f64 / equal_pairs as f64).log2());
+    let mut stats = BaseStats {
+        name: name.to_string(),
+        samples: values.len(),
+        distinct: runs.len(),
+        min: sorted[0],
+        max: sorted[sorted.len() - 1],
+        align,
+        window,
+        window_positions: window.1.saturating_sub(window.0) / align + 1,
+        model_positions,
+        model_bits,
+        model_source,
+        inconsistent,
+        equal_pairs,
+        expected_pairs,
+        collision_p,
+        estimate_bits,
+        lower_bound_bits: (pairs.max(1) as f64).log2(),
+        flags: Vec::new(),
+    };
+    stats.flags = flags_of(&stats, &values, env, r.is_some());
+    Some(stats)
+}
+
+/// What stands out about a base's values: not randomized, repeating more
+/// than the model allows, values the model does not allow, values outside
+/// the window (when the region is known).
+fn flags_of(st: &BaseStats, values: &[u64], env: &ModeEnv, has_region: bool) -> Vec<String> {
+    let (name, n, equal_pairs) = (st.name.as_str(), st.samples, st.equal_pairs);
+    let (collision_p, expected_pairs, inconsistent) =
+        (st.collision_p, st.expected_pairs, st.inconsistent);
+    let (window, align) = (st.window, st.align);
+    let mut flags = Vec::new();
+    if st.distinct == 1 && n >= 2 {
+        let why = if env.nokaslr > 0 {
+            "nokaslr on the command line"
+        } else if env.kasan && name != "kernel_text" {
+            "KASAN switches RANDOMIZE_MEMORY off (kaslr_memory_enabled())"
+        } else {
+            "RANDOMIZE_BASE/RANDOMIZE_MEMORY off, or no entropy source"
+        };
+        flags.push(format!(
+            "not randomized: the same value in all {n} boots ({why})"
+        ));
+    } else if collision_p.is_some_and(|p| p < 0.01) {
+        flags.push(format!(
+            "repeats far more than the model allows: {equal_pairs} equal pairs where {:.2} are expected (p={:.1e})",
+            expected_pairs.unwrap_or(0.0),
+            collision_p.unwrap_or(0.0)
+        ));
+    }
+    if inconsistent > 0 {
+        flags.push(format!("{inconsistent} boots chose a value the model does not allow (another kernel version or config?)"));
+    }
+    let outside = values
+        .iter()
+        .filter(|v| **v < window.0 || **v > window.1 || !(**v - window.0).is_multiple_of(align))
+        .count();
+    if outside > 0 && has_region {
+        flags.push(format!("{outside} values outside the window or misaligned"));
+    }
+    flags
 }
 
 impl Stats {
