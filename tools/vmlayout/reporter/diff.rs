@@ -188,63 +188,12 @@ impl Diff {
                 b: b.base(n),
             })
             .collect();
-        let mut regions = Vec::new();
-        // Rows are matched by index and name: "hole" is many rows' name.
-        let row = |l: &'_ Layout, r: &crate::model::Region| {
-            l.regions
-                .iter()
-                .any(|x| x.index == r.index && x.name == r.name)
-        };
-        for ra in &a.regions {
-            let Some(rb) = b
-                .regions
-                .iter()
-                .find(|x| x.index == ra.index && x.name == ra.name)
-            else {
-                regions.push((ra.name.clone(), ra.verdict.clone(), "-".into(), 0));
-                continue;
-            };
-            let size = |r: &crate::model::Region| r.live.map_or(0, |l| i128::from(l.1 - l.0) + 1);
-            let grow = size(rb) - size(ra);
-            if ra.verdict != rb.verdict || grow != 0 {
-                regions.push((
-                    ra.name.clone(),
-                    ra.verdict.clone(),
-                    rb.verdict.clone(),
-                    grow,
-                ));
-            }
-        }
-        for rb in &b.regions {
-            if !row(a, rb) {
-                regions.push((rb.name.clone(), "-".into(), rb.verdict.clone(), 0));
-            }
-        }
+        let regions = region_changes(a, b);
         let ka: Vec<RangeKey> = a.ranges.iter().map(|r| range_key(a, r)).collect();
         let kb: Vec<RangeKey> = b.ranges.iter().map(|r| range_key(b, r)).collect();
         let (appeared, gone) = multiset_diff(&ka, &kb);
         let (ranges_moved, ranges_appeared, ranges_gone) = pair_moves(appeared, gone);
-        let mut ids: Vec<&str> = a.rules.iter().map(|r| r.id.as_str()).collect();
-        for r in &b.rules {
-            if !ids.contains(&r.id.as_str()) {
-                ids.push(&r.id);
-            }
-        }
-        let fa: Vec<FindingKey> = a.findings.iter().map(|f| finding_key(a, f)).collect();
-        let fb: Vec<FindingKey> = b.findings.iter().map(|f| finding_key(b, f)).collect();
-        let (f_app, f_gone) = multiset_diff(&fa, &fb);
-        let found =
-            |l: &Layout, id: &str| l.rules.iter().find(|r| r.id == id).map_or(0, |r| r.found);
-        let rules = ids
-            .into_iter()
-            .map(|id| RuleChange {
-                id: id.to_string(),
-                found_a: found(a, id),
-                found_b: found(b, id),
-                appeared: f_app.iter().filter(|k| k.id == id).cloned().collect(),
-                gone: f_gone.iter().filter(|k| k.id == id).cloned().collect(),
-            })
-            .collect();
+        let rules = rule_changes(a, b);
         Diff {
             meta,
             bases,
@@ -275,6 +224,15 @@ impl Diff {
         for (k, va, vb) in &self.meta {
             let _ = writeln!(o, "  {k}: {va} -> {vb}");
         }
+        self.text_bases(&mut o);
+        self.text_regions(&mut o);
+        self.text_ranges(&mut o, max);
+        self.text_rules(&mut o, max);
+        o
+    }
+
+    /// The bases, moved or not.
+    fn text_bases(&self, o: &mut String) {
         let _ = writeln!(o, "\nBases");
         for m in &self.bases {
             let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v:016x}"));
@@ -293,6 +251,10 @@ impl Diff {
                 show(m.b)
             );
         }
+    }
+
+    /// The regions whose verdict or size changed.
+    fn text_regions(&self, o: &mut String) {
         let _ = writeln!(o, "\nRegions");
         if self.regions.is_empty() {
             let _ = writeln!(o, "  same verdicts and sizes");
@@ -308,6 +270,10 @@ impl Diff {
                 }
             );
         }
+    }
+
+    /// The ranges that appeared, went or moved (at most `max` listed each).
+    fn text_ranges(&self, o: &mut String, max: usize) {
         let _ = writeln!(
             o,
             "\nRanges (by offset in their region): A {} records, B {}; {} appeared, {} gone, {} moved",
@@ -347,6 +313,10 @@ impl Diff {
                 let _ = writeln!(o, "  {sign} ... {} more", list.len() - max);
             }
         }
+    }
+
+    /// Each rule's count, and its findings that appeared or went.
+    fn text_rules(&self, o: &mut String, max: usize) {
         let _ = writeln!(o, "\nRules (found in A -> B; findings appeared/gone)");
         for r in &self.rules {
             let changed = r.found_a != r.found_b || !r.appeared.is_empty() || !r.gone.is_empty();
@@ -377,7 +347,6 @@ impl Diff {
                 }
             }
         }
-        o
     }
 
     pub fn json(&self, a: &str, b: &str) -> Value {
@@ -411,4 +380,66 @@ impl Diff {
             "exit_status": self.exit_status(),
         })
     }
+}
+
+/// The rows whose verdict or live size changed from `a` to `b`, and the
+/// rows only one of them has: (name, verdict in A, in B, size change).
+fn region_changes(a: &Layout, b: &Layout) -> Vec<(String, String, String, i128)> {
+    let mut regions = Vec::new();
+    // Rows are matched by index and name: "hole" is many rows' name.
+    let row = |l: &'_ Layout, r: &crate::model::Region| {
+        l.regions
+            .iter()
+            .any(|x| x.index == r.index && x.name == r.name)
+    };
+    for ra in &a.regions {
+        let Some(rb) = b
+            .regions
+            .iter()
+            .find(|x| x.index == ra.index && x.name == ra.name)
+        else {
+            regions.push((ra.name.clone(), ra.verdict.clone(), "-".into(), 0));
+            continue;
+        };
+        let size = |r: &crate::model::Region| r.live.map_or(0, |l| i128::from(l.1 - l.0) + 1);
+        let grow = size(rb) - size(ra);
+        if ra.verdict != rb.verdict || grow != 0 {
+            regions.push((
+                ra.name.clone(),
+                ra.verdict.clone(),
+                rb.verdict.clone(),
+                grow,
+            ));
+        }
+    }
+    for rb in &b.regions {
+        if !row(a, rb) {
+            regions.push((rb.name.clone(), "-".into(), rb.verdict.clone(), 0));
+        }
+    }
+    regions
+}
+
+/// Each rule of either, with its counts and the findings that appeared or
+/// went.
+fn rule_changes(a: &Layout, b: &Layout) -> Vec<RuleChange> {
+    let mut ids: Vec<&str> = a.rules.iter().map(|r| r.id.as_str()).collect();
+    for r in &b.rules {
+        if !ids.contains(&r.id.as_str()) {
+            ids.push(&r.id);
+        }
+    }
+    let fa: Vec<FindingKey> = a.findings.iter().map(|f| finding_key(a, f)).collect();
+    let fb: Vec<FindingKey> = b.findings.iter().map(|f| finding_key(b, f)).collect();
+    let (f_app, f_gone) = multiset_diff(&fa, &fb);
+    let found = |l: &Layout, id: &str| l.rules.iter().find(|r| r.id == id).map_or(0, |r| r.found);
+    ids.into_iter()
+        .map(|id| RuleChange {
+            id: id.to_string(),
+            found_a: found(a, id),
+            found_b: found(b, id),
+            appeared: f_app.iter().filter(|k| k.id == id).cloned().collect(),
+            gone: f_gone.iter().filter(|k| k.id == id).cloned().collect(),
+        })
+        .collect()
 }
