@@ -318,17 +318,7 @@ impl Snapshot {
     pub fn parse(origin: &str, text: &str) -> Result<Self> {
         let lines: Vec<&str> = text.lines().collect();
         let first = lines.first().copied().unwrap_or("");
-        let expected = format!("# vmlayout snapshot={SNAPSHOT_VERSION}");
-        if first != expected {
-            let msg = if let Some(v) = first.strip_prefix("# vmlayout snapshot=") {
-                format!("snapshot version {v} is not known: this vmlayout reads version {SNAPSHOT_VERSION}")
-            } else if first.starts_with("# vmlayout format=") {
-                "this is one vmlayout file, not a snapshot: give the directory that holds all of them, or a file made by 'vmlayout snapshot'".to_string()
-            } else {
-                format!("not a vmlayout snapshot: the first line should be '{expected}'")
-            };
-            return Err(Error::new(origin, 1, msg));
-        }
+        check_snapshot_header(origin, first)?;
         let mut meta = BTreeMap::new();
         let mut config = BTreeMap::new();
         let mut files = BTreeMap::new();
@@ -354,32 +344,8 @@ impl Snapshot {
                     config.insert(name.to_string(), value.to_string());
                 }
                 "file" => {
-                    let name = rec.get("name").unwrap_or("");
-                    if !FILES.contains(&name) {
-                        return Err(Error::new(
-                            origin,
-                            line_no,
-                            format!("unknown file '{name}'"),
-                        ));
-                    }
-                    let count: usize = rec
-                        .get("lines")
-                        .and_then(|n| n.parse().ok())
-                        .ok_or_else(|| Error::new(origin, line_no, "file record needs lines=N"))?;
-                    if i + count > lines.len() {
-                        return Err(Error::new(
-                            origin,
-                            line_no,
-                            format!(
-                                "truncated: file '{name}' should have {count} lines, the snapshot ends after {}",
-                                lines.len() - i
-                            ),
-                        ));
-                    }
-                    let mut body = lines[i..i + count].join("\n");
-                    body.push('\n');
-                    let file = VmFile::parse(name, origin, &body, i + 1)?;
-                    files.insert(name.to_string(), file);
+                    let (name, file, count) = file_of(&rec, origin, (&lines, i), line_no)?;
+                    files.insert(name, file);
                     i += count;
                 }
                 "end" => {
@@ -454,6 +420,61 @@ impl Snapshot {
         write(&mut out, "end", &[("files", &n)]);
         out
     }
+}
+
+/// The first line of a snapshot must name the version this reads.
+fn check_snapshot_header(origin: &str, first: &str) -> Result<()> {
+    let expected = format!("# vmlayout snapshot={SNAPSHOT_VERSION}");
+    if first != expected {
+        let msg = if let Some(v) = first.strip_prefix("# vmlayout snapshot=") {
+            format!(
+                "snapshot version {v} is not known: this vmlayout reads version {SNAPSHOT_VERSION}"
+            )
+        } else if first.starts_with("# vmlayout format=") {
+            "this is one vmlayout file, not a snapshot: give the directory that holds all of them, or a file made by 'vmlayout snapshot'".to_string()
+        } else {
+            format!("not a vmlayout snapshot: the first line should be '{expected}'")
+        };
+        return Err(Error::new(origin, 1, msg));
+    }
+    Ok(())
+}
+
+/// The file a `file` record at line `line_no` opens: its name, the file
+/// parsed from the `lines=` lines after the record (from index `i` of
+/// `lines`), and how many lines it took.
+fn file_of(
+    rec: &Record,
+    origin: &str,
+    (lines, i): (&[&str], usize),
+    line_no: usize,
+) -> Result<(String, VmFile, usize)> {
+    let name = rec.get("name").unwrap_or("");
+    if !FILES.contains(&name) {
+        return Err(Error::new(
+            origin,
+            line_no,
+            format!("unknown file '{name}'"),
+        ));
+    }
+    let count: usize = rec
+        .get("lines")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::new(origin, line_no, "file record needs lines=N"))?;
+    if i + count > lines.len() {
+        return Err(Error::new(
+            origin,
+            line_no,
+            format!(
+                "truncated: file '{name}' should have {count} lines, the snapshot ends after {}",
+                lines.len() - i
+            ),
+        ));
+    }
+    let mut body = lines[i..i + count].join("\n");
+    body.push('\n');
+    let file = VmFile::parse(name, origin, &body, i + 1)?;
+    Ok((name.to_string(), file, count))
 }
 
 /// What the running kernel is: release, command line, the kept config
