@@ -114,26 +114,7 @@ fn run(argv: &[String]) -> Result<u8, String> {
     };
     let args = parse_args(&argv[1..])?;
     match cmd.as_str() {
-        "report" => {
-            at_most(&args, 1, "report")?;
-            let layout = layout_of(&load(args.positional.first())?)?;
-            if args.json {
-                let v = report::json(&layout);
-                emit(&args.output, &format!("{v:#}\n"))?;
-            } else {
-                let colour = args.colour.unwrap_or_else(|| {
-                    args.output.is_none()
-                        && std::io::stdout().is_terminal()
-                        && std::env::var_os("NO_COLOR").is_none()
-                });
-                let max = if args.all { usize::MAX } else { 5 };
-                emit(
-                    &args.output,
-                    &report::text(&layout, report::Style::new(colour), max),
-                )?;
-            }
-            Ok(layout.exit_status() as u8)
-        }
+        "report" => cmd_report(&args),
         "snapshot" => {
             at_most(&args, 1, "snapshot")?;
             let snap = load(args.positional.first())?;
@@ -142,51 +123,14 @@ fn run(argv: &[String]) -> Result<u8, String> {
             emit(&args.output, &snap.to_text())?;
             Ok(0)
         }
-        "diff" => {
-            if args.positional.len() != 2 {
-                return Err("diff: give two snapshots or directories, A and B".into());
-            }
-            let (a, b) = (&args.positional[0], &args.positional[1]);
-            let la = layout_of(&load(Some(a))?)?;
-            let lb = layout_of(&load(Some(b))?)?;
-            let d = Diff::new(&la, &lb);
-            if args.json {
-                emit(&args.output, &format!("{:#}\n", d.json(a, b)))?;
-            } else {
-                emit(
-                    &args.output,
-                    &d.text(a, b, if args.all { usize::MAX } else { 10 }),
-                )?;
-            }
-            Ok(d.exit_status() as u8)
-        }
+        "diff" => cmd_diff(&args),
         "draw" => {
             at_most(&args, 1, "draw")?;
             let layout = layout_of(&load(args.positional.first())?)?;
             emit(&args.output, &draw::svg(&layout))?;
             Ok(0)
         }
-        "kaslr" => {
-            if args.positional.is_empty() {
-                return Err("kaslr: give the snapshots of the boots to compare".into());
-            }
-            let mut layouts = Vec::new();
-            for p in &args.positional {
-                layouts.push(layout_of(&load(Some(p))?)?);
-            }
-            let stats = kaslr::analyse(&layouts);
-            if args.json {
-                let v: Vec<_> = stats.iter().map(kaslr::Stats::json).collect();
-                emit(
-                    &args.output,
-                    &format!("{:#}\n", serde_json::Value::Array(v)),
-                )?;
-            } else {
-                let text: Vec<String> = stats.iter().map(kaslr::Stats::text).collect();
-                emit(&args.output, &text.join("\n"))?;
-            }
-            Ok(u8::from(stats.iter().any(kaslr::Stats::degraded)))
-        }
+        "kaslr" => cmd_kaslr(&args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)
@@ -197,6 +141,71 @@ fn run(argv: &[String]) -> Result<u8, String> {
         }
         other => Err(format!("unknown command '{other}' (see vmlayout --help)")),
     }
+}
+
+/// `vmlayout report [--json] [--all] [SNAPSHOT|DIR]`.
+fn cmd_report(args: &Args) -> Result<u8, String> {
+    at_most(args, 1, "report")?;
+    let layout = layout_of(&load(args.positional.first())?)?;
+    if args.json {
+        let v = report::json(&layout);
+        emit(&args.output, &format!("{v:#}\n"))?;
+    } else {
+        let colour = args.colour.unwrap_or_else(|| {
+            args.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none()
+        });
+        let max = if args.all { usize::MAX } else { 5 };
+        emit(
+            &args.output,
+            &report::text(&layout, report::Style::new(colour), max),
+        )?;
+    }
+    Ok(layout.exit_status() as u8)
+}
+
+/// `vmlayout diff [--json] [--all] A B`.
+fn cmd_diff(args: &Args) -> Result<u8, String> {
+    if args.positional.len() != 2 {
+        return Err("diff: give two snapshots or directories, A and B".into());
+    }
+    let (a, b) = (&args.positional[0], &args.positional[1]);
+    let la = layout_of(&load(Some(a))?)?;
+    let lb = layout_of(&load(Some(b))?)?;
+    let d = Diff::new(&la, &lb);
+    if args.json {
+        emit(&args.output, &format!("{:#}\n", d.json(a, b)))?;
+    } else {
+        emit(
+            &args.output,
+            &d.text(a, b, if args.all { usize::MAX } else { 10 }),
+        )?;
+    }
+    Ok(d.exit_status() as u8)
+}
+
+/// `vmlayout kaslr [--json] SNAPSHOT...`.
+fn cmd_kaslr(args: &Args) -> Result<u8, String> {
+    if args.positional.is_empty() {
+        return Err("kaslr: give the snapshots of the boots to compare".into());
+    }
+    let mut layouts = Vec::new();
+    for p in &args.positional {
+        layouts.push(layout_of(&load(Some(p))?)?);
+    }
+    let stats = kaslr::analyse(&layouts);
+    if args.json {
+        let v: Vec<_> = stats.iter().map(kaslr::Stats::json).collect();
+        emit(
+            &args.output,
+            &format!("{:#}\n", serde_json::Value::Array(v)),
+        )?;
+    } else {
+        let text: Vec<String> = stats.iter().map(kaslr::Stats::text).collect();
+        emit(&args.output, &text.join("\n"))?;
+    }
+    Ok(u8::from(stats.iter().any(kaslr::Stats::degraded)))
 }
 
 fn main() -> ExitCode {
