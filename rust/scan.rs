@@ -201,7 +201,7 @@ struct CpuBuffers {
     /// The kernel half of its active top-level table, as it walked.
     active: KBox<KernelHalf>,
     /// Top-level slots that still differed from the reference after
-    /// [`AUDIT_RETRIES`] reads: (slot, its entry).
+    /// [`AUDIT_RETRIES`](crate::vmlayout_core::sync::AUDIT_RETRIES) reads: (slot, its entry).
     unsynced: KVec<(usize, u64)>,
     /// Whether its table differed at first but not when read again.
     resynced: bool,
@@ -1420,7 +1420,7 @@ fn check_reference<'s>(
 
 /// Phase 3, the rules job's first side task: the join of the walk's lists
 /// ([`Joining`]), then System RAM against the direct map
-/// ([`check_direct_map`]) on what it joined.
+/// ([`DirectMapSeen::check_ram`]) on what it joined.
 struct JoinThenRam<'a> {
     joining: &'a Joining<'a>,
     walk: &'a Walk,

@@ -8,7 +8,7 @@
 //! have read a table just before the kernel filled it. What the walk saw
 //! cleared is reported as such; the rest of each stretch is classified
 //! again ([`Walk::presence`]), and an empty one must still be empty when
-//! looked at a second time ([`recheck_missing`]) before it is an error.
+//! looked at a second time ([`DirectMapSeen::recheck_missing`]) before it is an error.
 
 use super::batch::NoRoom;
 use super::rules::{check_ram, Finding, LiveMap, Rule, Severity};
