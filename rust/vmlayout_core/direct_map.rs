@@ -143,7 +143,14 @@ impl DirectMapSeen<'_> {
                 self.look_up(va, c.start - 1, out)?;
             }
             let end = c.last.min(vlast);
-            self.note(va.max(c.start), end, Presence::Cleared, out)?;
+            note(
+                self.base,
+                va.max(c.start),
+                end,
+                Presence::Cleared,
+                out.map,
+                out.emit,
+            )?;
             if end == vlast {
                 return Ok(());
             }
@@ -176,17 +183,6 @@ impl DirectMapSeen<'_> {
         });
         relax();
         result
-    }
-
-    /// The finding for `[x, y]` (virtual) of one presence, if any.
-    fn note<S>(
-        &self,
-        x: u64,
-        y: u64,
-        kind: Presence,
-        out: &mut RamCheck<'_, '_, S>,
-    ) -> Result<(), NoRoom> {
-        note(self.base, x, y, kind, out.map, out.emit)
     }
 
     /// An empty stretch must still be empty when looked at again: each
