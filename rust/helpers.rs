@@ -304,8 +304,8 @@ impl OnEachCpu {
 impl Drop for OnEachCpu {
     fn drop(&mut self) {
         // SAFETY: allocated by `vmlayout_cpu_works_alloc`; no work is
-        // queued (every `run` waited for its workers; `scan` ends each
-        // session it begins).
+        // queued (every `run` waited for its workers; the scan's session
+        // guard ends each session it begins).
         unsafe { vmlayout_cpu_works_free(self.0.as_ptr()) }
     }
 }

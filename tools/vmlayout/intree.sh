@@ -11,7 +11,7 @@
 # Commit dates are fixed, so the same sources give byte-identical patches.
 #
 # Where each file goes in the tree (this checkout -> the kernel):
-#   rust/*.rs, rust/*.[ch], rust/vmlayout_core/   arch/x86/mm/vmlayout/
+#   rust/*.rs, rust/*.[ch], rust/scan/, rust/vmlayout_core/   arch/x86/mm/vmlayout/
 #   Documentation/vmlayout/mm-historical.txt      arch/x86/mm/vmlayout/
 #   include/trace/events/vmlayout.h               (same path)
 #   Documentation/vmlayout/*.rst                  Documentation/arch/x86/x86_64/vmlayout/
@@ -90,11 +90,12 @@ EOF
 git_ am -q "$debugfs_patch"
 
 # 2. The module.
-mkdir -p "$scratch/$moddir/vmlayout_core" "$scratch/include/trace/events"
+mkdir -p "$scratch/$moddir/vmlayout_core" "$scratch/$moddir/scan" "$scratch/include/trace/events"
 # (the KUnit glue and the checks it runs come in the next patch)
 for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h; do
 	[ "$(basename "$f")" = kunit.rs ] || cp "$f" "$scratch/$moddir/"
 done
+cp "$top"/rust/scan/*.rs "$scratch/$moddir/scan/"
 for f in "$top"/rust/vmlayout_core/*.rs; do
 	case $(basename "$f") in
 	generated_maps.rs | unit.rs) ;;
@@ -217,16 +218,22 @@ that runs them with cargo test.
 
 # 4. Documentation.
 mkdir -p "$scratch/$docdir"
-# (kernels.rst is about building out of tree: the project's, not the kernel's.)
+# What a user of the kernel needs. Not kernels.rst (building out of tree)
+# nor bench.rst (the project's TCG benchmark logs): the project's own.
 for f in "$top"/Documentation/vmlayout/*.rst; do
-	[ "$(basename "$f")" = kernels.rst ] || cp "$f" "$scratch/$docdir/"
+	case "$(basename "$f")" in
+	kernels.rst | bench.rst) ;;
+	*) cp "$f" "$scratch/$docdir/" ;;
+	esac
 done
+edit "$docdir/index.rst" "
+s = s.replace('   bench\\n', '', 1)"
 edit Documentation/arch/x86/x86_64/index.rst "
 s = s.replace('   fred\n', '   fred\n   vmlayout/index\n', 1)"
 commit "Documentation/x86/64: document vmlayout" \
 "What vmlayout checks, the record format of its debugfs files, how the
-walk stays correct while the tables change, the fault event, and the
-benchmark against ptdump and the W+X check. Linked from the x86_64 index."
+walk stays correct while the tables change, and the fault event. Linked
+from the x86_64 index."
 
 # 5. The kselftest.
 mkdir -p "$scratch/$selftest/test_modules"

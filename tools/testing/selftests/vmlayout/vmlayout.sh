@@ -24,9 +24,12 @@ WX=/sys/kernel/debug/check_wx_pages
 
 . "$(dirname "$0")/../kselftest/ktap_helpers.sh"
 
-# ktap_result STATUS DESCRIPTION: one test, passed if STATUS is 0.
+# ktap_result STATUS DESCRIPTION...: one test, passed if STATUS is 0; the
+# description's words joined by a space (so that a long one can be wrapped).
 ktap_result() {
-	if [ "$1" -eq 0 ]; then ktap_test_pass "$2"; else ktap_test_fail "$2"; fi
+	local rc=$1
+	shift
+	if [ "$rc" -eq 0 ]; then ktap_test_pass "$*"; else ktap_test_fail "$*"; fi
 }
 note() { echo "# $*"; }
 hex() { printf '0x%016x' "$(($1))"; }
@@ -99,7 +102,8 @@ check_ptdump() {
 # it does not accept), then the run ends: every case needs the module.
 load_failed() {
 	if [ "$(cat /sys/module/module/parameters/sig_enforce 2>/dev/null)" = Y ]; then
-		note "the kernel enforces module signatures (sig_enforce=Y, CONFIG_MODULE_SIG_FORCE or"
+		note "the kernel enforces module signatures (sig_enforce=Y," \
+			"CONFIG_MODULE_SIG_FORCE or"
 		note "lockdown): $MODULE must be signed with a key it trusts, such as its build's"
 		note "certs/signing_key.pem (scripts/sign-file, as make modules_install signs;"
 		note "tools/vmlayout/sign-modules.sh KDIR $MODULE)"
@@ -157,7 +161,8 @@ reporter_check() {
 		want_st=0
 	fi
 	[ "$st" = "$want_st" ] || bad="$bad status:$st/$want_st"
-	[ -z "$bad" ]; ktap_result $? "vmlayout report --json $1: counts and exit status $st agree with findings${bad:+ (got/want:$bad)}"
+	[ -z "$bad" ]; ktap_result $? "vmlayout report --json $1: counts and exit status $st" \
+		"agree with findings${bad:+ (got/want:$bad)}"
 	[ -z "$bad" ] || sed 's/^/# /' "$tmp/report.err"
 }
 
@@ -222,12 +227,14 @@ fi
 # case is then skipped, with the reason.
 NO_LDT=""
 if grep -q "ldt unavailable" "$tmp/ldt.out" 2>/dev/null; then
-	NO_LDT="no process can have an LDT ($(sed -n 's/^ldt unavailable: //p' "$tmp/ldt.out"); CONFIG_MODIFY_LDT_SYSCALL)"
+	why=$(sed -n 's/^ldt unavailable: //p' "$tmp/ldt.out")
+	NO_LDT="no process can have an LDT ($why; CONFIG_MODIFY_LDT_SYSCALL)"
 	ldt_pid=""
 fi
 [ -n "$NO_PTDUMP" ] || cat "$PTDUMP" > "$tmp/ptdump.first"
 locked_down
-note "kernel: $(uname -r)${NO_PTDUMP:+; $NO_PTDUMP}${NO_WX:+; $NO_WX}${NO_LDT:+; $NO_LDT}${LOCKED:+; $LOCKED}"
+missing="${NO_PTDUMP:+; $NO_PTDUMP}${NO_WX:+; $NO_WX}${NO_LDT:+; $NO_LDT}${LOCKED:+; $LOCKED}"
+note "kernel: $(uname -r)$missing"
 files_seen=0
 for f in summary layout map findings stats; do
 	if cat "$DBG/$f" > "$tmp/$f" 2>/dev/null &&
@@ -291,7 +298,8 @@ incomplete=$(awk '$1 == "region" && !(/ doc_start=0x/ && / doc_end=0x/ && / live
 [ "$nregions" -gt 10 ] && [ "$incomplete" -eq 0 ]
 ktap_result $? "layout holds $nregions complete region records"
 errors=$(grep '^region .* severity=error' "$L")
-[ -z "$errors" ]; ktap_result $? "layout reports no error verdict ($(grep -c 'verdict=ok' "$L") ok, $(grep -c 'verdict=departs' "$L") departs)"
+[ -z "$errors" ]; ktap_result $? "layout reports no error verdict ($(grep -c 'verdict=ok' "$L")" \
+	"ok, $(grep -c 'verdict=departs' "$L") departs)"
 [ -z "$errors" ] || echo "$errors" | sed 's/^/# /'
 
 
@@ -307,7 +315,8 @@ if [ "$builtin" -eq 1 ] && [ "${mms:-0}" -eq 0 ] && [ -z "$LOCKED" ]; then
 fi
 [ "${ranges:-0}" -gt 20 ] && [ "$(field "$F" scope cpus_checked)" = "$online" ] &&
 	[ "${mms:-0}" -gt 0 ] && [ "$(grep -c '^rule ' "$F")" -ge 10 ]
-ktap_result $? "findings shows what it looked at: $ranges ranges, $online CPUs, $mms mms, every rule with a count"
+ktap_result $? "findings shows what it looked at: $ranges ranges, $online CPUs, $mms mms, every" \
+	"rule with a count"
 errs=$(grep '^finding .*severity=error' "$F")
 [ -z "$errs" ]; ktap_result $? "load-time scan of a clean boot: zero error findings"
 [ -z "$errs" ] || echo "$errs" | sed 's/^/# /'
@@ -453,7 +462,9 @@ elif map_vs_ptdump_tries; then
 	[ ! -s "$tmp/capped" ] || capped=", past ptdump's cap: $(awk '{
 		printf "%s%s entries skipped by ptdump for %s ranges", s, $1, $2;
 		s = "; " }' "$tmp/capped")"
-	ktap_result 0 "map matches ptdump range for range ($(wc -l < "$tmp/map.norm") merged ranges, $(cat "$tmp/allowed" 2>/dev/null | wc -l) vmalloc lines on one side only, $tries retries$capped)"
+	ktap_result 0 "map matches ptdump range for range ($(wc -l < "$tmp/map.norm") merged" \
+		"ranges, $(cat "$tmp/allowed" 2>/dev/null | wc -l) vmalloc lines on one side" \
+			"only, $tries retries$capped)"
 	sed 's/^/# vmalloc churn: /' "$tmp/allowed" 2>/dev/null | head -5
 else
 	note "map and ptdump differ outside vmalloc churn (ptdump <, vmlayout >):"
@@ -486,7 +497,8 @@ if [ "$efi_checked" = 1 ] && [ -r "$EFI_PTDUMP" ]; then
 		merge > "$tmp/efi.map"
 	n=$(wc -l < "$tmp/efi.map")
 	[ "$n" -gt 0 ] && cmp -s "$tmp/efi.ptdump" "$tmp/efi.map"
-	ktap_result $? "EFI table: map table=efi matches ptdump's efi_mm dump in the 1:1 map and the EFI window ($n merged ranges)"
+	ktap_result $? "EFI table: map table=efi matches ptdump's efi_mm dump in the 1:1 map and" \
+		"the EFI window ($n merged ranges)"
 	cmp -s "$tmp/efi.ptdump" "$tmp/efi.map" ||
 		diff "$tmp/efi.ptdump" "$tmp/efi.map" | head -10 | sed 's/^/# /'
 else
@@ -506,15 +518,19 @@ ldt_ranges=$(awk -v pid="$ldt_pid" '$1 == "region" {
 bad=$(grep -E '^finding .*severity=(warn|error)' "$F" | wc -l)
 if [ -z "$ldt_pid" ] && [ -z "$NO_LDT" ]; then
 	ktap_result 1 "LDT remap: the LDT holder $LDT_HOLDER is missing"
-elif [ "$pti" = 1 ] && skip_if "$NO_LDT" "PTI on: an LDT holder's LDT remap shows in map as table=mm"; then
+elif [ "$pti" = 1 ] &&
+	skip_if "$NO_LDT" "PTI on: an LDT holder's LDT remap shows in map as table=mm"; then
 	:
 elif [ "$pti" = 1 ]; then
 	ldt_bytes=$(region mapped_bytes ldt-remap)
 	[ "$ldt_ranges" -gt 0 ] && [ "$bad" -eq 0 ] && [ "${ldt_bytes:-0}" -gt 0 ]
-	ktap_result $? "PTI on: the LDT holder's (pid $ldt_pid) LDT remap shows in map as table=mm ($ldt_ranges read-only ranges) and in layout ($ldt_bytes bytes), no warn or error finding"
+	ktap_result $? "PTI on: the LDT holder's (pid $ldt_pid) LDT remap shows in map as" \
+		"table=mm ($ldt_ranges read-only ranges) and in layout ($ldt_bytes bytes), no" \
+			"warn or error finding"
 else
 	[ "$pti" = 0 ] && [ "$ldt_ranges" -eq 0 ] && [ "$bad" -eq 0 ] && ! grep -q ' table=mm ' "$M"
-	ktap_result $? "PTI off: summary says so, no LDT remap in map with an LDT holder running, no warn or error finding"
+	ktap_result $? "PTI off: summary says so, no LDT remap in map with an LDT holder running," \
+		"no warn or error finding"
 fi
 
 # ESPFIX: where the kernel uses it, ptdump has mapped ESPfix lines and map
@@ -534,7 +550,8 @@ if skip_if "$NO_PTDUMP" "ESPFIX against ptdump's ESPfix Area"; then
 elif [ "$espfix_ptdump" -gt 0 ]; then
 	espfix_bytes=$(region mapped_bytes espfix)
 	[ "$espfix_runs" -gt 0 ] && [ "$espfix_ranges" -ge 16 ] && [ "${espfix_bytes:-0}" -gt 0 ]
-	ktap_result $? "ESPFIX in use: map shows $espfix_ranges ranges of it as $espfix_runs run record(s), layout $espfix_bytes bytes mapped"
+	ktap_result $? "ESPFIX in use: map shows $espfix_ranges ranges of it as $espfix_runs run" \
+		"record(s), layout $espfix_bytes bytes mapped"
 else
 	[ "$espfix_ranges" -eq 0 ]
 	ktap_result $? "ESPFIX not in use: no ESPfix mapping in ptdump, none in map"
@@ -551,7 +568,8 @@ elif [ "$pti" = 1 ] && [ -r "$USER_PTDUMP" ]; then
 	map_vs_ptdump_tries "$USER_PTDUMP" user
 	n=$(wc -l < "$tmp/map.norm")
 	[ "$n" -gt 0 ] && [ ! -s "$tmp/mismatch" ] && [ "$(field "$F" rule found id pti-leak)" = 0 ]
-	ktap_result $? "PTI user table: map table=user matches ptdump current_user ($n merged ranges), no pti-leak"
+	ktap_result $? "PTI user table: map table=user matches ptdump current_user ($n merged" \
+		"ranges), no pti-leak"
 	head -10 "$tmp/mismatch" | sed 's/^/# /'
 else
 	[ "$pti" = 0 ] && ! grep -q '^range table=user ' "$M"
@@ -575,7 +593,8 @@ fi
 if [ -n "$kasan" ]; then
 	[ "$shared" -gt 0 ] && [ "$shadow" -gt 0 ] && [ "${tables:-0}" -gt 0 ] &&
 		[ "$tables" -lt 100000 ]
-	ktap_result $? "KASAN kernel: $shadow shadow ranges in map, $shared entries of shared tables not re-read, $tables table pages walked"
+	ktap_result $? "KASAN kernel: $shadow shadow ranges in map, $shared entries of shared" \
+		"tables not re-read, $tables table pages walked"
 else
 	[ "$shared" -eq 0 ] && [ "$shadow" -eq 0 ]
 	ktap_result $? \
@@ -787,11 +806,13 @@ churn_cases() {
 	lsmod | grep -q vmlayout_plant && rmmod vmlayout_plant
 	retried=$(field "$DBG/stats" walk retried_items)
 	settled=$(field "$DBG/findings" scope settled)
-	note "churn: $scans rescans, $bad_scans with warn or error findings, $rescan_failed failed; last scan retried $retried items, settled $settled findings"
+	note "churn: $scans rescans, $bad_scans with warn or error findings, $rescan_failed" \
+		"failed; last scan retried $retried items, settled $settled findings"
 	sed -n '1,5s/^/# /p' "$tmp/churn"
 	[ "$bad_scans" -eq 0 ] && [ "$rescan_failed" -eq 0 ] && [ "$scans" -ge "$churn_scans" ] &&
 		[ "$scans" -ge 1 ]
-	ktap_result $? "churn: $scans rescans with forks, module loads and readers, no warn or error finding"
+	ktap_result $? "churn: $scans rescans with forks, module loads and readers, no warn or" \
+		"error finding"
 	# The audit looked at every process each time: more than the churn's four.
 	mms=$(field "$DBG/findings" scope mms_checked)
 	[ "${mms:-0}" -ge 4 ]; ktap_result $? "churn: the last audit checked $mms processes' tables"

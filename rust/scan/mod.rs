@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The scan: find the reference page table, walk its kernel half on every
+//! online CPU at once, merge, and run the rules.
+//!
+//! Kernel glue only: the walk, the coalescing and the rules are in
+//! `vmlayout_core`.
+//!
+//! By concern: [`reader`] (the reference table and the direct-map
+//! reader), [`workspace`], [`walk_job`], [`rules_job`], [`other`] (the
+//! other tables and the audits), [`floor`] (the benchmark's floor).
+
+mod floor;
+mod other;
+mod reader;
+mod rules_job;
+mod walk_job;
+mod workspace;
+
+pub(crate) use floor::{floor, Floor};
+pub(crate) use reader::{reference_table, DirectMap};
+pub(crate) use workspace::Workspace;
+
+use kernel::{
+    alloc::{KVec, VVec},
+    prelude::*,
+};
+
+use crate::helpers::{ns_since, Clock};
+use crate::vmlayout_core::{
+    layout::Live,
+    map::DocMap,
+    pte::{Level, PHYS_ADDR_MASK},
+    rules::{still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally},
+    walk::Walk,
+    work::Published,
+};
+
+use self::other::{OtherTable, OtherTables};
+use self::rules_job::{check_reference, JoinThenRam, Joining, ListView};
+use self::walk_job::{listed, walk_parallel, Walked};
+
+/// The walk configuration for the live paging mode.
+pub(crate) fn walk_of(live: &Live) -> Walk {
+    Walk {
+        top: if live.paging.levels() == 5 {
+            Level::Pgd
+        } else {
+            Level::P4d
+        },
+        phys_mask: PHYS_ADDR_MASK & !crate::live::memory_encryption_mask(),
+    }
+}
+
+/// Time spent in each phase of a scan, for the benchmark's breakdown.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Phases {
+    /// The parallel walk (`Walked::ns`).
+    pub(crate) walk_ns: u64,
+    /// The rules job: the per-range rules, beside the join of the walk's
+    /// lists, System RAM and the other tables.
+    pub(crate) rules_ns: u64,
+    /// System RAM against the direct map.
+    pub(crate) ram_ns: u64,
+    /// The sync audit of every CPU's and every mm's top-level table.
+    pub(crate) audit_ns: u64,
+    /// The whole scan.
+    pub(crate) total_ns: u64,
+}
+
+/// Findings of a scan, at most
+/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE) kept per rule.
+pub(crate) struct Findings {
+    pub(crate) list: VVec<Finding>,
+    pub(crate) tally: Tally,
+}
+
+impl Findings {
+    /// Empty, in the last scan's list (a vmalloc per growth costs
+    /// tenths of a millisecond under emulation).
+    fn new(mut list: VVec<Finding>) -> Self {
+        list.clear();
+        Findings {
+            list,
+            tally: Tally::default(),
+        }
+    }
+
+    fn push(&mut self, finding: Finding) -> Result {
+        if self.tally.admit(finding.rule) {
+            self.list.push(finding, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything a scan found.
+pub(crate) struct Scan {
+    pub(crate) walked: Walked,
+    pub(crate) reference: u64,
+    pub(crate) findings: Findings,
+    /// Bytes mapped per documented row, by leaf level (4K, 2M, 1G).
+    pub(crate) mapped: KVec<[u64; 3]>,
+    /// CPUs whose active table was compared with the reference.
+    pub(crate) checked_cpus: u32,
+    /// Processes whose mm's table was compared with the reference.
+    pub(crate) checked_mms: u32,
+    /// Warn or error findings checked again before they were reported,
+    /// and how many of them no longer held (reported as info).
+    pub(crate) rechecked: u64,
+    pub(crate) settled: u64,
+    pub(crate) phases: Phases,
+    /// Other tables walked: EFI's, and mms' LDT remap slots (at most
+    /// `LDT_TABLES_SHOWN` of those).
+    pub(crate) others: KVec<OtherTable>,
+}
+
+/// Check every warn or error finding about a leaf again against the
+/// reference tables as they are now; one that no longer holds changed
+/// during the scan and is reported as info. Returns (checked, settled).
+fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) -> (u64, u64) {
+    let mut src = DirectMap::new(live.page_offset_base);
+    let (mut checked, mut settled) = (0, 0);
+    for f in findings.list.iter_mut() {
+        // An mm's LDT slot is not in the reference: only the reference's
+        // leaves (and EFI's copies of them) can be read again there.
+        if f.severity == Severity::Info
+            || !f.rule.is_about_a_leaf()
+            || matches!(
+                f.owner,
+                Owner::Task(..) | Owner::TaskUser(..) | Owner::UserTable
+            )
+        {
+            continue;
+        }
+        checked += 1;
+        let now = walk.resolve(reference, f.range.start, &mut src);
+        if !still_holds(f, now.as_ref()) {
+            settled += 1;
+            f.severity = Severity::Info;
+            f.reason = "changed during the scan: no longer mapped as the walk saw it";
+        }
+    }
+    (checked, settled)
+}
+
+/// Phase 5: what the walkers noted, per CPU: a table they could not read,
+/// an entry that kept changing.
+fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Findings) -> Result {
+    for stats in walked.cpus.iter() {
+        let owner = Owner::Cpu(stats.cpu as u32);
+        if let Some(at) = stats.walk.first_unreadable {
+            let rule = Rule::UnreadableTable;
+            let what = (rule, Severity::Warn, rule.reason());
+            findings.push(Finding::about_entry(walk, map, what, at, owner))?;
+        }
+        if let Some((va, level)) = stats.walk.first_changed {
+            let what = (
+                Rule::TableChanged,
+                Severity::Info,
+                "this entry kept changing while the walk read the table below it",
+            );
+            findings.push(Finding::about_entry(walk, map, what, (va, level, 0), owner))?;
+        }
+    }
+    Ok(())
+}
+
+/// Run a full scan, phase by phase: (1) walk the reference on every online
+/// CPU (`walk_parallel`); (2) the per-range rules on its ranges
+/// (`check_reference`), on every online CPU as the workers' lists are
+/// joined (`Joining`), beside (3) System RAM against the direct map
+/// (`check_direct_map`, once they are) and (4) the other tables
+/// (`OtherTables`); (5) what the walkers noted (`note_walk`); (6) every
+/// warn or error finding about a leaf checked again (`recheck`).
+/// Each phase's time is in `stats`.
+pub(crate) fn scan(
+    doc: &'static DocMap<'static>,
+    live: &Live,
+    ram: &[(u64, u64)],
+    reference: u64,
+    ws: &mut Workspace,
+) -> Result<Scan> {
+    let map = ws.take_live_map(doc, live)?;
+    let scan = scan_with(&map, live, ram, reference, ws);
+    ws.keep_live_map(map);
+    scan
+}
+
+/// What the two jobs of a scan leave: the walk's result with its ranges
+/// joined, the bytes mapped per region, the other tables, the mms audited
+/// and the phases' times.
+struct Checked {
+    walked: Walked,
+    mapped: KVec<[u64; 3]>,
+    others: KVec<OtherTable>,
+    mms: u32,
+    phases: Phases,
+}
+
+/// The walk, then the rules job (the join, the per-range rules, System RAM
+/// and the other tables), in the session `scan_with` holds open.
+fn walk_and_check(
+    map: &LiveMap<'_>,
+    live: &Live,
+    ram: &[(u64, u64)],
+    reference: u64,
+    ws: &mut Workspace,
+    findings: &mut Findings,
+) -> Result<Checked> {
+    let walk = walk_of(live);
+    let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
+    let mut walked = walk_parallel(walk, live, reference, ws)?;
+    let rules_start = Clock::now();
+    // The rules job joins the workers' lists into `walked`'s two
+    // (empty) vectors, as it checks them (`Joining`).
+    ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
+    let most = walked.ranges.capacity().min(listed(&ws.spans));
+    // Out of `walked` while the join writes them (the other tables
+    // read `walked` meanwhile).
+    let (mut ranges, mut cleared) = (
+        core::mem::take(&mut walked.ranges),
+        core::mem::take(&mut walked.cleared),
+    );
+    let joining = Joining {
+        spans: &ws.spans,
+        cleared_spans: &ws.cleared_spans,
+        views: &ws.views,
+        ranges: Published::new(ranges.spare_capacity_mut()),
+        cleared: Published::new(cleared.spare_capacity_mut()),
+        most,
+    };
+    let scope = (&walk, live, reference);
+    let mut join_ram = JoinThenRam::new(&joining, scope, ram);
+    let mut others = OtherTables::new(scope, &walked, &ws.root, &mut ws.audit);
+    let [join_ram_ns, audit_ns] = check_reference(
+        map,
+        &joining,
+        &mut ws.pool,
+        &mut ws.rule_spans,
+        [&mut join_ram, &mut others],
+        findings,
+        &mut mapped,
+    )?;
+    let phases = Phases {
+        walk_ns: walked.ns,
+        rules_ns: ns_since(rules_start),
+        ram_ns: join_ram_ns.saturating_sub(join_ram.join_ns),
+        audit_ns,
+        total_ns: 0,
+    };
+    let (tables, mms) = (others.tables, others.mms);
+    let (joined, merge_ns) = (join_ram.joined, join_ram.join_ns);
+    walked.merge_ns = merge_ns;
+    for (list, joined) in [(&mut ranges, joined.0), (&mut cleared, joined.1)] {
+        if joined > list.capacity() {
+            return Err(EIO);
+        }
+        // SAFETY: the join wrote the first `joined` slots of the (empty)
+        // vector's capacity.
+        unsafe { list.inc_len(joined) };
+    }
+    (walked.ranges, walked.cleared) = (ranges, cleared);
+    Ok(Checked {
+        walked,
+        mapped,
+        others: tables,
+        mms,
+        phases,
+    })
+}
+
+fn scan_with(
+    map: &LiveMap<'_>,
+    live: &Live,
+    ram: &[(u64, u64)],
+    reference: u64,
+    ws: &mut Workspace,
+) -> Result<Scan> {
+    let start = Clock::now();
+    // The walk and the rules, the two jobs on every CPU, in one session:
+    // the other CPUs' workers wait between them instead of being woken
+    // for each. Begun first, so that they wake while this CPU prepares.
+    let mut session = ws.session();
+    let walk = walk_of(live);
+    let mut findings = Findings::new(core::mem::take(&mut session.spare_findings));
+    let parallel = walk_and_check(map, live, ram, reference, &mut session, &mut findings);
+    drop(session);
+    // The views into the CPUs' lists are only for the rules job.
+    ws.views.clear();
+    let Checked {
+        walked,
+        mapped,
+        others,
+        mms: checked_mms,
+        phases,
+    } = parallel?;
+    note_walk(&walk, map, &walked, &mut findings)?;
+    let checked_cpus = walked.cpus.len() as u32;
+    let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);
+    Ok(Scan {
+        walked,
+        reference,
+        findings,
+        mapped,
+        checked_cpus,
+        checked_mms,
+        rechecked,
+        settled,
+        phases: Phases {
+            total_ns: ns_since(start),
+            ..phases
+        },
+        others,
+    })
+}

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rules job: the per-range rules on every online CPU as the workers'
+//! lists are joined, beside the side tasks (System RAM, the other tables).
+
+use kernel::{
+    alloc::{KVec, VVec},
+    prelude::*,
+};
+
+use crate::helpers::{cond_resched, ns_since, Clock, PerCpu};
+use crate::vmlayout_core::{
+    batch::NoRoom,
+    direct_map::{DirectMapSeen, RamCheck},
+    layout::{Live, START_KERNEL_MAP},
+    rules::{check_range, nothing_fires, LiveMap, Rule, TableKind, Tally, TextAliases},
+    walk::{self, Concat, ItemSpan, Range, Scratch, Walk},
+    work::{Claim, Parts, PerPart, Published, Workers},
+};
+
+use super::reader::DirectMap;
+use super::walk_job::{own_buffers, prepare_buffers};
+use super::workspace::{CpuBuffers, CpuPool};
+use super::Findings;
+
+/// Ranges per rules chunk: small enough to balance the workers, large
+/// enough that claiming one costs nothing next to checking it.
+const RULES_CHUNK: usize = 256;
+
+/// A CPU's two lists of the walk (`CpuBuffers::ranges` and `::cleared`) as
+/// raw parts, for the join: the rules job's workers hold their CPU's
+/// buffers while it runs, but do not touch these two.
+#[derive(Clone, Copy)]
+pub(super) struct ListView {
+    ranges: (*const Range, usize),
+    cleared: (*const Range, usize),
+}
+
+// SAFETY: only dereferenced by the rules job, while the lists are alive and
+// unchanged (read only, by any worker); the workspace keeps views only for
+// the job's length (the scan empties them after it).
+unsafe impl Send for ListView {}
+// SAFETY: as above.
+unsafe impl Sync for ListView {}
+
+impl ListView {
+    const EMPTY: Self = ListView {
+        ranges: (core::ptr::NonNull::dangling().as_ptr(), 0),
+        cleared: (core::ptr::NonNull::dangling().as_ptr(), 0),
+    };
+
+    /// Each possible CPU's lists, into `views` (reused).
+    pub(super) fn of_each(cpus: &[Option<CpuBuffers>], views: &mut VVec<ListView>) -> Result {
+        views.clear();
+        views.reserve(cpus.len(), GFP_KERNEL)?;
+        for cpu in cpus {
+            let view = cpu.as_ref().map_or(ListView::EMPTY, |b| ListView {
+                ranges: (b.ranges.as_ptr(), b.ranges.len()),
+                cleared: (b.cleared.as_ptr(), b.cleared.len()),
+            });
+            // Room was reserved above.
+            let _ = views.push_within_capacity(view);
+        }
+        Ok(())
+    }
+}
+
+/// The join of the workers' lists ([`walk::concat_items`]), made by the
+/// rules job's first task ([`JoinThenRam`]) while the other workers check
+/// what it has joined: the ranges that no later item can extend any more
+/// are settled ([`Published`]), and a rules chunk waits until its ranges
+/// are. So the join, serial, no longer comes between the walk and the
+/// rules.
+pub(super) struct Joining<'a> {
+    pub(super) spans: &'a [ItemSpan],
+    pub(super) cleared_spans: &'a [ItemSpan],
+    /// Per CPU, its lists.
+    pub(super) views: &'a [ListView],
+    /// The joined ranges and cleared stretches, in room for at least as
+    /// many as the workers' lists hold (the most the join can make).
+    pub(super) ranges: Published<'a, Range>,
+    pub(super) cleared: Published<'a, Range>,
+    /// Ranges in the workers' lists.
+    pub(super) most: usize,
+}
+
+impl Joining<'_> {
+    /// CPU `list`'s ranges, or its cleared stretches.
+    fn list(&self, list: usize, cleared: bool) -> &[Range] {
+        let view = self.views.get(list).copied().unwrap_or(ListView::EMPTY);
+        let (ptr, len) = if cleared { view.cleared } else { view.ranges };
+        // SAFETY: the parts of a live vector, which nothing grows or frees
+        // while the job runs (`ListView`).
+        unsafe { core::slice::from_raw_parts(ptr, len) }
+    }
+
+    /// Join one of the two outputs, settling its final ranges after each
+    /// item; `None` if a span lies outside its list or the room is short.
+    /// The output is done (waiting readers released) either way.
+    fn join_one(&self, cleared: bool) -> Option<usize> {
+        let (spans, out) = if cleared {
+            (self.cleared_spans, &self.cleared)
+        } else {
+            (self.spans, &self.ranges)
+        };
+        let mut writer = out.writer()?;
+        let mut joined = Concat::default();
+        for span in spans {
+            let chunk = self
+                .list(span.list as usize, cleared)
+                .get(span.first as usize..span.end as usize)?;
+            joined.append(chunk, writer.room_from(joined.window()))?;
+            // SAFETY: `Concat` has written every range below its window
+            // (it writes only from its last range on).
+            unsafe { writer.settle(joined.window()) };
+            cond_resched();
+        }
+        // SAFETY: all `len()` joined ranges are written.
+        unsafe { writer.settle(joined.len()) };
+        Some(joined.len())
+    }
+
+    /// Join both outputs: (ranges, cleared stretches) joined, or `None` if
+    /// a span lies outside its list (then no range is).
+    fn join(&self) -> Option<(usize, usize)> {
+        Some((self.join_one(false)?, self.join_one(true)?))
+    }
+
+    /// The ranges of rules chunk `chunk`, once they are final (preemptible
+    /// wait: the join makes them ten times faster than they are checked).
+    fn chunk(&self, chunk: usize) -> &[Range] {
+        let first = chunk.saturating_mul(RULES_CHUNK);
+        self.ranges
+            .wait_for(first..first.saturating_add(RULES_CHUNK), || {
+                cond_resched();
+                core::hint::spin_loop();
+            })
+    }
+}
+
+/// Work of a scan that needs the walked ranges and the kernel text but not
+/// each other, each done whole by one worker of the rules job, beside the
+/// rules' chunks: the join then System RAM against the direct map
+/// ([`JoinThenRam`]), and the other tables ([`OtherTables`]).
+pub(super) trait SideTask {
+    /// Do it, with a worker's `scratch`, into `findings`.
+    fn check(
+        &mut self,
+        map: &LiveMap<'_>,
+        text: &TextAliases,
+        scratch: &mut Scratch,
+        findings: &mut Findings,
+    ) -> Result;
+}
+
+/// A side task of the rules job and, once done, how long it took or what
+/// stopped it.
+struct Side<'s> {
+    task: &'s mut (dyn SideTask + 's),
+    outcome: Result<u64>,
+}
+
+/// What a worker of the rules job claims next, in claim order: the side
+/// tasks first, in order (the join first, since the chunks wait for it),
+/// then the chunks, which even out the workers.
+enum Part {
+    Side,
+    Chunk(usize),
+}
+
+/// Phase 2, the rules, on every online CPU: the joined ranges in chunks of
+/// [`RULES_CHUNK`], claimed in address order as the join makes them, each
+/// checked into its worker's buffers, beside the [`SideTask`]s. Findings
+/// are joined in output order (the chunks in address order, then each side
+/// task), each part a span of its worker's list, so that the first
+/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE)
+/// of each rule are kept as a serial scan keeps them.
+struct RulesJob<'a, 'q, 's> {
+    /// Cloned by each worker (its lookups cache in a `Cell`); never used
+    /// shared.
+    map: &'a LiveMap<'a>,
+    text: &'a TextAliases,
+    ranges: &'a Joining<'a>,
+    /// Each CPU's buffers, its worker's alone.
+    crew: &'q Workers<'a>,
+    cpus: PerPart<'a, 'q, Option<CpuBuffers>>,
+    /// The side tasks, then the chunks, each claimed once, in that order.
+    parts: &'q Parts,
+    /// One slot per part, in claim order, written by the worker that
+    /// claimed it.
+    spans: PerPart<'a, 'q, ItemSpan>,
+    /// The side tasks, the parts before the chunks.
+    side: PerPart<'a, 'q, Side<'s>>,
+    rows: usize,
+}
+
+// SAFETY: `map` is only cloned, by each worker into its own copy, and never
+// used through the shared reference otherwise; every other field is `Sync`.
+unsafe impl Sync for RulesJob<'_, '_, '_> {}
+
+impl RulesJob<'_, '_, '_> {
+    /// The side tasks come first in claim order.
+    const SIDE_TASKS: usize = 2;
+
+    fn part(claim: &Claim<'_>) -> Part {
+        match claim.index().checked_sub(Self::SIDE_TASKS) {
+            None => Part::Side,
+            Some(chunk) => Part::Chunk(chunk),
+        }
+    }
+
+    /// Check a chunk of ranges into `b`.
+    fn check_chunk(&self, map: &LiveMap<'_>, chunk: usize, b: &mut CpuBuffers) {
+        let mut tally = Tally::default();
+        for range in self.ranges.chunk(chunk) {
+            let place = match nothing_fires(map, self.text, TableKind::Kernel, range) {
+                Some(place) => place,
+                None => {
+                    for f in check_range(map, self.text, TableKind::Kernel, range) {
+                        if tally.admit(f.rule) && b.findings.push(f, GFP_KERNEL).is_err() {
+                            b.alloc_failed = true;
+                        }
+                    }
+                    map.place(range.start).0
+                }
+            };
+            if let Some(row) = place.row() {
+                if let Some(bytes) = b.mapped.get_mut(row) {
+                    bytes[range.level as usize - 1] += range.size();
+                }
+            }
+        }
+        for (all, now) in b.dropped.iter_mut().zip(tally.dropped()) {
+            *all += now;
+        }
+    }
+
+    /// Do the side task `claim` is for into `b`'s list.
+    fn run_side(&self, map: &LiveMap<'_>, claim: &mut Claim<'_>, b: &mut CpuBuffers) {
+        let Some(side) = self.side.slot(claim) else {
+            return;
+        };
+        let mut findings = Findings {
+            list: core::mem::take(&mut b.findings),
+            tally: Tally::default(),
+        };
+        let start = Clock::now();
+        side.outcome = side
+            .task
+            .check(map, self.text, &mut b.scratch, &mut findings)
+            .map(|()| ns_since(start));
+        b.findings = findings.list;
+        for (all, now) in b.dropped.iter_mut().zip(findings.tally.dropped()) {
+            *all += now;
+        }
+    }
+}
+
+impl PerCpu for RulesJob<'_, '_, '_> {
+    const POOLED: bool = true;
+
+    fn prepare(&mut self, cpu: usize) -> Result {
+        let b = prepare_buffers(self.cpus.get_mut(cpu))?;
+        b.findings.clear();
+        b.dropped = [0; Rule::ALL.len()];
+        b.mapped.clear();
+        b.mapped.resize(self.rows, [0; 3], GFP_KERNEL)?;
+        b.alloc_failed = false;
+        b.checked = false;
+        Ok(())
+    }
+
+    fn run(&self, cpu: usize) {
+        let mut me = self.crew.claim(cpu);
+        let Some(b) = own_buffers(&self.cpus, &mut me) else {
+            return;
+        };
+        b.checked = true;
+        let map = self.map.clone();
+        while let Some(mut claim) = self.parts.claim() {
+            let first = b.findings.len();
+            match Self::part(&claim) {
+                Part::Chunk(chunk) => self.check_chunk(&map, chunk, b),
+                Part::Side => self.run_side(&map, &mut claim, b),
+            }
+            // One slot per part: a part without one would lose its
+            // findings, so the scan fails instead.
+            match self.spans.slot(&mut claim) {
+                Some(span) => *span = ItemSpan::of(cpu as u32, first..b.findings.len()),
+                None => b.alloc_failed = true,
+            }
+            cond_resched();
+        }
+    }
+}
+
+/// Phases 2, 3 and 4 in one job on every online CPU ([`RulesJob`]): the
+/// per-range rules on the reference's ranges, and the bytes mapped per
+/// region, beside the `side` tasks (System RAM against the direct map, the
+/// other tables); their findings joined in that order into `findings`.
+/// Returns each side task's time.
+pub(super) fn check_reference<'s>(
+    map: &LiveMap<'_>,
+    ranges: &Joining<'_>,
+    pool: &mut CpuPool,
+    spans: &mut VVec<ItemSpan>,
+    side: [&'s mut (dyn SideTask + 's); 2],
+    findings: &mut Findings,
+    mapped: &mut KVec<[u64; 3]>,
+) -> Result<[u64; 2]> {
+    // Kernel text lies in the kernel image map, at the top of the half:
+    // the end of the join, taken before it is made.
+    let mut text = TextAliases::default();
+    walk::joined_from(
+        ranges.spans,
+        |cpu| ranges.list(cpu, false),
+        START_KERNEL_MAP,
+        |range| text.note(map, range),
+    )
+    .ok_or(EIO)?;
+    let chunks = ranges.most.div_ceil(RULES_CHUNK);
+    spans.clear();
+    let mut side = side.map(|task| Side {
+        task,
+        outcome: Ok(0),
+    });
+    let tasks = RulesJob::SIDE_TASKS;
+    spans.resize(tasks + chunks, ItemSpan::default(), GFP_KERNEL)?;
+    let parts = Parts::new(tasks + chunks);
+    let crew = Workers::new(&mut pool.taken);
+    let mut job = RulesJob {
+        map,
+        text: &text,
+        ranges,
+        crew: &crew,
+        cpus: PerPart::of_workers(&crew, &mut pool.buffers),
+        parts: &parts,
+        spans: PerPart::of_parts(&parts, spans),
+        side: PerPart::of_parts(&parts, &mut side),
+        rows: mapped.len(),
+    };
+    pool.workers.run(&mut job)?;
+    let checked = || pool.buffers.iter().flatten().filter(|b| b.checked);
+    if checked().any(|b| b.alloc_failed) {
+        return Err(ENOMEM);
+    }
+    let mut side_ns = [0; 2];
+    for (ns, done) in side_ns.iter_mut().zip(&side) {
+        *ns = done.outcome?;
+    }
+    // Findings in output order: the chunks' (address order), then the side
+    // tasks'.
+    for span in Iterator::chain(spans[tasks..].iter(), &spans[..tasks]) {
+        let list = pool
+            .buffers
+            .get(span.list as usize)
+            .and_then(Option::as_ref)
+            .and_then(|b| b.findings.get(span.first as usize..span.end as usize))
+            .ok_or(EIO)?;
+        for f in list {
+            findings.push(*f)?;
+        }
+    }
+    for b in checked() {
+        for (rule, n) in Rule::ALL.iter().zip(b.dropped) {
+            findings.tally.omit(*rule, n);
+        }
+        for (all, part) in mapped.iter_mut().zip(b.mapped.iter()) {
+            for (a, p) in all.iter_mut().zip(part) {
+                *a += p;
+            }
+        }
+    }
+    Ok(side_ns)
+}
+
+/// Phase 3, the rules job's first side task: the join of the walk's lists
+/// ([`Joining`]), then System RAM against the direct map
+/// ([`DirectMapSeen::check_ram`]) on what it joined.
+pub(super) struct JoinThenRam<'a> {
+    joining: &'a Joining<'a>,
+    walk: &'a Walk,
+    live: &'a Live,
+    reference: u64,
+    ram: &'a [(u64, u64)],
+    /// Once done: the ranges and cleared stretches joined, and the join's
+    /// time.
+    pub(super) joined: (usize, usize),
+    pub(super) join_ns: u64,
+}
+
+impl<'a> JoinThenRam<'a> {
+    /// The join, then System RAM, in `scope` (the walk, the live bases,
+    /// the reference table).
+    pub(super) fn new(
+        joining: &'a Joining<'a>,
+        scope: (&'a Walk, &'a Live, u64),
+        ram: &'a [(u64, u64)],
+    ) -> Self {
+        let (walk, live, reference) = scope;
+        JoinThenRam {
+            joining,
+            walk,
+            live,
+            reference,
+            ram,
+            joined: (0, 0),
+            join_ns: 0,
+        }
+    }
+}
+
+impl SideTask for JoinThenRam<'_> {
+    fn check(
+        &mut self,
+        map: &LiveMap<'_>,
+        _: &TextAliases,
+        scratch: &mut Scratch,
+        findings: &mut Findings,
+    ) -> Result {
+        let start = Clock::now();
+        self.joined = self.joining.join().ok_or(EIO)?;
+        self.join_ns = ns_since(start);
+        let joined = (
+            self.joining.ranges.all().ok_or(EIO)?,
+            self.joining.cleared.all().ok_or(EIO)?,
+        );
+        let seen = DirectMapSeen {
+            walk: self.walk,
+            reference: self.reference,
+            base: self.live.page_offset_base,
+            ranges: joined.0,
+            cleared: joined.1,
+        };
+        let ours = findings.list.len();
+        let mut src = DirectMap::new(seen.base);
+        let mut emit = |f| findings.push(f).map_err(|_| NoRoom);
+        let mut out = RamCheck {
+            map,
+            src: &mut src,
+            scratch,
+            relax: &mut || cond_resched(),
+            emit: &mut emit,
+        };
+        seen.check_ram(self.ram, &mut out).map_err(|_| ENOMEM)?;
+        seen.recheck_missing(&mut findings.list[ours..], &mut src, scratch);
+        Ok(())
+    }
+}
