@@ -35,19 +35,33 @@ use crate::vmlayout_core::{
 mod trace {
     use kernel::ffi::{c_int, c_ulong};
 
+    /// One fault as the event takes it: `struct vmlayout_sync_fault` of
+    /// `include/trace/events/vmlayout.h`, field for field.
+    #[repr(C)]
+    pub(crate) struct SyncFault {
+        pub(crate) address: c_ulong,
+        pub(crate) ip: c_ulong,
+        pub(crate) error_code: c_ulong,
+        /// The entries where the paths first differ (`level`).
+        pub(crate) ref_entry: u64,
+        pub(crate) cur_entry: u64,
+        /// `enum vmlayout_fault_region`.
+        pub(crate) region: c_int,
+        pub(crate) level: c_int,
+        /// `enum vmlayout_fault_class`.
+        pub(crate) class: c_int,
+    }
+
+    // In tree, the header's own struct is in the bindings: same layout.
+    #[cfg(not(vmlayout_external))]
+    const _: () = assert!(
+        core::mem::size_of::<SyncFault>()
+            == core::mem::size_of::<kernel::bindings::vmlayout_sync_fault>()
+    );
+
     #[cfg(not(vmlayout_external))]
     kernel::tracepoint::declare_trace! {
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn vmalloc_sync_fault(
-            address: c_ulong,
-            ip: c_ulong,
-            error_code: c_ulong,
-            region: c_int,
-            level: c_int,
-            ref_entry: u64,
-            cur_entry: u64,
-            class: c_int,
-        );
+        unsafe fn vmalloc_sync_fault(fault: *const SyncFault);
     }
 
     #[cfg(vmlayout_external)]
@@ -56,36 +70,17 @@ mod trace {
     #[allow(improper_ctypes)]
     extern "C" {
         static __tracepoint_vmalloc_sync_fault: kernel::bindings::tracepoint;
-        fn rust_do_trace_vmalloc_sync_fault(
-            address: c_ulong,
-            ip: c_ulong,
-            error_code: c_ulong,
-            region: c_int,
-            level: c_int,
-            ref_entry: u64,
-            cur_entry: u64,
-            class: c_int,
-        );
+        fn rust_do_trace_vmalloc_sync_fault(fault: *const SyncFault);
     }
 
     /// What `declare_trace!` expands to, for the out-of-tree build.
     ///
     /// # Safety
     ///
-    /// Always safe to call: every argument is an integer.
+    /// `fault` must point to a `SyncFault` for the duration of the call.
     #[cfg(vmlayout_external)]
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn vmalloc_sync_fault(
-        address: c_ulong,
-        ip: c_ulong,
-        error_code: c_ulong,
-        region: c_int,
-        level: c_int,
-        ref_entry: u64,
-        cur_entry: u64,
-        class: c_int,
-    ) {
+    unsafe fn vmalloc_sync_fault(fault: *const SyncFault) {
         // SAFETY: querying a tracepoint's static key is always fine.
         let enabled = unsafe {
             kernel::jump_label::static_branch_unlikely!(
@@ -95,12 +90,9 @@ mod trace {
             )
         };
         if enabled {
-            // SAFETY: integers only; the event copies them.
-            unsafe {
-                rust_do_trace_vmalloc_sync_fault(
-                    address, ip, error_code, region, level, ref_entry, cur_entry, class,
-                )
-            };
+            // SAFETY: `fault` is valid (the caller's promise); the event
+            // copies its fields.
+            unsafe { rust_do_trace_vmalloc_sync_fault(fault) };
         }
     }
 
@@ -113,33 +105,11 @@ mod trace {
         Vmemmap = 2,
     }
 
-    /// Emit the event if it is enabled. `class` is numbered as
-    /// `enum vmlayout_fault_class` (`SyncClass`'s order).
+    /// Emit the event if it is enabled.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn sync_fault(
-        address: c_ulong,
-        ip: c_ulong,
-        error_code: c_ulong,
-        region: FaultRegion,
-        level: c_int,
-        ref_entry: u64,
-        cur_entry: u64,
-        class: crate::vmlayout_core::sync::SyncClass,
-    ) {
-        // SAFETY: the event takes integers only; always safe to call.
-        unsafe {
-            vmalloc_sync_fault(
-                address,
-                ip,
-                error_code,
-                region as c_int,
-                level,
-                ref_entry,
-                cur_entry,
-                class as c_int,
-            )
-        }
+    pub(super) fn sync_fault(fault: &SyncFault) {
+        // SAFETY: `fault` is a live reference for the whole call.
+        unsafe { vmalloc_sync_fault(fault) }
     }
 }
 
@@ -203,16 +173,17 @@ unsafe extern "C" fn on_page_fault_kernel(
     );
     // SAFETY: `regs` is the faulting context's register frame.
     let ip = unsafe { (*regs).ip };
-    trace::sync_fault(
+    trace::sync_fault(&trace::SyncFault {
         address,
-        ip as c_ulong,
+        ip: ip as c_ulong,
         error_code,
-        region,
-        diff.level.map_or(0, |l| l as c_int),
-        diff.reference,
-        diff.current,
-        diff.class,
-    );
+        ref_entry: diff.reference,
+        cur_entry: diff.current,
+        region: region as c_int,
+        level: diff.level.map_or(0, |l| l as c_int),
+        // Numbered as `enum vmlayout_fault_class` (`SyncClass`'s order).
+        class: diff.class as c_int,
+    });
 }
 
 /// `for_each_kernel_tracepoint()` callback: note `page_fault_kernel`.

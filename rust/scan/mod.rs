@@ -37,7 +37,7 @@ use crate::vmlayout_core::{
 };
 
 use self::other::{OtherTable, OtherTables};
-use self::rules_job::{check_reference, JoinThenRam, Joining, ListView};
+use self::rules_job::{check_reference, JoinThenRam, Joining};
 use self::walk_job::{listed, walk_parallel, Walked};
 
 /// The walk configuration for the live paging mode.
@@ -201,7 +201,7 @@ struct Checked {
 /// The walk, then the rules job (the join, the per-range rules, System RAM
 /// and the other tables), in the session `scan_with` holds open.
 fn walk_and_check(
-    map: &LiveMap<'_>,
+    map: &LiveMap<'static>,
     live: &Live,
     ram: &[(u64, u64)],
     reference: u64,
@@ -213,8 +213,9 @@ fn walk_and_check(
     let mut walked = walk_parallel(walk, live, reference, ws)?;
     let rules_start = Clock::now();
     // The rules job joins the workers' lists into `walked`'s two
-    // (empty) vectors, as it checks them (`Joining`).
-    ListView::of_each(&ws.pool.buffers, &mut ws.views)?;
+    // (empty) vectors, as it checks them (`Joining`): lent by the CPUs'
+    // buffers, which the job's workers hold meanwhile.
+    ws.pool.swap_lists(&mut ws.lists);
     let most = walked.ranges.capacity().min(listed(&ws.spans));
     // Out of `walked` while the join writes them (the other tables
     // read `walked` meanwhile).
@@ -225,7 +226,7 @@ fn walk_and_check(
     let joining = Joining {
         spans: &ws.spans,
         cleared_spans: &ws.cleared_spans,
-        views: &ws.views,
+        lists: &ws.lists,
         ranges: Published::new(ranges.spare_capacity_mut()),
         cleared: Published::new(cleared.spare_capacity_mut()),
         most,
@@ -233,7 +234,7 @@ fn walk_and_check(
     let scope = (&walk, live, reference);
     let mut join_ram = JoinThenRam::new(&joining, scope, ram);
     let mut others = OtherTables::new(scope, &walked, &ws.root, &mut ws.audit);
-    let [join_ram_ns, audit_ns] = check_reference(
+    let checked = check_reference(
         map,
         &joining,
         &mut ws.pool,
@@ -241,16 +242,20 @@ fn walk_and_check(
         [&mut join_ram, &mut others],
         findings,
         &mut mapped,
-    )?;
+    );
+    let (tables, mms) = (others.tables, others.mms);
+    let (joined, merge_ns) = (join_ram.joined, join_ram.join_ns);
+    let ram_ns = |join_ram_ns: u64| join_ram_ns.saturating_sub(merge_ns);
+    // The join is done with the CPUs' lists: back into their buffers.
+    ws.pool.swap_lists(&mut ws.lists);
+    let [join_ram_ns, audit_ns] = checked?;
     let phases = Phases {
         walk_ns: walked.ns,
         rules_ns: ns_since(rules_start),
-        ram_ns: join_ram_ns.saturating_sub(join_ram.join_ns),
+        ram_ns: ram_ns(join_ram_ns),
         audit_ns,
         total_ns: 0,
     };
-    let (tables, mms) = (others.tables, others.mms);
-    let (joined, merge_ns) = (join_ram.joined, join_ram.join_ns);
     walked.merge_ns = merge_ns;
     for (list, joined) in [(&mut ranges, joined.0), (&mut cleared, joined.1)] {
         if joined > list.capacity() {
@@ -271,7 +276,7 @@ fn walk_and_check(
 }
 
 fn scan_with(
-    map: &LiveMap<'_>,
+    map: &LiveMap<'static>,
     live: &Live,
     ram: &[(u64, u64)],
     reference: u64,
@@ -286,8 +291,6 @@ fn scan_with(
     let mut findings = Findings::new(core::mem::take(&mut session.spare_findings));
     let parallel = walk_and_check(map, live, ram, reference, &mut session, &mut findings);
     drop(session);
-    // The views into the CPUs' lists are only for the rules job.
-    ws.views.clear();
     let Checked {
         walked,
         mapped,

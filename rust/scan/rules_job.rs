@@ -20,50 +20,12 @@ use crate::vmlayout_core::{
 
 use super::reader::DirectMap;
 use super::walk_job::{own_buffers, prepare_buffers};
-use super::workspace::{CpuBuffers, CpuPool};
+use super::workspace::{CpuBuffers, CpuLists, CpuPool};
 use super::Findings;
 
 /// Ranges per rules chunk: small enough to balance the workers, large
 /// enough that claiming one costs nothing next to checking it.
 const RULES_CHUNK: usize = 256;
-
-/// A CPU's two lists of the walk (`CpuBuffers::ranges` and `::cleared`) as
-/// raw parts, for the join: the rules job's workers hold their CPU's
-/// buffers while it runs, but do not touch these two.
-#[derive(Clone, Copy)]
-pub(super) struct ListView {
-    ranges: (*const Range, usize),
-    cleared: (*const Range, usize),
-}
-
-// SAFETY: only dereferenced by the rules job, while the lists are alive and
-// unchanged (read only, by any worker); the workspace keeps views only for
-// the job's length (the scan empties them after it).
-unsafe impl Send for ListView {}
-// SAFETY: as above.
-unsafe impl Sync for ListView {}
-
-impl ListView {
-    const EMPTY: Self = ListView {
-        ranges: (core::ptr::NonNull::dangling().as_ptr(), 0),
-        cleared: (core::ptr::NonNull::dangling().as_ptr(), 0),
-    };
-
-    /// Each possible CPU's lists, into `views` (reused).
-    pub(super) fn of_each(cpus: &[Option<CpuBuffers>], views: &mut VVec<ListView>) -> Result {
-        views.clear();
-        views.reserve(cpus.len(), GFP_KERNEL)?;
-        for cpu in cpus {
-            let view = cpu.as_ref().map_or(ListView::EMPTY, |b| ListView {
-                ranges: (b.ranges.as_ptr(), b.ranges.len()),
-                cleared: (b.cleared.as_ptr(), b.cleared.len()),
-            });
-            // Room was reserved above.
-            let _ = views.push_within_capacity(view);
-        }
-        Ok(())
-    }
-}
 
 /// The join of the workers' lists ([`walk::concat_items`]), made by the
 /// rules job's first task ([`JoinThenRam`]) while the other workers check
@@ -74,8 +36,8 @@ impl ListView {
 pub(super) struct Joining<'a> {
     pub(super) spans: &'a [ItemSpan],
     pub(super) cleared_spans: &'a [ItemSpan],
-    /// Per CPU, its lists.
-    pub(super) views: &'a [ListView],
+    /// Per possible CPU, its lists, lent by its buffers.
+    pub(super) lists: &'a [CpuLists],
     /// The joined ranges and cleared stretches, in room for at least as
     /// many as the workers' lists hold (the most the join can make).
     pub(super) ranges: Published<'a, Range>,
@@ -87,11 +49,11 @@ pub(super) struct Joining<'a> {
 impl Joining<'_> {
     /// CPU `list`'s ranges, or its cleared stretches.
     fn list(&self, list: usize, cleared: bool) -> &[Range] {
-        let view = self.views.get(list).copied().unwrap_or(ListView::EMPTY);
-        let (ptr, len) = if cleared { view.cleared } else { view.ranges };
-        // SAFETY: the parts of a live vector, which nothing grows or frees
-        // while the job runs (`ListView`).
-        unsafe { core::slice::from_raw_parts(ptr, len) }
+        match self.lists.get(list) {
+            Some(lists) if cleared => &lists.cleared,
+            Some(lists) => &lists.ranges,
+            None => &[],
+        }
     }
 
     /// Join one of the two outputs, settling its final ranges after each
@@ -156,7 +118,7 @@ pub(super) trait SideTask {
 /// A side task of the rules job and, once done, how long it took or what
 /// stopped it.
 struct Side<'s> {
-    task: &'s mut (dyn SideTask + 's),
+    task: &'s mut (dyn SideTask + Send + 's),
     outcome: Result<u64>,
 }
 
@@ -176,9 +138,6 @@ enum Part {
 /// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE)
 /// of each rule are kept as a serial scan keeps them.
 struct RulesJob<'a, 'q, 's> {
-    /// Cloned by each worker (its lookups cache in a `Cell`); never used
-    /// shared.
-    map: &'a LiveMap<'a>,
     text: &'a TextAliases,
     ranges: &'a Joining<'a>,
     /// Each CPU's buffers, its worker's alone.
@@ -193,10 +152,6 @@ struct RulesJob<'a, 'q, 's> {
     side: PerPart<'a, 'q, Side<'s>>,
     rows: usize,
 }
-
-// SAFETY: `map` is only cloned, by each worker into its own copy, and never
-// used through the shared reference otherwise; every other field is `Sync`.
-unsafe impl Sync for RulesJob<'_, '_, '_> {}
 
 impl RulesJob<'_, '_, '_> {
     /// The side tasks come first in claim order.
@@ -267,7 +222,8 @@ impl PerCpu for RulesJob<'_, '_, '_> {
         b.mapped.resize(self.rows, [0; 3], GFP_KERNEL)?;
         b.alloc_failed = false;
         b.checked = false;
-        Ok(())
+        // `check_reference` gave every CPU that walked its own map.
+        b.map.as_ref().map(|_| ()).ok_or(EINVAL)
     }
 
     fn run(&self, cpu: usize) {
@@ -275,8 +231,10 @@ impl PerCpu for RulesJob<'_, '_, '_> {
         let Some(b) = own_buffers(&self.cpus, &mut me) else {
             return;
         };
+        let Some(map) = b.map.take() else {
+            return;
+        };
         b.checked = true;
-        let map = self.map.clone();
         while let Some(mut claim) = self.parts.claim() {
             let first = b.findings.len();
             match Self::part(&claim) {
@@ -291,6 +249,7 @@ impl PerCpu for RulesJob<'_, '_, '_> {
             }
             cond_resched();
         }
+        b.map = Some(map);
     }
 }
 
@@ -300,11 +259,11 @@ impl PerCpu for RulesJob<'_, '_, '_> {
 /// other tables); their findings joined in that order into `findings`.
 /// Returns each side task's time.
 pub(super) fn check_reference<'s>(
-    map: &LiveMap<'_>,
+    map: &LiveMap<'static>,
     ranges: &Joining<'_>,
     pool: &mut CpuPool,
     spans: &mut VVec<ItemSpan>,
-    side: [&'s mut (dyn SideTask + 's); 2],
+    side: [&'s mut (dyn SideTask + Send + 's); 2],
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
 ) -> Result<[u64; 2]> {
@@ -327,9 +286,11 @@ pub(super) fn check_reference<'s>(
     let tasks = RulesJob::SIDE_TASKS;
     spans.resize(tasks + chunks, ItemSpan::default(), GFP_KERNEL)?;
     let parts = Parts::new(tasks + chunks);
+    for b in pool.buffers.iter_mut().flatten() {
+        b.map = Some(map.clone());
+    }
     let crew = Workers::new(&mut pool.taken);
     let mut job = RulesJob {
-        map,
         text: &text,
         ranges,
         crew: &crew,

@@ -144,8 +144,8 @@ impl PerCpu for WalkJob<'_, '_> {
 
     fn prepare(&mut self, cpu: usize) -> Result {
         let b = prepare_buffers(self.cpus.get_mut(cpu))?;
-        b.ranges.clear();
-        b.cleared.clear();
+        b.lists.ranges.clear();
+        b.lists.cleared.clear();
         b.alloc_failed = false;
         b.unsynced.reserve(ENTRIES / 2, GFP_KERNEL)?;
         b.stats = CpuStats {
@@ -172,8 +172,8 @@ impl PerCpu for WalkJob<'_, '_> {
         self.audit_active_table(b);
         let scratch = &mut *b.scratch;
         let mut sink = BatchSink::new(
-            &mut b.ranges,
-            &mut b.cleared,
+            &mut b.lists.ranges,
+            &mut b.lists.cleared,
             &mut b.stats.walk,
             self.walk.phys_mask,
         );
@@ -199,7 +199,7 @@ impl PerCpu for WalkJob<'_, '_> {
             cond_resched();
         }
         b.alloc_failed = sink.no_room() || lost_span;
-        b.stats.ranges = b.ranges.len() as u64;
+        b.stats.ranges = b.lists.ranges.len() as u64;
         b.stats.ns = ns_since(start);
     }
 }

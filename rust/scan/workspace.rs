@@ -21,7 +21,6 @@ use crate::vmlayout_core::{
 };
 
 use super::other::AuditBuffers;
-use super::rules_job::ListView;
 use super::walk_job::Walked;
 use super::Scan;
 
@@ -45,11 +44,28 @@ pub(crate) struct CpuStats {
     pub(crate) start_ns: u64,
 }
 
-/// One CPU's scratch and output, kept from scan to scan.
-pub(super) struct CpuBuffers {
+/// One CPU's output of the walk. The rules job's join reads every CPU's
+/// (shared) while each CPU's worker holds the rest of its buffers
+/// (`&mut`): so they are lent out of the buffers for it
+/// ([`CpuPool::swap_lists`]).
+pub(super) struct CpuLists {
     pub(super) ranges: VVec<Range>,
     /// Runs of entries whose present bit is cleared (see `WalkSink::cleared`).
     pub(super) cleared: VVec<Range>,
+}
+
+impl CpuLists {
+    const fn new() -> Self {
+        CpuLists {
+            ranges: VVec::new(),
+            cleared: VVec::new(),
+        }
+    }
+}
+
+/// One CPU's scratch and output, kept from scan to scan.
+pub(super) struct CpuBuffers {
+    pub(super) lists: CpuLists,
     pub(super) alloc_failed: bool,
     pub(super) scratch: KBox<Scratch>,
     /// The kernel half of its active top-level table, as it walked.
@@ -67,13 +83,18 @@ pub(super) struct CpuBuffers {
     pub(super) dropped: [u64; Rule::ALL.len()],
     pub(super) mapped: KVec<[u64; 3]>,
     pub(super) checked: bool,
+    /// The documented map resolved, the rules job's own copy: its lookups
+    /// cache their last answer, so no two workers share one.
+    pub(super) map: Option<LiveMap<'static>>,
 }
 
 impl CpuBuffers {
     pub(super) fn new() -> Result<Self> {
         Ok(CpuBuffers {
-            ranges: VVec::with_capacity(1024, GFP_KERNEL)?,
-            cleared: VVec::with_capacity(256, GFP_KERNEL)?,
+            lists: CpuLists {
+                ranges: VVec::with_capacity(1024, GFP_KERNEL)?,
+                cleared: VVec::with_capacity(256, GFP_KERNEL)?,
+            },
             alloc_failed: false,
             scratch: KBox::zeroed(GFP_KERNEL)?,
             active: KBox::zeroed(GFP_KERNEL)?,
@@ -84,6 +105,7 @@ impl CpuBuffers {
             dropped: [0; Rule::ALL.len()],
             mapped: KVec::new(),
             checked: false,
+            map: None,
         })
     }
 }
@@ -96,6 +118,19 @@ pub(super) struct CpuPool {
     /// Per possible CPU, whether its worker has its buffers in the job
     /// running now ([`Workers`](crate::vmlayout_core::work::Workers)).
     pub(super) taken: VVec<AtomicBool>,
+}
+
+impl CpuPool {
+    /// Lend each CPU's walk lists to `lent` (one slot per possible CPU),
+    /// or take them back: a swap either way, so a second call undoes the
+    /// first.
+    pub(super) fn swap_lists(&mut self, lent: &mut [CpuLists]) {
+        for (b, lists) in self.buffers.iter_mut().zip(lent) {
+            if let Some(b) = b {
+                core::mem::swap(&mut b.lists, lists);
+            }
+        }
+    }
 }
 
 /// Buffers the walk reuses from one scan to the next, so that once they
@@ -111,8 +146,9 @@ pub(crate) struct Workspace {
     /// for one per item).
     pub(super) spans: VVec<ItemSpan>,
     pub(super) cleared_spans: VVec<ItemSpan>,
-    /// Each CPU's two lists as the join reads them ([`ListView`]).
-    pub(super) views: VVec<ListView>,
+    /// Each CPU's walk lists while the rules job's join reads them
+    /// ([`CpuPool::swap_lists`]), one slot per possible CPU.
+    pub(super) lists: VVec<CpuLists>,
     /// Where each rules chunk's findings lie in its worker's list.
     pub(super) rule_spans: VVec<ItemSpan>,
     /// Work items of the last walk: a rescan makes room for twice as many
@@ -173,9 +209,11 @@ impl Workspace {
         let ncpus = kernel::cpu::nr_cpu_ids() as usize;
         let mut cpus = VVec::with_capacity(ncpus, GFP_KERNEL)?;
         let mut taken = VVec::with_capacity(ncpus, GFP_KERNEL)?;
+        let mut lists = VVec::with_capacity(ncpus, GFP_KERNEL)?;
         for _ in 0..ncpus {
             cpus.push(None, GFP_KERNEL)?;
             taken.push(AtomicBool::new(false), GFP_KERNEL)?;
+            lists.push(CpuLists::new(), GFP_KERNEL)?;
         }
         Ok(Workspace {
             items: VVec::new(),
@@ -188,7 +226,7 @@ impl Workspace {
             scratch: KBox::zeroed(GFP_KERNEL)?,
             spans: VVec::new(),
             cleared_spans: VVec::new(),
-            views: VVec::new(),
+            lists,
             rule_spans: VVec::new(),
             last_items: 0,
             spare_ranges: VVec::new(),

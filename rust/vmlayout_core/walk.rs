@@ -357,7 +357,7 @@ impl Walk {
                 }
             }
         };
-        self.presence_in(root, self.top, first, last, src, scratch, &mut note);
+        self.presence_in(root, self.top, (first, last), src, scratch, &mut note);
         if let Some((a, b, k)) = run {
             emit(a, b, k);
         }
@@ -365,13 +365,11 @@ impl Walk {
 
     /// [`Walk::presence`] for the table at `table` (at `level`), which maps
     /// all of `first..=last`.
-    #[allow(clippy::too_many_arguments)]
     fn presence_in<S: TableSource>(
         &self,
         table: u64,
         level: Level,
-        first: u64,
-        last: u64,
+        (first, last): (u64, u64),
         src: &mut S,
         scratch: &mut Scratch,
         note: &mut impl FnMut(u64, u64, Presence),
@@ -423,7 +421,7 @@ impl Walk {
             let end = last.min(self.span_start(first, level, i) + (size - 1));
             if let Some(below) = level.below() {
                 let child = PageTableEntry(entry).next_table(self.phys_mask);
-                self.presence_in(child, below, start, end, src, scratch, note);
+                self.presence_in(child, below, (start, end), src, scratch, note);
             }
             i += 1;
         }
@@ -533,16 +531,7 @@ impl Walk {
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
         let step = item.level.entry_size();
-        let first = self.entry(
-            item.table,
-            item.level,
-            item.va,
-            item.entry,
-            item.effective,
-            src,
-            scratch,
-            sink,
-        );
+        let first = self.entry(item, item.va, src, scratch, sink);
         if item.count <= 1 {
             return first;
         }
@@ -555,40 +544,29 @@ impl Walk {
             return first;
         }
         for k in 0..rest {
-            self.entry(
-                item.table,
-                item.level,
-                next + k * step,
-                item.entry,
-                item.effective,
-                src,
-                scratch,
-                sink,
-            );
+            self.entry(item, next + k * step, src, scratch, sink);
         }
         None
     }
 
-    /// Handle one non-zero entry at `level` mapping `va`, read from the
-    /// table at physical `parent`; returns what its subtree is, if uniform.
-    #[allow(clippy::too_many_arguments)]
+    /// Handle one non-zero entry of the run `item` (its entry, level,
+    /// table and effective attributes), the one that maps `va`; returns
+    /// what its subtree is, if uniform.
     fn entry(
         &self,
-        parent: u64,
-        level: Level,
+        item: &WorkItem,
         va: u64,
-        entry: u64,
-        effective: Effective,
         src: &mut impl TableSource,
         scratch: &mut [Table],
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
+        let (parent, level, entry) = (item.table, item.level, item.entry);
         let e = PageTableEntry(entry);
         if !e.present() {
             sink.cleared(va, level, 1);
             return None;
         }
-        let effective = effective.through(entry);
+        let effective = item.effective.through(entry);
         let leaf = Uniform {
             entry,
             level,
@@ -604,7 +582,7 @@ impl Walk {
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
         let table = rest.first_mut()?;
         if below == Level::Pte {
-            return self.pte_table(parent, va, entry, effective, src, table, sink);
+            return self.pte_table(item, va, src, table, sink);
         }
         let phys = e.next_table(self.phys_mask);
         let copied = src.copy_table(phys, table);
@@ -635,23 +613,21 @@ impl Walk {
         whole.get()
     }
 
-    /// The PTE table that the PMD entry `entry` points to (it sits in the
-    /// table at physical `parent` and maps `va`; `effective` is already
-    /// through it): read in place, one load per entry, into its runs, which
-    /// are reported only if the PMD entry still points at the table
-    /// afterwards and no load failed. `firsts` is scratch.
-    #[allow(clippy::too_many_arguments)]
+    /// The PTE table that the PMD entry of the run `item` points to, for
+    /// the one of the run that maps `va`: read in place, one load per
+    /// entry, into its runs, which are reported only if the PMD entry still
+    /// points at the table afterwards and no load failed. `firsts` is
+    /// scratch.
     fn pte_table(
         &self,
-        parent: u64,
+        item: &WorkItem,
         va: u64,
-        entry: u64,
-        effective: Effective,
         src: &mut impl TableSource,
         firsts: &mut Table,
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
-        let level = Level::Pmd;
+        let (parent, level, entry) = (item.table, Level::Pmd, item.entry);
+        let effective = item.effective.through(entry);
         let phys = PageTableEntry(entry).next_table(self.phys_mask);
         let mut starts = RunStarts::default();
         let failed = match src.read_table(phys) {

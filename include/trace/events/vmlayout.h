@@ -39,6 +39,18 @@ enum vmlayout_fault_class {
 	VMLAYOUT_FAULT_SPURIOUS,
 	VMLAYOUT_FAULT_UNMAPPED,
 };
+
+/* One fault, as the probe (rust/fault.rs's SyncFault, same layout) passes it. */
+struct vmlayout_sync_fault {
+	unsigned long address;
+	unsigned long ip;
+	unsigned long error_code;
+	u64 ref_entry;
+	u64 cur_entry;
+	int region;	/* enum vmlayout_fault_region */
+	int level;
+	int class;	/* enum vmlayout_fault_class */
+};
 #endif
 
 #define VMLAYOUT_FAULT_REGIONS				\
@@ -66,11 +78,8 @@ VMLAYOUT_FAULT_CLASSES
 #define EMe(a, b)	{ a, b }
 
 TRACE_EVENT(vmalloc_sync_fault,
-	TP_PROTO(unsigned long address, unsigned long ip,
-		 unsigned long error_code, int region, int level,
-		 u64 ref_entry, u64 cur_entry, int class),
-	TP_ARGS(address, ip, error_code, region, level, ref_entry, cur_entry,
-		class),
+	TP_PROTO(const struct vmlayout_sync_fault *f),
+	TP_ARGS(f),
 	TP_STRUCT__entry(
 		__field(unsigned long, address)
 		__field(unsigned long, ip)
@@ -82,14 +91,14 @@ TRACE_EVENT(vmalloc_sync_fault,
 		__field(int, class)
 	),
 	TP_fast_assign(
-		__entry->address = address;
-		__entry->ip = ip;
-		__entry->error_code = error_code;
-		__entry->region = region;
-		__entry->level = level;
-		__entry->ref_entry = ref_entry;
-		__entry->cur_entry = cur_entry;
-		__entry->class = class;
+		__entry->address = f->address;
+		__entry->ip = f->ip;
+		__entry->error_code = f->error_code;
+		__entry->region = f->region;
+		__entry->level = f->level;
+		__entry->ref_entry = f->ref_entry;
+		__entry->cur_entry = f->cur_entry;
+		__entry->class = f->class;
 	),
 	TP_printk("address=0x%016lx ip=%pS error_code=0x%lx region=%s level=%d ref_entry=0x%016llx cur_entry=0x%016llx class=%s",
 		  __entry->address, (void *)__entry->ip, __entry->error_code,
