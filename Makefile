@@ -134,7 +134,7 @@ run: module reporter
 
 # KASLR statistics: BOOTS boots per paging mode (both unless PAGING= is
 # given on the command line), a snapshot each, then `vmlayout kaslr`.
-# (BOOTS defaults to 50 here only: check-vm reads it too, default 2.)
+# (BOOTS defaults to 50 here only: check-vm's profile has 2.)
 KASLR_OUT ?= $(TOP)/vmlayout-kaslr
 kaslr: module reporter
 	@$(TOOLS)/kaslr.sh $(kdir)/arch/x86/boot/bzImage $(TOP)/vmlayout.ko $(VMLAYOUT_BIN) $(or $(BOOTS),50) \
@@ -194,45 +194,11 @@ check-series: intree
 		$(VMLAYOUT_CACHE)/src $${KVER:-7.3} | tail -n1) && \
 		$(TOOLS)/check-series.sh "$$ksrc" "$(OUT)"
 
-# The test kernel has vmlayout in tree as a module: its modules and the
-# kselftest are installed the kernel's way and run with run_kselftest.sh.
-check-vm: kernel reporter
-	BIG_MEM=256G TCG_SINGLE=1 PARALLEL=2 $(TOOLS)/run-selftests.sh $(kdir) $(or $(BOOTS),2)
-
-# The KASAN variant has vmlayout built in (the boot-time scan, no insmod)
-# and its KUnit suite: each paging mode once under KASAN, side by side: the
-# kselftest in 4-level (30 churn rescans: KASAN makes TCG slow; check-vm
-# runs the 100 and compares randomization across boots) and the stress boot
-# in 5-level (rescans, plants and churn). 5-level's kselftest would spend
-# most of its time in the kernel's own ptdump of the KASAN shadow. Then
-# kunit.py on the same build.
-check-kasan: deps reporter
-	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh kasan | tail -n1) && \
-		CHURN_SCANS=30 STRESS_SELFTEST=0 TCG_SINGLE=1 PARALLEL=2 PAGINGS=4 $(TOOLS)/run-selftests.sh $$kd 1 && \
-		$(TOOLS)/run-kunit.sh $$kd
-
-# The debug variant (lockdep, atomic-sleep, debug objects, kmemleak, fault
-# injection, latency tracers, lockdown, CPU hotplug): kselftest, stress,
-# fault injection, lockdown and 66 CPUs (tools/vmlayout/run-debug.sh). A
-# stock kernel (no vmlayout in its tree): the module is built out of tree
-# against it, as a lab would with its own kernel.
-check-debug: gen reporter
-	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
-		mods=$$(STRICT=1 $(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \
-		$(MAKE) -s install-dkms DESTDIR=$$kd/vmlayout-dkms-src && \
-		dkms=$$($(TOOLS)/check-dkms.sh $$kd $$kd/vmlayout-dkms-src/usr/src/vmlayout-$(VERSION) | tail -n1) && \
-		MODULES=$$mods DKMS_MODULE=$$dkms $(TOOLS)/run-debug.sh $$kd
-
-# The defconfig variant (x86_64_defconfig + kvm_guest.config, vmlayout built
-# in) booted through UEFI (OVMF): EFI's table, PTI with an LDT process,
-# ESPFIX. The kselftest through run_kselftest.sh in both paging modes, side
-# by side (30 churn rescans: check-vm runs the 100): 4-level with pti=on (the
-# CPUs Meltdown affects have no 5-level paging), 5-level with pti=off (PTI
-# built in, off at run time, as on every CPU with LA57).
-check-defconfig: deps reporter
-	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh defconfig | tail -n1) && \
-		CHURN_SCANS=30 EFI=1 TCG_SINGLE=1 PARALLEL=2 APPENDS_4=pti=on APPENDS_5=pti=off STRESS=0 \
-		$(TOOLS)/run-selftests.sh $$kd 1
+# The test profiles: tools/testing/selftests/vmlayout/profile.NAME next to
+# the config fragments, each a kernel variant and what runs on it, run by
+# tools/vmlayout/check.sh.
+check-vm check-kasan check-debug check-defconfig: deps gen reporter
+	@$(TOOLS)/check.sh $(@:check-%=%)
 
 # Your own kernel: KDIR= a kernel build directory (see tools/vmlayout/check-kernel.sh).
 check-kernel: deps gen reporter

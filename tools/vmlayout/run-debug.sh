@@ -12,23 +12,26 @@
 #   1. the kselftest in both paging modes (4-level: the module as Debian's
 #      dkms built and installed it, check-dkms.sh), and with
 #      lockdown=integrity;
-#   2. stress (debug/stress.sh) and the latency tracers (debug/latency.sh),
+#   2. stress (guest/stress.sh) and the latency tracers (guest/latency.sh),
 #      5-level, debug_pagealloc=on;
-#   3. fault injection (debug/failnth.sh): each allocation of insmod and of
+#   3. fault injection (guest/failnth.sh): each allocation of insmod and of
 #      a rescan failed in turn;
 #   4. lockdown=confidentiality refuses to load; an unsigned module is
 #      refused, and the kselftest says that the kernel enforces signatures;
 #   5. 66 possible CPUs, 0, 64 and 65 online: all three walk and are audited.
 #
-#   run-debug.sh KDIR     MODULES: where vmlayout.ko and the companion are
-#                         (signed for KDIR); DKMS_MODULE: dkms's vmlayout.ko
+#   run-debug.sh KDIR     the module and the companion are built for KDIR
+#                         out of tree (STRICT: warnings are errors) and
+#                         signed; and by Debian's dkms (check-dkms.sh)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 kdir=${1:?usage: run-debug.sh KDIR}
-mods=${MODULES:?MODULES: directory of the modules built for KDIR}
-dkms_ko=${DKMS_MODULE:?DKMS_MODULE: the vmlayout.ko dkms installed for KDIR}
+mods=$(STRICT=1 "$here/build-variant-modules.sh" "$kdir" | tail -n1)
+version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$top/dkms.conf")
+make -s -C "$top" install-dkms DESTDIR="$kdir/vmlayout-dkms-src"
+dkms_ko=$("$here/check-dkms.sh" "$kdir" "$kdir/vmlayout-dkms-src/usr/src/vmlayout-$version" | tail -n1)
 selftest=$top/tools/testing/selftests/vmlayout
 log=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-debug.XXXXXX")
 trap 'rm -rf "$log"' EXIT
@@ -36,8 +39,8 @@ gcc -static -O2 -Wall -o "$log/vmlayout_failnth" "$selftest/vmlayout_failnth.c"
 
 image=$kdir/arch/x86/boot/bzImage
 plant=$mods/kselftest/vmlayout/test_modules/vmlayout_plant.ko
-files=(-f "$mods/vmlayout.ko" -f "$plant" -f "$mods/kselftest" -f "$here/debug/stress.sh" -f "$here/debug/latency.sh"
-	-f "$here/debug/failnth.sh" -f "$here/debug/kmemleak.sh" -f "$log/vmlayout_failnth")
+files=(-f "$mods/vmlayout.ko" -f "$plant" -f "$mods/kselftest" -f "$here/guest/stress.sh" -f "$here/guest/latency.sh"
+	-f "$here/guest/failnth.sh" -f "$here/guest/kmemleak.sh" -f "$log/vmlayout_failnth")
 # The module as dkms installed it, and one without its signature.
 mkdir -p "$log/dkms"
 cp "$dkms_ko" "$log/dkms/vmlayout.ko"

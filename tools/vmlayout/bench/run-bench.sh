@@ -105,7 +105,7 @@ if [ -n "${BENCH_DEBUG_KDIR:-}" ]; then
 	echo "Latency on the debug kernel (us, longest stretch during 20 scans / the same span idle;"
 	echo "'opened' counts stretches opened or closed by vmlayout's own code):"
 	printf "%-6s %-5s %-4s %22s %22s\n" paging vCPUs mem "irqs off: scan/idle" "preempt off: scan/idle"
-	dfiles=(-f "$BENCH_DEBUG_MODULES/vmlayout.ko" -f "$top/tools/vmlayout/debug/latency.sh")
+	dfiles=(-f "$BENCH_DEBUG_MODULES/vmlayout.ko" -f "$top/tools/vmlayout/guest/latency.sh")
 	for paging in 5 4; do
 		for shape in "1 4G" "2 4G" "2 1G" "2 16G"; do
 			read -r smp mem <<< "$shape"
