@@ -89,20 +89,66 @@ EOF
 #    Documentation/vmlayout/patches/README.rst).
 git_ am -q "$debugfs_patch"
 
-# 2. The module.
+# 2. The core (vmlayout_core/: no_std, allocation-free, no kernel calls), in
+#    three patches a reviewer can read in turn, then the module around it.
+#    The core is compiled by the module's Makefile, which comes with the
+#    module: each patch builds.
 mkdir -p "$scratch/$moddir/vmlayout_core" "$scratch/$moddir/scan" "$scratch/include/trace/events"
-# (the KUnit glue and the checks it runs come in the next patch)
+core() { # FILES...: vmlayout_core/FILE for each
+	for f; do cp "$top/rust/vmlayout_core/$f" "$scratch/$moddir/vmlayout_core/"; done
+}
+core pte.rs layout.rs map.rs mm_doc.rs record.rs
+cp "$top/rust/mmgen.rs" "$scratch/$moddir/"
+cp "$top/Documentation/vmlayout/mm-historical.txt" "$scratch/$moddir/"
+commit "x86/mm/vmlayout: the documented map and the page-table entries" \
+"The first part of vmlayout's core (arch/x86/mm/vmlayout/vmlayout_core/,
+no_std, allocation-free, no kernel calls): page-table entries and their
+effective attributes (pte.rs), the live layout's bases (layout.rs), the
+documented map as a table of regions and its parser for
+Documentation/arch/x86/x86_64/mm.rst (map.rs, mm_doc.rs), which mmgen.rs
+runs at build time, with the 4.x map kept in mm-historical.txt, and the
+record format of vmlayout's debugfs files (record.rs).
+
+Nothing builds these files yet: the module, with its Makefile, comes
+later in this series."
+core walk.rs runs.rs batch.rs work.rs sync.rs
+commit "x86/mm/vmlayout: the page-table walker" \
+"The walker of vmlayout's core: the kernel half of a top-level table split
+into work items, each walked into coalesced ranges with its tables read
+once and its parent entry read again after (walk.rs), strided runs such as
+ESPFIX's (runs.rs), a worker's output a batch at a time with an item
+undone when its tables changed under it (batch.rs), the claim order and
+join of the parallel walk (work.rs), and the comparison of a CPU's or an
+mm's path with the reference (sync.rs). The kernel gives it a table reader
+and its atomics; host tests run it on real threads.
+
+Not built until the module comes."
+core rules.rs direct_map.rs
+commit "x86/mm/vmlayout: the rules" \
+"What vmlayout holds each mapped range to (rules.rs): holes empty, no W+X,
+no user-accessible kernel page but the vsyscall page, the per-region
+rules of mm.rst, PTI's and EFI's; and System RAM against the direct map
+(direct_map.rs). Findings carry their rule, severity, table and owner.
+
+Not built until the module comes."
+# The module: the rest (the KUnit glue and the checks it runs come in the
+# next patch).
 for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h; do
-	[ "$(basename "$f")" = kunit.rs ] || cp "$f" "$scratch/$moddir/"
+	case $(basename "$f") in
+	kunit.rs | mmgen.rs) ;;
+	*) cp "$f" "$scratch/$moddir/" ;;
+	esac
 done
 cp "$top"/rust/scan/*.rs "$scratch/$moddir/scan/"
 for f in "$top"/rust/vmlayout_core/*.rs; do
 	case $(basename "$f") in
 	generated_maps.rs | unit.rs) ;;
-	*) cp "$f" "$scratch/$moddir/vmlayout_core/" ;;
+	*) [ -f "$scratch/$moddir/vmlayout_core/$(basename "$f")" ] || {
+		echo "intree: rust/vmlayout_core/$(basename "$f") is in none of the core patches" >&2
+		exit 1
+	} ;;
 	esac
 done
-cp "$top/Documentation/vmlayout/mm-historical.txt" "$scratch/$moddir/"
 cp "$top/include/trace/events/vmlayout.h" "$scratch/include/trace/events/"
 cat > "$scratch/$moddir/Makefile" <<'EOF'
 # SPDX-License-Identifier: GPL-2.0
@@ -178,7 +224,8 @@ looked up again before they are reported.
 The documented map is not copied: mmgen.rs, a Rust host program, parses
 this tree's mm.rst at build time, with the same parser the module's unit
 tests cover. The logic that needs no kernel lives in vmlayout_core/,
-no_std and allocation-free.
+no_std and allocation-free (the previous three patches); this one is the
+kernel side: the reference table, the per-CPU work, the debugfs files.
 
 The fault probe attaches to exceptions:page_fault_kernel and emits
 vmlayout:vmalloc_sync_fault for kernel faults in vmalloc, module and
