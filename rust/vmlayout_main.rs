@@ -408,14 +408,6 @@ fn range_record<'w, 'f>(
         .text("exec", if range.effective.nx { "0" } else { "1" })
 }
 
-fn top_level(live: &Live) -> Level {
-    if live.paging.levels() == 5 {
-        Level::Pgd
-    } else {
-        Level::P4d
-    }
-}
-
 fn no_scan(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# no scan yet: write 1 to rescan")
 }
@@ -427,7 +419,7 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         return no_scan(f);
     };
     let map = LiveMap::new(doc, &state.live);
-    let top = top_level(&state.live);
+    let top = state.live.paging.top();
     show_ranges(f, &map, Owner::Reference, &scan.walked.ranges, top)?;
     for other in scan.others.iter() {
         show_ranges(f, &map, other.owner, &other.ranges, top)?;
@@ -486,7 +478,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
         return no_scan(f);
     };
-    let top = top_level(&state.live);
+    let top = state.live.paging.top();
     // What was looked at, so that an empty result shows it looked.
     Record::new(f, "scope")?
         .text("map", doc.name)?

@@ -30,7 +30,7 @@ use crate::helpers::{ns_since, Clock};
 use crate::vmlayout_core::{
     layout::Live,
     map::DocMap,
-    pte::{Level, PHYS_ADDR_MASK},
+    pte::PHYS_ADDR_MASK,
     rules::{still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally},
     walk::Walk,
     work::Published,
@@ -43,11 +43,7 @@ use self::walk_job::{listed, walk_parallel, Walked};
 /// The walk configuration for the live paging mode.
 pub(crate) fn walk_of(live: &Live) -> Walk {
     Walk {
-        top: if live.paging.levels() == 5 {
-            Level::Pgd
-        } else {
-            Level::P4d
-        },
+        top: live.paging.top(),
         phys_mask: PHYS_ADDR_MASK & !crate::live::memory_encryption_mask(),
     }
 }
