@@ -419,7 +419,7 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         return no_scan(f);
     };
     let map = LiveMap::new(doc, &state.live);
-    let top = state.live.paging.top();
+    let top = Level::top(state.live.paging);
     show_ranges(f, &map, Owner::Reference, &scan.walked.ranges, top)?;
     for other in scan.others.iter() {
         show_ranges(f, &map, other.owner, &other.ranges, top)?;
@@ -478,7 +478,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
         return no_scan(f);
     };
-    let top = state.live.paging.top();
+    let top = Level::top(state.live.paging);
     // What was looked at, so that an empty result shows it looked.
     Record::new(f, "scope")?
         .text("map", doc.name)?

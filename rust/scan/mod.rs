@@ -30,7 +30,7 @@ use crate::helpers::{ns_since, Clock};
 use crate::vmlayout_core::{
     layout::Live,
     map::DocMap,
-    pte::PHYS_ADDR_MASK,
+    pte::{Level, PHYS_ADDR_MASK},
     rules::{still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally},
     walk::Walk,
     work::Published,
@@ -43,7 +43,7 @@ use self::walk_job::{listed, walk_parallel, Walked};
 /// The walk configuration for the live paging mode.
 pub(crate) fn walk_of(live: &Live) -> Walk {
     Walk {
-        top: live.paging.top(),
+        top: Level::top(live.paging),
         phys_mask: PHYS_ADDR_MASK & !crate::live::memory_encryption_mask(),
     }
 }

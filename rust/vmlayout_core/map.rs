@@ -19,15 +19,6 @@ impl Paging {
             Paging::Five => 5,
         }
     }
-
-    /// The level of the top-level table: the PGD with 5 levels; with 4,
-    /// the PGD is folded into the P4D, whose table CR3 points to.
-    pub const fn top(self) -> super::pte::Level {
-        match self {
-            Paging::Four => super::pte::Level::P4d,
-            Paging::Five => super::pte::Level::Pgd,
-        }
-    }
 }
 
 /// What a documented row describes.

@@ -128,6 +128,16 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level of the top-level table in `paging`: the PGD with 5
+    /// levels; with 4, the PGD is folded into the P4D, whose table CR3
+    /// points to.
+    pub const fn top(paging: super::map::Paging) -> Level {
+        match paging {
+            super::map::Paging::Four => Level::P4d,
+            super::map::Paging::Five => Level::Pgd,
+        }
+    }
+
     /// The level below, `None` at the PTE level.
     pub const fn below(self) -> Option<Level> {
         match self {
