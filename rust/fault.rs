@@ -33,10 +33,19 @@ use crate::vmlayout_core::{
 /// the kernel's bindings lack it: the same expansion is written out here
 /// against `__tracepoint_*` and `rust_do_trace_*` from `vmlayout_events.c`.
 mod trace {
+    #[cfg(vmlayout_external)]
     use kernel::ffi::{c_int, c_ulong};
 
     /// One fault as the event takes it: `struct vmlayout_sync_fault` of
-    /// `include/trace/events/vmlayout.h`, field for field.
+    /// `include/trace/events/vmlayout.h`. In tree, the kernel's bindings
+    /// have it.
+    #[cfg(not(vmlayout_external))]
+    pub(crate) type SyncFault = kernel::bindings::vmlayout_sync_fault;
+
+    /// One fault as the event takes it: `struct vmlayout_sync_fault` of
+    /// `include/trace/events/vmlayout.h`, field for field, for the
+    /// out-of-tree build, whose bindings lack it.
+    #[cfg(vmlayout_external)]
     #[repr(C)]
     pub(crate) struct SyncFault {
         pub(crate) address: c_ulong,
@@ -51,13 +60,6 @@ mod trace {
         /// `enum vmlayout_fault_class`.
         pub(crate) class: c_int,
     }
-
-    // In tree, the header's own struct is in the bindings: same layout.
-    #[cfg(not(vmlayout_external))]
-    const _: () = assert!(
-        core::mem::size_of::<SyncFault>()
-            == core::mem::size_of::<kernel::bindings::vmlayout_sync_fault>()
-    );
 
     #[cfg(not(vmlayout_external))]
     kernel::tracepoint::declare_trace! {

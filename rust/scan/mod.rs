@@ -8,7 +8,7 @@
 //!
 //! By concern: [`reader`] (the reference table and the direct-map
 //! reader), [`workspace`], [`walk_job`], [`rules_job`], [`other`] (the
-//! other tables and the audits), [`floor`] (the benchmark's floor).
+//! other tables and the audits), [`floor`](mod@floor) (the benchmark's floor).
 
 mod floor;
 mod other;

@@ -103,7 +103,7 @@ impl Joining<'_> {
 /// Work of a scan that needs the walked ranges and the kernel text but not
 /// each other, each done whole by one worker of the rules job, beside the
 /// rules' chunks: the join then System RAM against the direct map
-/// ([`JoinThenRam`]), and the other tables ([`OtherTables`]).
+/// ([`JoinThenRam`]), and the other tables ([`OtherTables`](super::other::OtherTables)).
 pub(super) trait SideTask {
     /// Do it, with a worker's `scratch`, into `findings`.
     fn check(

@@ -64,6 +64,20 @@ if cat "${fragments[@]}" | grep '^CONFIG_X86_VMLAYOUT=' | tail -n1 | grep -q '=[
 	stage=$(mktemp -d)
 	INTREE_EXPORT=$stage/tree "$here/intree.sh" "$pristine" "$stage/series" >&2
 	rsync -rc "$stage/tree/" "$src/"
+	# A file an earlier series wrote and this one does not (rsync only adds
+	# and changes): in the directories the series owns, gone; elsewhere
+	# (the manifest of the last series), back to the pristine tree's.
+	(cd "$stage/tree" && find . -type f | sed 's#^\./##' | sort) > "$stage/files"
+	{
+		for d in arch/x86/mm/vmlayout tools/testing/selftests/vmlayout \
+			Documentation/arch/x86/x86_64/vmlayout; do
+			[ ! -d "$src/$d" ] || (cd "$src" && find "$d" -type f)
+		done
+		cat "$src/.vmlayout-series-files" 2>/dev/null || true
+	} | sort -u | comm -23 - "$stage/files" | while IFS= read -r f; do
+		if [ -f "$pristine/$f" ]; then cp "$pristine/$f" "$src/$f"; else rm -f "$src/$f"; fi
+	done
+	cp "$stage/files" "$src/.vmlayout-series-files"
 	series_key=$(cd "$stage/tree" && find . -type f | sort | xargs sha256sum | sha256sum | cut -c1-12)
 	rm -rf "$stage"
 fi
