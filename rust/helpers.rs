@@ -6,7 +6,7 @@
 use core::ffi::{c_int, c_uint, c_void};
 use core::ptr::NonNull;
 
-use kernel::{bindings, prelude::*};
+use kernel::prelude::*;
 
 /// The kernel half of a top-level table: its upper 256 entries.
 pub(crate) type KernelHalf = [u64; 256];
@@ -379,8 +379,10 @@ pub(crate) fn ns_since(start: Clock) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(0)
 }
 
-/// Nanoseconds since boot, for the times the files show (`at_ns`).
+/// Nanoseconds since boot, for the times the files show (`at_ns`): the
+/// same clock as [`Clock`], as a number (the kernel crate gives an
+/// `Instant`'s raw `ktime_t` through `HrTimerExpires`).
 pub(crate) fn now() -> u64 {
-    // SAFETY: ktime_get() may be called from any context.
-    unsafe { bindings::ktime_get() as u64 }
+    use kernel::time::hrtimer::HrTimerExpires;
+    u64::try_from(Clock::now().as_nanos()).unwrap_or(0)
 }
