@@ -146,8 +146,9 @@ check-host: deps
 	cd $(TOOLS) && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)-loom \
 		cargo test -q --release --test work_loom
 
-# rustfmt follows `mod` and `#[path]`, so the crate roots cover every file.
-RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
+# rustfmt follows `mod` and `#[path]`, so the crate roots cover every file
+# (and compat.rs, which vmlayout_main.rs includes).
+RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/compat.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
 	$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs \
 	$(TOP)/tools/vmlayout/reporter/*.rs $(TOP)/tools/vmlayout/reporter/tests/*.rs \
 	$(TOP)/tools/vmlayout/reporter/examples/*.rs)

@@ -33,33 +33,11 @@ use crate::vmlayout_core::{
 /// the kernel's bindings lack it: the same expansion is written out here
 /// against `__tracepoint_*` and `rust_do_trace_*` from `vmlayout_events.c`.
 mod trace {
-    #[cfg(vmlayout_external)]
-    use kernel::ffi::{c_int, c_ulong};
-
     /// One fault as the event takes it: `struct vmlayout_sync_fault` of
     /// `include/trace/events/vmlayout.h`. In tree, the kernel's bindings
     /// have it.
     #[cfg(not(vmlayout_external))]
     pub(crate) type SyncFault = kernel::bindings::vmlayout_sync_fault;
-
-    /// One fault as the event takes it: `struct vmlayout_sync_fault` of
-    /// `include/trace/events/vmlayout.h`, field for field, for the
-    /// out-of-tree build, whose bindings lack it.
-    #[cfg(vmlayout_external)]
-    #[repr(C)]
-    pub(crate) struct SyncFault {
-        pub(crate) address: c_ulong,
-        pub(crate) ip: c_ulong,
-        pub(crate) error_code: c_ulong,
-        /// The entries where the paths first differ (`level`).
-        pub(crate) ref_entry: u64,
-        pub(crate) cur_entry: u64,
-        /// `enum vmlayout_fault_region`.
-        pub(crate) region: c_int,
-        pub(crate) level: c_int,
-        /// `enum vmlayout_fault_class`.
-        pub(crate) class: c_int,
-    }
 
     #[cfg(not(vmlayout_external))]
     kernel::tracepoint::declare_trace! {
@@ -67,36 +45,9 @@ mod trace {
     }
 
     #[cfg(vmlayout_external)]
-    // `struct tracepoint` holds a zero-length array, which rustc calls not
-    // FFI-safe; the static is only named (its static key), never passed.
-    #[allow(improper_ctypes)]
-    extern "C" {
-        static __tracepoint_vmalloc_sync_fault: kernel::bindings::tracepoint;
-        fn rust_do_trace_vmalloc_sync_fault(fault: *const SyncFault);
-    }
-
-    /// What `declare_trace!` expands to, for the out-of-tree build.
-    ///
-    /// # Safety
-    ///
-    /// `fault` must point to a `SyncFault` for the duration of the call.
+    use crate::compat::trace::vmalloc_sync_fault;
     #[cfg(vmlayout_external)]
-    #[inline(always)]
-    unsafe fn vmalloc_sync_fault(fault: *const SyncFault) {
-        // SAFETY: querying a tracepoint's static key is always fine.
-        let enabled = unsafe {
-            kernel::jump_label::static_branch_unlikely!(
-                __tracepoint_vmalloc_sync_fault,
-                kernel::bindings::tracepoint,
-                key
-            )
-        };
-        if enabled {
-            // SAFETY: `fault` is valid (the caller's promise); the event
-            // copies its fields.
-            unsafe { rust_do_trace_vmalloc_sync_fault(fault) };
-        }
-    }
+    pub(crate) use crate::compat::trace::SyncFault;
 
     /// A watched region, as `enum vmlayout_fault_region` numbers it.
     #[derive(Clone, Copy)]

@@ -24,8 +24,32 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
+/// Out of tree: the 7.x kernel crates' differences, the bindings the
+/// kernel lacks, debugfs files of our own: `compat.rs`, the one file the
+/// series leaves out. Included rather than `mod compat;`, which the
+/// kernel's rustfmtcheck would follow to a file the kernel tree lacks.
+#[cfg(vmlayout_external)]
 #[macro_use]
-mod compat;
+mod compat {
+    include!("compat.rs");
+}
+/// In tree: the kernel's own, newest API (`compat.rs` has the others).
+#[cfg(not(vmlayout_external))]
+#[macro_use]
+mod compat {
+    /// Declare the module through `$declare!(type, default)`: the type and
+    /// the default of `scan_on_load`.
+    macro_rules! with_scan_on_load {
+        ($declare:ident) => {
+            $declare!(bool, true);
+        };
+    }
+
+    /// Whether `scan_on_load` is set.
+    pub(crate) fn scan_on_load() -> bool {
+        crate::module_parameters::scan_on_load.value()
+    }
+}
 mod fault;
 mod files;
 mod helpers;
@@ -85,7 +109,7 @@ use vmlayout_core::{
     walk::Range,
 };
 
-/// The module, with `scan_on_load`'s type and default from `compat.rs`.
+/// The module, with `scan_on_load`'s type and default from `compat`.
 macro_rules! declare_module {
     ($flag:tt, $default:tt) => {
         module! {

@@ -136,6 +136,7 @@ Not built until the module comes."
 for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h; do
 	case $(basename "$f") in
 	kunit.rs | mmgen.rs) ;;
+	compat.rs) ;; # out of tree only: the series needs none of it
 	*) cp "$f" "$scratch/$moddir/" ;;
 	esac
 done
