@@ -286,9 +286,7 @@ pub(super) fn check_reference<'s>(
     let tasks = RulesJob::SIDE_TASKS;
     spans.resize(tasks + chunks, ItemSpan::default(), GFP_KERNEL)?;
     let parts = Parts::new(tasks + chunks);
-    for b in pool.buffers.iter_mut().flatten() {
-        b.map = Some(map.clone());
-    }
+    give_maps(&mut pool.buffers, map)?;
     let crew = Workers::new(&mut pool.taken);
     let mut job = RulesJob {
         text: &text,
@@ -333,6 +331,19 @@ pub(super) fn check_reference<'s>(
         }
     }
     Ok(side_ns)
+}
+
+/// Give every CPU's buffers their own copy of `map`. Not inlined: the copy
+/// is made on this frame's stack, which is gone when the job runs.
+#[inline(never)]
+fn give_maps(buffers: &mut [Option<CpuBuffers>], map: &LiveMap<'static>) -> Result {
+    for b in buffers.iter_mut().flatten() {
+        match &mut b.map {
+            Some(mine) => **mine = map.clone(),
+            None => b.map = Some(KBox::new(map.clone(), GFP_KERNEL)?),
+        }
+    }
+    Ok(())
 }
 
 /// Phase 3, the rules job's first side task: the join of the walk's lists

@@ -111,7 +111,10 @@ struct WalkJob<'a, 'q> {
 impl WalkJob<'_, '_> {
     /// Audit this CPU's active table: compare it with the reference, and
     /// read both again while they differ, a bounded number of times, so
-    /// that a table switched or synced meanwhile is not reported.
+    /// that a table switched or synced meanwhile is not reported. Not
+    /// inlined: its 2 KiB copy of the reference's half is off the stack
+    /// before the walk, whose frames are deep, starts.
+    #[inline(never)]
     fn audit_active_table(&self, b: &mut CpuBuffers) {
         b.unsynced.clear();
         let mut ours: KernelHalf = *self.reference_half;

@@ -85,7 +85,9 @@ pub(super) struct CpuBuffers {
     pub(super) checked: bool,
     /// The documented map resolved, the rules job's own copy: its lookups
     /// cache their last answer, so no two workers share one.
-    pub(super) map: Option<LiveMap<'static>>,
+    /// (Boxed: a 2 KiB map on the workers' stacks, beside the walk's deep
+    /// frames, overflowed them under DEBUG_PAGEALLOC.)
+    pub(super) map: Option<KBox<LiveMap<'static>>>,
 }
 
 impl CpuBuffers {

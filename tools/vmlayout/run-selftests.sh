@@ -72,46 +72,13 @@ vm() {
 	fi
 	return "$rc"
 }
-pagings=${PAGINGS:-5 4}
-# Through the kernel's runner; the outer KTAP line is the verdict.
-selftest_cmd="cd /root/kselftest && { VMLAYOUT_TOOL=/root/kselftest/vmlayout/vmlayout VMLAYOUT_CHURN_SCANS=${CHURN_SCANS:-100} ./run_kselftest.sh -t vmlayout:vmlayout.sh 2>&1; echo \"run_kselftest=\$?\"; } | tee /tmp/tap; cd /root
-grep -q '^ok 1 selftests: vmlayout: vmlayout.sh' /tmp/tap && grep -qx 'run_kselftest=0' /tmp/tap"
-# Load and unload vmlayout whether it is a module or built in.
-load='[ -d /sys/kernel/debug/vmlayout ] || modprobe vmlayout'
-unload='[ ! -e /sys/module/vmlayout/initstate ] || modprobe -r vmlayout'
-plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
-# Stress: debug_pagealloc=on (the direct map split into 4 KiB pages that
-# come and go), module loads and unloads, forks (vmalloc'd stacks) and W+X
-# plants changing the tables while vmlayout rescans; the runner fails on any
-# oops, BUG or WARNING in the console.
-stress="$load
-( i=0; while [ \$i -lt 30 ]; do insmod $plant plant=wx && rmmod vmlayout_plant; i=\$((i + 1)); done ) &"'
-( i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i + 1)); done ) &
-n=0; while [ $n -lt 40 ]; do echo 1 > /sys/kernel/debug/vmlayout/rescan || st=1; n=$((n + 1)); done
-wait
-echo "rescans: $n, scan after the churn:"
-echo 1 > /sys/kernel/debug/vmlayout/rescan && grep "^walk" /sys/kernel/debug/vmlayout/stats
-grep "^rule id=unreadable-table" /sys/kernel/debug/vmlayout/findings'"
-$unload"'
-exit $st'
-if [ "${STRESS_SELFTEST:-1}" = 1 ]; then
-	stress="{ $selftest_cmd; } > /root/tap 2>&1 || st=1
-grep -E \"^(# )*not ok|Totals\" /root/tap
-$stress"
-fi
-stress="st=0
-$stress"
-# Any machine size: a guest far larger than this host (BIG_MEM, memory
-# the host never reserves), debug_pagealloc=on so the whole direct map is in
-# 4 KiB pages: some 130,000 work items and table pages. It must load, scan
-# and rescan with no warn or error finding and no warning.
-big='grep MemTotal /proc/meminfo
-'"$load"' && echo 1 > /sys/kernel/debug/vmlayout/rescan && echo 1 > /sys/kernel/debug/vmlayout/rescan || exit 1
-grep "^walk" /sys/kernel/debug/vmlayout/stats
-! grep -E "^finding .*severity=(warn|error)" /sys/kernel/debug/vmlayout/findings || exit 1
-items=$(sed -n "s/^walk .* items=\([0-9]*\).*/\1/p" /sys/kernel/debug/vmlayout/stats)
-echo "big: $items work items"; [ "$items" -gt 100000 ] || exit 1'"
-$unload"
+# The guest's side (tools/vmlayout/guest/): the kselftest through the
+# kernel's runner, the stress boot's churn, the big guest's scans.
+files+=(-f "$here/guest/kselftest.sh" -f "$here/guest/churn.sh" -f "$here/guest/big.sh")
+selftest_cmd="sh /root/kselftest.sh ${CHURN_SCANS:-100}"
+stress="sh /root/churn.sh /root/kselftest/vmlayout/test_modules/vmlayout_plant.ko"
+[ "${STRESS_SELFTEST:-1}" = 0 ] || stress="$stress ${CHURN_SCANS:-100}"
+big="sh /root/big.sh"
 image=$kdir/arch/x86/boot/bzImage
 # Every boot is a job: job NAME VM-ARGS... -- CMD boots it with its output
 # in $log/NAME.out and its status in $log/NAME.rc. PARALLEL=N jobs run at
