@@ -194,19 +194,26 @@ struct Checked {
     phases: Phases,
 }
 
+/// What a scan is of: the walk configuration, the live bases, System RAM
+/// and the reference table, handed whole to the phases that need them.
+#[derive(Clone, Copy)]
+pub(super) struct Scope<'a> {
+    pub(super) walk: Walk,
+    pub(super) live: &'a Live,
+    pub(super) ram: &'a [(u64, u64)],
+    pub(super) reference: u64,
+}
+
 /// The walk, then the rules job (the join, the per-range rules, System RAM
 /// and the other tables), in the session `scan_with` holds open.
 fn walk_and_check(
     map: &LiveMap<'static>,
-    live: &Live,
-    ram: &[(u64, u64)],
-    reference: u64,
+    scope: Scope<'_>,
     ws: &mut Workspace,
     findings: &mut Findings,
 ) -> Result<Checked> {
-    let walk = walk_of(live);
     let mut mapped = KVec::from_elem([0u64; 3], map.doc().regions.len(), GFP_KERNEL)?;
-    let mut walked = walk_parallel(walk, live, reference, ws)?;
+    let mut walked = walk_parallel(scope.walk, scope.live, scope.reference, ws)?;
     let rules_start = Clock::now();
     // The rules job joins the workers' lists into `walked`'s two
     // (empty) vectors, as it checks them (`Joining`): lent by the CPUs'
@@ -227,8 +234,7 @@ fn walk_and_check(
         cleared: Published::new(cleared.spare_capacity_mut()),
         most,
     };
-    let scope = (&walk, live, reference);
-    let mut join_ram = JoinThenRam::new(&joining, scope, ram);
+    let mut join_ram = JoinThenRam::new(&joining, scope);
     let mut others = OtherTables::new(scope, &walked, &ws.root, &mut ws.audit);
     let checked = check_reference(
         map,
@@ -284,8 +290,14 @@ fn scan_with(
     // for each. Begun first, so that they wake while this CPU prepares.
     let mut session = ws.session();
     let walk = walk_of(live);
+    let scope = Scope {
+        walk,
+        live,
+        ram,
+        reference,
+    };
     let mut findings = Findings::new(core::mem::take(&mut session.spare_findings));
-    let parallel = walk_and_check(map, live, ram, reference, &mut session, &mut findings);
+    let parallel = walk_and_check(map, scope, &mut session, &mut findings);
     drop(session);
     let Checked {
         walked,

@@ -26,7 +26,7 @@ use crate::vmlayout_core::{
 use super::reader::{reference_half, DirectMap};
 use super::rules_job::SideTask;
 use super::walk_job::Walked;
-use super::Findings;
+use super::{Findings, Scope};
 
 /// Ranges of a table other than the reference, and whose table it is.
 pub(crate) struct OtherTable {
@@ -211,9 +211,7 @@ pub(super) struct AuditBuffers {
 /// against the reference, kernel half; EFI's table; with PTI, the user-mode
 /// tables; mms' LDT remap slots.
 pub(super) struct OtherTables<'a> {
-    walk: &'a Walk,
-    live: &'a Live,
-    reference: u64,
+    scope: Scope<'a>,
     walked: &'a Walked,
     root: &'a Table,
     audit: &'a mut AuditBuffers,
@@ -241,19 +239,16 @@ fn check_and_show(
 }
 
 impl<'a> OtherTables<'a> {
-    /// The other tables in `scope` (the walk, the live bases, the
-    /// reference table), against the walk's result and the reference's copy.
+    /// The other tables of `scope`'s scan, against the walk's result and
+    /// the reference's copy.
     pub(super) fn new(
-        scope: (&'a Walk, &'a Live, u64),
+        scope: Scope<'a>,
         walked: &'a Walked,
         root: &'a Table,
         audit: &'a mut AuditBuffers,
     ) -> Self {
-        let (walk, live, reference) = scope;
         OtherTables {
-            walk,
-            live,
-            reference,
+            scope,
             walked,
             root,
             audit,
@@ -271,7 +266,12 @@ impl SideTask for OtherTables<'_> {
         scratch: &mut Scratch,
         findings: &mut Findings,
     ) -> Result {
-        let (walk, live, reference) = (self.walk, self.live, self.reference);
+        let Scope {
+            ref walk,
+            live,
+            reference,
+            ..
+        } = self.scope;
         for cpu in self.walked.unsynced.iter() {
             for &(slot, entry) in cpu.slots.iter() {
                 let owner = Owner::Cpu(cpu.cpu as u32);
@@ -305,7 +305,12 @@ impl OtherTables<'_> {
         reference_user: Option<&Table>,
         findings: &mut Findings,
     ) -> Result<u32> {
-        let (walk, live, reference) = (self.walk, self.live, self.reference);
+        let Scope {
+            ref walk,
+            live,
+            reference,
+            ..
+        } = self.scope;
         let ldt_slot = walk.top.index(live.ldt_base());
         let AuditBuffers {
             ours,

@@ -12,16 +12,16 @@ use crate::helpers::{cond_resched, ns_since, Clock, PerCpu};
 use crate::vmlayout_core::{
     batch::NoRoom,
     direct_map::{DirectMapSeen, RamCheck},
-    layout::{Live, START_KERNEL_MAP},
+    layout::START_KERNEL_MAP,
     rules::{check_range, nothing_fires, LiveMap, Rule, TableKind, Tally, TextAliases},
-    walk::{self, Concat, ItemSpan, Range, Scratch, Walk},
+    walk::{self, Concat, ItemSpan, Range, Scratch},
     work::{Claim, Parts, PerPart, Published, Workers},
 };
 
 use super::reader::DirectMap;
 use super::walk_job::{own_buffers, prepare_buffers};
 use super::workspace::{CpuBuffers, CpuLists, CpuPool};
-use super::Findings;
+use super::{Findings, Scope};
 
 /// Ranges per rules chunk: small enough to balance the workers, large
 /// enough that claiming one costs nothing next to checking it.
@@ -351,10 +351,7 @@ fn give_maps(buffers: &mut [Option<CpuBuffers>], map: &LiveMap<'static>) -> Resu
 /// ([`DirectMapSeen::check_ram`]) on what it joined.
 pub(super) struct JoinThenRam<'a> {
     joining: &'a Joining<'a>,
-    walk: &'a Walk,
-    live: &'a Live,
-    reference: u64,
-    ram: &'a [(u64, u64)],
+    scope: Scope<'a>,
     /// Once done: the ranges and cleared stretches joined, and the join's
     /// time.
     pub(super) joined: (usize, usize),
@@ -362,20 +359,11 @@ pub(super) struct JoinThenRam<'a> {
 }
 
 impl<'a> JoinThenRam<'a> {
-    /// The join, then System RAM, in `scope` (the walk, the live bases,
-    /// the reference table).
-    pub(super) fn new(
-        joining: &'a Joining<'a>,
-        scope: (&'a Walk, &'a Live, u64),
-        ram: &'a [(u64, u64)],
-    ) -> Self {
-        let (walk, live, reference) = scope;
+    /// The join, then System RAM, for `scope`'s scan.
+    pub(super) fn new(joining: &'a Joining<'a>, scope: Scope<'a>) -> Self {
         JoinThenRam {
             joining,
-            walk,
-            live,
-            reference,
-            ram,
+            scope,
             joined: (0, 0),
             join_ns: 0,
         }
@@ -398,9 +386,9 @@ impl SideTask for JoinThenRam<'_> {
             self.joining.cleared.all().ok_or(EIO)?,
         );
         let seen = DirectMapSeen {
-            walk: self.walk,
-            reference: self.reference,
-            base: self.live.page_offset_base,
+            walk: &self.scope.walk,
+            reference: self.scope.reference,
+            base: self.scope.live.page_offset_base,
             ranges: joined.0,
             cleared: joined.1,
         };
@@ -414,7 +402,8 @@ impl SideTask for JoinThenRam<'_> {
             relax: &mut || cond_resched(),
             emit: &mut emit,
         };
-        seen.check_ram(self.ram, &mut out).map_err(|_| ENOMEM)?;
+        seen.check_ram(self.scope.ram, &mut out)
+            .map_err(|_| ENOMEM)?;
         seen.recheck_missing(&mut findings.list[ours..], &mut src, scratch);
         Ok(())
     }
