@@ -99,7 +99,7 @@ if [ -f "$out/.config" ] && [ -f "$out/arch/x86/boot/bzImage" ]; then
 	exit 0
 fi
 
-echo "build-kernel: building Linux $version in $out (on 2 cores: tinyconfig 5 to 11 minutes, the trimmed defconfig about 16)" >&2
+echo "build-kernel: building Linux $version in $out (on 2 cores: tinyconfig 5 to 11 minutes, the trimmed defconfig 10 to 17)" >&2
 mk=(make -C "$src" O="$out" "${cc_args[@]}" -j"$(nproc)")
 base=$(fragment_key base)
 "${mk[@]}" -s ${base:-tinyconfig} >&2
