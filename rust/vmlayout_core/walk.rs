@@ -582,7 +582,7 @@ impl Walk {
         let (deeper, rest) = scratch.split_at_mut(below as usize - 1);
         let table = rest.first_mut()?;
         if below == Level::Pte {
-            return self.pte_table(item, va, src, table, sink);
+            return self.pte_table(item, va, effective, src, table, sink);
         }
         let phys = e.next_table(self.phys_mask);
         let copied = src.copy_table(phys, table);
@@ -614,20 +614,20 @@ impl Walk {
     }
 
     /// The PTE table that the PMD entry of the run `item` points to, for
-    /// the one of the run that maps `va`: read in place, one load per
-    /// entry, into its runs, which are reported only if the PMD entry still
-    /// points at the table afterwards and no load failed. `firsts` is
-    /// scratch.
+    /// the one of the run that maps `va` (`effective` is already through
+    /// the PMD entry): read in place, one load per entry, into its runs,
+    /// which are reported only if the PMD entry still points at the table
+    /// afterwards and no load failed. `firsts` is scratch.
     fn pte_table(
         &self,
         item: &WorkItem,
         va: u64,
+        effective: Effective,
         src: &mut impl TableSource,
         firsts: &mut Table,
         sink: &mut impl WalkSink,
     ) -> Option<Uniform> {
         let (parent, level, entry) = (item.table, Level::Pmd, item.entry);
-        let effective = item.effective.through(entry);
         let phys = PageTableEntry(entry).next_table(self.phys_mask);
         let mut starts = RunStarts::default();
         let failed = match src.read_table(phys) {
