@@ -80,6 +80,7 @@ pub mod vmlayout_core {
         include!("vmlayout_core/generated_maps.rs");
     }
     pub mod batch;
+    pub mod check;
     pub mod direct_map;
     pub mod layout;
     pub mod map;
@@ -88,6 +89,7 @@ pub mod vmlayout_core {
     pub mod mm_doc;
     pub mod pte;
     pub mod record;
+    pub mod report;
     pub mod rules;
     pub mod runs;
     pub mod sync;
@@ -100,13 +102,12 @@ pub mod vmlayout_core {
 use vmlayout_core::{
     batch::WalkCounts,
     generated_maps::MAPS,
-    layout::{evaluate, Live, TEXT_SOURCE},
+    layout::Live,
     map::DocMap,
-    pte::{Flags, Level},
+    pte::Level,
     record::{header, Record},
-    rules::{LiveMap, Owner, Rule},
-    runs::runs,
-    walk::Range,
+    report::{self, Checked, Origin},
+    rules::{LiveMap, Owner},
 };
 
 /// The module, with `scan_on_load`'s type and default from `compat`.
@@ -214,88 +215,18 @@ impl State {
 }
 
 fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let live = &state.live;
     state.header(f, "summary")?;
-    Record::new(f, "paging")?
-        .num("levels", live.paging.levels())?
-        .text("source", "pgdir_shift")?
-        .end()?;
-    let bases: [(&str, u64, &str); 7] = [
-        (
-            "page_offset_base",
-            live.page_offset_base,
-            "page_offset_base",
-        ),
-        ("vmalloc_base", live.vmalloc_base, "vmalloc_base"),
-        ("vmemmap_base", live.vmemmap_base, "vmemmap_base"),
-        ("kernel_text", live.text_start, TEXT_SOURCE),
-        (
-            "text_slide",
-            live.text_slide(),
-            "kernel_text - __START_KERNEL_map - CONFIG_PHYSICAL_START",
-        ),
-        ("phys_base", live.phys_base, "phys_base"),
-        ("ram_end", live.ram_end, "System RAM in iomem"),
-    ];
-    for (name, value, source) in bases {
-        Record::new(f, "base")?
-            .text("name", name)?
-            .hex("value", value)?
-            .text("source", source)?
-            .end()?;
-    }
+    report::write_origin(f, Origin::Module)?;
+    report::write_bases(f, &state.live, "pgdir_shift", &report::MODULE_SOURCES)?;
     // The page tables the scan walks besides the reference, or why not.
     match helpers::efi_table() {
-        helpers::EfiTable::At { memattr, .. } => Record::new(f, "table")?
-            .text("name", "efi")?
-            .num("checked", 1)?
-            .num("memattr", u8::from(memattr))?
-            .text("source", "efi_mm")?,
-        helpers::EfiTable::NotChecked(reason) => Record::new(f, "table")?
-            .text("name", "efi")?
-            .num("checked", 0)?
-            .text("reason", reason)?,
-    }
-    .end()?;
-    let pti = helpers::pti_enabled();
-    Record::new(f, "pti")?
-        .num("enabled", u8::from(pti))?
-        .text(
-            "reason",
-            if pti {
-                "page-table isolation is on: the user-mode tables and each mm's LDT remap slot are walked and checked"
-            } else {
-                "page-table isolation is off: no LDT remap, no user-mode tables to check"
-            },
-        )?
-        .end()?;
-    for map in state.maps() {
-        Record::new(f, "map")?
-            .text("name", map.name)?
-            .text("source", map.source)?
-            .num("regions", map.regions.len())?
-            .end()?;
-    }
-    Ok(())
-}
-
-/// Bytes the last scan found mapped in documented row `row` of the current
-/// map (`map`, resolved), in every table it walked; `None` before the
-/// first scan.
-fn mapped_bytes(map: &LiveMap<'_>, scan: Option<&scan::Scan>, row: usize) -> Option<u64> {
-    let scan = scan?;
-    let kernel: u64 = scan.mapped.get(row)?.iter().sum();
-    // Plain loops: the iterator chain this was named a symbol of 537
-    // characters, which kallsyms (512 at most) warned about in tree.
-    let mut others = 0;
-    for other in scan.others.iter() {
-        for range in other.ranges.iter() {
-            if map.place(range.start).0.row() == Some(row) {
-                others += range.size();
-            }
+        helpers::EfiTable::At { memattr, .. } => {
+            report::write_efi(f, Checked::Yes("efi_mm"), memattr)
         }
-    }
-    Some(kernel + others)
+        helpers::EfiTable::NotChecked(reason) => report::write_efi(f, Checked::No(reason), false),
+    }?;
+    report::write_pti(f, helpers::pti_enabled())?;
+    report::write_maps(f, state.maps())
 }
 
 fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -304,132 +235,13 @@ fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     // Resolved once for every row's mapped bytes.
     let current = state.current_map().ok();
     let live_map = current.map(|doc| LiveMap::new(doc, &state.live));
-    for map in state.maps() {
-        for r in evaluate(map, &state.live) {
-            let row = &map.regions[r.index];
-            let rec = Record::new(&mut *f, "region")?
-                .text("map", map.name)?
-                .num("index", r.index)?
-                .text("name", row.id.name())?
-                .text("kind", row.kind.name())?
-                .hex("doc_start", r.doc_start)?
-                .hex("doc_end", r.doc_end)?
-                .opt_hex("live_start", r.live.map(|l| l.0))?
-                .opt_hex("live_end", r.live.map(|l| l.1))?
-                .text("placement", r.placement.name())?
-                .num("slide", r.slide())?
-                .hex("window_start", r.window.0)?
-                .hex("window_end", r.window.1)?
-                .num("align", r.align)?
-                .text("verdict", r.verdict.name())?
-                .text("severity", r.verdict.severity())?
-                .text("source", r.source)?
-                .text("var", row.var.unwrap_or("-"))?
-                .text("desc", row.desc)?
-                .text("reason", r.reason)?;
-            // What the last scan found mapped there (current map only).
-            let is_current = current.is_some_and(|doc| doc.name == map.name);
-            match live_map
-                .as_ref()
-                .filter(|_| is_current)
-                .and_then(|live_map| mapped_bytes(live_map, guard.as_ref(), r.index))
-            {
-                Some(bytes) => rec.num("mapped_bytes", bytes)?,
-                None => rec.text("mapped_bytes", "-")?,
-            }
-            .end()?;
-        }
-    }
-    Ok(())
-}
-
-/// ptdump's words for a leaf's attributes, comma-separated.
-struct Attrs(Flags, Level);
-
-impl fmt::Display for Attrs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Attrs(flags, level) = *self;
-        let pat = if level == Level::Pte {
-            Flags::PS
-        } else {
-            Flags::PAT_LARGE
-        };
-        let words = [
-            (flags.has(Flags::US), "USR"),
-            (true, if flags.has(Flags::RW) { "RW" } else { "ro" }),
-            (flags.has(Flags::PWT), "PWT"),
-            (flags.has(Flags::PCD), "PCD"),
-            (level != Level::Pte, "PSE"),
-            (flags.has(pat), "PAT"),
-            (flags.has(Flags::G), "GLB"),
-            (true, if flags.has(Flags::NX) { "NX" } else { "x" }),
-        ];
-        let mut first = true;
-        for (on, word) in words {
-            if on {
-                if !first {
-                    f.write_str(",")?;
-                }
-                f.write_str(word)?;
-                first = false;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Text of an `Attrs`, for the record writer (no allocation: a small buffer).
-struct AttrBuf {
-    buf: [u8; 48],
-    len: usize,
-}
-
-impl fmt::Write for AttrBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-fn attrs(flags: Flags, level: Level) -> AttrBuf {
-    let mut b = AttrBuf {
-        buf: [0; 48],
-        len: 0,
+    let mapped = |row: usize| {
+        let (map, scan) = (live_map.as_ref()?, guard.as_ref()?);
+        let others = scan.others.iter().map(|o| &o.ranges[..]);
+        report::mapped_bytes(map, &scan.mapped, others, row)
     };
-    // The longest attribute list is 31 bytes; the buffer always fits it.
-    let _ = fmt::write(&mut b, format_args!("{}", Attrs(flags, level)));
-    b
-}
-
-impl AttrBuf {
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
-    }
-}
-
-fn range_record<'w, 'f>(
-    f: &'w mut fmt::Formatter<'f>,
-    kind: &str,
-    table: &str,
-    range: &Range,
-    top: Level,
-) -> Result<Record<'w, fmt::Formatter<'f>>, fmt::Error> {
-    Record::new(f, kind)?
-        .text("table", table)?
-        .hex("start", range.start)?
-        .hex("last", range.last)?
-        .num("size", range.size())?
-        .text("level", range.level.name(top))?
-        .hex("phys", range.phys)?
-        .text("attrs", attrs(range.flags, range.level).as_str())?
-        .text("rw", if range.effective.rw { "1" } else { "0" })?
-        .text("user", if range.effective.us { "1" } else { "0" })?
-        .text("exec", if range.effective.nx { "0" } else { "1" })
+    let name = current.map_or("", |doc| doc.name);
+    report::write_layout(f, &state.live, state.maps(), name, &mapped)
 }
 
 fn no_scan(f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -444,54 +256,9 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let map = LiveMap::new(doc, &state.live);
     let top = Level::top(state.live.paging);
-    show_ranges(f, &map, Owner::Reference, &scan.walked.ranges, top)?;
+    report::write_ranges(f, &map, Owner::Reference, &scan.walked.ranges, top)?;
     for other in scan.others.iter() {
-        show_ranges(f, &map, other.owner, &other.ranges, top)?;
-    }
-    Ok(())
-}
-
-/// One table's ranges, with a `region` record before each region's.
-fn show_ranges(
-    f: &mut fmt::Formatter<'_>,
-    map: &LiveMap<'_>,
-    owner: Owner,
-    ranges: &[Range],
-    top: Level,
-) -> fmt::Result {
-    let doc = map.doc();
-    let table = owner.table();
-    let mut current: Option<Option<usize>> = None;
-    for run in runs(ranges) {
-        let range = &run.first;
-        let row = map.place(range.start).0.row();
-        if current != Some(row) {
-            current = Some(row);
-            let rec = Record::new(&mut *f, "region")?.text("map", doc.name)?;
-            let rec = match row {
-                Some(r) => rec
-                    .text("name", doc.regions[r].id.name())?
-                    .text("kind", doc.regions[r].kind.name())?,
-                None => rec.text("name", "undocumented")?.text("kind", "-")?,
-            }
-            .text("table", table)?;
-            match owner {
-                Owner::Task(pid, comm) | Owner::TaskUser(pid, comm) => {
-                    rec.num("pid", pid)?.text("comm", Owner::comm(&comm))?
-                }
-                _ => rec,
-            }
-            .end()?;
-        }
-        let rec = range_record(f, "range", table, range, top)?;
-        if run.count > 1 {
-            rec.num("repeat", run.count)?
-                .hex("stride", run.stride)?
-                .hex("phys_stride", run.phys_stride)?
-                .end()?;
-        } else {
-            rec.end()?;
-        }
+        report::write_ranges(f, &map, other.owner, &other.ranges, top)?;
     }
     Ok(())
 }
@@ -502,68 +269,19 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (Some(scan), Ok(doc)) = (guard.as_ref(), state.current_map()) else {
         return no_scan(f);
     };
+    let scope = report::Scope {
+        ranges: scan.walked.ranges.len(),
+        ram_ranges: state.ram.len(),
+        cpus_checked: scan.checked_cpus,
+        mms_checked: scan.checked_mms,
+        rechecked: scan.rechecked,
+        settled: scan.settled,
+        reference: scan.reference,
+        other_tables: scan.others.len(),
+    };
     let top = Level::top(state.live.paging);
-    // What was looked at, so that an empty result shows it looked.
-    Record::new(f, "scope")?
-        .text("map", doc.name)?
-        .num("ranges", scan.walked.ranges.len())?
-        .num("ram_ranges", state.ram.len())?
-        .num("cpus_checked", scan.checked_cpus)?
-        .num("mms_checked", scan.checked_mms)?
-        .num("rechecked", scan.rechecked)?
-        .num("settled", scan.settled)?
-        .hex("reference", scan.reference)?
-        .num("other_tables", scan.others.len())?
-        .end()?;
-    let tally = &scan.findings.tally;
-    for rule in Rule::ALL {
-        Record::new(f, "rule")?
-            .text("id", rule.id())?
-            .num("found", tally.found(rule))?
-            .num("omitted", tally.omitted(rule))?
-            .text("checks", rule.reason())?
-            .end()?;
-    }
-    for finding in scan.findings.list.iter() {
-        let region = finding
-            .row
-            .map_or("undocumented", |r| doc.regions[r].id.name());
-        let rec = Record::new(f, "finding")?
-            .text("table", finding.owner.table())?
-            .text("id", finding.rule.id())?
-            .text("severity", finding.severity.name())?
-            .text("region", region)?;
-        let rec = match &finding.owner {
-            Owner::Reference => rec.text("owner", "reference")?,
-            Owner::Cpu(cpu) => rec.text("owner", "cpu")?.num("cpu", cpu)?,
-            Owner::Task(pid, comm) => rec
-                .text("owner", "task")?
-                .num("pid", pid)?
-                .text("comm", Owner::comm(comm))?,
-            Owner::Efi => rec.text("owner", "efi")?,
-            Owner::UserTable => rec.text("owner", "reference")?,
-            Owner::TaskUser(pid, comm) => rec
-                .text("owner", "task")?
-                .num("pid", pid)?
-                .text("comm", Owner::comm(comm))?,
-        };
-        let rec = rec
-            .hex("start", finding.range.start)?
-            .hex("last", finding.range.last)?
-            .num("size", finding.range.size())?
-            .text("level", finding.range.level.name(top))?;
-        // Attributes are a leaf's; unsynced-pgd is about a table entry.
-        let rec = if finding.rule == Rule::UnsyncedPgd {
-            rec.hex("entry", finding.range.phys | finding.range.flags.0)?
-        } else {
-            rec.text(
-                "attrs",
-                attrs(finding.range.flags, finding.range.level).as_str(),
-            )?
-        };
-        rec.text("reason", finding.reason)?.end()?;
-    }
-    Ok(())
+    let findings = (&scope, &scan.findings.tally);
+    report::write_findings(f, doc, top, findings, &scan.findings.list)
 }
 
 fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -621,19 +339,7 @@ fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             .num("changed", c.walk.changed)?
             .end()?;
     }
-    for (row, bytes) in scan.mapped.iter().enumerate() {
-        if bytes.iter().all(|&b| b == 0) {
-            continue;
-        }
-        Record::new(f, "region")?
-            .text("map", doc.name)?
-            .text("name", doc.regions[row].id.name())?
-            .num("bytes_4k", bytes[0])?
-            .num("bytes_2m", bytes[1])?
-            .num("bytes_1g", bytes[2])?
-            .end()?;
-    }
-    Ok(())
+    report::write_region_bytes(f, doc, &scan.mapped)
 }
 
 macro_rules! show_files {

@@ -28,10 +28,11 @@ use kernel::{
 
 use crate::helpers::{ns_since, Clock};
 use crate::vmlayout_core::{
+    check,
     layout::Live,
     map::DocMap,
     pte::{Level, PHYS_ADDR_MASK},
-    rules::{still_holds, Finding, LiveMap, Owner, Rule, Severity, Tally},
+    rules::{Finding, LiveMap, Owner},
     walk::Walk,
     work::Published,
 };
@@ -64,30 +65,14 @@ pub(crate) struct Phases {
     pub(crate) total_ns: u64,
 }
 
-/// Findings of a scan, at most
-/// [`FINDINGS_PER_RULE`](crate::vmlayout_core::rules::FINDINGS_PER_RULE) kept per rule.
-pub(crate) struct Findings {
-    pub(crate) list: VVec<Finding>,
-    pub(crate) tally: Tally,
-}
+/// Findings of a scan, in a vmalloc'd list (`vmlayout_core::check::Findings`).
+pub(crate) type Findings = check::Findings<VVec<Finding>>;
 
-impl Findings {
-    /// Empty, in the last scan's list (a vmalloc per growth costs
-    /// tenths of a millisecond under emulation).
-    fn new(mut list: VVec<Finding>) -> Self {
-        list.clear();
-        Findings {
-            list,
-            tally: Tally::default(),
-        }
-    }
-
-    fn push(&mut self, finding: Finding) -> Result {
-        if self.tally.admit(finding.rule) {
-            self.list.push(finding, GFP_KERNEL)?;
-        }
-        Ok(())
-    }
+/// Empty findings in the last scan's list (a vmalloc per growth costs
+/// tenths of a millisecond under emulation).
+fn findings_in(mut list: VVec<Finding>) -> Findings {
+    list.clear();
+    Findings::new(list)
 }
 
 /// Everything a scan found.
@@ -111,53 +96,12 @@ pub(crate) struct Scan {
     pub(crate) others: KVec<OtherTable>,
 }
 
-/// Check every warn or error finding about a leaf again against the
-/// reference tables as they are now; one that no longer holds changed
-/// during the scan and is reported as info. Returns (checked, settled).
-fn recheck(walk: &Walk, live: &Live, reference: u64, findings: &mut Findings) -> (u64, u64) {
-    let mut src = DirectMap::new(live.page_offset_base);
-    let (mut checked, mut settled) = (0, 0);
-    for f in findings.list.iter_mut() {
-        // An mm's LDT slot is not in the reference: only the reference's
-        // leaves (and EFI's copies of them) can be read again there.
-        if f.severity == Severity::Info
-            || !f.rule.is_about_a_leaf()
-            || matches!(
-                f.owner,
-                Owner::Task(..) | Owner::TaskUser(..) | Owner::UserTable
-            )
-        {
-            continue;
-        }
-        checked += 1;
-        let now = walk.resolve(reference, f.range.start, &mut src);
-        if !still_holds(f, now.as_ref()) {
-            settled += 1;
-            f.severity = Severity::Info;
-            f.reason = "changed during the scan: no longer mapped as the walk saw it";
-        }
-    }
-    (checked, settled)
-}
-
 /// Phase 5: what the walkers noted, per CPU: a table they could not read,
 /// an entry that kept changing.
 fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Findings) -> Result {
     for stats in walked.cpus.iter() {
         let owner = Owner::Cpu(stats.cpu as u32);
-        if let Some(at) = stats.walk.first_unreadable {
-            let rule = Rule::UnreadableTable;
-            let what = (rule, Severity::Warn, rule.reason());
-            findings.push(Finding::about_entry(walk, map, what, at, owner))?;
-        }
-        if let Some((va, level)) = stats.walk.first_changed {
-            let what = (
-                Rule::TableChanged,
-                Severity::Info,
-                "this entry kept changing while the walk read the table below it",
-            );
-            findings.push(Finding::about_entry(walk, map, what, (va, level, 0), owner))?;
-        }
+        check::note_walk(walk, map, owner, &stats.walk, &mut |f| findings.push(f))?;
     }
     Ok(())
 }
@@ -296,7 +240,7 @@ fn scan_with(
         ram,
         reference,
     };
-    let mut findings = Findings::new(core::mem::take(&mut session.spare_findings));
+    let mut findings = findings_in(core::mem::take(&mut session.spare_findings));
     let parallel = walk_and_check(map, scope, &mut session, &mut findings);
     drop(session);
     let Checked {
@@ -308,7 +252,10 @@ fn scan_with(
     } = parallel?;
     note_walk(&walk, map, &walked, &mut findings)?;
     let checked_cpus = walked.cpus.len() as u32;
-    let (rechecked, settled) = recheck(&walk, live, reference, &mut findings);
+    // Every warn or error finding about a leaf checked again against the
+    // reference as it is now.
+    let mut src = DirectMap::new(live.page_offset_base);
+    let (rechecked, settled) = check::recheck(&walk, reference, &mut findings.list, &mut src);
     Ok(Scan {
         walked,
         reference,

@@ -11,9 +11,10 @@ use kernel::{
 use crate::helpers::{cond_resched, ns_since, Clock, PerCpu};
 use crate::vmlayout_core::{
     batch::NoRoom,
+    check::check_ranges,
     direct_map::{DirectMapSeen, RamCheck},
     layout::START_KERNEL_MAP,
-    rules::{check_range, nothing_fires, LiveMap, Rule, TableKind, Tally, TextAliases},
+    rules::{LiveMap, Rule, TableKind, Tally, TextAliases},
     walk::{self, Concat, ItemSpan, Range, Scratch},
     work::{Claim, Parts, PerPart, Published, Workers},
 };
@@ -167,24 +168,18 @@ impl RulesJob<'_, '_, '_> {
     /// Check a chunk of ranges into `b`.
     fn check_chunk(&self, map: &LiveMap<'_>, chunk: usize, b: &mut CpuBuffers) {
         let mut tally = Tally::default();
-        for range in self.ranges.chunk(chunk) {
-            let place = match nothing_fires(map, self.text, TableKind::Kernel, range) {
-                Some(place) => place,
-                None => {
-                    for f in check_range(map, self.text, TableKind::Kernel, range) {
-                        if tally.admit(f.rule) && b.findings.push(f, GFP_KERNEL).is_err() {
-                            b.alloc_failed = true;
-                        }
-                    }
-                    map.place(range.start).0
-                }
-            };
-            if let Some(row) = place.row() {
-                if let Some(bytes) = b.mapped.get_mut(row) {
-                    bytes[range.level as usize - 1] += range.size();
-                }
-            }
-        }
+        let (list, mapped) = (&mut b.findings, &mut b.mapped);
+        let ranges = self.ranges.chunk(chunk);
+        let kept = check_ranges(
+            map,
+            self.text,
+            TableKind::Kernel,
+            ranges,
+            mapped,
+            &mut tally,
+            &mut |f| list.push(f, GFP_KERNEL).map_err(|_| NoRoom),
+        );
+        b.alloc_failed |= kept.is_err();
         for (all, now) in b.dropped.iter_mut().zip(tally.dropped()) {
             *all += now;
         }
@@ -195,10 +190,7 @@ impl RulesJob<'_, '_, '_> {
         let Some(side) = self.side.slot(claim) else {
             return;
         };
-        let mut findings = Findings {
-            list: core::mem::take(&mut b.findings),
-            tally: Tally::default(),
-        };
+        let mut findings = Findings::new(core::mem::take(&mut b.findings));
         let start = Clock::now();
         side.outcome = side
             .task
@@ -400,7 +392,7 @@ impl SideTask for JoinThenRam<'_> {
         };
         let ours = findings.list.len();
         let mut src = DirectMap::new(seen.base);
-        let mut emit = |f| findings.push(f).map_err(|_| NoRoom);
+        let mut emit = |f| findings.push(f);
         let mut out = RamCheck {
             map,
             src: &mut src,

@@ -13,6 +13,7 @@ use kernel::{
 use crate::helpers::{KernelHalf, OnEachCpu};
 use crate::vmlayout_core::{
     batch::{NoRoom, RangeList, WalkCounts},
+    check::FindingList,
     layout::Live,
     map::DocMap,
     pte::Table,
@@ -305,5 +306,21 @@ impl RangeList for VVec<Range> {
             return Ok(());
         }
         VVec::push(self, range, GFP_KERNEL).map_err(|_| NoRoom)
+    }
+}
+
+impl FindingList for VVec<Finding> {
+    fn push(&mut self, finding: Finding) -> core::result::Result<(), NoRoom> {
+        VVec::push(self, finding, GFP_KERNEL).map_err(|_| NoRoom)
+    }
+    fn as_mut_slice(&mut self) -> &mut [Finding] {
+        VVec::as_mut_slice(self)
+    }
+}
+
+/// A list that could not grow is the kernel's `ENOMEM`.
+impl From<NoRoom> for Error {
+    fn from(_: NoRoom) -> Error {
+        ENOMEM
     }
 }

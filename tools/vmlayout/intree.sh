@@ -123,12 +123,14 @@ mm's path with the reference (sync.rs). The kernel gives it a table reader
 and its atomics; host tests run it on real threads.
 
 Not built until the module comes."
-core rules.rs direct_map.rs
+core rules.rs direct_map.rs check.rs report.rs
 commit "x86/mm/vmlayout: the rules" \
 "What vmlayout holds each mapped range to (rules.rs): holes empty, no W+X,
 no user-accessible kernel page but the vsyscall page, the per-region
 rules of mm.rst, PTI's and EFI's; and System RAM against the direct map
 (direct_map.rs). Findings carry their rule, severity, table and owner.
+The phases of a check, whoever reads the tables (check.rs), and the
+records of the debugfs files written from a check's result (report.rs).
 
 Not built until the module comes."
 # The module: the rest (the KUnit glue and the checks it runs come in the

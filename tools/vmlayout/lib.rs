@@ -11,6 +11,8 @@
 
 #[path = "../../rust/vmlayout_core/batch.rs"]
 pub mod batch;
+#[path = "../../rust/vmlayout_core/check.rs"]
+pub mod check;
 #[path = "../../rust/vmlayout_core/direct_map.rs"]
 pub mod direct_map;
 #[path = "../../rust/vmlayout_core/layout.rs"]
@@ -25,6 +27,8 @@ pub mod pte;
 pub mod record;
 /// Reading records back (host only).
 pub mod record_parse;
+#[path = "../../rust/vmlayout_core/report.rs"]
+pub mod report;
 #[path = "../../rust/vmlayout_core/rules.rs"]
 pub mod rules;
 #[path = "../../rust/vmlayout_core/runs.rs"]

@@ -8,8 +8,12 @@
 //! The record grammar is the module's own (`vmlayout_core::record_parse`);
 //! this crate adds the typed view of each file and what is made of it.
 
+pub mod check;
 pub mod diff;
+pub mod docs;
 pub mod draw;
+pub mod elf;
+pub mod facts;
 pub mod kaslr;
 pub mod model;
 pub mod report;

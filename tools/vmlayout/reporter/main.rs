@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use vmlayout_reporter::diff::Diff;
+use vmlayout_reporter::docs::Docs;
 use vmlayout_reporter::model::Layout;
 use vmlayout_reporter::source::{Snapshot, DEBUGFS_DIR};
-use vmlayout_reporter::{draw, kaslr, report};
+use vmlayout_reporter::{check, draw, kaslr, report};
 
 const USAGE: &str = "\
 usage: vmlayout COMMAND [options]
@@ -29,6 +30,12 @@ usage: vmlayout COMMAND [options]
       a warn or error finding that A has not, else 0.
   draw [DIR|SNAPSHOT] [-o FILE.svg]
       an SVG picture of the kernel half (default: standard output)
+  check [--kcore FILE | --vmcore FILE] [-o FILE]
+      the module's checks without the module: walk the kernel's page tables
+      in /proc/kcore (the running kernel, as root; the default) or in a
+      crash dump (kdump's ELF /proc/vmcore, QEMU's dump-guest-memory), and
+      write a snapshot of what the module would show (default: standard
+      output), for report, diff, draw and kaslr. Exit status as report's.
   kaslr [--json] SNAPSHOT...
       KASLR statistics over many boots, per paging mode. Exit status 1 when
       a base is flagged degraded, else 0.
@@ -47,6 +54,8 @@ struct Args {
     all: bool,
     colour: Option<bool>,
     output: Option<PathBuf>,
+    kcore: Option<PathBuf>,
+    vmcore: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -56,6 +65,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         all: false,
         colour: None,
         output: None,
+        kcore: None,
+        vmcore: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -69,6 +80,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 let f = it.next().ok_or("-o needs a file name")?;
                 a.output = Some(PathBuf::from(f));
             }
+            "--kcore" => a.kcore = Some(PathBuf::from(it.next().ok_or("--kcore needs a file")?)),
+            "--vmcore" => a.vmcore = Some(PathBuf::from(it.next().ok_or("--vmcore needs a file")?)),
             s if s.starts_with('-') && s != "-" => return Err(format!("unknown option '{s}'")),
             s => a.positional.push(s.to_string()),
         }
@@ -131,6 +144,7 @@ fn run(argv: &[String]) -> Result<u8, String> {
             Ok(0)
         }
         "kaslr" => cmd_kaslr(&args),
+        "check" => cmd_check(&args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(0)
@@ -183,6 +197,22 @@ fn cmd_diff(args: &Args) -> Result<u8, String> {
         )?;
     }
     Ok(d.exit_status() as u8)
+}
+
+/// `vmlayout check [--kcore FILE | --vmcore FILE] [-o FILE]`.
+fn cmd_check(args: &Args) -> Result<u8, String> {
+    at_most(args, 0, "check")?;
+    let input = match (&args.kcore, &args.vmcore) {
+        (Some(_), Some(_)) => return Err("check: give --kcore or --vmcore, not both".into()),
+        (None, Some(dump)) => check::Input::Vmcore(dump),
+        (Some(kcore), None) => check::Input::Kcore(kcore),
+        (None, None) => check::Input::Kcore(Path::new("/proc/kcore")),
+    };
+    let docs = Docs::load()?;
+    let snap = check::check(input, &docs)?;
+    let layout = layout_of(&snap)?;
+    emit(&args.output, &snap.to_text())?;
+    Ok(layout.exit_status() as u8)
 }
 
 /// `vmlayout kaslr [--json] SNAPSHOT...`.

@@ -316,10 +316,12 @@ fn bases_of(summary: &VmFile) -> Result<Vec<Base>> {
 fn tables_of(summary: &VmFile) -> Vec<String> {
     let mut tables = Vec::new();
     for rec in summary.records.iter() {
-        if rec.kind == "table" || rec.kind == "pti" {
+        if matches!(rec.kind.as_str(), "table" | "pti" | "origin" | "unchecked") {
             let mut s = rec.kind.clone();
             for (k, v) in &rec.fields {
-                if k != "reason" && k != "source" {
+                if (k != "reason" || rec.kind == "unchecked")
+                    && (k != "source" || rec.kind == "origin")
+                {
                     s.push_str(&format!(" {k}={v}"));
                 }
             }

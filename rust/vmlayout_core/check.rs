@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One check of a kernel's page tables, from any table source: the phases
+//! every scan runs whoever reads the tables.
+//!
+//! The module runs them on every online CPU at once (`rust/scan/`), with
+//! the walk split into work items and the rules into chunks; `vmlayout
+//! check` runs them one after the other on `/proc/kcore` or a crash dump
+//! ([`check_serial`]). Either way each phase is one of the functions here:
+//! the per-range rules and the bytes mapped per region
+//! ([`check_ranges`]), System RAM against the direct map
+//! ([`DirectMapSeen`]), what the walk noted ([`note_walk`]), every
+//! warn or error finding checked again ([`recheck`]), the audit of a
+//! CPU's active table ([`audit_top`]).
+
+use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
+use super::direct_map::{DirectMapSeen, RamCheck};
+use super::layout::START_KERNEL_MAP;
+use super::pte::{Table, ENTRIES};
+use super::rules::{
+    check_range, nothing_fires, still_holds, Finding, LiveMap, Owner, Rule, Severity, TableKind,
+    Tally, TextAliases,
+};
+use super::sync::differing_slots;
+use super::walk::{Range, Scratch, TableSource, Top, Walk};
+
+/// A growable list of findings the caller owns.
+pub trait FindingList {
+    /// Append `finding`.
+    fn push(&mut self, finding: Finding) -> Result<(), NoRoom>;
+    /// The findings so far.
+    fn as_mut_slice(&mut self) -> &mut [Finding];
+}
+
+/// A scan's findings: at most
+/// [`FINDINGS_PER_RULE`](super::rules::FINDINGS_PER_RULE) kept per rule, all
+/// counted.
+pub struct Findings<L> {
+    /// The findings kept, in output order.
+    pub list: L,
+    /// Per rule, found and kept.
+    pub tally: Tally,
+}
+
+impl<L: FindingList> Findings<L> {
+    /// Empty, in `list` (cleared by the caller).
+    pub fn new(list: L) -> Self {
+        Findings {
+            list,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Count `finding`, and keep it unless its rule has enough kept.
+    pub fn push(&mut self, finding: Finding) -> Result<(), NoRoom> {
+        if self.tally.admit(finding.rule) {
+            self.list.push(finding)?;
+        }
+        Ok(())
+    }
+}
+
+/// The per-range rules on `ranges` of `table`, in address order: each
+/// finding that `tally` admits to `keep`, and each range's bytes added to
+/// `mapped` (per documented row, by leaf level: 4K, 2M, 1G). Returns
+/// whether every finding kept found room.
+pub fn check_ranges(
+    map: &LiveMap<'_>,
+    text: &TextAliases,
+    table: TableKind,
+    ranges: &[Range],
+    mapped: &mut [[u64; 3]],
+    tally: &mut Tally,
+    keep: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<(), NoRoom> {
+    let mut result = Ok(());
+    for range in ranges {
+        let place = match nothing_fires(map, text, table, range) {
+            Some(place) => place,
+            None => {
+                for f in check_range(map, text, table, range) {
+                    if tally.admit(f.rule) && result.is_ok() {
+                        result = keep(f);
+                    }
+                }
+                map.place(range.start).0
+            }
+        };
+        let bytes = place.row().and_then(|row| mapped.get_mut(row));
+        if let Some(bytes) = bytes {
+            bytes[range.level as usize - 1] += range.size();
+        }
+    }
+    result
+}
+
+/// The kernel text's physical ranges, for the writable-alias rule: taken
+/// from the kernel image map (the top of the kernel half, so a search
+/// from its end finds it at once).
+pub fn text_of(map: &LiveMap<'_>, ranges: &[Range]) -> TextAliases {
+    let mut text = TextAliases::default();
+    let from = ranges.partition_point(|r| r.last < START_KERNEL_MAP);
+    for range in &ranges[from..] {
+        text.note(map, range);
+    }
+    text
+}
+
+/// The kernel image mapping, as the first and last 2 MiB blocks the walk
+/// saw in use in the `image_size` window at `__START_KERNEL_map` (`_text`
+/// is 2 MiB aligned and nothing else is mapped there); `(0, 0)` if none.
+pub fn kernel_image(ranges: &[Range], image_size: u64) -> (u64, u64) {
+    const BLOCK: u64 = 1 << 21;
+    let end = START_KERNEL_MAP + (image_size - 1);
+    let from = ranges.partition_point(|r| r.last < START_KERNEL_MAP);
+    let mut image = ranges[from..].iter().take_while(|r| r.start <= end);
+    let Some(first) = image.next() else {
+        return (0, 0);
+    };
+    let last = image.last().unwrap_or(first);
+    let start = first.start.max(START_KERNEL_MAP) & !(BLOCK - 1);
+    (start, (last.last.min(end) | (BLOCK - 1)))
+}
+
+/// What one walk of a table noted, as findings of `owner`: the first table
+/// it could not read (warn), the first entry that kept changing (info).
+pub fn note_walk(
+    walk: &Walk,
+    map: &LiveMap<'_>,
+    owner: Owner,
+    counts: &WalkCounts,
+    emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<(), NoRoom> {
+    if let Some(at) = counts.first_unreadable {
+        let rule = Rule::UnreadableTable;
+        let what = (rule, Severity::Warn, rule.reason());
+        emit(Finding::about_entry(walk, map, what, at, owner))?;
+    }
+    if let Some((va, level)) = counts.first_changed {
+        let what = (
+            Rule::TableChanged,
+            Severity::Info,
+            "this entry kept changing while the walk read the table below it",
+        );
+        emit(Finding::about_entry(walk, map, what, (va, level, 0), owner))?;
+    }
+    Ok(())
+}
+
+/// Check every warn or error finding about a leaf of the reference tables
+/// (at `reference`) again, as `src` holds them now: one that no longer
+/// holds changed during the scan and becomes info. Returns (checked,
+/// settled).
+pub fn recheck(
+    walk: &Walk,
+    reference: u64,
+    findings: &mut [Finding],
+    src: &mut impl TableSource,
+) -> (u64, u64) {
+    let (mut checked, mut settled) = (0, 0);
+    for f in findings.iter_mut() {
+        // An mm's LDT slot is not in the reference: only the reference's
+        // leaves (and EFI's copies of them) can be read again there.
+        if f.severity == Severity::Info
+            || !f.rule.is_about_a_leaf()
+            || matches!(
+                f.owner,
+                Owner::Task(..) | Owner::TaskUser(..) | Owner::UserTable
+            )
+        {
+            continue;
+        }
+        checked += 1;
+        let now = walk.resolve(reference, f.range.start, src);
+        if !still_holds(f, now.as_ref()) {
+            settled += 1;
+            f.severity = Severity::Info;
+            f.reason = "changed during the scan: no longer mapped as the walk saw it";
+        }
+    }
+    (checked, settled)
+}
+
+/// The audit of one CPU's active top-level table (at `active`, as its
+/// CR3 holds it) against the reference's kernel half (`reference`, copied):
+/// an `unsynced-pgd` error of `owner` per slot that differs, the LDT remap
+/// slot `ldt_slot` left out. `false` if the table could not be read.
+pub fn audit_top(
+    walk: &Walk,
+    map: &LiveMap<'_>,
+    (reference, active): (&Table, u64),
+    (owner, ldt_slot): (Owner, usize),
+    (src, copy): (&mut impl TableSource, &mut Table),
+    emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<bool, NoRoom> {
+    if !src.copy_table(active, copy) {
+        return Ok(false);
+    }
+    let half = ENTRIES / 2;
+    for slot in differing_slots(&reference[half..], &copy[half..], ldt_slot) {
+        emit(Finding::unsynced(walk, map, slot, copy[half + slot], owner))?;
+    }
+    Ok(true)
+}
+
+/// What a serial check is of: the walk configuration, the documented map
+/// against the live bases, the reference table, where the direct map
+/// starts and System RAM (physical, inclusive, in address order).
+#[derive(Clone, Copy)]
+pub struct Target<'a, 'm> {
+    /// The walk configuration.
+    pub walk: Walk,
+    /// The documented map resolved against the live bases.
+    pub map: &'a LiveMap<'m>,
+    /// The reference top-level table (physical).
+    pub reference: u64,
+    /// `page_offset_base`.
+    pub page_offset_base: u64,
+    /// System RAM.
+    pub ram: &'a [(u64, u64)],
+}
+
+/// Why a serial check stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckError {
+    /// The reference top-level table could not be read.
+    NoReference,
+    /// A list could not grow.
+    NoRoom,
+}
+
+impl From<NoRoom> for CheckError {
+    fn from(_: NoRoom) -> Self {
+        CheckError::NoRoom
+    }
+}
+
+/// Walk the kernel half of the reference table (at `reference`) into
+/// `ranges` and `cleared`, coalesced, in address order; `top` and
+/// `scratch` are working space. Returns the walk's counts.
+pub fn walk_reference<L: RangeList>(
+    walk: &Walk,
+    reference: u64,
+    src: &mut impl TableSource,
+    (top, scratch): (&mut Table, &mut Scratch),
+    (ranges, cleared): (&mut L, &mut L),
+) -> Result<WalkCounts, CheckError> {
+    if !src.copy_table(reference, top) {
+        return Err(CheckError::NoReference);
+    }
+    let mut counts = WalkCounts::default();
+    let mut sink = BatchSink::new(ranges, cleared, &mut counts, walk.phys_mask);
+    walk.walk_top(Top::kernel_half(reference, top), src, scratch, &mut sink);
+    if sink.no_room() {
+        return Err(CheckError::NoRoom);
+    }
+    Ok(counts)
+}
+
+/// What the walk of the reference found: its ranges, its cleared
+/// stretches and its counts.
+#[derive(Clone, Copy)]
+pub struct Walked<'w> {
+    /// The ranges, in address order.
+    pub ranges: &'w [Range],
+    /// The stretches whose present bit is cleared.
+    pub cleared: &'w [Range],
+    /// The walk's counts.
+    pub counts: &'w WalkCounts,
+}
+
+/// The rest of the check of the reference, one phase after the other, on
+/// what [`walk_reference`] found: the per-range rules (and the bytes
+/// mapped per documented row, into `mapped`), System RAM against the
+/// direct map, what the walk noted, every warn or error finding checked
+/// again. Returns (rechecked, settled).
+pub fn check_walked<F: FindingList>(
+    target: Target<'_, '_>,
+    walked: Walked<'_>,
+    (src, scratch): (&mut impl TableSource, &mut Scratch),
+    findings: &mut Findings<F>,
+    mapped: &mut [[u64; 3]],
+) -> Result<(u64, u64), NoRoom> {
+    let Target { walk, map, .. } = target;
+    let text = text_of(map, walked.ranges);
+    let kernel = TableKind::Kernel;
+    let (list, tally) = (&mut findings.list, &mut findings.tally);
+    check_ranges(map, &text, kernel, walked.ranges, mapped, tally, &mut |f| {
+        list.push(f)
+    })?;
+    let seen = DirectMapSeen {
+        walk: &walk,
+        reference: target.reference,
+        base: target.page_offset_base,
+        ranges: walked.ranges,
+        cleared: walked.cleared,
+    };
+    let ours = findings.list.as_mut_slice().len();
+    let mut emit = |f| findings.push(f);
+    let mut ram = RamCheck {
+        map,
+        src: &mut *src,
+        scratch: &mut *scratch,
+        relax: &mut || {},
+        emit: &mut emit,
+    };
+    seen.check_ram(target.ram, &mut ram)?;
+    seen.recheck_missing(&mut findings.list.as_mut_slice()[ours..], src, scratch);
+    let counts = walked.counts;
+    note_walk(&walk, map, Owner::Reference, counts, &mut |f| {
+        findings.push(f)
+    })?;
+    let all = findings.list.as_mut_slice();
+    Ok(recheck(&walk, target.reference, all, src))
+}

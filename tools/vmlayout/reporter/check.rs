@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `vmlayout check`: the module's checks without the module, on the
+//! running kernel's `/proc/kcore` or on a crash dump, with the same core
+//! (`vmlayout_core::check`): the walk of the reference tables, the
+//! per-range rules, System RAM against the direct map, the audit of each
+//! CPU's table where the dump holds its CR3. The result is a snapshot in
+//! the module's own records ([`vmlayout_core::report`]), so `report`,
+//! `diff`, `draw` and `kaslr` read it unchanged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
+use vmlayout_core::check::{
+    audit_top, check_walked, kernel_image, walk_reference, FindingList, Findings, Target, Walked,
+};
+use vmlayout_core::layout::{Live, PUD_SIZE, START_KERNEL_MAP};
+use vmlayout_core::map::{DocMap, Paging, RegionId};
+use vmlayout_core::pte::{Level, Table, ENTRIES, PHYS_ADDR_MASK};
+use vmlayout_core::record::header;
+use vmlayout_core::report::{self, Checked, Origin, Scope};
+use vmlayout_core::rules::{Finding, LiveMap, Owner};
+use vmlayout_core::walk::{Range, Scratch, Walk};
+
+use crate::docs::Docs;
+use crate::elf::{Core, PhysTables};
+use crate::facts::{self, Facts};
+use crate::source::{utc_now, Snapshot, VmFile};
+
+/// A list of ranges for the core's walk.
+#[derive(Default)]
+struct List(Vec<Range>);
+
+impl RangeList for List {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn last(&self) -> Option<&Range> {
+        self.0.last()
+    }
+    fn last_mut(&mut self) -> Option<&mut Range> {
+        self.0.last_mut()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len)
+    }
+    fn push(&mut self, range: Range) -> Result<(), NoRoom> {
+        self.0.push(range);
+        Ok(())
+    }
+}
+
+/// A list of findings for the core.
+#[derive(Default)]
+struct FindingVec(Vec<Finding>);
+
+impl FindingList for FindingVec {
+    fn push(&mut self, finding: Finding) -> Result<(), NoRoom> {
+        self.0.push(finding);
+        Ok(())
+    }
+    fn as_mut_slice(&mut self) -> &mut [Finding] {
+        &mut self.0
+    }
+}
+
+/// What to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input<'p> {
+    /// The running kernel, through `/proc/kcore` (or a file of that form).
+    Kcore(&'p Path),
+    /// A crash dump.
+    Vmcore(&'p Path),
+}
+
+/// What a check needs to know before the walk, from the file and the
+/// running kernel.
+fn gather(core: &Core, input: Input<'_>) -> Facts {
+    let mut f = Facts::default();
+    if let Some(desc) = core.note("VMCOREINFO") {
+        facts::from_vmcoreinfo(&facts::vmcoreinfo(desc), &mut f);
+    }
+    match input {
+        Input::Kcore(_) => {
+            let syms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+            facts::from_kallsyms(core, &facts::kallsyms(&syms), &mut f);
+            let iomem = std::fs::read_to_string("/proc/iomem").unwrap_or_default();
+            f.ram = facts::iomem_ram(&iomem);
+            f.ram_source = "System RAM in /proc/iomem".into();
+            f.pti = facts::running_pti();
+            f.config = facts::running_config();
+            if f.release.is_none() {
+                f.release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .ok()
+                    .map(|r| r.trim().to_string());
+            }
+        }
+        Input::Vmcore(_) => from_cpus(core, &mut f),
+    }
+    if f.ram.is_empty() {
+        f.ram = facts::segment_ram(core);
+        f.ram_source = "the file's memory segments".into();
+    }
+    if f.page_offset_base.is_none() {
+        f.page_offset_base = facts::segment_page_offset(core).map(|b| {
+            (
+                b,
+                "the file's segments (virtual minus physical address of RAM)".into(),
+            )
+        });
+    }
+    f
+}
+
+/// LA57 in CR4: 5-level paging.
+const CR4_LA57: u64 = 1 << 12;
+
+/// The CPUs' CR3 from QEMU's notes, and from CPU 0's what VMCOREINFO did
+/// not give: the paging mode and a top-level table whose kernel half is
+/// the reference's.
+fn from_cpus(core: &Core, f: &mut Facts) {
+    let cpus = facts::qemu_cpus(core);
+    for (i, &(cr3, _)) in cpus.iter().enumerate() {
+        f.cpus.push((i as u32, cr3));
+    }
+    if let Some(&(cr3, cr4)) = cpus.first() {
+        if f.paging.is_none() {
+            let paging = if cr4 & CR4_LA57 != 0 {
+                Paging::Five
+            } else {
+                Paging::Four
+            };
+            f.paging = Some((paging, "CPU 0's CR4.LA57 (QEMU note)".into()));
+        }
+        if f.reference.is_none() {
+            // With PTI a user-mode CR3 is the kernel table's page + 4096.
+            let table = cr3 & PHYS_ADDR_MASK & !(1 << 12);
+            f.reference = Some((table, "CPU 0's CR3 (QEMU note; no VMCOREINFO)".into()));
+        }
+    }
+}
+
+/// The first range at or after `from`, in address order.
+fn first_from(ranges: &[Range], from: u64) -> Option<&Range> {
+    ranges.get(ranges.partition_point(|r| r.last < from))
+}
+
+/// A base VMCOREINFO and the running kernel did not give, from the walked
+/// tables: the first mapping at or after `from`, rounded down to the
+/// 1 GiB the kernel aligns its randomized bases to.
+fn inferred(ranges: &[Range], from: u64, what: &str) -> Option<(u64, String)> {
+    let r = first_from(ranges, from)?;
+    let base = match what {
+        // The direct map is linear: virtual minus physical.
+        "page_offset_base" => r.start.wrapping_sub(r.phys),
+        _ => r.start & !(PUD_SIZE - 1),
+    };
+    Some((
+        base,
+        format!("{what}: inferred from the tables (first mapping)"),
+    ))
+}
+
+/// The bases and sizes the walk needs to be judged, from the facts or
+/// inferred from `ranges` where they are silent. Returns them with where
+/// each of `report::BASES` came from.
+fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String; 7]) {
+    let paging = f.paging.as_ref().map_or(Paging::Four, |p| p.0);
+    let half = if paging == Paging::Five {
+        0xff00_0000_0000_0000
+    } else {
+        0xffff_8000_0000_0000
+    };
+    let row_size = |id| {
+        doc.index_of(id)
+            .map_or(0, |i| doc.regions[i].end - doc.start_of(i) + 1)
+    };
+    let take = |slot: &mut facts::Sourced<u64>, guess: Option<(u64, String)>| {
+        if slot.is_none() {
+            *slot = guess;
+        }
+        slot.clone().unwrap_or((0, "unknown".into()))
+    };
+    let direct = take(
+        &mut f.page_offset_base,
+        inferred(ranges, half, "page_offset_base"),
+    );
+    let after_direct = direct.0 + row_size(RegionId::DirectMap);
+    let vmalloc = take(
+        &mut f.vmalloc_base,
+        inferred(ranges, after_direct, "vmalloc_base"),
+    );
+    let after_vmalloc = vmalloc.0 + row_size(RegionId::Vmalloc);
+    let vmemmap = take(
+        &mut f.vmemmap_base,
+        inferred(ranges, after_vmalloc, "vmemmap_base"),
+    );
+    let image_size = f.image_size.unwrap_or(1 << 30);
+    let (text_start, text_end) = kernel_image(ranges, image_size);
+    let config = |k: &str| f.config.get(k).and_then(|v| parse_num(v));
+    let physical_start = match f.kaslr_offset {
+        Some(off) => text_start.wrapping_sub(START_KERNEL_MAP).wrapping_sub(off),
+        None => config("CONFIG_PHYSICAL_START").unwrap_or(0x100_0000),
+    };
+    let phys_base = f.phys_base.clone().unwrap_or((0, "unknown".into()));
+    let in_row = |id| {
+        let i = doc.index_of(id)?;
+        let r = first_from(ranges, doc.start_of(i))?;
+        (r.start <= doc.regions[i].end).then_some(r.start)
+    };
+    let row_start = |id| doc.index_of(id).map_or(0, |i| doc.start_of(i));
+    let live = Live {
+        paging,
+        page_offset_base: direct.0,
+        vmalloc_base: vmalloc.0,
+        vmemmap_base: vmemmap.0,
+        text_start,
+        text_end,
+        phys_base: phys_base.0,
+        physical_start,
+        physical_align: config("CONFIG_PHYSICAL_ALIGN").unwrap_or(0x20_0000),
+        kernel_image_size: image_size,
+        ram_end: f.ram.iter().map(|r| r.1 + 1).max().unwrap_or(0),
+        // Neither is readable offline: CPU 0's area is the first mapped in
+        // the region, FIXADDR_START the documented start.
+        cpu_entry_area0: in_row(RegionId::CpuEntryArea)
+            .unwrap_or_else(|| row_start(RegionId::CpuEntryArea)),
+        fixaddr_start: row_start(RegionId::Fixmap),
+        kasan: in_row(RegionId::KasanShadow).is_some(),
+        randomize_memory: f.config.get("CONFIG_RANDOMIZE_MEMORY").map_or(
+            direct.0
+                != doc
+                    .index_of(RegionId::DirectMap)
+                    .map_or(0, |i| doc.start_of(i)),
+            |v| v == "y",
+        ),
+    };
+    let text_source = "first and last mapping of the kernel image window (the walk)".to_string();
+    let slide = match f.kaslr_offset {
+        Some(_) => "VMCOREINFO KERNELOFFSET".to_string(),
+        None => "kernel_text - __START_KERNEL_map - CONFIG_PHYSICAL_START".to_string(),
+    };
+    let sources = [
+        direct.1,
+        vmalloc.1,
+        vmemmap.1,
+        text_source,
+        slide,
+        phys_base.1,
+        f.ram_source.clone(),
+    ];
+    (live, sources)
+}
+
+fn parse_num(v: &str) -> Option<u64> {
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// Everything one check found, to be written as the module's files.
+struct Result_ {
+    ranges: Vec<Range>,
+    findings: Findings<FindingVec>,
+    mapped: Vec<[u64; 3]>,
+    counts: WalkCounts,
+    rechecked: (u64, u64),
+    cpus_checked: u32,
+    pages: u64,
+}
+
+/// Check `input`: a snapshot of what the module would show.
+pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
+    let (path, origin) = match input {
+        Input::Kcore(p) => (p, Origin::Kcore),
+        Input::Vmcore(p) => (p, Origin::Vmcore),
+    };
+    let core = Core::open(path)?;
+    let mut f = gather(&core, input);
+    let name = path.display();
+    let (paging, _) = f.paging.clone().ok_or_else(|| {
+        format!("{name}: cannot tell the paging mode: no VMCOREINFO note, no kallsyms, no CPU registers")
+    })?;
+    let (reference, _) = f.reference.clone().ok_or_else(|| {
+        format!("{name}: cannot find the reference page table: no VMCOREINFO note, no kallsyms, no CPU registers")
+    })?;
+    let walk = Walk {
+        top: Level::top(paging),
+        phys_mask: PHYS_ADDR_MASK & !f.sme_mask,
+    };
+    let doc = docs.for_release(paging, f.release.as_deref())?;
+    let mut src = PhysTables::new(&core);
+    let mut top: Box<Table> = Box::new([0; ENTRIES]);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let (mut ranges, mut cleared) = (List::default(), List::default());
+    let counts = walk_reference(
+        &walk,
+        reference,
+        &mut src,
+        (&mut top, &mut scratch),
+        (&mut ranges, &mut cleared),
+    )
+    .map_err(|_| {
+        format!("{name}: the reference page table at {reference:#x} is not in the file")
+    })?;
+    let (live, sources) = live_of(doc, &mut f, &ranges.0);
+    let map = LiveMap::new(doc, &live);
+    let target = Target {
+        walk,
+        map: &map,
+        reference,
+        page_offset_base: live.page_offset_base,
+        ram: &f.ram,
+    };
+    let walked = Walked {
+        ranges: &ranges.0,
+        cleared: &cleared.0,
+        counts: &counts,
+    };
+    let mut findings = Findings::new(FindingVec::default());
+    let mut mapped = vec![[0u64; 3]; doc.regions.len()];
+    let rechecked = check_walked(
+        target,
+        walked,
+        (&mut src, &mut scratch),
+        &mut findings,
+        &mut mapped,
+    )
+    .map_err(|_| "out of memory".to_string())?;
+    let cpus_checked = audit_cpus((&walk, &live), &map, &f, (&top, &mut src), &mut findings);
+    let result = Result_ {
+        ranges: ranges.0,
+        findings,
+        mapped,
+        counts,
+        rechecked,
+        cpus_checked,
+        pages: src.pages,
+    };
+    let files = write_files(origin, doc, docs, (&live, &sources), &f, reference, &result);
+    snapshot(path, origin, &f, files)
+}
+
+/// Each CPU's active table (its CR3) against the reference: returns how
+/// many could be read.
+fn audit_cpus(
+    (walk, live): (&Walk, &Live),
+    map: &LiveMap<'_>,
+    f: &Facts,
+    (reference, src): (&Table, &mut PhysTables<'_>),
+    findings: &mut Findings<FindingVec>,
+) -> u32 {
+    let ldt_slot = walk.top.index(live.ldt_base());
+    let mut copy: Box<Table> = Box::new([0; ENTRIES]);
+    let mut checked = 0;
+    for &(cpu, cr3) in &f.cpus {
+        let table = cr3 & walk.phys_mask & !(1 << 12);
+        let owner = Owner::Cpu(cpu);
+        let mut emit = |x| findings.push(x);
+        let pair = (&mut *src, &mut *copy);
+        if let Ok(true) = audit_top(
+            walk,
+            map,
+            (reference, table),
+            (owner, ldt_slot),
+            pair,
+            &mut emit,
+        ) {
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// The module's five files, written by the core's writers.
+fn write_files(
+    origin: Origin,
+    doc: &DocMap<'_>,
+    docs: &Docs,
+    (live, sources): (&Live, &[String; 7]),
+    f: &Facts,
+    reference: u64,
+    r: &Result_,
+) -> BTreeMap<&'static str, String> {
+    let mut files = BTreeMap::new();
+    let top = Level::top(live.paging);
+    let map = LiveMap::new(doc, live);
+    let maps = || docs.maps(live.paging);
+    let mut s = String::new();
+    let _ = write_summary(&mut s, origin, live, sources, f, maps());
+    files.insert("summary", s);
+    let mut s = String::new();
+    let mapped = |row: usize| report::mapped_bytes(&map, &r.mapped, std::iter::empty(), row);
+    let _ = header(&mut s, "layout")
+        .and_then(|()| report::write_layout(&mut s, live, maps(), doc.name, &mapped));
+    files.insert("layout", s);
+    let mut s = String::new();
+    let _ = header(&mut s, "map")
+        .and_then(|()| report::write_ranges(&mut s, &map, Owner::Reference, &r.ranges, top));
+    files.insert("map", s);
+    let scope = Scope {
+        ranges: r.ranges.len(),
+        ram_ranges: f.ram.len(),
+        cpus_checked: r.cpus_checked,
+        mms_checked: 0,
+        rechecked: r.rechecked.0,
+        settled: r.rechecked.1,
+        reference,
+        other_tables: 0,
+    };
+    let mut s = String::new();
+    let tally = &r.findings.tally;
+    let _ = header(&mut s, "findings").and_then(|()| {
+        report::write_findings(&mut s, doc, top, (&scope, tally), &r.findings.list.0)
+    });
+    files.insert("findings", s);
+    let mut s = String::new();
+    let _ = write_stats(&mut s, doc, r);
+    files.insert("stats", s);
+    files
+}
+
+fn write_summary<'a>(
+    s: &mut String,
+    origin: Origin,
+    live: &Live,
+    sources: &[String; 7],
+    f: &Facts,
+    maps: impl Iterator<Item = &'a DocMap<'a>>,
+) -> std::fmt::Result {
+    header(s, "summary")?;
+    report::write_origin(s, origin)?;
+    let paging_source = f.paging.as_ref().map_or("unknown", |p| p.1.as_str());
+    let sources: [&str; 7] = core::array::from_fn(|i| sources[i].as_str());
+    report::write_bases(s, live, paging_source, &sources)?;
+    let efi = "efi_mm's table: finding it needs the layout of struct mm_struct, which neither kcore nor a dump describes";
+    report::write_efi(s, Checked::No(efi), false)?;
+    let pti = f.pti.as_ref().is_some_and(|p| p.0);
+    report::write_pti(s, pti)?;
+    report::write_maps(s, maps)?;
+    for (what, reason) in unchecked(origin, f) {
+        report::write_unchecked(s, what, reason)?;
+    }
+    Ok(())
+}
+
+/// What an offline check cannot see, and why.
+fn unchecked(origin: Origin, f: &Facts) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![
+        ("mm-tables", "each process's top-level table: finding the processes needs the layout of struct task_struct, which neither kcore nor a dump describes"),
+        ("user-tables", "the user-mode (PTI) tables: not walked offline yet"),
+    ];
+    if f.cpus.is_empty() {
+        out.push(match origin {
+            Origin::Kcore => ("cpu-tables", "another CPU's live CR3: /proc/kcore holds memory, not registers"),
+            _ => ("cpu-tables", "each CPU's CR3: this dump has no per-CPU register notes (QEMU's dump-guest-memory writes them)"),
+        });
+    }
+    out
+}
+
+fn write_stats(s: &mut String, doc: &DocMap<'_>, r: &Result_) -> std::fmt::Result {
+    use vmlayout_core::record::Record;
+    header(s, "stats")?;
+    Record::new(s, "walk")?
+        .num("items", r.counts.items)?
+        .num("ranges", r.ranges.len())?
+        .num("table_pages", r.pages)?
+        .num("cpus", 1)?
+        .num("retried_items", r.counts.retries)?
+        .num("changed_items", r.counts.changed)?
+        .end()?;
+    report::write_region_bytes(s, doc, &r.mapped)
+}
+
+/// The snapshot of the files, with what is known of the kernel.
+fn snapshot(
+    path: &Path,
+    origin: Origin,
+    f: &Facts,
+    files: BTreeMap<&'static str, String>,
+) -> Result<Snapshot, String> {
+    let name = path.display().to_string();
+    let mut meta = BTreeMap::new();
+    meta.insert("source".to_string(), format!("{}:{name}", origin.name()));
+    meta.insert("time".to_string(), utc_now());
+    if let Some(r) = &f.release {
+        meta.insert("release".to_string(), r.clone());
+    }
+    let mut parsed = BTreeMap::new();
+    for (file, text) in files {
+        let vm = VmFile::parse(file, &name, &text, 1).map_err(|e| e.to_string())?;
+        parsed.insert(file.to_string(), vm);
+    }
+    Ok(Snapshot {
+        origin: name,
+        meta,
+        config: f.config.clone(),
+        files: parsed,
+    })
+}

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `vmlayout check` on crash dumps made here: a 4-level kernel's page
+//! tables laid out in 64 MiB of memory as the kernel lays them out (direct
+//! map, kernel image, vmalloc, vmemmap), written as QEMU writes
+//! `dump-guest-memory` (one `PT_LOAD` by physical address, a VMCOREINFO
+//! note, per-vCPU `QEMU` notes with CR3 and CR4), then checked by the same
+//! command a user runs. Also truncated, foreign and mutated dumps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use vmlayout_reporter::check::{check, Input};
+use vmlayout_reporter::docs::Docs;
+use vmlayout_reporter::model::{Layout, Severity};
+
+const MIB: u64 = 1 << 20;
+const RAM: u64 = 64 * MIB;
+const P: u64 = 1;
+const RW: u64 = 1 << 1;
+const PS: u64 = 1 << 7;
+const G: u64 = 1 << 8;
+const AD: u64 = 3 << 5;
+const NX: u64 = 1 << 63;
+/// A table entry: present, writable (the leaves decide).
+const TABLE: u64 = P | RW | AD;
+
+const DIRECT: u64 = 0xffff_8880_0000_0000;
+const TEXT: u64 = 0xffff_ffff_8100_0000;
+const VMALLOC: u64 = 0xffff_c900_0000_0000;
+const VMEMMAP: u64 = 0xffff_ea00_0000_0000;
+
+/// Physical memory, page-table pages allocated from 1 MiB up.
+struct Memory {
+    pages: BTreeMap<u64, [u64; 512]>,
+    next: u64,
+    top: u64,
+}
+
+fn index(va: u64, shift: u32) -> usize {
+    ((va >> shift) & 511) as usize
+}
+
+impl Memory {
+    fn new() -> Self {
+        let mut m = Memory {
+            pages: BTreeMap::new(),
+            next: MIB,
+            top: 0,
+        };
+        m.top = m.alloc();
+        m
+    }
+
+    fn alloc(&mut self) -> u64 {
+        let at = self.next;
+        self.next += 4096;
+        self.pages.insert(at, [0; 512]);
+        at
+    }
+
+    /// The table below entry `i` of `table`, made if missing.
+    fn below(&mut self, table: u64, i: usize) -> u64 {
+        let e = self.pages[&table][i];
+        if e != 0 {
+            return e & 0x000f_ffff_ffff_f000;
+        }
+        let t = self.alloc();
+        self.pages.get_mut(&table).unwrap()[i] = t | TABLE;
+        t
+    }
+
+    /// Map `va` to `phys` with a 2 MiB leaf.
+    fn map_2m(&mut self, va: u64, phys: u64, flags: u64) {
+        let pud = self.below(self.top, index(va, 39));
+        let pmd = self.below(pud, index(va, 30));
+        self.pages.get_mut(&pmd).unwrap()[index(va, 21)] = phys | flags | P | PS | AD;
+    }
+
+    /// Map `va` to `phys` with a 4 KiB leaf.
+    fn map_4k(&mut self, va: u64, phys: u64, flags: u64) {
+        let pud = self.below(self.top, index(va, 39));
+        let pmd = self.below(pud, index(va, 30));
+        let pte = self.below(pmd, index(va, 21));
+        self.pages.get_mut(&pte).unwrap()[index(va, 12)] = phys | flags | P | AD;
+    }
+}
+
+/// A clean kernel's tables: the direct map of all 64 MiB (its alias of
+/// the kernel image read-only), 12 MiB of image at 16 MiB (text, then
+/// data), four vmalloc pages, a vmemmap page.
+fn kernel() -> Memory {
+    let mut m = Memory::new();
+    for i in 0..RAM / (2 * MIB) {
+        let phys = i * 2 * MIB;
+        let alias_of_text = (16 * MIB..28 * MIB).contains(&phys);
+        let flags = if alias_of_text { NX | G } else { RW | NX | G };
+        m.map_2m(DIRECT + phys, phys, flags);
+    }
+    for i in 0..6 {
+        m.map_2m(TEXT + i * 2 * MIB, 16 * MIB + i * 2 * MIB, G);
+    }
+    for i in 6..8 {
+        m.map_2m(TEXT + i * 2 * MIB, 16 * MIB + i * 2 * MIB, RW | NX | G);
+    }
+    for i in 0..4 {
+        m.map_4k(VMALLOC + i * 4096, 40 * MIB + i * 4096, RW | NX | G);
+    }
+    m.map_2m(VMEMMAP, 48 * MIB, RW | NX | G);
+    m
+}
+
+fn note(out: &mut Vec<u8>, name: &str, kind: u32, desc: &[u8]) {
+    let pad = |out: &mut Vec<u8>| out.resize(out.len().div_ceil(4) * 4, 0);
+    out.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
+    out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    pad(out);
+    out.extend_from_slice(desc);
+    pad(out);
+}
+
+/// QEMU's `QEMUCPUState` with only CR3 and CR4 set.
+fn qemu_cpu(cr3: u64, cr4: u64) -> Vec<u8> {
+    let mut d = vec![0u8; 8 + 18 * 8 + 10 * 24 + 5 * 8 + 8];
+    d[0..4].copy_from_slice(&1u32.to_le_bytes());
+    let len = d.len() as u32;
+    d[4..8].copy_from_slice(&len.to_le_bytes());
+    let cr = 8 + 18 * 8 + 10 * 24;
+    d[cr + 24..cr + 32].copy_from_slice(&cr3.to_le_bytes());
+    d[cr + 32..cr + 40].copy_from_slice(&cr4.to_le_bytes());
+    d
+}
+
+fn vmcoreinfo(top: u64) -> String {
+    format!(
+        "OSRELEASE=7.3.0\nPAGESIZE=4096\nSYMBOL(init_top_pgt)={:x}\nNUMBER(phys_base)=0\n\
+         NUMBER(pgtable_l5_enabled)=0\nKERNELOFFSET=0\nNUMBER(KERNEL_IMAGE_SIZE)=1073741824\n\
+         NUMBER(VMALLOC_START)=0x{VMALLOC:x}\nSYMBOL(vmemmap)={VMEMMAP:x}\nNUMBER(sme_mask)=0\n",
+        0xffff_ffff_8000_0000u64 + top
+    )
+}
+
+/// The dump's bytes: ELF header, a note and a load program header, the
+/// notes, then memory (only the table pages are non-zero).
+fn dump(m: &Memory, info: bool, cr3s: &[u64]) -> Vec<u8> {
+    let mut notes = Vec::new();
+    if info {
+        note(&mut notes, "VMCOREINFO", 0, vmcoreinfo(m.top).as_bytes());
+    }
+    for &cr3 in cr3s {
+        note(&mut notes, "CORE", 1, &[0; 336]);
+        note(&mut notes, "QEMU", 0, &qemu_cpu(cr3, 0x6f0));
+    }
+    let data = (64 + 2 * 56 + notes.len() as u64).div_ceil(4096) * 4096;
+    let mut out = vec![0u8; 64];
+    out[..4].copy_from_slice(b"\x7fELF");
+    out[4] = 2;
+    out[5] = 1;
+    out[6] = 1;
+    out[16..18].copy_from_slice(&4u16.to_le_bytes());
+    out[18..20].copy_from_slice(&62u16.to_le_bytes());
+    out[32..40].copy_from_slice(&64u64.to_le_bytes());
+    out[52..54].copy_from_slice(&64u16.to_le_bytes());
+    out[54..56].copy_from_slice(&56u16.to_le_bytes());
+    out[56..58].copy_from_slice(&2u16.to_le_bytes());
+    let phdr = |out: &mut Vec<u8>, kind: u32, off: u64, paddr: u64, size: u64| {
+        for w in [u64::from(kind) | (4 << 32), off, 0, paddr, size, size, 0] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    };
+    phdr(&mut out, 4, 64 + 2 * 56, 0, notes.len() as u64);
+    phdr(&mut out, 1, data, 0, RAM);
+    out.extend_from_slice(&notes);
+    out.resize(data as usize, 0);
+    let last = m.pages.keys().last().copied().unwrap_or(0) + 4096;
+    out.resize((data + last) as usize, 0);
+    for (&phys, page) in &m.pages {
+        let at = (data + phys) as usize;
+        for (i, e) in page.iter().enumerate() {
+            out[at + 8 * i..at + 8 * i + 8].copy_from_slice(&e.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Write `bytes` as a dump of 64 MiB (the rest a hole) to a fresh file.
+fn write(name: &str, bytes: &[u8], full: bool) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vmlayout-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    if full {
+        let data = bytes.len() as u64 - (bytes.len() as u64 % 4096);
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let end = data.max(4096) + RAM;
+        f.set_len(end.max(bytes.len() as u64)).unwrap();
+    }
+    path
+}
+
+fn run(path: &Path) -> Result<Layout, String> {
+    let docs = Docs::load()?;
+    let snap = check(Input::Vmcore(path), &docs)?;
+    // What `check` writes is what `report` reads back.
+    let text = snap.to_text();
+    let again =
+        vmlayout_reporter::source::Snapshot::parse("again", &text).map_err(|e| e.to_string())?;
+    Layout::from_snapshot(&again).map_err(|e| e.to_string())
+}
+
+fn bad(layout: &Layout) -> Vec<(String, String)> {
+    layout
+        .findings
+        .iter()
+        .filter(|f| f.severity != Severity::Info)
+        .map(|f| (f.id.clone(), f.region.clone()))
+        .collect()
+}
+
+#[test]
+fn a_clean_dump_has_no_findings_and_shows_it_looked() {
+    let m = kernel();
+    let path = write("clean", &dump(&m, true, &[m.top, m.top]), true);
+    let layout = run(&path).unwrap();
+    assert_eq!(bad(&layout), vec![]);
+    let wrong: Vec<_> = layout
+        .regions
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+    let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+    assert_eq!(scope["cpus_checked"], "2");
+    assert_eq!(scope["ram_ranges"], "1");
+    // 32 direct-map blocks coalesce to 3 ranges (around the read-only
+    // alias of text), text and data, the vmalloc pages, vmemmap.
+    assert_eq!(scope["ranges"], "7", "{:?}", layout.ranges.len());
+    assert_eq!(layout.base("page_offset_base"), Some(DIRECT));
+    assert_eq!(layout.base("vmalloc_base"), Some(VMALLOC));
+    assert_eq!(layout.base("kernel_text"), Some(TEXT));
+    assert!(layout
+        .tables
+        .iter()
+        .any(|t| t.contains("origin source=vmcore")));
+    assert!(layout
+        .tables
+        .iter()
+        .any(|t| t.contains("unchecked what=mm-tables")));
+}
+
+#[test]
+fn a_planted_wx_page_is_found_with_its_region() {
+    let mut m = kernel();
+    m.map_4k(VMALLOC + 5 * 4096, 41 * MIB, RW | G);
+    let path = write("wx", &dump(&m, true, &[m.top]), true);
+    let layout = run(&path).unwrap();
+    let found = bad(&layout);
+    assert!(
+        found.contains(&("wx".into(), "vmalloc".into())),
+        "{found:?}"
+    );
+    let wx = layout.findings.iter().find(|f| f.id == "wx").unwrap();
+    assert_eq!((wx.start, wx.size), (VMALLOC + 5 * 4096, 4096));
+}
+
+#[test]
+fn a_cpu_on_an_unsynced_table_is_reported() {
+    let mut m = kernel();
+    // CPU 1 runs on a copy of the reference that lacks the vmemmap slot.
+    let copy = m.alloc();
+    let mut table = m.pages[&m.top];
+    table[index(VMEMMAP, 39)] = 0;
+    m.pages.insert(copy, table);
+    let path = write("unsynced", &dump(&m, true, &[m.top, copy]), true);
+    let layout = run(&path).unwrap();
+    let unsynced: Vec<_> = layout
+        .findings
+        .iter()
+        .filter(|f| f.id == "unsynced-pgd")
+        .collect();
+    assert_eq!(unsynced.len(), 1);
+    assert_eq!(unsynced[0].owner, "cpu 1");
+}
+
+#[test]
+fn without_vmcoreinfo_the_registers_and_tables_give_the_bases() {
+    let m = kernel();
+    let path = write("noinfo", &dump(&m, false, &[m.top]), true);
+    let layout = run(&path).unwrap();
+    assert_eq!(bad(&layout), vec![]);
+    assert_eq!(layout.base("page_offset_base"), Some(DIRECT));
+    assert_eq!(layout.base("vmemmap_base"), Some(VMEMMAP));
+    let source = layout
+        .bases
+        .iter()
+        .find(|b| b.name == "vmalloc_base")
+        .unwrap();
+    assert!(source.source.contains("inferred"), "{}", source.source);
+}
+
+#[test]
+fn missing_ram_is_an_error_finding() {
+    let mut m = kernel();
+    let pud = m.below(m.top, index(DIRECT, 39));
+    let pmd = m.below(pud, 0);
+    m.pages.get_mut(&pmd).unwrap()[30] = 0;
+    let path = write("ram", &dump(&m, true, &[m.top]), true);
+    let layout = run(&path).unwrap();
+    let missing = layout
+        .findings
+        .iter()
+        .find(|f| f.id == "ram-missing")
+        .unwrap();
+    assert_eq!((missing.start, missing.size), (DIRECT + 60 * MIB, 2 * MIB));
+}
+
+#[test]
+fn foreign_and_truncated_files_are_clear_errors() {
+    let m = kernel();
+    let good = dump(&m, true, &[m.top]);
+    let not_elf = write("text", b"hello, not a dump\n", false);
+    assert!(run(&not_elf).unwrap_err().contains("not an ELF"));
+    let mut exec = good.clone();
+    exec[16] = 2;
+    let exec = write("exec", &exec, false);
+    assert!(run(&exec).unwrap_err().contains("not a core file"));
+    // Cut inside the notes, then inside the tables.
+    let cut = write("cut-notes", &good[..200], false);
+    assert!(run(&cut).unwrap_err().contains("truncated"));
+    // Tables past the end: not read, and said so.
+    let cut = write("cut-tables", &good[..good.len() - 8192], false);
+    let layout = run(&cut).unwrap();
+    assert!(bad(&layout).iter().any(|(id, _)| id == "unreadable-table"));
+}
+
+#[test]
+fn a_table_loop_is_walked_once_per_level_not_forever() {
+    let mut m = kernel();
+    // A PUD entry pointing back at the top-level table.
+    let pud = m.below(m.top, index(VMALLOC, 39));
+    let top = m.top;
+    m.pages.get_mut(&pud).unwrap()[7] = top | TABLE;
+    let path = write("loop", &dump(&m, true, &[m.top]), true);
+    let layout = run(&path).unwrap();
+    assert!(!layout.ranges.is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any bytes of a real dump's headers, notes and tables changed: an
+    /// error or a result, never a panic or a hang.
+    #[test]
+    fn mutated_dumps_never_panic(
+        edits in proptest::collection::vec((0usize..40_000, any::<u8>()), 1..16)
+    ) {
+        let m = kernel();
+        let mut bytes = dump(&m, true, &[m.top]);
+        let len = bytes.len();
+        for (at, b) in edits {
+            bytes[at % len] = b;
+        }
+        let path = write("mutated", &bytes, true);
+        let _ = run(&path);
+    }
+}
