@@ -268,16 +268,17 @@ that runs them with cargo test.
 
 # 4. Documentation.
 mkdir -p "$scratch/$docdir"
-# What a user of the kernel needs. Not kernels.rst (building out of tree)
-# nor bench.rst (the project's TCG benchmark logs): the project's own.
+# What a user of the kernel needs. Not kernels.rst (building out of tree),
+# bench.rst (the project's TCG benchmark logs) nor offline.rst (the
+# userspace tool, which the series does not carry): the project's own.
 for f in "$top"/Documentation/vmlayout/*.rst; do
 	case "$(basename "$f")" in
-	kernels.rst | bench.rst) ;;
+	kernels.rst | bench.rst | offline.rst) ;;
 	*) cp "$f" "$scratch/$docdir/" ;;
 	esac
 done
 edit "$docdir/index.rst" "
-s = s.replace('   bench\\n', '', 1)"
+s = s.replace('   bench\\n', '', 1).replace('   offline\\n', '', 1)"
 edit Documentation/arch/x86/x86_64/index.rst "
 s = s.replace('   fred\n', '   fred\n   vmlayout/index\n', 1)"
 commit "Documentation/x86/64: document vmlayout" \

@@ -166,8 +166,60 @@ reporter_check() {
 	[ -z "$bad" ] || sed 's/^/# /' "$tmp/report.err"
 }
 
+# snap_file SNAPSHOT FILE: the records of one file of a snapshot.
+snap_file() {
+	awk -v want="$2" '/^file name=/ { inside = ($2 == "name=" want); next }
+		/^end files=/ { inside = 0 } inside' "$1"
+}
+
+# offline_kernel FILE: the reference's ranges and its warn or error
+# findings (rule, severity, region, addresses, attributes), one per line.
+offline_kernel() {
+	grep -E '^range table=kernel |^finding table=kernel .*severity=(warn|error) ' "$1" |
+		sed -E 's/ reason=.*//; s/ owner=[a-z]+( cpu=[0-9]+)?//'
+}
+
+# offline_check WHEN [PATTERN]: `vmlayout check` on /proc/kcore, without
+# the module, agrees with the module's scan: the same ranges of the
+# reference and the same warn or error findings on it. Each try is module,
+# kcore, module: the kcore read agrees when it equals either module read,
+# so that churn between two reads (a vmalloc area freed in between) is told
+# apart from a disagreement; churn retries, at most 3 times. PATTERN: a
+# finding both must have.
+offline_check() {
+	if [ -z "$TOOL" ] || [ ! -r /proc/kcore ]; then
+		ktap_test_skip "vmlayout check on /proc/kcore $1: no vmlayout tool or no /proc/kcore"
+		return
+	fi
+	agree=0 tries=0
+	while [ $agree -eq 0 ] && [ $tries -lt 3 ]; do
+		tries=$((tries + 1))
+		echo 1 > "$DBG/rescan"
+		cat "$DBG/map" "$DBG/findings" > "$tmp/mod1"
+		"$TOOL" check -o "$tmp/offline.snap" 2> "$tmp/offline.err"
+		echo 1 > "$DBG/rescan"
+		cat "$DBG/map" "$DBG/findings" > "$tmp/mod2"
+		{ snap_file "$tmp/offline.snap" map; snap_file "$tmp/offline.snap" findings; } \
+			> "$tmp/off"
+		offline_kernel "$tmp/off" > "$tmp/off.k"
+		for m in mod1 mod2; do
+			offline_kernel "$tmp/$m" > "$tmp/$m.k"
+			cmp -s "$tmp/$m.k" "$tmp/off.k" && agree=1
+		done
+	done
+	ranges=$(grep -c '^range ' "$tmp/off.k")
+	found=1
+	[ -z "${2:-}" ] || { grep -q "^finding table=kernel $2" "$tmp/off" || found=0; }
+	[ $agree -eq 1 ] && [ "$ranges" -gt 0 ] && [ $found -eq 1 ] &&
+		grep -q '^origin source=kcore' "$tmp/offline.snap"
+	ktap_result $? "vmlayout check on /proc/kcore $1: the module's $ranges ranges and" \
+		"findings${2:+, $2 among them} (try $tries)"
+	[ $agree -eq 1 ] || { diff "$tmp/mod2.k" "$tmp/off.k" | head -n 20 | sed 's/^/# /'
+		sed 's/^/# /' "$tmp/offline.err"; }
+}
+
 ktap_print_header
-PLAN=61
+PLAN=63
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -654,12 +706,14 @@ plant_case() {
 	[ -n "$got" ]; ktap_result $? "plant $kind: finding $pattern${addr:+ at $addr}"
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
 	[ "$kind" != wx ] || reporter_check "with a W+X page planted"
+	[ "$kind" != wx ] || offline_check "with a W+X page planted" "$pattern"
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
 	! grep -q "^finding table=[a-z]* $pattern" "$DBG/findings"
 	ktap_result $? "plant $kind: gone after removal and rescan"
 }
 if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page planted" \
+	"vmlayout check on /proc/kcore with a W+X page planted" \
 	"plant wx: removed" "plant user: finding" "plant user: removed" "plant hole: finding" \
 	"plant hole: removed" "plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
 	"plant pti: removed" "selftest 'fault': vmalloc_sync_fault" \
@@ -738,7 +792,7 @@ elif [ -e "$PLANT" ]; then
 	echo 0 > $TR/events/vmlayout/vmalloc_sync_fault/enable
 else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
-	for n in $(seq 16); do ktap_result 1 "planted violations (no $PLANT)"; done
+	for n in $(seq 17); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
 # (The kernel's W+X check is not run while the W+X plant is live: it WARNs
 # with a stack trace, which this test treats as a failure.)
@@ -823,6 +877,14 @@ churn_cases() {
 skip_if "$LOCKED" "churn: rescans with forks, module loads and readers" \
 	"churn: the last audit's processes" "after the churn, a quiet rescan" || churn_cases
 reporter_check "after the churn"
+if [ -n "$LOCKED" ]; then
+	# Lockdown for confidentiality refuses /proc/kcore too: a clear error.
+	! "$TOOL" check -o "$tmp/offline.snap" 2> "$tmp/offline.err" &&
+		grep -q 'kcore' "$tmp/offline.err"
+	ktap_result $? "vmlayout check under lockdown: refused with an error naming /proc/kcore"
+else
+	offline_check "after the churn"
+fi
 
 if [ "$builtin" -eq 1 ]; then
 	ktap_test_skip "rmmod removes $DBG: built in"
