@@ -35,6 +35,7 @@ for step in $steps; do
 	selftests) "$here/run-selftests.sh" "$kdir" "$boots" ;;
 	kunit) "$here/run-kunit.sh" "$kdir" ;;
 	debug) "$here/run-debug.sh" "$kdir" ;;
+	dump) "$here/check-dump.sh" "$kdir" ;;
 	*) echo "check: $profile: unknown step '$step'" >&2; exit 2 ;;
 	esac
 done

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `vmlayout check --vmcore` on real crash dumps, on the host: boot the test
+# kernel, plant a W+X page with the kselftest's companion module, have QEMU
+# write the guest's memory (`dump-guest-memory`: an ELF dump with each
+# vCPU's registers), and check the dump here. The plant must be found with
+# its rule and region at the address the companion printed, and nothing
+# else may be a warn or error finding. One boot per paging mode: 5-level
+# with `-device vmcoreinfo` (the dump carries VMCOREINFO), 4-level without
+# (the bases come from CR3, CR4 and the tables: Documentation/vmlayout/offline.rst).
+#
+#   check-dump.sh KDIR
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+kdir=${1:?usage: check-dump.sh KDIR}
+bin=${VMLAYOUT_BIN:-${CARGO_TARGET_DIR:-$top/tools/vmlayout/target}/x86_64-unknown-linux-gnu/release/vmlayout}
+stage=$("$here/stage-guest.sh" "$kdir" | tail -n1)
+plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
+work=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-dump.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# monitor SOCKET COMMAND...: each HMP command in turn, each waited for.
+monitor() {
+	python3 - "$@" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(120)
+def prompt():
+    buf = b""
+    while not buf.endswith(b"(qemu) "):
+        chunk = s.recv(4096)
+        if not chunk:
+            raise SystemExit("monitor closed")
+        buf += chunk
+prompt()
+for cmd in sys.argv[2:]:
+    s.sendall(cmd.encode() + b"\n")
+    if cmd != "quit":
+        prompt()
+PY
+}
+
+# dump_case PAGING INFO: boot, plant, dump, check; INFO=1 adds
+# -device vmcoreinfo.
+dump_case() {
+	local paging=$1 info=$2 sock=$work/mon$1 signal=$work/signal$1 dump=$work/dump$1.elf
+	local args="-chardev socket,id=mon,path=$sock,server=on,wait=off -mon chardev=mon,mode=readline"
+	args="$args -serial file:$signal"
+	[ "$info" = 0 ] || args="$args -device vmcoreinfo"
+	: > "$signal"
+	# The guest plants, says where on its third serial port, and waits to
+	# be dumped (the host ends it with `quit` once the dump is written).
+	local cmd="insmod $plant plant=wx && dmesg | grep 'vmlayout_plant: wx at' | tail -n1 > /dev/ttyS2"
+	cmd="$cmd && sleep 600"
+	VM_QEMU_ARGS=$args "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -m 1G \
+		-M "$stage/modules" -f "$stage/kselftest" -t 900 -- "$cmd" > "$work/vm$paging.log" 2>&1 &
+	local vm=$! waited=0
+	while ! grep -q 'wx at' "$signal" && [ $waited -lt 1200 ] && kill -0 $vm 2>/dev/null; do
+		sleep 0.1; waited=$((waited + 1))
+	done
+	local addr
+	addr=$(sed -n 's/.*vmlayout_plant: wx at \(0x[0-9a-f]*\).*/\1/p' "$signal")
+	if [ -z "$addr" ]; then
+		echo "FAIL: dump $paging-level: the guest did not plant"; cat "$work/vm$paging.log"
+		kill $vm 2>/dev/null; return 1
+	fi
+	local t0=$SECONDS
+	monitor "$sock" "dump-guest-memory $dump" quit
+	wait $vm || true
+	local dump_s=$((SECONDS - t0)) st=0 t1=$SECONDS
+	"$bin" check --vmcore "$dump" -o "$work/dump$paging.snap" 2> "$work/check.err" || st=$?
+	local check_s=$((SECONDS - t1))
+	local want
+	want=$(printf '0x%016x' "$addr")
+	local plant_found bad
+	plant_found=$(grep -c "^finding table=kernel id=wx severity=error region=vmalloc .* start=$want " \
+		"$work/dump$paging.snap" || true)
+	bad=$(grep -E '^finding .* severity=(warn|error) ' "$work/dump$paging.snap" |
+		grep -v " start=$want " || true)
+	echo "dump $paging-level (vmcoreinfo=$info): $(stat -c %s "$dump") bytes, written in ${dump_s}s," \
+		"checked in ${check_s}s (exit $st)"
+	grep -E '^(origin|base|unchecked) ' "$work/dump$paging.snap" | sed 's/^/  /'
+	grep '^scope ' "$work/dump$paging.snap" | sed 's/^/  /'
+	if [ "$plant_found" != 1 ] || [ -n "$bad" ] || [ "$st" != 2 ]; then
+		echo "FAIL: dump $paging-level: plant at $want found $plant_found times, exit $st (want 2)"
+		echo "$bad" | head -n 10
+		cat "$work/check.err"
+		return 1
+	fi
+	echo "ok: dump $paging-level: the W+X plant at $want found (wx, vmalloc), nothing else"
+}
+
+fail=0
+dump_case 5 1 || fail=1
+dump_case 4 0 || fail=1
+rm -f "$work"/dump*.elf
+exit $fail
