@@ -13,14 +13,15 @@ use std::path::Path;
 
 use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
 use vmlayout_core::check::{
-    audit_top, check_walked, kernel_image, walk_reference, FindingList, Findings, Target, Walked,
+    audit_top, check_ranges, check_walked, kernel_image, text_of, walk_reference, FindingList,
+    Findings, Target, Walked,
 };
 use vmlayout_core::layout::{Live, PUD_SIZE, START_KERNEL_MAP};
 use vmlayout_core::map::{DocMap, Paging, RegionId};
 use vmlayout_core::pte::{Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::record::header;
 use vmlayout_core::report::{self, Checked, Origin, Scope};
-use vmlayout_core::rules::{Finding, LiveMap, Owner};
+use vmlayout_core::rules::{Finding, LiveMap, Owner, Rule, TableKind, Tally, TextAliases};
 use vmlayout_core::walk::{Range, Scratch, Walk};
 
 use crate::docs::Docs;
@@ -227,7 +228,18 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
         cpu_entry_area0: in_row(RegionId::CpuEntryArea)
             .unwrap_or_else(|| row_start(RegionId::CpuEntryArea)),
         fixaddr_start: row_start(RegionId::Fixmap),
-        kasan: in_row(RegionId::KasanShadow).is_some(),
+        kasan: f.kasan.unwrap_or_else(|| {
+            let own = [
+                (direct.0, RegionId::DirectMap),
+                (vmalloc.0, RegionId::Vmalloc),
+                (vmemmap.0, RegionId::Vmemmap),
+            ];
+            shadow_mapped(
+                doc,
+                ranges,
+                &own.map(|(base, id)| (base, base + row_size(id))),
+            )
+        }),
         randomize_memory: f.config.get("CONFIG_RANDOMIZE_MEMORY").map_or(
             direct.0
                 != doc
@@ -253,6 +265,21 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
     (live, sources)
 }
 
+/// Whether anything is mapped in the KASAN shadow's documented window
+/// outside the randomized regions' extents (`own`, which 5-level KASLR may
+/// place inside that window): a kernel with KASAN, when nothing says.
+fn shadow_mapped(doc: &DocMap<'_>, ranges: &[Range], own: &[(u64, u64)]) -> bool {
+    let Some(i) = doc.index_of(RegionId::KasanShadow) else {
+        return false;
+    };
+    let (first, last) = (doc.start_of(i), doc.regions[i].end);
+    let from = ranges.partition_point(|r| r.last < first);
+    ranges[from..]
+        .iter()
+        .take_while(|r| r.start <= last)
+        .any(|r| !own.iter().any(|&(a, b)| a <= r.start && r.start < b))
+}
+
 fn parse_num(v: &str) -> Option<u64> {
     match v.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16).ok(),
@@ -269,6 +296,8 @@ struct Result_ {
     rechecked: (u64, u64),
     cpus_checked: u32,
     pages: u64,
+    /// The user-mode (PTI) table's ranges, or why it was not checked.
+    user: Result<Vec<Range>, &'static str>,
 }
 
 /// Check `input`: a snapshot of what the module would show.
@@ -330,6 +359,13 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
     )
     .map_err(|_| "out of memory".to_string())?;
     let cpus_checked = audit_cpus((&walk, &live), &map, &f, (&top, &mut src), &mut findings);
+    let text = text_of(&map, &ranges.0);
+    let user = check_user_table(
+        (&walk, &map, &text),
+        &f,
+        (reference, &mut src),
+        &mut findings,
+    );
     let result = Result_ {
         ranges: ranges.0,
         findings,
@@ -338,9 +374,77 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
         rechecked,
         cpus_checked,
         pages: src.pages,
+        user,
     };
     let files = write_files(origin, doc, docs, (&live, &sources), &f, reference, &result);
     snapshot(path, origin, &f, files)
+}
+
+/// With PTI, a top-level table's user-mode copy is the page after it.
+const USER_TABLE_OFFSET: u64 = 4096;
+
+/// The reference's user-mode (PTI) table, kernel half: walked and held to
+/// what PTI clones for user mode, as the module holds it. Each possible
+/// CPU's TSS page is mapped there too, in the direct map: told apart only
+/// where kallsyms names them. Returns the table's ranges, or why it was
+/// not checked.
+fn check_user_table(
+    (walk, map, text): (&Walk, &LiveMap<'_>, &TextAliases),
+    f: &Facts,
+    (reference, src): (u64, &mut PhysTables<'_>),
+    findings: &mut Findings<FindingVec>,
+) -> Result<Vec<Range>, &'static str> {
+    match &f.pti {
+        Some((true, _)) => {}
+        Some((false, _)) => {
+            return Err("page-table isolation is off: there are no user-mode tables")
+        }
+        None => {
+            return Err(
+                "whether page-table isolation is on is not known offline (no /proc/cpuinfo)",
+            )
+        }
+    }
+    let Some(tss) = &f.tss_pages else {
+        return Err("the per-CPU TSS pages PTI maps cannot be told from a leak without kallsyms");
+    };
+    let phys = reference + USER_TABLE_OFFSET;
+    let mut table: Box<Table> = Box::new([0; ENTRIES]);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let (mut ranges, mut cleared) = (List::default(), List::default());
+    walk_reference(
+        walk,
+        phys,
+        src,
+        (&mut table, &mut scratch),
+        (&mut ranges, &mut cleared),
+    )
+    .map_err(|_| "the user-mode table after the reference is not in the file")?;
+    let mut mapped = vec![[0u64; 3]; map.doc().regions.len()];
+    let mut keep = Vec::new();
+    let mut push = |x| {
+        keep.push(x);
+        Ok(())
+    };
+    let (kind, mut tally) = (TableKind::User, Tally::default());
+    let _ = check_ranges(
+        map,
+        text,
+        kind,
+        &ranges.0,
+        &mut mapped,
+        &mut tally,
+        &mut push,
+    );
+    for mut x in keep {
+        let tss_page =
+            x.rule == Rule::PtiLeak && x.range.size() == 4096 && tss.contains(&x.range.start);
+        if !tss_page {
+            x.owner = Owner::UserTable;
+            let _ = findings.push(x);
+        }
+    }
+    Ok(ranges.0)
 }
 
 /// Each CPU's active table (its CR3) against the reference: returns how
@@ -389,10 +493,11 @@ fn write_files(
     let map = LiveMap::new(doc, live);
     let maps = || docs.maps(live.paging);
     let mut s = String::new();
-    let _ = write_summary(&mut s, origin, live, sources, f, maps());
+    let _ = write_summary(&mut s, origin, (live, sources), (f, r), maps());
     files.insert("summary", s);
     let mut s = String::new();
-    let mapped = |row: usize| report::mapped_bytes(&map, &r.mapped, std::iter::empty(), row);
+    let user = r.user.as_ref().map_or(&[][..], |u| &u[..]);
+    let mapped = |row: usize| report::mapped_bytes(&map, &r.mapped, std::iter::once(user), row);
     let _ = header(&mut s, "layout")
         .and_then(|()| report::write_layout(&mut s, live, maps(), doc.name, &mapped));
     files.insert("layout", s);
@@ -408,7 +513,7 @@ fn write_files(
         rechecked: r.rechecked.0,
         settled: r.rechecked.1,
         reference,
-        other_tables: 0,
+        other_tables: usize::from(r.user.is_ok()),
     };
     let mut s = String::new();
     let tally = &r.findings.tally;
@@ -425,9 +530,8 @@ fn write_files(
 fn write_summary<'a>(
     s: &mut String,
     origin: Origin,
-    live: &Live,
-    sources: &[String; 7],
-    f: &Facts,
+    (live, sources): (&Live, &[String; 7]),
+    (f, r): (&Facts, &Result_),
     maps: impl Iterator<Item = &'a DocMap<'a>>,
 ) -> std::fmt::Result {
     header(s, "summary")?;
@@ -440,18 +544,20 @@ fn write_summary<'a>(
     let pti = f.pti.as_ref().is_some_and(|p| p.0);
     report::write_pti(s, pti)?;
     report::write_maps(s, maps)?;
-    for (what, reason) in unchecked(origin, f) {
+    for (what, reason) in unchecked(origin, f, r) {
         report::write_unchecked(s, what, reason)?;
     }
     Ok(())
 }
 
 /// What an offline check cannot see, and why.
-fn unchecked(origin: Origin, f: &Facts) -> Vec<(&'static str, &'static str)> {
+fn unchecked(origin: Origin, f: &Facts, r: &Result_) -> Vec<(&'static str, &'static str)> {
     let mut out = vec![
         ("mm-tables", "each process's top-level table: finding the processes needs the layout of struct task_struct, which neither kcore nor a dump describes"),
-        ("user-tables", "the user-mode (PTI) tables: not walked offline yet"),
     ];
+    if let Err(why) = r.user {
+        out.push(("user-tables", why));
+    }
     if f.cpus.is_empty() {
         out.push(match origin {
             Origin::Kcore => ("cpu-tables", "another CPU's live CR3: /proc/kcore holds memory, not registers"),

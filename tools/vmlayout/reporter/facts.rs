@@ -53,6 +53,11 @@ pub struct Facts {
     pub pti: Sourced<bool>,
     /// Kernel options read (`/proc/config.gz`).
     pub config: BTreeMap<String, String>,
+    /// Whether the kernel has KASAN, if known (`kasan_init` in kallsyms).
+    pub kasan: Option<bool>,
+    /// Each possible CPU's TSS page, which PTI maps into the user-mode
+    /// tables; `None` when it cannot be known (no kallsyms).
+    pub tss_pages: Option<Vec<u64>>,
 }
 
 /// `KEY=VALUE` lines of a VMCOREINFO note.
@@ -100,7 +105,7 @@ pub fn from_vmcoreinfo(info: &BTreeMap<String, String>, facts: &mut Facts) {
 /// The symbols of `/proc/kallsyms` a check reads, with their addresses
 /// (all zero when `kptr_restrict` hides them: then none).
 pub fn kallsyms(text: &str) -> BTreeMap<String, u64> {
-    const WANTED: [&str; 7] = [
+    const WANTED: [&str; 10] = [
         "init_top_pgt",
         "page_offset_base",
         "vmalloc_base",
@@ -108,6 +113,9 @@ pub fn kallsyms(text: &str) -> BTreeMap<String, u64> {
         "phys_base",
         "pgdir_shift",
         "_text",
+        "kasan_init",
+        "cpu_tss_rw",
+        "__per_cpu_offset",
     ];
     let mut out = BTreeMap::new();
     for line in text.lines() {
@@ -138,6 +146,10 @@ pub fn from_kallsyms(core: &Core, syms: &BTreeMap<String, u64>, facts: &mut Fact
     fill(&mut facts.vmalloc_base, "vmalloc_base");
     fill(&mut facts.vmemmap_base, "vmemmap_base");
     fill(&mut facts.phys_base, "phys_base");
+    if !syms.is_empty() {
+        facts.kasan = Some(syms.contains_key("kasan_init"));
+        facts.tss_pages = tss_pages(core, syms);
+    }
     if facts.paging.is_none() {
         // pgdir_shift is an unsigned int: 48 with 5-level paging.
         if let Some(shift) = var("pgdir_shift") {
@@ -155,6 +167,24 @@ pub fn from_kallsyms(core: &Core, syms: &BTreeMap<String, u64>, facts: &mut Fact
         let phys = top.wrapping_sub(START_KERNEL_MAP).wrapping_add(*pb);
         facts.reference = Some((phys, src("init_top_pgt")));
     }
+}
+
+/// `&per_cpu(cpu_tss_rw, cpu)` for each possible CPU
+/// (`/sys/devices/system/cpu/possible`): the symbol plus the CPU's
+/// `__per_cpu_offset`, read through kcore.
+fn tss_pages(core: &Core, syms: &BTreeMap<String, u64>) -> Option<Vec<u64>> {
+    let (tss, offsets) = (syms.get("cpu_tss_rw")?, syms.get("__per_cpu_offset")?);
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok()?;
+    let mut pages = Vec::new();
+    for part in possible.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
+        for cpu in a..=b.min(a + 8191) {
+            let offset = core.virt_u64(offsets.checked_add(cpu * 8)?)?;
+            pages.push(tss.wrapping_add(offset));
+        }
+    }
+    Some(pages)
 }
 
 /// System RAM from `/proc/iomem`: its top-level `System RAM` lines
@@ -259,9 +289,12 @@ pub fn running_config() -> BTreeMap<String, String> {
     out
 }
 
-/// Whether PTI is on, from sysfs's Meltdown line.
+/// Whether PTI is on, from the `pti` CPU flag (sysfs's Meltdown line says
+/// "Not affected" on a CPU without the bug even when `pti=on` forces PTI).
 pub fn running_pti() -> Sourced<bool> {
-    let path = "/sys/devices/system/cpu/vulnerabilities/meltdown";
+    let path = "/proc/cpuinfo";
     let text = std::fs::read_to_string(path).ok()?;
-    Some((text.contains("PTI"), path.to_string()))
+    let flags = text.lines().find(|l| l.starts_with("flags"))?;
+    let on = flags.split_whitespace().any(|f| f == "pti");
+    Some((on, format!("the pti flag in {path}")))
 }
