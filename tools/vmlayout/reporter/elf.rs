@@ -14,6 +14,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use vmlayout_core::layout::START_KERNEL_MAP;
 use vmlayout_core::pte::Table;
 use vmlayout_core::walk::{TableReader, TableSource};
 
@@ -229,17 +230,24 @@ impl Core {
     }
 
     /// Read `buf.len()` bytes of memory at `addr`, found by `key` (the
-    /// segments' physical or virtual addresses): `false` if a byte of it
-    /// is in no segment or cannot be read.
-    fn read_by(&self, addr: u64, buf: &mut [u8], key: fn(&Segment) -> u64) -> bool {
+    /// segments' physical or virtual addresses) among the segments `pick`
+    /// takes: `false` if a byte of it is in none of them or cannot be read.
+    fn read_by(
+        &self,
+        addr: u64,
+        buf: &mut [u8],
+        key: fn(&Segment) -> u64,
+        pick: impl Fn(&Segment) -> bool,
+    ) -> bool {
         let len = buf.len() as u64;
-        let Some(seg) = self.segments.iter().find(|s| {
+        let holds = |s: &&Segment| {
             let start = key(s);
             start != u64::MAX
                 && addr >= start
                 && addr - start < s.memsz
                 && s.memsz - (addr - start) >= len
-        }) else {
+        };
+        let Some(seg) = self.segments.iter().filter(|s| pick(s)).find(holds) else {
             return false;
         };
         let within = addr - key(seg);
@@ -249,18 +257,21 @@ impl Core {
         file_part.is_empty() || self.read_exact_at(file_part, seg.offset + within).is_ok()
     }
 
-    /// Read memory at physical address `paddr`.
+    /// Read memory at physical address `paddr`. kcore gives the kernel
+    /// image's memory twice, by its direct-map alias (a RAM segment) and by
+    /// its high mapping (the text segment, `p_paddr = __pa_symbol()`): the
+    /// direct map is read first, since the image's freed parts are unmapped
+    /// from the high mapping (PTI) while their pages live on, page tables
+    /// among them, and kcore reads an unmapped page as zeros.
     pub fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> bool {
-        self.read_by(paddr, buf, |s| s.paddr)
+        let by_paddr = |s: &Segment| s.paddr;
+        self.read_by(paddr, buf, by_paddr, |s| s.vaddr < START_KERNEL_MAP)
+            || self.read_by(paddr, buf, by_paddr, |s| s.vaddr >= START_KERNEL_MAP)
     }
 
     /// Read memory at virtual address `vaddr` (segments with one).
     pub fn read_virt(&self, vaddr: u64, buf: &mut [u8]) -> bool {
-        self.read_by(
-            vaddr,
-            buf,
-            |s| if s.vaddr == 0 { u64::MAX } else { s.vaddr },
-        )
+        self.read_by(vaddr, buf, |s| s.vaddr, |s| s.vaddr != 0)
     }
 
     /// The u64 at virtual address `vaddr`.

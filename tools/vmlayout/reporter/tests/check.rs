@@ -147,6 +147,15 @@ fn vmcoreinfo(top: u64) -> String {
 /// The dump's bytes: ELF header, a note and a load program header, the
 /// notes, then memory (only the table pages are non-zero).
 fn dump(m: &Memory, info: bool, cr3s: &[u64]) -> Vec<u8> {
+    dump_with(m, info, cr3s, false)
+}
+
+/// [`dump`], or with `alias` laid out as kcore lays out memory: first a
+/// segment of the kernel image's high mapping whose physical addresses
+/// are the table pages' but whose bytes are zeros (kcore reads a page the
+/// high mapping no longer maps as zeros), then RAM by its direct-map
+/// addresses.
+fn dump_with(m: &Memory, info: bool, cr3s: &[u64], alias: bool) -> Vec<u8> {
     let mut notes = Vec::new();
     if info {
         note(&mut notes, "VMCOREINFO", 0, vmcoreinfo(m.top).as_bytes());
@@ -155,7 +164,9 @@ fn dump(m: &Memory, info: bool, cr3s: &[u64]) -> Vec<u8> {
         note(&mut notes, "CORE", 1, &[0; 336]);
         note(&mut notes, "QEMU", 0, &qemu_cpu(cr3, 0x6f0));
     }
-    let data = (64 + 2 * 56 + notes.len() as u64).div_ceil(4096) * 4096;
+    let phnum: u16 = if alias { 3 } else { 2 };
+    let headers = 64 + 56 * u64::from(phnum);
+    let data = (headers + notes.len() as u64).div_ceil(4096) * 4096;
     let mut out = vec![0u8; 64];
     out[..4].copy_from_slice(b"\x7fELF");
     out[4] = 2;
@@ -166,14 +177,28 @@ fn dump(m: &Memory, info: bool, cr3s: &[u64]) -> Vec<u8> {
     out[32..40].copy_from_slice(&64u64.to_le_bytes());
     out[52..54].copy_from_slice(&64u16.to_le_bytes());
     out[54..56].copy_from_slice(&56u16.to_le_bytes());
-    out[56..58].copy_from_slice(&2u16.to_le_bytes());
-    let phdr = |out: &mut Vec<u8>, kind: u32, off: u64, paddr: u64, size: u64| {
-        for w in [u64::from(kind) | (4 << 32), off, 0, paddr, size, size, 0] {
+    out[56..58].copy_from_slice(&phnum.to_le_bytes());
+    let phdr = |out: &mut Vec<u8>, kind: u32, off: u64, (vaddr, paddr): (u64, u64), size: u64| {
+        for w in [
+            u64::from(kind) | (4 << 32),
+            off,
+            vaddr,
+            paddr,
+            size,
+            size,
+            0,
+        ] {
             out.extend_from_slice(&w.to_le_bytes());
         }
     };
-    phdr(&mut out, 4, 64 + 2 * 56, 0, notes.len() as u64);
-    phdr(&mut out, 1, data, 0, RAM);
+    phdr(&mut out, 4, headers, (0, 0), notes.len() as u64);
+    if alias {
+        // Zeros: 8 MiB of the memory holds nothing.
+        phdr(&mut out, 1, data + 8 * MIB, (TEXT, MIB), MIB);
+        phdr(&mut out, 1, data, (DIRECT, 0), RAM);
+    } else {
+        phdr(&mut out, 1, data, (0, 0), RAM);
+    }
     out.extend_from_slice(&notes);
     out.resize(data as usize, 0);
     let last = m.pages.keys().last().copied().unwrap_or(0) + 4096;
@@ -316,6 +341,22 @@ fn missing_ram_is_an_error_finding() {
         .find(|f| f.id == "ram-missing")
         .unwrap();
     assert_eq!((missing.start, missing.size), (DIRECT + 60 * MIB, 2 * MIB));
+}
+
+#[test]
+fn physical_reads_prefer_the_direct_map_to_the_image_alias() {
+    let m = kernel();
+    let path = write("alias", &dump_with(&m, true, &[m.top], true), true);
+    let layout = run(&path).unwrap();
+    assert_eq!(bad(&layout), vec![]);
+    // page_offset_base from the RAM segment's addresses, not the tables.
+    let base = layout
+        .bases
+        .iter()
+        .find(|b| b.name == "page_offset_base")
+        .unwrap();
+    assert_eq!(base.value, DIRECT);
+    assert!(base.source.contains("segments"), "{}", base.source);
 }
 
 #[test]
