@@ -111,7 +111,7 @@ pub fn text_of(map: &LiveMap<'_>, ranges: &[Range]) -> TextAliases {
 /// is 2 MiB aligned and nothing else is mapped there); `(0, 0)` if none.
 pub fn kernel_image(ranges: &[Range], image_size: u64) -> (u64, u64) {
     const BLOCK: u64 = 1 << 21;
-    let end = START_KERNEL_MAP + (image_size - 1);
+    let end = START_KERNEL_MAP.saturating_add(image_size.saturating_sub(1));
     let from = ranges.partition_point(|r| r.last < START_KERNEL_MAP);
     let mut image = ranges[from..].iter().take_while(|r| r.start <= end);
     let Some(first) = image.next() else {

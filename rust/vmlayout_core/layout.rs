@@ -82,14 +82,16 @@ pub struct Live {
 
 impl Live {
     /// The kernel text slide, as the kernel prints it ("Kernel Offset").
+    /// (Wrapping, here and below: offline, the values come from a dump,
+    /// which may be corrupted.)
     pub const fn text_slide(&self) -> u64 {
         self.text_start
-            .wrapping_sub(START_KERNEL_MAP + self.physical_start)
+            .wrapping_sub(START_KERNEL_MAP.wrapping_add(self.physical_start))
     }
 
     /// `MODULES_VADDR`.
     pub const fn modules_vaddr(&self) -> u64 {
-        START_KERNEL_MAP + self.kernel_image_size
+        START_KERNEL_MAP.wrapping_add(self.kernel_image_size)
     }
 
     /// `LDT_BASE_ADDR`.

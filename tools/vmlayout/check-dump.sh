@@ -96,5 +96,7 @@ dump_case() {
 fail=0
 dump_case 5 1 || fail=1
 dump_case 4 0 || fail=1
+# DUMP_DIR: keep the dumps and their snapshots there.
+[ -z "${DUMP_DIR:-}" ] || { mkdir -p "$DUMP_DIR" && mv "$work"/dump* "$DUMP_DIR/"; }
 rm -f "$work"/dump*.elf
 exit $fail

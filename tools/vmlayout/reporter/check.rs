@@ -102,6 +102,11 @@ fn gather(core: &Core, input: Input<'_>) -> Facts {
     if f.ram.is_empty() {
         f.ram = facts::segment_ram(core);
         f.ram_source = "the file's memory segments".into();
+        // kdump's segments are System RAM (kexec-tools takes them from
+        // iomem); QEMU's are every RAM block of the machine.
+        if core.note("QEMU").is_some() {
+            f.ram_unknown = Some("System RAM against the direct map: a QEMU dump holds every memory block of the machine (firmware's and the framebuffer's too), not which of it is System RAM");
+        }
     }
     if f.page_offset_base.is_none() {
         f.page_offset_base = facts::segment_page_offset(core).map(|b| {
@@ -121,11 +126,11 @@ const CR4_LA57: u64 = 1 << 12;
 /// not give: the paging mode and a top-level table whose kernel half is
 /// the reference's.
 fn from_cpus(core: &Core, f: &mut Facts) {
-    let cpus = facts::qemu_cpus(core);
-    for (i, &(cr3, _)) in cpus.iter().enumerate() {
-        f.cpus.push((i as u32, cr3));
+    let cpus = facts::qemu_cpus(core, PHYS_ADDR_MASK);
+    for (i, &(table, _)) in cpus.iter().enumerate() {
+        f.cpus.push((i as u32, table));
     }
-    if let Some(&(cr3, cr4)) = cpus.first() {
+    if let Some(&(table, cr4)) = cpus.first() {
         if f.paging.is_none() {
             let paging = if cr4 & CR4_LA57 != 0 {
                 Paging::Five
@@ -135,8 +140,6 @@ fn from_cpus(core: &Core, f: &mut Facts) {
             f.paging = Some((paging, "CPU 0's CR4.LA57 (QEMU note)".into()));
         }
         if f.reference.is_none() {
-            // With PTI a user-mode CR3 is the kernel table's page + 4096.
-            let table = cr3 & PHYS_ADDR_MASK & !(1 << 12);
             f.reference = Some((table, "CPU 0's CR3 (QEMU note; no VMCOREINFO)".into()));
         }
     }
@@ -187,12 +190,20 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
         &mut f.page_offset_base,
         inferred(ranges, half, "page_offset_base"),
     );
-    let after_direct = direct.0 + row_size(RegionId::DirectMap);
+    // KASLR sizes the direct map by RAM (plus padding), not by the
+    // document: vmalloc's area is the first mapping past RAM's end.
+    let ram_end = f
+        .ram
+        .iter()
+        .map(|r| r.1.saturating_add(1))
+        .max()
+        .unwrap_or(0);
+    let after_direct = direct.0.saturating_add(ram_end);
     let vmalloc = take(
         &mut f.vmalloc_base,
         inferred(ranges, after_direct, "vmalloc_base"),
     );
-    let after_vmalloc = vmalloc.0 + row_size(RegionId::Vmalloc);
+    let after_vmalloc = vmalloc.0.saturating_add(row_size(RegionId::Vmalloc));
     let vmemmap = take(
         &mut f.vmemmap_base,
         inferred(ranges, after_vmalloc, "vmemmap_base"),
@@ -222,7 +233,12 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
         physical_start,
         physical_align: config("CONFIG_PHYSICAL_ALIGN").unwrap_or(0x20_0000),
         kernel_image_size: image_size,
-        ram_end: f.ram.iter().map(|r| r.1 + 1).max().unwrap_or(0),
+        ram_end: f
+            .ram
+            .iter()
+            .map(|r| r.1.saturating_add(1))
+            .max()
+            .unwrap_or(0),
         // Neither is readable offline: CPU 0's area is the first mapped in
         // the region, FIXADDR_START the documented start.
         cpu_entry_area0: in_row(RegionId::CpuEntryArea)
@@ -237,7 +253,7 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
             shadow_mapped(
                 doc,
                 ranges,
-                &own.map(|(base, id)| (base, base + row_size(id))),
+                &own.map(|(base, id)| (base, base.saturating_add(row_size(id)))),
             )
         }),
         randomize_memory: f.config.get("CONFIG_RANDOMIZE_MEMORY").map_or(
@@ -341,7 +357,7 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
         map: &map,
         reference,
         page_offset_base: live.page_offset_base,
-        ram: &f.ram,
+        ram: if f.ram_unknown.is_some() { &[] } else { &f.ram },
     };
     let walked = Walked {
         ranges: &ranges.0,
@@ -408,7 +424,7 @@ fn check_user_table(
     let Some(tss) = &f.tss_pages else {
         return Err("the per-CPU TSS pages PTI maps cannot be told from a leak without kallsyms");
     };
-    let phys = reference + USER_TABLE_OFFSET;
+    let phys = reference.wrapping_add(USER_TABLE_OFFSET);
     let mut table: Box<Table> = Box::new([0; ENTRIES]);
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let (mut ranges, mut cleared) = (List::default(), List::default());
@@ -460,7 +476,7 @@ fn audit_cpus(
     let mut copy: Box<Table> = Box::new([0; ENTRIES]);
     let mut checked = 0;
     for &(cpu, cr3) in &f.cpus {
-        let table = cr3 & walk.phys_mask & !(1 << 12);
+        let table = cr3 & walk.phys_mask;
         let owner = Owner::Cpu(cpu);
         let mut emit = |x| findings.push(x);
         let pair = (&mut *src, &mut *copy);
@@ -507,7 +523,11 @@ fn write_files(
     files.insert("map", s);
     let scope = Scope {
         ranges: r.ranges.len(),
-        ram_ranges: f.ram.len(),
+        ram_ranges: if f.ram_unknown.is_some() {
+            0
+        } else {
+            f.ram.len()
+        },
         cpus_checked: r.cpus_checked,
         mms_checked: 0,
         rechecked: r.rechecked.0,
@@ -557,6 +577,9 @@ fn unchecked(origin: Origin, f: &Facts, r: &Result_) -> Vec<(&'static str, &'sta
     ];
     if let Err(why) = r.user {
         out.push(("user-tables", why));
+    }
+    if let Some(why) = f.ram_unknown {
+        out.push(("system-ram", why));
     }
     if f.cpus.is_empty() {
         out.push(match origin {

@@ -47,6 +47,10 @@ pub struct Facts {
     pub ram: Vec<(u64, u64)>,
     /// Where `ram` was read.
     pub ram_source: String,
+    /// Why `ram` is not System RAM, when it is not (a QEMU dump's segments
+    /// are every memory block of the machine): then it is not held against
+    /// the direct map.
+    pub ram_unknown: Option<&'static str>,
     /// Each CPU's CR3 (QEMU dumps).
     pub cpus: Vec<(u32, u64)>,
     /// Whether PTI is on, if known, and how it is known.
@@ -221,7 +225,7 @@ pub fn segment_ram(core: &Core) -> Vec<(u64, u64)> {
         .segments
         .iter()
         .filter(|s| s.paddr != u64::MAX && s.memsz > 0 && s.vaddr < START_KERNEL_MAP)
-        .map(|s| (s.paddr, s.paddr + (s.memsz - 1)))
+        .map(|s| (s.paddr, s.paddr.saturating_add(s.memsz - 1)))
         .collect();
     ram.sort_unstable();
     let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -248,14 +252,24 @@ pub fn segment_page_offset(core: &Core) -> Option<u64> {
 /// version, size, 18 registers, 10 segments of 24 bytes, then CR0..CR4.
 const QEMU_CR_OFFSET: usize = 8 + 18 * 8 + 10 * 24;
 
-/// Each vCPU's CR3 and CR4 from QEMU's notes, in vCPU order.
-pub fn qemu_cpus(core: &Core) -> Vec<(u64, u64)> {
+/// Where the CS selector is in QEMU's note.
+const QEMU_CS_OFFSET: usize = 8 + 18 * 8;
+
+/// Each vCPU's top-level table and CR4 from QEMU's notes, in vCPU order.
+/// A vCPU stopped in user mode under PTI has the user-mode copy in CR3
+/// (the kernel's table + 4096): its kernel table is the page before. In
+/// kernel mode CR3 is the kernel's table as it is (without PTI, bit 12 is
+/// an address bit like the others).
+pub fn qemu_cpus(core: &Core, phys_mask: u64) -> Vec<(u64, u64)> {
     core.notes
         .iter()
         .filter(|n| n.name == "QEMU" && n.desc.len() >= QEMU_CR_OFFSET + 40)
         .map(|n| {
             let cr = |i: usize| u64_at(&n.desc, QEMU_CR_OFFSET + 8 * i);
-            (cr(3), cr(4))
+            let user_mode = n.desc[QEMU_CS_OFFSET] & 3 == 3;
+            let table = cr(3) & phys_mask;
+            let table = if user_mode { table & !(1 << 12) } else { table };
+            (table, cr(4))
         })
         .collect()
 }

@@ -213,7 +213,7 @@ offline_check() {
 	[ $agree -eq 1 ] && [ "$ranges" -gt 0 ] && [ $found -eq 1 ] &&
 		grep -q '^origin source=kcore' "$tmp/offline.snap"
 	ktap_result $? "vmlayout check on /proc/kcore $1: the module's $ranges ranges and" \
-		"findings${2:+, $2 among them} (try $tries)"
+		"findings${2:+, the planted one among them} (try $tries)"
 	[ $agree -eq 1 ] || { diff "$tmp/mod2.k" "$tmp/off.k" | head -n 20 | sed 's/^/# /'
 		sed 's/^/# /' "$tmp/offline.err"; }
 }

@@ -123,8 +123,11 @@ fn note(out: &mut Vec<u8>, name: &str, kind: u32, desc: &[u8]) {
     pad(out);
 }
 
-/// QEMU's `QEMUCPUState` with only CR3 and CR4 set.
+/// QEMU's `QEMUCPUState` with only CR3 and CR4 set, in kernel mode; a
+/// CR3 with bit 0 set stands for a vCPU in user mode (CS RPL 3) with that
+/// CR3 less the bit.
 fn qemu_cpu(cr3: u64, cr4: u64) -> Vec<u8> {
+    let (cr3, user) = (cr3 & !1, cr3 & 1 == 1);
     let mut d = vec![0u8; 8 + 18 * 8 + 10 * 24 + 5 * 8 + 8];
     d[0..4].copy_from_slice(&1u32.to_le_bytes());
     let len = d.len() as u32;
@@ -132,6 +135,8 @@ fn qemu_cpu(cr3: u64, cr4: u64) -> Vec<u8> {
     let cr = 8 + 18 * 8 + 10 * 24;
     d[cr + 24..cr + 32].copy_from_slice(&cr3.to_le_bytes());
     d[cr + 32..cr + 40].copy_from_slice(&cr4.to_le_bytes());
+    let cs = 8 + 18 * 8;
+    d[cs] = if user { 0x33 } else { 0x10 };
     d
 }
 
@@ -156,9 +161,23 @@ fn dump(m: &Memory, info: bool, cr3s: &[u64]) -> Vec<u8> {
 /// high mapping no longer maps as zeros), then RAM by its direct-map
 /// addresses.
 fn dump_with(m: &Memory, info: bool, cr3s: &[u64], alias: bool) -> Vec<u8> {
+    let text = if info {
+        vmcoreinfo(m.top)
+    } else {
+        String::new()
+    };
+    dump_notes(m, &text, cr3s, alias)
+}
+
+/// [`dump`] with `info` as its VMCOREINFO note.
+fn dump_info(m: &Memory, info: &str, cr3s: &[u64]) -> Vec<u8> {
+    dump_notes(m, info, cr3s, false)
+}
+
+fn dump_notes(m: &Memory, info: &str, cr3s: &[u64], alias: bool) -> Vec<u8> {
     let mut notes = Vec::new();
-    if info {
-        note(&mut notes, "VMCOREINFO", 0, vmcoreinfo(m.top).as_bytes());
+    if !info.is_empty() {
+        note(&mut notes, "VMCOREINFO", 0, info.as_bytes());
     }
     for &cr3 in cr3s {
         note(&mut notes, "CORE", 1, &[0; 336]);
@@ -260,7 +279,12 @@ fn a_clean_dump_has_no_findings_and_shows_it_looked() {
     assert!(wrong.is_empty(), "{wrong:?}");
     let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
     assert_eq!(scope["cpus_checked"], "2");
-    assert_eq!(scope["ram_ranges"], "1");
+    // A QEMU dump holds every memory block, not which is System RAM.
+    assert_eq!(scope["ram_ranges"], "0");
+    assert!(layout
+        .tables
+        .iter()
+        .any(|t| t.contains("unchecked what=system-ram")));
     // 32 direct-map blocks coalesce to 3 ranges (around the read-only
     // alias of text), text and data, the vmalloc pages, vmemmap.
     assert_eq!(scope["ranges"], "7", "{:?}", layout.ranges.len());
@@ -312,6 +336,28 @@ fn a_cpu_on_an_unsynced_table_is_reported() {
 }
 
 #[test]
+fn cr3_bit_12_is_an_address_bit_in_kernel_mode_and_pti_in_user_mode() {
+    let mut m = kernel();
+    // CPU 1 in kernel mode on a copy of the reference at an odd page
+    // (bit 12 set); CPU 2 in user mode on the reference's PTI user copy
+    // (the reference + 4096, whose kernel table is the reference).
+    if m.next & 0x1000 == 0 {
+        m.alloc();
+    }
+    let odd = m.alloc();
+    assert_eq!(odd & 0x1000, 0x1000);
+    let table = m.pages[&m.top];
+    m.pages.insert(odd, table);
+    assert_eq!(m.top & 0x1000, 0);
+    let cpus = [m.top, odd, (m.top + 0x1000) | 1];
+    let path = write("bit12", &dump(&m, true, &cpus), true);
+    let layout = run(&path).unwrap();
+    assert_eq!(bad(&layout), vec![]);
+    let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+    assert_eq!(scope["cpus_checked"], "3");
+}
+
+#[test]
 fn without_vmcoreinfo_the_registers_and_tables_give_the_bases() {
     let m = kernel();
     let path = write("noinfo", &dump(&m, false, &[m.top]), true);
@@ -333,8 +379,11 @@ fn missing_ram_is_an_error_finding() {
     let pud = m.below(m.top, index(DIRECT, 39));
     let pmd = m.below(pud, 0);
     m.pages.get_mut(&pmd).unwrap()[30] = 0;
-    let path = write("ram", &dump(&m, true, &[m.top]), true);
+    // As kdump writes it: no QEMU notes, its segments are System RAM.
+    let path = write("ram", &dump(&m, true, &[]), true);
     let layout = run(&path).unwrap();
+    let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+    assert_eq!(scope["ram_ranges"], "1");
     let missing = layout
         .findings
         .iter()
@@ -391,7 +440,7 @@ fn a_table_loop_is_walked_once_per_level_not_forever() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Any bytes of a real dump's headers, notes and tables changed: an
     /// error or a result, never a panic or a hang.
@@ -406,6 +455,30 @@ proptest! {
             bytes[at % len] = b;
         }
         let path = write("mutated", &bytes, true);
+        let _ = run(&path);
+    }
+
+    /// Any value in the VMCOREINFO note (a corrupted dump's): an error or
+    /// a result, never a panic.
+    #[test]
+    fn hostile_vmcoreinfo_never_panics(
+        key in 0usize..8,
+        value in prop_oneof![any::<u64>(), Just(u64::MAX), Just(0u64), Just(1u64 << 63)],
+        cpu_cr3 in prop_oneof![any::<u64>(), Just(MIB)],
+    ) {
+        let m = kernel();
+        let keys = [
+            "SYMBOL(init_top_pgt)", "NUMBER(phys_base)", "NUMBER(pgtable_l5_enabled)",
+            "KERNELOFFSET", "NUMBER(KERNEL_IMAGE_SIZE)", "NUMBER(VMALLOC_START)",
+            "SYMBOL(vmemmap)", "NUMBER(sme_mask)",
+        ];
+        let info = vmcoreinfo(m.top)
+            .lines()
+            .map(|l| if l.starts_with(keys[key]) { format!("{}={value:x}", keys[key]) } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let bytes = dump_info(&m, &info, &[cpu_cr3]);
+        let path = write("hostile", &bytes, true);
         let _ = run(&path);
     }
 }
