@@ -13,6 +13,7 @@
 #   make check-debug  kselftest, stress, fault injection, lockdown on a debug build
 #   make check-defconfig  defconfig kernel under OVMF: kselftest, both paging modes, PTI on and off
 #   make check-kernel KDIR=<your kernel build>  the kselftest on your own kernel
+#   make check-distro  `vmlayout check` on Debian's own 7.x and 6.12 kernels, under OVMF
 #   make bench     benchmarks (see Documentation/vmlayout/)
 #   make profile   where a scan's time goes under TCG: the guest's RIP sampled through QEMU's gdbstub
 #   make reporter  the static `vmlayout` userspace tool (report, snapshot, diff, draw, kaslr)
@@ -53,7 +54,8 @@ KDIR_STAMP := $(VMLAYOUT_CACHE)/last-kdir
 kdir = $(or $(KDIR),$(shell cat $(KDIR_STAMP) 2>/dev/null))
 
 .PHONY: all deps kernel module install install-dkms reporter kaslr intree gen run check check-host check-style check-clippy \
-	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel vm bench profile clean
+	check-vm check-intree rustdoc check-series check-kasan check-debug check-defconfig check-kernel check-distro \
+	vm bench profile clean
 
 all: module
 
@@ -201,6 +203,11 @@ check-series: intree
 check-vm check-kasan check-debug check-defconfig: deps gen reporter
 	@$(TOOLS)/check.sh $(@:check-%=%)
 
+# The kernels people run, without the module: Debian's own 7.x and 6.12
+# images, `vmlayout check` in each (tools/vmlayout/check-distro.sh).
+check-distro: deps reporter
+	@$(TOOLS)/check-distro.sh $(VMLAYOUT_CACHE)/src
+
 # Your own kernel: KDIR= a kernel build directory (see tools/vmlayout/check-kernel.sh).
 check-kernel: deps gen reporter
 	@test -n "$(KDIR)" || { echo "check-kernel: give KDIR=<your kernel build directory>" >&2; exit 2; }
@@ -220,7 +227,8 @@ profile: module
 	$(BENCH)/tcg-profile.py $(kdir) $(SMP) $(MEM) $(PAGING)
 
 # Every part in turn, each with its wall time (where a run's time goes).
-CHECKS := check-host check-style check-clippy check-vm check-intree check-kasan check-debug check-defconfig
+CHECKS := check-host check-style check-clippy check-vm check-intree check-kasan check-debug check-defconfig \
+	check-distro
 check:
 	@t0=$$(date +%s); for c in $(CHECKS); do t=$$(date +%s); \
 		$(MAKE) --no-print-directory $$c || { echo "make check: $$c FAILED" >&2; exit 1; }; \
