@@ -26,8 +26,11 @@ SELFTEST := $(TOP)/tools/testing/selftests/vmlayout
 export VMLAYOUT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vmlayout
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Host Rust builds (the core's tests, mmgen, the vmlayout tool) live in the
-# cache too, so that a fresh clone reuses the compiled dependencies.
-export CARGO_TARGET_DIR ?= $(VMLAYOUT_CACHE)/cargo-target
+# cache too, one directory per checkout: cargo names a path crate's outputs
+# by its path inside the workspace, so two clones sharing one directory
+# would each see the other's build as up to date (measured: a second clone's
+# `make reporter` kept the first clone's binary).
+export CARGO_TARGET_DIR ?= $(VMLAYOUT_CACHE)/cargo-target-$(shell echo $(TOP) | sha256sum | cut -c1-8)
 export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 # Anything built against a kernel is built with the compiler that built it,
 # read from its .config (tools/vmlayout/kdir-cc.sh); LLVM= or CC= on this

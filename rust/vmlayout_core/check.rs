@@ -6,12 +6,12 @@
 //! The module runs them on every online CPU at once (`rust/scan/`), with
 //! the walk split into work items and the rules into chunks; `vmlayout
 //! check` runs them one after the other on `/proc/kcore` or a crash dump
-//! ([`check_serial`]). Either way each phase is one of the functions here:
-//! the per-range rules and the bytes mapped per region
-//! ([`check_ranges`]), System RAM against the direct map
-//! ([`DirectMapSeen`]), what the walk noted ([`note_walk`]), every
-//! warn or error finding checked again ([`recheck`]), the audit of a
-//! CPU's active table ([`audit_top`]).
+//! ([`walk_reference`], then [`check_walked`]). Either way each phase is
+//! one of the functions here: the per-range rules and the bytes mapped per
+//! region ([`check_ranges`]), System RAM against the direct map
+//! ([`DirectMapSeen`]), what the walk noted ([`note_walk`]), every warn or
+//! error finding checked again ([`recheck`]), the audit of a CPU's active
+//! table ([`audit_top`]).
 
 use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
 use super::direct_map::{DirectMapSeen, RamCheck};
