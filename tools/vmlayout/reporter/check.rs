@@ -90,7 +90,7 @@ fn gather(core: &Core, input: Input<'_>) -> Facts {
             f.ram = facts::iomem_ram(&iomem);
             f.ram_source = "System RAM in /proc/iomem".into();
             f.pti = facts::running_pti();
-            f.config = facts::running_config();
+            f.config = crate::source::running_config().unwrap_or_default();
             if f.release.is_none() {
                 f.release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
                     .ok()

@@ -10,7 +10,6 @@
 //! ([`crate::check`]), and says so.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use vmlayout_core::layout::START_KERNEL_MAP;
 use vmlayout_core::map::Paging;
@@ -272,35 +271,6 @@ pub fn qemu_cpus(core: &Core, phys_mask: u64) -> Vec<(u64, u64)> {
             (table, cr(4))
         })
         .collect()
-}
-
-/// The options of `/proc/config.gz` a check reads.
-pub fn running_config() -> BTreeMap<String, String> {
-    const KEPT: [&str; 5] = [
-        "CONFIG_PHYSICAL_START",
-        "CONFIG_PHYSICAL_ALIGN",
-        "CONFIG_RANDOMIZE_MEMORY",
-        "CONFIG_RANDOMIZE_BASE",
-        "CONFIG_KASAN",
-    ];
-    let mut out = BTreeMap::new();
-    let Ok(file) = std::fs::File::open("/proc/config.gz") else {
-        return out;
-    };
-    let mut text = String::new();
-    if flate2::read::GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .is_ok()
-    {
-        for line in text.lines() {
-            if let Some((k, v)) = line.split_once('=') {
-                if KEPT.contains(&k) {
-                    out.insert(k.to_string(), v.to_string());
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Whether PTI is on, from the `pti` CPU flag (sysfs's Meltdown line says

@@ -487,21 +487,9 @@ fn live_meta(meta: &mut BTreeMap<String, String>, config: &mut BTreeMap<String, 
     if let Ok(c) = std::fs::read_to_string("/proc/cmdline") {
         meta.insert("cmdline".into(), c.trim().into());
     }
-    if let Ok(file) = std::fs::File::open("/proc/config.gz") {
-        let mut text = String::new();
-        if flate2::read::GzDecoder::new(file)
-            .read_to_string(&mut text)
-            .is_ok()
-        {
-            for line in text.lines() {
-                if let Some((k, v)) = line.split_once('=') {
-                    if CONFIG_KEPT.contains(&k) {
-                        config.insert(k.to_string(), v.trim_matches('"').to_string());
-                    }
-                }
-            }
-            meta.insert("config".into(), "/proc/config.gz".into());
-        }
+    if let Some(kept) = running_config() {
+        *config = kept;
+        meta.insert("config".into(), "/proc/config.gz".into());
     }
     // /proc/kallsyms shows addresses to root unless kptr_restrict=2.
     if let Ok(syms) = std::fs::read_to_string("/proc/kallsyms") {
@@ -521,6 +509,25 @@ fn live_meta(meta: &mut BTreeMap<String, String>, config: &mut BTreeMap<String, 
             meta.insert(key.into(), format!("0x{addr}"));
         }
     }
+}
+
+/// The options of [`CONFIG_KEPT`] the running kernel has, if it shows its
+/// config (`/proc/config.gz`).
+pub fn running_config() -> Option<BTreeMap<String, String>> {
+    let file = std::fs::File::open("/proc/config.gz").ok()?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .ok()?;
+    let mut config = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            if CONFIG_KEPT.contains(&k) {
+                config.insert(k.to_string(), v.trim_matches('"').to_string());
+            }
+        }
+    }
+    Some(config)
 }
 
 /// The time now as ISO 8601 UTC, without a date library.
