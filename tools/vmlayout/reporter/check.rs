@@ -166,19 +166,30 @@ fn inferred(ranges: &[Range], from: u64, what: &str) -> Option<(u64, String)> {
     ))
 }
 
-/// The bases and sizes the walk needs to be judged, from the facts or
-/// inferred from `ranges` where they are silent. Returns them with where
-/// each of `report::BASES` came from.
-fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String; 7]) {
-    let paging = f.paging.as_ref().map_or(Paging::Four, |p| p.0);
-    let half = if paging == Paging::Five {
-        0xff00_0000_0000_0000
-    } else {
-        0xffff_8000_0000_0000
-    };
-    let row_size = |id| {
-        doc.index_of(id)
-            .map_or(0, |i| doc.regions[i].end - doc.start_of(i) + 1)
+/// Documented row `id`'s size, first address, and the first address the
+/// walk found mapped in it.
+fn row_size(doc: &DocMap<'_>, id: RegionId) -> u64 {
+    doc.index_of(id)
+        .map_or(0, |i| doc.regions[i].end - doc.start_of(i) + 1)
+}
+
+fn row_start(doc: &DocMap<'_>, id: RegionId) -> u64 {
+    doc.index_of(id).map_or(0, |i| doc.start_of(i))
+}
+
+fn first_in_row(doc: &DocMap<'_>, ranges: &[Range], id: RegionId) -> Option<u64> {
+    let i = doc.index_of(id)?;
+    let r = first_from(ranges, doc.start_of(i))?;
+    (r.start <= doc.regions[i].end).then_some(r.start)
+}
+
+/// `page_offset_base`, `vmalloc_base` and `vmemmap_base` with their
+/// sources: the facts', else inferred from `ranges` in that order (each
+/// region lies past the one before).
+fn randomized_bases(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> [(u64, String); 3] {
+    let half = match f.paging.as_ref().map(|p| p.0) {
+        Some(Paging::Five) => 0xff00_0000_0000_0000,
+        _ => 0xffff_8000_0000_0000,
     };
     let take = |slot: &mut facts::Sourced<u64>, guess: Option<(u64, String)>| {
         if slot.is_none() {
@@ -186,28 +197,40 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
         }
         slot.clone().unwrap_or((0, "unknown".into()))
     };
-    let direct = take(
-        &mut f.page_offset_base,
-        inferred(ranges, half, "page_offset_base"),
-    );
+    let direct = inferred(ranges, half, "page_offset_base");
+    let direct = take(&mut f.page_offset_base, direct);
     // KASLR sizes the direct map by RAM (plus padding), not by the
     // document: vmalloc's area is the first mapping past RAM's end.
-    let ram_end = f
-        .ram
-        .iter()
-        .map(|r| r.1.saturating_add(1))
-        .max()
-        .unwrap_or(0);
-    let after_direct = direct.0.saturating_add(ram_end);
+    let after_direct = direct.0.saturating_add(f.ram_end());
     let vmalloc = take(
         &mut f.vmalloc_base,
         inferred(ranges, after_direct, "vmalloc_base"),
     );
-    let after_vmalloc = vmalloc.0.saturating_add(row_size(RegionId::Vmalloc));
-    let vmemmap = take(
-        &mut f.vmemmap_base,
-        inferred(ranges, after_vmalloc, "vmemmap_base"),
-    );
+    let after_vmalloc = vmalloc.0.saturating_add(row_size(doc, RegionId::Vmalloc));
+    let vmemmap = inferred(ranges, after_vmalloc, "vmemmap_base");
+    let vmemmap = take(&mut f.vmemmap_base, vmemmap);
+    [direct, vmalloc, vmemmap]
+}
+
+/// Whether the kernel has KASAN: the facts', else whether its shadow is
+/// mapped outside the randomized regions `bases` starts.
+fn kasan_of(doc: &DocMap<'_>, f: &Facts, ranges: &[Range], bases: [u64; 3]) -> bool {
+    f.kasan.unwrap_or_else(|| {
+        let ids = [RegionId::DirectMap, RegionId::Vmalloc, RegionId::Vmemmap];
+        let own: Vec<(u64, u64)> = bases
+            .iter()
+            .zip(ids)
+            .map(|(&base, id)| (base, base.saturating_add(row_size(doc, id))))
+            .collect();
+        shadow_mapped(doc, ranges, &own)
+    })
+}
+
+/// The bases and sizes the walk needs to be judged, from the facts or
+/// inferred from `ranges` where they are silent. Returns them with where
+/// each of `report::BASES` came from.
+fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String; 7]) {
+    let [direct, vmalloc, vmemmap] = randomized_bases(doc, f, ranges);
     let image_size = f.image_size.unwrap_or(1 << 30);
     let (text_start, text_end) = kernel_image(ranges, image_size);
     let config = |k: &str| f.config.get(k).and_then(|v| parse_num(v));
@@ -216,14 +239,12 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
         None => config("CONFIG_PHYSICAL_START").unwrap_or(0x100_0000),
     };
     let phys_base = f.phys_base.clone().unwrap_or((0, "unknown".into()));
-    let in_row = |id| {
-        let i = doc.index_of(id)?;
-        let r = first_from(ranges, doc.start_of(i))?;
-        (r.start <= doc.regions[i].end).then_some(r.start)
+    let randomize_memory = match f.config.get("CONFIG_RANDOMIZE_MEMORY") {
+        Some(v) => v == "y",
+        None => direct.0 != row_start(doc, RegionId::DirectMap),
     };
-    let row_start = |id| doc.index_of(id).map_or(0, |i| doc.start_of(i));
     let live = Live {
-        paging,
+        paging: f.paging.as_ref().map_or(Paging::Four, |p| p.0),
         page_offset_base: direct.0,
         vmalloc_base: vmalloc.0,
         vmemmap_base: vmemmap.0,
@@ -233,50 +254,29 @@ fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String;
         physical_start,
         physical_align: config("CONFIG_PHYSICAL_ALIGN").unwrap_or(0x20_0000),
         kernel_image_size: image_size,
-        ram_end: f
-            .ram
-            .iter()
-            .map(|r| r.1.saturating_add(1))
-            .max()
-            .unwrap_or(0),
+        ram_end: f.ram_end(),
         // Neither is readable offline: CPU 0's area is the first mapped in
         // the region, FIXADDR_START the documented start.
-        cpu_entry_area0: in_row(RegionId::CpuEntryArea)
-            .unwrap_or_else(|| row_start(RegionId::CpuEntryArea)),
-        fixaddr_start: row_start(RegionId::Fixmap),
-        kasan: f.kasan.unwrap_or_else(|| {
-            let own = [
-                (direct.0, RegionId::DirectMap),
-                (vmalloc.0, RegionId::Vmalloc),
-                (vmemmap.0, RegionId::Vmemmap),
-            ];
-            shadow_mapped(
-                doc,
-                ranges,
-                &own.map(|(base, id)| (base, base.saturating_add(row_size(id)))),
-            )
-        }),
-        randomize_memory: f.config.get("CONFIG_RANDOMIZE_MEMORY").map_or(
-            direct.0
-                != doc
-                    .index_of(RegionId::DirectMap)
-                    .map_or(0, |i| doc.start_of(i)),
-            |v| v == "y",
-        ),
+        cpu_entry_area0: first_in_row(doc, ranges, RegionId::CpuEntryArea)
+            .unwrap_or_else(|| row_start(doc, RegionId::CpuEntryArea)),
+        fixaddr_start: row_start(doc, RegionId::Fixmap),
+        kasan: kasan_of(doc, f, ranges, [direct.0, vmalloc.0, vmemmap.0]),
+        randomize_memory,
     };
-    let text_source = "first and last mapping of the kernel image window (the walk)".to_string();
     let slide = match f.kaslr_offset {
-        Some(_) => "VMCOREINFO KERNELOFFSET".to_string(),
-        None => "kernel_text - __START_KERNEL_map - CONFIG_PHYSICAL_START".to_string(),
+        Some(_) => "VMCOREINFO KERNELOFFSET",
+        None => "kernel_text - __START_KERNEL_map - CONFIG_PHYSICAL_START",
     };
+    let text = "first and last mapping of the kernel image window (the walk)";
+    let ram = f.ram_source.clone();
     let sources = [
         direct.1,
         vmalloc.1,
         vmemmap.1,
-        text_source,
-        slide,
+        text.into(),
+        slide.into(),
         phys_base.1,
-        f.ram_source.clone(),
+        ram,
     ];
     (live, sources)
 }
@@ -325,12 +325,15 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
     let core = Core::open(path)?;
     let mut f = gather(&core, input);
     let name = path.display();
-    let (paging, _) = f.paging.clone().ok_or_else(|| {
-        format!("{name}: cannot tell the paging mode: no VMCOREINFO note, no kallsyms, no CPU registers")
-    })?;
-    let (reference, _) = f.reference.clone().ok_or_else(|| {
-        format!("{name}: cannot find the reference page table: no VMCOREINFO note, no kallsyms, no CPU registers")
-    })?;
+    let missing = "no VMCOREINFO note, no kallsyms, no CPU registers";
+    let (paging, _) = f
+        .paging
+        .clone()
+        .ok_or_else(|| format!("{name}: cannot tell the paging mode: {missing}"))?;
+    let (reference, _) = f
+        .reference
+        .clone()
+        .ok_or_else(|| format!("{name}: cannot find the reference page table: {missing}"))?;
     let walk = Walk {
         top: Level::top(paging),
         phys_mask: PHYS_ADDR_MASK & !f.sme_mask,
@@ -340,18 +343,39 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
     let mut top: Box<Table> = Box::new([0; ENTRIES]);
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let (mut ranges, mut cleared) = (List::default(), List::default());
-    let counts = walk_reference(
-        &walk,
-        reference,
-        &mut src,
-        (&mut top, &mut scratch),
-        (&mut ranges, &mut cleared),
-    )
-    .map_err(|_| {
+    let space = (&mut *top, &mut *scratch);
+    let lists = (&mut ranges, &mut cleared);
+    let counts = walk_reference(&walk, reference, &mut src, space, lists).map_err(|_| {
         format!("{name}: the reference page table at {reference:#x} is not in the file")
     })?;
     let (live, sources) = live_of(doc, &mut f, &ranges.0);
-    let map = LiveMap::new(doc, &live);
+    let walked = Walked {
+        ranges: &ranges.0,
+        cleared: &cleared.0,
+        counts: &counts,
+    };
+    let scope = (walk, reference, &live);
+    let result = check_all(doc, scope, &f, walked, (&mut src, &top, &mut scratch))?;
+    let result = Result_ {
+        ranges: ranges.0,
+        counts,
+        pages: src.pages,
+        ..result
+    };
+    let files = write_files(origin, doc, docs, (&live, &sources), &f, reference, &result);
+    snapshot(path, origin, &f, files)
+}
+
+/// Every check of the walked tables: the reference's (rules, System RAM,
+/// notes, rechecks), each CPU's top-level table, PTI's user-mode table.
+fn check_all(
+    doc: &DocMap<'_>,
+    (walk, reference, live): (Walk, u64, &Live),
+    f: &Facts,
+    walked: Walked<'_>,
+    (src, top, scratch): (&mut PhysTables<'_>, &Table, &mut Scratch),
+) -> Result<Result_, String> {
+    let map = LiveMap::new(doc, live);
     let target = Target {
         walk,
         map: &map,
@@ -359,41 +383,29 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
         page_offset_base: live.page_offset_base,
         ram: if f.ram_unknown.is_some() { &[] } else { &f.ram },
     };
-    let walked = Walked {
-        ranges: &ranges.0,
-        cleared: &cleared.0,
-        counts: &counts,
-    };
     let mut findings = Findings::new(FindingVec::default());
     let mut mapped = vec![[0u64; 3]; doc.regions.len()];
     let rechecked = check_walked(
         target,
         walked,
-        (&mut src, &mut scratch),
+        (&mut *src, scratch),
         &mut findings,
         &mut mapped,
     )
     .map_err(|_| "out of memory".to_string())?;
-    let cpus_checked = audit_cpus((&walk, &live), &map, &f, (&top, &mut src), &mut findings);
-    let text = text_of(&map, &ranges.0);
-    let user = check_user_table(
-        (&walk, &map, &text),
-        &f,
-        (reference, &mut src),
-        &mut findings,
-    );
-    let result = Result_ {
-        ranges: ranges.0,
+    let cpus_checked = audit_cpus((&walk, live), &map, f, (top, &mut *src), &mut findings);
+    let text = text_of(&map, walked.ranges);
+    let user = check_user_table((&walk, &map, &text), f, (reference, src), &mut findings);
+    Ok(Result_ {
+        ranges: Vec::new(),
         findings,
         mapped,
-        counts,
+        counts: WalkCounts::default(),
         rechecked,
         cpus_checked,
-        pages: src.pages,
+        pages: 0,
         user,
-    };
-    let files = write_files(origin, doc, docs, (&live, &sources), &f, reference, &result);
-    snapshot(path, origin, &f, files)
+    })
 }
 
 /// With PTI, a top-level table's user-mode copy is the page after it.

@@ -63,6 +63,17 @@ pub struct Facts {
     pub tss_pages: Option<Vec<u64>>,
 }
 
+impl Facts {
+    /// One past the highest byte of `ram`.
+    pub fn ram_end(&self) -> u64 {
+        self.ram
+            .iter()
+            .map(|r| r.1.saturating_add(1))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// `KEY=VALUE` lines of a VMCOREINFO note.
 pub fn vmcoreinfo(desc: &[u8]) -> BTreeMap<String, String> {
     let text = String::from_utf8_lossy(desc);
