@@ -21,34 +21,11 @@ plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-dump.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# monitor SOCKET COMMAND...: each HMP command in turn, each waited for.
-monitor() {
-	python3 - "$@" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(120)
-def prompt():
-    buf = b""
-    while not buf.endswith(b"(qemu) "):
-        chunk = s.recv(4096)
-        if not chunk:
-            raise SystemExit("monitor closed")
-        buf += chunk
-prompt()
-for cmd in sys.argv[2:]:
-    s.sendall(cmd.encode() + b"\n")
-    if cmd != "quit":
-        prompt()
-PY
-}
-
 # dump_case PAGING INFO: boot, plant, dump, check; INFO=1 adds
 # -device vmcoreinfo.
 dump_case() {
 	local paging=$1 info=$2 sock=$work/mon$1 signal=$work/signal$1 dump=$work/dump$1.elf
-	local args="-chardev socket,id=mon,path=$sock,server=on,wait=off -mon chardev=mon,mode=readline"
-	args="$args -serial file:$signal"
+	local args="-qmp unix:$sock,server=on,wait=off -serial file:$signal"
 	[ "$info" = 0 ] || args="$args -device vmcoreinfo"
 	: > "$signal"
 	# The guest plants, says where on its third serial port, and waits to
@@ -68,7 +45,11 @@ dump_case() {
 		kill $vm 2>/dev/null; return 1
 	fi
 	local t0=$SECONDS
-	monitor "$sock" "dump-guest-memory $dump" quit
+	"$here/qmp.py" "$sock" "dump-guest-memory {\"paging\": false, \"protocol\": \"file:$dump\"}" quit
+	# QEMU quits; should it not, the guest is ended rather than waited for.
+	waited=0
+	while kill -0 $vm 2>/dev/null && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
+	kill $vm 2>/dev/null || true
 	wait $vm || true
 	local dump_s=$((SECONDS - t0)) st=0 t1=$SECONDS
 	"$bin" check --vmcore "$dump" -o "$work/dump$paging.snap" 2> "$work/check.err" || st=$?

@@ -9,6 +9,8 @@
 #       copy_from_kernel_nofault() (bench file)
 #   (e) the load floor: read each entry of those pages once, in place, with
 #       the walk's own fault-tolerant load (bench file)
+#   (f) `vmlayout check`, the same checks without the module, on /proc/kcore
+#       (one CPU, the whole program: start, reads through kcore, snapshot)
 # and, with 2 vCPUs, the scan again with CPU 1 offline and back online.
 # and prints one "bench key=value ..." record; times are min,median,max ns.
 #
@@ -38,6 +40,7 @@ for settle in 1 2 3 4 5; do echo 1 > $D/rescan; done
 scan_user=$($time "$runs" write $D/rescan 1 | tr ' ' ,)
 ptdump=$($time "$runs" read /sys/kernel/debug/page_tables/kernel | tr ' ' ,)
 wx=$($time "$runs" read /sys/kernel/debug/check_wx_pages | tr ' ' ,)
+offline=$($time "$runs" exec /root/vmlayout check -o /tmp/offline.snap | tr ' ' ,)
 
 # The fields of the last scan's phases and walk records and of the floor
 # record, appended to /tmp/<name>, read with shell builtins only: no process
@@ -117,7 +120,7 @@ if [ -w $cpu1 ]; then
 fi
 echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)" \
 	"table_pages=$(stat walk table_pages) floor_pages=$(stat floor table_pages)" \
-	"ranges=$(stat walk ranges) scan_user=$scan_user ptdump=$ptdump wx=$wx" \
+	"ranges=$(stat walk ranges) scan_user=$scan_user ptdump=$ptdump wx=$wx offline=$offline" \
 	"scan=$(spread < /tmp/scan) walk=$(spread < /tmp/walk) rules=$(spread < /tmp/rules)" \
 	"join=$(spread < /tmp/join) ram=$(spread < /tmp/ram) audit=$(spread < /tmp/audit) floor=$(spread < /tmp/floor)" \
 	"load=$(spread < /tmp/load) $hotplug"

@@ -21,8 +21,9 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-bench.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
 gcc -static -O2 -Wall -o "$stage/vmlayout_time" "$here/vmlayout_time.c"
+bin=${VMLAYOUT_BIN:-${CARGO_TARGET_DIR:-$top/tools/vmlayout/target}/x86_64-unknown-linux-gnu/release/vmlayout}
 files=(-f "$top/vmlayout.ko" -f "$here/vmlayout_areas.ko" -f "$stage/vmlayout_time"
-	-f "$here/bench-guest.sh")
+	-f "$here/bench-guest.sh" -f "$bin")
 for paging in $modes; do
 	for shape in "${shapes[@]}"; do
 		read -r smp mem <<< "$shape"
@@ -64,6 +65,13 @@ END {
 			spread(row[i, "scan"]), spread(row[i, "floor"]), spread(row[i, "load"]), \
 			a / med(row[i, "ptdump"]), a / med(row[i, "wx"]), ak / med(row[i, "floor"]), ak / med(row[i, "load"])
 	}
+	print ""
+	print "(f) vmlayout check on /proc/kcore, the same checks without the module (one CPU, the"
+	print "whole program from user space, so against (a) from user space):"
+	printf "%-6s %-5s %-4s %-22s %-22s %6s\n", "paging", "vCPUs", "mem", "(a) scan, user", "(f) check, kcore", "f/a"
+	for (i = 1; i <= n; i++)
+		printf "%-6s %-5s %-4s %-22s %-22s %6.2f\n", row[i, "paging"] "-lvl", row[i, "vcpus"], row[i, "mem"], \
+			spread(row[i, "scan_user"]), spread(row[i, "offline"]), med(row[i, "offline"]) / med(row[i, "scan_user"])
 	print ""
 	print "Where the module time goes (medians, ms; the join of the walk lists, ram and audit run"
 	print "inside rules, beside its chunks):"

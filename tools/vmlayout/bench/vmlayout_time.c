@@ -7,12 +7,17 @@
  *
  *   vmlayout_time RUNS read FILE          prints: min_ns median_ns max_ns
  *   vmlayout_time RUNS write FILE DATA
+ *   vmlayout_time RUNS exec PROGRAM ARGS...
+ *
+ * exec times a whole program, its fork and exec included (vmlayout check),
+ * and fails when it exits with a status above 2 (its bad-input status).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,16 +56,34 @@ static int once(int writing, const char *path, const char *data)
 	return n;
 }
 
+static int run_program(char **argv)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) <= 2 ? 0 : -EIO;
+}
+
 int main(int argc, char **argv)
 {
 	int runs = argc > 1 ? atoi(argv[1]) : 0;
 	int writing = argc > 2 && !strcmp(argv[2], "write");
+	int exec = argc > 2 && !strcmp(argv[2], "exec");
 	long long *ns;
 	int i, err;
 
-	if (runs < 1 || argc < 4 || (!writing && strcmp(argv[2], "read")) ||
+	if (runs < 1 || argc < 4 || (!writing && !exec && strcmp(argv[2], "read")) ||
 	    (writing && argc < 5)) {
-		fprintf(stderr, "usage: %s RUNS read FILE | RUNS write FILE DATA\n", argv[0]);
+		fprintf(stderr, "usage: %s RUNS read FILE | RUNS write FILE DATA | RUNS exec PROGRAM ARGS...\n",
+			argv[0]);
 		return 2;
 	}
 	ns = calloc(runs, sizeof(*ns));
@@ -69,7 +92,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < runs; i++) {
 		long long t0 = now_ns();
 
-		err = once(writing, argv[3], writing ? argv[4] : NULL);
+		err = exec ? run_program(argv + 3) : once(writing, argv[3], writing ? argv[4] : NULL);
 		ns[i] = now_ns() - t0;
 		if (err) {
 			fprintf(stderr, "%s: %s\n", argv[3], strerror(-err));
