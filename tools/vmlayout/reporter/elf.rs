@@ -121,6 +121,11 @@ impl Core {
         let mut eh = [0u8; 64];
         self.read_exact_at(&mut eh, 0)
             .map_err(|e| format!("not an ELF core file ({e})"))?;
+        if eh.starts_with(b"KDUMP   ") || eh.starts_with(b"makedumpfile") {
+            return Err("a kdump-compressed dump (makedumpfile's format), not ELF: vmlayout reads ELF dumps; \
+                     save them with `makedumpfile -E` (kdump's ELF output), or check /proc/vmcore in the capture kernel"
+                .into());
+        }
         if &eh[..4] != b"\x7fELF" {
             return Err("not an ELF file".into());
         }

@@ -412,6 +412,12 @@ fn physical_reads_prefer_the_direct_map_to_the_image_alias() {
 fn foreign_and_truncated_files_are_clear_errors() {
     let m = kernel();
     let good = dump(&m, true, &[m.top]);
+    let kdump = write(
+        "kdump",
+        &[b"KDUMP   ".as_slice(), &[0; 100]].concat(),
+        false,
+    );
+    assert!(run(&kdump).unwrap_err().contains("makedumpfile"));
     let not_elf = write("text", b"hello, not a dump\n", false);
     assert!(run(&not_elf).unwrap_err().contains("not an ELF"));
     let mut exec = good.clone();
