@@ -136,7 +136,12 @@ impl DirectMapSeen<'_> {
         b: u64,
         out: &mut RamCheck<'_, '_, S>,
     ) -> Result<(), NoRoom> {
-        let (mut va, vlast) = (self.base + a, self.base + b);
+        // RAM the direct map cannot hold (past the top of the address
+        // space: a base read from a corrupted dump) has no entry to check.
+        let (Some(mut va), Some(vlast)) = (self.base.checked_add(a), self.base.checked_add(b))
+        else {
+            return Ok(());
+        };
         let from = self.cleared.partition_point(|c| c.last < va);
         for c in self.cleared[from..].iter().take_while(|c| c.start <= vlast) {
             if c.start > va {

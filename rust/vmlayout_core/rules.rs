@@ -626,7 +626,7 @@ impl Iterator for RangeFindings<'_, '_> {
                 ..*range
             };
             self.place = place;
-            self.next_start = (last < range.last).then_some(last + 1);
+            self.next_start = (last < range.last).then(|| last + 1);
             self.fired = fired_on(self.map, self.text, self.table, place, &self.part);
         }
     }

@@ -44,7 +44,7 @@ for kind in $kinds; do
 			echo "FAIL: $name: vmlayout check exit $rc ($((SECONDS - t0)) s)"
 			fail=1
 		fi
-		sed 's/\x1b\[[0-9;=]*[A-Za-z]//g' "$log/$name.log" | grep -v '^$' | sed -n '1,40s/^/  /p'
+		sed 's/\x1b\[[0-9;=]*[A-Za-z]//g' "$log/$name.log" | { grep -v '^$' || true; } | sed -n '1,40s/^/  /p'
 	done
 done
 exit $fail

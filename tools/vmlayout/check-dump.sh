@@ -25,7 +25,8 @@ trap 'rm -rf "$work"' EXIT
 # -device vmcoreinfo.
 dump_case() {
 	local paging=$1 info=$2 sock=$work/mon$1 signal=$work/signal$1 dump=$work/dump$1.elf
-	local args="-qmp unix:$sock,server=on,wait=off -serial file:$signal"
+	local pidfile=$work/qemu$paging.pid
+	local args="-qmp unix:$sock,server=on,wait=off -serial file:$signal -pidfile $pidfile"
 	[ "$info" = 0 ] || args="$args -device vmcoreinfo"
 	: > "$signal"
 	# The guest plants, says where on its third serial port, and waits to
@@ -35,21 +36,21 @@ dump_case() {
 	VM_QEMU_ARGS=$args "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -m 1G \
 		-M "$stage/modules" -f "$stage/kselftest" -t 900 -- "$cmd" > "$work/vm$paging.log" 2>&1 &
 	local vm=$! waited=0
-	while ! grep -q 'wx at' "$signal" && [ $waited -lt 1200 ] && kill -0 $vm 2>/dev/null; do
+	while ! grep -q 'wx at' "$signal" && [ $waited -lt 6000 ] && kill -0 $vm 2>/dev/null; do
 		sleep 0.1; waited=$((waited + 1))
 	done
 	local addr
 	addr=$(sed -n 's/.*vmlayout_plant: wx at \(0x[0-9a-f]*\).*/\1/p' "$signal")
 	if [ -z "$addr" ]; then
 		echo "FAIL: dump $paging-level: the guest did not plant"; cat "$work/vm$paging.log"
-		kill $vm 2>/dev/null; return 1
+		kill "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; wait $vm; return 1
 	fi
 	local t0=$SECONDS
 	"$here/qmp.py" "$sock" "dump-guest-memory {\"paging\": false, \"protocol\": \"file:$dump\"}" quit
 	# QEMU quits; should it not, the guest is ended rather than waited for.
 	waited=0
 	while kill -0 $vm 2>/dev/null && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
-	kill $vm 2>/dev/null || true
+	kill "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null || true
 	wait $vm || true
 	local dump_s=$((SECONDS - t0)) st=0 t1=$SECONDS
 	"$bin" check --vmcore "$dump" -o "$work/dump$paging.snap" 2> "$work/check.err" || st=$?

@@ -6,9 +6,10 @@
 
 vm.sh's guests get the socket with VM_QEMU_ARGS="-qmp unix:SOCKET,server=on,
 wait=off". Each command's reply is waited for (events in between are
-skipped); an error reply ends the run with the error, status 1. `quit` is
-waited for until QEMU closes the socket. QMP, not the human monitor: its replies are
-JSON lines, not a prompt to recognize among terminal escapes.
+skipped); an error reply, or QEMU closing the connection before it replies,
+ends the run with status 1 (`quit` may close it unanswered). QMP, not the
+human monitor: its replies are JSON lines, not a prompt to recognize among
+terminal escapes.
 """
 import json
 import socket
@@ -37,7 +38,11 @@ def main():
         if args:
             msg["arguments"] = json.loads(args)
         s.sendall(json.dumps(msg).encode() + b"\n")
-        reply = next(got, {})
+        reply = next(got, None)
+        if reply is None:
+            if name == "quit":
+                break
+            raise SystemExit(f"qmp: {name}: QEMU closed the connection")
         if "error" in reply:
             raise SystemExit(f"qmp: {name}: {reply['error'].get('desc', reply['error'])}")
 

@@ -13,25 +13,31 @@ use std::path::Path;
 
 use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
 use vmlayout_core::check::{
-    audit_top, check_ranges, check_walked, kernel_image, text_of, walk_reference, FindingList,
-    Findings, Target, Walked,
+    audit_top, check_walked, kernel_image, note_walk, recheck, text_of, walk_reference, CheckError,
+    FindingList, Findings, Target, Walked,
 };
 use vmlayout_core::layout::{Live, PUD_SIZE, START_KERNEL_MAP};
 use vmlayout_core::map::{DocMap, Paging, RegionId};
 use vmlayout_core::pte::{Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::record::header;
 use vmlayout_core::report::{self, Checked, Origin, Scope};
-use vmlayout_core::rules::{Finding, LiveMap, Owner, Rule, TableKind, Tally, TextAliases};
-use vmlayout_core::walk::{Range, Scratch, Walk};
+use vmlayout_core::rules::{check_range, Finding, LiveMap, Owner, Rule, TableKind, TextAliases};
+use vmlayout_core::walk::{Range, Scratch, TableSource, Walk};
 
 use crate::docs::Docs;
 use crate::elf::{Core, PhysTables};
 use crate::facts::{self, Facts};
 use crate::source::{utc_now, Snapshot, VmFile};
 
-/// A list of ranges for the core's walk.
+/// A list of ranges for the core's walk, of at most [`MAX_RANGES`]: a
+/// corrupted dump whose entries all point at one table would otherwise
+/// make billions.
 #[derive(Default)]
 struct List(Vec<Range>);
+
+/// Most ranges a table's walk keeps (a 256 GiB guest under debug_pagealloc
+/// has a few hundred; ESPFIX's strided mappings tens of thousands).
+const MAX_RANGES: usize = 1 << 22;
 
 impl RangeList for List {
     fn len(&self) -> usize {
@@ -47,6 +53,9 @@ impl RangeList for List {
         self.0.truncate(len)
     }
     fn push(&mut self, range: Range) -> Result<(), NoRoom> {
+        if self.0.len() >= MAX_RANGES {
+            return Err(NoRoom);
+        }
         self.0.push(range);
         Ok(())
     }
@@ -127,10 +136,10 @@ const CR4_LA57: u64 = 1 << 12;
 /// the reference's.
 fn from_cpus(core: &Core, f: &mut Facts) {
     let cpus = facts::qemu_cpus(core, PHYS_ADDR_MASK);
-    for (i, &(table, _)) in cpus.iter().enumerate() {
-        f.cpus.push((i as u32, table));
+    for (i, &(cr3, _)) in cpus.iter().enumerate() {
+        f.cpus.push((i as u32, cr3));
     }
-    if let Some(&(table, cr4)) = cpus.first() {
+    if let Some(&(cr3, cr4)) = cpus.first() {
         if f.paging.is_none() {
             let paging = if cr4 & CR4_LA57 != 0 {
                 Paging::Five
@@ -140,8 +149,42 @@ fn from_cpus(core: &Core, f: &mut Facts) {
             f.paging = Some((paging, "CPU 0's CR4.LA57 (QEMU note)".into()));
         }
         if f.reference.is_none() {
-            f.reference = Some((table, "CPU 0's CR3 (QEMU note; no VMCOREINFO)".into()));
+            // Which table CR3 names is decided once the tables can be
+            // read (`kernel_table_of`).
+            f.reference = Some((cr3, CPU0_REFERENCE.into()));
         }
+    }
+}
+
+/// The reference's source when it is CPU 0's table.
+const CPU0_REFERENCE: &str = "CPU 0's CR3 (QEMU note; no VMCOREINFO)";
+
+/// The kernel's top-level table a CPU's CR3 names. With PTI, CR3 holds
+/// the user-mode copy (the kernel table + 4096) in user mode and in the
+/// entry code around the switch; without PTI, bit 12 is an address bit like
+/// the others. So when it is set, of the table there and the one before,
+/// the one whose kernel half is more like `like` (the reference's), or
+/// without one, the fuller kernel half (PTI's copy maps little).
+fn kernel_table_of(cr3: u64, src: &mut PhysTables<'_>, like: Option<&Table>) -> u64 {
+    if cr3 & (1 << 12) == 0 {
+        return cr3;
+    }
+    let mut table: Box<Table> = Box::new([0; ENTRIES]);
+    let mut score = |phys: u64| {
+        if !src.copy_table(phys, &mut table) {
+            return 0;
+        }
+        let half = ENTRIES / 2..ENTRIES;
+        match like {
+            Some(like) => half.filter(|&i| table[i] == like[i]).count(),
+            None => half.filter(|&i| table[i] != 0).count(),
+        }
+    };
+    let before = cr3 - (1 << 12);
+    if score(before) > score(cr3) {
+        before
+    } else {
+        cr3
     }
 }
 
@@ -340,13 +383,23 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
     };
     let doc = docs.for_release(paging, f.release.as_deref())?;
     let mut src = PhysTables::new(&core);
+    let reference = match &f.reference {
+        Some((_, source)) if source == CPU0_REFERENCE => kernel_table_of(reference, &mut src, None),
+        _ => reference,
+    };
     let mut top: Box<Table> = Box::new([0; ENTRIES]);
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let (mut ranges, mut cleared) = (List::default(), List::default());
     let space = (&mut *top, &mut *scratch);
     let lists = (&mut ranges, &mut cleared);
-    let counts = walk_reference(&walk, reference, &mut src, space, lists).map_err(|_| {
-        format!("{name}: the reference page table at {reference:#x} is not in the file")
+    let counts = walk_reference(&walk, reference, &mut src, space, lists).map_err(|e| match e {
+        CheckError::NoReference => {
+            format!("{name}: the reference page table at {reference:#x} is not in the file")
+        }
+        CheckError::NoRoom => format!(
+            "{name}: more than {MAX_RANGES} ranges or {} table pages: not a kernel's tables (corrupted?)",
+            crate::elf::MAX_TABLE_PAGES
+        ),
     })?;
     let (live, sources) = live_of(doc, &mut f, &ranges.0);
     let walked = Walked {
@@ -385,7 +438,7 @@ fn check_all(
     };
     let mut findings = Findings::new(FindingVec::default());
     let mut mapped = vec![[0u64; 3]; doc.regions.len()];
-    let rechecked = check_walked(
+    check_walked(
         target,
         walked,
         (&mut *src, scratch),
@@ -395,7 +448,19 @@ fn check_all(
     .map_err(|_| "out of memory".to_string())?;
     let cpus_checked = audit_cpus((&walk, live), &map, f, (top, &mut *src), &mut findings);
     let text = text_of(&map, walked.ranges);
-    let user = check_user_table((&walk, &map, &text), f, (reference, src), &mut findings);
+    let user = check_user_table(
+        (&walk, &map, &text),
+        f,
+        (reference, &mut *src),
+        &mut findings,
+    );
+    // Last, as in the module's scan: what the walk noted, then every warn
+    // or error finding checked again.
+    let counts = walked.counts;
+    let _ = note_walk(&walk, &map, Owner::Reference, counts, &mut |x| {
+        findings.push(x)
+    });
+    let rechecked = recheck(&walk, reference, &mut findings.list.0, src);
     Ok(Result_ {
         ranges: Vec::new(),
         findings,
@@ -448,26 +513,14 @@ fn check_user_table(
         (&mut ranges, &mut cleared),
     )
     .map_err(|_| "the user-mode table after the reference is not in the file")?;
-    let mut mapped = vec![[0u64; 3]; map.doc().regions.len()];
-    let mut keep = Vec::new();
-    let mut push = |x| {
-        keep.push(x);
-        Ok(())
-    };
-    let (kind, mut tally) = (TableKind::User, Tally::default());
-    let _ = check_ranges(
-        map,
-        text,
-        kind,
-        &ranges.0,
-        &mut mapped,
-        &mut tally,
-        &mut push,
-    );
-    for mut x in keep {
-        let tss_page =
-            x.rule == Rule::PtiLeak && x.range.size() == 4096 && tss.contains(&x.range.start);
-        if !tss_page {
+    for range in &ranges.0 {
+        for mut x in check_range(map, text, TableKind::User, range) {
+            // PTI also maps each possible CPU's TSS page, in the direct map
+            // (the SYSCALL entry's scratch word).
+            let tss_page = x.range.size() == 4096 && tss.contains(&x.range.start);
+            if x.rule == Rule::PtiLeak && tss_page {
+                continue;
+            }
             x.owner = Owner::UserTable;
             let _ = findings.push(x);
         }
@@ -488,7 +541,7 @@ fn audit_cpus(
     let mut copy: Box<Table> = Box::new([0; ENTRIES]);
     let mut checked = 0;
     for &(cpu, cr3) in &f.cpus {
-        let table = cr3 & walk.phys_mask;
+        let table = kernel_table_of(cr3 & walk.phys_mask, src, Some(reference));
         let owner = Owner::Cpu(cpu);
         let mut emit = |x| findings.push(x);
         let pair = (&mut *src, &mut *copy);
@@ -531,7 +584,8 @@ fn write_files(
     files.insert("layout", s);
     let mut s = String::new();
     let _ = header(&mut s, "map")
-        .and_then(|()| report::write_ranges(&mut s, &map, Owner::Reference, &r.ranges, top));
+        .and_then(|()| report::write_ranges(&mut s, &map, Owner::Reference, &r.ranges, top))
+        .and_then(|()| report::write_ranges(&mut s, &map, Owner::UserTable, user, top));
     files.insert("map", s);
     let scope = Scope {
         ranges: r.ranges.len(),

@@ -55,6 +55,8 @@ pub struct Core {
     pub segments: Vec<Segment>,
     /// Its notes, in file order.
     pub notes: Vec<Note>,
+    /// Bytes of notes read so far, against [`MAX_NOTES`].
+    note_bytes: u64,
 }
 
 /// Most program headers read: kcore has one per RAM range and a few more;
@@ -97,6 +99,7 @@ impl Core {
             size,
             segments: Vec::new(),
             notes: Vec::new(),
+            note_bytes: 0,
         };
         core.read_headers().map_err(|e| format!("{name}: {e}"))?;
         Ok(core)
@@ -194,10 +197,9 @@ impl Core {
     }
 
     fn read_notes(&mut self, offset: u64, size: u64) -> Result<(), String> {
-        if size > MAX_NOTES {
-            return Err(format!(
-                "a note segment of {size} bytes: more than {MAX_NOTES}"
-            ));
+        self.note_bytes = self.note_bytes.saturating_add(size);
+        if self.note_bytes > MAX_NOTES {
+            return Err(format!("more than {MAX_NOTES} bytes of notes"));
         }
         let mut b = vec![0u8; size as usize];
         self.read_exact_at(&mut b, offset)?;
@@ -294,6 +296,11 @@ impl Core {
     }
 }
 
+/// Most table pages one check reads: a corrupted dump whose entries all
+/// point at one table would otherwise be read billions of times (a 256 GiB
+/// guest under debug_pagealloc has some 131,000).
+pub const MAX_TABLE_PAGES: u64 = 1 << 22;
+
 /// Page tables read from a core file's physical memory.
 pub struct PhysTables<'c> {
     core: &'c Core,
@@ -325,7 +332,8 @@ impl TableSource for PhysTables<'_> {
 
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
         let mut b = [0u8; 4096];
-        if phys & 0xfff != 0 || !self.core.read_phys(phys, &mut b) {
+        if phys & 0xfff != 0 || self.pages >= MAX_TABLE_PAGES || !self.core.read_phys(phys, &mut b)
+        {
             return false;
         }
         self.pages += 1;

@@ -228,14 +228,18 @@ pub fn iomem_ram(text: &str) -> Vec<(u64, u64)> {
     ram
 }
 
+/// The highest physical address x86-64 has (52 bits).
+const PHYS_LIMIT: u64 = (1 << 52) - 1;
+
 /// The memory a core file's segments hold, by physical address, merged:
 /// System RAM as the file saw it.
 pub fn segment_ram(core: &Core) -> Vec<(u64, u64)> {
     let mut ram: Vec<(u64, u64)> = core
         .segments
         .iter()
-        .filter(|s| s.paddr != u64::MAX && s.memsz > 0 && s.vaddr < START_KERNEL_MAP)
-        .map(|s| (s.paddr, s.paddr.saturating_add(s.memsz - 1)))
+        // Physical addresses have 52 bits at most: others are no RAM.
+        .filter(|s| s.paddr <= PHYS_LIMIT && s.memsz > 0 && s.vaddr < START_KERNEL_MAP)
+        .map(|s| (s.paddr, s.paddr.saturating_add(s.memsz - 1).min(PHYS_LIMIT)))
         .collect();
     ram.sort_unstable();
     let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -262,24 +266,15 @@ pub fn segment_page_offset(core: &Core) -> Option<u64> {
 /// version, size, 18 registers, 10 segments of 24 bytes, then CR0..CR4.
 const QEMU_CR_OFFSET: usize = 8 + 18 * 8 + 10 * 24;
 
-/// Where the CS selector is in QEMU's note.
-const QEMU_CS_OFFSET: usize = 8 + 18 * 8;
-
-/// Each vCPU's top-level table and CR4 from QEMU's notes, in vCPU order.
-/// A vCPU stopped in user mode under PTI has the user-mode copy in CR3
-/// (the kernel's table + 4096): its kernel table is the page before. In
-/// kernel mode CR3 is the kernel's table as it is (without PTI, bit 12 is
-/// an address bit like the others).
+/// Each vCPU's CR3 (its physical-address bits) and CR4 from QEMU's notes,
+/// in vCPU order.
 pub fn qemu_cpus(core: &Core, phys_mask: u64) -> Vec<(u64, u64)> {
     core.notes
         .iter()
         .filter(|n| n.name == "QEMU" && n.desc.len() >= QEMU_CR_OFFSET + 40)
         .map(|n| {
             let cr = |i: usize| u64_at(&n.desc, QEMU_CR_OFFSET + 8 * i);
-            let user_mode = n.desc[QEMU_CS_OFFSET] & 3 == 3;
-            let table = cr(3) & phys_mask;
-            let table = if user_mode { table & !(1 << 12) } else { table };
-            (table, cr(4))
+            (cr(3) & phys_mask, cr(4))
         })
         .collect()
 }

@@ -1045,7 +1045,7 @@ fn range(start: u64, size: u64, flags: u64, eff: Effective, level: Level) -> Ran
     // Distinct physical addresses, so only planted aliases overlap.
     Range {
         start,
-        last: start + size - 1,
+        last: start + (size - 1),
         phys: start & 0xff_ffff_f000,
         flags: Flags(flags),
         effective: eff,
@@ -1259,6 +1259,24 @@ fn clean_ranges_have_no_findings() {
         ),
     ]);
     assert_eq!(f, vec![]);
+}
+
+#[test]
+fn a_range_that_ends_at_the_top_of_the_address_space_is_checked() {
+    // The top 2 MiB lie past the last documented row. The rules once
+    // computed the next part's start, one past the end, before asking
+    // whether there was one: an overflow (a panic with overflow checks,
+    // which the kernel's Rust builds have).
+    let ro = Effective {
+        rw: false,
+        us: false,
+        nx: true,
+    };
+    let top = range(0xffff_ffff_ffe0_0000, 2 << 20, Flags::NX, ro, Level::Pmd);
+    assert_eq!(top.last, u64::MAX);
+    let found = findings(&[top]);
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|f| f.range.start >= top.start));
 }
 
 #[test]

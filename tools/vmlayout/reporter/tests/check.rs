@@ -336,11 +336,13 @@ fn a_cpu_on_an_unsynced_table_is_reported() {
 }
 
 #[test]
-fn cr3_bit_12_is_an_address_bit_in_kernel_mode_and_pti_in_user_mode() {
+fn a_cr3_with_bit_12_names_the_table_whose_kernel_half_is_the_reference() {
     let mut m = kernel();
-    // CPU 1 in kernel mode on a copy of the reference at an odd page
-    // (bit 12 set); CPU 2 in user mode on the reference's PTI user copy
-    // (the reference + 4096, whose kernel table is the reference).
+    // CPU 1, in user mode, on a copy of the reference at an odd page (bit
+    // 12 set: an address bit, as without PTI); CPU 2, in user mode, on the
+    // reference's PTI user copy (the reference + 4096, whose kernel table
+    // is the reference). Neither privilege level nor bit 12 alone tells
+    // the two apart; the tables' contents do.
     if m.next & 0x1000 == 0 {
         m.alloc();
     }
@@ -349,7 +351,7 @@ fn cr3_bit_12_is_an_address_bit_in_kernel_mode_and_pti_in_user_mode() {
     let table = m.pages[&m.top];
     m.pages.insert(odd, table);
     assert_eq!(m.top & 0x1000, 0);
-    let cpus = [m.top, odd, (m.top + 0x1000) | 1];
+    let cpus = [m.top, odd | 1, (m.top + 0x1000) | 1];
     let path = write("bit12", &dump(&m, true, &cpus), true);
     let layout = run(&path).unwrap();
     assert_eq!(bad(&layout), vec![]);
@@ -443,6 +445,46 @@ fn a_table_loop_is_walked_once_per_level_not_forever() {
     let path = write("loop", &dump(&m, true, &[m.top]), true);
     let layout = run(&path).unwrap();
     assert!(!layout.ranges.is_empty());
+}
+
+#[test]
+fn tables_that_fan_out_to_one_table_end_with_an_error_or_a_result() {
+    let mut m = kernel();
+    // Every entry of one vmalloc PTE table maps a page, every entry of its
+    // PMD table points at it, every entry of its PUD table at that PMD
+    // table, and every kernel-half top-level entry at that PUD table:
+    // 256 * 512^3 leaves, unless the walk stops.
+    let pud = m.below(m.top, index(VMALLOC, 39));
+    let pmd = m.below(pud, 0);
+    let pte = m.below(pmd, 0);
+    for i in 0..512 {
+        m.pages.get_mut(&pte).unwrap()[i] = (40 * MIB + i as u64 * 4096) | RW | NX | P | AD;
+        m.pages.get_mut(&pmd).unwrap()[i] = pte | TABLE;
+        m.pages.get_mut(&pud).unwrap()[i] = pmd | TABLE;
+    }
+    for i in 256..512 {
+        m.pages.get_mut(&m.top.clone()).unwrap()[i] = pud | TABLE;
+    }
+    let path = write("fanout", &dump(&m, true, &[m.top]), true);
+    match run(&path) {
+        Ok(layout) => assert!(!layout.ranges.is_empty()),
+        Err(e) => assert!(e.contains("not a kernel's tables"), "{e}"),
+    }
+}
+
+#[test]
+fn notes_past_their_limit_are_an_error() {
+    let m = kernel();
+    let mut bytes = dump(&m, true, &[m.top]);
+    // The note program header claims 65 MiB of notes.
+    let at = 64 + 32;
+    bytes[at..at + 8].copy_from_slice(&(65u64 << 20).to_le_bytes());
+    let path = write("notes", &bytes, true);
+    let e = run(&path).unwrap_err();
+    assert!(
+        e.contains("bytes of notes") || e.contains("truncated"),
+        "{e}"
+    );
 }
 
 proptest! {
