@@ -274,7 +274,15 @@ fn kasan_of(doc: &DocMap<'_>, f: &Facts, ranges: &[Range], bases: [u64; 3]) -> b
 /// each of `report::BASES` came from.
 fn live_of(doc: &DocMap<'_>, f: &mut Facts, ranges: &[Range]) -> (Live, [String; 7]) {
     let [direct, vmalloc, vmemmap] = randomized_bases(doc, f, ranges);
-    let image_size = f.image_size.unwrap_or(1 << 30);
+    // KERNEL_IMAGE_SIZE: 1 GiB with RANDOMIZE_BASE, else 512 MiB; when
+    // neither VMCOREINFO nor the config says, 1 GiB (distributions' kernels).
+    let image_size = f
+        .image_size
+        .unwrap_or(match f.config.get("CONFIG_RANDOMIZE_BASE") {
+            None if !f.config.is_empty() => 512 << 20,
+            Some(v) if v != "y" => 512 << 20,
+            _ => 1 << 30,
+        });
     let (text_start, text_end) = kernel_image(ranges, image_size);
     let config = |k: &str| f.config.get(k).and_then(|v| parse_num(v));
     let physical_start = match f.kaslr_offset {
