@@ -487,6 +487,19 @@ fn notes_past_their_limit_are_an_error() {
     );
 }
 
+#[test]
+fn each_release_is_judged_against_its_own_documented_map() {
+    use vmlayout_core::map::Paging;
+    let docs = Docs::load().unwrap();
+    let name = |release| docs.for_release(Paging::Four, release).unwrap().name;
+    assert_eq!(name(Some("7.3.4+deb13-amd64")), "mm.rst-4level");
+    assert_eq!(name(Some("6.12.117+deb13-amd64")), "mm.rst-6.12-4level");
+    assert_eq!(name(Some("4.9.0")), "mm.txt-4.x-4level");
+    assert_eq!(name(None), "mm.rst-4level");
+    let five = docs.for_release(Paging::Five, Some("6.12.1")).unwrap();
+    assert_eq!(five.name, "mm.rst-6.12-5level");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
