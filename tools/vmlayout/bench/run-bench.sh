@@ -5,7 +5,9 @@
 # vmlayout_areas.ko keeps thousands of vmalloc areas alive), time a vmlayout
 # full scan against ptdump, the kernel's W+X check and two floors (copying
 # every table page; loading every entry in place) in the same boot, with 1 and 2 vCPUs and 1, 2 and 4 GiB, in both paging
-# modes, and print the tables. Not a test: it asserts nothing about time.
+# modes, and print the tables; with each scan, `vmlayout check` on /proc/kcore
+# in the same boot (f), and `vmlayout check --vmcore` on the host on a
+# BENCH_DUMP_MEM guest's dump. Not a test: it asserts nothing about time.
 #
 #   run-bench.sh KDIR          BENCH_RUNS (default 7), BENCH_AREAS (4000),
 #                              BENCH_PAGING ("5 4"), BENCH_SHAPES ("1 4G,2 4G,...")
@@ -103,6 +105,44 @@ END {
 		printf "%-6s %-4s %8d %10s %14.0f\n", row[i, "paging"] "-lvl", row[i, "mem"], row[i, "table_pages"], \
 			ms(med(row[i, "scan"])), med(row[i, "scan"]) / row[i, "table_pages"]
 }' "$stage/results"
+
+# `vmlayout check --vmcore` on the host: a guest of BENCH_DUMP_MEM (16G by
+# default; 0: none) booted with debug_pagealloc=on and the vmalloc areas,
+# dumped by QEMU (QMP dump-guest-memory), then checked here BENCH_RUNS times;
+# the dump's size and write time beside the check's.
+dump_mem=${BENCH_DUMP_MEM:-16G}
+if [ "$dump_mem" != 0 ]; then
+	dump=$stage/dump.elf sock=$stage/qmp signal=$stage/signal pidfile=$stage/qemu.pid
+	: > "$signal"
+	VM_QEMU_ARGS="-qmp unix:$sock,server=on,wait=off -serial file:$signal -pidfile $pidfile" \
+		"$top/tools/vmlayout/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p 5 -s 2 -m "$dump_mem" -B \
+		-a debug_pagealloc=on -f "$here/vmlayout_areas.ko" -t 1800 \
+		-- "insmod /root/vmlayout_areas.ko count=$areas && echo ready > /dev/ttyS2 && sleep 1200" \
+		> "$stage/dump-vm.log" 2>&1 &
+	vm=$!
+	waited=0
+	while ! grep -q ready "$signal" && [ $waited -lt 6000 ] && kill -0 $vm 2>/dev/null; do
+		sleep 0.1; waited=$((waited + 1))
+	done
+	t0=$(date +%s%N)
+	"$top/tools/vmlayout/qmp.py" "$sock" "dump-guest-memory {\"paging\": false, \"protocol\": \"file:$dump\"}" quit
+	t1=$(date +%s%N)
+	kill "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null || true
+	wait $vm || true
+	: > "$stage/check-ns"
+	for run in $(seq "$runs"); do
+		c0=$(date +%s%N)
+		"$bin" check --vmcore "$dump" -o "$stage/dump.snap" || [ $? -le 2 ]
+		echo $(($(date +%s%N) - c0)) >> "$stage/check-ns"
+	done
+	echo
+	echo "vmlayout check --vmcore on the host, a $dump_mem guest (5-level, debug_pagealloc=on, $areas vmalloc areas):"
+	echo "  dump: $(stat -c %s "$dump") bytes, written by QEMU in $(((t1 - t0) / 1000000)) ms;" \
+		"$(grep -o 'table_pages=[0-9]*' "$stage/dump.snap" | head -n1) read"
+	sort -n "$stage/check-ns" | awk '{ v[NR] = $1 } END {
+		printf "  check: %.1f ms median [%.1f-%.1f] over %d runs, native\n", v[int(NR / 2) + 1] / 1e6, v[1] / 1e6, v[NR] / 1e6, NR }'
+	rm -f "$dump"
+fi
 
 # Latency: the longest stretch with interrupts off and with preemption off
 # during 20 scans, from the kernel's irqsoff and preemptoff tracers, which
