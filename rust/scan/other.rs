@@ -293,6 +293,64 @@ impl SideTask for OtherTables<'_> {
     }
 }
 
+/// An mm's own tables besides its top-level table's kernel half: with PTI,
+/// its LDT remap slot and its user-mode table.
+struct MmTables {
+    /// The mm's top-level table (physical).
+    phys: u64,
+    /// The LDT remap slot (index in the whole table) and its entry.
+    ldt: (usize, u64),
+    /// The task (pid, command name).
+    owner: (i32, [u8; 16]),
+}
+
+impl MmTables {
+    /// Walk and check the LDT slot, and the user-mode table's kernel half
+    /// where it differs from the reference's (`reference_user`), the LDT
+    /// slot left out; keep the first [`LDT_TABLES_SHOWN`] of each kind to
+    /// be shown (`shown`: the list, how many LDT and user tables).
+    fn check(
+        &self,
+        walk: &Walk,
+        (map, text): (&LiveMap<'_>, &TextAliases),
+        reference_user: Option<&Table>,
+        (src, scratch, whole, user): (&mut DirectMap, &mut Scratch, &mut Table, &mut Table),
+        (others, ldt_shown, user_shown): (&mut KVec<OtherTable>, &mut u32, &mut u32),
+        findings: &mut Findings,
+    ) -> Result {
+        let (ldt_slot, ldt) = self.ldt;
+        let (pid, comm) = self.owner;
+        if ldt != 0 {
+            whole[ldt_slot] = ldt;
+            let ranges = walk_slots(walk, src, scratch, self.phys, whole, [ldt_slot].into_iter())?;
+            let other = OtherTable {
+                table: TableKind::Ldt,
+                owner: Owner::Task(pid, comm),
+                ranges,
+            };
+            check_and_show(map, text, (others, ldt_shown), other, findings)?;
+        }
+        let Some(reference_user) = reference_user else {
+            return Ok(());
+        };
+        let user_phys = self.phys + USER_TABLE_OFFSET;
+        if !src.copy_table(user_phys, user) {
+            return Ok(());
+        }
+        let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
+        if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
+            let slots = (ENTRIES / 2..ENTRIES).filter(differs);
+            let other = OtherTable {
+                table: TableKind::User,
+                owner: Owner::TaskUser(pid, comm),
+                ranges: walk_slots(walk, src, scratch, user_phys, user, slots)?,
+            };
+            check_and_show(map, text, (others, user_shown), other, findings)?;
+        }
+        Ok(())
+    }
+}
+
 impl OtherTables<'_> {
     /// Audit every process's mm: the kernel half of its top-level table must be
     /// the reference's. Each mm is pinned while its table is read; a table that
@@ -347,37 +405,18 @@ impl OtherTables<'_> {
                     findings.push(Finding::unsynced(walk, map, slot, theirs[slot], owner))?;
                 }
             }
-            // The mm's own LDT remap slot (PTI): walked while the mm is pinned.
-            let ldt = theirs[ldt_slot - ENTRIES / 2];
-            if phys != reference && ldt != 0 {
-                whole[ldt_slot] = ldt;
-                let ranges =
-                    walk_slots(walk, &mut src, scratch, phys, whole, [ldt_slot].into_iter())?;
-                let other = OtherTable {
-                    table: TableKind::Ldt,
-                    owner,
-                    ranges,
+            // The mm's own LDT remap slot and user-mode table (PTI): walked
+            // while the mm is pinned.
+            if phys != reference {
+                let ldt = theirs[ldt_slot - ENTRIES / 2];
+                let tables = MmTables {
+                    phys,
+                    ldt: (ldt_slot, ldt),
+                    owner: (mm.task.pid, mm.task.comm),
                 };
-                check_and_show(map, text, (others, &mut ldt_shown), other, findings)?;
-            }
-            // PTI: the mm's user-mode table, kernel half, against the
-            // reference's; what differs (but the LDT slot) is walked and checked.
-            let Some(reference_user) = reference_user.filter(|_| phys != reference) else {
-                continue;
-            };
-            let user_phys = phys + USER_TABLE_OFFSET;
-            if !src.copy_table(user_phys, user) {
-                continue;
-            }
-            let differs = |&i: &usize| i != ldt_slot && user[i] != reference_user[i];
-            if (ENTRIES / 2..ENTRIES).any(|i| differs(&i)) {
-                let slots = (ENTRIES / 2..ENTRIES).filter(differs);
-                let other = OtherTable {
-                    table: TableKind::User,
-                    owner: Owner::TaskUser(mm.task.pid, mm.task.comm),
-                    ranges: walk_slots(walk, &mut src, scratch, user_phys, user, slots)?,
-                };
-                check_and_show(map, text, (others, &mut user_shown), other, findings)?;
+                let shown = (&mut *others, &mut ldt_shown, &mut user_shown);
+                let space = (&mut src, &mut *scratch, &mut **whole, &mut **user);
+                tables.check(walk, (map, text), reference_user, space, shown, findings)?;
             }
         }
         Ok(checked)
