@@ -369,6 +369,16 @@ struct Result_ {
 
 /// Check `input`: a snapshot of what the module would show.
 pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
+    check_and_capture(input, docs, None)
+}
+
+/// [`check`], and with `capture`, the table pages it read written there as
+/// an ELF core file of their own ([`crate::elf::capture`]).
+pub fn check_and_capture(
+    input: Input<'_>,
+    docs: &Docs,
+    capture: Option<&Path>,
+) -> Result<Snapshot, String> {
     let (path, origin) = match input {
         Input::Kcore(p) => (p, Origin::Kcore),
         Input::Vmcore(p) => (p, Origin::Vmcore),
@@ -391,6 +401,9 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
     };
     let doc = docs.for_release(paging, f.release.as_deref())?;
     let mut src = PhysTables::new(&core);
+    if capture.is_some() {
+        src.seen = Some(Default::default());
+    }
     let reference = match &f.reference {
         Some((_, source)) if source == CPU0_REFERENCE => kernel_table_of(reference, &mut src, None),
         _ => reference,
@@ -424,6 +437,9 @@ pub fn check(input: Input<'_>, docs: &Docs) -> Result<Snapshot, String> {
         ..result
     };
     let files = write_files(origin, doc, docs, (&live, &sources), &f, reference, &result);
+    if let (Some(out), Some(seen)) = (capture, &src.seen) {
+        crate::elf::capture(&core, seen, out)?;
+    }
     snapshot(path, origin, &f, files)
 }
 
@@ -668,7 +684,6 @@ fn write_stats(s: &mut String, doc: &DocMap<'_>, r: &Result_) -> std::fmt::Resul
     use vmlayout_core::record::Record;
     header(s, "stats")?;
     Record::new(s, "walk")?
-        .num("items", r.counts.items)?
         .num("ranges", r.ranges.len())?
         .num("table_pages", r.pages)?
         .num("cpus", 1)?

@@ -10,6 +10,7 @@
 //! corrupted file gives an error naming what is wrong, never a panic or an
 //! unbounded read.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -306,13 +307,133 @@ pub struct PhysTables<'c> {
     core: &'c Core,
     /// Table pages read, for the cost figures.
     pub pages: u64,
+    /// Every page a table or an entry was read from, when they are to be
+    /// captured ([`capture`]).
+    pub seen: Option<BTreeSet<u64>>,
 }
 
 impl<'c> PhysTables<'c> {
     /// The tables in `core`.
     pub fn new(core: &'c Core) -> Self {
-        PhysTables { core, pages: 0 }
+        PhysTables {
+            core,
+            pages: 0,
+            seen: None,
+        }
     }
+
+    fn saw(&mut self, phys: u64) {
+        if let Some(seen) = &mut self.seen {
+            seen.insert(phys & !0xfff);
+        }
+    }
+}
+
+/// Write the pages `pages` of `core` (physical addresses) with its notes as
+/// an ELF core file of their own at `out`: the tables one check read, with
+/// their physical addresses, a capture that checks as the whole file did
+/// (host fixtures, benchmarks) at a fraction of its size.
+pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), String> {
+    let mut notes = Vec::new();
+    for n in &core.notes {
+        let pad = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(4) * 4, 0);
+        notes.extend_from_slice(&(n.name.len() as u32 + 1).to_le_bytes());
+        notes.extend_from_slice(&(n.desc.len() as u32).to_le_bytes());
+        notes.extend_from_slice(&n.kind.to_le_bytes());
+        notes.extend_from_slice(n.name.as_bytes());
+        notes.push(0);
+        pad(&mut notes);
+        notes.extend_from_slice(&n.desc);
+        pad(&mut notes);
+    }
+    // The file's memory as it was (System RAM is read from it), each
+    // segment cut into runs of captured pages, with their bytes, and the
+    // stretches between, with none (they read as zeros).
+    let mut runs: Vec<(u64, u64, bool)> = Vec::new();
+    let mut memory: Vec<(u64, u64)> = core
+        .segments
+        .iter()
+        .filter(|s| s.paddr != u64::MAX && s.vaddr < START_KERNEL_MAP)
+        .map(|s| (s.paddr, s.paddr.saturating_add(s.memsz)))
+        .collect();
+    memory.sort_unstable();
+    let mut push = |start: u64, len: u64, data: bool| match runs.last_mut() {
+        Some((s, l, d)) if *d == data && *s + *l == start => *l += len,
+        _ if len > 0 => runs.push((start, len, data)),
+        _ => {}
+    };
+    let mut pages = pages.iter().copied().peekable();
+    for (start, end) in memory {
+        let mut at = start;
+        while let Some(&p) = pages.peek().filter(|&&p| p < end) {
+            pages.next();
+            if p < at {
+                continue;
+            }
+            push(at, p - at, false);
+            push(p, 4096, true);
+            at = p + 4096;
+        }
+        push(at, end.saturating_sub(at), false);
+    }
+    for p in pages {
+        push(p, 4096, true);
+    }
+    let phnum = runs.len() + 1;
+    let headers = 64 + 56 * phnum as u64;
+    let data = (headers + notes.len() as u64).div_ceil(4096) * 4096;
+    let mut elf = vec![0u8; 64];
+    elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    elf[16..18].copy_from_slice(&ET_CORE.to_le_bytes());
+    elf[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf[32..40].copy_from_slice(&64u64.to_le_bytes());
+    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+    let phnum16 = u16::try_from(phnum).map_err(|_| "too many page runs to capture")?;
+    elf[56..58].copy_from_slice(&phnum16.to_le_bytes());
+    let phdr = |elf: &mut Vec<u8>, kind: u32, offset: u64, paddr: u64, size: u64| {
+        for w in [
+            u64::from(kind) | (4 << 32),
+            offset,
+            0,
+            paddr,
+            size,
+            size,
+            4096,
+        ] {
+            elf.extend_from_slice(&w.to_le_bytes());
+        }
+    };
+    phdr(&mut elf, PT_NOTE, headers, 0, notes.len() as u64);
+    let mut offset = data;
+    for &(start, len, with_data) in &runs {
+        let filesz = if with_data { len } else { 0 };
+        for w in [
+            u64::from(PT_LOAD) | (4 << 32),
+            offset,
+            0,
+            start,
+            filesz,
+            len,
+            4096,
+        ] {
+            elf.extend_from_slice(&w.to_le_bytes());
+        }
+        offset += filesz;
+    }
+    elf.extend_from_slice(&notes);
+    elf.resize(data as usize, 0);
+    let mut page = [0u8; 4096];
+    for &(start, len, with_data) in runs.iter().filter(|r| r.2) {
+        for p in (start..start + len).step_by(4096) {
+            if !with_data || !core.read_phys(p, &mut page) {
+                page.fill(0);
+            }
+            elf.extend_from_slice(&page);
+        }
+    }
+    std::fs::write(out, elf).map_err(|e| format!("{}: cannot write: {e}", out.display()))
 }
 
 /// A table page read whole.
@@ -331,6 +452,7 @@ impl TableSource for PhysTables<'_> {
     type Reader = CopiedTable;
 
     fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
+        self.saw(phys);
         let mut b = [0u8; 4096];
         if phys & 0xfff != 0 || self.pages >= MAX_TABLE_PAGES || !self.core.read_phys(phys, &mut b)
         {
@@ -346,6 +468,7 @@ impl TableSource for PhysTables<'_> {
     fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
         let mut b = [0u8; 8];
         let at = table.checked_add(index as u64 * 8)?;
+        self.saw(at);
         self.core
             .read_phys(at, &mut b)
             .then(|| u64::from_le_bytes(b))

@@ -30,12 +30,15 @@ usage: vmlayout COMMAND [options]
       a warn or error finding that A has not, else 0.
   draw [DIR|SNAPSHOT] [-o FILE.svg]
       an SVG picture of the kernel half (default: standard output)
-  check [--kcore FILE | --vmcore FILE] [-o FILE]
+  check [--kcore FILE | --vmcore FILE] [-o FILE] [--capture FILE]
       the module's checks without the module: walk the kernel's page tables
       in /proc/kcore (the running kernel, as root; the default) or in a
       crash dump (kdump's ELF /proc/vmcore, QEMU's dump-guest-memory), and
       write a snapshot of what the module would show (default: standard
       output), for report, diff, draw and kaslr. Exit status as report's.
+      --capture FILE also writes the table pages the check read, with their
+      physical addresses and the notes, as an ELF core file of their own
+      (a fixture that checks as the whole dump did).
   kaslr [--json] SNAPSHOT...
       KASLR statistics over many boots, per paging mode. Exit status 1 when
       a base is flagged degraded, else 0.
@@ -56,6 +59,7 @@ struct Args {
     output: Option<PathBuf>,
     kcore: Option<PathBuf>,
     vmcore: Option<PathBuf>,
+    capture: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -67,6 +71,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         output: None,
         kcore: None,
         vmcore: None,
+        capture: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -82,6 +87,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             }
             "--kcore" => a.kcore = Some(PathBuf::from(it.next().ok_or("--kcore needs a file")?)),
             "--vmcore" => a.vmcore = Some(PathBuf::from(it.next().ok_or("--vmcore needs a file")?)),
+            "--capture" => {
+                a.capture = Some(PathBuf::from(it.next().ok_or("--capture needs a file")?))
+            }
             s if s.starts_with('-') && s != "-" => return Err(format!("unknown option '{s}'")),
             s => a.positional.push(s.to_string()),
         }
@@ -209,7 +217,7 @@ fn cmd_check(args: &Args) -> Result<u8, String> {
         (None, None) => check::Input::Kcore(Path::new("/proc/kcore")),
     };
     let docs = Docs::load()?;
-    let snap = check::check(input, &docs)?;
+    let snap = check::check_and_capture(input, &docs, args.capture.as_deref())?;
     let layout = layout_of(&snap)?;
     emit(&args.output, &snap.to_text())?;
     Ok(layout.exit_status() as u8)

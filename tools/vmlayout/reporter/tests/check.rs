@@ -500,6 +500,71 @@ fn each_release_is_judged_against_its_own_documented_map() {
     assert_eq!(five.name, "mm.rst-6.12-5level");
 }
 
+/// A capture of a real dump (testdata/captures/), unpacked for test `test`.
+fn capture(name: &str, test: &str) -> PathBuf {
+    use std::io::Read;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/captures")
+        .join(name);
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    write(&format!("{test}-{}", name.trim_end_matches(".gz")), &bytes, false)
+}
+
+#[test]
+fn real_captures_check_as_their_dumps_did() {
+    for (name, levels, ranges, wx) in [
+        ("p5-wx.elf.gz", 5, "100", 0xff5e_cd9f_8001_5000u64),
+        ("p4-wx.elf.gz", 4, "99", 0xffff_adab_c001_5000),
+    ] {
+        let layout = run(&capture(name, "real")).unwrap();
+        assert_eq!(layout.levels, levels, "{name}");
+        let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+        assert_eq!(scope["ranges"], ranges, "{name}");
+        assert_eq!(scope["cpus_checked"], "2", "{name}");
+        let mut found = bad(&layout);
+        found.sort();
+        let plant = vec![
+            ("exec-data".to_string(), "vmalloc".to_string()),
+            ("wx".into(), "vmalloc".into()),
+        ];
+        assert_eq!(found, plant, "{name}");
+        assert!(
+            layout
+                .findings
+                .iter()
+                .any(|f| f.id == "wx" && f.start == wx),
+            "{name}"
+        );
+        let wrong: Vec<_> = layout
+            .regions
+            .iter()
+            .filter(|r| r.severity == Severity::Error)
+            .collect();
+        assert!(wrong.is_empty(), "{name}: {wrong:?}");
+    }
+}
+
+#[test]
+fn a_capture_of_a_capture_checks_the_same() {
+    let docs = Docs::load().unwrap();
+    let first = capture("p5-wx.elf.gz", "again");
+    let again = first.with_extension("again");
+    let a = vmlayout_reporter::check::check_and_capture(Input::Vmcore(&first), &docs, Some(&again))
+        .unwrap();
+    let b = check(Input::Vmcore(&again), &docs).unwrap();
+    for file in ["summary", "layout", "map", "findings"] {
+        assert_eq!(
+            a.file(file).unwrap().text,
+            b.file(file).unwrap().text,
+            "{file}"
+        );
+    }
+    assert!(std::fs::metadata(&again).unwrap().len() <= std::fs::metadata(&first).unwrap().len());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
