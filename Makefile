@@ -156,7 +156,7 @@ check-host: deps
 RUST_ROOTS = $(TOP)/rust/vmlayout_main.rs $(TOP)/rust/compat.rs $(TOP)/rust/mmgen.rs $(wildcard $(TOP)/tools/vmlayout/*.rs \
 	$(TOP)/tools/vmlayout/tests/*.rs $(TOP)/tools/testing/selftests/vmlayout/*.rs \
 	$(TOP)/tools/vmlayout/reporter/*.rs $(TOP)/tools/vmlayout/reporter/tests/*.rs \
-	$(TOP)/tools/vmlayout/reporter/examples/*.rs)
+	$(TOP)/tools/vmlayout/reporter/examples/*.rs $(TOP)/tools/vmlayout/reporter/benches/*.rs)
 check-style: gen
 	rustfmt --check --edition 2021 $(RUST_ROOTS)
 
@@ -219,6 +219,8 @@ check-kernel: deps gen reporter
 # Benchmarks: not a test, asserts nothing about time (Documentation/vmlayout/bench.rst).
 BENCH := $(TOOLS)/bench
 bench: module reporter
+	@echo "== native: the core's walk and rules against a plain copy, on real captures (criterion)"
+	@cd $(TOOLS) && cargo bench -q -p vmlayout --bench check 2>&1 | grep -E '^[a-z0-9-]+/|time:'
 	@$(kcc) && $(MAKE) -C $(kdir) M=$(BENCH) $$cc modules
 	@set -o pipefail; kd=$$($(TOOLS)/build-kernel.sh debug | tail -n1) && \
 		mods=$$($(TOOLS)/build-variant-modules.sh $$kd | tail -n1) && \

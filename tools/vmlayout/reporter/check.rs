@@ -385,49 +385,30 @@ pub fn check_and_capture(
     };
     let core = Core::open(path)?;
     let mut f = gather(&core, input);
-    let name = path.display();
-    let missing = "no VMCOREINFO note, no kallsyms, no CPU registers";
-    let (paging, _) = f
-        .paging
-        .clone()
-        .ok_or_else(|| format!("{name}: cannot tell the paging mode: {missing}"))?;
-    let (reference, _) = f
-        .reference
-        .clone()
-        .ok_or_else(|| format!("{name}: cannot find the reference page table: {missing}"))?;
-    let walk = Walk {
-        top: Level::top(paging),
-        phys_mask: PHYS_ADDR_MASK & !f.sme_mask,
-    };
-    let doc = docs.for_release(paging, f.release.as_deref())?;
     let mut src = PhysTables::new(&core);
     if capture.is_some() {
         src.seen = Some(Default::default());
     }
-    let reference = match &f.reference {
-        Some((_, source)) if source == CPU0_REFERENCE => kernel_table_of(reference, &mut src, None),
-        _ => reference,
-    };
-    let mut top: Box<Table> = Box::new([0; ENTRIES]);
-    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-    let (mut ranges, mut cleared) = (List::default(), List::default());
-    let space = (&mut *top, &mut *scratch);
-    let lists = (&mut ranges, &mut cleared);
-    let counts = walk_reference(&walk, reference, &mut src, space, lists).map_err(|e| match e {
-        CheckError::NoReference => {
-            format!("{name}: the reference page table at {reference:#x} is not in the file")
-        }
-        CheckError::NoRoom => format!(
-            "{name}: more than {MAX_RANGES} ranges or {} table pages: not a kernel's tables (corrupted?)",
-            crate::elf::MAX_TABLE_PAGES
-        ),
-    })?;
-    let (live, sources) = live_of(doc, &mut f, &ranges.0);
+    let (judged, walked) = prepare(path, docs, &mut f, &mut src)?;
+    let Judged {
+        walk,
+        reference,
+        doc,
+        live,
+        ..
+    } = judged;
+    let Prepared {
+        ranges,
+        cleared,
+        counts,
+        top,
+    } = walked;
     let walked = Walked {
         ranges: &ranges.0,
         cleared: &cleared.0,
         counts: &counts,
     };
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let scope = (walk, reference, &live);
     let result = check_all(doc, scope, &f, walked, (&mut src, &top, &mut scratch))?;
     let result = Result_ {
@@ -436,11 +417,114 @@ pub fn check_and_capture(
         pages: src.pages,
         ..result
     };
-    let files = write_files(origin, doc, docs, (&live, &sources), &f, reference, &result);
+    let sources = &judged.sources;
+    let files = write_files(origin, doc, docs, (&live, sources), &f, reference, &result);
     if let (Some(out), Some(seen)) = (capture, &src.seen) {
         crate::elf::capture(&core, seen, out)?;
     }
     snapshot(path, origin, &f, files)
+}
+
+/// What a kernel is judged by: its walk configuration, its reference
+/// table, the documented map of its release, its live bases (with where
+/// each came from) and System RAM (empty when unknown).
+pub struct Judged<'d> {
+    /// The walk configuration.
+    pub walk: Walk,
+    /// The reference top-level table (physical).
+    pub reference: u64,
+    /// The documented map of the kernel's release.
+    pub doc: &'d DocMap<'static>,
+    /// The live bases.
+    pub live: Live,
+    /// System RAM held against the direct map.
+    pub ram: Vec<(u64, u64)>,
+    sources: [String; 7],
+}
+
+/// The walk of the reference the bases were inferred from.
+struct Prepared {
+    ranges: List,
+    cleared: List,
+    counts: WalkCounts,
+    top: Box<Table>,
+}
+
+/// What `input` is judged by (the reference walked once to find it).
+pub fn judge<'d>(input: Input<'_>, docs: &'d Docs) -> Result<Judged<'d>, String> {
+    let path = match input {
+        Input::Kcore(p) | Input::Vmcore(p) => p,
+    };
+    let core = Core::open(path)?;
+    let mut f = gather(&core, input);
+    let mut src = PhysTables::new(&core);
+    Ok(prepare(path, docs, &mut f, &mut src)?.0)
+}
+
+/// The paging mode, the reference, the documented map; the walk of the
+/// reference; the bases, inferred from it where the facts are silent.
+fn prepare<'d>(
+    path: &Path,
+    docs: &'d Docs,
+    f: &mut Facts,
+    src: &mut PhysTables<'_>,
+) -> Result<(Judged<'d>, Prepared), String> {
+    let name = path.display();
+    let missing = "no VMCOREINFO note, no kallsyms, no CPU registers";
+    let (paging, _) = f
+        .paging
+        .clone()
+        .ok_or_else(|| format!("{name}: cannot tell the paging mode: {missing}"))?;
+    let (reference, source) = f
+        .reference
+        .clone()
+        .ok_or_else(|| format!("{name}: cannot find the reference page table: {missing}"))?;
+    let walk = Walk {
+        top: Level::top(paging),
+        phys_mask: PHYS_ADDR_MASK & !f.sme_mask,
+    };
+    let doc = docs.for_release(paging, f.release.as_deref())?;
+    let reference = match source.as_str() {
+        CPU0_REFERENCE => kernel_table_of(reference, src, None),
+        _ => reference,
+    };
+    let mut top: Box<Table> = Box::new([0; ENTRIES]);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let (mut ranges, mut cleared) = (List::default(), List::default());
+    let space = (&mut *top, &mut *scratch);
+    let lists = (&mut ranges, &mut cleared);
+    let counts = walk_reference(&walk, reference, src, space, lists).map_err(|e| match e {
+        CheckError::NoReference => {
+            format!("{name}: the reference page table at {reference:#x} is not in the file")
+        }
+        CheckError::NoRoom => format!(
+            "{name}: more than {MAX_RANGES} ranges or {} table pages: not a kernel's tables (corrupted?)",
+            crate::elf::MAX_TABLE_PAGES
+        ),
+    })?;
+    let (live, sources) = live_of(doc, f, &ranges.0);
+    let ram = if f.ram_unknown.is_some() {
+        Vec::new()
+    } else {
+        f.ram.clone()
+    };
+    let judged = Judged {
+        walk,
+        reference,
+        doc,
+        live,
+        ram,
+        sources,
+    };
+    Ok((
+        judged,
+        Prepared {
+            ranges,
+            cleared,
+            counts,
+            top,
+        },
+    ))
 }
 
 /// Every check of the walked tables: the reference's (rules, System RAM,

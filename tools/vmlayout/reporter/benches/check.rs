@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Natively, what checking a kernel's tables costs against reading them:
+//! on each real capture (testdata/captures/), held in memory,
+//!
+//! * `walk+rules`: the core's walk of the reference and its checks
+//!   (`walk_reference`, then `check_walked`: every per-range rule and the
+//!   direct map), as the module runs them, on one thread;
+//! * `copy`: a plain copy of the same table pages, once each;
+//! * `vmlayout check`: the whole command on the capture file (reading it,
+//!   the audits, writing the snapshot's records).
+//!
+//! `walk+rules` against `copy` is what the walk and the rules add to
+//! reading the tables (the goal: within 1.5x).
+//!
+//!     cargo bench -p vmlayout --bench check
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::collections::HashMap;
+
+use vmlayout_core::batch::{NoRoom, RangeList};
+use vmlayout_core::check::{check_walked, walk_reference, FindingList, Findings, Target, Walked};
+use vmlayout_core::pte::Table;
+use vmlayout_core::rules::{Finding, LiveMap};
+use vmlayout_core::walk::{Range, Scratch, TableReader, TableSource};
+use vmlayout_reporter::check::{check, judge, Input, Judged};
+use vmlayout_reporter::docs::Docs;
+use vmlayout_reporter::elf::Core;
+
+/// The capture `name`, unpacked next to the benchmark's other files.
+fn unpacked(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/captures")
+        .join(name);
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(src).expect("capture"))
+        .read_to_end(&mut bytes)
+        .expect("gzip");
+    let out = std::env::temp_dir().join(format!("vmlayout-bench-{}", name.trim_end_matches(".gz")));
+    std::fs::write(&out, bytes).expect("write");
+    out
+}
+
+/// The capture's pages in memory, by physical address.
+struct Pages(HashMap<u64, Box<Table>>);
+
+impl Pages {
+    fn of(core: &Core) -> Pages {
+        let mut pages = HashMap::new();
+        let mut page = [0u8; 4096];
+        for s in core.segments.iter().filter(|s| s.filesz > 0) {
+            for p in (s.paddr..s.paddr + s.filesz).step_by(4096) {
+                if core.read_phys(p, &mut page) {
+                    let mut t: Box<Table> = Box::new([0; 512]);
+                    for (e, w) in t.iter_mut().zip(page.chunks_exact(8)) {
+                        *e = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                    }
+                    pages.insert(p, t);
+                }
+            }
+        }
+        Pages(pages)
+    }
+
+    /// Copy every page once.
+    fn copy_all(&self, out: &mut Table) -> u64 {
+        let mut sum = 0u64;
+        for page in self.0.values() {
+            out.copy_from_slice(&page[..]);
+            sum = sum.wrapping_add(out[511]);
+        }
+        sum
+    }
+}
+
+/// A page, read in place.
+struct InPlace<'p>(&'p Table);
+
+impl TableReader for InPlace<'_> {
+    fn entry(&mut self, index: usize) -> u64 {
+        self.0[index]
+    }
+    fn failed(&self) -> bool {
+        false
+    }
+}
+
+impl<'p> TableSource for &'p Pages {
+    type Reader = InPlace<'p>;
+    fn copy_table(&mut self, phys: u64, out: &mut Table) -> bool {
+        self.0
+            .get(&phys)
+            .map(|t| out.copy_from_slice(&t[..]))
+            .is_some()
+    }
+    fn read_entry(&mut self, table: u64, index: usize) -> Option<u64> {
+        self.0.get(&table).map(|t| t[index])
+    }
+    fn read_table(&mut self, phys: u64) -> Option<InPlace<'p>> {
+        self.0.get(&phys).map(|t| InPlace(t))
+    }
+}
+
+#[derive(Default)]
+struct Ranges(Vec<Range>);
+
+impl RangeList for Ranges {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn last(&self) -> Option<&Range> {
+        self.0.last()
+    }
+    fn last_mut(&mut self) -> Option<&mut Range> {
+        self.0.last_mut()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len)
+    }
+    fn push(&mut self, range: Range) -> Result<(), NoRoom> {
+        self.0.push(range);
+        Ok(())
+    }
+}
+
+struct Kept(Vec<Finding>);
+
+impl FindingList for Kept {
+    fn push(&mut self, finding: Finding) -> Result<(), NoRoom> {
+        self.0.push(finding);
+        Ok(())
+    }
+    fn as_mut_slice(&mut self) -> &mut [Finding] {
+        &mut self.0
+    }
+}
+
+/// The core's walk of the reference and its checks, on `pages`: how many
+/// findings (so that nothing is optimized away).
+fn walk_and_rules(pages: &Pages, j: &Judged<'_>, map: &LiveMap<'_>) -> usize {
+    let mut src = pages;
+    let mut top: Box<Table> = Box::new([0; 512]);
+    let mut scratch: Box<Scratch> = Box::new([[0; 512]; 4]);
+    let (mut ranges, mut cleared) = (Ranges::default(), Ranges::default());
+    let counts = walk_reference(
+        &j.walk,
+        j.reference,
+        &mut src,
+        (&mut top, &mut scratch),
+        (&mut ranges, &mut cleared),
+    )
+    .expect("walk");
+    let target = Target {
+        walk: j.walk,
+        map,
+        reference: j.reference,
+        page_offset_base: j.live.page_offset_base,
+        ram: &j.ram,
+    };
+    let walked = Walked {
+        ranges: &ranges.0,
+        cleared: &cleared.0,
+        counts: &counts,
+    };
+    let mut findings = Findings::new(Kept(Vec::new()));
+    let mut mapped = vec![[0u64; 3]; map.doc().regions.len()];
+    check_walked(
+        target,
+        walked,
+        (&mut src, &mut scratch),
+        &mut findings,
+        &mut mapped,
+    )
+    .expect("check");
+    findings.list.0.len()
+}
+
+fn bench(c: &mut Criterion) {
+    let docs = Docs::load().expect("documented maps");
+    for name in ["p4-wx.elf.gz", "p5-wx.elf.gz"] {
+        let path = unpacked(name);
+        let core = Core::open(&path).expect("capture");
+        let pages = Pages::of(&core);
+        let judged = judge(Input::Vmcore(&path), &docs).expect("judge");
+        let map = LiveMap::new(judged.doc, &judged.live);
+        assert!(
+            walk_and_rules(&pages, &judged, &map) > 0,
+            "the plant is found"
+        );
+        let mut group = c.benchmark_group(name.trim_end_matches(".elf.gz"));
+        group.bench_function("walk+rules", |b| {
+            b.iter(|| walk_and_rules(&pages, &judged, &map))
+        });
+        let mut table: Box<Table> = Box::new([0; 512]);
+        group.bench_function("copy", |b| b.iter(|| pages.copy_all(&mut table)));
+        group.bench_function("vmlayout check", |b| {
+            b.iter(|| check(Input::Vmcore(&path), &docs).expect("check"))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
