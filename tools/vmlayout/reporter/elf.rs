@@ -329,27 +329,32 @@ impl<'c> PhysTables<'c> {
     }
 }
 
-/// Write the pages `pages` of `core` (physical addresses) with its notes as
-/// an ELF core file of their own at `out`: the tables one check read, with
-/// their physical addresses, a capture that checks as the whole file did
-/// (host fixtures, benchmarks) at a fraction of its size.
-pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), String> {
-    let mut notes = Vec::new();
-    for n in &core.notes {
-        let pad = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(4) * 4, 0);
-        notes.extend_from_slice(&(n.name.len() as u32 + 1).to_le_bytes());
-        notes.extend_from_slice(&(n.desc.len() as u32).to_le_bytes());
-        notes.extend_from_slice(&n.kind.to_le_bytes());
-        notes.extend_from_slice(n.name.as_bytes());
-        notes.push(0);
-        pad(&mut notes);
-        notes.extend_from_slice(&n.desc);
-        pad(&mut notes);
+/// A stretch of captured memory: start, length, and whether the capture
+/// holds its bytes (else it reads as zeros).
+type Run = (u64, u64, bool);
+
+/// `notes` as an ELF note segment's bytes.
+fn note_bytes(notes: &[Note]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pad = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(4) * 4, 0);
+    for n in notes {
+        out.extend_from_slice(&(n.name.len() as u32 + 1).to_le_bytes());
+        out.extend_from_slice(&(n.desc.len() as u32).to_le_bytes());
+        out.extend_from_slice(&n.kind.to_le_bytes());
+        out.extend_from_slice(n.name.as_bytes());
+        out.push(0);
+        pad(&mut out);
+        out.extend_from_slice(&n.desc);
+        pad(&mut out);
     }
-    // The file's memory as it was (System RAM is read from it), each
-    // segment cut into runs of captured pages, with their bytes, and the
-    // stretches between, with none (they read as zeros).
-    let mut runs: Vec<(u64, u64, bool)> = Vec::new();
+    out
+}
+
+/// The file's memory as it was (System RAM is read from it), each segment
+/// cut into runs of `pages`, with their bytes, and the stretches between,
+/// without (they read as zeros).
+fn capture_runs(core: &Core, pages: &BTreeSet<u64>) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
     let mut memory: Vec<(u64, u64)> = core
         .segments
         .iter()
@@ -379,9 +384,11 @@ pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), Str
     for p in pages {
         push(p, 4096, true);
     }
-    let phnum = runs.len() + 1;
-    let headers = 64 + 56 * phnum as u64;
-    let data = (headers + notes.len() as u64).div_ceil(4096) * 4096;
+    runs
+}
+
+/// An ELF64 x86-64 core file's header, for `phnum` program headers.
+fn core_header(phnum: u16) -> Vec<u8> {
     let mut elf = vec![0u8; 64];
     elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
     elf[16..18].copy_from_slice(&ET_CORE.to_le_bytes());
@@ -390,44 +397,60 @@ pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), Str
     elf[32..40].copy_from_slice(&64u64.to_le_bytes());
     elf[52..54].copy_from_slice(&64u16.to_le_bytes());
     elf[54..56].copy_from_slice(&56u16.to_le_bytes());
-    let phnum16 = u16::try_from(phnum).map_err(|_| "too many page runs to capture")?;
-    elf[56..58].copy_from_slice(&phnum16.to_le_bytes());
-    let phdr = |elf: &mut Vec<u8>, kind: u32, offset: u64, paddr: u64, size: u64| {
-        for w in [
-            u64::from(kind) | (4 << 32),
-            offset,
-            0,
-            paddr,
-            size,
-            size,
-            4096,
-        ] {
-            elf.extend_from_slice(&w.to_le_bytes());
-        }
-    };
-    phdr(&mut elf, PT_NOTE, headers, 0, notes.len() as u64);
+    elf[56..58].copy_from_slice(&phnum.to_le_bytes());
+    elf
+}
+
+/// Append a program header.
+fn program_header(
+    elf: &mut Vec<u8>,
+    kind: u32,
+    (offset, paddr): (u64, u64),
+    (filesz, memsz): (u64, u64),
+) {
+    let words = [
+        u64::from(kind) | (4 << 32),
+        offset,
+        0,
+        paddr,
+        filesz,
+        memsz,
+        4096,
+    ];
+    for w in words {
+        elf.extend_from_slice(&w.to_le_bytes());
+    }
+}
+
+/// Write the pages `pages` of `core` (physical addresses) with its notes as
+/// an ELF core file of their own at `out`: the tables one check read, with
+/// their physical addresses, a capture that checks as the whole file did
+/// (host fixtures, benchmarks) at a fraction of its size.
+pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), String> {
+    let notes = note_bytes(&core.notes);
+    let runs = capture_runs(core, pages);
+    let phnum = u16::try_from(runs.len() + 1).map_err(|_| "too many page runs to capture")?;
+    let headers = 64 + 56 * u64::from(phnum);
+    let data = (headers + notes.len() as u64).div_ceil(4096) * 4096;
+    let mut elf = core_header(phnum);
+    program_header(
+        &mut elf,
+        PT_NOTE,
+        (headers, 0),
+        (notes.len() as u64, notes.len() as u64),
+    );
     let mut offset = data;
     for &(start, len, with_data) in &runs {
         let filesz = if with_data { len } else { 0 };
-        for w in [
-            u64::from(PT_LOAD) | (4 << 32),
-            offset,
-            0,
-            start,
-            filesz,
-            len,
-            4096,
-        ] {
-            elf.extend_from_slice(&w.to_le_bytes());
-        }
+        program_header(&mut elf, PT_LOAD, (offset, start), (filesz, len));
         offset += filesz;
     }
     elf.extend_from_slice(&notes);
     elf.resize(data as usize, 0);
     let mut page = [0u8; 4096];
-    for &(start, len, with_data) in runs.iter().filter(|r| r.2) {
+    for &(start, len, _) in runs.iter().filter(|r| r.2) {
         for p in (start..start + len).step_by(4096) {
-            if !with_data || !core.read_phys(p, &mut page) {
+            if !core.read_phys(p, &mut page) {
                 page.fill(0);
             }
             elf.extend_from_slice(&page);
