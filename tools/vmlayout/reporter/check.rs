@@ -33,7 +33,7 @@ use crate::source::{utc_now, Snapshot, VmFile};
 /// corrupted dump whose entries all point at one table would otherwise
 /// make billions.
 #[derive(Default)]
-struct List(Vec<Range>);
+pub struct List(pub Vec<Range>);
 
 /// Most ranges a table's walk keeps (a 256 GiB guest under debug_pagealloc
 /// has a few hundred; ESPFIX's strided mappings tens of thousands).
@@ -63,7 +63,7 @@ impl RangeList for List {
 
 /// A list of findings for the core.
 #[derive(Default)]
-struct FindingVec(Vec<Finding>);
+pub struct FindingVec(pub Vec<Finding>);
 
 impl FindingList for FindingVec {
     fn push(&mut self, finding: Finding) -> Result<(), NoRoom> {

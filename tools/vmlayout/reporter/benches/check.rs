@@ -21,12 +21,11 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::collections::HashMap;
 
-use vmlayout_core::batch::{NoRoom, RangeList};
-use vmlayout_core::check::{check_walked, walk_reference, FindingList, Findings, Target, Walked};
+use vmlayout_core::check::{check_walked, walk_reference, Findings, Target, Walked};
 use vmlayout_core::pte::Table;
-use vmlayout_core::rules::{Finding, LiveMap};
-use vmlayout_core::walk::{Range, Scratch, TableReader, TableSource};
-use vmlayout_reporter::check::{check, judge, Input, Judged};
+use vmlayout_core::rules::LiveMap;
+use vmlayout_core::walk::{Scratch, TableReader, TableSource};
+use vmlayout_reporter::check::{check, judge, FindingVec, Input, Judged, List};
 use vmlayout_reporter::docs::Docs;
 use vmlayout_reporter::elf::Core;
 
@@ -104,47 +103,13 @@ impl<'p> TableSource for &'p Pages {
     }
 }
 
-#[derive(Default)]
-struct Ranges(Vec<Range>);
-
-impl RangeList for Ranges {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn last(&self) -> Option<&Range> {
-        self.0.last()
-    }
-    fn last_mut(&mut self) -> Option<&mut Range> {
-        self.0.last_mut()
-    }
-    fn truncate(&mut self, len: usize) {
-        self.0.truncate(len)
-    }
-    fn push(&mut self, range: Range) -> Result<(), NoRoom> {
-        self.0.push(range);
-        Ok(())
-    }
-}
-
-struct Kept(Vec<Finding>);
-
-impl FindingList for Kept {
-    fn push(&mut self, finding: Finding) -> Result<(), NoRoom> {
-        self.0.push(finding);
-        Ok(())
-    }
-    fn as_mut_slice(&mut self) -> &mut [Finding] {
-        &mut self.0
-    }
-}
-
 /// The core's walk of the reference and its checks, on `pages`: how many
 /// findings (so that nothing is optimized away).
 fn walk_and_rules(pages: &Pages, j: &Judged<'_>, map: &LiveMap<'_>) -> usize {
     let mut src = pages;
     let mut top: Box<Table> = Box::new([0; 512]);
     let mut scratch: Box<Scratch> = Box::new([[0; 512]; 4]);
-    let (mut ranges, mut cleared) = (Ranges::default(), Ranges::default());
+    let (mut ranges, mut cleared) = (List::default(), List::default());
     let counts = walk_reference(
         &j.walk,
         j.reference,
@@ -165,7 +130,7 @@ fn walk_and_rules(pages: &Pages, j: &Judged<'_>, map: &LiveMap<'_>) -> usize {
         cleared: &cleared.0,
         counts: &counts,
     };
-    let mut findings = Findings::new(Kept(Vec::new()));
+    let mut findings = Findings::new(FindingVec::default());
     let mut mapped = vec![[0u64; 3]; map.doc().regions.len()];
     check_walked(
         target,
