@@ -510,7 +510,11 @@ fn capture(name: &str, test: &str) -> PathBuf {
     flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
         .read_to_end(&mut bytes)
         .unwrap();
-    write(&format!("{test}-{}", name.trim_end_matches(".gz")), &bytes, false)
+    write(
+        &format!("{test}-{}", name.trim_end_matches(".gz")),
+        &bytes,
+        false,
+    )
 }
 
 #[test]
