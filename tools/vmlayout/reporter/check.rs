@@ -13,7 +13,7 @@ use std::path::Path;
 
 use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
 use vmlayout_core::check::{
-    audit_top, check_walked, kernel_image, note_walk, recheck, text_of, walk_reference, CheckError,
+    audit_top, check_walked, kernel_image, note_walk, recheck, walk_reference, CheckError,
     FindingList, Findings, Target, Walked,
 };
 use vmlayout_core::layout::{Live, PUD_SIZE, START_KERNEL_MAP};
@@ -348,10 +348,7 @@ fn shadow_mapped(doc: &DocMap<'_>, ranges: &[Range], own: &[(u64, u64)]) -> bool
 }
 
 fn parse_num(v: &str) -> Option<u64> {
-    match v.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => v.parse().ok(),
-    }
+    crate::source::parse_hex(v).or_else(|| v.parse().ok())
 }
 
 /// Everything one check found, to be written as the module's files.
@@ -546,7 +543,7 @@ fn check_all(
     };
     let mut findings = Findings::new(FindingVec::default());
     let mut mapped = vec![[0u64; 3]; doc.regions.len()];
-    check_walked(
+    let text = check_walked(
         target,
         walked,
         (&mut *src, scratch),
@@ -555,7 +552,6 @@ fn check_all(
     )
     .map_err(|_| "out of memory".to_string())?;
     let cpus_checked = audit_cpus((&walk, live), &map, f, (top, &mut *src), &mut findings);
-    let text = text_of(&map, walked.ranges);
     let user = check_user_table(
         (&walk, &map, &text),
         f,
