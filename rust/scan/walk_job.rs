@@ -51,17 +51,6 @@ impl ItemQueue<'_> {
         self.split_ns.store(ns_since(start), Ordering::Relaxed);
         // Dropping the producer ends the queue.
     }
-
-    /// The next batch of up to [`ITEMS_PER_CLAIM`] items: its index and
-    /// its items' indices, once the split has made them (a preemptible
-    /// wait: the split makes items ten times faster than they are walked);
-    /// `None` when none is left.
-    fn claim(&self) -> Option<(Claim<'_>, core::ops::Range<usize>)> {
-        self.queue.claim(|| {
-            cond_resched();
-            core::hint::spin_loop();
-        })
-    }
 }
 
 /// Items a worker claims at once, walks in one go and reports as one span
@@ -180,28 +169,17 @@ impl PerCpu for WalkJob<'_, '_> {
             &mut b.stats.walk,
             self.walk.phys_mask,
         );
-        let list = cpu as u32;
-        let mut lost_span = false;
-        while let Some((mut batch, items)) = self.items.claim() {
-            let (first, cleared_first) = sink.start_batch();
-            for item in items.filter_map(|i| self.items.queue.get(i)) {
-                sink.walk_item(&self.walk, &item, &mut src, scratch);
-            }
-            let (end, cleared_end) = sink.ends();
-            // There is a slot per item, more than one per batch: a batch
-            // without one would be a wrong join, so the scan fails instead.
-            for (spans, first, end) in [
-                (&self.spans, first, end),
-                (&self.cleared_spans, cleared_first, cleared_end),
-            ] {
-                match spans.slot(&mut batch) {
-                    Some(span) => *span = ItemSpan::of(list, first..end),
-                    None => lost_span = true,
-                }
-            }
-            cond_resched();
-        }
-        b.alloc_failed = sink.no_room() || lost_span;
+        let spans_kept = sink.walk_batches(
+            &self.walk,
+            &self.items.queue,
+            [&self.spans, &self.cleared_spans],
+            cpu as u32,
+            (&mut src, scratch),
+            cond_resched,
+        );
+        // There is a slot per item, more than one per batch: a batch
+        // without one would be a wrong join, so the scan fails instead.
+        b.alloc_failed = sink.no_room() || !spans_kept;
         b.stats.ranges = b.lists.ranges.len() as u64;
         b.stats.ns = ns_since(start);
     }

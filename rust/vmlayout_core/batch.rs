@@ -9,7 +9,8 @@
 //! equal a serial walk of the same items.
 
 use super::pte::{Effective, Flags, Level};
-use super::walk::{Range, Scratch, TableSource, Walk, WalkSink, WorkItem};
+use super::walk::{ItemSpan, Range, Scratch, TableSource, Walk, WalkSink, WorkItem};
+use super::work::{BatchQueue, PerPart};
 
 /// A list could not grow: out of memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +188,44 @@ impl<'a, L: RangeList> BatchSink<'a, L> {
                 None => return,
             }
         }
+    }
+
+    /// A worker of the parallel walk: claim batches of `queue` until none
+    /// is left, walk each batch's items into this sink, and leave where the
+    /// batch's ranges and cleared stretches lie in this worker's lists
+    /// (`list`) in the batch's slots of `spans` (ranges, cleared). `relax`
+    /// runs while the worker waits for items to be made and after each
+    /// batch: the kernel's reschedule point. Returns `false` if a batch had
+    /// no slot: the join of the spans would then be wrong.
+    pub fn walk_batches(
+        &mut self,
+        walk: &Walk,
+        queue: &BatchQueue<'_, WorkItem>,
+        spans: [&PerPart<'_, '_, ItemSpan>; 2],
+        list: u32,
+        (src, scratch): (&mut impl TableSource, &mut Scratch),
+        mut relax: impl FnMut(),
+    ) -> bool {
+        let mut spans_kept = true;
+        let wait = &mut || {
+            relax();
+            core::hint::spin_loop();
+        };
+        while let Some((mut batch, items)) = queue.claim(&mut *wait) {
+            let (first, cleared_first) = self.start_batch();
+            for item in items.filter_map(|i| queue.get(i)) {
+                self.walk_item(walk, &item, src, scratch);
+            }
+            let (end, cleared_end) = self.ends();
+            for (slots, part) in spans.iter().zip([first..end, cleared_first..cleared_end]) {
+                match slots.slot(&mut batch) {
+                    Some(span) => *span = ItemSpan::of(list, part),
+                    None => spans_kept = false,
+                }
+            }
+            wait();
+        }
+        spans_kept
     }
 
     fn mark(&self) -> Mark {

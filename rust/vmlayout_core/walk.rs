@@ -719,13 +719,6 @@ const PTE_SHOWN: u64 = Flags(u64::MAX).shown(Level::Pte).0 | Flags::P;
 ///
 /// Takes the reader by value so that it lives in registers: its fault flag
 /// is then not stored after every load.
-///
-/// It lives in a section of its own that starts a page (see the
-/// `global_asm!` by [`Coalescer`]), as the kernel starts `.text.hot` on a
-/// page: under emulation a loop that straddles a page boundary cannot chain
-/// its blocks, and the walk ran 5 to 10% slower whenever unrelated code
-/// before the loop pushed it across one.
-#[link_section = ".text.hot.vmlayout"]
 fn pte_runs(mut reader: impl TableReader, starts: &mut RunStarts, firsts: &mut Table) -> bool {
     let mut i = 0;
     while i < ENTRIES {
@@ -1064,15 +1057,6 @@ pub fn joined_from<'a>(
     }
     Some(())
 }
-
-// `.text.hot.vmlayout`, where `pte_runs` lives, starts a page: the linker
-// keeps a section's alignment when it places it, in a module's `.text` as
-// in vmlinux's hot text.
-core::arch::global_asm!(
-    ".pushsection .text.hot.vmlayout,\"ax\",@progbits",
-    ".p2align 12",
-    ".popsection"
-);
 
 /// Coalesces leaves (or ranges) in address order, as ptdump does.
 #[derive(Clone, Copy, Debug, Default)]

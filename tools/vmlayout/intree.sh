@@ -133,26 +133,75 @@ The phases of a check, whoever reads the tables (check.rs), and the
 records of the debugfs files written from a check's result (report.rs).
 
 Not built until the module comes."
-# The module: the rest (the KUnit glue and the checks it runs come in the
-# next patch).
-for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h; do
-	case $(basename "$f") in
-	kunit.rs | mmgen.rs) ;;
-	compat.rs) ;; # out of tree only: the series needs none of it
-	*) cp "$f" "$scratch/$moddir/" ;;
-	esac
-done
-cp "$top"/rust/scan/*.rs "$scratch/$moddir/scan/"
-for f in "$top"/rust/vmlayout_core/*.rs; do
-	case $(basename "$f") in
-	generated_maps.rs | unit.rs) ;;
-	*) [ -f "$scratch/$moddir/vmlayout_core/$(basename "$f")" ] || {
-		echo "intree: rust/vmlayout_core/$(basename "$f") is in none of the core patches" >&2
+# The module, in three patches: the parallel scan and the tracepoint with
+# its probe (not built until the third), then the module itself with its
+# debugfs files, Kconfig and Makefile. Without the out-of-tree code
+# (compat.rs, and the items under cfg(vmlayout_external):
+# strip_external.py).
+module() { # FILES...: rust/FILE for each, as arch/x86/mm/vmlayout/FILE
+	for f; do
+		mkdir -p "$(dirname "$scratch/$moddir/$f")"
+		cp "$top/rust/$f" "$scratch/$moddir/$f"
+		case $f in *.rs) python3 "$here/strip_external.py" "$scratch/$moddir/$f" ;; esac
+	done
+}
+scan_files=(helpers.rs vmlayout_helpers.c vmlayout_helpers.h)
+for f in "$top"/rust/scan/*.rs; do scan_files+=("scan/$(basename "$f")"); done
+probe_files=(fault.rs vmlayout_events.c)
+main_files=(vmlayout_main.rs files.rs live.rs)
+# Every source file is in some patch, or left out on purpose.
+for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h "$top"/rust/vmlayout_core/*.rs; do
+	name=${f#"$top/rust/"}
+	case " ${scan_files[*]} ${probe_files[*]} ${main_files[*]} " in *" $name "*) continue ;; esac
+	case $name in
+	kunit.rs | mmgen.rs | compat.rs | vmlayout_core/generated_maps.rs | vmlayout_core/unit.rs) ;;
+	vmlayout_core/*) [ -f "$scratch/$moddir/$name" ] || {
+		echo "intree: rust/$name is in none of the core patches" >&2
 		exit 1
 	} ;;
+	*) echo "intree: rust/$name is in none of the patches" >&2; exit 1 ;;
 	esac
 done
+module "${scan_files[@]}"
+commit "x86/mm/vmlayout: the parallel scan" \
+"The kernel side of vmlayout's scan, on the core of the previous patches:
+the reference table and the direct-map reader that loads table entries
+through the exception table (scan/reader.rs), the buffers kept from scan
+to scan (scan/workspace.rs), the walk job that splits the kernel half into
+work items and walks them on every online CPU, auditing each CPU's active
+table (scan/walk_job.rs), the rules job that joins the workers' lists and
+checks them in chunks (scan/rules_job.rs), the other tables (EFI's, PTI's
+user copies, every process's; scan/other.rs) and the copy floor the
+benchmark compares with (scan/floor.rs).
+
+The work runs in a kworker bound to each online CPU, preemptible, with
+interrupts on; the C half (vmlayout_helpers.c) posts it, holds CPU hotplug
+off while it runs, and keeps the workers of consecutive jobs waiting
+briefly so that they start together.
+
+Not built until the module comes (two patches on)."
+module "${probe_files[@]}"
 cp "$top/include/trace/events/vmlayout.h" "$scratch/include/trace/events/"
+edit rust/bindings/bindings_helper.h "
+s = s.rstrip('\n') + '''
+
+#if IS_ENABLED(CONFIG_X86_VMLAYOUT)
+#include <trace/events/vmlayout.h>
+#endif
+'''"
+commit "x86/mm/vmlayout: a tracepoint on kernel faults in vmalloc space" \
+"vmlayout:vmalloc_sync_fault fires for a kernel fault in vmalloc, module
+or vmemmap space, with the faulting CPU's path through its active table
+classed against init_mm's: a missing top-level entry that the reference
+has (what vmalloc_sync_all() once fixed up), a different one, or a fault
+the reference would take too. The probe attaches to
+exceptions:page_fault_kernel.
+
+The event header is included from rust/bindings/bindings_helper.h, so the
+module reaches it with kernel::declare_trace!, as binder does.
+
+Not built until the module comes (next patch)."
+module "${main_files[@]}"
 cat > "$scratch/$moddir/Makefile" <<'EOF'
 # SPDX-License-Identifier: GPL-2.0
 
@@ -202,42 +251,30 @@ insert_before arch/x86/Kconfig.debug "config DEBUG_TLBFLUSH" 'config X86_VMLAYOU
 insert_before arch/x86/mm/Makefile "KASAN_SANITIZE_kasan_init_\$(BITS).o := n" 'obj-$(CONFIG_X86_VMLAYOUT)	+= vmlayout/
 
 '
-edit rust/bindings/bindings_helper.h "
-s = s.rstrip('\n') + '''
-
-#if IS_ENABLED(CONFIG_X86_VMLAYOUT)
-#include <trace/events/vmlayout.h>
-#endif
-'''"
 commit "x86/mm: add vmlayout, a Rust checker of the kernel virtual memory layout" \
 "Documentation/arch/x86/x86_64/mm.rst documents where each region of the
 kernel half lives. Nothing checks a running kernel against it: ptdump
 prints the tables, CONFIG_DEBUG_WX checks one rule once at boot.
 
 vmlayout reads the live bases (text slide, phys_base, page_offset_base,
-vmalloc_base, vmemmap_base, paging mode), walks init_mm's tables in one
-preemptible work item per online CPU (each table page copied once, its
-parent entry re-read after the copy, an item retried if its table
-changed), and holds every range against the documented map: holes empty,
-no W+X, no user-accessible kernel page but the vsyscall page, per-region
-rules, and every CPU's active table and every process's table in sync
-with the reference for the kernel half. Warn and error findings are
-looked up again before they are reported.
+vmalloc_base, vmemmap_base, paging mode; live.rs), walks init_mm's tables
+on every online CPU (the scan of the previous patches), and holds every
+range against the documented map: holes empty, no W+X, no user-accessible
+kernel page but the vsyscall page, per-region rules, and every CPU's
+active table and every process's table in sync with the reference for the
+kernel half. Warn and error findings are looked up again before they are
+reported. The result is in /sys/kernel/debug/vmlayout/ (files.rs): the
+layout, the map, the findings, per-CPU statistics, and the commands that
+rescan, plant self-test violations and time the scan against a copy.
 
 The documented map is not copied: mmgen.rs, a Rust host program, parses
 this tree's mm.rst at build time, with the same parser the module's unit
-tests cover. The logic that needs no kernel lives in vmlayout_core/,
-no_std and allocation-free (the previous three patches); this one is the
-kernel side: the reference table, the per-CPU work, the debugfs files.
+tests cover.
 
-The fault probe attaches to exceptions:page_fault_kernel and emits
-vmlayout:vmalloc_sync_fault for kernel faults in vmalloc, module and
-vmemmap space, classed by how the CPU's path compares with init_mm's.
-The event header is included from rust/bindings/bindings_helper.h, so the
-module reaches it with kernel::declare_trace!, as binder does.
+This patch adds the Kconfig option and the Makefile, which build the
+files of the previous five patches.
 
-Files: arch/x86/Kconfig.debug (X86_VMLAYOUT), arch/x86/mm/Makefile,
-rust/bindings/bindings_helper.h, include/trace/events/vmlayout.h and
+Files: arch/x86/Kconfig.debug (X86_VMLAYOUT), arch/x86/mm/Makefile and
 arch/x86/mm/vmlayout/."
 
 # 3. KUnit.
@@ -250,16 +287,19 @@ insert_before arch/x86/Kconfig.debug "config DEBUG_TLBFLUSH" 'config X86_VMLAYOU
 	help
 	  The unit checks of vmlayout'"'"'s kernel-independent core (the
 	  documented maps generated from mm.rst, the mm.rst parser, entry
-	  decoding, the record format) as the KUnit suite vmlayout_core.
-	  The same checks run on the host with cargo test.
+	  decoding, the record format, the audit'"'"'s bounded retries, the
+	  parallel walk'"'"'s claims and counts) as the KUnit suite
+	  vmlayout_core. The same checks run on the host with cargo test.
 
 	  If unsure, say N.
 
 '
 commit "x86/mm/vmlayout: add KUnit tests" \
 "Run the unit checks of vmlayout's core in the kernel, as the Rust KUnit
-suite vmlayout_core: the documented maps this tree's mm.rst generates,
-the parser's errors, entry flags across levels, and the record format.
+suite vmlayout_core, seven cases: the documented maps this tree's mm.rst
+generates, the parser's errors, entry flags across levels, the record
+format, the bounded retries of a CPU's table audit, every work item of
+the parallel walk claimed exactly once, and the walk's counts adding up.
 The checks are no_std and allocation-free, shared with the host build
 that runs them with cargo test.
 
@@ -381,8 +421,12 @@ classifying kernel faults in vmalloc space.
 
 Patch 1 fixes the Rust debugfs abstraction, whose files do not pin their
 module (a file held open across rmmod oopses on close); vmlayout itself
-does not depend on it. Patches 2-6 add the module, its KUnit tests, its
-documentation, its kselftest and a MAINTAINERS entry.
+does not depend on it. Patches 2-4 add vmlayout's kernel-independent
+core (the documented map and the entries, the walker, the rules),
+patches 5-7 its kernel side (the parallel scan, the fault tracepoint,
+the module with its debugfs files, Kconfig and Makefile, which builds
+the files of patches 2-6), patches 8-11 its KUnit tests, documentation,
+kselftest and a MAINTAINERS entry.
 
 Against Linux {version}. Tested with the kselftest (modular and built
 in, both paging modes), the KUnit suite through kunit.py, and stress

@@ -18,6 +18,7 @@ use vmlayout_core::rules::{
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
+use vmlayout_core::work::{BatchQueue, PerPart};
 
 /// Page tables in host memory, addressed by fake physical addresses.
 struct Tables {
@@ -1791,6 +1792,100 @@ proptest! {
             fixture_mapping(&leaves, |_, va| va & ((1 << 45) - 1)),
             &owners,
             &sizes,
+        )?;
+    }
+}
+
+/// A copy of `t` for another thread: each worker has its own table
+/// source, as each CPU has its own reader in the module.
+fn copy_of(t: &Tables) -> Tables {
+    Tables {
+        pages: t.pages.clone(),
+        next: t.next,
+        root: t.root,
+        top: t.top,
+        reads: 0,
+        poisoned: t.poisoned.clone(),
+        changes: t.changes.clone(),
+    }
+}
+
+/// `fixture`'s items in a [`BatchQueue`] of `batch` items, walked by
+/// `workers` real threads through `BatchSink::walk_batches`, the module's
+/// worker loop: every batch has its spans, the spans join to the single
+/// walk, and the counts add up to a serial pass's.
+fn threads_join_as_the_single_walk(
+    (t, walk, mut items, want): (Tables, Walk, Vec<walk::WorkItem>, Vec<Range>),
+    workers: usize,
+    batch: usize,
+) -> Result<(), TestCaseError> {
+    let n = items.len();
+    let queue = BatchQueue::full(&mut items, batch);
+    let batches = queue.batches(n);
+    let none = walk::ItemSpan {
+        list: u32::MAX,
+        first: 0,
+        end: 0,
+    };
+    let (mut spans, mut cleared) = (vec![none; batches], vec![none; batches]);
+    let done: Vec<Worker> = {
+        let per_batch = [
+            PerPart::of_batches(&queue, &mut spans),
+            PerPart::of_batches(&queue, &mut cleared),
+        ];
+        std::thread::scope(|s| {
+            let threads: Vec<_> = (0..workers)
+                .map(|list| {
+                    let (queue, per_batch, walk, mut src) =
+                        (&queue, &per_batch, &walk, copy_of(&t));
+                    s.spawn(move || {
+                        let mut w = Worker::default();
+                        let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+                        let kept = w.sink().walk_batches(
+                            walk,
+                            queue,
+                            [&per_batch[0], &per_batch[1]],
+                            list as u32,
+                            (&mut src, &mut scratch),
+                            std::thread::yield_now,
+                        );
+                        assert!(kept, "every batch has its span slots");
+                        w
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|h| h.join().expect("worker"))
+                .collect()
+        })
+    };
+    prop_assert!(
+        spans.iter().all(|s| s.list != u32::MAX),
+        "a batch was never walked"
+    );
+    let mut got = vec![];
+    walk::joined_from(&spans, |i| &done[i].ranges.ranges, 0, |r| got.push(*r)).unwrap();
+    prop_assert_eq!(&got, &want);
+    let mut total = WalkCounts::default();
+    done.iter().for_each(|w| total.add(&w.counts));
+    prop_assert_eq!(total.items, n as u64);
+    Ok(())
+}
+
+proptest! {
+    /// The module's worker loop on 1 to 4 threads, batches of 1 to 8
+    /// items: the spans join to the single walk.
+    #[test]
+    fn walk_batches_on_threads_join_to_the_single_walk(
+        leaves in runs_across_tables(Level::P4d),
+        workers in 1usize..5,
+        batch in 1usize..9,
+    ) {
+        threads_join_as_the_single_walk(
+            fixture_mapping(&leaves, |_, va| va & ((1 << 45) - 1)),
+            workers,
+            batch,
         )?;
     }
 }
