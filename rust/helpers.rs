@@ -19,40 +19,46 @@ pub(crate) struct TaskName {
     pub(crate) comm: [u8; 16],
 }
 
+/// `struct vmlayout_cpu_works`, opaque: reached only through
+/// [`OnEachCpu`]'s exclusive reference, from whichever thread holds it.
 #[repr(C)]
 struct CpuWorks {
     _opaque: [u8; 0],
 }
 
-extern "C" {
-    fn vmlayout_locked_down() -> c_int;
+// The helpers of `vmlayout_helpers.c`, declared as there. Those declared
+// `safe` have no precondition beyond their Rust types: they take no
+// pointer but references (valid and exclusive for the call, which writes
+// through them only within the referent), read CPU or kernel state that is
+// fixed after boot or local to the calling CPU, or sleep (and every caller
+// is in process context, where sleeping is allowed).
+unsafe extern "C" {
+    safe fn vmlayout_locked_down() -> c_int;
     #[cfg_attr(not(MODULE), allow(dead_code))]
-    fn vmlayout_reference_cr3(out: *mut u64) -> c_int;
+    safe fn vmlayout_reference_cr3(out: &mut u64) -> c_int;
     #[cfg(not(MODULE))]
-    fn vmlayout_init_mm_table() -> u64;
+    safe fn vmlayout_init_mm_table() -> u64;
     #[cfg_attr(MODULE, allow(dead_code))]
-    fn vmlayout_efi_table(memattr: *mut c_int) -> u64;
-    fn vmlayout_pti_enabled() -> c_int;
-    fn vmlayout_is_cpu_tss_page(va: u64) -> c_int;
-    fn vmlayout_efi_memory_type(phys: u64) -> c_int;
-    fn vmlayout_copy_active_table(out: *mut u64) -> u64;
-    fn vmlayout_active_table() -> u64;
-    fn vmlayout_cond_resched();
-    fn vmlayout_tracepoint_synchronize_unregister();
-    #[cfg_attr(MODULE, allow(dead_code))]
-    fn vmlayout_when_running(run: unsafe extern "C" fn(*mut c_void), arg: *mut c_void);
-    fn vmlayout_cpu_works_alloc() -> *mut CpuWorks;
+    safe fn vmlayout_efi_table(memattr: &mut c_int) -> u64;
+    safe fn vmlayout_pti_enabled() -> c_int;
+    safe fn vmlayout_is_cpu_tss_page(va: u64) -> c_int;
+    safe fn vmlayout_efi_memory_type(phys: u64) -> c_int;
+    safe fn vmlayout_copy_active_table(out: &mut KernelHalf) -> u64;
+    safe fn vmlayout_active_table() -> u64;
+    safe fn vmlayout_cond_resched();
+    safe fn vmlayout_tracepoint_synchronize_unregister();
+    safe fn vmlayout_cpu_works_alloc() -> Option<&'static mut CpuWorks>;
     fn vmlayout_cpu_works_free(works: *mut CpuWorks);
-    fn vmlayout_session_begin(works: *mut CpuWorks);
-    fn vmlayout_session_end(works: *mut CpuWorks);
+    safe fn vmlayout_session_begin(works: &mut CpuWorks);
+    safe fn vmlayout_session_end(works: &mut CpuWorks);
     fn vmlayout_on_each_cpu(
-        works: *mut CpuWorks,
+        works: &mut CpuWorks,
         prepare: unsafe extern "C" fn(*mut c_void, c_uint) -> c_int,
         run: unsafe extern "C" fn(*mut c_void, c_uint),
         job: *mut c_void,
         pooled: bool,
     ) -> c_int;
-    fn vmlayout_next_mm(next: *mut c_int, task: *mut TaskName, mm: *mut *mut c_void) -> c_int;
+    safe fn vmlayout_next_mm(next: &mut c_int, task: &mut TaskName, mm: &mut *mut c_void) -> c_int;
     fn vmlayout_mm_copy_table(mm: *mut c_void, out: *mut u64) -> u64;
     fn vmlayout_mm_put(mm: *mut c_void);
 }
@@ -60,8 +66,8 @@ extern "C" {
 /// `Err(EPERM)` if the kernel is locked down for confidentiality
 /// (`lockdown=confidentiality`), which hides what vmlayout shows.
 pub(crate) fn refuse_if_locked_down() -> Result {
-    // SAFETY: asks the LSMs; no side effect but the lockdown LSM's message.
-    kernel::error::to_result(unsafe { vmlayout_locked_down() })
+    // Asks the LSMs; no side effect but the lockdown LSM's message.
+    kernel::error::to_result(vmlayout_locked_down())
 }
 
 /// Physical address of init_mm's top-level table, to be verified by the
@@ -71,33 +77,30 @@ pub(crate) fn reference_table() -> Result<u64> {
     #[cfg(MODULE)]
     {
         let mut pa = 0;
-        // SAFETY: the helper writes `pa` during the synchronous call.
-        kernel::error::to_result(unsafe { vmlayout_reference_cr3(&mut pa) })?;
+        kernel::error::to_result(vmlayout_reference_cr3(&mut pa))?;
         Ok(pa)
     }
     #[cfg(not(MODULE))]
-    // SAFETY: reads init_mm.pgd, which never changes.
-    Ok(unsafe { vmlayout_init_mm_table() })
+    // init_mm.pgd, which never changes.
+    Ok(vmlayout_init_mm_table())
 }
 
 /// The EFI memory map's type (`EFI_*` memory type) of the descriptor
 /// holding physical `phys`, if any.
 pub(crate) fn efi_memory_type(phys: u64) -> Option<u32> {
-    // SAFETY: walks the kernel's EFI memory map, fixed after boot.
-    u32::try_from(unsafe { vmlayout_efi_memory_type(phys) }).ok()
+    // The kernel's EFI memory map is fixed after boot.
+    u32::try_from(vmlayout_efi_memory_type(phys)).ok()
 }
 
 /// Whether `va` is the first page of a possible CPU's TSS, which PTI maps
 /// into the user-mode tables (`pti_clone_user_shared()`).
 pub(crate) fn is_cpu_tss_page(va: u64) -> bool {
-    // SAFETY: compares addresses of per-CPU variables; no side effects.
-    unsafe { vmlayout_is_cpu_tss_page(va) != 0 }
+    vmlayout_is_cpu_tss_page(va) != 0
 }
 
 /// Whether page-table isolation is on.
 pub(crate) fn pti_enabled() -> bool {
-    // SAFETY: reads a CPU feature bit.
-    unsafe { vmlayout_pti_enabled() != 0 }
+    vmlayout_pti_enabled() != 0
 }
 
 /// EFI's page table (`efi_mm`'s), if vmlayout can check it.
@@ -120,9 +123,8 @@ pub(crate) fn efi_table() -> EfiTable {
         );
     }
     let mut memattr = 0;
-    // SAFETY: the helper writes `memattr` and reads efi_mm.pgd, which is
-    // set once at boot.
-    match unsafe { vmlayout_efi_table(&mut memattr) } {
+    // efi_mm.pgd is set once at boot.
+    match vmlayout_efi_table(&mut memattr) {
         0 => EfiTable::NotChecked("this kernel has no EFI runtime services"),
         phys => EfiTable::At {
             phys,
@@ -133,34 +135,20 @@ pub(crate) fn efi_table() -> EfiTable {
 
 /// Physical address of this CPU's active top-level table.
 pub(crate) fn active_table() -> u64 {
-    // SAFETY: reads CR3; no side effects.
-    unsafe { vmlayout_active_table() }
+    vmlayout_active_table()
 }
 
 /// Copy the kernel half of this CPU's active top-level table (interrupts
 /// off for the copy, so it is the table this CPU runs on); returns the
 /// table's physical address.
 pub(crate) fn copy_active_table(out: &mut KernelHalf) -> u64 {
-    // SAFETY: `out` has room for the 256 entries the helper copies.
-    unsafe { vmlayout_copy_active_table(out.as_mut_ptr()) }
+    vmlayout_copy_active_table(out)
 }
 
 /// Wait until no CPU runs a tracepoint probe that was just unregistered.
 pub(crate) fn tracepoint_synchronize_unregister() {
-    // SAFETY: sleeps; called from process context after the unregister.
-    unsafe { vmlayout_tracepoint_synchronize_unregister() }
-}
-
-/// Call `run(arg)` from a kworker once the system runs (after
-/// `mark_rodata_ro()`): how the built-in vmlayout defers its first scan.
-///
-/// # Safety
-///
-/// `arg` must stay valid for `run`, which is called once.
-#[cfg(not(MODULE))]
-pub(crate) unsafe fn when_running(run: unsafe extern "C" fn(*mut c_void), arg: *mut c_void) {
-    // SAFETY: the caller keeps `arg` valid until `run` has run.
-    unsafe { vmlayout_when_running(run, arg) }
+    // Sleeps, as the kernel crate's sleeping calls do: process context only.
+    vmlayout_tracepoint_synchronize_unregister()
 }
 
 /// The data word of [`load_nofault`]'s exception-table entry: type
@@ -210,8 +198,8 @@ pub(crate) unsafe fn load_nofault(addr: *const u64, faulted: &mut u64) -> u64 {
 
 /// Let the scheduler run something else if it wants to.
 pub(crate) fn cond_resched() {
-    // SAFETY: called only from process context, outside any lock.
-    unsafe { vmlayout_cond_resched() }
+    // Process context only, outside any spinlock (it may sleep).
+    vmlayout_cond_resched()
 }
 
 /// What each online CPU does in [`OnEachCpu::run`].
@@ -230,20 +218,12 @@ pub(crate) trait PerCpu: Sync {
     const POOLED: bool;
 }
 
-/// One work item per possible CPU, reused from call to call.
-pub(crate) struct OnEachCpu(NonNull<CpuWorks>);
-
-// SAFETY: the works are only used under `&mut self`.
-unsafe impl Send for OnEachCpu {}
-// SAFETY: no method takes `&self`.
-unsafe impl Sync for OnEachCpu {}
+/// One work item per possible CPU, reused from call to call; freed on drop.
+pub(crate) struct OnEachCpu(&'static mut CpuWorks);
 
 impl OnEachCpu {
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: plain allocation; NULL on failure.
-        NonNull::new(unsafe { vmlayout_cpu_works_alloc() })
-            .map(OnEachCpu)
-            .ok_or(ENOMEM)
+        vmlayout_cpu_works_alloc().map(OnEachCpu).ok_or(ENOMEM)
     }
 
     /// Open a session: until [`OnEachCpu::end`], each other online CPU
@@ -252,14 +232,14 @@ impl OnEachCpu {
     /// wake-up each. The caller stays on its CPU, and CPU hotplug waits,
     /// until the end.
     pub(crate) fn begin(&mut self) {
-        // SAFETY: the works are ours; `end` closes the session.
-        unsafe { vmlayout_session_begin(self.0.as_ptr()) }
+        // The scan's session guard ends it.
+        vmlayout_session_begin(self.0)
     }
 
     /// End the session [`OnEachCpu::begin`] opened, if one is open.
     pub(crate) fn end(&mut self) {
-        // SAFETY: the works are ours; ending no session does nothing.
-        unsafe { vmlayout_session_end(self.0.as_ptr()) }
+        // Ending no session does nothing.
+        vmlayout_session_end(self.0)
     }
 
     /// Prepare `job` for every online CPU, then run it on all of them at
@@ -290,7 +270,7 @@ impl OnEachCpu {
         // for every worker.
         let ret = unsafe {
             vmlayout_on_each_cpu(
-                self.0.as_ptr(),
+                self.0,
                 prepare::<J>,
                 run::<J>,
                 core::ptr::from_mut(job).cast(),
@@ -306,7 +286,7 @@ impl Drop for OnEachCpu {
         // SAFETY: allocated by `vmlayout_cpu_works_alloc`; no work is
         // queued (every `run` waited for its workers; the scan's session
         // guard ends each session it begins).
-        unsafe { vmlayout_cpu_works_free(self.0.as_ptr()) }
+        unsafe { vmlayout_cpu_works_free(core::ptr::from_mut(self.0)) }
     }
 }
 
@@ -355,8 +335,7 @@ impl Iterator for Processes {
             };
             let mut mm = core::ptr::null_mut();
             cond_resched();
-            // SAFETY: all three pointers are valid for writing.
-            match unsafe { vmlayout_next_mm(&mut self.next, &mut task, &mut mm) } {
+            match vmlayout_next_mm(&mut self.next, &mut task, &mut mm) {
                 1 => {
                     return Some(PinnedMm {
                         mm: NonNull::new(mm)?,

@@ -22,16 +22,12 @@ const PAGE_PRESENT: u64 = 1 << bindings::_PAGE_BIT_PRESENT;
 /// page tables: mapped, or split into a PTE table (whose first page may be
 /// unmapped: freed init memory under debug_pagealloc, for instance).
 fn block_in_use(addr: u64) -> bool {
-    let mut level: c_uint = 0;
-    // SAFETY: `lookup_address` walks init_mm's tables for any address and
-    // returns NULL or a pointer to the entry mapping it, valid for reading.
-    let pte = unsafe { bindings::lookup_address(addr as usize, &mut level) };
-    if pte.is_null() {
+    let Some((pte, level)) = lookup(addr) else {
         return false;
-    }
-    // SAFETY: non-NULL results point into a live page-table page; a volatile
-    // read of one u64 entry is what the kernel's own readers do.
-    let entry = unsafe { core::ptr::read_volatile(pte.cast::<u64>()) };
+    };
+    // SAFETY: `lookup` returns a pointer into a live page-table page; a
+    // volatile read of one u64 entry is what the kernel's own readers do.
+    let entry = unsafe { core::ptr::read_volatile(pte as *const u64) };
     entry & PAGE_PRESENT != 0 || level == bindings::pg_level_PG_LEVEL_4K
 }
 
@@ -113,10 +109,17 @@ pub(crate) fn memory_encryption_mask() -> u64 {
 /// Virtual address of the entry mapping `addr` in init_mm's tables, as
 /// `lookup_address()` finds it.
 pub(crate) fn lookup_entry(addr: u64) -> Option<u64> {
+    lookup(addr).map(|(pte, _)| pte)
+}
+
+/// `lookup_address()`: the address of the entry mapping `addr` in
+/// init_mm's tables, and its level.
+fn lookup(addr: u64) -> Option<(u64, c_uint)> {
     let mut level: c_uint = 0;
-    // SAFETY: see `block_in_use`.
+    // SAFETY: `lookup_address` walks init_mm's tables for any address and
+    // returns NULL or a pointer to the entry mapping it, valid for reading.
     let pte = unsafe { bindings::lookup_address(addr as usize, &mut level) };
-    (!pte.is_null()).then_some(pte as u64)
+    (!pte.is_null()).then_some((pte as u64, level))
 }
 
 /// `walk_iomem_res_desc` callback: append `res` to the `KVec` at `arg`.

@@ -510,32 +510,3 @@ void vmlayout_mm_put(struct mm_struct *mm)
 {
 	mmput(mm);
 }
-
-/*
- * Built in, the first scan waits for the running system: initcalls run
- * before mark_rodata_ro(), while kernel text is still writable, and a scan
- * then would report what the kernel is about to fix. A delayed work polls
- * system_state (SYSTEM_RUNNING follows mark_readonly()) and then calls @fn.
- */
-static struct {
-	struct delayed_work work;
-	void (*fn)(void *arg);
-	void *arg;
-} vmlayout_boot;
-
-static void vmlayout_boot_fn(struct work_struct *work)
-{
-	if (system_state != SYSTEM_RUNNING) {
-		schedule_delayed_work(&vmlayout_boot.work, msecs_to_jiffies(10));
-		return;
-	}
-	vmlayout_boot.fn(vmlayout_boot.arg);
-}
-
-void vmlayout_when_running(void (*fn)(void *arg), void *arg)
-{
-	vmlayout_boot.fn = fn;
-	vmlayout_boot.arg = arg;
-	INIT_DELAYED_WORK(&vmlayout_boot.work, vmlayout_boot_fn);
-	schedule_delayed_work(&vmlayout_boot.work, 0);
-}

@@ -32,7 +32,6 @@ u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);
 void vmlayout_cond_resched(void);
 void vmlayout_tracepoint_synchronize_unregister(void);
-void vmlayout_when_running(void (*fn)(void *arg), void *arg);
 
 struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);
 void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works);

@@ -409,17 +409,63 @@ struct Vmlayout {
     _files: files::Files,
 }
 
-/// The built-in vmlayout's first scan, once the system runs.
-///
-/// # Safety
-///
-/// `arg` is a reference to the state from `Arc::into_raw`, given up here.
+/// Built in, the first scan waits for the running system: initcalls run
+/// before `mark_rodata_ro()`, while kernel text is still writable, and a
+/// scan then would report what the kernel is about to fix. A delayed work
+/// polls `system_state` (`SYSTEM_RUNNING` follows `mark_readonly()`), then
+/// scans; the files say no scan was made until then.
 #[cfg(not(MODULE))]
-unsafe extern "C" fn boot_scan(arg: *mut core::ffi::c_void) {
-    // SAFETY: `arg` came from `Arc::into_raw` and is taken back once.
-    let state = unsafe { Arc::<State>::from_raw(arg.cast_const().cast()) };
-    if let Err(e) = state.rescan() {
-        pr_warn!("boot-time scan failed: {:?}\n", e);
+mod boot {
+    use kernel::{
+        prelude::*,
+        sync::Arc,
+        time::msecs_to_jiffies,
+        workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
+    };
+
+    use super::State;
+
+    #[pin_data]
+    struct BootScan {
+        state: Arc<State>,
+        #[pin]
+        work: DelayedWork<BootScan>,
+    }
+
+    impl_has_delayed_work! {
+        impl HasDelayedWork<Self> for BootScan { self.work }
+    }
+
+    impl WorkItem for BootScan {
+        type Pointer = Arc<BootScan>;
+
+        fn run(this: Arc<BootScan>) {
+            if !system_running() {
+                // Already queued is impossible: this is the queued work.
+                let _ = workqueue::system().enqueue_delayed(this, msecs_to_jiffies(10));
+                return;
+            }
+            if let Err(e) = this.state.rescan() {
+                pr_warn!("boot-time scan failed: {:?}\n", e);
+            }
+        }
+    }
+
+    /// Whether the boot is over (`system_state == SYSTEM_RUNNING`).
+    fn system_running() -> bool {
+        // SAFETY: a plain read of an int that the boot writes, as the
+        // kernel's own readers of `system_state` do.
+        let state = unsafe { bindings::system_state };
+        state == bindings::system_states_SYSTEM_RUNNING
+    }
+
+    /// Scan `state` once the system runs.
+    pub(super) fn scan_when_running(state: Arc<State>) -> Result {
+        let work = new_delayed_work!("vmlayout::boot");
+        let boot = Arc::pin_init(pin_init!(BootScan { state, work <- work }), GFP_KERNEL)?;
+        // A new work item is never already queued.
+        let _ = workqueue::system().enqueue(boot);
+        Ok(())
     }
 }
 
@@ -449,14 +495,9 @@ fn load_state() -> Result<Arc<State>> {
     if compat::scan_on_load() {
         #[cfg(MODULE)]
         state.rescan()?;
-        // Built in: after the boot has made text read-only (see
-        // `vmlayout_when_running()`); the files say no scan until then.
+        // Built in: after the boot has made text read-only (`boot`).
         #[cfg(not(MODULE))]
-        {
-            let arg = Arc::into_raw(state.clone()).cast_mut().cast();
-            // SAFETY: `boot_scan` takes back the reference `arg` holds.
-            unsafe { helpers::when_running(boot_scan, arg) };
-        }
+        boot::scan_when_running(state.clone())?;
     }
     Ok(state)
 }

@@ -72,14 +72,10 @@ impl Joining<'_> {
             let chunk = self
                 .list(span.list as usize, cleared)
                 .get(span.first as usize..span.end as usize)?;
-            joined.append(chunk, writer.room_from(joined.window()))?;
-            // SAFETY: `Concat` has written every range below its window
-            // (it writes only from its last range on).
-            unsafe { writer.settle(joined.window()) };
+            joined.append_published(chunk, &mut writer)?;
             cond_resched();
         }
-        // SAFETY: all `len()` joined ranges are written.
-        unsafe { writer.settle(joined.len()) };
+        joined.settle_all(&mut writer);
         Some(joined.len())
     }
 

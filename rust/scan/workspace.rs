@@ -299,13 +299,9 @@ impl RangeList for VVec<Range> {
     /// compiler keeps out of line.
     #[inline(always)]
     fn push(&mut self, range: Range) -> core::result::Result<(), NoRoom> {
-        if let Some(slot) = self.spare_capacity_mut().first_mut() {
-            slot.write(range);
-            // SAFETY: the slot just written is the first one past the length.
-            unsafe { self.inc_len(1) };
-            return Ok(());
-        }
-        VVec::push(self, range, GFP_KERNEL).map_err(|_| NoRoom)
+        self.push_within_capacity(range)
+            .or_else(|full| VVec::push(self, full.0, GFP_KERNEL))
+            .map_err(|_| NoRoom)
     }
 }
 

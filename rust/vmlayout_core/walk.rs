@@ -27,6 +27,7 @@
 use core::mem::MaybeUninit;
 
 use super::pte::{canonical, Effective, Flags, Level, PageTableEntry, Table, ENTRIES};
+use super::work::Writer;
 
 /// Where page-table pages are read from.
 pub trait TableSource {
@@ -1025,6 +1026,30 @@ impl Concat {
             self.tail = Some(last);
         }
         Some(())
+    }
+}
+
+impl Concat {
+    /// [`append`](Concat::append) into a [`Published`](super::work::Published) list through its
+    /// `writer`, then settle every range but the last, which the next
+    /// append may still extend: readers may use them meanwhile. `None`,
+    /// with nothing written, if the list has no room for all of `chunk`.
+    pub fn append_published(
+        &mut self,
+        chunk: &[Range],
+        writer: &mut Writer<'_, '_, Range>,
+    ) -> Option<()> {
+        self.append(chunk, writer.room_from(self.window()))?;
+        // SAFETY: `append` has written every range below its window (it
+        // writes only from its last range on).
+        unsafe { writer.settle(self.window()) };
+        Some(())
+    }
+
+    /// Settle all the ranges appended through `writer`: the join is over.
+    pub fn settle_all(&self, writer: &mut Writer<'_, '_, Range>) {
+        // SAFETY: the first `len()` ranges are written.
+        unsafe { writer.settle(self.len()) };
     }
 }
 
