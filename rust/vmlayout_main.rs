@@ -417,6 +417,7 @@ struct Vmlayout {
 #[cfg(not(MODULE))]
 mod boot {
     use kernel::{
+        bindings,
         prelude::*,
         sync::Arc,
         time::msecs_to_jiffies,

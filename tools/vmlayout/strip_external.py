@@ -54,7 +54,14 @@ def strip(lines):
 for path in sys.argv[1:]:
     with open(path) as f:
         lines = f.read().split("\n")
-    kept = strip(lines)
+    kept = []
+    # Where an item went, its blank line may now be doubled, or trail.
+    for line in strip(lines):
+        if not (line == "" and kept and kept[-1] == ""):
+            kept.append(line)
+    while kept and kept[-1] == "":
+        kept.pop()
+    kept.append("")
     for n, line in enumerate(kept, 1):
         if "vmlayout_external" in line.split("//", 1)[0]:
             sys.exit(f"strip_external: {path}:{n}: still names vmlayout_external: {line.strip()}")
