@@ -7,7 +7,9 @@
 # every table page; loading every entry in place) in the same boot, with 1 and 2 vCPUs and 1, 2 and 4 GiB, in both paging
 # modes, and print the tables; with each scan, `vmlayout check` on /proc/kcore
 # in the same boot (f), and `vmlayout check --vmcore` on the host on a
-# BENCH_DUMP_MEM guest's dump. Not a test: it asserts nothing about time.
+# BENCH_DUMP_MEM guest's dump (BENCH_CAPTURE=FILE: its table pages kept
+# there as a capture, for the native benchmark). Not a test: it asserts
+# nothing about time.
 #
 #   run-bench.sh KDIR          BENCH_RUNS (default 7), BENCH_AREAS (4000),
 #                              BENCH_PAGING ("5 4"), BENCH_SHAPES ("1 4G,2 4G,...")
@@ -141,6 +143,12 @@ if [ "$dump_mem" != 0 ]; then
 		"$(grep -o 'table_pages=[0-9]*' "$stage/dump.snap" | head -n1) read"
 	sort -n "$stage/check-ns" | awk '{ v[NR] = $1 } END {
 		printf "  check: %.1f ms median [%.1f-%.1f] over %d runs, native\n", v[int(NR / 2) + 1] / 1e6, v[1] / 1e6, v[NR] / 1e6, NR }'
+	# The dump's table pages as a capture (`vmlayout check --capture`), which
+	# the native benchmark times beside the tree's small ones.
+	if [ -n "${BENCH_CAPTURE:-}" ]; then
+		"$bin" check --vmcore "$dump" -o /dev/null --capture "$BENCH_CAPTURE" || [ $? -le 2 ]
+		echo "  capture of its table pages: $BENCH_CAPTURE, $(stat -c %s "$BENCH_CAPTURE") bytes"
+	fi
 	rm -f "$dump"
 fi
 

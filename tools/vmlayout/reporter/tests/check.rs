@@ -556,6 +556,29 @@ fn real_captures_check_as_their_dumps_did() {
     }
 }
 
+/// The whole pipeline on a real 16 GiB `debug_pagealloc` capture: every
+/// table page read, the layout judged, and nothing but the trampoline's
+/// info finding.
+#[test]
+fn a_16g_debug_pagealloc_capture_checks_clean() {
+    let layout = run(&capture("p5-16g-dpa.elf.gz", "big")).unwrap();
+    assert_eq!(layout.levels, 5);
+    let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+    assert_eq!(scope["ranges"], "4124");
+    assert_eq!(scope["cpus_checked"], "2");
+    assert_eq!(bad(&layout), Vec::<(String, String)>::new());
+    assert!(
+        layout.findings.iter().any(|f| f.id == "exec-data"),
+        "it looked"
+    );
+    let wrong: Vec<_> = layout
+        .regions
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
+
 #[test]
 fn a_capture_of_a_capture_checks_the_same() {
     let docs = Docs::load().unwrap();
