@@ -7,7 +7,10 @@
 # its rule and region at the address the companion printed, and nothing
 # else may be a warn or error finding. One boot per paging mode: 5-level
 # with `-device vmcoreinfo` (the dump carries VMCOREINFO), 4-level without
-# (the bases come from CR3, CR4 and the tables: Documentation/vmlayout/offline.rst).
+# (the bases come from CR3, CR4 and the tables: Documentation/vmlayout/offline.rst);
+# then a 5-level one dumped as makedumpfile's kdump-compressed format (QEMU
+# writes it zlib-compressed and flattened; `makedumpfile -R` reassembles
+# it into the file kdump-tools would have saved).
 #
 #   check-dump.sh KDIR
 set -euo pipefail
@@ -21,11 +24,13 @@ plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-dump.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# dump_case PAGING INFO: boot, plant, dump, check; INFO=1 adds
-# -device vmcoreinfo.
+# dump_case PAGING INFO [FORMAT]: boot, plant, dump, check; INFO=1 adds
+# -device vmcoreinfo; FORMAT kdump-zlib dumps in that format.
 dump_case() {
-	local paging=$1 info=$2 sock=$work/mon$1 signal=$work/signal$1 dump=$work/dump$1.elf
-	local pidfile=$work/qemu$paging.pid
+	local paging=$1 info=$2 format=${3:-elf}
+	local tag=$paging-$format
+	local sock=$work/mon$tag signal=$work/signal$tag dump=$work/dump$tag.elf
+	local pidfile=$work/qemu$tag.pid
 	local args="-qmp unix:$sock,server=on,wait=off -serial file:$signal -pidfile $pidfile"
 	[ "$info" = 0 ] || args="$args -device vmcoreinfo"
 	: > "$signal"
@@ -34,7 +39,7 @@ dump_case() {
 	local cmd="insmod $plant plant=wx && dmesg | grep 'vmlayout_plant: wx at' | tail -n1 > /dev/ttyS2"
 	cmd="$cmd && sleep 600"
 	VM_QEMU_ARGS=$args "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -m 1G \
-		-M "$stage/modules" -f "$stage/kselftest" -t 900 -- "$cmd" > "$work/vm$paging.log" 2>&1 &
+		-M "$stage/modules" -f "$stage/kselftest" -t 900 -- "$cmd" > "$work/vm$tag.log" 2>&1 &
 	local vm=$! waited=0
 	while ! grep -q 'wx at' "$signal" && [ $waited -lt 6000 ] && kill -0 $vm 2>/dev/null; do
 		sleep 0.1; waited=$((waited + 1))
@@ -42,42 +47,49 @@ dump_case() {
 	local addr
 	addr=$(sed -n 's/.*vmlayout_plant: wx at \(0x[0-9a-f]*\).*/\1/p' "$signal")
 	if [ -z "$addr" ]; then
-		echo "FAIL: dump $paging-level: the guest did not plant"; cat "$work/vm$paging.log"
+		echo "FAIL: dump $paging-level: the guest did not plant"; cat "$work/vm$tag.log"
 		kill "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; wait $vm; return 1
 	fi
 	local t0=$SECONDS
-	"$here/qmp.py" "$sock" "dump-guest-memory {\"paging\": false, \"protocol\": \"file:$dump\"}" quit
+	"$here/qmp.py" "$sock" "dump-guest-memory {\"paging\": false, \"protocol\": \"file:$dump\", \"format\": \"$format\"}" quit
 	# QEMU quits; should it not, the guest is ended rather than waited for.
 	waited=0
 	while kill -0 $vm 2>/dev/null && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
 	kill "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null || true
 	wait $vm || true
+	if [ "$format" != elf ]; then
+		makedumpfile -R "$dump.kdump" < "$dump" > "$work/makedumpfile.log" 2>&1 ||
+			{ echo "FAIL: makedumpfile -R"; cat "$work/makedumpfile.log"; return 1; }
+		mv "$dump.kdump" "$dump"
+		head -c 8 "$dump" | grep -q '^KDUMP' || { echo "FAIL: $format dump is not KDUMP"; return 1; }
+	fi
 	local dump_s=$((SECONDS - t0)) st=0 t1=$SECONDS
-	"$bin" check --vmcore "$dump" -o "$work/dump$paging.snap" 2> "$work/check.err" || st=$?
+	"$bin" check --vmcore "$dump" -o "$work/dump$tag.snap" 2> "$work/check.err" || st=$?
 	local check_s=$((SECONDS - t1))
 	local want
 	want=$(printf '0x%016x' "$addr")
 	local plant_found bad
 	plant_found=$(grep -c "^finding table=kernel id=wx severity=error region=vmalloc .* start=$want " \
-		"$work/dump$paging.snap" || true)
-	bad=$(grep -E '^finding .* severity=(warn|error) ' "$work/dump$paging.snap" |
+		"$work/dump$tag.snap" || true)
+	bad=$(grep -E '^finding .* severity=(warn|error) ' "$work/dump$tag.snap" |
 		grep -v " start=$want " || true)
-	echo "dump $paging-level (vmcoreinfo=$info): $(stat -c %s "$dump") bytes, written in ${dump_s}s," \
+	echo "dump $paging-level ($format, vmcoreinfo=$info): $(stat -c %s "$dump") bytes, written in ${dump_s}s," \
 		"checked in ${check_s}s (exit $st)"
-	grep -E '^(origin|base|unchecked) ' "$work/dump$paging.snap" | sed 's/^/  /'
-	grep '^scope ' "$work/dump$paging.snap" | sed 's/^/  /'
+	grep -E '^(origin|base|unchecked) ' "$work/dump$tag.snap" | sed 's/^/  /'
+	grep '^scope ' "$work/dump$tag.snap" | sed 's/^/  /'
 	if [ "$plant_found" != 1 ] || [ -n "$bad" ] || [ "$st" != 2 ]; then
 		echo "FAIL: dump $paging-level: plant at $want found $plant_found times, exit $st (want 2)"
 		echo "$bad" | head -n 10
 		cat "$work/check.err"
 		return 1
 	fi
-	echo "ok: dump $paging-level: the W+X plant at $want found (wx, vmalloc), nothing else"
+	echo "ok: dump $paging-level ($format): the W+X plant at $want found (wx, vmalloc), nothing else"
 }
 
 fail=0
 dump_case 5 1 || fail=1
 dump_case 4 0 || fail=1
+dump_case 5 1 kdump-zlib || fail=1
 # DUMP_DIR: keep the dumps and their snapshots there.
 [ -z "${DUMP_DIR:-}" ] || { mkdir -p "$DUMP_DIR" && mv "$work"/dump* "$DUMP_DIR/"; }
 rm -f "$work"/dump*.elf

@@ -6,7 +6,7 @@ set -euo pipefail
 
 APT_PACKAGES=(clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev
 	libssl-dev cpio busybox-static qemu-system-x86 xz-utils kmod gcc libc6-dev
-	rsync git python3 perl ovmf dkms)
+	rsync git python3 perl ovmf dkms makedumpfile)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

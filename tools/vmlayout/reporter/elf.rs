@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The ELF core files `vmlayout check` reads: `/proc/kcore`, kdump's
-//! `/proc/vmcore` and QEMU's `dump-guest-memory`. Only what a check needs:
-//! the `PT_LOAD` segments (memory, by physical and by virtual address) and
-//! the notes (VMCOREINFO, QEMU's per-vCPU registers).
+//! The core files `vmlayout check` reads: `/proc/kcore`, kdump's
+//! `/proc/vmcore` and QEMU's `dump-guest-memory` (ELF), and makedumpfile's
+//! kdump-compressed files ([`crate::kdump`]). Only what a check needs: the
+//! memory (ELF's `PT_LOAD` segments, by physical and by virtual address)
+//! and the notes (VMCOREINFO, QEMU's per-vCPU registers).
 //!
 //! Every read is bounded by the file's own headers, each checked against
 //! the file's size (a regular file) before use: a truncated, foreign or
@@ -58,6 +59,9 @@ pub struct Core {
     pub notes: Vec<Note>,
     /// Bytes of notes read so far, against [`MAX_NOTES`].
     note_bytes: u64,
+    /// A kdump-compressed file's pages (its segments then only say what
+    /// memory exists).
+    kdump: Option<crate::kdump::Pages>,
 }
 
 /// Most program headers read: kcore has one per RAM range and a few more;
@@ -101,6 +105,7 @@ impl Core {
             segments: Vec::new(),
             notes: Vec::new(),
             note_bytes: 0,
+            kdump: None,
         };
         core.read_headers().map_err(|e| format!("{name}: {e}"))?;
         Ok(core)
@@ -121,14 +126,54 @@ impl Core {
             .map_err(|e| format!("cannot read {} bytes at {offset:#x}: {e}", buf.len()))
     }
 
+    /// `len` bytes at `offset` of the file.
+    fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>, String> {
+        let mut b = vec![0u8; len];
+        self.read_exact_at(&mut b, offset)?;
+        Ok(b)
+    }
+
+    /// A kdump-compressed file: its notes, VMCOREINFO and memory.
+    fn read_kdump(&mut self) -> Result<(), String> {
+        let header = self.read_vec(0, 4096)?;
+        let (headers, pages) = crate::kdump::open(&header, &|at, len| self.read_vec(at, len))?;
+        self.parse_notes(&headers.notes, 0)?;
+        if self.note("VMCOREINFO").is_none() && !headers.vmcoreinfo.is_empty() {
+            self.notes.push(Note {
+                name: "VMCOREINFO".into(),
+                kind: 0,
+                desc: headers.vmcoreinfo,
+            });
+        }
+        self.segments = (headers.ram.iter())
+            .map(|&(first, last)| Segment {
+                vaddr: 0,
+                paddr: first,
+                offset: u64::MAX,
+                filesz: 0,
+                memsz: last - first + 1,
+            })
+            .collect();
+        self.kdump = Some(pages);
+        if self.segments.is_empty() {
+            return Err("kdump-compressed: no memory in its first bitmap".into());
+        }
+        Ok(())
+    }
+
     fn read_headers(&mut self) -> Result<(), String> {
         let mut eh = [0u8; 64];
         self.read_exact_at(&mut eh, 0)
             .map_err(|e| format!("not an ELF core file ({e})"))?;
-        if eh.starts_with(b"KDUMP   ") || eh.starts_with(b"makedumpfile") {
-            return Err("a kdump-compressed dump (makedumpfile's format), not ELF: vmlayout reads ELF dumps; \
-                     save them with `makedumpfile -E` (kdump's ELF output), or check /proc/vmcore in the capture kernel"
-                .into());
+        if eh.starts_with(b"KDUMP   ") {
+            return self.read_kdump();
+        }
+        if eh.starts_with(b"makedumpfile") {
+            return Err(
+                "makedumpfile's flattened format (from `makedumpfile -F` or QEMU's \
+                     `dump-guest-memory -z`): reassemble it first, `makedumpfile -R OUT < FILE`"
+                    .into(),
+            );
         }
         if &eh[..4] != b"\x7fELF" {
             return Err("not an ELF file".into());
@@ -204,13 +249,18 @@ impl Core {
         }
         let mut b = vec![0u8; size as usize];
         self.read_exact_at(&mut b, offset)?;
+        self.parse_notes(&b, offset)
+    }
+
+    /// The notes in `b`, which starts at `offset` of the file.
+    fn parse_notes(&mut self, b: &[u8], offset: u64) -> Result<(), String> {
         let align4 = |n: usize| n.div_ceil(4) * 4;
         let mut at = 0;
         while at + 12 <= b.len() {
             let (namesz, descsz, kind) = (
-                u32_at(&b, at) as usize,
-                u32_at(&b, at + 4) as usize,
-                u32_at(&b, at + 8),
+                u32_at(b, at) as usize,
+                u32_at(b, at + 4) as usize,
+                u32_at(b, at + 8),
             );
             // kcore pads its note segment with zeros after the last note.
             if namesz == 0 && descsz == 0 && kind == 0 {
@@ -272,6 +322,9 @@ impl Core {
     /// from the high mapping (PTI) while their pages live on, page tables
     /// among them, and kcore reads an unmapped page as zeros.
     pub fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> bool {
+        if let Some(pages) = &self.kdump {
+            return pages.read(paddr, buf, &|at, len| self.read_vec(at, len));
+        }
         let by_paddr = |s: &Segment| s.paddr;
         self.read_by(paddr, buf, by_paddr, |s| s.vaddr < START_KERNEL_MAP)
             || self.read_by(paddr, buf, by_paddr, |s| s.vaddr >= START_KERNEL_MAP)

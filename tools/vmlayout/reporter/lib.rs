@@ -15,6 +15,7 @@ pub mod draw;
 pub mod elf;
 pub mod facts;
 pub mod kaslr;
+pub mod kdump;
 pub mod model;
 pub mod report;
 pub mod source;

@@ -33,7 +33,8 @@ usage: vmlayout COMMAND [options]
   check [--kcore FILE | --vmcore FILE] [-o FILE] [--capture FILE]
       the module's checks without the module: walk the kernel's page tables
       in /proc/kcore (the running kernel, as root; the default) or in a
-      crash dump (kdump's ELF /proc/vmcore, QEMU's dump-guest-memory), and
+      crash dump (kdump's ELF /proc/vmcore, makedumpfile's kdump-compressed
+      file, QEMU's dump-guest-memory), and
       write a snapshot of what the module would show (default: standard
       output), for report, diff, draw and kaslr. Exit status as report's.
       --capture FILE also writes the table pages the check read, with their
