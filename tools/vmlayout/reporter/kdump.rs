@@ -220,11 +220,19 @@ impl Pages {
         }
         let data = read(offset, size as usize)?;
         let mut page = Box::new([0u8; PAGE as usize]);
+        let fail = |e: String| format!("page {pfn:#x}: {e}");
         match flags & (COMPRESSED_ZLIB | COMPRESSED_LZO | COMPRESSED_SNAPPY | COMPRESSED_ZSTD) {
             0 if u64::from(size) == PAGE => page.copy_from_slice(&data),
-            COMPRESSED_ZLIB => inflate(&data, &mut page[..]).map_err(|e| format!("page {pfn:#x}: {e}"))?,
-            0 => return Err(format!("page {pfn:#x}: {size} bytes, uncompressed")),
-            other => return Err(format!("page {pfn:#x}: {} compression: vmlayout reads zlib (makedumpfile -c) and uncompressed pages", name(other))),
+            0 => return Err(fail(format!("{size} bytes, uncompressed"))),
+            COMPRESSED_ZLIB => inflate(&data, &mut page[..]).map_err(fail)?,
+            COMPRESSED_LZO => unlzo(&data, &mut page[..]).map_err(fail)?,
+            COMPRESSED_SNAPPY => unsnappy(&data, &mut page[..]).map_err(fail)?,
+            other => {
+                return Err(fail(format!(
+                    "{} compression: vmlayout reads zlib, lzo, snappy and uncompressed pages",
+                    name(other)
+                )))
+            }
         }
         Ok(page)
     }
@@ -250,10 +258,35 @@ impl Pages {
 /// A compression's name, for the error.
 fn name(flags: u32) -> &'static str {
     match flags {
-        COMPRESSED_LZO => "lzo (makedumpfile -l)",
-        COMPRESSED_SNAPPY => "snappy (makedumpfile -p)",
         COMPRESSED_ZSTD => "zstd (makedumpfile -z)",
         _ => "an unknown",
+    }
+}
+
+/// Decompress LZO1X `data` (makedumpfile -l, QEMU's kdump-lzo) into
+/// exactly `out`.
+fn unlzo(data: &[u8], out: &mut [u8]) -> Result<(), String> {
+    match crate::lzo::decompress(data, out)? {
+        n if n == out.len() => Ok(()),
+        n => Err(format!("lzo data gives {n} bytes, not a page")),
+    }
+}
+
+/// Decompress raw snappy `data` (makedumpfile -p, QEMU's kdump-snappy)
+/// into exactly `out`.
+fn unsnappy(data: &[u8], out: &mut [u8]) -> Result<(), String> {
+    match snap::raw::decompress_len(data) {
+        Ok(n) if n == out.len() => {}
+        Ok(n) => return Err(format!("snappy data gives {n} bytes, not a page")),
+        Err(e) => return Err(format!("bad snappy data: {e}")),
+    }
+    let n = snap::raw::Decoder::new()
+        .decompress(data, out)
+        .map_err(|e| format!("bad snappy data: {e}"))?;
+    if n == out.len() {
+        Ok(())
+    } else {
+        Err(format!("snappy data gives {n} bytes, not a page"))
     }
 }
 

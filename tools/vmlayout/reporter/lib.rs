@@ -16,6 +16,7 @@ pub mod elf;
 pub mod facts;
 pub mod kaslr;
 pub mod kdump;
+pub mod lzo;
 pub mod model;
 pub mod report;
 pub mod source;

@@ -234,11 +234,10 @@ fn dump_notes(m: &Memory, info: &str, cr3s: &[u64], alias: bool) -> Vec<u8> {
 /// `m` as makedumpfile's kdump-compressed format (header version 6): the
 /// notes (a VMCOREINFO note, QEMU's per-vCPU ones), every page of
 /// the 64 MiB existing, held as `level` leaves them (with bit 1,
-/// pages of zeros are left out), table pages zlib-compressed (or, with
-/// `raw`, stored as they are), and all of them sharing one page of zeros
+/// pages of zeros are left out), table pages compressed as makedumpfile's
+/// flag `codec` says (0: stored as they are), and all of them sharing one page of zeros
 /// otherwise, as QEMU writes it. Page `left_out` is not held at all.
-fn kdump(m: &Memory, cr3s: &[u64], level: u32, raw: bool, left_out: Option<u64>) -> Vec<u8> {
-    use std::io::Write;
+fn kdump(m: &Memory, cr3s: &[u64], level: u32, codec: u32, left_out: Option<u64>) -> Vec<u8> {
     let mut notes = Vec::new();
     note(&mut notes, "VMCOREINFO", 0, vmcoreinfo(m.top).as_bytes());
     for &cr3 in cr3s {
@@ -288,14 +287,8 @@ fn kdump(m: &Memory, cr3s: &[u64], level: u32, raw: bool, left_out: Option<u64>)
             None => (zero_at, 4096u32, 0u32),
             Some(page) => {
                 let bytes: Vec<u8> = page.iter().flat_map(|e| e.to_le_bytes()).collect();
-                let (bytes, flags) = if raw {
-                    (bytes, 0)
-                } else {
-                    let mut z =
-                        flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-                    z.write_all(&bytes).unwrap();
-                    (z.finish().unwrap(), 1)
-                };
+                let bytes = compressed(&bytes, codec);
+                let flags = if bytes.len() == 4096 { 0 } else { codec };
                 let at = notes_at + data.len() as u64;
                 data.extend_from_slice(&bytes);
                 (at, bytes.len() as u32, flags)
@@ -309,6 +302,23 @@ fn kdump(m: &Memory, cr3s: &[u64], level: u32, raw: bool, left_out: Option<u64>)
     out.resize(notes_at as usize, 0);
     out.extend_from_slice(&data);
     out
+}
+
+/// `page` compressed as makedumpfile's page flag `codec` says: 1 zlib,
+/// 2 LZO1X, 4 snappy; 0 stored.
+fn compressed(page: &[u8], codec: u32) -> Vec<u8> {
+    use std::io::Write;
+    match codec {
+        0 => page.to_vec(),
+        1 => {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            z.write_all(page).unwrap();
+            z.finish().unwrap()
+        }
+        2 => lzokay_native::compress(page).unwrap(),
+        4 => snap::raw::Encoder::new().compress_vec(page).unwrap(),
+        _ => unreachable!(),
+    }
 }
 
 /// Write `bytes` as a dump of 64 MiB (the rest a hole) to a fresh file.
@@ -397,7 +407,7 @@ fn a_planted_wx_page_is_found_with_its_region() {
 }
 
 /// The same kernel with the same plant, as a kdump-compressed file
-/// (zlib pages; stored pages; pages of zeros left out or held): the same
+/// (zlib, LZO, snappy or stored pages; pages of zeros left out or held): the same
 /// summary, layout, map and findings as its ELF dump.
 #[test]
 fn a_kdump_compressed_dump_checks_as_its_elf_dump() {
@@ -406,9 +416,9 @@ fn a_kdump_compressed_dump_checks_as_its_elf_dump() {
     let docs = Docs::load().unwrap();
     let elf = write("kd-elf", &dump(&m, true, &[m.top, m.top]), true);
     let want = check(Input::Vmcore(&elf), &docs).unwrap();
-    for (level, raw) in [(31, false), (0, false), (31, true)] {
-        let name = format!("kd-{level}-{raw}");
-        let bytes = kdump(&m, &[m.top, m.top], level, raw, None);
+    for (level, codec) in [(31, 1), (0, 1), (31, 0), (31, 2), (31, 4)] {
+        let name = format!("kd-{level}-{codec}");
+        let bytes = kdump(&m, &[m.top, m.top], level, codec, None);
         let path = write(&name, &bytes, false);
         let got = check(Input::Vmcore(&path), &docs).unwrap();
         for file in ["summary", "layout", "map", "findings"] {
@@ -423,20 +433,15 @@ fn a_kdump_compressed_dump_checks_as_its_elf_dump() {
     // left-out pages are pages of zeros (its mappings are then gone);
     // otherwise it cannot be read, and the check says so.
     let last_table = *m.pages.keys().last().unwrap();
-    let all = run(&write(
-        "kd-all",
-        &kdump(&m, &[m.top], 31, false, None),
-        false,
-    ))
-    .unwrap();
-    let bytes = kdump(&m, &[m.top], 31, false, Some(last_table));
+    let all = run(&write("kd-all", &kdump(&m, &[m.top], 31, 1, None), false)).unwrap();
+    let bytes = kdump(&m, &[m.top], 31, 1, Some(last_table));
     let zeros = run(&write("kd-zeros", &bytes, false)).unwrap();
     assert!(!zeros.findings.iter().any(|f| f.id == "unreadable-table"));
     assert!(
         zeros.ranges.len() < all.ranges.len(),
         "its mappings are gone"
     );
-    let bytes = kdump(&m, &[m.top], 0, false, Some(last_table));
+    let bytes = kdump(&m, &[m.top], 0, 1, Some(last_table));
     let gone = run(&write("kd-gone", &bytes, false)).unwrap();
     assert!(
         gone.findings.iter().any(|f| f.id == "unreadable-table"),
@@ -550,7 +555,7 @@ fn foreign_and_truncated_files_are_clear_errors() {
     let flat = [b"makedumpfile".as_slice(), &[0; 4096]].concat();
     let flat = run(&write("flat", &flat, false)).unwrap_err();
     assert!(flat.contains("makedumpfile -R"), "{flat}");
-    let good_kdump = kdump(&m, &[m.top], 31, false, None);
+    let good_kdump = kdump(&m, &[m.top], 31, 1, None);
     let mut block = good_kdump.clone();
     block[429] = 0x20;
     let block = run(&write("kdump-block", &block, false)).unwrap_err();
@@ -754,14 +759,18 @@ proptest! {
     }
 
     /// The same for a kdump-compressed file: its header, sub-header,
-    /// bitmaps, descriptors and compressed pages changed (the edits fall
-    /// mostly in the first 40 KiB, where all but the page data is).
+    /// bitmaps and descriptors (the first 48 KB), or its notes and
+    /// compressed pages (from 400 KiB on) changed, pages in each codec.
     #[test]
     fn mutated_kdumps_never_panic(
-        edits in proptest::collection::vec((0usize..48_000, any::<u8>()), 1..16)
+        edits in proptest::collection::vec(
+            (prop_oneof![0usize..48_000, 409_600usize..430_000], any::<u8>()),
+            1..16,
+        ),
+        codec in prop_oneof![Just(1u32), Just(2), Just(4)],
     ) {
         let m = kernel();
-        let mut bytes = kdump(&m, &[m.top], 31, false, None);
+        let mut bytes = kdump(&m, &[m.top], 31, codec, None);
         let len = bytes.len();
         for (at, b) in edits {
             bytes[at % len] = b;
