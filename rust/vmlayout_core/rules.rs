@@ -545,6 +545,17 @@ impl TextAliases {
             .any(|&(a, b)| first <= b && a <= last)
     }
 
+    /// The part of physical `[first, last]` that is kernel text: from the
+    /// first byte of text in it to the last (`None` if there is none).
+    pub fn within(&self, first: u64, last: u64) -> Option<(u64, u64)> {
+        let overlapping = self.ranges[..self.count]
+            .iter()
+            .filter(|&&(a, b)| first <= b && a <= last);
+        let lo = overlapping.clone().map(|&(a, _)| a.max(first)).min()?;
+        let hi = overlapping.map(|&(_, b)| b.min(last)).max()?;
+        Some((lo, hi))
+    }
+
     /// Number of text ranges seen (0 means the walk found no text: suspicious).
     pub fn len(&self) -> usize {
         self.count
@@ -633,6 +644,26 @@ impl Iterator for RangeFindings<'_, '_> {
 }
 
 impl RangeFindings<'_, '_> {
+    /// The part of the current part that breaks the rule of `verdict`:
+    /// all of it, but for a writable alias of text, only the alias (a
+    /// direct-map range of a gigabyte merely contains the text's 12 MiB).
+    fn breaking(&self, verdict: Verdict) -> Range {
+        let part = self.part;
+        let text = match verdict {
+            Verdict::WritableText => self.text.within(part.phys, part.phys + (part.size() - 1)),
+            _ => None,
+        };
+        match text {
+            Some((first, last)) => Range {
+                start: part.start + (first - part.phys),
+                last: part.start + (last - part.phys),
+                phys: first,
+                ..part
+            },
+            None => part,
+        }
+    }
+
     /// The finding `verdict` stands for on the current part.
     fn finding(&self, verdict: Verdict) -> Finding {
         let row = self.place.row();
@@ -667,7 +698,7 @@ impl RangeFindings<'_, '_> {
             rule,
             severity,
             row,
-            range: self.part,
+            range: self.breaking(verdict),
             reason: reason.unwrap_or(rule.reason()),
             owner: match self.table {
                 TableKind::Efi { .. } => Owner::Efi,

@@ -1381,6 +1381,39 @@ fn each_violation_gets_its_rule_and_region() {
     );
 }
 
+/// A finding's range is the part that breaks its rule: a gigabyte of
+/// writable direct map around the text's alias is a finding of the alias
+/// only (booted with `rodata=off`, the test kernel had writable-text
+/// errors of 686 MiB and 1.3 GiB).
+#[test]
+fn a_writable_text_finding_is_the_alias_not_the_range_around_it() {
+    let l = live4();
+    let exec = Effective {
+        rw: false,
+        us: false,
+        nx: false,
+    };
+    let text = range(l.text_start, 4 << 20, 0, exec, Level::Pmd);
+    let around = 1 << 30;
+    let below = 6 << 20;
+    let direct = Range {
+        phys: text.phys - below,
+        ..range(
+            l.page_offset_base + text.phys - below,
+            around,
+            Flags::RW | Flags::NX,
+            KERNEL,
+            Level::Pud,
+        )
+    };
+    let f = findings(&[direct, text]);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, Rule::WritableText);
+    assert_eq!(f[0].range.start, l.page_offset_base + text.phys);
+    assert_eq!(f[0].range.size(), 4 << 20);
+    assert_eq!(f[0].range.phys, text.phys);
+}
+
 #[test]
 fn a_range_across_regions_is_split() {
     let l = live4();
