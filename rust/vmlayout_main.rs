@@ -96,6 +96,7 @@ pub mod vmlayout_core {
     #[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
     pub mod unit;
     pub mod walk;
+    pub mod window;
     pub mod work;
 }
 

@@ -83,6 +83,11 @@ pub trait WalkSink {
 /// Scratch for one walker: one table page per level below the top.
 pub type Scratch = [Table; 4];
 
+/// Whether the inclusive ranges `a` and `b` share an address.
+pub const fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
 /// A unit of parallel work: a run of the same entry (almost always one;
 /// see `same_entry`) and everything below them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,6 +190,14 @@ fn runs(table: &Table, first: usize, end: usize) -> impl Iterator<Item = (usize,
         }
         Some((start, entry, i - start))
     })
+}
+
+impl WorkItem {
+    /// The addresses its entries map: `[first, last]`.
+    pub const fn span(&self) -> (u64, u64) {
+        let bytes = self.count.saturating_mul(self.level.entry_size());
+        (self.va, self.va.saturating_add(bytes.saturating_sub(1)))
+    }
 }
 
 /// The part of a top-level table to walk: entries `first..end` of the
@@ -466,9 +479,23 @@ impl Walk {
         scratch: &mut Scratch,
         emit: &mut impl FnMut(WorkItem),
     ) -> u64 {
+        self.split_window(top, (0, u64::MAX), src, scratch, emit)
+    }
+
+    /// [`split`](Walk::split), but only the items that map any of
+    /// `[first, last]` (`window`): the entries above the PMD level that do
+    /// not are not descended into. What a re-check of one window walks.
+    pub fn split_window(
+        &self,
+        top: Top<'_>,
+        window: (u64, u64),
+        src: &mut impl TableSource,
+        scratch: &mut Scratch,
+        emit: &mut impl FnMut(WorkItem),
+    ) -> u64 {
         let mut tables = 0;
-        for item in self.top_items(top) {
-            self.split_entry(item, src, scratch, emit, &mut tables);
+        for item in self.top_items(top).filter(|i| overlaps(i.span(), window)) {
+            self.split_entry(item, window, src, scratch, (emit, &mut tables));
         }
         tables
     }
@@ -476,10 +503,10 @@ impl Walk {
     fn split_entry(
         &self,
         item: WorkItem,
+        window: (u64, u64),
         src: &mut impl TableSource,
         scratch: &mut [Table],
-        emit: &mut impl FnMut(WorkItem),
-        tables: &mut u64,
+        (emit, tables): (&mut impl FnMut(WorkItem), &mut u64),
     ) {
         let e = PageTableEntry(item.entry);
         if !e.present() {
@@ -516,7 +543,9 @@ impl Walk {
                 count: count as u64,
                 effective,
             };
-            self.split_entry(child, src, deeper, emit, tables);
+            if overlaps(child.span(), window) {
+                self.split_entry(child, window, src, deeper, (emit, tables));
+            }
         }
     }
 

@@ -111,15 +111,16 @@ record format of vmlayout's debugfs files (record.rs).
 
 Nothing builds these files yet: the module, with its Makefile, comes
 later in this series."
-core walk.rs runs.rs batch.rs work.rs sync.rs
+core walk.rs runs.rs batch.rs work.rs sync.rs window.rs
 commit "x86/mm/vmlayout: the page-table walker" \
 "The walker of vmlayout's core: the kernel half of a top-level table split
 into work items, each walked into coalesced ranges with its tables read
 once and its parent entry read again after (walk.rs), strided runs such as
 ESPFIX's (runs.rs), a worker's output a batch at a time with an item
 undone when its tables changed under it (batch.rs), the claim order and
-join of the parallel walk (work.rs), and the comparison of a CPU's or an
-mm's path with the reference (sync.rs). The kernel gives it a table reader
+join of the parallel walk (work.rs), the comparison of a CPU's or an
+mm's path with the reference (sync.rs), and the re-check of one window
+of addresses spliced into the last walk (window.rs). The kernel gives it a table reader
 and its atomics; host tests run it on real threads.
 
 Not built until the module comes."

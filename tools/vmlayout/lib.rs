@@ -39,5 +39,7 @@ pub mod sync;
 pub mod unit;
 #[path = "../../rust/vmlayout_core/walk.rs"]
 pub mod walk;
+#[path = "../../rust/vmlayout_core/window.rs"]
+pub mod window;
 #[path = "../../rust/vmlayout_core/work.rs"]
 pub mod work;

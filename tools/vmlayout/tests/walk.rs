@@ -18,6 +18,7 @@ use vmlayout_core::rules::{
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
+use vmlayout_core::window::{rewalk, span_of, splice};
 use vmlayout_core::work::{BatchQueue, PerPart};
 
 /// Page tables in host memory, addressed by fake physical addresses.
@@ -1920,6 +1921,106 @@ proptest! {
             workers,
             batch,
         )?;
+    }
+}
+
+/// What a full walk of `t` finds now: (ranges, cleared stretches).
+fn full_walk(t: &mut Tables, walk: &Walk) -> (Vec<Range>, Vec<Range>) {
+    let root: Table = *t.pages[&t.root];
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut w = Worker::default();
+    let mut sink = w.sink();
+    walk.walk_top(Top::kernel_half(t.root, &root), t, &mut scratch, &mut sink);
+    (w.ranges.ranges, w.cleared.ranges)
+}
+
+/// Re-check `window` of `t`: split the window, walk its items, splice
+/// them into `last` (ranges, cleared stretches).
+fn recheck_window(
+    t: &mut Tables,
+    walk: &Walk,
+    window: (u64, u64),
+    last: &(Vec<Range>, Vec<Range>),
+) -> (Vec<Range>, Vec<Range>) {
+    let root: Table = *t.pages[&t.root];
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let mut items = vec![];
+    let top = Top::kernel_half(t.root, &root);
+    walk.split_window(top, window, t, &mut scratch, &mut |i| items.push(i));
+    let span = span_of(window, &items);
+    let mut w = Worker::default();
+    rewalk(walk, &items, (&mut *t, &mut scratch), &mut w.sink());
+    let mut phys_at = |va: u64| {
+        let r = walk.resolve(t.root, va, t).filter(|r| r.present())?;
+        let frame = vmlayout_core::pte::PageTableEntry(r.entry).frame(r.level, PHYS_ADDR_MASK);
+        Some(frame + (va & (r.level.entry_size() - 1)))
+    };
+    let mut out = (HostList::default(), HostList::default());
+    splice(&last.0, span, &w.ranges.ranges, &mut phys_at, &mut out.0).unwrap();
+    splice(&last.1, span, &w.cleared.ranges, &mut phys_at, &mut out.1).unwrap();
+    (out.0.ranges, out.1.ranges)
+}
+
+/// A coalesced range whose pages are not contiguous (three 2 MiB leaves
+/// alike, the last two mapping memory far from the first) cut by a window
+/// re-check of its first leaf: what is left starts at the second leaf's
+/// own physical address, as a full walk has it, not at the first's plus
+/// 2 MiB.
+#[test]
+fn a_range_cut_by_a_window_starts_at_its_own_frame() {
+    let mut t = Tables::new(Level::P4d);
+    let walk = walk_for(Level::P4d);
+    let va = canonical(1 << 47, Level::P4d);
+    let (near, far) = (0x4000_0000, 0x80_0000_0000);
+    t.map(va, Level::Pmd, near, Flags::G | Flags::NX, TABLE);
+    t.map(va + (2 << 20), Level::Pmd, far, Flags::G | Flags::NX, TABLE);
+    t.map(
+        va + (4 << 20),
+        Level::Pmd,
+        far + (2 << 20),
+        Flags::G | Flags::NX,
+        TABLE,
+    );
+    let last = full_walk(&mut t, &walk);
+    assert_eq!(last.0.len(), 1);
+    set_page(&mut t, va, Level::Pmd, 2);
+    let got = recheck_window(&mut t, &walk, (va, va + (2 << 20) - 1), &last);
+    assert_eq!(got, full_walk(&mut t, &walk));
+    assert_eq!(got.0[0].phys, far);
+}
+
+proptest! {
+    /// Any sequence of changes (a leaf mapped, remapped elsewhere with
+    /// other attributes, cleared or removed), each re-checked over a
+    /// window that covers it, ends equal to one full walk of the tables as
+    /// they are then: ranges and cleared stretches alike.
+    #[test]
+    fn window_rechecks_end_equal_to_a_full_walk(
+        leaves in runs_across_tables(Level::P4d),
+        changes in prop::collection::vec(
+            (0u64..6, 0u64..1024, 0u8..4, any::<bool>(), 0u64..4, 0u64..3),
+            1..12,
+        ),
+    ) {
+        let (mut t, walk, _, _) = fixture_mapping(&leaves, |_, va| va & ((1 << 45) - 1));
+        let mut last = full_walk(&mut t, &walk);
+        let kernel_half = 1u64 << (Level::P4d.shift() + 8);
+        for (slot, sub, op, rw, far, widen) in changes {
+            let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
+            let va = canonical(kernel_half + slot * (1 << 39) + sub * level.entry_size(), Level::P4d);
+            let flags = Flags::G | if rw { Flags::RW } else { 0 };
+            match op {
+                0 => t.map(va, level, (va & ((1 << 45) - 1)) ^ (far << 32), flags, TABLE),
+                1 => t.map(va, level, va & ((1 << 45) - 1), flags | Flags::NX, TABLE),
+                2 => set_page(&mut t, va, level, 1),
+                _ => set_page(&mut t, va, level, 2),
+            }
+            // The window: the changed leaf, or wider by `widen` leaves.
+            let size = level.entry_size();
+            let window = (va - widen * size, va + (widen + 1) * size - 1);
+            last = recheck_window(&mut t, &walk, window, &last);
+        }
+        prop_assert_eq!(last, full_walk(&mut t, &walk));
     }
 }
 
