@@ -512,7 +512,7 @@ impl<'a> LiveMap<'a> {
 }
 
 /// Physical ranges of executable kernel text, collected before the rules run.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextAliases {
     ranges: [(u64, u64); 32],
     count: usize,

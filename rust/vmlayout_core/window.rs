@@ -12,10 +12,16 @@
 //! the seams are coalesced again. The result is what a full walk of the
 //! tables as they are now gives (host property test: any sequence of
 //! changes, each re-checked over a window covering it, ends equal to a
-//! full walk).
+//! full walk). The per-range rules then run on the ranges the splice
+//! touched only ([`recheck_rules`]), where that gives what running them on
+//! all ranges would.
 
 use super::batch::{BatchSink, NoRoom, RangeList};
-use super::walk::{Coalescer, Range, Scratch, TableSource, Walk, WorkItem};
+use super::check::FindingList;
+use super::rules::{
+    check_range, nothing_fires, Finding, LiveMap, TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
+};
+use super::walk::{overlaps, Coalescer, Range, Scratch, TableSource, Walk, WorkItem};
 
 /// The span a re-check of `window` replaces: the window, widened to the
 /// items that map any of it (an item's leaves lie wholly inside it, so
@@ -89,4 +95,112 @@ pub fn splice(
         push(r, emit)?;
     }
     runs.finish().map_or(Ok(()), emit)
+}
+
+/// The last check, as a window re-check finds it: its ranges, the kernel
+/// text's aliases they gave, and the per-range rules' findings on them,
+/// in address order.
+#[derive(Clone, Copy)]
+pub struct Before<'a> {
+    /// The ranges, before the splice.
+    pub ranges: &'a [Range],
+    /// Their text aliases.
+    pub text: &'a TextAliases,
+    /// The per-range findings of the reference's table, all kept.
+    pub findings: &'a [Finding],
+}
+
+/// The addresses whose ranges a splice of `span` changed: the span,
+/// widened to the ranges before and after it that cross its edges.
+pub fn affected(old: &[Range], new: &[Range], span: (u64, u64)) -> (u64, u64) {
+    let crossing = old
+        .iter()
+        .chain(new)
+        .filter(|r| overlaps((r.start, r.last), span));
+    crossing.fold(span, |(a, b), r| (a.min(r.start), b.max(r.last)))
+}
+
+/// The per-range rules after a window re-check: `before`'s findings
+/// outside the [`affected`] addresses, and the rules run on the new
+/// ranges inside them, into `out` in address order; `mapped` (bytes per
+/// documented row and leaf size, as `check_ranges` counts them) updated
+/// for the ranges replaced. `Ok(false)` when that would not be what
+/// running the rules on all ranges gives, and nothing was written: the
+/// kernel text moved (the writable-alias rule reads it everywhere), or a
+/// rule has [`FINDINGS_PER_RULE`] findings (which are kept then depends on
+/// all of them). `tally` counts what `out` holds.
+pub fn recheck_rules(
+    map: &LiveMap<'_>,
+    before: Before<'_>,
+    (new, text): (&[Range], &TextAliases),
+    span: (u64, u64),
+    (tally, mapped): (&mut Tally, &mut [[u64; 3]]),
+    out: &mut impl FindingList,
+) -> Result<bool, NoRoom> {
+    if text != before.text {
+        return Ok(false);
+    }
+    let a = affected(before.ranges, new, span);
+    let inside = |r: &Range| overlaps((r.start, r.last), a);
+    let found = || {
+        new.iter()
+            .filter(|r| inside(r))
+            .flat_map(|r| rules_on(map, text, r))
+    };
+    let (below, above) = (
+        |f: &&Finding| f.range.last < a.0,
+        |f: &&Finding| f.range.start > a.1,
+    );
+    let mut count = Tally::default();
+    let kept = before
+        .findings
+        .iter()
+        .filter(|f| !inside(&f.range))
+        .copied();
+    for f in kept.chain(found()) {
+        if !count.admit(f.rule) || count.found(f.rule) >= FINDINGS_PER_RULE {
+            return Ok(false);
+        }
+    }
+    *tally = count;
+    for f in before.findings.iter().filter(below).copied() {
+        out.push(f)?;
+    }
+    for f in found() {
+        out.push(f)?;
+    }
+    for f in before.findings.iter().filter(above).copied() {
+        out.push(f)?;
+    }
+    for (ranges, add) in [(before.ranges, false), (new, true)] {
+        for r in ranges.iter().filter(|r| inside(r)) {
+            count_bytes(map, r, mapped, add);
+        }
+    }
+    Ok(true)
+}
+
+/// The per-range rules' findings on `range` of the reference's table.
+fn rules_on<'m, 'a>(
+    map: &'m LiveMap<'a>,
+    text: &'m TextAliases,
+    range: &Range,
+) -> impl Iterator<Item = Finding> + 'm {
+    let table = TableKind::Kernel;
+    let quiet = nothing_fires(map, text, table, range).is_some();
+    check_range(map, text, table, range).filter(move |_| !quiet)
+}
+
+/// Add (or, `!add`, take away) `range`'s bytes in `mapped`, as
+/// `check_ranges` counts them: in the row where it starts, by leaf size.
+fn count_bytes(map: &LiveMap<'_>, range: &Range, mapped: &mut [[u64; 3]], add: bool) {
+    let row = map.place(range.start).0.row();
+    if let Some(bytes) = row.and_then(|row| mapped.get_mut(row)) {
+        let slot = &mut bytes[range.level as usize - 1];
+        *slot = if add {
+            *slot + range.size()
+        } else {
+            slot.saturating_sub(range.size())
+        };
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
 use vmlayout_core::batch::{cleared_run, BatchSink, NoRoom, RangeList, WalkCounts, ITEM_RETRIES};
+use vmlayout_core::check;
 use vmlayout_core::direct_map::{DirectMapSeen, RamCheck};
 use vmlayout_core::layout::Live;
 use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
@@ -18,7 +19,7 @@ use vmlayout_core::rules::{
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
-use vmlayout_core::window::{rewalk, span_of, splice};
+use vmlayout_core::window::{recheck_rules, rewalk, span_of, splice, Before};
 use vmlayout_core::work::{BatchQueue, PerPart};
 
 /// Page tables in host memory, addressed by fake physical addresses.
@@ -1924,6 +1925,20 @@ proptest! {
     }
 }
 
+/// A host findings list.
+#[derive(Default)]
+struct HostFindings(Vec<Finding>);
+
+impl check::FindingList for HostFindings {
+    fn push(&mut self, finding: Finding) -> Result<(), NoRoom> {
+        self.0.push(finding);
+        Ok(())
+    }
+    fn as_mut_slice(&mut self) -> &mut [Finding] {
+        &mut self.0
+    }
+}
+
 /// What a full walk of `t` finds now: (ranges, cleared stretches).
 fn full_walk(t: &mut Tables, walk: &Walk) -> (Vec<Range>, Vec<Range>) {
     let root: Table = *t.pages[&t.root];
@@ -1941,7 +1956,7 @@ fn recheck_window(
     walk: &Walk,
     window: (u64, u64),
     last: &(Vec<Range>, Vec<Range>),
-) -> (Vec<Range>, Vec<Range>) {
+) -> ((Vec<Range>, Vec<Range>), (u64, u64)) {
     let root: Table = *t.pages[&t.root];
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut items = vec![];
@@ -1958,7 +1973,28 @@ fn recheck_window(
     let mut out = (HostList::default(), HostList::default());
     splice(&last.0, span, &w.ranges.ranges, &mut phys_at, &mut out.0).unwrap();
     splice(&last.1, span, &w.cleared.ranges, &mut phys_at, &mut out.1).unwrap();
-    (out.0.ranges, out.1.ranges)
+    ((out.0.ranges, out.1.ranges), span)
+}
+
+/// The per-range rules on all of `ranges`: (findings, bytes mapped per row).
+fn all_rules(map: &LiveMap<'_>, ranges: &[Range]) -> (Vec<Finding>, Vec<[u64; 3]>) {
+    let text = check::text_of(map, ranges);
+    let (mut found, mut tally) = (vec![], Tally::default());
+    let mut mapped = vec![[0; 3]; map.doc().regions.len()];
+    check::check_ranges(
+        map,
+        &text,
+        TableKind::Kernel,
+        ranges,
+        &mut mapped,
+        &mut tally,
+        &mut |f| {
+            found.push(f);
+            Ok(())
+        },
+    )
+    .unwrap();
+    (found, mapped)
 }
 
 /// A coalesced range whose pages are not contiguous (three 2 MiB leaves
@@ -1984,7 +2020,7 @@ fn a_range_cut_by_a_window_starts_at_its_own_frame() {
     let last = full_walk(&mut t, &walk);
     assert_eq!(last.0.len(), 1);
     set_page(&mut t, va, Level::Pmd, 2);
-    let got = recheck_window(&mut t, &walk, (va, va + (2 << 20) - 1), &last);
+    let (got, _) = recheck_window(&mut t, &walk, (va, va + (2 << 20) - 1), &last);
     assert_eq!(got, full_walk(&mut t, &walk));
     assert_eq!(got.0[0].phys, far);
 }
@@ -2005,23 +2041,36 @@ proptest! {
         let (mut t, walk, _, _) = fixture_mapping(&leaves, |_, va| va & ((1 << 45) - 1));
         let mut last = full_walk(&mut t, &walk);
         let kernel_half = 1u64 << (Level::P4d.shift() + 8);
-        for (slot, sub, op, rw, far, widen) in changes {
-            let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
-            let va = canonical(kernel_half + slot * (1 << 39) + sub * level.entry_size(), Level::P4d);
-            let flags = Flags::G | if rw { Flags::RW } else { 0 };
-            match op {
-                0 => t.map(va, level, (va & ((1 << 45) - 1)) ^ (far << 32), flags, TABLE),
-                1 => t.map(va, level, va & ((1 << 45) - 1), flags | Flags::NX, TABLE),
-                2 => set_page(&mut t, va, level, 1),
-                _ => set_page(&mut t, va, level, 2),
+        with_map4(|_, _, map| {
+            let (mut findings, mut mapped) = all_rules(map, &last.0);
+            for &(slot, sub, op, rw, far, widen) in &changes {
+                let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
+                let va = canonical(kernel_half + slot * (1 << 39) + sub * level.entry_size(), Level::P4d);
+                let flags = Flags::G | if rw { Flags::RW } else { 0 };
+                match op {
+                    0 => t.map(va, level, (va & ((1 << 45) - 1)) ^ (far << 32), flags, TABLE),
+                    1 => t.map(va, level, va & ((1 << 45) - 1), flags | Flags::NX, TABLE),
+                    2 => set_page(&mut t, va, level, 1),
+                    _ => set_page(&mut t, va, level, 2),
+                }
+                // The window: the changed leaf, or wider by `widen` leaves.
+                let size = level.entry_size();
+                let window = (va - widen * size, va + (widen + 1) * size - 1);
+                let (now, span) = recheck_window(&mut t, &walk, window, &last);
+                let (old_text, text) = (check::text_of(map, &last.0), check::text_of(map, &now.0));
+                let before = Before { ranges: &last.0, text: &old_text, findings: &findings };
+                let (mut out, mut tally) = (HostFindings::default(), Tally::default());
+                let done = recheck_rules(map, before, (&now.0, &text), span, (&mut tally, &mut mapped), &mut out);
+                (findings, mapped) = if done.unwrap() { (out.0, mapped) } else { all_rules(map, &now.0) };
+                last = now;
             }
-            // The window: the changed leaf, or wider by `widen` leaves.
-            let size = level.entry_size();
-            let window = (va - widen * size, va + (widen + 1) * size - 1);
-            last = recheck_window(&mut t, &walk, window, &last);
-        }
-        prop_assert_eq!(last, full_walk(&mut t, &walk));
+            let full = full_walk(&mut t, &walk);
+            prop_assert_eq!(&last, &full);
+            prop_assert_eq!((findings, mapped), all_rules(map, &full.0));
+            Ok(())
+        })?;
     }
+
 }
 
 /// Two PTE items side by side in one batch: the last page of one PMD
