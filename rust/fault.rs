@@ -27,11 +27,9 @@ use crate::vmlayout_core::{
 
 /// vmlayout:vmalloc_sync_fault (`include/trace/events/vmlayout.h`).
 ///
-/// Built in tree, the kernel crate's bindings declare the event (the header is
-/// in `rust/bindings/bindings_helper.h`) and `declare_trace!` reaches it, as
-/// binder's `trace.rs` does. Built out of tree (`--cfg vmlayout_external`),
-/// the kernel's bindings lack it: the same expansion is written out here
-/// against `__tracepoint_*` and `rust_do_trace_*` from `vmlayout_events.c`.
+/// The kernel crate's bindings declare the event (the header is in
+/// `rust/bindings/bindings_helper.h`) and `declare_trace!` reaches it, as
+/// binder's `trace.rs` does.
 mod trace {
     /// One fault as the event takes it: `struct vmlayout_sync_fault` of
     /// `include/trace/events/vmlayout.h`. In tree, the kernel's bindings

@@ -111,17 +111,27 @@ record format of vmlayout's debugfs files (record.rs).
 
 Nothing builds these files yet: the module, with its Makefile, comes
 later in this series."
-core walk.rs runs.rs batch.rs work.rs sync.rs window.rs
+core walk.rs runs.rs
 commit "x86/mm/vmlayout: the page-table walker" \
 "The walker of vmlayout's core: the kernel half of a top-level table split
 into work items, each walked into coalesced ranges with its tables read
-once and its parent entry read again after (walk.rs), strided runs such as
-ESPFIX's (runs.rs), a worker's output a batch at a time with an item
-undone when its tables changed under it (batch.rs), the claim order and
-join of the parallel walk (work.rs), the comparison of a CPU's or an
-mm's path with the reference (sync.rs), and the re-check of one window
-of addresses spliced into the last walk (window.rs). The kernel gives it a table reader
-and its atomics; host tests run it on real threads.
+once and its parent entry read again after, a table changed under the
+walk noticed (walk.rs), and strided runs such as ESPFIX's (runs.rs). The
+kernel gives it a table reader; host property tests hold it against a
+leaf-by-leaf walk of random tables.
+
+Not built until the module comes."
+core batch.rs work.rs sync.rs window.rs
+commit "x86/mm/vmlayout: the parallel walk's protocols" \
+"How the walk is shared among CPUs and checked again, in vmlayout's core: a
+worker's output a batch at a time with an item undone when its tables
+changed under it, and the worker's loop (batch.rs); the queue the items
+are claimed from while they are made, the per-part slots a claim gives a
+worker, the published join (work.rs); the comparison of a CPU's or an
+mm's path with the reference (sync.rs); and the re-check of one window of
+addresses spliced into the last walk (window.rs). The kernel gives them
+its atomics and a reschedule point; host tests run them on real threads,
+with property tests, and model-check the lock-free parts with loom.
 
 Not built until the module comes."
 core rules.rs direct_map.rs check.rs report.rs
@@ -146,8 +156,10 @@ module() { # FILES...: rust/FILE for each, as arch/x86/mm/vmlayout/FILE
 		case $f in *.rs) python3 "$here/strip_external.py" "$scratch/$moddir/$f" ;; esac
 	done
 }
-scan_files=(helpers.rs vmlayout_helpers.c vmlayout_helpers.h)
-for f in "$top"/rust/scan/*.rs; do scan_files+=("scan/$(basename "$f")"); done
+runtime_files=(helpers.rs vmlayout_helpers.c vmlayout_helpers.h scan/reader.rs scan/workspace.rs)
+jobs_files=(scan/mod.rs scan/walk_job.rs scan/rules_job.rs scan/floor.rs)
+other_files=(scan/other.rs)
+scan_files=("${runtime_files[@]}" "${jobs_files[@]}" "${other_files[@]}")
 probe_files=(fault.rs vmlayout_events.c)
 main_files=(vmlayout_main.rs files.rs live.rs)
 # Every source file is in some patch, or left out on purpose.
@@ -163,22 +175,37 @@ for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h "$top"/rust/vmlayout_c
 	*) echo "intree: rust/$name is in none of the patches" >&2; exit 1 ;;
 	esac
 done
-module "${scan_files[@]}"
-commit "x86/mm/vmlayout: the parallel scan" \
-"The kernel side of vmlayout's scan, on the core of the previous patches:
-the reference table and the direct-map reader that loads table entries
-through the exception table (scan/reader.rs), the buffers kept from scan
-to scan (scan/workspace.rs), the walk job that splits the kernel half into
-work items and walks them on every online CPU, auditing each CPU's active
-table (scan/walk_job.rs), the rules job that joins the workers' lists and
-checks them in chunks (scan/rules_job.rs), the other tables (EFI's, PTI's
-user copies, every process's; scan/other.rs) and the copy floor the
-benchmark compares with (scan/floor.rs).
+module "${runtime_files[@]}"
+commit "x86/mm/vmlayout: per-CPU workers and the table reader" \
+"What the scan stands on, on the core of the previous patches: one
+kworker per online CPU, bound to it, preemptible, with interrupts on
+(vmlayout_helpers.c posts the work, holds CPU hotplug off while it runs,
+and keeps the workers of consecutive jobs waiting briefly so that they
+start together; helpers.rs, its safe wrappers), the reference table
+found and checked, and the direct-map reader that loads table entries
+through the exception table, a fault reading as a failed read
+(scan/reader.rs), and the buffers kept from scan to scan, one set per
+CPU (scan/workspace.rs).
 
-The work runs in a kworker bound to each online CPU, preemptible, with
-interrupts on; the C half (vmlayout_helpers.c) posts it, holds CPU hotplug
-off while it runs, and keeps the workers of consecutive jobs waiting
-briefly so that they start together.
+Not built until the module comes (four patches on)."
+module "${jobs_files[@]}"
+commit "x86/mm/vmlayout: the parallel walk and the rules" \
+"The scan itself: the walk job splits the kernel half into work items
+and walks them on every online CPU, each worker running the core's batch
+loop and auditing its CPU's active top-level table (scan/walk_job.rs);
+the rules job joins the workers' lists while the other workers check
+what is joined, in chunks (scan/rules_job.rs); the scan's phases, its
+findings looked up again before they are reported, and its result
+(scan/mod.rs); and the copy floor the benchmark compares a scan with
+(scan/floor.rs).
+
+Not built until the module comes (three patches on)."
+module "${other_files[@]}"
+commit "x86/mm/vmlayout: EFI's table, PTI's user tables and every process's" \
+"The tables other than the reference, checked beside the rules as side
+tasks of the rules job: EFI's (efi_mm's, built in only), PTI's user-mode
+copy of the reference and of each process's table, and each process's
+top-level table against the reference's kernel half (scan/other.rs).
 
 Not built until the module comes (two patches on)."
 module "${probe_files[@]}"
@@ -273,7 +300,7 @@ this tree's mm.rst at build time, with the same parser the module's unit
 tests cover.
 
 This patch adds the Kconfig option and the Makefile, which build the
-files of the previous five patches.
+files of the previous seven patches.
 
 Files: arch/x86/Kconfig.debug (X86_VMLAYOUT), arch/x86/mm/Makefile and
 arch/x86/mm/vmlayout/."
@@ -369,6 +396,11 @@ fi
 rm -rf "$out"
 mkdir -p "$out"
 git_ format-patch -q --cover-letter -o "$out" "$base"..HEAD
+# No out-of-tree code in the series, not even named (compat.rs has it).
+if grep -l '^+.*vmlayout_external' "$out"/0*.patch >&2; then
+	echo "intree: the patches above carry out-of-tree code (vmlayout_external)" >&2
+	exit 1
+fi
 # checkpatch --strict on every patch: each message left must have a reason
 # in this table, and the cover letter lists them with it.
 reasons=$scratch/reasons
@@ -422,12 +454,13 @@ classifying kernel faults in vmalloc space.
 
 Patch 1 fixes the Rust debugfs abstraction, whose files do not pin their
 module (a file held open across rmmod oopses on close); vmlayout itself
-does not depend on it. Patches 2-4 add vmlayout's kernel-independent
-core (the documented map and the entries, the walker, the rules),
-patches 5-7 its kernel side (the parallel scan, the fault tracepoint,
-the module with its debugfs files, Kconfig and Makefile, which builds
-the files of patches 2-6), patches 8-11 its KUnit tests, documentation,
-kselftest and a MAINTAINERS entry.
+does not depend on it. Patches 2-5 add vmlayout's kernel-independent
+core (the documented map and the entries, the walker, the parallel
+walk's protocols, the rules), patches 6-10 its kernel side (per-CPU
+workers and the table reader, the parallel walk and the rules, the other
+tables, the fault tracepoint, then the module with its debugfs files,
+Kconfig and Makefile, which builds the files of patches 2-9), patches
+11-14 its KUnit tests, documentation, kselftest and a MAINTAINERS entry.
 
 Against Linux {version}. Tested with the kselftest (modular and built
 in, both paging modes), the KUnit suite through kunit.py, and stress
