@@ -380,13 +380,17 @@ pub fn check_and_capture(
         Input::Kcore(p) => (p, Origin::Kcore),
         Input::Vmcore(p) => (p, Origin::Vmcore),
     };
+    let mut phases = Phases::new();
     let core = Core::open(path)?;
+    phases.lap("open");
     let mut f = gather(&core, input);
+    phases.lap("gather");
     let mut src = PhysTables::new(&core);
     if capture.is_some() {
         src.seen = Some(Default::default());
     }
     let (judged, walked) = prepare(path, docs, &mut f, &mut src)?;
+    phases.lap("judge+walk");
     let Judged {
         walk,
         reference,
@@ -408,6 +412,7 @@ pub fn check_and_capture(
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let scope = (walk, reference, &live);
     let result = check_all(doc, scope, &f, walked, (&mut src, &top, &mut scratch))?;
+    phases.lap("checks");
     let result = Result_ {
         ranges: ranges.0,
         counts,
@@ -419,7 +424,28 @@ pub fn check_and_capture(
     if let (Some(out), Some(seen)) = (capture, &src.seen) {
         crate::elf::capture(&core, seen, out)?;
     }
+    phases.lap("records");
     snapshot(path, origin, &f, files)
+}
+
+/// Where a check's time goes, on standard error when `VMLAYOUT_TIMES` is
+/// set: the profile of `vmlayout check` (Documentation/vmlayout/offline.rst).
+struct Phases(Option<std::time::Instant>);
+
+impl Phases {
+    fn new() -> Self {
+        Phases(std::env::var_os("VMLAYOUT_TIMES").map(|_| std::time::Instant::now()))
+    }
+
+    /// The time since the last lap, as phase `what`.
+    fn lap(&mut self, what: &str) {
+        if let Some(start) = self.0.replace(std::time::Instant::now()) {
+            eprintln!(
+                "vmlayout check: {what} {:.1} ms",
+                start.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
 }
 
 /// What a kernel is judged by: its walk configuration, its reference
