@@ -13,12 +13,10 @@ use crate::helpers::{
     Processes,
 };
 use crate::vmlayout_core::{
+    check::check_other_table,
     layout::Live,
     pte::{Effective, Level, Table, ENTRIES},
-    rules::{
-        check_range, efi_wx_verdict, Finding, LiveMap, Owner, Rule, Severity, TableKind,
-        TextAliases,
-    },
+    rules::{efi_wx_verdict, Finding, LiveMap, Owner, Rule, Severity, TableKind, TextAliases},
     sync::{audit_half, differing_slots, Audit},
     walk::{Coalescer, Range, Scratch, TableSource, Top, Walk, WalkSink},
 };
@@ -106,25 +104,17 @@ fn walk_slots(
     Ok(ranges)
 }
 
-/// The rules on another table's ranges; the findings name its owner.
+/// The rules on another table's ranges; the findings name its owner, and
+/// this kernel says which pages are its CPUs' TSS pages.
 fn check_other(
     map: &LiveMap<'_>,
     text: &TextAliases,
     other: &OtherTable,
     findings: &mut Findings,
 ) -> Result {
-    for range in other.ranges.iter() {
-        for mut f in check_range(map, text, other.table, range) {
-            // PTI also maps each possible CPU's TSS page, in the direct map
-            // (the SYSCALL entry's scratch word): the rules cannot know
-            // where the per-CPU areas are, this kernel can.
-            if f.rule == Rule::PtiLeak && f.range.size() == 4096 && is_cpu_tss_page(f.range.start) {
-                continue;
-            }
-            f.owner = other.owner;
-            findings.push(f)?;
-        }
-    }
+    let kind = (other.table, other.owner);
+    let keep = &mut |f| findings.push(f);
+    check_other_table((map, text), kind, &other.ranges, is_cpu_tss_page, keep)?;
     Ok(())
 }
 

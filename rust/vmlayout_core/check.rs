@@ -94,6 +94,29 @@ pub fn check_ranges(
     result
 }
 
+/// The rules on another table's `ranges` (EFI's, PTI's user copy, an
+/// mm's), as `table` is held to them, each finding owned by `owner`, into
+/// `keep`. PTI also maps each possible CPU's TSS page into the user copy,
+/// in the direct map (the SYSCALL entry's scratch word): the rules cannot
+/// know where the per-CPU areas are, so a page `is_tss` names is no leak.
+pub fn check_other_table(
+    (map, text): (&LiveMap<'_>, &TextAliases),
+    (table, owner): (TableKind, Owner),
+    ranges: &[Range],
+    is_tss: impl Fn(u64) -> bool,
+    keep: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<(), NoRoom> {
+    for range in ranges {
+        for f in check_range(map, text, table, range) {
+            let tss_page = f.range.size() == 4096 && is_tss(f.range.start);
+            if !(f.rule == Rule::PtiLeak && tss_page) {
+                keep(Finding { owner, ..f })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The kernel text's physical ranges, for the writable-alias rule: taken
 /// from the kernel image map (the top of the kernel half, so a search
 /// from its end finds it at once).

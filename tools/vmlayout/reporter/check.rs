@@ -13,15 +13,15 @@ use std::path::Path;
 
 use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
 use vmlayout_core::check::{
-    audit_top, check_walked, kernel_image, note_walk, recheck, walk_reference, CheckError,
-    FindingList, Findings, Target, Walked,
+    audit_top, check_other_table, check_walked, kernel_image, note_walk, recheck, walk_reference,
+    CheckError, FindingList, Findings, Target, Walked,
 };
 use vmlayout_core::layout::{Live, PUD_SIZE, START_KERNEL_MAP};
 use vmlayout_core::map::{DocMap, Paging, RegionId};
 use vmlayout_core::pte::{Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::record::header;
 use vmlayout_core::report::{self, Checked, Origin, Scope};
-use vmlayout_core::rules::{check_range, Finding, LiveMap, Owner, Rule, TableKind, TextAliases};
+use vmlayout_core::rules::{Finding, LiveMap, Owner, TableKind, TextAliases};
 use vmlayout_core::walk::{Range, Scratch, TableSource, Walk};
 
 use crate::docs::Docs;
@@ -643,18 +643,11 @@ fn check_user_table(
         (&mut ranges, &mut cleared),
     )
     .map_err(|_| "the user-mode table after the reference is not in the file")?;
-    for range in &ranges.0 {
-        for mut x in check_range(map, text, TableKind::User, range) {
-            // PTI also maps each possible CPU's TSS page, in the direct map
-            // (the SYSCALL entry's scratch word).
-            let tss_page = x.range.size() == 4096 && tss.contains(&x.range.start);
-            if x.rule == Rule::PtiLeak && tss_page {
-                continue;
-            }
-            x.owner = Owner::UserTable;
-            let _ = findings.push(x);
-        }
-    }
+    let kind = (TableKind::User, Owner::UserTable);
+    let is_tss = |va: u64| tss.contains(&va);
+    let keep = &mut |x| findings.push(x);
+    // Out of room is not possible: the list is a Vec.
+    let _ = check_other_table((map, text), kind, &ranges.0, is_tss, keep);
     Ok(ranges.0)
 }
 

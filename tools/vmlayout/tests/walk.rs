@@ -13,8 +13,8 @@ use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::rules::{
-    check_ram, check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap, Rule,
-    Severity, TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
+    check_ram, check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap, Owner,
+    Rule, Severity, TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
 };
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
@@ -1156,6 +1156,36 @@ fn efi_rules() {
     }
     assert_eq!(efi_wx_verdict(true, Some(5)).0, Severity::Error);
     assert_eq!(efi_wx_verdict(true, None).0, Severity::Error);
+}
+
+/// Another table's rules through `check_other_table`: each finding owned
+/// by the table's owner, and a direct-map page PTI maps for user mode no
+/// leak where the kernel names it a CPU's TSS page, a leak otherwise.
+#[test]
+fn a_cpu_tss_page_in_the_user_table_is_no_leak() {
+    let l = live4();
+    let page = range(
+        l.page_offset_base + 0x5000,
+        0x1000,
+        Flags::RW | Flags::NX,
+        KERNEL,
+        Level::Pte,
+    );
+    with_map4(|_, _, map| {
+        let text = check::text_of(map, &[]);
+        let leaks = |is_tss: &dyn Fn(u64) -> bool| {
+            let mut found = vec![];
+            let kind = (TableKind::User, Owner::UserTable);
+            check::check_other_table((map, &text), kind, &[page], is_tss, &mut |f| {
+                found.push((f.rule, f.owner));
+                Ok(())
+            })
+            .unwrap();
+            found
+        };
+        assert_eq!(leaks(&|va| va == page.start), vec![]);
+        assert_eq!(leaks(&|_| false), vec![(Rule::PtiLeak, Owner::UserTable)]);
+    });
 }
 
 #[test]
