@@ -473,6 +473,21 @@ struct Prepared {
     top: Box<Table>,
 }
 
+/// The walk of the table at `reference`.
+fn walk_at(walk: &Walk, reference: u64, src: &mut PhysTables<'_>) -> Result<Prepared, CheckError> {
+    let mut top: Box<Table> = Box::new([0; ENTRIES]);
+    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
+    let (mut ranges, mut cleared) = (List::default(), List::default());
+    let space = (&mut *top, &mut *scratch);
+    let counts = walk_reference(walk, reference, src, space, (&mut ranges, &mut cleared))?;
+    Ok(Prepared {
+        ranges,
+        cleared,
+        counts,
+        top,
+    })
+}
+
 /// What `input` is judged by (the reference walked once to find it).
 pub fn judge<'d>(input: Input<'_>, docs: &'d Docs) -> Result<Judged<'d>, String> {
     let path = match input {
@@ -507,16 +522,37 @@ fn prepare<'d>(
         phys_mask: PHYS_ADDR_MASK & !f.sme_mask,
     };
     let doc = docs.for_release(paging, f.release.as_deref())?;
-    let reference = match source.as_str() {
-        CPU0_REFERENCE => kernel_table_of(reference, src, None),
-        _ => reference,
+    // From the CPUs' registers, the first CPU whose table maps the kernel
+    // image: a CPU may be caught on a table that is not a kernel's (seen:
+    // CPU 0's CR3 naming a page of PUD entries, walked one level off into
+    // gigabyte "leaves" of nonsense), and a walk of it must not become
+    // findings.
+    let candidates: Vec<u64> = match source.as_str() {
+        CPU0_REFERENCE => f
+            .cpus
+            .iter()
+            .map(|&(_, cr3)| kernel_table_of(cr3, src, None))
+            .collect(),
+        _ => vec![reference],
     };
-    let mut top: Box<Table> = Box::new([0; ENTRIES]);
-    let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
-    let (mut ranges, mut cleared) = (List::default(), List::default());
-    let space = (&mut *top, &mut *scratch);
-    let lists = (&mut ranges, &mut cleared);
-    let counts = walk_reference(&walk, reference, src, space, lists).map_err(|e| match e {
+    let mut walked = Err(CheckError::NoReference);
+    let mut reference = reference;
+    for (n, &candidate) in candidates.iter().enumerate() {
+        reference = candidate;
+        walked = walk_at(&walk, candidate, src);
+        let maps_image = |w: &Prepared| first_from(&w.ranges.0, START_KERNEL_MAP).is_some();
+        if source != CPU0_REFERENCE || walked.as_ref().is_ok_and(maps_image) {
+            if n > 0 {
+                let why = format!("CPU {n}'s CR3 (QEMU note; no VMCOREINFO; CPU 0's table does not map the kernel image)");
+                f.reference = Some((candidate, why));
+            }
+            break;
+        }
+        if n + 1 == candidates.len() {
+            return Err(format!("{name}: no CPU's table (CR3) maps the kernel image: no reference page table to check"));
+        }
+    }
+    let Prepared { ranges, cleared, counts, top } = walked.map_err(|e| match e {
         CheckError::NoReference => {
             format!("{name}: the reference page table at {reference:#x} is not in the file")
         }
@@ -663,8 +699,16 @@ fn audit_cpus(
     let ldt_slot = walk.top.index(live.ldt_base());
     let mut copy: Box<Table> = Box::new([0; ENTRIES]);
     let mut checked = 0;
+    let image_slot = walk.top.index(START_KERNEL_MAP);
     for &(cpu, cr3) in &f.cpus {
         let table = kernel_table_of(cr3 & walk.phys_mask, src, Some(reference));
+        // A page whose kernel-image slot is empty is no table the CPU
+        // runs the kernel on (a CPU caught mid-switch, or a stale note):
+        // not audited, and said so (`unchecked()`).
+        let image = src.read_entry(table, image_slot);
+        if image.is_none_or(|e| e & 1 == 0) && reference[image_slot] & 1 != 0 {
+            continue;
+        }
         let owner = Owner::Cpu(cpu);
         let mut emit = |x| findings.push(x);
         let pair = (&mut *src, &mut *copy);
@@ -769,6 +813,9 @@ fn unchecked(origin: Origin, f: &Facts, r: &Result_) -> Vec<(&'static str, &'sta
     }
     if let Some(why) = f.ram_unknown {
         out.push(("system-ram", why));
+    }
+    if !f.cpus.is_empty() && (r.cpus_checked as usize) < f.cpus.len() {
+        out.push(("cpu-tables", "a CPU whose CR3 names a page not in the file, or one with no kernel-image entry (no table the kernel runs on: a CPU caught mid-switch, or a stale register note): not audited"));
     }
     if f.cpus.is_empty() {
         out.push(match origin {

@@ -509,6 +509,42 @@ fn without_vmcoreinfo_the_registers_and_tables_give_the_bases() {
     assert!(source.source.contains("inferred"), "{}", source.source);
 }
 
+/// Without VMCOREINFO, CPU 0 caught on a page that is no kernel's
+/// top-level table (a lower-level table, which walked as a top level gives
+/// gigabyte "leaves" of nonsense, as seen once in check-vm): the reference
+/// is the first CPU whose table maps the kernel image, and CPU 0 is not
+/// audited (said so); with no such CPU, an error, never findings from a
+/// walk of nonsense.
+#[test]
+fn a_cpu_on_a_table_that_maps_no_kernel_image_is_not_the_reference() {
+    let m = kernel();
+    // A table page that is not the top one, bit 12 clear (with it set,
+    // the page before would be taken for PTI's pair).
+    let pud = *m
+        .pages
+        .keys()
+        .find(|&&k| k != m.top && k & 0x1000 == 0)
+        .unwrap();
+    let path = write("cpu0-pud", &dump(&m, false, &[pud, m.top]), true);
+    let layout = run(&path).unwrap();
+    assert_eq!(layout.base("page_offset_base"), Some(DIRECT));
+    assert_eq!(layout.base("kernel_text"), Some(TEXT));
+    // Nothing from a walk of that page, nor an audit of it: it is said to
+    // be unchecked.
+    assert_eq!(bad(&layout), vec![]);
+    assert!(
+        layout
+            .tables
+            .iter()
+            .any(|t| t.contains("unchecked what=cpu-tables")),
+        "{:?}",
+        layout.tables
+    );
+    let path = write("all-pud", &dump(&m, false, &[pud, pud]), true);
+    let err = run(&path).unwrap_err();
+    assert!(err.contains("maps the kernel image"), "{err}");
+}
+
 #[test]
 fn missing_ram_is_an_error_finding() {
     let mut m = kernel();
