@@ -188,6 +188,50 @@ fn kernel_table_of(cr3: u64, src: &mut PhysTables<'_>, like: Option<&Table>) -> 
     }
 }
 
+/// The tables the CPUs' CR3s may name (each CR3, and with bit 12 set the
+/// page before, PTI's kernel table), best first: those whose kernel half
+/// the most CPUs share (every kernel top-level table copies the same
+/// kernel half, so the CPUs on kernel tables agree, whatever process each
+/// runs), then those with the kernel-image entry present, then the fuller
+/// kernel half. Without PTI bit 12 is an address bit like the others, and
+/// the page before a process's table can be anything, a full PMD table
+/// included: fullness alone once chose one, and its walk was nonsense.
+fn by_consensus(cpus: &[(u32, u64)], top: Level, src: &mut PhysTables<'_>) -> Vec<u64> {
+    let mut halves: Vec<(u64, usize, Box<Table>)> = Vec::new();
+    for (cpu, &(_, cr3)) in cpus.iter().enumerate() {
+        let pair = [Some(cr3), (cr3 & (1 << 12) != 0).then(|| cr3 - (1 << 12))];
+        for phys in pair.into_iter().flatten() {
+            let mut table: Box<Table> = Box::new([0; ENTRIES]);
+            if src.copy_table(phys, &mut table) {
+                halves.push((phys, cpu, table));
+            }
+        }
+    }
+    let image = top.index(START_KERNEL_MAP);
+    let half = ENTRIES / 2..ENTRIES;
+    let score = |t: &Table| {
+        let agreeing = (0..cpus.len())
+            .filter(|&cpu| {
+                halves
+                    .iter()
+                    .any(|(_, c, o)| *c == cpu && o[half.clone()] == t[half.clone()])
+            })
+            .count();
+        let full = half.clone().filter(|&i| t[i] != 0).count();
+        (agreeing, t[image] & 1, full)
+    };
+    let mut ranked: Vec<(u64, (usize, u64, usize))> =
+        halves.iter().map(|(p, _, t)| (*p, score(t))).collect();
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let mut out: Vec<u64> = Vec::new();
+    for (phys, _) in ranked {
+        if !out.contains(&phys) {
+            out.push(phys);
+        }
+    }
+    out
+}
+
 /// The first range at or after `from`, in address order.
 fn first_from(ranges: &[Range], from: u64) -> Option<&Range> {
     ranges.get(ranges.partition_point(|r| r.last < from))
@@ -522,17 +566,12 @@ fn prepare<'d>(
         phys_mask: PHYS_ADDR_MASK & !f.sme_mask,
     };
     let doc = docs.for_release(paging, f.release.as_deref())?;
-    // From the CPUs' registers, the first CPU whose table maps the kernel
-    // image: a CPU may be caught on a table that is not a kernel's (seen:
-    // CPU 0's CR3 naming a page of PUD entries, walked one level off into
-    // gigabyte "leaves" of nonsense), and a walk of it must not become
-    // findings.
+    // From the CPUs' registers, the best table they name (`by_consensus`)
+    // that maps the kernel image: a walk of a page that is no kernel
+    // top-level table (seen once: a PMD table, walked as a top level into
+    // gigabyte "leaves" of nonsense) must not become findings.
     let candidates: Vec<u64> = match source.as_str() {
-        CPU0_REFERENCE => f
-            .cpus
-            .iter()
-            .map(|&(_, cr3)| kernel_table_of(cr3, src, None))
-            .collect(),
+        CPU0_REFERENCE => by_consensus(&f.cpus, walk.top, src),
         _ => vec![reference],
     };
     let mut walked = Err(CheckError::NoReference);
@@ -542,8 +581,8 @@ fn prepare<'d>(
         walked = walk_at(&walk, candidate, src);
         let maps_image = |w: &Prepared| first_from(&w.ranges.0, START_KERNEL_MAP).is_some();
         if source != CPU0_REFERENCE || walked.as_ref().is_ok_and(maps_image) {
-            if n > 0 {
-                let why = format!("CPU {n}'s CR3 (QEMU note; no VMCOREINFO; CPU 0's table does not map the kernel image)");
+            if source == CPU0_REFERENCE {
+                let why = format!("the CPUs' CR3s (QEMU notes; no VMCOREINFO): the table whose kernel half the most CPUs share, mapping the kernel image (candidate {n})");
                 f.reference = Some((candidate, why));
             }
             break;

@@ -545,6 +545,36 @@ fn a_cpu_on_a_table_that_maps_no_kernel_image_is_not_the_reference() {
     assert!(err.contains("maps the kernel image"), "{err}");
 }
 
+/// Without VMCOREINFO and PTI, bit 12 of a CR3 is an address bit: CPU 0
+/// on a process's table at such an address, the page before it a full
+/// table of present entries (what once made the fuller-half guess take the
+/// wrong page). The CPUs' agreement picks the process's table, whose
+/// kernel half is the kernel's: the right bases, no finding.
+#[test]
+fn the_page_before_a_cr3_with_bit_12_is_not_taken_for_its_table() {
+    let mut m = kernel();
+    if m.next & 0x1000 != 0 {
+        m.alloc();
+    }
+    let full = m.alloc();
+    let process = m.alloc();
+    assert_eq!((full & 0x1000, process & 0x1000), (0, 0x1000));
+    let top = m.pages[&m.top];
+    // Full, and its last entry the kernel image's: walked as a top level,
+    // it maps the image too.
+    let mut leaves: [u64; 512] = core::array::from_fn(|i| ((i as u64) << 21) | P | RW | PS | AD);
+    leaves[511] = top[511];
+    m.pages.insert(full, leaves);
+    m.pages.insert(process, top);
+    let path = write("bit12-process", &dump(&m, false, &[process, m.top]), true);
+    let layout = run(&path).unwrap();
+    assert_eq!(bad(&layout), vec![]);
+    assert_eq!(layout.base("page_offset_base"), Some(DIRECT));
+    assert_eq!(layout.base("kernel_text"), Some(TEXT));
+    let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+    assert_eq!(scope["cpus_checked"], "2");
+}
+
 #[test]
 fn missing_ram_is_an_error_finding() {
     let mut m = kernel();
