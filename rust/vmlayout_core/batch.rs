@@ -207,11 +207,11 @@ impl<'a, L: RangeList> BatchSink<'a, L> {
         mut relax: impl FnMut(),
     ) -> bool {
         let mut spans_kept = true;
-        let wait = &mut || {
+        let waiting = |relax: &mut dyn FnMut()| {
             relax();
             core::hint::spin_loop();
         };
-        while let Some((mut batch, items)) = queue.claim(&mut *wait) {
+        while let Some((mut batch, items)) = queue.claim(|| waiting(&mut relax)) {
             let (first, cleared_first) = self.start_batch();
             for item in items.filter_map(|i| queue.get(i)) {
                 self.walk_item(walk, &item, src, scratch);
@@ -223,7 +223,7 @@ impl<'a, L: RangeList> BatchSink<'a, L> {
                     None => spans_kept = false,
                 }
             }
-            wait();
+            relax();
         }
         spans_kept
     }

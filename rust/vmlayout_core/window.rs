@@ -125,7 +125,8 @@ pub fn affected(old: &[Range], new: &[Range], span: (u64, u64)) -> (u64, u64) {
 /// ranges inside them, into `out` in address order; `mapped` (bytes per
 /// documented row and leaf size, as `check_ranges` counts them) updated
 /// for the ranges replaced. `Ok(false)` when that would not be what
-/// running the rules on all ranges gives, and nothing was written: the
+/// running the rules on all ranges gives (`out` is then to be dropped,
+/// and `tally` and `mapped` are untouched): the
 /// kernel text moved (the writable-alias rule reads it everywhere), or a
 /// rule has [`FINDINGS_PER_RULE`] findings (which are kept then depends on
 /// all of them). `tally` counts what `out` holds.
@@ -142,36 +143,28 @@ pub fn recheck_rules(
     }
     let a = affected(before.ranges, new, span);
     let inside = |r: &Range| overlaps((r.start, r.last), a);
-    let found = || {
-        new.iter()
-            .filter(|r| inside(r))
-            .flat_map(|r| rules_on(map, text, r))
-    };
-    let (below, above) = (
-        |f: &&Finding| f.range.last < a.0,
-        |f: &&Finding| f.range.start > a.1,
-    );
-    let mut count = Tally::default();
-    let kept = before
+    let found = new
+        .iter()
+        .filter(|r| inside(r))
+        .flat_map(|r| rules_on(map, text, r));
+    let below = before
         .findings
         .iter()
-        .filter(|f| !inside(&f.range))
+        .filter(|f| f.range.last < a.0)
         .copied();
-    for f in kept.chain(found()) {
+    let above = before
+        .findings
+        .iter()
+        .filter(|f| f.range.start > a.1)
+        .copied();
+    let mut count = Tally::default();
+    for f in below.chain(found).chain(above) {
         if !count.admit(f.rule) || count.found(f.rule) >= FINDINGS_PER_RULE {
             return Ok(false);
         }
+        out.push(f)?;
     }
     *tally = count;
-    for f in before.findings.iter().filter(below).copied() {
-        out.push(f)?;
-    }
-    for f in found() {
-        out.push(f)?;
-    }
-    for f in before.findings.iter().filter(above).copied() {
-        out.push(f)?;
-    }
     for (ranges, add) in [(before.ranges, false), (new, true)] {
         for r in ranges.iter().filter(|r| inside(r)) {
             count_bytes(map, r, mapped, add);

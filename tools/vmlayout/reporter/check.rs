@@ -149,8 +149,8 @@ fn from_cpus(core: &Core, f: &mut Facts) {
             f.paging = Some((paging, "CPU 0's CR4.LA57 (QEMU note)".into()));
         }
         if f.reference.is_none() {
-            // Which table CR3 names is decided once the tables can be
-            // read (`kernel_table_of`).
+            // Which table the CPUs' CR3s name is decided once the tables
+            // can be read (`by_consensus`).
             f.reference = Some((cr3, CPU0_REFERENCE.into()));
         }
     }
@@ -163,9 +163,8 @@ const CPU0_REFERENCE: &str = "CPU 0's CR3 (QEMU note; no VMCOREINFO)";
 /// the user-mode copy (the kernel table + 4096) in user mode and in the
 /// entry code around the switch; without PTI, bit 12 is an address bit like
 /// the others. So when it is set, of the table there and the one before,
-/// the one whose kernel half is more like `like` (the reference's), or
-/// without one, the fuller kernel half (PTI's copy maps little).
-fn kernel_table_of(cr3: u64, src: &mut PhysTables<'_>, like: Option<&Table>) -> u64 {
+/// the one whose kernel half is more like `like` (the reference's).
+fn kernel_table_of(cr3: u64, src: &mut PhysTables<'_>, like: &Table) -> u64 {
     if cr3 & (1 << 12) == 0 {
         return cr3;
     }
@@ -174,11 +173,9 @@ fn kernel_table_of(cr3: u64, src: &mut PhysTables<'_>, like: Option<&Table>) -> 
         if !src.copy_table(phys, &mut table) {
             return 0;
         }
-        let half = ENTRIES / 2..ENTRIES;
-        match like {
-            Some(like) => half.filter(|&i| table[i] == like[i]).count(),
-            None => half.filter(|&i| table[i] != 0).count(),
-        }
+        (ENTRIES / 2..ENTRIES)
+            .filter(|&i| table[i] == like[i])
+            .count()
     };
     let before = cr3 - (1 << 12);
     if score(before) > score(cr3) {
@@ -740,7 +737,7 @@ fn audit_cpus(
     let mut checked = 0;
     let image_slot = walk.top.index(START_KERNEL_MAP);
     for &(cpu, cr3) in &f.cpus {
-        let table = kernel_table_of(cr3 & walk.phys_mask, src, Some(reference));
+        let table = kernel_table_of(cr3 & walk.phys_mask, src, reference);
         // A page whose kernel-image slot is empty is no table the CPU
         // runs the kernel on (a CPU caught mid-switch, or a stale note):
         // not audited, and said so (`unchecked()`).

@@ -188,22 +188,34 @@ impl Pages {
         Some(self.rank.get(stride)? + below + in_byte)
     }
 
-    /// Page `pfn`'s bytes, or why it cannot be read.
-    fn page(&self, pfn: u64, read: ReadAt<'_>) -> Result<Box<[u8; PAGE as usize]>, String> {
-        if let Some(page) = self.cache.borrow().get(&pfn) {
-            return Ok(page.clone());
+    /// Copy `out.len()` bytes at offset `within` of page `pfn` into `out`,
+    /// the page decompressed once and kept while the walk reads it and its
+    /// parent again.
+    fn copy(
+        &self,
+        pfn: u64,
+        within: usize,
+        out: &mut [u8],
+        read: ReadAt<'_>,
+    ) -> Result<(), String> {
+        if !self.cache.borrow().contains_key(&pfn) {
+            let page = match self.index(pfn) {
+                Some(i) => self.decode(pfn, i, read)?,
+                None if self.zeros_left_out && bit(&self.exists, pfn) => {
+                    Box::new([0; PAGE as usize])
+                }
+                None => return Err(format!("page {pfn:#x} is not in the dump")),
+            };
+            let mut cache = self.cache.borrow_mut();
+            if cache.len() >= CACHED_PAGES {
+                cache.clear();
+            }
+            cache.insert(pfn, page);
         }
-        let page = match self.index(pfn) {
-            Some(i) => self.decode(pfn, i, read)?,
-            None if self.zeros_left_out && bit(&self.exists, pfn) => Box::new([0; PAGE as usize]),
-            None => return Err(format!("page {pfn:#x} is not in the dump")),
-        };
-        let mut cache = self.cache.borrow_mut();
-        if cache.len() >= CACHED_PAGES {
-            cache.clear();
-        }
-        cache.insert(pfn, page.clone());
-        Ok(page)
+        let cache = self.cache.borrow();
+        let page = cache.get(&pfn).ok_or("page left the cache")?;
+        out.copy_from_slice(&page[within..within + out.len()]);
+        Ok(())
     }
 
     /// Decompress page `pfn`, held as descriptor `i`.
@@ -243,12 +255,14 @@ impl Pages {
         let mut done = 0;
         while done < buf.len() {
             let at = paddr + done as u64;
-            let Ok(page) = self.page(at / PAGE, read) else {
-                return false;
-            };
             let within = (at % PAGE) as usize;
             let n = (buf.len() - done).min(PAGE as usize - within);
-            buf[done..done + n].copy_from_slice(&page[within..within + n]);
+            if self
+                .copy(at / PAGE, within, &mut buf[done..done + n], read)
+                .is_err()
+            {
+                return false;
+            }
             done += n;
         }
         true
