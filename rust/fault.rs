@@ -5,7 +5,7 @@
 //! reference. The probe hangs off `exceptions:page_fault_kernel`, whose
 //! static key keeps the fault path free when no probe is registered.
 
-use core::ffi::{c_void, CStr};
+use core::ffi::c_void;
 use core::marker::PhantomPinned;
 
 use kernel::{
@@ -67,8 +67,8 @@ mod trace {
 use trace::FaultRegion;
 
 /// The probe on exceptions:page_fault_kernel and what it needs, fixed at
-/// load. Pinned: the tracepoint holds its address from registration (in its
-/// initializer) until the drop unregisters it.
+/// load. Pinned: the probe holds its address from registration (at the end
+/// of its initializer) until the drop unregisters it.
 #[pin_data(PinnedDrop)]
 pub(crate) struct FaultWatch {
     top: Level,
@@ -77,34 +77,34 @@ pub(crate) struct FaultWatch {
     reference: u64,
     /// (first, last, region) of the watched regions.
     regions: [(u64, u64, FaultRegion); 3],
-    tracepoint: *mut bindings::tracepoint,
     #[pin]
     _pinned: PhantomPinned,
 }
 
-// SAFETY: the tracepoint pointer names a static kernel object; everything
-// else is plain data.
-unsafe impl Send for FaultWatch {}
-// SAFETY: as above; the probe only reads.
-unsafe impl Sync for FaultWatch {}
+// The probe's attachment (`vmlayout_events.c`): a tracepoint's probe has
+// the tracepoint's C prototype, and exceptions:page_fault_kernel is found
+// by name, so both are C; the probe calls `vmlayout_on_page_fault`.
+unsafe extern "C" {
+    /// Call [`vmlayout_on_page_fault`] with `watch` on each kernel-mode
+    /// page fault until unregistered; `-ENODEV` without the tracepoint.
+    fn vmlayout_fault_probe_register(watch: *const c_void) -> c_int;
+    /// Detach the probe registered with `watch`, if it is (`watch` is only
+    /// compared), and wait until no CPU runs it.
+    safe fn vmlayout_fault_probe_unregister(watch: *const c_void);
+}
 
-/// The probe on exceptions:page_fault_kernel. Runs in the fault path: reads
-/// a few entries with `copy_from_kernel_nofault()`, never sleeps, allocates
-/// or locks.
-///
-/// # Safety
-///
-/// `data` is the `FaultWatch` registered with the probe; `regs` the fault's
-/// registers.
-unsafe extern "C" fn on_page_fault_kernel(
-    data: *mut c_void,
+/// The probe on exceptions:page_fault_kernel, called by
+/// `vmlayout_events.c` with the `FaultWatch` it was registered with, which
+/// unregisters and waits for running probes before it goes away. Runs in
+/// the fault path: reads a few entries with the nofault reader, never
+/// sleeps, allocates or locks.
+#[no_mangle]
+extern "C" fn vmlayout_on_page_fault(
+    watch: &FaultWatch,
     address: c_ulong,
-    regs: *mut bindings::pt_regs,
+    ip: c_ulong,
     error_code: c_ulong,
 ) {
-    // SAFETY: the watch unregisters the probe and waits for running probes
-    // before it is dropped.
-    let watch = unsafe { &*data.cast::<FaultWatch>() };
     let addr = address as u64;
     let Some(&(_, _, region)) = watch
         .regions
@@ -122,11 +122,9 @@ unsafe extern "C" fn on_page_fault_kernel(
         active_table(),
         |table, index| src.read_entry(table, index),
     );
-    // SAFETY: `regs` is the faulting context's register frame.
-    let ip = unsafe { (*regs).ip };
     trace::sync_fault(&trace::SyncFault {
         address,
-        ip: ip as c_ulong,
+        ip,
         error_code,
         ref_entry: diff.reference,
         cur_entry: diff.current,
@@ -135,40 +133,6 @@ unsafe extern "C" fn on_page_fault_kernel(
         // Numbered as `enum vmlayout_fault_class` (`SyncClass`'s order).
         class: diff.class as c_int,
     });
-}
-
-/// `for_each_kernel_tracepoint()` callback: note `page_fault_kernel`.
-///
-/// # Safety
-///
-/// `tp` must be a live kernel tracepoint and `found` point to a writable
-/// `*mut tracepoint`.
-unsafe extern "C" fn find_page_fault_kernel(tp: *mut bindings::tracepoint, found: *mut c_void) {
-    // SAFETY: `tp` is a live kernel tracepoint, `found` our out-pointer.
-    unsafe {
-        if CStr::from_char_ptr((*tp).name.cast()) == c"page_fault_kernel" {
-            *found.cast::<*mut bindings::tracepoint>() = tp;
-        }
-    }
-}
-
-/// exceptions:page_fault_kernel, which is not exported by name.
-fn page_fault_kernel() -> Result<*mut bindings::tracepoint> {
-    let mut tp: *mut bindings::tracepoint = core::ptr::null_mut();
-    // SAFETY: the callback only writes `tp`.
-    unsafe {
-        bindings::for_each_kernel_tracepoint(Some(find_page_fault_kernel), (&raw mut tp).cast())
-    };
-    if tp.is_null() {
-        pr_warn!("exceptions:page_fault_kernel not found (CONFIG_TRACING off?)\n");
-        return Err(ENODEV);
-    }
-    Ok(tp)
-}
-
-/// The probe as the untyped pointer the tracepoint API takes.
-fn probe() -> *mut c_void {
-    on_page_fault_kernel as *const () as *mut c_void
 }
 
 impl FaultWatch {
@@ -201,43 +165,37 @@ impl FaultWatch {
             ),
         ];
         let page_offset_base = live.page_offset_base;
-        let make = move |slot: *mut Self| -> Result {
-            let tracepoint = page_fault_kernel()?;
-            // SAFETY: `slot` is valid for writes (the initializer's contract).
-            unsafe {
-                slot.write(FaultWatch {
-                    top,
-                    phys_mask,
-                    page_offset_base,
-                    reference,
-                    regions,
-                    tracepoint,
-                    _pinned: PhantomPinned,
-                })
-            };
-            // SAFETY: the probe has the tracepoint's prototype; the data is
-            // the pinned watch, which unregisters before it goes away. On
-            // failure nothing is registered and the watch has nothing to free.
-            to_result(unsafe {
-                bindings::tracepoint_probe_register(tracepoint, probe(), slot.cast())
-            })
-        };
-        // SAFETY: on `Ok` the slot is initialized; on `Err` it holds plain
-        // data only and no registration refers to it.
-        unsafe { pin_init::pin_init_from_closure(make) }
+        try_pin_init!(FaultWatch {
+            top,
+            phys_mask,
+            page_offset_base,
+            reference,
+            regions,
+            _pinned: PhantomPinned,
+        }? Error)
+        .pin_chain(|watch| {
+            // SAFETY: the watch is pinned, and its drop unregisters the
+            // probe (also when this fails: unregistering what is not
+            // registered does nothing) before it goes away.
+            let ret = unsafe { vmlayout_fault_probe_register(watch.as_ptr()) };
+            if ret == -(bindings::ENODEV as c_int) {
+                pr_warn!("exceptions:page_fault_kernel not found (CONFIG_TRACING off?)\n");
+            }
+            to_result(ret)
+        })
+    }
+
+    /// This watch as the probe's data.
+    fn as_ptr(&self) -> *const c_void {
+        core::ptr::from_ref(self).cast()
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for FaultWatch {
     fn drop(self: Pin<&mut Self>) {
-        let data = core::ptr::from_ref::<Self>(&*self)
-            .cast_mut()
-            .cast::<c_void>();
-        // SAFETY: registered in `register` with the same probe and data.
-        unsafe { bindings::tracepoint_probe_unregister(self.tracepoint, probe(), data) };
-        // No CPU runs the probe past this point (tracepoint_synchronize_unregister()).
-        crate::helpers::tracepoint_synchronize_unregister();
+        // No CPU runs the probe with this watch past this point.
+        vmlayout_fault_probe_unregister(self.as_ptr());
     }
 }
 

@@ -4,7 +4,6 @@
 //! per-CPU workers, pinned mms.
 
 use core::ffi::{c_int, c_uint, c_void};
-use core::ptr::NonNull;
 
 use kernel::prelude::*;
 
@@ -45,8 +44,11 @@ unsafe extern "C" {
     safe fn vmlayout_efi_memory_type(phys: u64) -> c_int;
     safe fn vmlayout_copy_active_table(out: &mut KernelHalf) -> u64;
     safe fn vmlayout_active_table() -> u64;
+    pub(crate) safe fn vmlayout_lookup(addr: u64, level: &mut c_uint, entry: &mut u64) -> u64;
+    // arch/x86/mm/cpu_entry_area.c, exported; it computes an address. Its
+    // header is not part of the kernel crate's bindings.
+    pub(crate) safe fn get_cpu_entry_area(cpu: c_int) -> *mut c_void;
     safe fn vmlayout_cond_resched();
-    safe fn vmlayout_tracepoint_synchronize_unregister();
     safe fn vmlayout_cpu_works_alloc() -> Option<&'static mut CpuWorks>;
     fn vmlayout_cpu_works_free(works: *mut CpuWorks);
     safe fn vmlayout_session_begin(works: &mut CpuWorks);
@@ -58,9 +60,13 @@ unsafe extern "C" {
         job: *mut c_void,
         pooled: bool,
     ) -> c_int;
-    safe fn vmlayout_next_mm(next: &mut c_int, task: &mut TaskName, mm: &mut *mut c_void) -> c_int;
-    fn vmlayout_mm_copy_table(mm: *mut c_void, out: *mut u64) -> u64;
-    fn vmlayout_mm_put(mm: *mut c_void);
+    safe fn vmlayout_next_mm(
+        next: &mut c_int,
+        task: &mut TaskName,
+        mm: &mut Option<&'static Mm>,
+    ) -> c_int;
+    safe fn vmlayout_mm_copy_table(mm: &Mm, out: &mut KernelHalf) -> u64;
+    fn vmlayout_mm_put(mm: &Mm);
 }
 
 /// `Err(EPERM)` if the kernel is locked down for confidentiality
@@ -143,12 +149,6 @@ pub(crate) fn active_table() -> u64 {
 /// table's physical address.
 pub(crate) fn copy_active_table(out: &mut KernelHalf) -> u64 {
     vmlayout_copy_active_table(out)
-}
-
-/// Wait until no CPU runs a tracepoint probe that was just unregistered.
-pub(crate) fn tracepoint_synchronize_unregister() {
-    // Sleeps, as the kernel crate's sleeping calls do: process context only.
-    vmlayout_tracepoint_synchronize_unregister()
 }
 
 /// The data word of [`load_nofault`]'s exception-table entry: type
@@ -290,9 +290,16 @@ impl Drop for OnEachCpu {
     }
 }
 
+/// `struct mm_struct`, opaque: reached only through a [`PinnedMm`], whose
+/// pin keeps it (and its top-level table) alive while it is referenced.
+#[repr(C)]
+struct Mm {
+    _opaque: [u8; 0],
+}
+
 /// A process's mm, pinned (`mmget`) until dropped.
 pub(crate) struct PinnedMm {
-    mm: NonNull<c_void>,
+    mm: &'static Mm,
     pub(crate) task: TaskName,
 }
 
@@ -300,15 +307,15 @@ impl PinnedMm {
     /// Copy the kernel half of this mm's top-level table; returns the
     /// table's physical address.
     pub(crate) fn copy_table(&self, out: &mut KernelHalf) -> u64 {
-        // SAFETY: the mm is pinned, so its table is alive; `out` has room.
-        unsafe { vmlayout_mm_copy_table(self.mm.as_ptr(), out.as_mut_ptr()) }
+        vmlayout_mm_copy_table(self.mm, out)
     }
 }
 
 impl Drop for PinnedMm {
     fn drop(&mut self) {
-        // SAFETY: pinned by `vmlayout_next_mm`; dropped in process context.
-        unsafe { vmlayout_mm_put(self.mm.as_ptr()) }
+        // SAFETY: pinned by `vmlayout_next_mm`, released once, here, in
+        // process context; the reference goes with `self`.
+        unsafe { vmlayout_mm_put(self.mm) }
     }
 }
 
@@ -333,15 +340,10 @@ impl Iterator for Processes {
                 pid: 0,
                 comm: [0; 16],
             };
-            let mut mm = core::ptr::null_mut();
+            let mut mm = None;
             cond_resched();
             match vmlayout_next_mm(&mut self.next, &mut task, &mut mm) {
-                1 => {
-                    return Some(PinnedMm {
-                        mm: NonNull::new(mm)?,
-                        task,
-                    })
-                }
+                1 => return Some(PinnedMm { mm: mm?, task }),
                 0 => return None,
                 _ => continue,
             }

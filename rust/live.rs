@@ -5,16 +5,12 @@
 //! `vmlayout_core::layout`.
 
 use core::ffi::{c_int, c_uint, c_void};
+
+use crate::helpers::{get_cpu_entry_area, vmlayout_lookup};
 use kernel::{alloc::KVec, bindings, prelude::*};
 
 use crate::vmlayout_core::layout::{fixaddr_top, Live, PAGE_SIZE, PMD_SIZE, START_KERNEL_MAP};
 use crate::vmlayout_core::map::Paging;
-
-extern "C" {
-    // arch/x86/mm/cpu_entry_area.c, EXPORT_SYMBOL; its header is not part of
-    // the kernel crate's bindings.
-    fn get_cpu_entry_area(cpu: c_int) -> *mut c_void;
-}
 
 const PAGE_PRESENT: u64 = 1 << bindings::_PAGE_BIT_PRESENT;
 
@@ -22,12 +18,9 @@ const PAGE_PRESENT: u64 = 1 << bindings::_PAGE_BIT_PRESENT;
 /// page tables: mapped, or split into a PTE table (whose first page may be
 /// unmapped: freed init memory under debug_pagealloc, for instance).
 fn block_in_use(addr: u64) -> bool {
-    let Some((pte, level)) = lookup(addr) else {
+    let Some((_, level, entry)) = lookup(addr) else {
         return false;
     };
-    // SAFETY: `lookup` returns a pointer into a live page-table page; a
-    // volatile read of one u64 entry is what the kernel's own readers do.
-    let entry = unsafe { core::ptr::read_volatile(pte as *const u64) };
     entry & PAGE_PRESENT != 0 || level == bindings::pg_level_PG_LEVEL_4K
 }
 
@@ -68,8 +61,7 @@ pub(crate) fn read(ram: &[(u64, u64)]) -> Live {
         512 << 20
     };
     let (text_start, text_end) = kernel_image(kernel_image_size);
-    // SAFETY: CPU 0 always exists; the call only computes an address.
-    let cpu_entry_area0 = unsafe { get_cpu_entry_area(0) } as u64;
+    let cpu_entry_area0 = get_cpu_entry_area(0) as u64;
     let fixmap_pages = u64::from(bindings::fixed_addresses___end_of_permanent_fixed_addresses);
     Live {
         paging: if pgdir_shift == 48 {
@@ -109,17 +101,15 @@ pub(crate) fn memory_encryption_mask() -> u64 {
 /// Virtual address of the entry mapping `addr` in init_mm's tables, as
 /// `lookup_address()` finds it.
 pub(crate) fn lookup_entry(addr: u64) -> Option<u64> {
-    lookup(addr).map(|(pte, _)| pte)
+    lookup(addr).map(|(pte, _, _)| pte)
 }
 
 /// `lookup_address()`: the address of the entry mapping `addr` in
-/// init_mm's tables, and its level.
-fn lookup(addr: u64) -> Option<(u64, c_uint)> {
-    let mut level: c_uint = 0;
-    // SAFETY: `lookup_address` walks init_mm's tables for any address and
-    // returns NULL or a pointer to the entry mapping it, valid for reading.
-    let pte = unsafe { bindings::lookup_address(addr as usize, &mut level) };
-    (!pte.is_null()).then_some((pte as u64, level))
+/// init_mm's tables, its level and its value.
+fn lookup(addr: u64) -> Option<(u64, c_uint, u64)> {
+    let (mut level, mut entry) = (0, 0);
+    let pte = vmlayout_lookup(addr, &mut level, &mut entry);
+    (pte != 0).then_some((pte, level, entry))
 }
 
 /// `walk_iomem_res_desc` callback: append `res` to the `KVec` at `arg`.

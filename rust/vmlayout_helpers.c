@@ -20,7 +20,6 @@
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
-#include <linux/tracepoint.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -168,16 +167,24 @@ u64 vmlayout_active_table(void)
 	return read_cr3_pa();
 }
 
+/*
+ * lookup_address() in init_mm's tables: the address of the entry mapping
+ * @addr (0 if none), its level in @level and its value, read once, in @entry.
+ */
+u64 vmlayout_lookup(u64 addr, unsigned int *level, u64 *entry)
+{
+	pte_t *pte = lookup_address(addr, level);
+
+	if (!pte)
+		return 0;
+	*entry = pte_val(ptep_get(pte));
+	return (u64)pte;
+}
+
 /* cond_resched() is a macro; the walkers call it between work items. */
 void vmlayout_cond_resched(void)
 {
 	cond_resched();
-}
-
-/* Wait until no CPU runs a tracepoint probe just unregistered (inline in C). */
-void vmlayout_tracepoint_synchronize_unregister(void)
-{
-	tracepoint_synchronize_unregister();
 }
 
 struct vmlayout_cpu_works;

@@ -30,8 +30,8 @@ int vmlayout_is_cpu_tss_page(u64 va);
 int vmlayout_efi_memory_type(u64 phys);
 u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);
+u64 vmlayout_lookup(u64 addr, unsigned int *level, u64 *entry);
 void vmlayout_cond_resched(void);
-void vmlayout_tracepoint_synchronize_unregister(void);
 
 struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);
 void vmlayout_cpu_works_free(struct vmlayout_cpu_works *works);
@@ -45,5 +45,11 @@ int vmlayout_on_each_cpu(struct vmlayout_cpu_works *works,
 int vmlayout_next_mm(int *next, struct vmlayout_task *task, struct mm_struct **mm);
 u64 vmlayout_mm_copy_table(struct mm_struct *mm, u64 *out);
 void vmlayout_mm_put(struct mm_struct *mm);
+
+/* rust/fault.rs's probe on exceptions:page_fault_kernel (vmlayout_events.c). */
+int vmlayout_fault_probe_register(const void *watch);
+void vmlayout_fault_probe_unregister(const void *watch);
+void vmlayout_on_page_fault(const void *watch, unsigned long address,
+			    unsigned long ip, unsigned long error_code);
 
 #endif

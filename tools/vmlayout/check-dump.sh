@@ -11,8 +11,12 @@
 # then three dumped as makedumpfile's kdump-compressed format, one per page
 # compression (zlib, lzo, snappy: QEMU writes it flattened; `makedumpfile
 # -R` reassembles it into the file kdump-tools would have saved).
+# check-defconfig dumps its kernel booted through UEFI with pti=on: the
+# user-mode (PTI) table is then checked offline, PTI told from the CPUs' TSS
+# (TR in QEMU's notes) mapped in it.
 #
-#   check-dump.sh KDIR        DUMP_DIR (keep the dumps there), DUMP_CASES
+#   check-dump.sh KDIR        DUMP_DIR (keep the dumps there), DUMP_CASES,
+#                             EFI=1 and TCG_SINGLE=1 (as run-selftests.sh)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,10 +28,16 @@ plant=/root/kselftest/vmlayout/test_modules/vmlayout_plant.ko
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmlayout-dump.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# dump_case PAGING INFO [FORMAT]: boot, plant, dump, check; INFO=1 adds
-# -device vmcoreinfo; FORMAT kdump-zlib dumps in that format.
+# Boot options every case shares.
+vm_opts=()
+[ "${EFI:-0}" = 0 ] || vm_opts+=(-E)
+[ "${TCG_SINGLE:-0}" = 0 ] || vm_opts+=(-S)
+
+# dump_case PAGING INFO [FORMAT [APPEND]]: boot, plant, dump, check; INFO=1
+# adds -device vmcoreinfo; FORMAT kdump-zlib dumps in that format; APPEND
+# is added to the kernel's arguments (pti=on: the PTI table is checked).
 dump_case() {
-	local paging=$1 info=$2 format=${3:-elf}
+	local paging=$1 info=$2 format=${3:-elf} append=${4:-}
 	local tag=$paging-$format
 	local sock=$work/mon$tag signal=$work/signal$tag dump=$work/dump$tag.elf
 	local pidfile=$work/qemu$tag.pid
@@ -39,7 +49,7 @@ dump_case() {
 	local cmd="insmod $plant plant=wx && dmesg | grep 'vmlayout_plant: wx at' | tail -n1 > /dev/ttyS2"
 	cmd="$cmd && sleep 600"
 	VM_QEMU_ARGS=$args "$here/vm.sh" -k "$kdir/arch/x86/boot/bzImage" -p "$paging" -m 1G \
-		-M "$stage/modules" -f "$stage/kselftest" -t 900 -- "$cmd" > "$work/vm$tag.log" 2>&1 &
+		${vm_opts[@]+"${vm_opts[@]}"} -a "$append" -M "$stage/modules" -f "$stage/kselftest" -t 900 -- "$cmd" > "$work/vm$tag.log" 2>&1 &
 	local vm=$! waited=0
 	while ! grep -q 'wx at' "$signal" && [ $waited -lt 6000 ] && kill -0 $vm 2>/dev/null; do
 		sleep 0.1; waited=$((waited + 1))
@@ -76,8 +86,16 @@ dump_case() {
 	echo "dump $paging-level ($format, vmcoreinfo=$info): $(stat -c %s "$dump") bytes, written in ${dump_s}s," \
 		"checked in ${check_s}s (exit $st)"
 	grep -E '^(origin|base|unchecked) ' "$work/dump$tag.snap" | sed 's/^/  /'
-	grep '^scope ' "$work/dump$tag.snap" | sed 's/^/  /'
-	if [ "$plant_found" != 1 ] || [ -n "$bad" ] || [ "$st" != 2 ]; then
+	grep -E '^(scope|pti) ' "$work/dump$tag.snap" | sed 's/^/  /'
+	# pti=on: the dump's user-mode table is checked (PTI told from the dump).
+	local user_checked=1
+	if [[ " $append " == *" pti=on "* ]]; then
+		grep -q '^pti enabled=1 ' "$work/dump$tag.snap" &&
+			! grep -q '^unchecked what=user-tables ' "$work/dump$tag.snap" &&
+			grep -q '^range table=user ' "$work/dump$tag.snap" || user_checked=0
+	fi
+	if [ "$plant_found" != 1 ] || [ -n "$bad" ] || [ "$st" != 2 ] || [ $user_checked = 0 ]; then
+		[ $user_checked = 1 ] || echo "FAIL: dump $paging-level: pti=on, but its user-mode table was not checked"
 		echo "FAIL: dump $paging-level: plant at $want found $plant_found times, exit $st (want 2)"
 		echo "$bad" | head -n 10
 		cat "$work/check.err"
@@ -86,11 +104,12 @@ dump_case() {
 	echo "ok: dump $paging-level ($format): the W+X plant at $want found (wx, vmalloc), nothing else"
 }
 
-# DUMP_CASES: which cases run, each PAGING:VMCOREINFO:FORMAT.
+# DUMP_CASES: which cases run, each PAGING:VMCOREINFO:FORMAT[:APPEND]
+# (APPEND without spaces).
 fail=0
 for case in ${DUMP_CASES:-5:1:elf 4:0:elf 5:1:kdump-zlib}; do
-	IFS=: read -r paging info format <<< "$case"
-	dump_case "$paging" "$info" "$format" || fail=1
+	IFS=: read -r paging info format append <<< "$case"
+	dump_case "$paging" "$info" "$format" "$append" || fail=1
 done
 # DUMP_DIR: keep the dumps and their snapshots there.
 [ -z "${DUMP_DIR:-}" ] || { mkdir -p "$DUMP_DIR" && mv "$work"/dump* "$DUMP_DIR/"; }

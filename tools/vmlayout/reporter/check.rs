@@ -16,9 +16,9 @@ use vmlayout_core::check::{
     audit_top, check_other_table, check_walked, kernel_image, note_walk, recheck, walk_reference,
     CheckError, FindingList, Findings, Target, Walked,
 };
-use vmlayout_core::layout::{Live, PUD_SIZE, START_KERNEL_MAP};
+use vmlayout_core::layout::{Live, PAGE_SIZE, PUD_SIZE, START_KERNEL_MAP};
 use vmlayout_core::map::{DocMap, Paging, RegionId};
-use vmlayout_core::pte::{Level, Table, ENTRIES, PHYS_ADDR_MASK};
+use vmlayout_core::pte::{Level, PageTableEntry, Table, ENTRIES, PHYS_ADDR_MASK};
 use vmlayout_core::record::header;
 use vmlayout_core::report::{self, Checked, Origin, Scope};
 use vmlayout_core::rules::{Finding, LiveMap, Owner, TableKind, TextAliases};
@@ -136,6 +136,7 @@ const CR4_LA57: u64 = 1 << 12;
 /// the reference's.
 fn from_cpus(core: &Core, f: &mut Facts) {
     let cpus = facts::qemu_cpus(core, PHYS_ADDR_MASK);
+    f.tr_bases = facts::qemu_tr_bases(core);
     for (i, &(cr3, _)) in cpus.iter().enumerate() {
         f.cpus.push((i as u32, cr3));
     }
@@ -431,6 +432,9 @@ pub fn check_and_capture(
         src.seen = Some(Default::default());
     }
     let (judged, walked) = prepare(path, docs, &mut f, &mut src)?;
+    if f.pti.is_none() {
+        pti_from_tss(&judged.walk, judged.reference, &mut f, &mut src);
+    }
     phases.lap("judge+walk");
     let Judged {
         walk,
@@ -678,6 +682,59 @@ fn check_all(
 /// With PTI, a top-level table's user-mode copy is the page after it.
 const USER_TABLE_OFFSET: u64 = 4096;
 
+/// PTI's state from the tables where nothing else says (a dump with
+/// QEMU's register notes): PTI maps each CPU's TSS (its TR base, in the
+/// CPU entry area) into the user-mode table after the reference, for the
+/// entry from user mode; without PTI, the page after the reference is no
+/// table that maps the entry area (zeros, or the image's next table). On
+/// when every CPU's TSS is mapped there to the frame the reference maps it
+/// to, off when none is, unknown otherwise; with the TSS frames, which PTI
+/// also maps at their per-CPU address.
+fn pti_from_tss(walk: &Walk, reference: u64, f: &mut Facts, src: &mut PhysTables<'_>) {
+    if f.tr_bases.is_empty() {
+        return;
+    }
+    // None: a table on the way is not in the file; Some(None): unmapped.
+    let mut phys_of = |root: u64, va: u64| {
+        let r = walk.resolve(root, va, src)?;
+        let offset = va & (r.level.entry_size() - 1);
+        let frame = PageTableEntry(r.entry).frame(r.level, walk.phys_mask);
+        Some(r.present().then_some(frame + offset))
+    };
+    let (mut frames, mut mapped) = (Vec::new(), 0);
+    for &va in &f.tr_bases {
+        let Some(Some(phys)) = phys_of(reference, va) else {
+            return;
+        };
+        match phys_of(reference + USER_TABLE_OFFSET, va) {
+            None => return,
+            Some(user) => mapped += usize::from(user == Some(phys)),
+        }
+        frames.push(phys & !(PAGE_SIZE - 1));
+    }
+    let source = "each CPU's TSS (TR base, QEMU note) mapped in the table after the reference";
+    if mapped == f.tr_bases.len() {
+        f.pti = Some((true, source.into()));
+        f.tss_frames = Some(frames);
+    } else if mapped == 0 {
+        f.pti = Some((false, format!("{source}: none is")));
+    }
+}
+
+/// The VAs of `ranges` (a user-mode table's) that are CPUs' TSS pages:
+/// those kallsyms names, or the single pages mapping a TSS frame.
+fn tss_pages(f: &Facts, ranges: &[Range]) -> Vec<u64> {
+    if let Some(pages) = &f.tss_pages {
+        return pages.clone();
+    }
+    let frames = f.tss_frames.as_deref().unwrap_or_default();
+    ranges
+        .iter()
+        .filter(|r| r.last - r.start == PAGE_SIZE - 1 && frames.contains(&r.phys))
+        .map(|r| r.start)
+        .collect()
+}
+
 /// The reference's user-mode (PTI) table, kernel half: walked and held to
 /// what PTI clones for user mode, as the module holds it. Each possible
 /// CPU's TSS page is mapped there too, in the direct map: told apart only
@@ -700,9 +757,9 @@ fn check_user_table(
             )
         }
     }
-    let Some(tss) = &f.tss_pages else {
-        return Err("the per-CPU TSS pages PTI maps cannot be told from a leak without kallsyms");
-    };
+    if f.tss_pages.is_none() && f.tss_frames.is_none() {
+        return Err("the per-CPU TSS pages PTI maps cannot be told from a leak without kallsyms or the CPUs' TR (QEMU's notes)");
+    }
     let phys = reference.wrapping_add(USER_TABLE_OFFSET);
     let mut table: Box<Table> = Box::new([0; ENTRIES]);
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
@@ -716,6 +773,7 @@ fn check_user_table(
     )
     .map_err(|_| "the user-mode table after the reference is not in the file")?;
     let kind = (TableKind::User, Owner::UserTable);
+    let tss = tss_pages(f, &ranges.0);
     let is_tss = |va: u64| tss.contains(&va);
     let keep = &mut |x| findings.push(x);
     // Out of room is not possible: the list is a Vec.

@@ -61,6 +61,11 @@ pub struct Facts {
     /// Each possible CPU's TSS page, which PTI maps into the user-mode
     /// tables; `None` when it cannot be known (no kallsyms).
     pub tss_pages: Option<Vec<u64>>,
+    /// Each vCPU's TR base (QEMU's notes): its TSS in the CPU entry area.
+    pub tr_bases: Vec<u64>,
+    /// The physical frames of the CPUs' TSS pages, from their TR bases
+    /// through the reference (where kallsyms does not name the pages).
+    pub tss_frames: Option<Vec<u64>>,
 }
 
 impl Facts {
@@ -276,6 +281,20 @@ pub fn qemu_cpus(core: &Core, phys_mask: u64) -> Vec<(u64, u64)> {
             let cr = |i: usize| u64_at(&n.desc, QEMU_CR_OFFSET + 8 * i);
             (cr(3) & phys_mask, cr(4))
         })
+        .collect()
+}
+
+/// TR's base in `QEMUCPUState`: the 8th segment (cs, ds, es, fs, gs, ss,
+/// ldt, tr), after its selector, limit, flags and padding.
+const QEMU_TR_BASE: usize = 8 + 18 * 8 + 7 * 24 + 16;
+
+/// Each vCPU's TR base from QEMU's notes, in vCPU order: the address of
+/// its TSS, in the CPU entry area.
+pub fn qemu_tr_bases(core: &Core) -> Vec<u64> {
+    core.notes
+        .iter()
+        .filter(|n| n.name == "QEMU" && n.desc.len() >= QEMU_CR_OFFSET + 40)
+        .map(|n| u64_at(&n.desc, QEMU_TR_BASE))
         .collect()
 }
 
