@@ -9,6 +9,7 @@
 //! this crate adds the typed view of each file and what is made of it.
 
 pub mod check;
+pub mod corpus;
 pub mod diff;
 pub mod docs;
 pub mod draw;
