@@ -14,6 +14,21 @@
 #define CREATE_RUST_TRACE_POINTS
 #include <trace/events/vmlayout.h>
 
+/* rust/watch.rs's FindingEvent has this layout. */
+static_assert(sizeof(struct vmlayout_finding) == 136);
+
+/*
+ * Emit vmlayout:finding (@cleared false) or vmlayout:finding_cleared: the
+ * events take a struct that Rust fills, and only C names them.
+ */
+void vmlayout_trace_finding(const struct vmlayout_finding *f, bool cleared)
+{
+	if (cleared)
+		trace_finding_cleared(f);
+	else
+		trace_finding(f);
+}
+
 /* exceptions:page_fault_kernel: not exported, so found by its name. */
 static struct tracepoint *vmlayout_page_fault_kernel;
 

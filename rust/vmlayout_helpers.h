@@ -46,6 +46,10 @@ int vmlayout_next_mm(int *next, struct vmlayout_task *task, struct mm_struct **m
 u64 vmlayout_mm_copy_table(struct mm_struct *mm, u64 *out);
 void vmlayout_mm_put(struct mm_struct *mm);
 
+struct vmlayout_finding;
+/* rust/watch.rs's events (vmlayout_events.c). */
+void vmlayout_trace_finding(const struct vmlayout_finding *f, bool cleared);
+
 /* rust/fault.rs's probe on exceptions:page_fault_kernel (vmlayout_events.c). */
 int vmlayout_fault_probe_register(const void *watch);
 void vmlayout_fault_probe_unregister(const void *watch);

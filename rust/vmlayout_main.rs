@@ -57,6 +57,7 @@ mod helpers;
 mod kunit;
 mod live;
 mod scan;
+mod watch;
 
 use files::{CommandFile, ShowFile};
 
@@ -92,6 +93,7 @@ pub mod vmlayout_core {
     pub mod report;
     pub mod rules;
     pub mod runs;
+    pub mod seen;
     pub mod sync;
     #[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
     pub mod unit;
@@ -172,9 +174,16 @@ impl State {
     fn rescan(&self) -> Result {
         let doc = self.current_map()?;
         let mut workspace = self.workspace.lock();
-        match scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace) {
-            Ok(result) => {
-                let replaced = self.scan.lock().replace(result);
+        // The new scan's findings carried over from the last one's (their
+        // times, their events) as it replaces it.
+        let outcome = scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace)
+            .and_then(|mut new| {
+                let mut scan = self.scan.lock();
+                watch::carry_over_scan(scan.as_ref(), &mut new, helpers::now())?;
+                Ok(scan.replace(new))
+            });
+        match outcome {
+            Ok(replaced) => {
                 // Its buffers serve the next rescan (outside the scan lock:
                 // readers only need the new one).
                 if let Some(old) = replaced {
@@ -282,7 +291,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let top = Level::top(state.live.paging);
     let findings = (&scope, &scan.findings.tally);
-    report::write_findings(f, doc, top, findings, &scan.findings.list)
+    report::write_findings(f, doc, top, findings, (&scan.findings.list, &scan.seen))
 }
 
 fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -33,6 +33,7 @@ use crate::vmlayout_core::{
     map::DocMap,
     pte::{Level, PHYS_ADDR_MASK},
     rules::{Finding, LiveMap, Owner},
+    seen::Seen,
     walk::Walk,
     work::Published,
 };
@@ -94,6 +95,9 @@ pub(crate) struct Scan {
     /// Other tables walked: EFI's, and mms' LDT remap slots (at most
     /// `LDT_TABLES_SHOWN` of those).
     pub(crate) others: KVec<OtherTable>,
+    /// When each finding was first and last seen (`crate::watch`), filled
+    /// in when the scan replaces the one before.
+    pub(crate) seen: VVec<Seen>,
 }
 
 /// Phase 5: what the walkers noted, per CPU: a table they could not read,
@@ -270,5 +274,6 @@ fn scan_with(
             ..phases
         },
         others,
+        seen: VVec::new(),
     })
 }

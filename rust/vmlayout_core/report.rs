@@ -15,6 +15,7 @@ use super::pte::{Flags, Level};
 use super::record::Record;
 use super::rules::{Finding, LiveMap, Owner, Rule, Tally};
 use super::runs::runs;
+use super::seen::Seen;
 use super::walk::Range;
 
 /// Who read the tables, for `summary`'s `origin` record.
@@ -393,7 +394,7 @@ pub fn write_findings<W: Write>(
     doc: &DocMap<'_>,
     top: Level,
     (scope, tally): (&Scope, &Tally),
-    findings: &[Finding],
+    (findings, seen): (&[Finding], &[Seen]),
 ) -> fmt::Result {
     Record::new(f, "scope")?
         .text("map", doc.name)?
@@ -414,18 +415,20 @@ pub fn write_findings<W: Write>(
             .text("checks", rule.reason())?
             .end()?;
     }
-    for finding in findings {
-        write_finding(f, doc, top, finding)?;
+    for (i, finding) in findings.iter().enumerate() {
+        write_finding(f, doc, top, finding, seen.get(i))?;
     }
     Ok(())
 }
 
-/// One `finding` record.
+/// One `finding` record; with `seen` (the module's scans), when it was
+/// first and last seen.
 pub fn write_finding<W: Write>(
     f: &mut W,
     doc: &DocMap<'_>,
     top: Level,
     finding: &Finding,
+    seen: Option<&Seen>,
 ) -> fmt::Result {
     let region = finding
         .row
@@ -455,6 +458,10 @@ pub fn write_finding<W: Write>(
         rec.hex("entry", range.phys | range.flags.0)?
     } else {
         rec.text("attrs", AttrBuf::of(range.flags, range.level).as_str())?
+    };
+    let rec = match seen {
+        Some(s) => rec.num("first_ns", s.first_ns)?.num("last_ns", s.last_ns)?,
+        None => rec,
     };
     rec.text("reason", finding.reason)?.end()
 }

@@ -33,6 +33,8 @@ pub mod report;
 pub mod rules;
 #[path = "../../rust/vmlayout_core/runs.rs"]
 pub mod runs;
+#[path = "../../rust/vmlayout_core/seen.rs"]
+pub mod seen;
 #[path = "../../rust/vmlayout_core/sync.rs"]
 pub mod sync;
 #[path = "../../rust/vmlayout_core/unit.rs"]

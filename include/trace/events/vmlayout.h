@@ -16,6 +16,13 @@
  * level is where the two paths first differ (5 pgd ... 1 pte, 0 if they do
  * not), ref_entry and cur_entry the entries there (the leaf-most entries
  * read, if they do not differ). The CPU is the event's own.
+ *
+ * vmlayout:finding - a warn or error finding that the scan before did not
+ * have: its rule, severity, table (kernel, cpu, mm, efi, user), whose table
+ * (owner), range (start, last), attributes and when it was first seen
+ * (ns, monotonic). vmlayout:finding_cleared - one that a scan no longer
+ * finds, with when it was first and last seen. Documentation/vmlayout/
+ * format.rst names the rules.
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM vmlayout
@@ -50,6 +57,19 @@ struct vmlayout_sync_fault {
 	int region;	/* enum vmlayout_fault_region */
 	int level;
 	int class;	/* enum vmlayout_fault_class */
+};
+
+/* One finding, as rust/watch.rs's FindingEvent (same layout) passes it. */
+struct vmlayout_finding {
+	char rule[24];
+	char severity[8];
+	char table[8];
+	char owner[32];
+	char attrs[32];
+	u64 start;
+	u64 last;
+	u64 first_ns;
+	u64 last_ns;
 };
 #endif
 
@@ -105,6 +125,47 @@ TRACE_EVENT(vmalloc_sync_fault,
 		  __print_symbolic(__entry->region, VMLAYOUT_FAULT_REGIONS),
 		  __entry->level, __entry->ref_entry, __entry->cur_entry,
 		  __print_symbolic(__entry->class, VMLAYOUT_FAULT_CLASSES))
+);
+
+DECLARE_EVENT_CLASS(vmlayout_finding_class,
+	TP_PROTO(const struct vmlayout_finding *f),
+	TP_ARGS(f),
+	TP_STRUCT__entry(
+		__array(char, rule, 24)
+		__array(char, severity, 8)
+		__array(char, table, 8)
+		__array(char, owner, 32)
+		__array(char, attrs, 32)
+		__field(u64, start)
+		__field(u64, last)
+		__field(u64, first_ns)
+		__field(u64, last_ns)
+	),
+	TP_fast_assign(
+		memcpy(__entry->rule, f->rule, sizeof(__entry->rule));
+		memcpy(__entry->severity, f->severity, sizeof(__entry->severity));
+		memcpy(__entry->table, f->table, sizeof(__entry->table));
+		memcpy(__entry->owner, f->owner, sizeof(__entry->owner));
+		memcpy(__entry->attrs, f->attrs, sizeof(__entry->attrs));
+		__entry->start = f->start;
+		__entry->last = f->last;
+		__entry->first_ns = f->first_ns;
+		__entry->last_ns = f->last_ns;
+	),
+	TP_printk("rule=%s severity=%s table=%s owner=\"%s\" start=0x%016llx last=0x%016llx attrs=%s first_ns=%llu last_ns=%llu",
+		  __entry->rule, __entry->severity, __entry->table,
+		  __entry->owner, __entry->start, __entry->last, __entry->attrs,
+		  __entry->first_ns, __entry->last_ns)
+);
+
+DEFINE_EVENT(vmlayout_finding_class, finding,
+	TP_PROTO(const struct vmlayout_finding *f),
+	TP_ARGS(f)
+);
+
+DEFINE_EVENT(vmlayout_finding_class, finding_cleared,
+	TP_PROTO(const struct vmlayout_finding *f),
+	TP_ARGS(f)
 );
 
 #endif /* _TRACE_VMLAYOUT_H */

@@ -232,7 +232,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=63
+PLAN=65
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -698,15 +698,31 @@ else
 	command_cases
 fi
 
+TR=/sys/kernel/tracing
+# events_on EVENT...: trace only these vmlayout events, from an empty buffer.
+events_on() {
+	echo 0 > $TR/tracing_on; echo > $TR/trace
+	for ev; do echo 1 > "$TR/events/vmlayout/$ev/enable"; done
+	echo 1 > $TR/tracing_on
+}
+# events_off EVENT...
+events_off() { for ev; do echo 0 > "$TR/events/vmlayout/$ev/enable"; done; }
+
 # Planted violations, found with the right rule and region, gone after removal.
 # plant_case KIND PATTERN [insmod args]: PATTERN matches the finding's record.
+# The W+X plant also fires vmlayout:finding, and its removal
+# vmlayout:finding_cleared, each naming the plant's page.
 plant_case() {
 	kind=$1 pattern=$2; shift 2
+	[ "$kind" != wx ] || events_on finding finding_cleared
 	if ! insmod "$PLANT" plant="$kind" "$@"; then
 		ktap_result 1 "plant $kind: insmod $PLANT failed"
 		if [ "$kind" = wx ]; then
 			ktap_result 1 "plant $kind: no report to check"
 			ktap_result 1 "plant $kind: no offline check"
+			ktap_result 1 "plant $kind: no event"
+			ktap_result 1 "plant $kind: no event when removed"
+			events_off finding finding_cleared
 		fi
 		ktap_result 1 "plant $kind: removed"
 		return
@@ -724,14 +740,30 @@ plant_case() {
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
 	[ "$kind" != wx ] || reporter_check "with a W+X page planted"
 	[ "$kind" != wx ] || offline_check "with a W+X page planted" "$pattern"
+	[ "$kind" != wx ] || event_check finding "$got" "$addr"
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
 	! grep -q "^finding table=[a-z]* $pattern" "$DBG/findings"
 	ktap_result $? "plant $kind: gone after removal and rescan"
+	[ "$kind" != wx ] || event_check finding_cleared "$got" "$addr"
+	[ "$kind" != wx ] || events_off finding finding_cleared
+}
+
+# event_check EVENT RECORD ADDR: vmlayout:EVENT fired for the W+X finding
+# RECORD at ADDR, with the first-seen time RECORD shows.
+event_check() {
+	local ev first
+	first=$(echo "$2" | sed -n 's/.* first_ns=\([0-9]*\) last_ns=[0-9]* .*/\1/p' | head -n1)
+	ev=$(grep " $1: rule=wx severity=error table=kernel " $TR/trace |
+		grep "start=$(hex "${3:-0}") ")
+	[ -n "$first" ] && [ -n "$ev" ] && echo "$ev" | grep -q " first_ns=$first "
+	ktap_result $? "plant wx: vmlayout:$1 at its page, first seen at ${first:-?} ns as findings says"
+	[ -n "$ev" ] || sed -n 's/^/# /p' $TR/trace | tail -n 5
+	echo "$ev" | head -n1 | sed 's/^ */# /'
 }
 if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page planted" \
-	"vmlayout check on /proc/kcore with a W+X page planted" \
-	"plant wx: removed" "plant user: finding" "plant user: removed" "plant hole: finding" \
+	"vmlayout check on /proc/kcore with a W+X page planted" "plant wx: vmlayout:finding" \
+	"plant wx: removed" "plant wx: vmlayout:finding_cleared" "plant user: finding" "plant user: removed" "plant hole: finding" \
 	"plant hole: removed" "plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
 	"plant pti: removed" "selftest 'fault': vmalloc_sync_fault" \
 	"selftest rejects anything but 'fault'" "plant sync: finding" \
@@ -767,7 +799,6 @@ elif [ -e "$PLANT" ]; then
 	fi
 	# vmlayout:vmalloc_sync_fault. A guard-page read is an unmapped fault;
 	# a read through a task's unsynced table is an unsynced one.
-	TR=/sys/kernel/tracing
 	echo 0 > $TR/tracing_on; echo > $TR/trace
 	echo 1 > $TR/events/vmlayout/vmalloc_sync_fault/enable; echo 1 > $TR/tracing_on
 	echo fault > "$DBG/selftest"
@@ -809,7 +840,7 @@ elif [ -e "$PLANT" ]; then
 	echo 0 > $TR/events/vmlayout/vmalloc_sync_fault/enable
 else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
-	for n in $(seq 17); do ktap_result 1 "planted violations (no $PLANT)"; done
+	for n in $(seq 19); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
 # (The kernel's W+X check is not run while the W+X plant is live: it WARNs
 # with a stack trace, which this test treats as a failure.)

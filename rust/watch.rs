@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Findings as events, and watch mode.
+//!
+//! Each scan's findings are carried over from the scan before it
+//! (`vmlayout_core::seen`): `findings` shows when each was first and last
+//! seen, and a warn or error finding that appears fires
+//! `vmlayout:finding`, one that goes `vmlayout:finding_cleared`
+//! (`include/trace/events/vmlayout.h`).
+
+use core::fmt::{self, Write};
+
+use kernel::{alloc::VVec, prelude::*};
+
+use crate::scan::Scan;
+use crate::vmlayout_core::{
+    report::AttrBuf,
+    rules::{Finding, Owner, Severity},
+    seen::{carry_over, Change, Seen},
+};
+
+/// One finding as the events take it: `struct vmlayout_finding` of
+/// `include/trace/events/vmlayout.h`, field for field (its size is asserted
+/// there), each text NUL-terminated (cut to fit).
+#[repr(C)]
+pub(crate) struct FindingEvent {
+    rule: [u8; 24],
+    severity: [u8; 8],
+    table: [u8; 8],
+    owner: [u8; 32],
+    attrs: [u8; 32],
+    start: u64,
+    last: u64,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<FindingEvent>() == 136);
+
+// `vmlayout_events.c`: only C names the events (a static key is checked
+// there, so a disabled event costs a call).
+unsafe extern "C" {
+    safe fn vmlayout_trace_finding(f: &FindingEvent, cleared: bool);
+}
+
+/// A zeroed buffer written with `write!`, cut to leave its last byte NUL.
+struct Cut<'a>(&'a mut [u8], usize);
+
+impl Write for Cut<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.0.len().saturating_sub(1).saturating_sub(self.1);
+        let n = s.len().min(room);
+        self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.1 += n;
+        Ok(())
+    }
+}
+
+/// `text` into the zeroed `out`, NUL-terminated.
+fn put(out: &mut [u8], text: &str) {
+    let _ = Cut(out, 0).write_str(text);
+}
+
+impl FindingEvent {
+    fn of(f: &Finding, seen: Seen) -> Self {
+        let mut e = FindingEvent {
+            rule: [0; 24],
+            severity: [0; 8],
+            table: [0; 8],
+            owner: [0; 32],
+            attrs: [0; 32],
+            start: f.range.start,
+            last: f.range.last,
+            first_ns: seen.first_ns,
+            last_ns: seen.last_ns,
+        };
+        put(&mut e.rule, f.rule.id());
+        put(&mut e.severity, f.severity.name());
+        put(&mut e.table, f.owner.table());
+        put(&mut e.attrs, AttrBuf::of(f.range.flags, f.range.level).as_str());
+        let mut owner = Cut(&mut e.owner, 0);
+        let _ = match &f.owner {
+            Owner::Reference | Owner::UserTable => owner.write_str("reference"),
+            Owner::Cpu(cpu) => write!(owner, "cpu {cpu}"),
+            Owner::Task(pid, comm) | Owner::TaskUser(pid, comm) => {
+                write!(owner, "task {pid} {}", Owner::comm(comm))
+            }
+            Owner::Efi => owner.write_str("efi"),
+        };
+        e
+    }
+}
+
+/// Carry `old`'s findings over to `new` at `now_ns`: `new.seen` gets each
+/// finding's first and last time, and each warn or error finding that
+/// appeared or cleared fires its event.
+pub(crate) fn carry_over_scan(old: Option<&Scan>, new: &mut Scan, now_ns: u64) -> Result {
+    let list = &new.findings.list;
+    let mut seen = VVec::with_capacity(list.len(), GFP_KERNEL)?;
+    for _ in 0..list.len() {
+        seen.push(Seen::default(), GFP_KERNEL)?;
+    }
+    let (old_list, old_seen) = match old {
+        Some(o) => (&o.findings.list[..], &o.seen[..]),
+        None => (&[][..], &[][..]),
+    };
+    carry_over((old_list, old_seen), list, now_ns, &mut seen, |change| {
+        let (f, times, cleared) = match change {
+            Change::Appeared(f, s) => (f, s, false),
+            Change::Cleared(f, s) => (f, s, true),
+        };
+        if f.severity != Severity::Info {
+            vmlayout_trace_finding(&FindingEvent::of(f, times), cleared);
+        }
+    });
+    new.seen = seen;
+    Ok(())
+}

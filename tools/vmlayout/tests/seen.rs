@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Findings across scans (`vmlayout_core::seen`): first and last seen, and
+//! the events of what appeared and cleared, against a model that keys each
+//! finding by what makes it the same one.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use vmlayout_core::pte::{Effective, Flags, Level};
+use vmlayout_core::rules::{Finding, Owner, Rule, Severity};
+use vmlayout_core::seen::{carry_over, same, Change, Seen};
+use vmlayout_core::walk::Range;
+
+/// Finding number `n` of a small universe: a few rules, owners, addresses
+/// and attributes, so that scans drawn from it share findings.
+fn finding(n: u8) -> Finding {
+    let start = 0xffff_c900_0000_0000 + u64::from(n % 4) * 0x1000;
+    Finding {
+        rule: [Rule::WriteExec, Rule::ExecData, Rule::UserKernel][usize::from(n / 4 % 3)],
+        severity: Severity::Error,
+        row: None,
+        range: Range {
+            start,
+            last: start + 0xfff,
+            phys: 0x5000,
+            flags: Flags(if n / 12 % 2 == 0 { Flags::RW } else { Flags::RW | Flags::G }),
+            effective: Effective::ALL,
+            level: Level::Pte,
+        },
+        reason: "",
+        owner: if n / 24 == 0 { Owner::Reference } else { Owner::Cpu(1) },
+    }
+}
+
+/// What makes a finding the same one, as the model keys it.
+fn key(f: &Finding) -> String {
+    let r = &f.range;
+    format!("{:?} {:?} {:#x} {:#x} {:#x}", f.rule, f.owner, r.start, r.last, r.flags.0)
+}
+
+proptest! {
+    /// Any sequence of scans: each finding's first-seen time is the first
+    /// scan of its unbroken run, its last-seen time the scan's; the events
+    /// are exactly what appeared and what cleared.
+    #[test]
+    fn seen_times_and_events_follow_the_scans(
+        scans in proptest::collection::vec(proptest::collection::vec(0u8..48, 0..12), 1..10)
+    ) {
+        let (mut old, mut old_seen): (Vec<Finding>, Vec<Seen>) = (Vec::new(), Vec::new());
+        let mut first: HashMap<_, u64> = HashMap::new();
+        for (t, scan) in scans.iter().enumerate() {
+            let now = 1000 * (t as u64 + 1);
+            let mut new: Vec<Finding> = Vec::new();
+            for &n in scan {
+                let f = finding(n);
+                if !new.iter().any(|g| same(g, &f)) {
+                    new.push(f);
+                }
+            }
+            let mut seen = vec![Seen::default(); new.len()];
+            let (mut appeared, mut cleared) = (Vec::new(), Vec::new());
+            carry_over((&old, &old_seen), &new, now, &mut seen, |c| match c {
+                Change::Appeared(f, s) => appeared.push((key(f), s)),
+                Change::Cleared(f, s) => cleared.push((key(f), s)),
+            });
+            // The model: a finding's run starts when it appears.
+            let was: Vec<_> = old.iter().map(key).collect();
+            let is: Vec<_> = new.iter().map(key).collect();
+            first.retain(|k, _| is.contains(k));
+            for k in &is {
+                first.entry(k.clone()).or_insert(now);
+            }
+            for (f, s) in new.iter().zip(&seen) {
+                prop_assert_eq!(*s, Seen { first_ns: first[&key(f)], last_ns: now });
+            }
+            let want_appeared: Vec<_> = is.iter().filter(|k| !was.contains(k)).cloned().collect();
+            let got: Vec<_> = appeared.iter().map(|a| a.0.clone()).collect();
+            prop_assert_eq!(got, want_appeared);
+            let want_cleared: Vec<_> = was.iter().filter(|k| !is.contains(k)).cloned().collect();
+            let got: Vec<_> = cleared.iter().map(|c| c.0.clone()).collect();
+            prop_assert_eq!(got, want_cleared);
+            // A cleared finding carries the times it was seen.
+            for (k, s) in &cleared {
+                let j = old.iter().position(|f| key(f) == *k).unwrap();
+                prop_assert_eq!(*s, old_seen[j]);
+            }
+            (old, old_seen) = (new, seen);
+        }
+    }
+}
+
+/// A finding whose attributes change is a new finding; the old one clears.
+#[test]
+fn a_finding_with_new_attributes_is_a_new_one() {
+    let (a, b) = (finding(0), finding(12));
+    assert_eq!((a.rule, a.range.start), (b.rule, b.range.start));
+    let mut seen = [Seen::default()];
+    let mut events = Vec::new();
+    let old_seen = [Seen { first_ns: 5, last_ns: 7 }];
+    carry_over((&[a], &old_seen), &[b], 9, &mut seen, |c| {
+        events.push(matches!(c, Change::Appeared(..)))
+    });
+    assert_eq!(events, [true, false]);
+    assert_eq!(seen[0], Seen { first_ns: 9, last_ns: 9 });
+}
