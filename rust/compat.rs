@@ -17,35 +17,55 @@
 // | 7.3 | `bool` module parameters; `ModuleParamAccess::value()` by value |
 // | 7.3 | `ModuleMetadata::THIS_MODULE`, a constant |
 
-/// Declare the module through `$declare!(type, default)`: the type and the
-/// default of `scan_on_load`. A `bool` since 7.3; before, a `u8` that is
-/// set when not 0 (`scan_on_load=0` works on both).
+/// Declare the module through `$declare!(flag type, on, off)`: the type of
+/// its on/off parameters. A `bool` since 7.3; before, a `u8` that is set
+/// when not 0 (`scan_on_load=0` works on both).
 #[cfg(not(vmlayout_before_7_3))]
-macro_rules! with_scan_on_load {
+macro_rules! with_flag_type {
     ($declare:ident) => {
-        $declare!(bool, true);
+        $declare!(bool, true, false);
     };
 }
 
 /// Declare the module (see above): 7.2's kernel crate has no `bool`
 /// module parameters.
 #[cfg(vmlayout_before_7_3)]
-macro_rules! with_scan_on_load {
+macro_rules! with_flag_type {
     ($declare:ident) => {
-        $declare!(u8, 1);
+        $declare!(u8, 1, 0);
     };
 }
 
-/// Whether `scan_on_load` is set.
+/// The value of module parameter `$name` (7.3: by value).
 #[cfg(not(vmlayout_before_7_3))]
-pub(crate) fn scan_on_load() -> bool {
-    crate::module_parameters::scan_on_load.value()
+macro_rules! param {
+    ($name:ident) => {
+        crate::module_parameters::$name.value()
+    };
 }
 
-/// Whether `scan_on_load` is set (7.2: a `u8`, read by reference).
+/// The value of module parameter `$name` (7.2: by reference).
 #[cfg(vmlayout_before_7_3)]
-pub(crate) fn scan_on_load() -> bool {
-    *crate::module_parameters::scan_on_load.value() != 0
+macro_rules! param {
+    ($name:ident) => {
+        *crate::module_parameters::$name.value()
+    };
+}
+
+/// Whether on/off module parameter `$name` is on.
+#[cfg(not(vmlayout_before_7_3))]
+macro_rules! flag {
+    ($name:ident) => {
+        param!($name)
+    };
+}
+
+/// Whether on/off module parameter `$name` is on (7.2: a `u8`).
+#[cfg(vmlayout_before_7_3)]
+macro_rules! flag {
+    ($name:ident) => {
+        param!($name) != 0
+    };
 }
 
 /// This module's `struct module`, for `file_operations.owner` (out of

@@ -15,7 +15,7 @@ use kernel::{
     prelude::*,
 };
 
-use crate::helpers::active_table;
+use crate::helpers::{active_table, vmlayout_fault_probe_register, vmlayout_fault_probe_unregister};
 use crate::scan::DirectMap;
 use crate::vmlayout_core::walk::TableSource;
 use crate::vmlayout_core::{
@@ -79,18 +79,6 @@ pub(crate) struct FaultWatch {
     regions: [(u64, u64, FaultRegion); 3],
     #[pin]
     _pinned: PhantomPinned,
-}
-
-// The probe's attachment (`vmlayout_events.c`): a tracepoint's probe has
-// the tracepoint's C prototype, and exceptions:page_fault_kernel is found
-// by name, so both are C; the probe calls `vmlayout_on_page_fault`.
-unsafe extern "C" {
-    /// Call [`vmlayout_on_page_fault`] with `watch` on each kernel-mode
-    /// page fault until unregistered; `-ENODEV` without the tracepoint.
-    fn vmlayout_fault_probe_register(watch: *const c_void) -> c_int;
-    /// Detach the probe registered with `watch`, if it is (`watch` is only
-    /// compared), and wait until no CPU runs it.
-    safe fn vmlayout_fault_probe_unregister(watch: *const c_void);
 }
 
 /// The probe on exceptions:page_fault_kernel, called by

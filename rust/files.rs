@@ -47,13 +47,14 @@ pub(crate) trait CommandFile {
 /// The directory's files, in the order they are created.
 macro_rules! for_each_file {
     ($show:ident, $command:ident) => {{
-        use crate::{Bench, Findings, Layout, Map, Rescan, Selftest, Stats, Summary};
+        use crate::{Bench, Findings, Layout, Map, Rescan, Selftest, Stats, Summary, Watch};
         $show!(Summary);
         $show!(Layout);
         $show!(Map);
         $show!(Findings);
         $show!(Stats);
         $command!(Rescan);
+        $command!(Watch);
         $command!(Selftest);
         $command!(Bench);
     }};

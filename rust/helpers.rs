@@ -25,7 +25,8 @@ struct CpuWorks {
     _opaque: [u8; 0],
 }
 
-// The helpers of `vmlayout_helpers.c`, declared as there. Those declared
+// The helpers of `vmlayout_helpers.c` (and `vmlayout_events.c`'s, below),
+// declared as there. Those declared
 // `safe` have no precondition beyond their Rust types: they take no
 // pointer but references (valid and exclusive for the call, which writes
 // through them only within the referent), read CPU or kernel state that is
@@ -67,6 +68,28 @@ unsafe extern "C" {
     ) -> c_int;
     safe fn vmlayout_mm_copy_table(mm: &Mm, out: &mut KernelHalf) -> u64;
     fn vmlayout_mm_put(mm: &Mm);
+
+    // vmlayout_events.c: a tracepoint's probe has the tracepoint's C
+    // prototype, and exceptions:page_fault_kernel is found by name, so the
+    // fault probe's attachment is C; and only C names vmlayout's events.
+    /// Call `fault.rs`'s `vmlayout_on_page_fault` with `watch` on each
+    /// kernel-mode page fault until unregistered; `-ENODEV` without the
+    /// tracepoint. Unsafe: `watch` must stay valid until then.
+    pub(crate) fn vmlayout_fault_probe_register(watch: *const c_void) -> c_int;
+    /// Detach the probe registered with `watch`, if it is (`watch` is only
+    /// compared), and wait until no CPU runs it.
+    pub(crate) safe fn vmlayout_fault_probe_unregister(watch: *const c_void);
+    /// Fire vmlayout:finding, or with `cleared` vmlayout:finding_cleared.
+    pub(crate) safe fn vmlayout_trace_finding(f: &crate::watch::FindingEvent, cleared: bool);
+
+    // vmlayout_watch.c: watch mode's hooks and re-checks.
+    /// Start (once): `state` goes to `watch.rs`'s `vmlayout_watch_run` as
+    /// a `&State` until stopped. Unsafe: it must be one, alive until then.
+    pub(crate) fn vmlayout_watch_start(state: *const c_void, interval_ms: c_uint);
+    /// Stop: no re-check runs once it returns.
+    pub(crate) safe fn vmlayout_watch_stop();
+    /// Whether on; the hooks attached (bits) and how often each fired.
+    pub(crate) safe fn vmlayout_watch_status(hooked: &mut c_uint, fired: &mut [u64; 5]) -> bool;
 }
 
 /// `Err(EPERM)` if the kernel is locked down for confidentiality

@@ -56,4 +56,19 @@ void vmlayout_fault_probe_unregister(const void *watch);
 void vmlayout_on_page_fault(const void *watch, unsigned long address,
 			    unsigned long ip, unsigned long error_code);
 
+/* Watch mode's hooks (vmlayout_watch.c), numbered as rust/watch.rs's Hook. */
+enum vmlayout_hook {
+	VMLAYOUT_HOOK_MODULE,
+	VMLAYOUT_HOOK_VMALLOC,
+	VMLAYOUT_HOOK_MEMORY,
+	VMLAYOUT_HOOK_CPU,
+	VMLAYOUT_HOOK_CPA,
+	VMLAYOUT_HOOKS
+};
+void vmlayout_watch_start(const void *state, unsigned int interval_ms);
+void vmlayout_watch_stop(void);
+bool vmlayout_watch_status(unsigned int *hooked, u64 *fired);
+/* rust/watch.rs: one re-check (@backstop: the periodic one). */
+void vmlayout_watch_run(const void *state, bool backstop);
+
 #endif

@@ -12,6 +12,8 @@
 //! * `findings`: what the rules found, and what each rule looked at.
 //! * `stats`: per-region bytes per page size, per-CPU walk counters.
 //! * `rescan`: write `1` to walk again.
+//! * `watch`: write `1` to re-check whenever a kernel mapping changes (and
+//!   every `watch_interval_ms`), `0` to stop; `summary` shows its hooks.
 //! * `selftest`: write `fault` to fire the tracepoint on a guard page.
 //! * `bench`: write `floor` to time copying every table page once.
 
@@ -37,17 +39,26 @@ mod compat {
 #[cfg(not(vmlayout_external))]
 #[macro_use]
 mod compat {
-    /// Declare the module through `$declare!(type, default)`: the type and
-    /// the default of `scan_on_load`.
-    macro_rules! with_scan_on_load {
+    /// Declare the module through `$declare!(flag type, on, off)`: the
+    /// type of its on/off parameters.
+    macro_rules! with_flag_type {
         ($declare:ident) => {
-            $declare!(bool, true);
+            $declare!(bool, true, false);
         };
     }
 
-    /// Whether `scan_on_load` is set.
-    pub(crate) fn scan_on_load() -> bool {
-        crate::module_parameters::scan_on_load.value()
+    /// The value of module parameter `$name`.
+    macro_rules! param {
+        ($name:ident) => {
+            crate::module_parameters::$name.value()
+        };
+    }
+
+    /// Whether on/off module parameter `$name` is on.
+    macro_rules! flag {
+        ($name:ident) => {
+            param!($name)
+        };
     }
 }
 mod fault;
@@ -113,9 +124,9 @@ use vmlayout_core::{
     rules::{LiveMap, Owner},
 };
 
-/// The module, with `scan_on_load`'s type and default from `compat`.
+/// The module, with its on/off parameters' type from `compat`.
 macro_rules! declare_module {
-    ($flag:tt, $default:tt) => {
+    ($flag:tt, $on:tt, $off:tt) => {
         module! {
             type: Vmlayout,
             name: "vmlayout",
@@ -124,14 +135,22 @@ macro_rules! declare_module {
             license: "GPL",
             params: {
                 scan_on_load: $flag {
-                    default: $default,
+                    default: $on,
                     description: "Walk the page tables when the module loads (findings holds the result)",
+                },
+                watch: $flag {
+                    default: $off,
+                    description: "Watch mode from load on: re-check whenever a kernel mapping changes (also the watch file)",
+                },
+                watch_interval_ms: u32 {
+                    default: 1000,
+                    description: "Watch mode's backstop: a full re-check this often, for changes no hook sees",
                 },
             },
         }
     };
 }
-with_scan_on_load!(declare_module);
+with_flag_type!(declare_module);
 
 /// A rescan that failed: the files still show the scan before it.
 #[derive(Clone, Copy)]
@@ -141,7 +160,7 @@ struct Failure {
 }
 
 /// What every file reads from.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct State {
     live: Live,
     ram: KVec<(u64, u64)>,
@@ -158,6 +177,16 @@ pub(crate) struct State {
     /// The last rescan, if it failed.
     #[pin]
     failure: Mutex<Option<Failure>>,
+    /// Watch mode's re-checks.
+    watch_counts: watch::WatchCounts,
+}
+
+#[pinned_drop]
+impl PinnedDrop for State {
+    fn drop(self: Pin<&mut Self>) {
+        // Watch mode's hooks hold this state: none runs past this.
+        watch::stop();
+    }
 }
 
 impl State {
@@ -236,7 +265,8 @@ fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         helpers::EfiTable::NotChecked(reason) => report::write_efi(f, Checked::No(reason), false),
     }?;
     report::write_pti(f, helpers::pti_enabled())?;
-    report::write_maps(f, state.maps())
+    report::write_maps(f, state.maps())?;
+    watch::show(state, param!(watch_interval_ms), f)
 }
 
 fn show_layout(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -383,6 +413,22 @@ impl CommandFile for Rescan {
     }
 }
 
+/// `watch`: `1` starts watch mode, `0` stops it (`summary` shows it).
+struct Watch;
+
+impl CommandFile for Watch {
+    const NAME: &'static kernel::str::CStr = c"watch";
+    const USAGE: &'static str = "write '1' to re-check on every mapping change, '0' to stop";
+    fn run(state: &State, word: &[u8]) -> Option<Result> {
+        match word {
+            b"1" => watch::start(state, param!(watch_interval_ms)),
+            b"0" => watch::stop(),
+            _ => return None,
+        }
+        Some(Ok(()))
+    }
+}
+
 /// `selftest`: `fault` reads a vmalloc guard page.
 struct Selftest;
 
@@ -500,15 +546,19 @@ fn load_state() -> Result<Arc<State>> {
             scan <- new_mutex!(None),
             floor <- new_mutex!(None),
             failure <- new_mutex!(None),
+            watch_counts: Default::default(),
         }),
         GFP_KERNEL,
     )?;
-    if compat::scan_on_load() {
+    if flag!(scan_on_load) {
         #[cfg(MODULE)]
         state.rescan()?;
         // Built in: after the boot has made text read-only (`boot`).
         #[cfg(not(MODULE))]
         boot::scan_when_running(state.clone())?;
+    }
+    if flag!(watch) {
+        watch::start(&state, param!(watch_interval_ms));
     }
     Ok(state)
 }

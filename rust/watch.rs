@@ -9,11 +9,17 @@
 //! (`include/trace/events/vmlayout.h`).
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use kernel::{alloc::VVec, prelude::*};
 
+use crate::helpers::{
+    vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status, vmlayout_watch_stop,
+};
 use crate::scan::Scan;
+use crate::State;
 use crate::vmlayout_core::{
+    record::Record,
     report::AttrBuf,
     rules::{Finding, Owner, Severity},
     seen::{carry_over, Change, Seen},
@@ -36,12 +42,6 @@ pub(crate) struct FindingEvent {
 }
 
 const _: () = assert!(core::mem::size_of::<FindingEvent>() == 136);
-
-// `vmlayout_events.c`: only C names the events (a static key is checked
-// there, so a disabled event costs a call).
-unsafe extern "C" {
-    safe fn vmlayout_trace_finding(f: &FindingEvent, cleared: bool);
-}
 
 /// A zeroed buffer written with `write!`, cut to leave its last byte NUL.
 struct Cut<'a>(&'a mut [u8], usize);
@@ -114,5 +114,80 @@ pub(crate) fn carry_over_scan(old: Option<&Scan>, new: &mut Scan, now_ns: u64) -
         }
     });
     new.seen = seen;
+    Ok(())
+}
+
+/// Watch mode's hooks, as `enum vmlayout_hook` (`vmlayout_helpers.h`)
+/// numbers them: each one's name and what it sees
+/// (`Documentation/vmlayout/watch.rst`).
+const HOOKS: [(&str, &str); 5] = [
+    ("module", "module notifier: coming, live, going"),
+    (
+        "vmalloc",
+        "tracepoints alloc_vmap_area, free_vmap_area_noflush, purge_vmap_area_lazy",
+    ),
+    ("memory", "memory hotplug notifier: online, offline"),
+    ("cpu", "CPU hotplug: online, offline"),
+    (
+        "cpa",
+        "kprobe on __change_page_attr_set_clr: set_memory_*, set_direct_map_*",
+    ),
+];
+
+/// Re-checks made in watch mode: after a hook, and by the backstop.
+#[derive(Default)]
+pub(crate) struct WatchCounts {
+    kicked: AtomicU64,
+    backstop: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One re-check in watch mode, in a kworker (`vmlayout_watch.c`), for the
+/// state watch mode was started with: a rescan, whose findings fire their
+/// events as they appear and clear. A failure is the files' `stale` record.
+#[no_mangle]
+extern "C" fn vmlayout_watch_run(state: &State, backstop: bool) {
+    let counts = &state.watch_counts;
+    let which = if backstop { &counts.backstop } else { &counts.kicked };
+    which.fetch_add(1, Ordering::Relaxed);
+    if state.rescan().is_err() {
+        counts.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Start watch mode for `state`, its backstop every `interval_ms`.
+pub(crate) fn start(state: &State, interval_ms: u32) {
+    // SAFETY: `state` is pinned (made in place, in its `Arc`, never moved)
+    // and its drop stops watch mode first: C never holds it past its life.
+    unsafe { vmlayout_watch_start(core::ptr::from_ref(state).cast(), interval_ms) }
+}
+
+/// Stop watch mode: no re-check runs once this returns.
+pub(crate) fn stop() {
+    vmlayout_watch_stop()
+}
+
+/// `watch`'s records: whether watch mode is on, its re-checks, and each
+/// hook, attached or not, with how often it fired.
+pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (mut hooked, mut fired) = (0, [0u64; HOOKS.len()]);
+    let on = vmlayout_watch_status(&mut hooked, &mut fired);
+    let c = &state.watch_counts;
+    Record::new(f, "watch")?
+        .num("enabled", u8::from(on))?
+        .num("interval_ms", interval_ms)?
+        .num("gap_ms", 10)?
+        .num("rechecks", c.kicked.load(Ordering::Relaxed))?
+        .num("backstops", c.backstop.load(Ordering::Relaxed))?
+        .num("failed", c.failed.load(Ordering::Relaxed))?
+        .end()?;
+    for (i, (name, covers)) in HOOKS.iter().enumerate() {
+        Record::new(f, "hook")?
+            .text("name", name)?
+            .num("attached", u8::from(on && hooked & (1 << i) != 0))?
+            .num("fired", fired[i])?
+            .text("covers", covers)?
+            .end()?;
+    }
     Ok(())
 }

@@ -162,7 +162,7 @@ runtime_files=(helpers.rs vmlayout_helpers.c vmlayout_helpers.h scan/reader.rs s
 jobs_files=(scan/mod.rs scan/walk_job.rs scan/rules_job.rs scan/floor.rs)
 other_files=(scan/other.rs)
 scan_files=("${runtime_files[@]}" "${jobs_files[@]}" "${other_files[@]}")
-probe_files=(fault.rs vmlayout_events.c)
+probe_files=(fault.rs watch.rs vmlayout_events.c vmlayout_watch.c)
 main_files=(vmlayout_main.rs files.rs live.rs)
 # Every source file is in some patch, or left out on purpose.
 for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h "$top"/rust/vmlayout_core/*.rs; do
@@ -236,7 +236,7 @@ cat > "$scratch/$moddir/Makefile" <<'EOF'
 # SPDX-License-Identifier: GPL-2.0
 
 obj-$(CONFIG_X86_VMLAYOUT) += vmlayout.o
-vmlayout-y := vmlayout_main.o vmlayout_events.o vmlayout_helpers.o
+vmlayout-y := vmlayout_main.o vmlayout_events.o vmlayout_helpers.o vmlayout_watch.o
 
 # The documented maps: generated at build time from this tree's mm.rst (and
 # the 4.x map kept here) by mmgen.rs, a Rust host program that shares the

@@ -232,7 +232,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=65
+PLAN=72
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -847,6 +847,75 @@ fi
 if ! skip_if "$NO_WX" "the kernel's own W+X check"; then
 	grep -q SUCCESS "$WX"
 	ktap_result $? "the kernel's own W+X check passes after the plants, as vmlayout says"
+fi
+
+# Watch mode (Documentation/vmlayout/watch.rst): off by default; on, it
+# re-checks after each hook and every watch_interval_ms, and what it finds
+# comes as events, without a rescan.
+# wait_event EVENT ADDR [TENTHS]: vmlayout:EVENT for the W+X page at ADDR
+# within TENTHS tenths of a second (default 50).
+wait_event() {
+	local n=0
+	while [ $n -lt "${3:-50}" ]; do
+		grep " $1: rule=wx " $TR/trace | grep -q "start=$(hex "$2") " && return 0
+		sleep 0.1; n=$((n + 1))
+	done
+	return 1
+}
+# wx_addr: the address of the companion's last W+X plant.
+wx_addr() { klog | sed -n "s/.*vmlayout_plant: wx at \(0x[0-9a-f]*\).*/\1/p" | tail -n1; }
+watch_cases() {
+	local addr caught hold n
+	grep -q '^watch enabled=0 ' "$DBG/summary"
+	ktap_result $? "watch: off by default (summary: watch enabled=0)"
+	echo 1 > "$DBG/watch"
+	grep -q '^watch enabled=1 ' "$DBG/summary" &&
+		grep -q '^hook name=module attached=1 ' "$DBG/summary" &&
+		grep -q '^hook name=vmalloc attached=1 ' "$DBG/summary"
+	ktap_result $? "watch: on, its module and vmalloc hooks attached"
+	grep -E '^(watch|hook) ' "$DBG/summary" | cut -c1-100 | sed 's/^/# /'
+	# A W+X page planted while a module loads: reported with no rescan.
+	events_on finding finding_cleared
+	insmod "$PLANT" plant=wx
+	addr=$(wx_addr)
+	wait_event finding "$addr"
+	ktap_result $? "watch: a W+X plant at $addr reported by vmlayout:finding, no rescan"
+	rmmod vmlayout_plant
+	wait_event finding_cleared "$addr"
+	ktap_result $? "watch: its removal reported by vmlayout:finding_cleared"
+	# Transient plants, held a few ms during a module's load: how many the
+	# events catch (a vmalloc hook re-checks after 10 ms).
+	for hold in 50 20 5; do
+		caught=0
+		for n in 1 2 3 4 5; do
+			echo > $TR/trace
+			insmod "$PLANT" plant=wx hold_ms=$hold && addr=$(wx_addr) && rmmod vmlayout_plant
+			! wait_event finding "$addr" 10 || caught=$((caught + 1))
+		done
+		note "watch: a W+X plant held $hold ms caught in $caught of 5 loads"
+		[ $hold != 50 ] || [ $caught -ge 4 ]
+		[ $hold != 50 ] || ktap_result $? "watch: a W+X plant held 50 ms caught in $caught of 5 loads"
+	done
+	# A module storm with watch mode on: nothing to report.
+	events_on finding
+	for n in $(seq 20); do insmod "$PLANT" plant=none && rmmod vmlayout_plant; done
+	sleep 1
+	! grep ' finding: ' $TR/trace | grep -q 'severity=\(warn\|error\)'
+	ktap_result $? "watch: 20 module loads and unloads, no warn or error finding fired"
+	grep ' finding: ' $TR/trace | head -n 3 | sed 's/^ */# /'
+	grep -q '^watch enabled=1 .* backstops=[1-9]' "$DBG/summary" &&
+		echo 0 > "$DBG/watch" && grep -q '^watch enabled=0 ' "$DBG/summary"
+	ktap_result $? "watch: the backstop ran; off again"
+	grep '^watch ' "$DBG/summary" | sed 's/^/# /'
+	events_off finding finding_cleared
+}
+if skip_if "$LOCKED" "watch: off by default" "watch: on" "watch: a plant" "watch: its removal" \
+	"watch: transient" "watch: a module storm" "watch: backstop, off"; then
+	:
+elif [ -e "$PLANT" ]; then
+	watch_cases
+else
+	for n in $(seq 7); do ktap_result 1 "watch mode (no $PLANT)"; done
 fi
 
 # Command files take exactly their word, with at most one newline, written

@@ -6,6 +6,8 @@
  * and forget it after a rescan.
  *
  *   insmod vmlayout_plant.ko plant=wx       W+X: a vmalloc'd page with NX cleared by hand
+ *   insmod vmlayout_plant.ko plant=wx hold_ms=N  the same for N ms only, during
+ *                                           the load (watch mode's transient window)
  *   insmod vmlayout_plant.ko plant=user     a vmalloc'd page whose PTE has _PAGE_USER
  *   insmod vmlayout_plant.ko plant=hole     a 4 KiB leaf in the documented unused hole
  *                                          ffffffff00000000-ffffffff7fffffff
@@ -47,6 +49,7 @@
 #include <linux/sched/mm.h>
 #include <linux/smp.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/uaccess.h>
 #include <linux/pgtable.h>
 #include <linux/cpufeature.h>
@@ -58,6 +61,9 @@ MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync, pti, none or leak");
 static int pid;
 module_param(pid, int, 0444);
 MODULE_PARM_DESC(pid, "for plant=cpu, sync and pti: the task whose table to change");
+static unsigned int hold_ms;
+module_param(hold_ms, uint, 0444);
+MODULE_PARM_DESC(hold_ms, "for plant=wx: remove the plant after this many ms, still loading");
 
 #define HOLE_ADDR 0xffffffff00000000UL
 #define GUARD_SLOT 256
@@ -439,6 +445,11 @@ static int __init vmlayout_plant_init(void)
 		ret = plant_vmalloc(0, _PAGE_NX);
 		if (!ret)
 			pr_info("vmlayout_plant: wx at 0x%lx\n", (unsigned long)vpage);
+		if (!ret && hold_ms) {
+			msleep(hold_ms);
+			unplant_vmalloc(0, _PAGE_NX);
+			pr_info("vmlayout_plant: wx removed after %u ms\n", hold_ms);
+		}
 	} else if (!strcmp(plant, "user")) {
 		ret = plant_vmalloc(_PAGE_USER, 0);
 		if (!ret)
@@ -474,7 +485,8 @@ static int __init vmlayout_plant_init(void)
 static void __exit vmlayout_plant_exit(void)
 {
 	if (!strcmp(plant, "wx")) {
-		unplant_vmalloc(0, _PAGE_NX);
+		if (!hold_ms)
+			unplant_vmalloc(0, _PAGE_NX);
 	} else if (!strcmp(plant, "user")) {
 		unplant_vmalloc(_PAGE_USER, 0);
 	} else if (!strcmp(plant, "hole")) {

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Watch mode's hooks (rust/watch.rs; Documentation/vmlayout/watch.rst lists
+ * each way a kernel mapping changes and how it is covered). Every hook that
+ * says a mapping changed queues the re-check; the re-check also runs every
+ * interval, as the backstop for what no hook sees. A hook only queues (it
+ * may run in atomic context, a vmalloc tracepoint under a spinlock): the
+ * re-check runs in a kworker, in process context.
+ *
+ * The re-check after a hook waits VMLAYOUT_WATCH_GAP: changes that come
+ * together (a module's sections, a vmalloc and its mapping) are checked
+ * once, after they are made, and a storm of them costs one re-check per
+ * gap, not one per change.
+ */
+#include <linux/cpuhotplug.h>
+#include <linux/jiffies.h>
+#include <linux/kprobes.h>
+#include <linux/memory.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/notifier.h>
+#include <linux/sched.h>
+#include <linux/string.h>
+#include <linux/tracepoint.h>
+#include <linux/workqueue.h>
+
+#include "vmlayout_helpers.h"
+
+#define VMLAYOUT_WATCH_GAP_MS 10
+
+/* One watch: a module has one state. Serialized by vmlayout_watch_lock. */
+static struct {
+	const void *state;
+	bool on;
+	unsigned long interval;		/* the backstop's, in jiffies */
+	struct delayed_work kick;	/* after a hook */
+	struct delayed_work backstop;	/* every interval */
+	atomic_long_t hooks[VMLAYOUT_HOOKS];
+	unsigned int hooked;		/* bit per hook attached */
+	enum cpuhp_state cpuhp;
+	struct task_struct *runner;	/* the kworker running a re-check */
+} vmlayout_watch;
+static DEFINE_MUTEX(vmlayout_watch_lock);
+
+/*
+ * A hook fired: re-check within the gap (one queued re-check covers all).
+ * Not for what the re-check itself does (its buffers are vmalloc'ed).
+ */
+static void vmlayout_watch_kick(enum vmlayout_hook hook)
+{
+	if (current == READ_ONCE(vmlayout_watch.runner))
+		return;
+	atomic_long_inc(&vmlayout_watch.hooks[hook]);
+	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick,
+			   msecs_to_jiffies(VMLAYOUT_WATCH_GAP_MS));
+}
+
+static void vmlayout_watch_recheck(bool backstop)
+{
+	WRITE_ONCE(vmlayout_watch.runner, current);
+	vmlayout_watch_run(vmlayout_watch.state, backstop);
+	WRITE_ONCE(vmlayout_watch.runner, NULL);
+}
+
+static void vmlayout_watch_kicked(struct work_struct *work)
+{
+	vmlayout_watch_recheck(false);
+}
+
+static void vmlayout_watch_backstop(struct work_struct *work)
+{
+	vmlayout_watch_recheck(true);
+	queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop,
+			   vmlayout_watch.interval);
+}
+
+/* Modules: coming (text mapped), live (init freed, text read-only), going. */
+static int vmlayout_watch_module(struct notifier_block *nb, unsigned long action,
+				 void *data)
+{
+	vmlayout_watch_kick(VMLAYOUT_HOOK_MODULE);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmlayout_module_nb = {
+	.notifier_call = vmlayout_watch_module,
+};
+
+/* Memory hotplug: the direct map and vmemmap grow or shrink. */
+static int vmlayout_watch_memory(struct notifier_block *nb, unsigned long action,
+				 void *data)
+{
+	if (action == MEM_ONLINE || action == MEM_OFFLINE)
+		vmlayout_watch_kick(VMLAYOUT_HOOK_MEMORY);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmlayout_memory_nb = {
+	.notifier_call = vmlayout_watch_memory,
+};
+
+/* CPU hotplug: a CPU's entry area and its active table come and go. */
+static int vmlayout_watch_cpu(unsigned int cpu)
+{
+	vmlayout_watch_kick(VMLAYOUT_HOOK_CPU);
+	return 0;
+}
+
+/* The vmalloc tracepoints (trace/events/vmalloc.h), found by name. */
+static void vmlayout_watch_alloc(void *data, unsigned long addr, unsigned long size,
+				 unsigned long align, unsigned long vstart,
+				 unsigned long vend, int failed)
+{
+	if (!failed)
+		vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+}
+
+static void vmlayout_watch_free(void *data, unsigned long va_start,
+				unsigned long nr_lazy, unsigned long nr_lazy_max)
+{
+	vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+}
+
+static void vmlayout_watch_purge(void *data, unsigned long start, unsigned long end,
+				 unsigned int npurged)
+{
+	vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+}
+
+static const struct {
+	const char *name;
+	void *probe;
+} vmlayout_vmalloc_events[] = {
+	{ "alloc_vmap_area", vmlayout_watch_alloc },
+	{ "free_vmap_area_noflush", vmlayout_watch_free },
+	{ "purge_vmap_area_lazy", vmlayout_watch_purge },
+};
+static struct tracepoint *vmlayout_vmalloc_tps[ARRAY_SIZE(vmlayout_vmalloc_events)];
+
+static void vmlayout_find_vmalloc_events(struct tracepoint *tp, void *unused)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vmlayout_vmalloc_events); i++)
+		if (!strcmp(tp->name, vmlayout_vmalloc_events[i].name))
+			vmlayout_vmalloc_tps[i] = tp;
+}
+
+/*
+ * set_memory_*() and set_direct_map_*() (module and BPF text made read-only
+ * and executable, execmem's ROX cache, an alias dropped from the direct
+ * map): every change of page attributes goes through
+ * __change_page_attr_set_clr(), which no tracepoint or notifier reports.
+ * The kprobe only queues the re-check.
+ */
+#ifdef CONFIG_KPROBES
+static int vmlayout_watch_cpa(struct kprobe *p, struct pt_regs *regs)
+{
+	vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+	return 0;
+}
+
+static struct kprobe vmlayout_cpa_kprobe = {
+	.symbol_name = "__change_page_attr_set_clr",
+	.pre_handler = vmlayout_watch_cpa,
+};
+
+static bool vmlayout_attach_cpa(void)
+{
+	vmlayout_cpa_kprobe.addr = NULL;
+	vmlayout_cpa_kprobe.flags = 0;
+	return !register_kprobe(&vmlayout_cpa_kprobe);
+}
+
+static void vmlayout_detach_cpa(void)
+{
+	unregister_kprobe(&vmlayout_cpa_kprobe);
+}
+#else
+static bool vmlayout_attach_cpa(void) { return false; }
+static void vmlayout_detach_cpa(void) { }
+#endif
+
+/* Attach every hook the kernel has; a bit in vmlayout_watch.hooked each. */
+static void vmlayout_attach(void)
+{
+	int i, ret;
+
+	if (!register_module_notifier(&vmlayout_module_nb))
+		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_MODULE);
+	if (IS_ENABLED(CONFIG_MEMORY_HOTPLUG) && !register_memory_notifier(&vmlayout_memory_nb))
+		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_MEMORY);
+	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "vmlayout:watch",
+					vmlayout_watch_cpu, vmlayout_watch_cpu);
+	if (ret >= 0) {
+		vmlayout_watch.cpuhp = ret;
+		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_CPU);
+	}
+	for_each_kernel_tracepoint(vmlayout_find_vmalloc_events, NULL);
+	for (i = 0; i < ARRAY_SIZE(vmlayout_vmalloc_events); i++)
+		if (!vmlayout_vmalloc_tps[i] ||
+		    tracepoint_probe_register(vmlayout_vmalloc_tps[i],
+					      vmlayout_vmalloc_events[i].probe, NULL))
+			vmlayout_vmalloc_tps[i] = NULL;
+	if (vmlayout_vmalloc_tps[0] && vmlayout_vmalloc_tps[1] && vmlayout_vmalloc_tps[2])
+		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_VMALLOC);
+	if (vmlayout_attach_cpa())
+		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_CPA);
+}
+
+static void vmlayout_detach(void)
+{
+	unsigned int hooked = vmlayout_watch.hooked;
+	int i;
+
+	if (hooked & BIT(VMLAYOUT_HOOK_MODULE))
+		unregister_module_notifier(&vmlayout_module_nb);
+	if (hooked & BIT(VMLAYOUT_HOOK_MEMORY))
+		unregister_memory_notifier(&vmlayout_memory_nb);
+	if (hooked & BIT(VMLAYOUT_HOOK_CPU))
+		cpuhp_remove_state_nocalls(vmlayout_watch.cpuhp);
+	for (i = 0; i < ARRAY_SIZE(vmlayout_vmalloc_events); i++)
+		if (vmlayout_vmalloc_tps[i])
+			tracepoint_probe_unregister(vmlayout_vmalloc_tps[i],
+						    vmlayout_vmalloc_events[i].probe, NULL);
+	memset(vmlayout_vmalloc_tps, 0, sizeof(vmlayout_vmalloc_tps));
+	if (hooked & BIT(VMLAYOUT_HOOK_CPA))
+		vmlayout_detach_cpa();
+	tracepoint_synchronize_unregister();
+	vmlayout_watch.hooked = 0;
+}
+
+/*
+ * Start watching for @state (nothing if already on): attach the hooks and
+ * run the backstop every @interval_ms (at least 10). @state is passed to
+ * vmlayout_watch_run() until vmlayout_watch_stop().
+ */
+void vmlayout_watch_start(const void *state, unsigned int interval_ms)
+{
+	int i;
+
+	mutex_lock(&vmlayout_watch_lock);
+	if (!vmlayout_watch.on) {
+		vmlayout_watch.state = state;
+		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
+		for (i = 0; i < VMLAYOUT_HOOKS; i++)
+			atomic_long_set(&vmlayout_watch.hooks[i], 0);
+		INIT_DELAYED_WORK(&vmlayout_watch.kick, vmlayout_watch_kicked);
+		INIT_DELAYED_WORK(&vmlayout_watch.backstop, vmlayout_watch_backstop);
+		vmlayout_attach();
+		queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop,
+				   vmlayout_watch.interval);
+		vmlayout_watch.on = true;
+	}
+	mutex_unlock(&vmlayout_watch_lock);
+}
+
+/*
+ * Stop watching (nothing if off): detach the hooks, then cancel the
+ * re-checks and wait for a running one. No call of vmlayout_watch_run()
+ * follows.
+ */
+void vmlayout_watch_stop(void)
+{
+	mutex_lock(&vmlayout_watch_lock);
+	if (vmlayout_watch.on) {
+		vmlayout_detach();
+		cancel_delayed_work_sync(&vmlayout_watch.backstop);
+		cancel_delayed_work_sync(&vmlayout_watch.kick);
+		vmlayout_watch.on = false;
+	}
+	mutex_unlock(&vmlayout_watch_lock);
+}
+
+/*
+ * Whether watching; the hooks attached (a bit per enum vmlayout_hook) in
+ * @hooked, and how often each fired in @fired.
+ */
+bool vmlayout_watch_status(unsigned int *hooked, u64 *fired)
+{
+	bool on;
+	int i;
+
+	mutex_lock(&vmlayout_watch_lock);
+	on = vmlayout_watch.on;
+	*hooked = vmlayout_watch.hooked;
+	for (i = 0; i < VMLAYOUT_HOOKS; i++)
+		fired[i] = atomic_long_read(&vmlayout_watch.hooks[i]);
+	mutex_unlock(&vmlayout_watch_lock);
+	return on;
+}
