@@ -65,6 +65,7 @@ enum vmlayout_hook {
 	VMLAYOUT_HOOK_CPA,
 	VMLAYOUT_HOOKS
 };
+
 void vmlayout_watch_start(const void *state, unsigned int interval_ms);
 void vmlayout_watch_stop(void);
 bool vmlayout_watch_status(unsigned int *hooked, u64 *fired);

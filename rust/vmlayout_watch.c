@@ -135,6 +135,7 @@ static const struct {
 	{ "free_vmap_area_noflush", vmlayout_watch_free },
 	{ "purge_vmap_area_lazy", vmlayout_watch_purge },
 };
+
 static struct tracepoint *vmlayout_vmalloc_tps[ARRAY_SIZE(vmlayout_vmalloc_events)];
 
 static void vmlayout_find_vmalloc_events(struct tracepoint *tp, void *unused)
