@@ -180,7 +180,8 @@ snap_file() {
 offline_kernel() {
 	awk '$1 == "region" { churn = / name=(direct-map|vmalloc|modules|kasan-shadow) / }
 		$1 == "finding" && / table=kernel / && / severity=(warn|error) / {
-			sub(/ reason=.*/, ""); sub(/ owner=[a-z]+( cpu=[0-9]+)?/, ""); print }
+			sub(/ reason=.*/, ""); sub(/ owner=[a-z]+( cpu=[0-9]+)?/, "")
+			sub(/ first_ns=[0-9]+ last_ns=[0-9]+/, ""); print }
 		$1 == "range" && / table=kernel / && !churn' "$1"
 }
 
@@ -218,8 +219,8 @@ offline_check() {
 		done
 	done
 	ranges=$(grep -c '^range ' "$tmp/off.k" 2>/dev/null || true)
-	churned=$(grep '^range table=kernel ' "$tmp/off" | sort > "$tmp/off.all"
-		grep '^range table=kernel ' "$tmp/mod2" | sort | comm -3 - "$tmp/off.all" | grep -c .)
+	# Lines in one read only (busybox has no comm).
+	churned=$(grep -h '^range table=kernel ' "$tmp/off" "$tmp/mod2" | sort | uniq -u | grep -c .)
 	found=1
 	[ -z "${2:-}" ] || { grep -q "^finding table=kernel $2" "$tmp/off" || found=0; }
 	[ $agree -eq 1 ] && [ "$ranges" -gt 0 ] && [ $found -eq 1 ] && [ $st -le 2 ] &&
@@ -738,14 +739,15 @@ plant_case() {
 	done
 	[ -n "$got" ]; ktap_result $? "plant $kind: finding $pattern${addr:+ at $addr}"
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
+	record=$got
 	[ "$kind" != wx ] || reporter_check "with a W+X page planted"
 	[ "$kind" != wx ] || offline_check "with a W+X page planted" "$pattern"
-	[ "$kind" != wx ] || event_check finding "$got" "$addr"
+	[ "$kind" != wx ] || event_check finding "$record" "$addr"
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
 	! grep -q "^finding table=[a-z]* $pattern" "$DBG/findings"
 	ktap_result $? "plant $kind: gone after removal and rescan"
-	[ "$kind" != wx ] || event_check finding_cleared "$got" "$addr"
+	[ "$kind" != wx ] || event_check finding_cleared "$record" "$addr"
 	[ "$kind" != wx ] || events_off finding finding_cleared
 }
 
