@@ -469,7 +469,8 @@ struct Vmlayout {
 /// before `mark_rodata_ro()`, while kernel text is still writable, and a
 /// scan then would report what the kernel is about to fix. A delayed work
 /// polls `system_state` (`SYSTEM_RUNNING` follows `mark_readonly()`), then
-/// scans; the files say no scan was made until then.
+/// scans; the files say no scan was made until then. Watch mode
+/// (`vmlayout.watch=1`) starts then too.
 #[cfg(not(MODULE))]
 mod boot {
     use kernel::{
@@ -485,6 +486,8 @@ mod boot {
     #[pin_data]
     struct BootScan {
         state: Arc<State>,
+        scan: bool,
+        watch: bool,
         #[pin]
         work: DelayedWork<BootScan>,
     }
@@ -502,8 +505,13 @@ mod boot {
                 let _ = workqueue::system().enqueue_delayed(this, msecs_to_jiffies(10));
                 return;
             }
-            if let Err(e) = this.state.rescan() {
-                pr_warn!("boot-time scan failed: {:?}\n", e);
+            if this.scan {
+                if let Err(e) = this.state.rescan() {
+                    pr_warn!("boot-time scan failed: {:?}\n", e);
+                }
+            }
+            if this.watch {
+                crate::watch::start(&this.state, param!(watch_interval_ms));
             }
         }
     }
@@ -516,10 +524,12 @@ mod boot {
         state == bindings::system_states_SYSTEM_RUNNING
     }
 
-    /// Scan `state` once the system runs.
-    pub(super) fn scan_when_running(state: Arc<State>) -> Result {
+    /// Once the system runs: scan `state` if `scan`, start watch mode if
+    /// `watch`.
+    pub(super) fn when_running(state: Arc<State>, scan: bool, watch: bool) -> Result {
         let work = new_delayed_work!("vmlayout::boot");
-        let boot = Arc::pin_init(pin_init!(BootScan { state, work <- work }), GFP_KERNEL)?;
+        let boot = pin_init!(BootScan { state, scan, watch, work <- work });
+        let boot = Arc::pin_init(boot, GFP_KERNEL)?;
         // A new work item is never already queued.
         let _ = workqueue::system().enqueue(boot);
         Ok(())
@@ -550,15 +560,19 @@ fn load_state() -> Result<Arc<State>> {
         }),
         GFP_KERNEL,
     )?;
-    if flag!(scan_on_load) {
-        #[cfg(MODULE)]
-        state.rescan()?;
-        // Built in: after the boot has made text read-only (`boot`).
-        #[cfg(not(MODULE))]
-        boot::scan_when_running(state.clone())?;
+    #[cfg(MODULE)]
+    {
+        if flag!(scan_on_load) {
+            state.rescan()?;
+        }
+        if flag!(watch) {
+            watch::start(&state, param!(watch_interval_ms));
+        }
     }
-    if flag!(watch) {
-        watch::start(&state, param!(watch_interval_ms));
+    // Built in: after the boot has made text read-only (`boot`).
+    #[cfg(not(MODULE))]
+    if flag!(scan_on_load) || flag!(watch) {
+        boot::when_running(state.clone(), flag!(scan_on_load), flag!(watch))?;
     }
     Ok(state)
 }
