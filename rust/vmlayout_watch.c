@@ -7,14 +7,17 @@
  * may run in atomic context, a vmalloc tracepoint under a spinlock): the
  * re-check runs in a kworker, in process context.
  *
- * The re-check after a hook waits VMLAYOUT_WATCH_GAP: changes that come
+ * The re-check after a hook waits VMLAYOUT_WATCH_GAP_MS: changes that come
  * together (a module's sections, a vmalloc and its mapping) are checked
- * once, after they are made, and a storm of them costs one re-check per
- * gap, not one per change.
+ * once, after they are made. And it starts no sooner than
+ * VMLAYOUT_WATCH_PACE times the last re-check's length after that one
+ * ended: a storm of changes costs re-checks for at most 1 / (PACE + 1) of
+ * the time (5%), however fast the changes come.
  */
 #include <linux/cpuhotplug.h>
 #include <linux/jiffies.h>
 #include <linux/kprobes.h>
+#include <linux/ktime.h>
 #include <linux/memory.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -27,6 +30,7 @@
 #include "vmlayout_helpers.h"
 
 #define VMLAYOUT_WATCH_GAP_MS 10
+#define VMLAYOUT_WATCH_PACE 19
 
 /* One watch: a module has one state. Serialized by vmlayout_watch_lock. */
 static struct {
@@ -39,6 +43,7 @@ static struct {
 	unsigned int hooked;		/* bit per hook attached */
 	enum cpuhp_state cpuhp;
 	struct task_struct *runner;	/* the kworker running a re-check */
+	u64 next_ns;			/* no re-check after a hook before */
 } vmlayout_watch;
 static DEFINE_MUTEX(vmlayout_watch_lock);
 
@@ -48,18 +53,26 @@ static DEFINE_MUTEX(vmlayout_watch_lock);
  */
 static void vmlayout_watch_kick(enum vmlayout_hook hook)
 {
+	u64 now = ktime_get_ns(), next = READ_ONCE(vmlayout_watch.next_ns);
+	unsigned long delay = msecs_to_jiffies(VMLAYOUT_WATCH_GAP_MS);
+
 	if (current == READ_ONCE(vmlayout_watch.runner))
 		return;
 	atomic_long_inc(&vmlayout_watch.hooks[hook]);
-	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick,
-			   msecs_to_jiffies(VMLAYOUT_WATCH_GAP_MS));
+	if (next > now)
+		delay = max(delay, nsecs_to_jiffies(next - now));
+	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick, delay);
 }
 
 static void vmlayout_watch_recheck(bool backstop)
 {
+	u64 start = ktime_get_ns(), end;
+
 	WRITE_ONCE(vmlayout_watch.runner, current);
 	vmlayout_watch_run(vmlayout_watch.state, backstop);
 	WRITE_ONCE(vmlayout_watch.runner, NULL);
+	end = ktime_get_ns();
+	WRITE_ONCE(vmlayout_watch.next_ns, end + VMLAYOUT_WATCH_PACE * (end - start));
 }
 
 static void vmlayout_watch_kicked(struct work_struct *work)
@@ -244,6 +257,7 @@ void vmlayout_watch_start(const void *state, unsigned int interval_ms)
 	if (!vmlayout_watch.on) {
 		vmlayout_watch.state = state;
 		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
+		vmlayout_watch.next_ns = 0;
 		for (i = 0; i < VMLAYOUT_HOOKS; i++)
 			atomic_long_set(&vmlayout_watch.hooks[i], 0);
 		INIT_DELAYED_WORK(&vmlayout_watch.kick, vmlayout_watch_kicked);

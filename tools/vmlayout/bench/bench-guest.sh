@@ -11,7 +11,10 @@
 #       the walk's own fault-tolerant load (bench file)
 #   (f) `vmlayout check`, the same checks without the module, on /proc/kcore
 #       (one CPU, the whole program: start, reads through kcore, snapshot)
-# and, with 2 vCPUs, the scan again with CPU 1 offline and back online.
+# and, with 2 vCPUs, the scan again with CPU 1 offline and back online;
+# then watch mode's overhead: a module storm (10 loads and unloads of the
+# vmalloc-areas companion, 200 areas each) and a fork storm (200 fork and
+# exec, each a vmalloc'ed stack) timed with watch mode off and on, by turns.
 # and prints one "bench key=value ..." record; times are min,median,max ns.
 #
 #   sh bench-guest.sh RUNS AREAS
@@ -22,7 +25,8 @@ time=/root/vmlayout_time
 
 # min,median,max of the numbers on stdin
 spread() {
-	sort -n | awk '{ v[NR] = $1 } END { printf "%d,%d,%d", v[1], v[int(NR / 2) + 1], v[NR] }'
+	# %.0f: busybox awk's %d stops at 2^31 (2.1 s in ns).
+	sort -n | awk '{ v[NR] = $1 } END { printf "%.0f,%.0f,%.0f", v[1], v[int(NR / 2) + 1], v[NR] }'
 }
 # field $2 of the first "$1 ..." record in stats
 stat() {
@@ -126,4 +130,22 @@ echo "bench cpus=$(stat walk cpus) mem_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/
 	"load=$(spread < /tmp/load) $hotplug"
 grep -E '^(walk|cpu|phases|floor) ' $D/stats
 rmmod vmlayout_areas
+
+# Watch mode off and on by turns, three rounds: each storm's wall time, from
+# user space; the medians' spread.
+storm='i=0; while [ $i -lt 10 ]; do insmod /root/vmlayout_areas.ko count=200;
+	rmmod vmlayout_areas; i=$((i + 1)); done'
+forks='i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i + 1)); done'
+: > /tmp/storm_off /tmp/storm_on /tmp/forks_off /tmp/forks_on
+for round in 1 2 3; do
+	for watch in off on; do
+		[ $watch = on ] && echo 1 > $D/watch || echo 0 > $D/watch
+		$time 1 exec /bin/sh -c "$storm" | cut -d' ' -f2 >> /tmp/storm_$watch
+		$time 1 exec /bin/sh -c "$forks" | cut -d' ' -f2 >> /tmp/forks_$watch
+	done
+done
+echo 0 > $D/watch
+echo "watch storm_off=$(spread < /tmp/storm_off) storm_on=$(spread < /tmp/storm_on)" \
+	"forks_off=$(spread < /tmp/forks_off) forks_on=$(spread < /tmp/forks_on)"
+grep -E '^(watch|hook) ' $D/summary
 rmmod vmlayout

@@ -36,7 +36,8 @@ for paging in $modes; do
 			-s "$smp" -m "$mem" -B -a debug_pagealloc=on "${files[@]}" \
 			-- "sh /root/bench-guest.sh $runs $areas") || { echo "$out"; exit 1; }
 		line=$(grep '^bench ' <<< "$out") || { echo "$out"; exit 1; }
-		echo "paging=$paging vcpus=$smp mem=$mem ${line#bench }" >> "$stage/results"
+		watch=$(grep '^watch storm_off=' <<< "$out") || { echo "$out"; exit 1; }
+		echo "paging=$paging vcpus=$smp mem=$mem ${line#bench } ${watch#watch }" >> "$stage/results"
 	done
 done
 
@@ -100,6 +101,16 @@ END {
 			printf "  %s-level: full scan %.2fx faster from user space, %.2fx by the module; walk phase %.2fx faster\n", \
 				row[i, "paging"], med(row[i, "scan_user"]) / med(row[j, "scan_user"]), \
 				med(row[i, "scan"]) / med(row[j, "scan"]), med(row[i, "walk"]) / med(row[j, "walk"])
+	print ""
+	print "Watch mode off against on, same boot, by turns (3 rounds; wall time from user space, ms):"
+	print "a module storm (10 loads and unloads, 200 vmalloc areas each) and a fork storm (200 forks)."
+	printf "%-6s %-5s %-4s %-22s %-22s %6s %-22s %-22s %6s\n", "paging", "vCPUs", "mem", \
+		"modules, off", "modules, on", "on/off", "forks, off", "forks, on", "on/off"
+	for (i = 1; i <= n; i++)
+		printf "%-6s %-5s %-4s %-22s %-22s %6.3f %-22s %-22s %6.3f\n", row[i, "paging"] "-lvl", \
+			row[i, "vcpus"], row[i, "mem"], spread(row[i, "storm_off"]), spread(row[i, "storm_on"]), \
+			med(row[i, "storm_on"]) / med(row[i, "storm_off"]), spread(row[i, "forks_off"]), \
+			spread(row[i, "forks_on"]), med(row[i, "forks_on"]) / med(row[i, "forks_off"])
 	print ""
 	print "Growth with table pages (2 vCPUs, module timer):"
 	printf "%-6s %-4s %8s %10s %14s\n", "paging", "mem", "tables", "scan ms", "ns per table"
