@@ -46,6 +46,7 @@ unsafe extern "C" {
     safe fn vmlayout_copy_active_table(out: &mut KernelHalf) -> u64;
     safe fn vmlayout_active_table() -> u64;
     pub(crate) safe fn vmlayout_lookup(addr: u64, level: &mut c_uint, entry: &mut u64) -> u64;
+    pub(crate) safe fn vmlayout_symbol_at(addr: u64, buf: &mut [u8; 1024]) -> c_int;
     // arch/x86/mm/cpu_entry_area.c, exported; it computes an address. Its
     // header is not part of the kernel crate's bindings.
     pub(crate) safe fn get_cpu_entry_area(cpu: c_int) -> *mut c_void;

@@ -9,6 +9,7 @@
 #include <linux/efi.h>
 #include <linux/cpumask.h>
 #include <linux/irqflags.h>
+#include <linux/kallsyms.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/mm_types.h>
@@ -179,6 +180,21 @@ u64 vmlayout_lookup(u64 addr, unsigned int *level, u64 *entry)
 		return 0;
 	*entry = pte_val(ptep_get(pte));
 	return (u64)pte;
+}
+
+/*
+ * The kernel's symbol at @addr, without its offset, in @buf: "name", or
+ * "name [module]" (kallsyms: the kernel image, modules, BPF programs as
+ * "[bpf]", ftrace and kprobe trampolines as "[__builtin__...]"). 0 when
+ * kallsyms has no symbol there.
+ */
+int vmlayout_symbol_at(u64 addr, char *buf)
+{
+	int n;
+
+	static_assert(KSYM_SYMBOL_LEN <= VMLAYOUT_SYMBOL_LEN);
+	n = sprint_symbol_no_offset(buf, addr);
+	return n > 0 && strncmp(buf, "0x", 2) ? n : 0;
 }
 
 /* cond_resched() is a macro; the walkers call it between work items. */

@@ -31,6 +31,9 @@ int vmlayout_efi_memory_type(u64 phys);
 u64 vmlayout_active_table(void);
 u64 vmlayout_copy_active_table(u64 *out);
 u64 vmlayout_lookup(u64 addr, unsigned int *level, u64 *entry);
+/* A symbol's room in vmlayout_symbol_at()'s buffer (rust/watch.rs). */
+#define VMLAYOUT_SYMBOL_LEN 1024
+int vmlayout_symbol_at(u64 addr, char *buf);
 void vmlayout_cond_resched(void);
 
 struct vmlayout_cpu_works *vmlayout_cpu_works_alloc(void);

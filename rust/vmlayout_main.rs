@@ -296,9 +296,11 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let map = LiveMap::new(doc, &state.live);
     let top = Level::top(state.live.paging);
-    report::write_ranges(f, &map, Owner::Reference, &scan.walked.ranges, top)?;
+    let belongs_to: report::BelongsTo<'_> = &watch::belongs_to;
+    let ranges = &scan.walked.ranges;
+    report::write_ranges(f, &map, (Owner::Reference, belongs_to), ranges, top)?;
     for other in scan.others.iter() {
-        report::write_ranges(f, &map, other.owner, &other.ranges, top)?;
+        report::write_ranges(f, &map, (other.owner, belongs_to), &other.ranges, top)?;
     }
     Ok(())
 }

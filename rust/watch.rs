@@ -14,13 +14,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{alloc::VVec, prelude::*};
 
 use crate::helpers::{
-    vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status, vmlayout_watch_stop,
+    vmlayout_symbol_at, vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status, vmlayout_watch_stop,
 };
 use crate::scan::Scan;
 use crate::State;
 use crate::vmlayout_core::{
     record::Record,
-    report::AttrBuf,
+    report::{AttrBuf, NameBuf},
     rules::{Finding, Owner, Severity},
     seen::{carry_over, Change, Seen},
 };
@@ -190,4 +190,33 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
             .end()?;
     }
     Ok(())
+}
+
+/// Whose code `addr` is, from the kernel's symbol table, into `out`:
+/// `kernel SYMBOL` (the image), `module NAME`, `bpf PROGRAM`
+/// (`bpf_prog_TAG_NAME`), `ftrace SYMBOL` or `kprobes SYMBOL` (their
+/// trampolines and slots). `false` when the table has no symbol there.
+pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
+    // The show path only, which is shallow: 1 KiB of stack.
+    let mut buf = [0u8; 1024];
+    let n = usize::try_from(vmlayout_symbol_at(addr, &mut buf)).unwrap_or(0);
+    let Some(text) = buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()) else {
+        return false;
+    };
+    if text.is_empty() {
+        return false;
+    }
+    let (symbol, module) = match text.split_once(" [") {
+        Some((symbol, rest)) => (symbol, rest.split(']').next()),
+        None => (text, None),
+    };
+    let _ = match module {
+        None => write!(out, "kernel {symbol}"),
+        Some("bpf") => write!(out, "bpf {symbol}"),
+        Some(m) => match m.strip_prefix("__builtin__") {
+            Some(what) => write!(out, "{what} {symbol}"),
+            None => write!(out, "module {m}"),
+        },
+    };
+    true
 }

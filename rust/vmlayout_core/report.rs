@@ -320,12 +320,59 @@ pub fn range_record<'w, W: Write>(
         .text("exec", if range.effective.nx { "0" } else { "1" })
 }
 
+/// Whose code an executable address is, as text (`belongs_to=`): the
+/// kernel's symbol table says (the module's `watch.rs`), an offline check
+/// does not.
+pub type BelongsTo<'a> = &'a dyn Fn(u64, &mut NameBuf) -> bool;
+
+/// A name, cut to fit, for a record (no allocation).
+pub struct NameBuf {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Write for NameBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            let end = self.len + c.len_utf8();
+            let Some(slot) = self.buf.get_mut(self.len..end) else {
+                break;
+            };
+            c.encode_utf8(slot);
+            self.len = end;
+        }
+        Ok(())
+    }
+}
+
+impl NameBuf {
+    /// Empty.
+    pub const fn new() -> Self {
+        NameBuf {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    /// As text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+impl Default for NameBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// `map`: one table's ranges (of `owner`), with a `region` record before
-/// each region's.
+/// each region's; each executable range with whose code it is, where
+/// `belongs_to` knows.
 pub fn write_ranges<W: Write>(
     f: &mut W,
     map: &LiveMap<'_>,
-    owner: Owner,
+    (owner, belongs_to): (Owner, BelongsTo<'_>),
     ranges: &[Range],
     top: Level,
 ) -> fmt::Result {
@@ -353,7 +400,11 @@ pub fn write_ranges<W: Write>(
             }
             .end()?;
         }
-        let rec = range_record(f, "range", table, range, top)?;
+        let mut rec = range_record(f, "range", table, range, top)?;
+        let mut name = NameBuf::new();
+        if !range.effective.nx && belongs_to(range.start, &mut name) {
+            rec = rec.text("belongs_to", name.as_str())?;
+        }
         if run.count > 1 {
             rec.num("repeat", run.count)?
                 .hex("stride", run.stride)?

@@ -182,7 +182,8 @@ offline_kernel() {
 		$1 == "finding" && / table=kernel / && / severity=(warn|error) / {
 			sub(/ reason=.*/, ""); sub(/ owner=[a-z]+( cpu=[0-9]+)?/, "")
 			sub(/ first_ns=[0-9]+ last_ns=[0-9]+/, ""); print }
-		$1 == "range" && / table=kernel / && !churn' "$1"
+		$1 == "range" && / table=kernel / && !churn {
+			sub(/ belongs_to=("[^"]*"|[^ ]*)/, ""); print }' "$1"
 }
 
 # offline_check WHEN [PATTERN]: `vmlayout check` on /proc/kcore, without
@@ -233,7 +234,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=72
+PLAN=73
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -722,6 +723,7 @@ plant_case() {
 			ktap_result 1 "plant $kind: no report to check"
 			ktap_result 1 "plant $kind: no offline check"
 			ktap_result 1 "plant $kind: no event"
+			ktap_result 1 "plant $kind: no map to name its text"
 			ktap_result 1 "plant $kind: no event when removed"
 			events_off finding finding_cleared
 		fi
@@ -743,12 +745,22 @@ plant_case() {
 	[ "$kind" != wx ] || reporter_check "with a W+X page planted"
 	[ "$kind" != wx ] || offline_check "with a W+X page planted" "$pattern"
 	[ "$kind" != wx ] || event_check finding "$record" "$addr"
+	[ "$kind" != wx ] || belongs_check
 	rmmod vmlayout_plant
 	taskset 1 sh -c "echo 1 > $DBG/rescan"
 	! grep -q "^finding table=[a-z]* $pattern" "$DBG/findings"
 	ktap_result $? "plant $kind: gone after removal and rescan"
 	[ "$kind" != wx ] || event_check finding_cleared "$record" "$addr"
 	[ "$kind" != wx ] || events_off finding finding_cleared
+}
+
+# belongs_check: map names whose code each executable range is, where the
+# kernel's symbol table knows: the kernel image's, the companion's text.
+belongs_check() {
+	grep -q '^range table=kernel .* exec=1 belongs_to="module vmlayout_plant"' "$DBG/map" &&
+		grep -q '^range table=kernel .* exec=1 belongs_to="kernel [a-z_0-9]*"' "$DBG/map"
+	ktap_result $? "map: executable ranges name their code (the kernel's, vmlayout_plant's)"
+	grep -o 'exec=1 belongs_to=.*' "$DBG/map" | sort | uniq -c | head -n 6 | sed 's/^/# /'
 }
 
 # event_check EVENT RECORD ADDR: vmlayout:EVENT fired for the W+X finding
@@ -766,6 +778,7 @@ event_check() {
 }
 if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page planted" \
 	"vmlayout check on /proc/kcore with a W+X page planted" "plant wx: vmlayout:finding" \
+	"map: executable ranges name their code" \
 	"plant wx: removed" "plant wx: vmlayout:finding_cleared" "plant user: finding" \
 	"plant user: removed" "plant hole: finding" \
 	"plant hole: removed" "plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
@@ -844,7 +857,7 @@ elif [ -e "$PLANT" ]; then
 	echo 0 > $TR/events/vmlayout/vmalloc_sync_fault/enable
 else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
-	for n in $(seq 19); do ktap_result 1 "planted violations (no $PLANT)"; done
+	for n in $(seq 20); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
 # (The kernel's W+X check is not run while the W+X plant is live: it WARNs
 # with a stack trace, which this test treats as a failure.)
