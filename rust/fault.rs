@@ -15,7 +15,9 @@ use kernel::{
     prelude::*,
 };
 
-use crate::helpers::{active_table, vmlayout_fault_probe_register, vmlayout_fault_probe_unregister};
+use crate::helpers::{
+    active_table, vmlayout_fault_probe_register, vmlayout_fault_probe_unregister,
+};
 use crate::scan::DirectMap;
 use crate::vmlayout_core::walk::TableSource;
 use crate::vmlayout_core::{

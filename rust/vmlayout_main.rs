@@ -296,7 +296,16 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let map = LiveMap::new(doc, &state.live);
     let top = Level::top(state.live.paging);
-    let belongs_to: report::BelongsTo<'_> = &watch::belongs_to;
+    // The kernel image's pages are the kernel's: no lookup for each.
+    let image = state.live.text_start..=state.live.text_end;
+    let belongs = |va: u64, out: &mut report::NameBuf| {
+        if image.contains(&va) {
+            fmt::Write::write_str(out, "kernel").is_ok()
+        } else {
+            watch::belongs_to(va, out)
+        }
+    };
+    let belongs_to: Option<report::BelongsTo<'_>> = Some(&belongs);
     let ranges = &scan.walked.ranges;
     report::write_ranges(f, &map, (Owner::Reference, belongs_to), ranges, top)?;
     for other in scan.others.iter() {

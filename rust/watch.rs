@@ -14,16 +14,17 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{alloc::VVec, prelude::*};
 
 use crate::helpers::{
-    vmlayout_symbol_at, vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status, vmlayout_watch_stop,
+    vmlayout_symbol_at, vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status,
+    vmlayout_watch_stop,
 };
 use crate::scan::Scan;
-use crate::State;
 use crate::vmlayout_core::{
     record::Record,
     report::{AttrBuf, NameBuf},
     rules::{Finding, Owner, Severity},
     seen::{carry_over, Change, Seen},
 };
+use crate::State;
 
 /// One finding as the events take it: `struct vmlayout_finding` of
 /// `include/trace/events/vmlayout.h`, field for field (its size is asserted
@@ -77,7 +78,10 @@ impl FindingEvent {
         put(&mut e.rule, f.rule.id());
         put(&mut e.severity, f.severity.name());
         put(&mut e.table, f.owner.table());
-        put(&mut e.attrs, AttrBuf::of(f.range.flags, f.range.level).as_str());
+        put(
+            &mut e.attrs,
+            AttrBuf::of(f.range.flags, f.range.level).as_str(),
+        );
         let mut owner = Cut(&mut e.owner, 0);
         let _ = match &f.owner {
             Owner::Reference | Owner::UserTable => owner.write_str("reference"),
@@ -148,7 +152,11 @@ pub(crate) struct WatchCounts {
 #[no_mangle]
 extern "C" fn vmlayout_watch_run(state: &State, backstop: bool) {
     let counts = &state.watch_counts;
-    let which = if backstop { &counts.backstop } else { &counts.kicked };
+    let which = if backstop {
+        &counts.backstop
+    } else {
+        &counts.kicked
+    };
     which.fetch_add(1, Ordering::Relaxed);
     if state.rescan().is_err() {
         counts.failed.fetch_add(1, Ordering::Relaxed);
@@ -193,28 +201,27 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
 }
 
 /// Whose code `addr` is, from the kernel's symbol table, into `out`:
-/// `kernel SYMBOL` (the image), `module NAME`, `bpf PROGRAM`
-/// (`bpf_prog_TAG_NAME`), `ftrace SYMBOL` or `kprobes SYMBOL` (their
-/// trampolines and slots). `false` when the table has no symbol there.
+/// `kernel` (the image), `module NAME`, `bpf PROGRAM`
+/// (`bpf_prog_TAG_NAME`), `ftrace` or `kprobes` (their trampolines and
+/// slots, which kallsyms lists as `[__builtin__ftrace]` and
+/// `[__builtin__kprobes]`). `false` when the table has no symbol there.
 pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
     // The show path only, which is shallow: 1 KiB of stack.
     let mut buf = [0u8; 1024];
     let n = usize::try_from(vmlayout_symbol_at(addr, &mut buf)).unwrap_or(0);
-    let Some(text) = buf.get(..n).and_then(|b| core::str::from_utf8(b).ok()) else {
+    let text = buf.get(..n).and_then(|b| core::str::from_utf8(b).ok());
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
         return false;
     };
-    if text.is_empty() {
-        return false;
-    }
     let (symbol, module) = match text.split_once(" [") {
         Some((symbol, rest)) => (symbol, rest.split(']').next()),
         None => (text, None),
     };
     let _ = match module {
-        None => write!(out, "kernel {symbol}"),
+        None => out.write_str("kernel"),
         Some("bpf") => write!(out, "bpf {symbol}"),
         Some(m) => match m.strip_prefix("__builtin__") {
-            Some(what) => write!(out, "{what} {symbol}"),
+            Some(what) => out.write_str(what),
             None => write!(out, "module {m}"),
         },
     };

@@ -320,10 +320,13 @@ pub fn range_record<'w, W: Write>(
         .text("exec", if range.effective.nx { "0" } else { "1" })
 }
 
-/// Whose code an executable address is, as text (`belongs_to=`): the
-/// kernel's symbol table says (the module's `watch.rs`), an offline check
-/// does not.
+/// Whose code an executable address is, as text (`code` records'
+/// `belongs_to=`), `false` if not known: the kernel's symbol table says
+/// (the module's `watch.rs`).
 pub type BelongsTo<'a> = &'a dyn Fn(u64, &mut NameBuf) -> bool;
+
+/// The largest executable range whose pages are each looked up.
+pub const CODE_LOOKUP_MAX: u64 = 64 << 20;
 
 /// A name, cut to fit, for a record (no allocation).
 pub struct NameBuf {
@@ -367,12 +370,12 @@ impl Default for NameBuf {
 }
 
 /// `map`: one table's ranges (of `owner`), with a `region` record before
-/// each region's; each executable range with whose code it is, where
-/// `belongs_to` knows.
+/// each region's; with `belongs_to`, each executable range followed by
+/// `code` records: whose code its pages are.
 pub fn write_ranges<W: Write>(
     f: &mut W,
     map: &LiveMap<'_>,
-    (owner, belongs_to): (Owner, BelongsTo<'_>),
+    (owner, belongs_to): (Owner, Option<BelongsTo<'_>>),
     ranges: &[Range],
     top: Level,
 ) -> fmt::Result {
@@ -400,11 +403,7 @@ pub fn write_ranges<W: Write>(
             }
             .end()?;
         }
-        let mut rec = range_record(f, "range", table, range, top)?;
-        let mut name = NameBuf::new();
-        if !range.effective.nx && belongs_to(range.start, &mut name) {
-            rec = rec.text("belongs_to", name.as_str())?;
-        }
+        let rec = range_record(f, "range", table, range, top)?;
         if run.count > 1 {
             rec.num("repeat", run.count)?
                 .hex("stride", run.stride)?
@@ -413,8 +412,54 @@ pub fn write_ranges<W: Write>(
         } else {
             rec.end()?;
         }
+        if let Some(belongs_to) = belongs_to.filter(|_| !range.effective.nx && run.count == 1) {
+            write_code(f, table, range, belongs_to)?;
+        }
     }
     Ok(())
+}
+
+/// `code` records for the executable `range`: each run of its pages whose
+/// code is one owner's (`unknown` where `belongs_to` does not know), one
+/// page at a time: a huge page of the execmem ROX cache holds several
+/// modules' text. A range over [`CODE_LOOKUP_MAX`] is not looked up.
+fn write_code<W: Write>(
+    f: &mut W,
+    table: &str,
+    range: &Range,
+    belongs_to: BelongsTo<'_>,
+) -> fmt::Result {
+    const PAGE: u64 = 4096;
+    let record = |f: &mut W, (start, last): (u64, u64), name: &str| {
+        Record::new(f, "code")?
+            .text("table", table)?
+            .hex("start", start)?
+            .hex("last", last)?
+            .num("size", last - start + 1)?
+            .text("belongs_to", name)?
+            .end()
+    };
+    if range.size() > CODE_LOOKUP_MAX {
+        return record(f, (range.start, range.last), "-");
+    }
+    let name_at = |va: u64| {
+        let mut name = NameBuf::new();
+        if !belongs_to(va, &mut name) {
+            let _ = name.write_str("unknown");
+        }
+        name
+    };
+    let (mut from, mut name) = (range.start, name_at(range.start));
+    let mut page = (range.start | (PAGE - 1)).wrapping_add(1);
+    while page != 0 && page <= range.last {
+        let next = name_at(page);
+        if next.as_str() != name.as_str() {
+            record(f, (from, page - 1), name.as_str())?;
+            (from, name) = (page, next);
+        }
+        page = page.wrapping_add(PAGE);
+    }
+    record(f, (from, range.last), name.as_str())
 }
 
 /// What a scan looked at, for `findings`' `scope` record: so that an

@@ -58,7 +58,9 @@ pub fn carry_over(
     let mut cursor = 0;
     for (i, finding) in new.iter().enumerate() {
         let at = find_from(old, &mut cursor, finding);
-        let first_ns = at.and_then(|j| old_seen.get(j)).map_or(now_ns, |s| s.first_ns);
+        let first_ns = at
+            .and_then(|j| old_seen.get(j))
+            .map_or(now_ns, |s| s.first_ns);
         let times = Seen {
             first_ns,
             last_ns: now_ns,

@@ -844,8 +844,8 @@ fn write_files(
     let _ = header(&mut s, "layout")
         .and_then(|()| report::write_layout(&mut s, live, maps(), doc.name, &mapped));
     files.insert("layout", s);
-    // Whose code a range is: not known offline (no symbol table is read).
-    let unknown: report::BelongsTo<'_> = &|_, _| false;
+    // Whose code a range is: not looked up offline (no `code` records).
+    let unknown = None;
     let mut s = String::new();
     let _ = header(&mut s, "map")
         .and_then(|()| report::write_ranges(&mut s, &map, (Owner::Reference, unknown), &r.ranges, top))

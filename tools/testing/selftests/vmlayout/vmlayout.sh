@@ -182,8 +182,7 @@ offline_kernel() {
 		$1 == "finding" && / table=kernel / && / severity=(warn|error) / {
 			sub(/ reason=.*/, ""); sub(/ owner=[a-z]+( cpu=[0-9]+)?/, "")
 			sub(/ first_ns=[0-9]+ last_ns=[0-9]+/, ""); print }
-		$1 == "range" && / table=kernel / && !churn {
-			sub(/ belongs_to=("[^"]*"|[^ ]*)/, ""); print }' "$1"
+		$1 == "range" && / table=kernel / && !churn' "$1"
 }
 
 # offline_check WHEN [PATTERN]: `vmlayout check` on /proc/kcore, without
@@ -754,13 +753,16 @@ plant_case() {
 	[ "$kind" != wx ] || events_off finding finding_cleared
 }
 
-# belongs_check: map names whose code each executable range is, where the
-# kernel's symbol table knows: the kernel image's, the companion's text.
+# belongs_check: map's code records name whose code each executable page
+# is: the kernel image's, the companion's text, and nothing for the plant.
 belongs_check() {
-	grep -q '^range table=kernel .* exec=1 belongs_to="module vmlayout_plant"' "$DBG/map" &&
-		grep -q '^range table=kernel .* exec=1 belongs_to="kernel [a-z_0-9]*"' "$DBG/map"
-	ktap_result $? "map: executable ranges name their code (the kernel's, vmlayout_plant's)"
-	grep -o 'exec=1 belongs_to=.*' "$DBG/map" | sort | uniq -c | head -n 6 | sed 's/^/# /'
+	grep -q '^code table=kernel .* belongs_to="module vmlayout_plant"$' "$DBG/map" &&
+		grep -q '^code table=kernel .* belongs_to=kernel$' "$DBG/map" &&
+		grep -q "^code table=kernel start=$(hex "$addr") .* belongs_to=unknown$" "$DBG/map"
+	ktap_result $? \
+		"map: executable pages name their code (the kernel's, vmlayout_plant's, the plant none)"
+	grep '^code ' "$DBG/map" | cut -d' ' -f2- | sed 's/ start=[^ ]* last=[^ ]*//' | sort |
+		uniq -c | head -n 8 | sed 's/^/# /'
 }
 
 # event_check EVENT RECORD ADDR: vmlayout:EVENT fired for the W+X finding
@@ -778,7 +780,7 @@ event_check() {
 }
 if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page planted" \
 	"vmlayout check on /proc/kcore with a W+X page planted" "plant wx: vmlayout:finding" \
-	"map: executable ranges name their code" \
+	"map: executable pages name their code" \
 	"plant wx: removed" "plant wx: vmlayout:finding_cleared" "plant user: finding" \
 	"plant user: removed" "plant hole: finding" \
 	"plant hole: removed" "plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
