@@ -4,9 +4,11 @@
 //! appeared or cleared since the scan before (the `vmlayout:finding` and
 //! `vmlayout:finding_cleared` events).
 //!
-//! A finding is the same one in two scans when its rule, its table's owner
-//! and its range (addresses, level, attributes) are the same: a range whose
-//! attributes change is a new finding, and the old one clears.
+//! A finding is the same one in two scans when its rule, its severity, its
+//! table's owner and its range (addresses, level, attributes) are the
+//! same: a range whose attributes change is a new finding, and the old one
+//! clears; so does an error that a scan's re-check found gone (reported as
+//! info).
 
 use super::rules::Finding;
 
@@ -34,6 +36,7 @@ pub enum Change<'a> {
 pub fn same(a: &Finding, b: &Finding) -> bool {
     let (x, y) = (&a.range, &b.range);
     a.rule == b.rule
+        && a.severity == b.severity
         && a.owner == b.owner
         && (x.start, x.last, x.level, x.flags) == (y.start, y.last, y.level, y.flags)
 }

@@ -18,7 +18,7 @@ fn finding(n: u8) -> Finding {
     let start = 0xffff_c900_0000_0000 + u64::from(n % 4) * 0x1000;
     Finding {
         rule: [Rule::WriteExec, Rule::ExecData, Rule::UserKernel][usize::from(n / 4 % 3)],
-        severity: Severity::Error,
+        severity: [Severity::Error, Severity::Info][usize::from(n / 48)],
         row: None,
         range: Range {
             start,
@@ -29,14 +29,15 @@ fn finding(n: u8) -> Finding {
             level: Level::Pte,
         },
         reason: "",
-        owner: if n / 24 == 0 { Owner::Reference } else { Owner::Cpu(1) },
+        owner: if n / 24 % 2 == 0 { Owner::Reference } else { Owner::Cpu(1) },
     }
 }
 
 /// What makes a finding the same one, as the model keys it.
 fn key(f: &Finding) -> String {
     let r = &f.range;
-    format!("{:?} {:?} {:#x} {:#x} {:#x}", f.rule, f.owner, r.start, r.last, r.flags.0)
+    let (rule, severity, owner) = (f.rule, f.severity, f.owner);
+    format!("{rule:?} {severity:?} {owner:?} {:#x} {:#x} {:#x}", r.start, r.last, r.flags.0)
 }
 
 proptest! {
@@ -45,7 +46,7 @@ proptest! {
     /// are exactly what appeared and what cleared.
     #[test]
     fn seen_times_and_events_follow_the_scans(
-        scans in proptest::collection::vec(proptest::collection::vec(0u8..48, 0..12), 1..10)
+        scans in proptest::collection::vec(proptest::collection::vec(0u8..96, 0..12), 1..10)
     ) {
         let (mut old, mut old_seen): (Vec<Finding>, Vec<Seen>) = (Vec::new(), Vec::new());
         let mut first: HashMap<_, u64> = HashMap::new();
@@ -88,6 +89,24 @@ proptest! {
             (old, old_seen) = (new, seen);
         }
     }
+}
+
+/// An error a scan's re-check found gone is reported as info: the error
+/// clears (its event fires), and the info is a new finding.
+#[test]
+fn an_error_that_settles_to_info_clears() {
+    let (error, info) = (finding(0), finding(48));
+    assert_eq!((error.severity, info.severity), (Severity::Error, Severity::Info));
+    let mut seen = [Seen::default()];
+    let mut events = Vec::new();
+    let old_seen = [Seen { first_ns: 5, last_ns: 7 }];
+    carry_over((&[error], &old_seen), &[info], 9, &mut seen, |c| {
+        events.push(match c {
+            Change::Appeared(f, _) => ("appeared", f.severity),
+            Change::Cleared(f, _) => ("cleared", f.severity),
+        })
+    });
+    assert_eq!(events, [("appeared", Severity::Info), ("cleared", Severity::Error)]);
 }
 
 /// A finding whose attributes change is a new finding; the old one clears.
