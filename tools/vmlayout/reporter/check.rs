@@ -848,7 +848,9 @@ fn write_files(
     let unknown = None;
     let mut s = String::new();
     let _ = header(&mut s, "map")
-        .and_then(|()| report::write_ranges(&mut s, &map, (Owner::Reference, unknown), &r.ranges, top))
+        .and_then(|()| {
+            report::write_ranges(&mut s, &map, (Owner::Reference, unknown), &r.ranges, top)
+        })
         .and_then(|()| report::write_ranges(&mut s, &map, (Owner::UserTable, unknown), user, top));
     files.insert("map", s);
     let scope = Scope {
