@@ -12,7 +12,9 @@
  * once, after they are made. And it starts no sooner than
  * VMLAYOUT_WATCH_PACE times the last re-check's length after that one
  * ended: a storm of changes costs re-checks for at most 1 / (PACE + 1) of
- * the time (5%), however fast the changes come.
+ * the time (5%), however fast the changes come. So does the backstop: its
+ * interval grows to that where a re-check takes longer than a twentieth
+ * of it (a big machine, or an emulated one).
  */
 #include <linux/cpuhotplug.h>
 #include <linux/jiffies.h>
@@ -80,11 +82,17 @@ static void vmlayout_watch_kicked(struct work_struct *work)
 	vmlayout_watch_recheck(false);
 }
 
+/* The backstop: every interval, or paced as the re-checks after hooks are. */
 static void vmlayout_watch_backstop(struct work_struct *work)
 {
+	u64 now, next;
+
 	vmlayout_watch_recheck(true);
+	now = ktime_get_ns();
+	next = READ_ONCE(vmlayout_watch.next_ns);
 	queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop,
-			   vmlayout_watch.interval);
+			   max(vmlayout_watch.interval,
+			       next > now ? nsecs_to_jiffies(next - now) : 0));
 }
 
 /* Modules: coming (text mapped), live (init freed, text read-only), going. */

@@ -11,7 +11,7 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use kernel::{alloc::VVec, prelude::*};
+use kernel::{alloc::KVVec, prelude::*};
 
 use crate::helpers::{
     vmlayout_symbol_at, vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status,
@@ -100,7 +100,8 @@ impl FindingEvent {
 /// appeared or cleared fires its event.
 pub(crate) fn carry_over_scan(old: Option<&Scan>, new: &mut Scan, now_ns: u64) -> Result {
     let list = &new.findings.list;
-    let mut seen = VVec::with_capacity(list.len(), GFP_KERNEL)?;
+    // kmalloc for the usual few, vmalloc past a page (no high order).
+    let mut seen = KVVec::with_capacity(list.len(), GFP_KERNEL)?;
     for _ in 0..list.len() {
         seen.push(Seen::default(), GFP_KERNEL)?;
     }

@@ -22,7 +22,7 @@ pub(crate) use reader::{reference_table, DirectMap};
 pub(crate) use workspace::Workspace;
 
 use kernel::{
-    alloc::{KVec, VVec},
+    alloc::{KVVec, KVec, VVec},
     prelude::*,
 };
 
@@ -97,7 +97,7 @@ pub(crate) struct Scan {
     pub(crate) others: KVec<OtherTable>,
     /// When each finding was first and last seen (`crate::watch`), filled
     /// in when the scan replaces the one before.
-    pub(crate) seen: VVec<Seen>,
+    pub(crate) seen: KVVec<Seen>,
 }
 
 /// Phase 5: what the walkers noted, per CPU: a table they could not read,
@@ -274,6 +274,6 @@ fn scan_with(
             ..phases
         },
         others,
-        seen: VVec::new(),
+        seen: KVVec::new(),
     })
 }

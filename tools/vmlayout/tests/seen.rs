@@ -24,12 +24,20 @@ fn finding(n: u8) -> Finding {
             start,
             last: start + 0xfff,
             phys: 0x5000,
-            flags: Flags(if n / 12 % 2 == 0 { Flags::RW } else { Flags::RW | Flags::G }),
+            flags: Flags(if n / 12 % 2 == 0 {
+                Flags::RW
+            } else {
+                Flags::RW | Flags::G
+            }),
             effective: Effective::ALL,
             level: Level::Pte,
         },
         reason: "",
-        owner: if n / 24 % 2 == 0 { Owner::Reference } else { Owner::Cpu(1) },
+        owner: if n / 24 % 2 == 0 {
+            Owner::Reference
+        } else {
+            Owner::Cpu(1)
+        },
     }
 }
 
@@ -37,7 +45,10 @@ fn finding(n: u8) -> Finding {
 fn key(f: &Finding) -> String {
     let r = &f.range;
     let (rule, severity, owner) = (f.rule, f.severity, f.owner);
-    format!("{rule:?} {severity:?} {owner:?} {:#x} {:#x} {:#x}", r.start, r.last, r.flags.0)
+    format!(
+        "{rule:?} {severity:?} {owner:?} {:#x} {:#x} {:#x}",
+        r.start, r.last, r.flags.0
+    )
 }
 
 proptest! {
@@ -96,17 +107,26 @@ proptest! {
 #[test]
 fn an_error_that_settles_to_info_clears() {
     let (error, info) = (finding(0), finding(48));
-    assert_eq!((error.severity, info.severity), (Severity::Error, Severity::Info));
+    assert_eq!(
+        (error.severity, info.severity),
+        (Severity::Error, Severity::Info)
+    );
     let mut seen = [Seen::default()];
     let mut events = Vec::new();
-    let old_seen = [Seen { first_ns: 5, last_ns: 7 }];
+    let old_seen = [Seen {
+        first_ns: 5,
+        last_ns: 7,
+    }];
     carry_over((&[error], &old_seen), &[info], 9, &mut seen, |c| {
         events.push(match c {
             Change::Appeared(f, _) => ("appeared", f.severity),
             Change::Cleared(f, _) => ("cleared", f.severity),
         })
     });
-    assert_eq!(events, [("appeared", Severity::Info), ("cleared", Severity::Error)]);
+    assert_eq!(
+        events,
+        [("appeared", Severity::Info), ("cleared", Severity::Error)]
+    );
 }
 
 /// A finding whose attributes change is a new finding; the old one clears.
@@ -116,10 +136,19 @@ fn a_finding_with_new_attributes_is_a_new_one() {
     assert_eq!((a.rule, a.range.start), (b.rule, b.range.start));
     let mut seen = [Seen::default()];
     let mut events = Vec::new();
-    let old_seen = [Seen { first_ns: 5, last_ns: 7 }];
+    let old_seen = [Seen {
+        first_ns: 5,
+        last_ns: 7,
+    }];
     carry_over((&[a], &old_seen), &[b], 9, &mut seen, |c| {
         events.push(matches!(c, Change::Appeared(..)))
     });
     assert_eq!(events, [true, false]);
-    assert_eq!(seen[0], Seen { first_ns: 9, last_ns: 9 });
+    assert_eq!(
+        seen[0],
+        Seen {
+            first_ns: 9,
+            last_ns: 9
+        }
+    );
 }
