@@ -165,8 +165,8 @@ impl FaultWatch {
         }? Error)
         .pin_chain(|watch| {
             // SAFETY: the watch is pinned, and its drop unregisters the
-            // probe (also when this fails: unregistering what is not
-            // registered does nothing) before it goes away.
+            // probe before it goes away (also when this fails: then there
+            // is nothing to unregister, and nothing is).
             let ret = unsafe { vmlayout_fault_probe_register(watch.as_ptr()) };
             if ret == -(bindings::ENODEV as c_int) {
                 pr_warn!("exceptions:page_fault_kernel not found (CONFIG_TRACING off?)\n");

@@ -89,8 +89,13 @@ unsafe extern "C" {
     pub(crate) fn vmlayout_watch_start(state: *const c_void, interval_ms: c_uint);
     /// Stop: no re-check runs once it returns.
     pub(crate) safe fn vmlayout_watch_stop();
-    /// Whether on; the hooks attached (bits) and how often each fired.
-    pub(crate) safe fn vmlayout_watch_status(hooked: &mut c_uint, fired: &mut [u64; 5]) -> bool;
+    /// Whether on; the hooks attached (bits), how often each fired, the
+    /// longest re-check.
+    pub(crate) safe fn vmlayout_watch_status(
+        hooked: &mut c_uint,
+        fired: &mut [u64; 5],
+        longest_ns: &mut u64,
+    ) -> bool;
 }
 
 /// `Err(EPERM)` if the kernel is locked down for confidentiality

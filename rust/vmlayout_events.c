@@ -31,6 +31,8 @@ void vmlayout_trace_finding(const struct vmlayout_finding *f, bool cleared)
 
 /* exceptions:page_fault_kernel: not exported, so found by its name. */
 static struct tracepoint *vmlayout_page_fault_kernel;
+/* Whether the probe is on it (module init and exit: never at once). */
+static bool vmlayout_fault_probe_on;
 
 static void vmlayout_find_page_fault_kernel(struct tracepoint *tp, void *unused)
 {
@@ -54,24 +56,29 @@ static void vmlayout_page_fault_probe(void *watch, unsigned long address,
  */
 int vmlayout_fault_probe_register(const void *watch)
 {
+	int ret;
+
 	if (!vmlayout_page_fault_kernel)
 		for_each_kernel_tracepoint(vmlayout_find_page_fault_kernel, NULL);
 	if (!vmlayout_page_fault_kernel)
 		return -ENODEV;
-	return tracepoint_probe_register(vmlayout_page_fault_kernel,
-					 vmlayout_page_fault_probe,
-					 (void *)watch);
+	ret = tracepoint_probe_register(vmlayout_page_fault_kernel,
+					vmlayout_page_fault_probe, (void *)watch);
+	vmlayout_fault_probe_on = !ret;
+	return ret;
 }
 
 /*
- * Detach the probe registered with @watch, if it is, and wait until no CPU
- * runs it: @watch may be freed on return.
+ * Detach the probe registered with @watch, if it is (unregistering a probe
+ * that is not WARNs), and wait until no CPU runs it: @watch may be freed on
+ * return.
  */
 void vmlayout_fault_probe_unregister(const void *watch)
 {
-	if (!vmlayout_page_fault_kernel)
+	if (!vmlayout_fault_probe_on)
 		return;
 	tracepoint_probe_unregister(vmlayout_page_fault_kernel,
 				    vmlayout_page_fault_probe, (void *)watch);
 	tracepoint_synchronize_unregister();
+	vmlayout_fault_probe_on = false;
 }

@@ -71,7 +71,7 @@ enum vmlayout_hook {
 
 void vmlayout_watch_start(const void *state, unsigned int interval_ms);
 void vmlayout_watch_stop(void);
-bool vmlayout_watch_status(unsigned int *hooked, u64 *fired);
+bool vmlayout_watch_status(unsigned int *hooked, u64 *fired, u64 *longest_ns);
 /* rust/watch.rs: one re-check (@backstop: the periodic one). */
 void vmlayout_watch_run(const void *state, bool backstop);
 

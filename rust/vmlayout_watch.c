@@ -46,6 +46,7 @@ static struct {
 	enum cpuhp_state cpuhp;
 	struct task_struct *runner;	/* the kworker running a re-check */
 	u64 next_ns;			/* no re-check after a hook before */
+	u64 longest_ns;			/* the longest re-check, waits included */
 } vmlayout_watch;
 static DEFINE_MUTEX(vmlayout_watch_lock);
 
@@ -75,6 +76,8 @@ static void vmlayout_watch_recheck(bool backstop)
 	WRITE_ONCE(vmlayout_watch.runner, NULL);
 	end = ktime_get_ns();
 	WRITE_ONCE(vmlayout_watch.next_ns, end + VMLAYOUT_WATCH_PACE * (end - start));
+	if (end - start > READ_ONCE(vmlayout_watch.longest_ns))
+		WRITE_ONCE(vmlayout_watch.longest_ns, end - start);
 }
 
 static void vmlayout_watch_kicked(struct work_struct *work)
@@ -266,6 +269,7 @@ void vmlayout_watch_start(const void *state, unsigned int interval_ms)
 		vmlayout_watch.state = state;
 		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
 		vmlayout_watch.next_ns = 0;
+		vmlayout_watch.longest_ns = 0;
 		for (i = 0; i < VMLAYOUT_HOOKS; i++)
 			atomic_long_set(&vmlayout_watch.hooks[i], 0);
 		INIT_DELAYED_WORK(&vmlayout_watch.kick, vmlayout_watch_kicked);
@@ -297,9 +301,10 @@ void vmlayout_watch_stop(void)
 
 /*
  * Whether watching; the hooks attached (a bit per enum vmlayout_hook) in
- * @hooked, and how often each fired in @fired.
+ * @hooked, how often each fired in @fired, the longest re-check in
+ * @longest_ns.
  */
-bool vmlayout_watch_status(unsigned int *hooked, u64 *fired)
+bool vmlayout_watch_status(unsigned int *hooked, u64 *fired, u64 *longest_ns)
 {
 	bool on;
 	int i;
@@ -307,6 +312,7 @@ bool vmlayout_watch_status(unsigned int *hooked, u64 *fired)
 	mutex_lock(&vmlayout_watch_lock);
 	on = vmlayout_watch.on;
 	*hooked = vmlayout_watch.hooked;
+	*longest_ns = READ_ONCE(vmlayout_watch.longest_ns);
 	for (i = 0; i < VMLAYOUT_HOOKS; i++)
 		fired[i] = atomic_long_read(&vmlayout_watch.hooks[i]);
 	mutex_unlock(&vmlayout_watch_lock);

@@ -179,8 +179,8 @@ pub(crate) fn stop() {
 /// `watch`'s records: whether watch mode is on, its re-checks, and each
 /// hook, attached or not, with how often it fired.
 pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (mut hooked, mut fired) = (0, [0u64; HOOKS.len()]);
-    let on = vmlayout_watch_status(&mut hooked, &mut fired);
+    let (mut hooked, mut fired, mut longest_ns) = (0, [0u64; HOOKS.len()], 0);
+    let on = vmlayout_watch_status(&mut hooked, &mut fired, &mut longest_ns);
     let c = &state.watch_counts;
     Record::new(f, "watch")?
         .num("enabled", u8::from(on))?
@@ -189,6 +189,7 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
         .num("rechecks", c.kicked.load(Ordering::Relaxed))?
         .num("backstops", c.backstop.load(Ordering::Relaxed))?
         .num("failed", c.failed.load(Ordering::Relaxed))?
+        .num("longest_ns", longest_ns)?
         .end()?;
     for (i, (name, covers)) in HOOKS.iter().enumerate() {
         Record::new(f, "hook")?
