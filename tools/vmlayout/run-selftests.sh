@@ -121,9 +121,10 @@ for paging in $pagings; do
 		if ok "$name"; then
 			grep -E '^p[45]-b[0-9]+: ' "$log/$name.out" || true
 			grep -E '^(# )*(not ok|# Totals)|^ok 1 selftests' "$log/$name.out" || true
-			# Watch mode's transient plants: how many loads the events caught.
-			grep -E '^(# )+watch: a W\+X plant held [0-9]+ ms caught' "$log/$name.out" |
-				sed 's/^\(# \)*/  /' || true
+			# Watch mode's transient plants: how many loads the events
+			# caught; and the module against `vmlayout check` on kcore.
+			grep -E '^(# )+watch: a W\+X plant held [0-9]+ ms caught|^(# )*ok [0-9]+ vmlayout check on /proc/kcore' \
+				"$log/$name.out" | sed 's/^\(# \)*/  /' || true
 		else
 			cat "$log/$name.out"
 			echo "FAIL: ${paging}-level boot $boot"
