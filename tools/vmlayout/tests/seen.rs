@@ -24,20 +24,12 @@ fn finding(n: u8) -> Finding {
             start,
             last: start + 0xfff,
             phys: 0x5000,
-            flags: Flags(if n / 12 % 2 == 0 {
-                Flags::RW
-            } else {
-                Flags::RW | Flags::G
-            }),
+            flags: Flags([Flags::RW, Flags::RW | Flags::G][usize::from(n / 12 % 2)]),
             effective: Effective::ALL,
             level: Level::Pte,
         },
         reason: "",
-        owner: if n / 24 % 2 == 0 {
-            Owner::Reference
-        } else {
-            Owner::Cpu(1)
-        },
+        owner: [Owner::Reference, Owner::Cpu(1)][usize::from(n / 24 % 2)],
     }
 }
 
