@@ -20,7 +20,7 @@ use crate::helpers::{
 use crate::scan::Scan;
 use crate::vmlayout_core::{
     record::Record,
-    report::{AttrBuf, NameBuf},
+    report::{code_owner, AttrBuf, NameBuf},
     rules::{Finding, Owner, Severity},
     seen::{carry_over, Change, Seen},
 };
@@ -44,22 +44,10 @@ pub(crate) struct FindingEvent {
 
 const _: () = assert!(core::mem::size_of::<FindingEvent>() == 136);
 
-/// A zeroed buffer written with `write!`, cut to leave its last byte NUL.
-struct Cut<'a>(&'a mut [u8], usize);
-
-impl Write for Cut<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.0.len().saturating_sub(1).saturating_sub(self.1);
-        let n = s.len().min(room);
-        self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.1 += n;
-        Ok(())
-    }
-}
-
-/// `text` into the zeroed `out`, NUL-terminated.
+/// `text` into the zeroed `out`, cut to leave its last byte NUL.
 fn put(out: &mut [u8], text: &str) {
-    let _ = Cut(out, 0).write_str(text);
+    let n = text.len().min(out.len().saturating_sub(1));
+    out[..n].copy_from_slice(&text.as_bytes()[..n]);
 }
 
 impl FindingEvent {
@@ -82,7 +70,7 @@ impl FindingEvent {
             &mut e.attrs,
             AttrBuf::of(f.range.flags, f.range.level).as_str(),
         );
-        let mut owner = Cut(&mut e.owner, 0);
+        let mut owner = NameBuf::new();
         let _ = match &f.owner {
             Owner::Reference | Owner::UserTable => owner.write_str("reference"),
             Owner::Cpu(cpu) => write!(owner, "cpu {cpu}"),
@@ -91,6 +79,7 @@ impl FindingEvent {
             }
             Owner::Efi => owner.write_str("efi"),
         };
+        put(&mut e.owner, owner.as_str());
         e
     }
 }
@@ -202,11 +191,8 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
     Ok(())
 }
 
-/// Whose code `addr` is, from the kernel's symbol table, into `out`:
-/// `kernel` (the image), `module NAME`, `bpf PROGRAM`
-/// (`bpf_prog_TAG_NAME`), `ftrace` or `kprobes` (their trampolines and
-/// slots, which kallsyms lists as `[__builtin__ftrace]` and
-/// `[__builtin__kprobes]`). `false` when the table has no symbol there.
+/// Whose code `addr` is, from the kernel's symbol table, into `out`
+/// (`report::code_owner`); `false` when the table has no symbol there.
 pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
     // The show path only, which is shallow: 1 KiB of stack.
     let mut buf = [0u8; 1024];
@@ -215,17 +201,6 @@ pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
     let Some(text) = text.filter(|t| !t.is_empty()) else {
         return false;
     };
-    let (symbol, module) = match text.split_once(" [") {
-        Some((symbol, rest)) => (symbol, rest.split(']').next()),
-        None => (text, None),
-    };
-    let _ = match module {
-        None => out.write_str("kernel"),
-        Some("bpf") => write!(out, "bpf {symbol}"),
-        Some(m) => match m.strip_prefix("__builtin__") {
-            Some(what) => out.write_str(what),
-            None => write!(out, "module {m}"),
-        },
-    };
+    code_owner(text, out);
     true
 }

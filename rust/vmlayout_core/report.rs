@@ -363,6 +363,26 @@ impl NameBuf {
     }
 }
 
+/// Whose code a kallsyms symbol (`sprint_symbol_no_offset()`'s text:
+/// `name`, or `name [module]`) is, into `out`: `kernel` (the image),
+/// `module NAME`, `bpf PROGRAM` (`bpf_prog_TAG_NAME`, module `bpf`),
+/// `ftrace` or `kprobes` (their trampolines and slots, modules
+/// `__builtin__ftrace` and `__builtin__kprobes`).
+pub fn code_owner(symbol: &str, out: &mut NameBuf) {
+    let (name, module) = match symbol.split_once(" [") {
+        Some((name, rest)) => (name, rest.split(']').next()),
+        None => (symbol, None),
+    };
+    let _ = match module {
+        None => out.write_str("kernel"),
+        Some("bpf") => write!(out, "bpf {name}"),
+        Some(m) => match m.strip_prefix("__builtin__") {
+            Some(what) => out.write_str(what),
+            None => write!(out, "module {m}"),
+        },
+    };
+}
+
 impl Default for NameBuf {
     fn default() -> Self {
         Self::new()

@@ -94,6 +94,24 @@ proptest! {
     }
 }
 
+/// `old` (seen at 5 and 7 ns) carried over to `new` at 9 ns: the events
+/// (appeared or not, the finding) and `new`'s times.
+fn one_change(old: Finding, new: Finding) -> (Vec<(bool, Finding)>, Seen) {
+    let mut seen = [Seen::default()];
+    let mut events = Vec::new();
+    let old_seen = [Seen {
+        first_ns: 5,
+        last_ns: 7,
+    }];
+    carry_over((&[old], &old_seen), &[new], 9, &mut seen, |c| {
+        events.push(match c {
+            Change::Appeared(f, _) => (true, *f),
+            Change::Cleared(f, _) => (false, *f),
+        })
+    });
+    (events, seen[0])
+}
+
 /// An error a scan's re-check found gone is reported as info: the error
 /// clears (its event fires), and the info is a new finding.
 #[test]
@@ -103,22 +121,12 @@ fn an_error_that_settles_to_info_clears() {
         (error.severity, info.severity),
         (Severity::Error, Severity::Info)
     );
-    let mut seen = [Seen::default()];
-    let mut events = Vec::new();
-    let old_seen = [Seen {
-        first_ns: 5,
-        last_ns: 7,
-    }];
-    carry_over((&[error], &old_seen), &[info], 9, &mut seen, |c| {
-        events.push(match c {
-            Change::Appeared(f, _) => ("appeared", f.severity),
-            Change::Cleared(f, _) => ("cleared", f.severity),
-        })
-    });
-    assert_eq!(
-        events,
-        [("appeared", Severity::Info), ("cleared", Severity::Error)]
-    );
+    let (events, _) = one_change(error, info);
+    let events: Vec<_> = events
+        .iter()
+        .map(|&(appeared, f)| (appeared, f.severity))
+        .collect();
+    assert_eq!(events, [(true, Severity::Info), (false, Severity::Error)]);
 }
 
 /// A finding whose attributes change is a new finding; the old one clears.
@@ -126,21 +134,37 @@ fn an_error_that_settles_to_info_clears() {
 fn a_finding_with_new_attributes_is_a_new_one() {
     let (a, b) = (finding(0), finding(12));
     assert_eq!((a.rule, a.range.start), (b.rule, b.range.start));
-    let mut seen = [Seen::default()];
-    let mut events = Vec::new();
-    let old_seen = [Seen {
-        first_ns: 5,
-        last_ns: 7,
-    }];
-    carry_over((&[a], &old_seen), &[b], 9, &mut seen, |c| {
-        events.push(matches!(c, Change::Appeared(..)))
-    });
+    let (events, seen) = one_change(a, b);
+    let events: Vec<_> = events.iter().map(|e| e.0).collect();
     assert_eq!(events, [true, false]);
     assert_eq!(
-        seen[0],
+        seen,
         Seen {
             first_ns: 9,
             last_ns: 9
         }
     );
+}
+
+/// A kallsyms symbol names whose code it is.
+#[test]
+fn code_owners_from_kallsyms_symbols() {
+    use vmlayout_core::report::{code_owner, NameBuf};
+    for (symbol, owner) in [
+        ("_stext", "kernel"),
+        (
+            "vmlayout_plant_init [vmlayout_plant]",
+            "module vmlayout_plant",
+        ),
+        (
+            "bpf_prog_6deef7357e7b4530_sd_devices [bpf]",
+            "bpf bpf_prog_6deef7357e7b4530_sd_devices",
+        ),
+        ("ftrace_trampoline [__builtin__ftrace]", "ftrace"),
+        ("kprobe_insn_page [__builtin__kprobes]", "kprobes"),
+    ] {
+        let mut out = NameBuf::new();
+        code_owner(symbol, &mut out);
+        assert_eq!(out.as_str(), owner, "{symbol}");
+    }
 }
