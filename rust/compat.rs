@@ -157,7 +157,7 @@ pub(crate) mod debugfs {
         uaccess::UserSlice,
     };
 
-    use crate::files::{CommandFile, ShowFile};
+    use crate::files::{BlobFile, CommandFile, ShowFile};
     use crate::State;
 
     /// The owner every file's operations name.
@@ -227,6 +227,29 @@ pub(crate) mod debugfs {
         }
     }
 
+    /// The read handler of a blob file: see [`BlobFile`].
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS with a file opened by `simple_open` (private data is
+    /// the `State`), a user buffer of `count` bytes and a valid `pos`.
+    unsafe extern "C" fn read<T: BlobFile>(
+        file: *mut bindings::file,
+        buf: *mut kernel::ffi::c_char,
+        count: usize,
+        pos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: as in `write`; and the VFS passes a valid position, ours
+        // for the call.
+        let (state, pos) = unsafe { (&*(*file).private_data.cast::<State>(), &mut *pos) };
+        let mut writer =
+            UserSlice::new(kernel::uaccess::UserPtr::from_ptr(buf.cast()), count).writer();
+        match T::read(state, &mut writer, pos) {
+            Ok(n) => n as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
     struct ShowOps<T>(PhantomData<T>);
 
     impl<T: ShowFile> ShowOps<T> {
@@ -236,6 +259,18 @@ pub(crate) mod debugfs {
             read: Some(bindings::seq_read),
             llseek: Some(bindings::seq_lseek),
             release: Some(bindings::single_release),
+            ..pin_init::zeroed()
+        };
+    }
+
+    struct BlobOps<T>(PhantomData<T>);
+
+    impl<T: BlobFile> BlobOps<T> {
+        const OPS: bindings::file_operations = bindings::file_operations {
+            owner: OWNER,
+            open: Some(bindings::simple_open),
+            read: Some(read::<T>),
+            llseek: Some(bindings::default_llseek),
             ..pin_init::zeroed()
         };
     }
@@ -266,12 +301,17 @@ pub(crate) mod debugfs {
                 dir.show::<$t>()?
             };
         }
+        macro_rules! blob_file {
+            ($t:ident) => {
+                dir.blob::<$t>()?
+            };
+        }
         macro_rules! command_file {
             ($t:ident) => {
                 dir.command::<$t>()?
             };
         }
-        crate::files::for_each_file!(show_file, command_file);
+        crate::files::for_each_file!(show_file, blob_file, command_file);
         Ok(Files {
             _dir: dir,
             _state: state,
@@ -339,6 +379,11 @@ pub(crate) mod debugfs {
         /// Add a report file (0400).
         fn show<T: ShowFile>(&self) -> Result {
             self.create(T::NAME, 0o400, &ShowOps::<T>::OPS)
+        }
+
+        /// Add a blob file (0400).
+        fn blob<T: BlobFile>(&self) -> Result {
+            self.create(T::NAME, 0o400, &BlobOps::<T>::OPS)
         }
 
         /// Add a command file (0200).

@@ -44,15 +44,31 @@ pub(crate) trait CommandFile {
     fn run(state: &State, word: &[u8]) -> Option<Result>;
 }
 
+/// A file whose content is binary, read at any offset.
+pub(crate) trait BlobFile {
+    /// The file's name.
+    const NAME: &'static CStr;
+    /// Write the content from `offset` into `writer`, advancing `offset`;
+    /// the bytes written (0 at the end).
+    fn read(
+        state: &State,
+        writer: &mut kernel::uaccess::UserSliceWriter,
+        offset: &mut i64,
+    ) -> Result<usize>;
+}
+
 /// The directory's files, in the order they are created.
 macro_rules! for_each_file {
-    ($show:ident, $command:ident) => {{
-        use crate::{Bench, Findings, Layout, Map, Rescan, Selftest, Stats, Summary, Watch};
+    ($show:ident, $blob:ident, $command:ident) => {{
+        use crate::{
+            Bench, Findings, Layout, Map, Rescan, Selftest, Stats, Summary, Tables, Watch,
+        };
         $show!(Summary);
         $show!(Layout);
         $show!(Map);
         $show!(Findings);
         $show!(Stats);
+        $blob!(Tables);
         $command!(Rescan);
         $command!(Watch);
         $command!(Selftest);
@@ -123,36 +139,46 @@ mod scoped {
     use core::marker::PhantomData;
 
     use kernel::{
-        debugfs::{BinaryReader, Scope, ScopedDir},
+        debugfs::{BinaryReader, BinaryWriter, Scope, ScopedDir},
         fs::file,
         prelude::*,
         sync::Arc,
-        uaccess::UserSliceReader,
+        uaccess::{UserSliceReader, UserSliceWriter},
     };
 
-    use super::{CommandFile, ShowFile};
+    use super::{BlobFile, CommandFile, ShowFile};
     use crate::{LocalModule, State};
 
     /// `/sys/kernel/debug/vmlayout/`, removed (files and all) on drop,
     /// before the state it holds.
     pub(crate) type Files = Scope<Arc<State>>;
 
-    /// The state as the debugfs data of command `C`'s file: the kernel
-    /// crate picks a file's operations by its data's type, and the binary
-    /// write it picks passes the write's offset, which a command refuses
-    /// unless it is 0.
+    /// The state as the debugfs data of file `F`: the kernel crate picks
+    /// a file's operations by its data's type. Its binary write, which a
+    /// command file takes, passes the write's offset (a command refuses
+    /// any but 0); its binary read, which a blob file takes, reads at any.
     #[repr(transparent)]
-    struct Command<C>(State, PhantomData<C>);
+    struct As<F>(State, PhantomData<F>);
 
-    impl<C> Command<C> {
+    impl<F> As<F> {
         fn of(state: &State) -> &Self {
-            // SAFETY: `Command<C>` is `repr(transparent)` over `State` (the
+            // SAFETY: `As<F>` is `repr(transparent)` over `State` (the
             // `PhantomData` is zero-sized), so the layouts are the same.
             unsafe { &*core::ptr::from_ref(state).cast::<Self>() }
         }
     }
 
-    impl<C: CommandFile> BinaryReader for Command<C> {
+    impl<B: BlobFile> BinaryWriter for As<B> {
+        fn write_to_slice(
+            &self,
+            writer: &mut UserSliceWriter,
+            offset: &mut file::Offset,
+        ) -> Result<usize> {
+            B::read(&self.0, writer, offset)
+        }
+    }
+
+    impl<C: CommandFile> BinaryReader for As<C> {
         fn read_from_slice(
             &self,
             reader: &mut UserSliceReader,
@@ -173,7 +199,14 @@ mod scoped {
         dir: &ScopedDir<'data, '_, LocalModule>,
         state: &'data State,
     ) {
-        dir.write_binary_file(C::NAME, Command::<C>::of(state));
+        dir.write_binary_file(C::NAME, As::<C>::of(state));
+    }
+
+    fn blob<'data, B: BlobFile + Send + Sync + 'static>(
+        dir: &ScopedDir<'data, '_, LocalModule>,
+        state: &'data State,
+    ) {
+        dir.read_binary_file(B::NAME, As::<B>::of(state));
     }
 
     pub(crate) fn create(state: Arc<State>) -> impl PinInit<Files, Error> {
@@ -185,12 +218,17 @@ mod scoped {
                     show::<$t>(dir, state)
                 };
             }
+            macro_rules! blob_file {
+                ($t:ident) => {
+                    blob::<$t>(dir, state)
+                };
+            }
             macro_rules! command_file {
                 ($t:ident) => {
                     command::<$t>(dir, state)
                 };
             }
-            for_each_file!(show_file, command_file);
+            for_each_file!(show_file, blob_file, command_file);
         })
     }
 }

@@ -34,6 +34,10 @@ struct CpuWorks {
 // is in process context, where sleeping is allowed).
 unsafe extern "C" {
     safe fn vmlayout_locked_down() -> c_int;
+    pub(crate) safe fn vmlayout_release(buf: &mut [u8; 65]) -> c_int;
+    #[cfg_attr(MODULE, allow(dead_code))]
+    pub(crate) safe fn vmlayout_system_running() -> bool;
+    pub(crate) safe fn vmlayout_sme_mask() -> u64;
     #[cfg_attr(not(MODULE), allow(dead_code))]
     safe fn vmlayout_reference_cr3(out: &mut u64) -> c_int;
     #[cfg(not(MODULE))]

@@ -89,13 +89,7 @@ pub(crate) fn read(ram: &[(u64, u64)]) -> Live {
 /// The memory-encryption bit(s) in page-table entries (SME/SEV), 0 without
 /// AMD memory encryption.
 pub(crate) fn memory_encryption_mask() -> u64 {
-    #[cfg(CONFIG_AMD_MEM_ENCRYPT)]
-    {
-        // SAFETY: set once during early boot.
-        unsafe { bindings::sme_me_mask }
-    }
-    #[cfg(not(CONFIG_AMD_MEM_ENCRYPT))]
-    0
+    crate::helpers::vmlayout_sme_mask()
 }
 
 /// Virtual address of the entry mapping `addr` in init_mm's tables, as

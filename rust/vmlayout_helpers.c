@@ -11,6 +11,7 @@
 #include <linux/irqflags.h>
 #include <linux/kallsyms.h>
 #include <linux/kernel.h>
+#include <linux/mem_encrypt.h>
 #include <linux/mm.h>
 #include <linux/mm_types.h>
 #include <linux/pid.h>
@@ -21,6 +22,7 @@
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
+#include <linux/utsname.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -160,6 +162,26 @@ int vmlayout_reference_cr3(u64 *out)
 int vmlayout_locked_down(void)
 {
 	return security_locked_down(LOCKDOWN_KCORE);
+}
+
+/* The running kernel's release (uname -r) into @buf, NUL-terminated; its length. */
+int vmlayout_release(char *buf)
+{
+	ssize_t n = strscpy(buf, init_utsname()->release, VMLAYOUT_RELEASE_LEN);
+
+	return n < 0 ? VMLAYOUT_RELEASE_LEN - 1 : n;
+}
+
+/* Whether the boot is over: SYSTEM_RUNNING follows mark_readonly(). */
+bool vmlayout_system_running(void)
+{
+	return READ_ONCE(system_state) == SYSTEM_RUNNING;
+}
+
+/* The memory-encryption bit(s) in page-table entries (SME/SEV), or 0. */
+u64 vmlayout_sme_mask(void)
+{
+	return sme_me_mask;
 }
 
 /* The physical address of this CPU's active top-level table. */

@@ -22,6 +22,11 @@ struct vmlayout_task {
 #define VMLAYOUT_LOAD_NOFAULT_EXTABLE 0x11211
 
 int vmlayout_locked_down(void);
+/* Room for the release in vmlayout_release()'s buffer (rust/tables.rs). */
+#define VMLAYOUT_RELEASE_LEN 65
+int vmlayout_release(char *buf);
+bool vmlayout_system_running(void);
+u64 vmlayout_sme_mask(void);
 int vmlayout_reference_cr3(u64 *out);
 u64 vmlayout_init_mm_table(void);
 u64 vmlayout_efi_table(int *memattr);

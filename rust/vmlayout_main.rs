@@ -68,9 +68,10 @@ mod helpers;
 mod kunit;
 mod live;
 mod scan;
+mod tables;
 mod watch;
 
-use files::{CommandFile, ShowFile};
+use files::{BlobFile, CommandFile, ShowFile};
 
 /// The kernel-independent half, shared with the host crate in `tools/vmlayout/`.
 /// Public so that the shared files' `pub` items are reachable, as they are in
@@ -92,6 +93,7 @@ pub mod vmlayout_core {
         include!("vmlayout_core/generated_maps.rs");
     }
     pub mod batch;
+    pub mod capture;
     pub mod check;
     pub mod direct_map;
     pub mod layout;
@@ -177,6 +179,9 @@ pub(crate) struct State {
     /// The last rescan, if it failed.
     #[pin]
     failure: Mutex<Option<Failure>>,
+    /// The capture `tables` is being read from.
+    #[pin]
+    capture: Mutex<Option<tables::Capture>>,
     /// Watch mode's re-checks.
     watch_counts: watch::WatchCounts,
 }
@@ -413,6 +418,20 @@ show_files! {
     Stats c"stats" show_stats;
 }
 
+/// `tables`: the table pages a walk reads, as a core file (`tables.rs`).
+struct Tables;
+
+impl BlobFile for Tables {
+    const NAME: &'static kernel::str::CStr = c"tables";
+    fn read(
+        state: &State,
+        writer: &mut kernel::uaccess::UserSliceWriter,
+        offset: &mut i64,
+    ) -> Result<usize> {
+        tables::read(state, writer, offset)
+    }
+}
+
 /// `rescan`: `1` walks the page tables again.
 struct Rescan;
 
@@ -485,7 +504,6 @@ struct Vmlayout {
 #[cfg(not(MODULE))]
 mod boot {
     use kernel::{
-        bindings,
         prelude::*,
         sync::Arc,
         time::msecs_to_jiffies,
@@ -529,10 +547,7 @@ mod boot {
 
     /// Whether the boot is over (`system_state == SYSTEM_RUNNING`).
     fn system_running() -> bool {
-        // SAFETY: a plain read of an int that the boot writes, as the
-        // kernel's own readers of `system_state` do.
-        let state = unsafe { bindings::system_state };
-        state == bindings::system_states_SYSTEM_RUNNING
+        crate::helpers::vmlayout_system_running()
     }
 
     /// Once the system runs: scan `state` if `scan`, start watch mode if
@@ -567,6 +582,7 @@ fn load_state() -> Result<Arc<State>> {
             scan <- new_mutex!(None),
             floor <- new_mutex!(None),
             failure <- new_mutex!(None),
+            capture <- new_mutex!(None),
             watch_counts: Default::default(),
         }),
         GFP_KERNEL,

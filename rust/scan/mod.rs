@@ -8,16 +8,19 @@
 //!
 //! By concern: [`reader`] (the reference table and the direct-map
 //! reader), [`workspace`], [`walk_job`], [`rules_job`], [`other`] (the
-//! other tables and the audits), [`floor`](mod@floor) (the benchmark's floor).
+//! other tables and the audits), [`pages`] (the table pages a walk reads),
+//! [`floor`](mod@floor) (the benchmark's floor).
 
 mod floor;
 mod other;
+mod pages;
 mod reader;
 mod rules_job;
 mod walk_job;
 mod workspace;
 
 pub(crate) use floor::{floor, Floor};
+pub(crate) use pages::table_pages;
 pub(crate) use reader::{reference_table, DirectMap};
 pub(crate) use workspace::Workspace;
 

@@ -111,14 +111,15 @@ record format of vmlayout's debugfs files (record.rs).
 
 Nothing builds these files yet: the module, with its Makefile, comes
 later in this series."
-core walk.rs runs.rs
+core walk.rs runs.rs capture.rs
 commit "x86/mm/vmlayout: the page-table walker" \
 "The walker of vmlayout's core: the kernel half of a top-level table split
 into work items, each walked into coalesced ranges with its tables read
 once and its parent entry read again after, a table changed under the
 walk noticed (walk.rs), and strided runs such as ESPFIX's (runs.rs). The
 kernel gives it a table reader; host property tests hold it against a
-leaf-by-leaf walk of random tables.
+leaf-by-leaf walk of random tables. The table pages a walk reads, laid
+out as an ELF core file that crash-dump tools read (capture.rs).
 
 Not built until the module comes."
 core batch.rs work.rs sync.rs window.rs
@@ -159,11 +160,11 @@ module() { # FILES...: rust/FILE for each, as arch/x86/mm/vmlayout/FILE
 	done
 }
 runtime_files=(helpers.rs vmlayout_helpers.c vmlayout_helpers.h scan/reader.rs scan/workspace.rs)
-jobs_files=(scan/mod.rs scan/walk_job.rs scan/rules_job.rs scan/floor.rs)
+jobs_files=(scan/mod.rs scan/walk_job.rs scan/rules_job.rs scan/pages.rs scan/floor.rs)
 other_files=(scan/other.rs)
 scan_files=("${runtime_files[@]}" "${jobs_files[@]}" "${other_files[@]}")
 probe_files=(fault.rs watch.rs vmlayout_events.c vmlayout_watch.c)
-main_files=(vmlayout_main.rs files.rs live.rs)
+main_files=(vmlayout_main.rs files.rs live.rs tables.rs)
 # Every source file is in some patch, or left out on purpose.
 for f in "$top"/rust/*.rs "$top"/rust/*.c "$top"/rust/*.h "$top"/rust/vmlayout_core/*.rs; do
 	name=${f#"$top/rust/"}
@@ -198,8 +199,8 @@ loop and auditing its CPU's active top-level table (scan/walk_job.rs);
 the rules job joins the workers' lists while the other workers check
 what is joined, in chunks (scan/rules_job.rs); the scan's phases, its
 findings looked up again before they are reported, and its result
-(scan/mod.rs); and the copy floor the benchmark compares a scan with
-(scan/floor.rs).
+(scan/mod.rs); the table pages a walk reads (scan/pages.rs) and the
+copy floor the benchmark compares a scan with (scan/floor.rs).
 
 Not built until the module comes (three patches on)."
 module "${other_files[@]}"
@@ -294,7 +295,8 @@ kernel page but the vsyscall page, per-region rules, and every CPU's
 active table and every process's table in sync with the reference for the
 kernel half. Warn and error findings are looked up again before they are
 reported. The result is in /sys/kernel/debug/vmlayout/ (files.rs): the
-layout, the map, the findings, per-CPU statistics, and the commands that
+layout, the map, the findings, per-CPU statistics, the table pages a walk
+reads as an ELF core file (tables.rs), and the commands that
 rescan, plant self-test violations and time the scan against a copy.
 
 The documented map is not copied: mmgen.rs, a Rust host program, parses

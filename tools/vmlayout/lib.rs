@@ -11,6 +11,8 @@
 
 #[path = "../../rust/vmlayout_core/batch.rs"]
 pub mod batch;
+#[path = "../../rust/vmlayout_core/capture.rs"]
+pub mod capture;
 #[path = "../../rust/vmlayout_core/check.rs"]
 pub mod check;
 #[path = "../../rust/vmlayout_core/direct_map.rs"]

@@ -78,7 +78,8 @@ files+=(-f "$here/guest/kselftest.sh" -f "$here/guest/churn.sh" -f "$here/guest/
 selftest_cmd="sh /root/kselftest.sh ${CHURN_SCANS:-100}"
 stress="sh /root/churn.sh /root/kselftest/vmlayout/test_modules/vmlayout_plant.ko"
 [ "${STRESS_SELFTEST:-1}" = 0 ] || stress="$stress ${CHURN_SCANS:-100}"
-big="sh /root/big.sh"
+# BIG_CAPTURE=FILE: the big guest's tables file, packed, kept in FILE.
+big="sh /root/big.sh ${BIG_CAPTURE:+capture}"
 image=$kdir/arch/x86/boot/bzImage
 # Every boot is a job: job NAME VM-ARGS... -- CMD boots it with its output
 # in $log/NAME.out and its status in $log/NAME.rc. PARALLEL=N jobs run at
@@ -123,7 +124,7 @@ for paging in $pagings; do
 			grep -E '^(# )*(not ok|# Totals)|^ok 1 selftests' "$log/$name.out" || true
 			# Watch mode's transient plants: how many loads the events
 			# caught; and the module against `vmlayout check` on kcore.
-			grep -E '^(# )+watch: a W\+X plant held [0-9]+ ms caught|^(# )*ok [0-9]+ vmlayout check on /proc/kcore' \
+			grep -E '^(# )+watch: a W\+X plant held [0-9]+ ms caught|^(# )*ok [0-9]+ vmlayout check on (/proc/kcore|the tables file)' \
 				"$log/$name.out" | sed 's/^\(# \)*/  /' || true
 		else
 			cat "$log/$name.out"
@@ -153,7 +154,11 @@ else
 fi
 if [ -n "${BIG_MEM:-}" ]; then
 	echo "=== big: a $BIG_MEM guest, debug_pagealloc=on, 5-level"
-	cat "$log/big.out"
+	sed '/^BEGIN-CAPTURE$/,/^END-CAPTURE$/d' "$log/big.out"
+	if [ -n "${BIG_CAPTURE:-}" ]; then
+		sed -n '/^BEGIN-CAPTURE$/,/^END-CAPTURE$/p' "$log/big.out" | sed '1d;$d' |
+			base64 -d > "$BIG_CAPTURE" && echo "big: capture kept in $BIG_CAPTURE"
+	fi
 	ok big || { echo "FAIL: big guest"; fail=1; }
 fi
 [ "$fail" -eq 0 ] && echo "kselftest vmlayout: PASS in both paging modes and under stress${kasan:+, under KASAN}" && exit 0

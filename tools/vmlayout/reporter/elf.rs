@@ -16,6 +16,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use vmlayout_core::capture::{self, EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE};
 use vmlayout_core::layout::START_KERNEL_MAP;
 use vmlayout_core::pte::Table;
 use vmlayout_core::walk::{TableReader, TableSource};
@@ -62,18 +63,28 @@ pub struct Core {
     /// A kdump-compressed file's pages (its segments then only say what
     /// memory exists).
     kdump: Option<crate::kdump::Pages>,
+    /// The direct map's segments (by physical address) in address order,
+    /// when none overlaps another.
+    ram_index: Option<Vec<usize>>,
 }
 
-/// Most program headers read: kcore has one per RAM range and a few more;
-/// a dump one per RAM block.
-const MAX_PHDRS: usize = 1 << 16;
+/// Whether `s` is a segment of the direct map (not kcore's kernel text).
+fn is_ram(s: &Segment) -> bool {
+    s.vaddr < START_KERNEL_MAP
+}
+
+/// Whether the segment `s`, at `start` by some key, holds `len` bytes at
+/// `addr`.
+fn holds(s: &Segment, start: u64, addr: u64, len: u64) -> bool {
+    start != u64::MAX && addr >= start && addr - start < s.memsz && s.memsz - (addr - start) >= len
+}
+
+/// Most program headers read: kcore has one per RAM range and a few more,
+/// a dump one per RAM block, a capture two per run of table pages (a
+/// 256 GiB `debug_pagealloc` machine's 130,000 table pages).
+const MAX_PHDRS: usize = 1 << 20;
 /// Most bytes of notes read: QEMU writes about 1 KiB per vCPU.
 const MAX_NOTES: u64 = 64 << 20;
-
-const ET_CORE: u16 = 4;
-const EM_X86_64: u16 = 62;
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -106,8 +117,10 @@ impl Core {
             notes: Vec::new(),
             note_bytes: 0,
             kdump: None,
+            ram_index: None,
         };
         core.read_headers().map_err(|e| format!("{name}: {e}"))?;
+        core.index_ram();
         Ok(core)
     }
 
@@ -297,22 +310,49 @@ impl Core {
         key: fn(&Segment) -> u64,
         pick: impl Fn(&Segment) -> bool,
     ) -> bool {
-        let len = buf.len() as u64;
-        let holds = |s: &&Segment| {
-            let start = key(s);
-            start != u64::MAX
-                && addr >= start
-                && addr - start < s.memsz
-                && s.memsz - (addr - start) >= len
-        };
+        let holds = |s: &&Segment| holds(s, key(s), addr, buf.len() as u64);
         let Some(seg) = self.segments.iter().filter(|s| pick(s)).find(holds) else {
             return false;
         };
-        let within = addr - key(seg);
-        let in_file = seg.filesz.saturating_sub(within).min(len) as usize;
+        self.read_in(seg, addr - key(seg), buf)
+    }
+
+    /// Read `buf` at `within` of `seg`: from the file, zeros past it.
+    fn read_in(&self, seg: &Segment, within: u64, buf: &mut [u8]) -> bool {
+        let in_file = seg.filesz.saturating_sub(within).min(buf.len() as u64) as usize;
         let (file_part, zeros) = buf.split_at_mut(in_file);
         zeros.fill(0);
         file_part.is_empty() || self.read_exact_at(file_part, seg.offset + within).is_ok()
+    }
+
+    /// Read RAM at `paddr` by the direct map's segments, through the index
+    /// when they do not overlap (a capture has one per run of table pages:
+    /// a big machine's, hundreds of thousands).
+    fn read_ram(&self, paddr: u64, buf: &mut [u8]) -> bool {
+        let Some(index) = &self.ram_index else {
+            let by_paddr = |s: &Segment| s.paddr;
+            return self.read_by(paddr, buf, by_paddr, is_ram);
+        };
+        let at = index.partition_point(|&i| self.segments[i].paddr <= paddr);
+        let Some(seg) = at.checked_sub(1).map(|i| &self.segments[index[i]]) else {
+            return false;
+        };
+        holds(seg, seg.paddr, paddr, buf.len() as u64) && self.read_in(seg, paddr - seg.paddr, buf)
+    }
+
+    /// The direct map's segments by physical address, if none overlaps.
+    fn index_ram(&mut self) {
+        let mut index: Vec<usize> = (0..self.segments.len())
+            .filter(|&i| is_ram(&self.segments[i]) && self.segments[i].paddr != u64::MAX)
+            .collect();
+        index.sort_unstable_by_key(|&i| self.segments[i].paddr);
+        let disjoint = index.windows(2).all(|w| {
+            let (a, b) = (&self.segments[w[0]], &self.segments[w[1]]);
+            a.paddr
+                .checked_add(a.memsz)
+                .is_some_and(|end| end <= b.paddr)
+        });
+        self.ram_index = disjoint.then_some(index);
     }
 
     /// Read memory at physical address `paddr`. kcore gives the kernel
@@ -326,8 +366,7 @@ impl Core {
             return pages.read(paddr, buf, &|at, len| self.read_vec(at, len));
         }
         let by_paddr = |s: &Segment| s.paddr;
-        self.read_by(paddr, buf, by_paddr, |s| s.vaddr < START_KERNEL_MAP)
-            || self.read_by(paddr, buf, by_paddr, |s| s.vaddr >= START_KERNEL_MAP)
+        self.read_ram(paddr, buf) || self.read_by(paddr, buf, by_paddr, |s| !is_ram(s))
     }
 
     /// Read memory at virtual address `vaddr` (segments with one).
@@ -382,32 +421,25 @@ impl<'c> PhysTables<'c> {
     }
 }
 
-/// A stretch of captured memory: start, length, and whether the capture
-/// holds its bytes (else it reads as zeros).
-type Run = (u64, u64, bool);
-
 /// `notes` as an ELF note segment's bytes.
 fn note_bytes(notes: &[Note]) -> Vec<u8> {
     let mut out = Vec::new();
-    let pad = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(4) * 4, 0);
     for n in notes {
-        out.extend_from_slice(&(n.name.len() as u32 + 1).to_le_bytes());
-        out.extend_from_slice(&(n.desc.len() as u32).to_le_bytes());
-        out.extend_from_slice(&n.kind.to_le_bytes());
-        out.extend_from_slice(n.name.as_bytes());
-        out.push(0);
-        pad(&mut out);
-        out.extend_from_slice(&n.desc);
-        pad(&mut out);
+        let _ = capture::write_note::<()>((&n.name, n.kind, &n.desc), &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        });
     }
     out
 }
 
-/// The file's memory as it was (System RAM is read from it), each segment
-/// cut into runs of `pages`, with their bytes, and the stretches between,
-/// without (they read as zeros).
-fn capture_runs(core: &Core, pages: &BTreeSet<u64>) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
+/// Write the pages `pages` of `core` (physical addresses) with its notes as
+/// an ELF core file of their own at `out` ([`capture`](mod@capture)): the
+/// tables one check read, with their physical addresses, a capture that
+/// checks as the whole file did (host fixtures, benchmarks) at a fraction
+/// of its size. The file's memory as it was is kept: System RAM is read
+/// from it.
+pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), String> {
     let mut memory: Vec<(u64, u64)> = core
         .segments
         .iter()
@@ -415,99 +447,19 @@ fn capture_runs(core: &Core, pages: &BTreeSet<u64>) -> Vec<Run> {
         .map(|s| (s.paddr, s.paddr.saturating_add(s.memsz)))
         .collect();
     memory.sort_unstable();
-    let mut push = |start: u64, len: u64, data: bool| match runs.last_mut() {
-        Some((s, l, d)) if *d == data && *s + *l == start => *l += len,
-        _ if len > 0 => runs.push((start, len, data)),
-        _ => {}
-    };
-    let mut pages = pages.iter().copied().peekable();
-    for (start, end) in memory {
-        let mut at = start;
-        while let Some(&p) = pages.peek().filter(|&&p| p < end) {
-            pages.next();
-            if p < at {
-                continue;
-            }
-            push(at, p - at, false);
-            push(p, 4096, true);
-            at = p + 4096;
-        }
-        push(at, end.saturating_sub(at), false);
-    }
-    for p in pages {
-        push(p, 4096, true);
-    }
-    runs
-}
-
-/// An ELF64 x86-64 core file's header, for `phnum` program headers.
-fn core_header(phnum: u16) -> Vec<u8> {
-    let mut elf = vec![0u8; 64];
-    elf[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
-    elf[16..18].copy_from_slice(&ET_CORE.to_le_bytes());
-    elf[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
-    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
-    elf[32..40].copy_from_slice(&64u64.to_le_bytes());
-    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
-    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
-    elf[56..58].copy_from_slice(&phnum.to_le_bytes());
-    elf
-}
-
-/// Append a program header.
-fn program_header(
-    elf: &mut Vec<u8>,
-    kind: u32,
-    (offset, paddr): (u64, u64),
-    (filesz, memsz): (u64, u64),
-) {
-    let words = [
-        u64::from(kind) | (4 << 32),
-        offset,
-        0,
-        paddr,
-        filesz,
-        memsz,
-        4096,
-    ];
-    for w in words {
-        elf.extend_from_slice(&w.to_le_bytes());
-    }
-}
-
-/// Write the pages `pages` of `core` (physical addresses) with its notes as
-/// an ELF core file of their own at `out`: the tables one check read, with
-/// their physical addresses, a capture that checks as the whole file did
-/// (host fixtures, benchmarks) at a fraction of its size.
-pub fn capture(core: &Core, pages: &BTreeSet<u64>, out: &Path) -> Result<(), String> {
+    let pages: Vec<u64> = pages.iter().copied().collect();
+    let mut elf = Vec::new();
     let notes = note_bytes(&core.notes);
-    let runs = capture_runs(core, pages);
-    let phnum = u16::try_from(runs.len() + 1).map_err(|_| "too many page runs to capture")?;
-    let headers = 64 + 56 * u64::from(phnum);
-    let data = (headers + notes.len() as u64).div_ceil(4096) * 4096;
-    let mut elf = core_header(phnum);
-    program_header(
-        &mut elf,
-        PT_NOTE,
-        (headers, 0),
-        (notes.len() as u64, notes.len() as u64),
-    );
-    let mut offset = data;
-    for &(start, len, with_data) in &runs {
-        let filesz = if with_data { len } else { 0 };
-        program_header(&mut elf, PT_LOAD, (offset, start), (filesz, len));
-        offset += filesz;
-    }
-    elf.extend_from_slice(&notes);
-    elf.resize(data as usize, 0);
+    let _ = capture::write_head::<()>(memory.into_iter(), &pages, &notes, &mut |b| {
+        elf.extend_from_slice(b);
+        Ok(())
+    });
     let mut page = [0u8; 4096];
-    for &(start, len, _) in runs.iter().filter(|r| r.2) {
-        for p in (start..start + len).step_by(4096) {
-            if !core.read_phys(p, &mut page) {
-                page.fill(0);
-            }
-            elf.extend_from_slice(&page);
+    for &p in &pages {
+        if !core.read_phys(p, &mut page) {
+            page.fill(0);
         }
+        elf.extend_from_slice(&page);
     }
     std::fs::write(out, elf).map_err(|e| format!("{}: cannot write: {e}", out.display()))
 }

@@ -19,5 +19,6 @@ pub mod kaslr;
 pub mod kdump;
 pub mod lzo;
 pub mod model;
+pub mod pack;
 pub mod report;
 pub mod source;

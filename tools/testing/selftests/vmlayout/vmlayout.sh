@@ -185,17 +185,21 @@ offline_kernel() {
 		$1 == "range" && / table=kernel / && !churn' "$1"
 }
 
-# offline_check WHEN [PATTERN]: `vmlayout check` on /proc/kcore, without
-# the module, agrees with the module's scan: the same warn or error
-# findings on the reference and the same ranges outside the regions whose
-# mappings churn (offline_kernel). Each try is module, kcore, module: the
-# kcore read agrees when it equals either module read, so that a change
-# between two reads (a vmalloc area freed in between) is told apart from a
-# disagreement; a change retries, at most 3 times, and how many ranges of
-# the churning regions differed is noted. PATTERN: a finding both must have.
+# offline_check FROM WHEN [PATTERN]: `vmlayout check` without the module,
+# FROM kcore (on /proc/kcore) or tables (on the module's `tables` file, the
+# table pages a walk reads as a core file, read with `check --vmcore`),
+# agrees with the module's scan: the same warn or error findings on the
+# reference and the same ranges outside the regions whose mappings churn
+# (offline_kernel). Each try is module, check, module: the check agrees
+# when it equals either module read, so that a change between two reads (a
+# vmalloc area freed in between) is told apart from a disagreement; a
+# change retries, at most 3 times, and how many ranges of the churning
+# regions differed is noted. PATTERN: a finding both must have.
 offline_check() {
+	from=$1
+	shift
 	if [ -z "$TOOL" ] || [ ! -r /proc/kcore ]; then
-		ktap_test_skip "vmlayout check on /proc/kcore $1: no vmlayout tool or no /proc/kcore"
+		ktap_test_skip "vmlayout check on $from $1: no vmlayout tool or no /proc/kcore"
 		return
 	fi
 	agree=0 tries=0
@@ -205,7 +209,13 @@ offline_check() {
 		cat "$DBG/map" "$DBG/findings" > "$tmp/mod1"
 		rm -f "$tmp/offline.snap"
 		st=0
-		"$TOOL" check -o "$tmp/offline.snap" 2> "$tmp/offline.err" || st=$?
+		if [ "$from" = tables ]; then
+			cat "$DBG/tables" > "$tmp/tables.elf" || { st=4; break; }
+			"$TOOL" check --vmcore "$tmp/tables.elf" -o "$tmp/offline.snap" \
+				2> "$tmp/offline.err" || st=$?
+		else
+			"$TOOL" check -o "$tmp/offline.snap" 2> "$tmp/offline.err" || st=$?
+		fi
 		# 0, 1 or 2: the report's status; 3 is an error.
 		[ $st -le 2 ] || break
 		echo 1 > "$DBG/rescan"
@@ -221,11 +231,15 @@ offline_check() {
 	ranges=$(grep -c '^range ' "$tmp/off.k" 2>/dev/null || true)
 	# Lines in one read only (busybox has no comm).
 	churned=$(grep -h '^range table=kernel ' "$tmp/off" "$tmp/mod2" | sort | uniq -u | grep -c .)
-	found=1
+	found=1 origin=kcore what=/proc/kcore
+	if [ "$from" = tables ]; then
+		origin=vmcore
+		what="the tables file ($(($(wc -c < "$tmp/tables.elf") / 1024)) KiB)"
+	fi
 	[ -z "${2:-}" ] || { grep -q "^finding table=kernel $2" "$tmp/off" || found=0; }
 	[ $agree -eq 1 ] && [ "$ranges" -gt 0 ] && [ $found -eq 1 ] && [ $st -le 2 ] &&
-		grep -q '^origin source=kcore' "$tmp/offline.snap"
-	ktap_result $? "vmlayout check on /proc/kcore $1: the module's findings and $ranges ranges" \
+		grep -q "^origin source=$origin" "$tmp/offline.snap"
+	ktap_result $? "vmlayout check on $what $1: the module's findings and $ranges ranges" \
 		"outside the churning regions${2:+, the planted finding among them} (try $tries;" \
 		"$churned direct-map, vmalloc or module ranges changed between the reads)"
 	[ $agree -eq 1 ] || { diff "$tmp/mod2.k" "$tmp/off.k" | head -n 20 | sed 's/^/# /'
@@ -233,7 +247,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=73
+PLAN=75
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -742,7 +756,10 @@ plant_case() {
 	[ -n "$got" ] || grep '^finding' "$DBG/findings" | sed 's/^/# /'
 	record=$got
 	[ "$kind" != wx ] || reporter_check "with a W+X page planted"
-	[ "$kind" != wx ] || offline_check "with a W+X page planted" "$pattern"
+	if [ "$kind" = wx ]; then
+		offline_check kcore "with a W+X page planted" "$pattern"
+		offline_check tables "with a W+X page planted" "$pattern"
+	fi
 	[ "$kind" != wx ] || event_check finding "$record" "$addr"
 	[ "$kind" != wx ] || belongs_check
 	rmmod vmlayout_plant
@@ -1048,7 +1065,8 @@ elif [ -n "$LOCKED" ]; then
 		"(exit $st)"
 	sed 's/^/# /' "$tmp/offline.err"
 else
-	offline_check "after the churn"
+	offline_check kcore "after the churn"
+	offline_check tables "after the churn"
 fi
 
 if [ "$builtin" -eq 1 ]; then

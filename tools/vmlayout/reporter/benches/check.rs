@@ -30,7 +30,6 @@
 //!
 //!     cargo bench -p vmlayout --bench check
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -59,11 +58,9 @@ fn unpacked(name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/captures")
         .join(name);
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(src).expect("capture"))
-        .read_to_end(&mut bytes)
-        .expect("gzip");
-    let out = std::env::temp_dir().join(format!("vmlayout-bench-{}", name.trim_end_matches(".gz")));
+    let bytes = vmlayout_reporter::pack::read_capture(&src).expect("capture");
+    let stem = name.trim_end_matches(".gz").trim_end_matches(".d64");
+    let out = std::env::temp_dir().join(format!("vmlayout-bench-{stem}"));
     std::fs::write(&out, bytes).expect("write");
     out
 }
@@ -437,7 +434,7 @@ fn bench(c: &mut Criterion) {
     // The fixtures, then any capture named in VMLAYOUT_BENCH_CAPTURES
     // (`:`-separated paths: bigger captures than the tree keeps).
     let extra = std::env::var("VMLAYOUT_BENCH_CAPTURES").unwrap_or_default();
-    let fixtures = ["p4-wx.elf.gz", "p5-wx.elf.gz", "p5-16g-dpa.elf.gz"]
+    let fixtures = ["p4-wx.elf.gz", "p5-wx.elf.gz", "p5-16g-dpa.elf.d64.gz"]
         .map(|name| (name.to_string(), unpacked(name)));
     let extra = extra.split(':').filter(|p| !p.is_empty()).map(|p| {
         let name = Path::new(p)
@@ -454,7 +451,11 @@ fn bench(c: &mut Criterion) {
             walk_and_rules(&pages, &judged, &map) > 0,
             "the plant is found"
         );
-        let mut group = c.benchmark_group(name.trim_end_matches(".gz").trim_end_matches(".elf"));
+        let mut group = c.benchmark_group(
+            name.trim_end_matches(".gz")
+                .trim_end_matches(".d64")
+                .trim_end_matches(".elf"),
+        );
         group.bench_function("walk", |b| b.iter(|| walk_only(&pages, &judged).0 .0.len()));
         group.bench_function("walk+rules", |b| {
             b.iter(|| walk_and_rules(&pages, &judged, &map))

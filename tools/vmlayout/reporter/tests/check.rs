@@ -713,21 +713,46 @@ fn each_release_is_judged_against_its_own_documented_map() {
     assert_eq!(five.name, "mm.rst-6.12-5level");
 }
 
-/// A capture of a real dump (testdata/captures/), unpacked for test `test`.
+/// A capture of a real dump (testdata/captures/), unpacked for test `test`:
+/// gzip (`.gz`) or packed (`.d64.gz`, `vmlayout_reporter::pack`).
 fn capture(name: &str, test: &str) -> PathBuf {
-    use std::io::Read;
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/captures")
         .join(name);
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_end(&mut bytes)
+    let bytes = vmlayout_reporter::pack::read_capture(&path).unwrap();
+    let stem = name.trim_end_matches(".gz").trim_end_matches(".d64");
+    write(&format!("{test}-{stem}"), &bytes, false)
+}
+
+/// Packing (`vmlayout pack`) loses nothing, whatever the bytes and their
+/// length; and packs page tables far smaller than gzip alone.
+#[test]
+fn packed_captures_unpack_to_what_was_packed() {
+    use vmlayout_reporter::pack::{pack, unpack};
+    let mut runner = proptest::test_runner::TestRunner::default();
+    runner
+        .run(&prop::collection::vec(any::<u8>(), 0..200), |bytes| {
+            prop_assert_eq!(unpack(&pack(&bytes)).unwrap(), bytes);
+            Ok(())
+        })
         .unwrap();
-    write(
-        &format!("{test}-{}", name.trim_end_matches(".gz")),
-        &bytes,
-        false,
-    )
+    // A direct-map PTE table: each entry the next frame.
+    let table: Vec<u8> = (0..512u64)
+        .flat_map(|i| ((0x1234_5000 + i * 4096) | 0x8000_0000_0000_0163).to_le_bytes())
+        .collect();
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&table).unwrap();
+        e.finish().unwrap()
+    };
+    assert!(
+        pack(&table).len() * 10 < gz.len(),
+        "{} {}",
+        pack(&table).len(),
+        gz.len()
+    );
+    assert!(unpack(b"not gzip").is_err());
 }
 
 #[test]
@@ -764,7 +789,7 @@ fn real_captures_check_as_their_dumps_did() {
 /// info finding.
 #[test]
 fn a_16g_debug_pagealloc_capture_checks_clean() {
-    let layout = run(&capture("p5-16g-dpa.elf.gz", "big")).unwrap();
+    let layout = run(&capture("p5-16g-dpa.elf.d64.gz", "big")).unwrap();
     assert_eq!(layout.levels, 5);
     let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
     assert_eq!(scope["ranges"], "4124");
@@ -815,7 +840,6 @@ fn a_pti_dump_has_its_user_table_checked() {
 /// input still reaches the outcome it was kept for, without a panic.
 #[test]
 fn the_fuzz_corpus_reaches_its_outcomes() {
-    use std::io::Read;
     use vmlayout_reporter::corpus::{apply, outcome, Entry};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
     let text = std::fs::read_to_string(dir.join("fuzz/dumps.txt")).unwrap();
@@ -826,12 +850,7 @@ fn the_fuzz_corpus_reaches_its_outcomes() {
         let entry = Entry::parse(line).unwrap();
         assert_eq!(entry.line(), line);
         let base = bases.entry(entry.base.clone()).or_insert_with(|| {
-            let mut bytes = Vec::new();
-            let file = std::fs::File::open(dir.join("captures").join(&entry.base)).unwrap();
-            flate2::read::GzDecoder::new(file)
-                .read_to_end(&mut bytes)
-                .unwrap();
-            bytes
+            vmlayout_reporter::pack::read_capture(&dir.join("captures").join(&entry.base)).unwrap()
         });
         let path = write("corpus", &apply(base, &entry.edits), false);
         assert_eq!(outcome(&path, &docs), entry.outcome, "{line}");
@@ -841,6 +860,105 @@ fn the_fuzz_corpus_reaches_its_outcomes() {
     assert!(outcomes.iter().filter(|o| o.starts_with("error: ")).count() >= 10);
     assert!(outcomes.iter().any(|o| o == "result: clean"));
     assert!(outcomes.iter().any(|o| o == "result: findings"));
+}
+
+/// A writer of bytes onto `out`.
+fn append(out: &mut Vec<u8>) -> impl FnMut(&[u8]) -> Result<(), ()> + '_ {
+    move |b| {
+        out.extend_from_slice(b);
+        Ok(())
+    }
+}
+
+/// A capture made the module's way (its `tables` file, `rust/tables.rs`)
+/// from a real dump: the pages a walk of the reference reads
+/// (`capture::tables_of`), a VMCOREINFO note written from the live bases
+/// (`capture::write_vmcoreinfo`) in place of the dump's notes, System RAM
+/// as segments (`capture::write_head`). It checks as the dump did: the same
+/// bases, ranges and findings, from no CPU register.
+#[test]
+fn a_capture_made_the_modules_way_checks_as_its_dump_did() {
+    use vmlayout_core::capture;
+    use vmlayout_core::walk::{TableSource, Top};
+    use vmlayout_reporter::check::judge;
+    use vmlayout_reporter::elf::{Core, PhysTables};
+    let docs = Docs::load().unwrap();
+    for name in ["p5-wx.elf.gz", "p4-wx.elf.gz"] {
+        let dump = capture(name, "module");
+        let judged = judge(Input::Vmcore(&dump), &docs).unwrap();
+        let core = Core::open(&dump).unwrap();
+        let mut src = PhysTables::new(&core);
+        let (mut top, mut scratch) = (Box::new([0u64; 512]), Box::new([[0u64; 512]; 4]));
+        assert!(src.copy_table(judged.reference, &mut top));
+        let mut pages = Vec::new();
+        let half = Top::kernel_half(judged.reference, &top);
+        capture::tables_of(&judged.walk, half, &mut src, &mut scratch, |p| {
+            pages.push(p)
+        });
+        pages.sort_unstable();
+        pages.dedup();
+        let mut info = String::new();
+        let facts = (judged.reference, 0);
+        capture::write_vmcoreinfo(&mut info, &judged.live, facts, "7.3.4").unwrap();
+        let mut notes = Vec::new();
+        let mut elf = Vec::new();
+        let note = ("VMCOREINFO", 0, info.as_bytes());
+        capture::write_note::<()>(note, &mut append(&mut notes)).unwrap();
+        let memory = judged.ram.iter().map(|&(first, last)| (first, last + 1));
+        let layout =
+            capture::write_head::<()>(memory, &pages, &notes, &mut append(&mut elf)).unwrap();
+        assert_eq!(elf.len() as u64, layout.data, "{name}");
+        let mut page = [0u8; 4096];
+        for &p in &pages {
+            assert!(core.read_phys(p, &mut page), "{name}: {p:#x}");
+            elf.extend_from_slice(&page);
+        }
+        let path = write(&format!("module-{name}.elf"), &elf, false);
+        let (a, b) = (run(&dump).unwrap(), run(&path).unwrap());
+        assert_eq!(b.levels, a.levels, "{name}");
+        // But the end of RAM: QEMU's segments are every memory block of
+        // the machine, the capture's System RAM only.
+        let values = |l: &Layout| {
+            let bases = l.bases.iter().filter(|b| b.name != "ram_end");
+            bases.map(|b| (b.name.clone(), b.value)).collect::<Vec<_>>()
+        };
+        assert_eq!(values(&b), values(&a), "{name}");
+        assert!(b.ranges.len() > 20, "{name}: it looked");
+        assert_eq!(b.ranges, a.ranges, "{name}");
+        assert_eq!(bad(&b), bad(&a), "{name}");
+        let scope: BTreeMap<_, _> = b.scope.iter().cloned().collect();
+        assert_eq!(scope["cpus_checked"], "0", "{name}: no CPU register in it");
+    }
+}
+
+/// A capture of scattered pages (a big machine's tables) has more runs
+/// than `e_phnum` holds: the count goes in section header 0 (`PN_XNUM`),
+/// and the reader finds every page by its address.
+#[test]
+fn a_capture_past_pn_xnum_reads_back() {
+    use vmlayout_core::capture;
+    use vmlayout_reporter::elf::Core;
+    let pages: Vec<u64> = (0..40_000u64).map(|i| (2 * i + 1) * 4096).collect();
+    let memory = [(0u64, 80_002 * 4096)];
+    let mut elf = Vec::new();
+    let layout =
+        capture::write_head::<()>(memory.into_iter(), &pages, &[], &mut append(&mut elf)).unwrap();
+    assert!(layout.shoff.is_some(), "{layout:?}");
+    for &p in &pages {
+        let mut page = [0u8; 4096];
+        page[..8].copy_from_slice(&p.to_le_bytes());
+        elf.extend_from_slice(&page);
+    }
+    let path = write("xnum.elf", &elf, false);
+    let core = Core::open(&path).unwrap();
+    assert_eq!(core.segments.len() as u64, layout.phnum - 1);
+    let mut word = [0u8; 8];
+    for &p in pages.iter().step_by(997) {
+        assert!(core.read_phys(p, &mut word));
+        assert_eq!(u64::from_le_bytes(word), p);
+        assert!(core.read_phys(p + 4096, &mut word), "RAM between");
+        assert_eq!(word, [0; 8]);
+    }
 }
 
 /// No region's verdict is an error.
