@@ -434,8 +434,13 @@ fn bench(c: &mut Criterion) {
     // The fixtures, then any capture named in VMLAYOUT_BENCH_CAPTURES
     // (`:`-separated paths: bigger captures than the tree keeps).
     let extra = std::env::var("VMLAYOUT_BENCH_CAPTURES").unwrap_or_default();
-    let fixtures = ["p4-wx.elf.gz", "p5-wx.elf.gz", "p5-16g-dpa.elf.d64.gz"]
-        .map(|name| (name.to_string(), unpacked(name)));
+    let fixtures = [
+        "p4-wx.elf.gz",
+        "p5-wx.elf.gz",
+        "p5-16g-dpa.elf.d64.gz",
+        "p5-256g-dpa.elf.d64.gz",
+    ]
+    .map(|name| (name.to_string(), unpacked(name)));
     let extra = extra.split(':').filter(|p| !p.is_empty()).map(|p| {
         let name = Path::new(p)
             .file_name()

@@ -802,6 +802,28 @@ fn a_16g_debug_pagealloc_capture_checks_clean() {
     no_region_in_error(&layout, "p5-16g-dpa");
 }
 
+/// The whole pipeline on a real 256 GiB `debug_pagealloc` guest's tables,
+/// captured by the module itself (its `tables` file, in
+/// tools/vmlayout/guest/big.sh): every one of some 131,000 table pages
+/// read, the layout judged from the module's VMCOREINFO note, and nothing
+/// but info findings (the trampoline, the direct map's cleared pages).
+#[test]
+fn a_256g_debug_pagealloc_capture_from_the_module_checks_clean() {
+    let layout = run(&capture("p5-256g-dpa.elf.d64.gz", "huge")).unwrap();
+    assert_eq!(layout.levels, 5);
+    let scope: BTreeMap<_, _> = layout.scope.iter().cloned().collect();
+    assert_eq!(scope["ranges"], "175");
+    assert_eq!(scope["cpus_checked"], "0", "no CPU register in it");
+    let walk: BTreeMap<_, _> = layout.walk.iter().cloned().collect();
+    assert_eq!(walk["table_pages"], "131441");
+    assert_eq!(bad(&layout), Vec::<(String, String)>::new());
+    assert!(
+        layout.findings.iter().any(|f| f.id == "exec-data"),
+        "it looked"
+    );
+    no_region_in_error(&layout, "p5-256g-dpa");
+}
+
 /// A real dump of the defconfig kernel booted through UEFI with pti=on
 /// (4-level, no VMCOREINFO, a W+X plant): PTI is told from the CPUs' TSS
 /// (TR in QEMU's notes) mapped in the table after the reference, and that
