@@ -80,4 +80,10 @@ bool vmlayout_watch_status(unsigned int *hooked, u64 *fired, u64 *longest_ns);
 /* rust/watch.rs: one re-check (@backstop: the periodic one). */
 void vmlayout_watch_run(const void *state, bool backstop);
 
+/* Watch mode's pacing (rust/watch.rs, rust/vmlayout_core/pace.rs), in ns. */
+u64 vmlayout_pace_delay(u64 next_ns, u64 now);
+u64 vmlayout_pace_wait(u64 next_ns, u64 now);
+u64 vmlayout_pace_backstop(u64 next_ns, u64 now, u64 interval_ns);
+u64 vmlayout_pace_next(u64 start, u64 end);
+
 #endif

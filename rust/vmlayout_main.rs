@@ -101,6 +101,7 @@ pub mod vmlayout_core {
     /// The `mm.rst` parser: in the module only for the KUnit checks of it.
     #[cfg(CONFIG_X86_VMLAYOUT_KUNIT_TEST)]
     pub mod mm_doc;
+    pub mod pace;
     pub mod pte;
     pub mod record;
     pub mod report;

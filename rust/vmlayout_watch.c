@@ -7,14 +7,14 @@
  * may run in atomic context, a vmalloc tracepoint under a spinlock): the
  * re-check runs in a kworker, in process context.
  *
- * The re-check after a hook waits VMLAYOUT_WATCH_GAP_MS: changes that come
- * together (a module's sections, a vmalloc and its mapping) are checked
- * once, after they are made. And it starts no sooner than
- * VMLAYOUT_WATCH_PACE times the last re-check's length after that one
- * ended: a storm of changes costs re-checks for at most 1 / (PACE + 1) of
- * the time (5%), however fast the changes come. So does the backstop: its
- * interval grows to that where a re-check takes longer than a twentieth
- * of it (a big machine, or an emulated one).
+ * When a re-check runs is watch mode's pacing, in the core
+ * (rust/vmlayout_core/pace.rs, with host property tests; this file keeps
+ * the times and asks it through rust/watch.rs): the re-check after a hook
+ * waits a gap, so that changes made together are checked once, after
+ * them; and none starts sooner than 19 times the last one's length after
+ * it ended, so that re-checks take at most 5% of the time however fast the
+ * changes come. A re-check the pacing does not allow yet queues itself
+ * again for when it does. The backstop's interval grows the same way.
  */
 #include <linux/cpuhotplug.h>
 #include <linux/jiffies.h>
@@ -31,9 +31,6 @@
 
 #include "vmlayout_helpers.h"
 
-#define VMLAYOUT_WATCH_GAP_MS 10
-#define VMLAYOUT_WATCH_PACE 19
-
 /* One watch: a module has one state. Serialized by vmlayout_watch_lock. */
 static struct {
 	const void *state;
@@ -45,7 +42,7 @@ static struct {
 	unsigned int hooked;		/* bit per hook attached */
 	enum cpuhp_state cpuhp;
 	struct task_struct *runner;	/* the kworker running a re-check */
-	u64 next_ns;			/* no re-check after a hook before */
+	u64 next_ns;			/* no re-check before (pace.rs) */
 	u64 longest_ns;			/* the longest re-check, waits included */
 } vmlayout_watch;
 static DEFINE_MUTEX(vmlayout_watch_lock);
@@ -56,46 +53,52 @@ static DEFINE_MUTEX(vmlayout_watch_lock);
  */
 static void vmlayout_watch_kick(enum vmlayout_hook hook)
 {
-	u64 now = ktime_get_ns(), next = READ_ONCE(vmlayout_watch.next_ns);
-	unsigned long delay = msecs_to_jiffies(VMLAYOUT_WATCH_GAP_MS);
+	u64 delay = vmlayout_pace_delay(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns());
 
 	if (current == READ_ONCE(vmlayout_watch.runner))
 		return;
 	atomic_long_inc(&vmlayout_watch.hooks[hook]);
-	if (next > now)
-		delay = max(delay, nsecs_to_jiffies(next - now));
-	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick, delay);
+	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick, nsecs_to_jiffies(delay));
 }
 
-static void vmlayout_watch_recheck(bool backstop)
+/*
+ * Run a re-check from @dwork, unless the pacing does not allow one yet:
+ * then queue @dwork again for when it does, and return false.
+ */
+static bool vmlayout_watch_recheck(struct delayed_work *dwork, bool backstop)
 {
 	u64 start = ktime_get_ns(), end;
+	u64 wait = vmlayout_pace_wait(READ_ONCE(vmlayout_watch.next_ns), start);
 
+	if (wait) {
+		queue_delayed_work(system_unbound_wq, dwork, nsecs_to_jiffies(wait));
+		return false;
+	}
 	WRITE_ONCE(vmlayout_watch.runner, current);
 	vmlayout_watch_run(vmlayout_watch.state, backstop);
 	WRITE_ONCE(vmlayout_watch.runner, NULL);
 	end = ktime_get_ns();
-	WRITE_ONCE(vmlayout_watch.next_ns, end + VMLAYOUT_WATCH_PACE * (end - start));
+	WRITE_ONCE(vmlayout_watch.next_ns, vmlayout_pace_next(start, end));
 	if (end - start > READ_ONCE(vmlayout_watch.longest_ns))
 		WRITE_ONCE(vmlayout_watch.longest_ns, end - start);
+	return true;
 }
 
 static void vmlayout_watch_kicked(struct work_struct *work)
 {
-	vmlayout_watch_recheck(false);
+	vmlayout_watch_recheck(&vmlayout_watch.kick, false);
 }
 
-/* The backstop: every interval, or paced as the re-checks after hooks are. */
+/* The backstop: every interval, or as paced. */
 static void vmlayout_watch_backstop(struct work_struct *work)
 {
-	u64 now, next;
+	u64 next;
 
-	vmlayout_watch_recheck(true);
-	now = ktime_get_ns();
-	next = READ_ONCE(vmlayout_watch.next_ns);
-	queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop,
-			   max(vmlayout_watch.interval,
-			       next > now ? nsecs_to_jiffies(next - now) : 0));
+	if (!vmlayout_watch_recheck(&vmlayout_watch.backstop, true))
+		return;
+	next = vmlayout_pace_backstop(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns(),
+				      jiffies_to_nsecs(vmlayout_watch.interval));
+	queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop, nsecs_to_jiffies(next));
 }
 
 /* Modules: coming (text mapped), live (init freed, text read-only), going. */

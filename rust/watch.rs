@@ -19,6 +19,7 @@ use crate::helpers::{
 };
 use crate::scan::Scan;
 use crate::vmlayout_core::{
+    pace::{Pacing, GAP_NS},
     record::Record,
     report::{code_owner, AttrBuf, NameBuf},
     rules::{Finding, Owner, Severity},
@@ -153,6 +154,41 @@ extern "C" fn vmlayout_watch_run(state: &State, backstop: bool) {
     }
 }
 
+/// The pacing (`vmlayout_core::pace`) as `vmlayout_watch.c` asks it: the
+/// times are C's (read and written once each, from hooks on any CPU).
+fn pacing(next_ns: u64) -> Pacing {
+    Pacing {
+        next_ns,
+        longest_ns: 0,
+    }
+}
+
+/// How long after `now` the re-check of a change seen then runs.
+#[no_mangle]
+extern "C" fn vmlayout_pace_delay(next_ns: u64, now: u64) -> u64 {
+    pacing(next_ns).delay_ns(now)
+}
+
+/// How long after `now` a re-check may start (0: now).
+#[no_mangle]
+extern "C" fn vmlayout_pace_wait(next_ns: u64, now: u64) -> u64 {
+    pacing(next_ns).wait_ns(now)
+}
+
+/// How long after `now` the backstop runs next.
+#[no_mangle]
+extern "C" fn vmlayout_pace_backstop(next_ns: u64, now: u64, interval_ns: u64) -> u64 {
+    pacing(next_ns).backstop_ns(now, interval_ns)
+}
+
+/// When the next re-check may start, after one from `start` to `end`.
+#[no_mangle]
+extern "C" fn vmlayout_pace_next(start: u64, end: u64) -> u64 {
+    let mut p = Pacing::default();
+    p.ran(start, end);
+    p.next_ns
+}
+
 /// Start watch mode for `state`, its backstop every `interval_ms`.
 pub(crate) fn start(state: &State, interval_ms: u32) {
     // SAFETY: `state` is pinned (made in place, in its `Arc`, never moved)
@@ -174,11 +210,19 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
     Record::new(f, "watch")?
         .num("enabled", u8::from(on))?
         .num("interval_ms", interval_ms)?
-        .num("gap_ms", 10)?
+        .num("gap_ms", GAP_NS / 1_000_000)?
         .num("rechecks", c.kicked.load(Ordering::Relaxed))?
         .num("backstops", c.backstop.load(Ordering::Relaxed))?
         .num("failed", c.failed.load(Ordering::Relaxed))?
         .num("longest_ns", longest_ns)?
+        .num(
+            "bound_ns",
+            Pacing {
+                longest_ns,
+                next_ns: 0,
+            }
+            .bound_ns(),
+        )?
         .end()?;
     for (i, (name, covers)) in HOOKS.iter().enumerate() {
         Record::new(f, "hook")?

@@ -23,6 +23,8 @@ pub mod layout;
 pub mod map;
 #[path = "../../rust/vmlayout_core/mm_doc.rs"]
 pub mod mm_doc;
+#[path = "../../rust/vmlayout_core/pace.rs"]
+pub mod pace;
 #[path = "../../rust/vmlayout_core/pte.rs"]
 pub mod pte;
 #[path = "../../rust/vmlayout_core/record.rs"]
