@@ -15,7 +15,7 @@
 #include <trace/events/vmlayout.h>
 
 /* rust/watch.rs's FindingEvent has this layout. */
-static_assert(sizeof(struct vmlayout_finding) == 136);
+static_assert(sizeof(struct vmlayout_finding) == 168);
 
 /*
  * Emit vmlayout:finding (@cleared false) or vmlayout:finding_cleared: the

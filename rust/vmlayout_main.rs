@@ -214,7 +214,8 @@ impl State {
         let outcome = scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace)
             .and_then(|mut new| {
                 let mut scan = self.scan.lock();
-                watch::carry_over_scan(scan.as_ref(), &mut new, helpers::now())?;
+                let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(self, va, out);
+                watch::carry_over_scan((scan.as_ref(), &mut new), helpers::now(), &belongs)?;
                 Ok(scan.replace(new))
             });
         match outcome {
@@ -294,6 +295,16 @@ fn no_scan(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# no scan yet: write 1 to rescan")
 }
 
+/// Whose code `va` is: the kernel image's pages are the kernel's (no
+/// lookup for each), the others' as the symbol table says.
+fn belongs_to(state: &State, va: u64, out: &mut report::NameBuf) -> bool {
+    if (state.live.text_start..=state.live.text_end).contains(&va) {
+        fmt::Write::write_str(out, "kernel").is_ok()
+    } else {
+        watch::belongs_to(va, out)
+    }
+}
+
 fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     state.header(f, "map")?;
     let guard = state.scan.lock();
@@ -302,15 +313,7 @@ fn show_map(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let map = LiveMap::new(doc, &state.live);
     let top = Level::top(state.live.paging);
-    // The kernel image's pages are the kernel's: no lookup for each.
-    let image = state.live.text_start..=state.live.text_end;
-    let belongs = |va: u64, out: &mut report::NameBuf| {
-        if image.contains(&va) {
-            fmt::Write::write_str(out, "kernel").is_ok()
-        } else {
-            watch::belongs_to(va, out)
-        }
-    };
+    let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(state, va, out);
     let belongs_to: Option<report::BelongsTo<'_>> = Some(&belongs);
     let ranges = &scan.walked.ranges;
     report::write_ranges(f, &map, (Owner::Reference, belongs_to), ranges, top)?;
@@ -338,7 +341,9 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let top = Level::top(state.live.paging);
     let findings = (&scope, &scan.findings.tally);
-    report::write_findings(f, doc, top, findings, (&scan.findings.list, &scan.seen))
+    let list = (&scan.findings.list[..], &scan.seen[..]);
+    let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(state, va, out);
+    report::write_findings(f, (doc, top), findings, list, Some(&belongs))
 }
 
 fn show_stats(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {

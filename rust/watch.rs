@@ -21,7 +21,7 @@ use crate::scan::Scan;
 use crate::vmlayout_core::{
     pace::{Pacing, GAP_NS},
     record::Record,
-    report::{code_owner, AttrBuf, NameBuf},
+    report::{code_of, code_owner, AttrBuf, BelongsTo, NameBuf},
     rules::{Finding, Owner, Severity},
     seen::{carry_over, Change, Seen},
 };
@@ -36,6 +36,7 @@ pub(crate) struct FindingEvent {
     severity: [u8; 8],
     table: [u8; 8],
     owner: [u8; 32],
+    belongs_to: [u8; 32],
     attrs: [u8; 32],
     start: u64,
     last: u64,
@@ -43,7 +44,7 @@ pub(crate) struct FindingEvent {
     last_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<FindingEvent>() == 136);
+const _: () = assert!(core::mem::size_of::<FindingEvent>() == 168);
 
 /// `text` into the zeroed `out`, cut to leave its last byte NUL.
 fn put(out: &mut [u8], text: &str) {
@@ -52,12 +53,13 @@ fn put(out: &mut [u8], text: &str) {
 }
 
 impl FindingEvent {
-    fn of(f: &Finding, seen: Seen) -> Self {
+    fn of(f: &Finding, seen: Seen, belongs_to: BelongsTo<'_>) -> Self {
         let mut e = FindingEvent {
             rule: [0; 24],
             severity: [0; 8],
             table: [0; 8],
             owner: [0; 32],
+            belongs_to: [0; 32],
             attrs: [0; 32],
             start: f.range.start,
             last: f.range.last,
@@ -81,14 +83,22 @@ impl FindingEvent {
             Owner::Efi => owner.write_str("efi"),
         };
         put(&mut e.owner, owner.as_str());
+        if let Some(code) = code_of(f, belongs_to) {
+            put(&mut e.belongs_to, code.as_str());
+        }
         e
     }
 }
 
 /// Carry `old`'s findings over to `new` at `now_ns`: `new.seen` gets each
 /// finding's first and last time, and each warn or error finding that
-/// appeared or cleared fires its event.
-pub(crate) fn carry_over_scan(old: Option<&Scan>, new: &mut Scan, now_ns: u64) -> Result {
+/// appeared or cleared fires its event, with whose code its range holds
+/// (`belongs_to`).
+pub(crate) fn carry_over_scan(
+    (old, new): (Option<&Scan>, &mut Scan),
+    now_ns: u64,
+    belongs_to: BelongsTo<'_>,
+) -> Result {
     let list = &new.findings.list;
     // kmalloc for the usual few, vmalloc past a page (no high order).
     let mut seen = KVVec::with_capacity(list.len(), GFP_KERNEL)?;
@@ -105,7 +115,7 @@ pub(crate) fn carry_over_scan(old: Option<&Scan>, new: &mut Scan, now_ns: u64) -
             Change::Cleared(f, s) => (f, s, true),
         };
         if f.severity != Severity::Info {
-            vmlayout_trace_finding(&FindingEvent::of(f, times), cleared);
+            vmlayout_trace_finding(&FindingEvent::of(f, times, belongs_to), cleared);
         }
     });
     new.seen = seen;

@@ -13,7 +13,7 @@ use super::layout::{evaluate, Live, TEXT_SOURCE};
 use super::map::DocMap;
 use super::pte::{Flags, Level};
 use super::record::Record;
-use super::rules::{Finding, LiveMap, Owner, Rule, Tally};
+use super::rules::{Finding, LiveMap, Owner, Rule, Severity, Tally};
 use super::runs::runs;
 use super::seen::Seen;
 use super::walk::Range;
@@ -507,10 +507,10 @@ pub struct Scope {
 /// `findings`: the scope, every rule's count, then the findings.
 pub fn write_findings<W: Write>(
     f: &mut W,
-    doc: &DocMap<'_>,
-    top: Level,
+    (doc, top): (&DocMap<'_>, Level),
     (scope, tally): (&Scope, &Tally),
     (findings, seen): (&[Finding], &[Seen]),
+    belongs_to: Option<BelongsTo<'_>>,
 ) -> fmt::Result {
     Record::new(f, "scope")?
         .text("map", doc.name)?
@@ -532,19 +532,38 @@ pub fn write_findings<W: Write>(
             .end()?;
     }
     for (i, finding) in findings.iter().enumerate() {
-        write_finding(f, doc, top, finding, seen.get(i))?;
+        let code = belongs_to.and_then(|b| code_of(finding, b));
+        write_finding(f, (doc, top), finding, seen.get(i), code.as_ref())?;
     }
     Ok(())
 }
 
-/// One `finding` record; with `seen` (the module's scans), when it was
-/// first and last seen.
+/// Whose code a finding's range holds, by its first page (`unknown` where
+/// `belongs_to` does not know): for an executable range, and for every
+/// warn or error finding about a mapping (not a table entry).
+pub fn code_of(finding: &Finding, belongs_to: BelongsTo<'_>) -> Option<NameBuf> {
+    let range = &finding.range;
+    let flagged = finding.severity != Severity::Info;
+    // unsynced-pgd is about a table entry, which maps no code of its own.
+    if finding.rule == Rule::UnsyncedPgd || range.effective.nx && !flagged {
+        return None;
+    }
+    let mut name = NameBuf::new();
+    if !belongs_to(range.start, &mut name) {
+        let _ = name.write_str("unknown");
+    }
+    Some(name)
+}
+
+/// One `finding` record; with `code` ([`code_of`]), whose code its range
+/// holds; with `seen` (the module's scans), when it was first and last
+/// seen.
 pub fn write_finding<W: Write>(
     f: &mut W,
-    doc: &DocMap<'_>,
-    top: Level,
+    (doc, top): (&DocMap<'_>, Level),
     finding: &Finding,
     seen: Option<&Seen>,
+    code: Option<&NameBuf>,
 ) -> fmt::Result {
     let region = finding
         .row
@@ -574,6 +593,10 @@ pub fn write_finding<W: Write>(
         rec.hex("entry", range.phys | range.flags.0)?
     } else {
         rec.text("attrs", AttrBuf::of(range.flags, range.level).as_str())?
+    };
+    let rec = match code {
+        Some(name) => rec.text("belongs_to", name.as_str())?,
+        None => rec,
     };
     let rec = match seen {
         Some(s) => rec.num("first_ns", s.first_ns)?.num("last_ns", s.last_ns)?,

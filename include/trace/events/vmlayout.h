@@ -65,6 +65,7 @@ struct vmlayout_finding {
 	char severity[8];
 	char table[8];
 	char owner[32];
+	char belongs_to[32];
 	char attrs[32];
 	u64 start;
 	u64 last;
@@ -135,6 +136,7 @@ DECLARE_EVENT_CLASS(vmlayout_finding_class,
 		__array(char, severity, 8)
 		__array(char, table, 8)
 		__array(char, owner, 32)
+		__array(char, belongs_to, 32)
 		__array(char, attrs, 32)
 		__field(u64, start)
 		__field(u64, last)
@@ -146,16 +148,17 @@ DECLARE_EVENT_CLASS(vmlayout_finding_class,
 		memcpy(__entry->severity, f->severity, sizeof(__entry->severity));
 		memcpy(__entry->table, f->table, sizeof(__entry->table));
 		memcpy(__entry->owner, f->owner, sizeof(__entry->owner));
+		memcpy(__entry->belongs_to, f->belongs_to, sizeof(__entry->belongs_to));
 		memcpy(__entry->attrs, f->attrs, sizeof(__entry->attrs));
 		__entry->start = f->start;
 		__entry->last = f->last;
 		__entry->first_ns = f->first_ns;
 		__entry->last_ns = f->last_ns;
 	),
-	TP_printk("rule=%s severity=%s table=%s owner=\"%s\" start=0x%016llx last=0x%016llx attrs=%s first_ns=%llu last_ns=%llu",
+	TP_printk("rule=%s severity=%s table=%s owner=\"%s\" belongs_to=\"%s\" start=0x%016llx last=0x%016llx attrs=%s first_ns=%llu last_ns=%llu",
 		  __entry->rule, __entry->severity, __entry->table,
-		  __entry->owner, __entry->start, __entry->last, __entry->attrs,
-		  __entry->first_ns, __entry->last_ns)
+		  __entry->owner, __entry->belongs_to, __entry->start, __entry->last,
+		  __entry->attrs, __entry->first_ns, __entry->last_ns)
 );
 
 DEFINE_EVENT(vmlayout_finding_class, finding,

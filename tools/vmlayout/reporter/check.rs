@@ -870,7 +870,13 @@ fn write_files(
     let mut s = String::new();
     let tally = &r.findings.tally;
     let _ = header(&mut s, "findings").and_then(|()| {
-        report::write_findings(&mut s, doc, top, (&scope, tally), (&r.findings.list.0, &[]))
+        report::write_findings(
+            &mut s,
+            (doc, top),
+            (&scope, tally),
+            (&r.findings.list.0, &[]),
+            None,
+        )
     });
     files.insert("findings", s);
     let mut s = String::new();

@@ -121,6 +121,10 @@ pub struct Finding {
     pub level: String,
     /// The leaf's attributes, or `entry=0x...` for a top-level entry.
     pub attrs: String,
+    /// Whose code the range holds (`kernel`, `module NAME`, `bpf PROG`,
+    /// `unknown`, ...), where the file says: the module's, for executable
+    /// ranges and warn or error findings.
+    pub belongs_to: Option<String>,
     pub reason: String,
 }
 
@@ -455,6 +459,7 @@ fn findings_of(findings: &VmFile) -> Result<Vec<Finding>> {
             size: findings.num(rec, "size")? as u64,
             level: rec.get("level").unwrap_or("").to_string(),
             attrs,
+            belongs_to: rec.get("belongs_to").map(str::to_string),
             reason: rec.get("reason").unwrap_or("").to_string(),
         });
     }

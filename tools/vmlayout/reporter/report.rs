@@ -227,7 +227,7 @@ fn text_findings(o: &mut String, layout: &Layout, style: Style, max_per_rule: us
             let f = &layout.findings[i];
             let _ = writeln!(
                 o,
-                "      {} {}-{} {:>9} {} {} {}: {}",
+                "      {} {}-{} {:>9} {} {} {}{}: {}",
                 f.table,
                 hex(f.start),
                 hex(f.last),
@@ -235,6 +235,9 @@ fn text_findings(o: &mut String, layout: &Layout, style: Style, max_per_rule: us
                 f.region,
                 f.owner,
                 f.attrs,
+                f.belongs_to
+                    .as_ref()
+                    .map_or(String::new(), |b| format!(" ({b}'s code)")),
                 f.reason
             );
         }
@@ -332,7 +335,8 @@ pub fn json(layout: &Layout) -> Value {
             json!({
                 "table": f.table, "id": f.id, "severity": f.severity.name(), "region": f.region,
                 "owner": f.owner, "start": hexs(f.start), "last": hexs(f.last), "size": f.size,
-                "level": f.level, "attrs": f.attrs, "reason": f.reason,
+                "level": f.level, "attrs": f.attrs, "belongs_to": f.belongs_to,
+                "reason": f.reason,
             })
         })
         .collect();

@@ -168,3 +168,36 @@ fn code_owners_from_kallsyms_symbols() {
         assert_eq!(out.as_str(), owner, "{symbol}");
     }
 }
+
+/// A finding names whose code its range holds when the range is
+/// executable or the finding a warn or error about a mapping, by its
+/// first page; `unknown` where the symbol table has nothing.
+#[test]
+fn findings_name_their_code_when_executable_or_flagged() {
+    use std::fmt::Write;
+    use vmlayout_core::report::{code_of, NameBuf};
+    let module_text = |va: u64, out: &mut NameBuf| {
+        (0xffff_ffff_c000_0000..0xffff_ffff_c000_2000).contains(&va)
+            && out.write_str("module m").is_ok()
+    };
+    let at = |n: u8, start: u64, nx: bool| {
+        let mut f = finding(n);
+        f.range.start = start;
+        f.range.effective.nx = nx;
+        f
+    };
+    let name = |f: &Finding| code_of(f, &module_text).map(|n| n.as_str().to_string());
+    // Executable: named, also as info.
+    let info = at(48, 0xffff_ffff_c000_1000, false);
+    assert_eq!(info.severity, Severity::Info);
+    assert_eq!(name(&info).as_deref(), Some("module m"));
+    // Not executable: only a warn or error is named.
+    assert_eq!(name(&at(48, 0xffff_ffff_c000_1000, true)), None);
+    let error = at(0, 0xffff_c900_0000_0000, true);
+    assert_eq!(error.severity, Severity::Error);
+    assert_eq!(name(&error).as_deref(), Some("unknown"));
+    // An entry of a top-level table is no mapping: no code.
+    let mut unsynced = at(0, 0xffff_ffff_c000_1000, false);
+    unsynced.rule = Rule::UnsyncedPgd;
+    assert_eq!(name(&unsynced), None);
+}

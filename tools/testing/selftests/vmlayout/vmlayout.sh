@@ -181,6 +181,7 @@ offline_kernel() {
 	awk '$1 == "region" { churn = / name=(direct-map|vmalloc|modules|kasan-shadow) / }
 		$1 == "finding" && / table=kernel / && / severity=(warn|error) / {
 			sub(/ reason=.*/, ""); sub(/ owner=[a-z]+( cpu=[0-9]+)?/, "")
+			sub(/ belongs_to=("[^"]*"|[^ ]*)/, "")
 			sub(/ first_ns=[0-9]+ last_ns=[0-9]+/, ""); print }
 		$1 == "range" && / table=kernel / && !churn' "$1"
 }
@@ -789,9 +790,12 @@ event_check() {
 	first=$(echo "$2" | sed -n 's/.* first_ns=\([0-9]*\) last_ns=[0-9]* .*/\1/p' | head -n1)
 	ev=$(grep " $1: rule=wx severity=error table=kernel " $TR/trace |
 		grep "start=$(hex "${3:-0}") ")
-	[ -n "$first" ] && [ -n "$ev" ] && echo "$ev" | grep -q " first_ns=$first "
+	[ -n "$first" ] && [ -n "$ev" ] && echo "$ev" | grep -q " first_ns=$first " &&
+		echo "$2" | grep -q ' belongs_to=unknown ' &&
+		echo "$ev" | grep -q ' belongs_to="unknown" '
 	ktap_result $? \
-		"plant wx: vmlayout:$1 at its page, first seen at ${first:-?} ns as findings says"
+		"plant wx: vmlayout:$1 at its page, first seen at ${first:-?} ns as findings says," \
+		"its code's owner unknown in both"
 	[ -n "$ev" ] || sed -n 's/^/# /p' $TR/trace | tail -n 5
 	echo "$ev" | head -n1 | sed 's/^ */# /'
 }

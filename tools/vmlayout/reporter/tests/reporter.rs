@@ -129,6 +129,30 @@ fn planted_wx_is_an_error_and_shown() {
     assert!(t.contains("writable and executable (W+X)"), "{t}");
 }
 
+/// A finding's `belongs_to` (whose code its range holds, from the
+/// module) is in the report and its JSON; a snapshot without one (older,
+/// or offline) reports without.
+#[test]
+fn findings_name_whose_code_they_are_about() {
+    let old = text("p5-wx.snap");
+    let wx = "attrs=RW,GLB,x reason=\"writable and executable (W+X)\"";
+    assert!(old.contains(wx));
+    let new = old.replace(wx, &format!("attrs=RW,GLB,x belongs_to=\"module vmlayout_plant\" reason=\"writable and executable (W+X)\""));
+    let l = Layout::from_snapshot(&Snapshot::parse("owned", &new).unwrap()).unwrap();
+    let t = report::text(&l, report::Style::new(false), 5);
+    assert!(
+        t.contains("RW,GLB,x (module vmlayout_plant's code): writable"),
+        "{t}"
+    );
+    let json = report::json(&l).to_string();
+    assert!(
+        json.contains("\"belongs_to\":\"module vmlayout_plant\""),
+        "{json}"
+    );
+    let before = report::text(&layout("p5-wx.snap"), report::Style::new(false), 5);
+    assert!(!before.contains("'s code)"), "{before}");
+}
+
 #[test]
 fn json_counts_match_the_findings_file() {
     for name in ["p5-clean.snap", "p5-wx.snap", "p4-clean.snap"] {
