@@ -137,7 +137,9 @@ fn findings_name_whose_code_they_are_about() {
     let old = text("p5-wx.snap");
     let wx = "attrs=RW,GLB,x reason=\"writable and executable (W+X)\"";
     assert!(old.contains(wx));
-    let new = old.replace(wx, &format!("attrs=RW,GLB,x belongs_to=\"module vmlayout_plant\" reason=\"writable and executable (W+X)\""));
+    let owned = "attrs=RW,GLB,x belongs_to=\"module vmlayout_plant\" \
+                 reason=\"writable and executable (W+X)\"";
+    let new = old.replace(wx, owned);
     let l = Layout::from_snapshot(&Snapshot::parse("owned", &new).unwrap()).unwrap();
     let t = report::text(&l, report::Style::new(false), 5);
     assert!(
