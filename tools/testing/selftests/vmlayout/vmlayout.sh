@@ -248,7 +248,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=75
+PLAN=76
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -926,6 +926,27 @@ hold_trials() {
 		wait_event finding_cleared "$addr" $(($(watch_bound_ms) / 50 + 10)) || true
 	done
 }
+# hook_fired NAME: how often watch mode's hook NAME fired (summary).
+hook_fired() { field "$DBG/summary" hook fired name "$1"; }
+# cpu_hotplug_case: CPU 1 taken offline and brought back, 3 times, with
+# watch mode on: its entry area and active table go and come, the cpu hook
+# fires, the re-checks (and the per-CPU scan, on the CPUs online) find
+# nothing to report.
+cpu_hotplug_case() {
+	local online=/sys/devices/system/cpu/cpu1/online fired n=0
+	if [ ! -w "$online" ]; then
+		ktap_test_skip "watch: CPU hotplug: no $online (CONFIG_HOTPLUG_CPU, 2 CPUs)"
+		return
+	fi
+	echo > $TR/trace
+	fired=$(hook_fired cpu)
+	while [ $n -lt 3 ] && echo 0 > "$online" && echo 1 > "$online"; do n=$((n + 1)); done
+	sleep $(($(watch_bound_ms) / 1000 + 1))
+	[ $n -eq 3 ] && [ "$(hook_fired cpu)" -gt "${fired:-0}" ] &&
+		! grep ' finding: ' $TR/trace | grep -q 'severity=\(warn\|error\)'
+	ktap_result $? "watch: CPU 1 offline and online $n times, the cpu hook fired" \
+		"$(($(hook_fired cpu) - ${fired:-0})) times, no warn or error finding fired"
+}
 watch_cases() {
 	local addr hold n before
 	grep -q '^watch enabled=0 ' "$DBG/summary"
@@ -977,6 +998,7 @@ watch_cases() {
 	! grep ' finding: ' $TR/trace | grep -q 'severity=\(warn\|error\)'
 	ktap_result $? "watch: 20 module loads and unloads, no warn or error finding fired"
 	grep ' finding: ' $TR/trace | head -n 3 | sed 's/^ */# /'
+	cpu_hotplug_case
 	grep -q '^watch enabled=1 .* backstops=[1-9]' "$DBG/summary" &&
 		echo 0 > "$DBG/watch" && grep -q '^watch enabled=0 ' "$DBG/summary"
 	ktap_result $? "watch: the backstop ran; off again"
@@ -984,12 +1006,12 @@ watch_cases() {
 	events_off finding finding_cleared
 }
 if skip_if "$LOCKED" "watch: off by default" "watch: on" "watch: a plant" "watch: its removal" \
-	"watch: transient" "watch: a module storm" "watch: backstop, off"; then
+	"watch: transient" "watch: a module storm" "watch: CPU hotplug" "watch: backstop, off"; then
 	:
 elif [ -e "$PLANT" ]; then
 	watch_cases
 else
-	for n in $(seq 7); do ktap_result 1 "watch mode (no $PLANT)"; done
+	for n in $(seq 8); do ktap_result 1 "watch mode (no $PLANT)"; done
 fi
 
 # Command files take exactly their word, with at most one newline, written
