@@ -145,6 +145,8 @@ struct Piece {
     last: u64,
     class: Class,
     repeat: u64,
+    /// Whose code it holds (executable pieces, from `code` records).
+    belongs_to: Vec<String>,
 }
 
 /// Ranges of a row merged into pieces of one class (runs stay whole).
@@ -164,6 +166,11 @@ fn pieces<'a>(ranges: impl Iterator<Item = &'a MapRange>, lo: u64, hi: u64) -> V
                 && s - p.last <= MERGE_GAP
             {
                 p.last = l;
+                for name in &r.belongs_to {
+                    if !p.belongs_to.contains(name) {
+                        p.belongs_to.push(name.clone());
+                    }
+                }
                 continue;
             }
         }
@@ -172,6 +179,7 @@ fn pieces<'a>(ranges: impl Iterator<Item = &'a MapRange>, lo: u64, hi: u64) -> V
             last: l,
             class,
             repeat: r.repeat,
+            belongs_to: r.belongs_to.clone(),
         });
     }
     out
@@ -503,11 +511,14 @@ fn svg_lanes(o: &mut String, lanes: [(f64, f64, &Vec<Piece>); 2], at: &RowAt) {
     for (lane_y, lane_h, list) in lanes {
         for p in list.iter() {
             let (a, b) = (axis.x(u128::from(p.start)), axis.x(u128::from(p.last) + 1));
-            let note = if p.repeat > 1 {
+            let mut note = if p.repeat > 1 {
                 format!(" (a run of {})", p.repeat)
             } else {
                 String::new()
             };
+            if !p.belongs_to.is_empty() {
+                note += &format!("; code of {}", esc(&p.belongs_to.join(", ")));
+            }
             let _ = writeln!(
                 o,
                 r##"<rect x="{:.2}" y="{lane_y}" width="{:.2}" height="{lane_h}" fill="{}"><title>{:016x}-{:016x} {}{}</title></rect>"##,
@@ -537,13 +548,16 @@ fn svg_findings(o: &mut String, findings: &[&Finding], at: &RowAt) {
         let yb = y + 31.0;
         let _ = writeln!(
             o,
-            r##"<path d="M{:.2},{:.2} l-4,6 h8 z" fill="{}" stroke="#000000" stroke-width="0.4"><title>{} {}: {}</title></path>"##,
+            r##"<path d="M{:.2},{:.2} l-4,6 h8 z" fill="{}" stroke="#000000" stroke-width="0.4"><title>{} {}: {}{}</title></path>"##,
             cx,
             yb,
             severity_colour(f.severity),
             f.severity.name(),
             esc(&f.id),
-            esc(&f.reason)
+            esc(&f.reason),
+            f.belongs_to
+                .as_ref()
+                .map_or(String::new(), |b| format!(" ({}'s code)", esc(b)))
         );
     }
 }

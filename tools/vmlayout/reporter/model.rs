@@ -84,6 +84,9 @@ pub struct MapRange {
     pub exec: bool,
     pub repeat: u64,
     pub stride: u64,
+    /// Whose code an executable range holds, from the `code` records after
+    /// it (the module's): each owner once, in address order.
+    pub belongs_to: Vec<String>,
 }
 
 impl MapRange {
@@ -410,7 +413,16 @@ fn ranges_of(map: &VmFile) -> Result<Vec<MapRange>> {
                     Some(_) => map.hex(rec, "stride")?,
                     None => 0,
                 },
+                belongs_to: Vec::new(),
             }),
+            "code" => {
+                let name = map.field(rec, "belongs_to")?.to_string();
+                if let Some(owners) = ranges.last_mut().map(|r| &mut r.belongs_to) {
+                    if !owners.contains(&name) {
+                        owners.push(name);
+                    }
+                }
+            }
             _ => {}
         }
     }

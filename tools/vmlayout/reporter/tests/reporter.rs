@@ -130,8 +130,9 @@ fn planted_wx_is_an_error_and_shown() {
 }
 
 /// A finding's `belongs_to` (whose code its range holds, from the
-/// module) is in the report and its JSON; a snapshot without one (older,
-/// or offline) reports without.
+/// module) is in the report, its JSON and the picture's marker, and map's
+/// `code` records in the picture's executable pieces; a snapshot without
+/// them (older, or offline) shows none.
 #[test]
 fn findings_name_whose_code_they_are_about() {
     let old = text("p5-wx.snap");
@@ -139,7 +140,16 @@ fn findings_name_whose_code_they_are_about() {
     assert!(old.contains(wx));
     let owned = "attrs=RW,GLB,x belongs_to=\"module vmlayout_plant\" \
                  reason=\"writable and executable (W+X)\"";
-    let new = old.replace(wx, owned);
+    let range = "range table=kernel start=0xff3dc7ca00045000 last=0xff3dc7ca00045fff \
+                 size=4096 level=pte phys=0x000000000073b000 attrs=RW,GLB,x rw=1 user=0 exec=1\n";
+    assert!(old.contains(range));
+    let code = "code table=kernel start=0xff3dc7ca00045000 last=0xff3dc7ca00045fff \
+                size=4096 belongs_to=\"module vmlayout_plant\"\n";
+    // One line more in map.
+    let new = old
+        .replace(wx, owned)
+        .replace(range, &format!("{range}{code}"))
+        .replace("file name=map lines=132\n", "file name=map lines=133\n");
     let l = Layout::from_snapshot(&Snapshot::parse("owned", &new).unwrap()).unwrap();
     let t = report::text(&l, report::Style::new(false), 5);
     assert!(
@@ -151,8 +161,19 @@ fn findings_name_whose_code_they_are_about() {
         json.contains("\"belongs_to\":\"module vmlayout_plant\""),
         "{json}"
     );
+    let svg = draw::svg(&l);
+    assert!(
+        svg.contains("code of module vmlayout_plant</title>"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains("(W+X) (module vmlayout_plant&apos;s code)</title>")
+            || svg.contains("(W+X) (module vmlayout_plant's code)</title>"),
+        "{svg}"
+    );
     let before = report::text(&layout("p5-wx.snap"), report::Style::new(false), 5);
     assert!(!before.contains("'s code)"), "{before}");
+    assert!(!draw::svg(&layout("p5-wx.snap")).contains("code of "));
 }
 
 #[test]
