@@ -35,6 +35,7 @@ use crate::vmlayout_core::{
     layout::Live,
     map::DocMap,
     pte::{Level, PHYS_ADDR_MASK},
+    report::NameBuf,
     rules::{Finding, LiveMap, Owner},
     seen::Seen,
     walk::Walk,
@@ -258,6 +259,12 @@ fn scan_with(
         phases,
     } = parallel?;
     note_walk(&walk, map, &walked, &mut findings)?;
+    // Executable code whose owner the symbol table does not name (info).
+    let image = (live.text_start, live.text_end);
+    let belongs = |va: u64, out: &mut NameBuf| crate::watch::belongs_to(va, out);
+    check::unowned_code(map, &walked.ranges, image, &belongs, &mut |f| {
+        findings.push(f)
+    })?;
     let checked_cpus = walked.cpus.len() as u32;
     // Every warn or error finding about a leaf checked again against the
     // reference as it is now.

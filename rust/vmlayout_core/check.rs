@@ -17,6 +17,7 @@ use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
 use super::direct_map::{DirectMapSeen, RamCheck};
 use super::layout::START_KERNEL_MAP;
 use super::pte::{Table, ENTRIES};
+use super::report::{BelongsTo, NameBuf};
 use super::rules::{
     check_range, nothing_fires, still_holds, Finding, LiveMap, Owner, Rule, Severity, TableKind,
     Tally, TextAliases,
@@ -166,6 +167,39 @@ pub fn note_walk(
             "this entry kept changing while the walk read the table below it",
         );
         emit(Finding::about_entry(walk, map, what, (va, level, 0), owner))?;
+    }
+    Ok(())
+}
+
+/// An info finding (`code-unowned`) for each executable range of the
+/// reference's `ranges` outside the kernel image (`image`, inclusive)
+/// whose first page `belongs_to` names no owner of: code the kernel's
+/// symbol table does not account for (a page made executable by hand, a
+/// trampoline left behind, the unused part of the execmem ROX cache). One
+/// lookup per executable range: a scan stays cheap.
+pub fn unowned_code(
+    map: &LiveMap<'_>,
+    ranges: &[Range],
+    image: (u64, u64),
+    belongs_to: BelongsTo<'_>,
+    emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<(), NoRoom> {
+    let executable = ranges
+        .iter()
+        .filter(|r| !r.effective.nx && (r.last < image.0 || r.start > image.1));
+    for range in executable {
+        if belongs_to(range.start, &mut NameBuf::new()) {
+            continue;
+        }
+        let rule = Rule::CodeUnowned;
+        emit(Finding {
+            rule,
+            severity: Severity::Info,
+            row: map.place(range.start).0.row(),
+            range: *range,
+            reason: rule.reason(),
+            owner: Owner::Reference,
+        })?;
     }
     Ok(())
 }

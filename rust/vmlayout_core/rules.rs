@@ -44,11 +44,14 @@ pub enum Rule {
     EfiWriteExec,
     /// Kernel memory in a user-mode (PTI) table beyond what PTI clones.
     PtiLeak,
+    /// Executable memory outside the kernel image whose owner the kernel's
+    /// symbol table does not name (info): code nobody accounts for.
+    CodeUnowned,
 }
 
 impl Rule {
     /// Every rule, in the order `findings` documents them.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 16] = [
         Rule::HoleMapping,
         Rule::Undocumented,
         Rule::RegionOverflow,
@@ -64,6 +67,7 @@ impl Rule {
         Rule::EfiOutside,
         Rule::EfiWriteExec,
         Rule::PtiLeak,
+        Rule::CodeUnowned,
     ];
 
     /// Stable id used in `findings`.
@@ -84,6 +88,7 @@ impl Rule {
             Rule::EfiOutside => "efi-outside",
             Rule::EfiWriteExec => "efi-wx",
             Rule::PtiLeak => "pti-leak",
+            Rule::CodeUnowned => "code-unowned",
         }
     }
 
@@ -118,6 +123,9 @@ impl Rule {
             }
             Rule::PtiLeak => {
                 "kernel memory in a user-mode (PTI) table beyond what PTI clones for user mode"
+            }
+            Rule::CodeUnowned => {
+                "executable, outside the kernel image, and no module, BPF program or trampoline the symbol table knows owns it"
             }
         }
     }

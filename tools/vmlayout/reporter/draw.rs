@@ -557,7 +557,7 @@ fn svg_findings(o: &mut String, findings: &[&Finding], at: &RowAt) {
             esc(&f.reason),
             f.belongs_to
                 .as_ref()
-                .map_or(String::new(), |b| format!(" ({}'s code)", esc(b)))
+                .map_or(String::new(), |b| format!(" (code of {})", esc(b)))
         );
     }
 }

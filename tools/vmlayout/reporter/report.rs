@@ -237,7 +237,7 @@ fn text_findings(o: &mut String, layout: &Layout, style: Style, max_per_rule: us
                 f.attrs,
                 f.belongs_to
                     .as_ref()
-                    .map_or(String::new(), |b| format!(" ({b}'s code)")),
+                    .map_or(String::new(), |b| format!(" (code of {b})")),
                 f.reason
             );
         }

@@ -2424,3 +2424,49 @@ fn ram_unmapped_for_a_moment_is_info_when_looked_at_twice() {
     );
     assert_eq!(r, Err(NoRoom));
 }
+
+/// Executable code outside the kernel image whose first page no owner
+/// claims is an info finding of its own (`code-unowned`), one per range;
+/// the image, code with an owner and what is not executable are not.
+#[test]
+fn unowned_code_is_an_info_finding() {
+    use std::fmt::Write;
+    use vmlayout_core::report::NameBuf;
+    let l = live4();
+    let ro_x = Effective {
+        rw: false,
+        us: false,
+        nx: false,
+    };
+    let module = 0xffff_ffff_c000_0000u64;
+    let ranges = [
+        range(l.text_start, 0x20_0000, 0x161, ro_x, Level::Pmd),
+        range(module, 0x2000, 0x161, ro_x, Level::Pte),
+        range(module + 0x4000, 0x1000, 0x163, KERNEL, Level::Pte),
+        range(module + 0x8000, 0x3000, 0x161, ro_x, Level::Pte),
+        range(l.vmalloc_base + 0x5000, 0x1000, 0x163, ro_x, Level::Pte),
+    ];
+    let owned = |va: u64, out: &mut NameBuf| va == module && out.write_str("module m").is_ok();
+    let found = with_map4(|_, live, map| {
+        let mut found = Vec::new();
+        let image = (live.text_start, live.text_end);
+        check::unowned_code(map, &ranges, image, &owned, &mut |f| {
+            found.push(f);
+            Ok(())
+        })
+        .unwrap();
+        found
+    });
+    let at: Vec<_> = found
+        .iter()
+        .map(|f| (f.rule.id(), f.severity, f.range.start))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("code-unowned", Severity::Info, module + 0x8000),
+            ("code-unowned", Severity::Info, l.vmalloc_base + 0x5000),
+        ]
+    );
+    assert_eq!(found[1].range.size(), 0x1000);
+}

@@ -776,9 +776,12 @@ plant_case() {
 belongs_check() {
 	grep -q '^code table=kernel .* belongs_to="module vmlayout_plant"$' "$DBG/map" &&
 		grep -q '^code table=kernel .* belongs_to=kernel$' "$DBG/map" &&
-		grep -q "^code table=kernel start=$(hex "$addr") .* belongs_to=unknown$" "$DBG/map"
+		grep -q "^code table=kernel start=$(hex "$addr") .* belongs_to=unknown$" "$DBG/map" &&
+		grep -q "^finding table=kernel id=code-unowned severity=info .* start=$(hex "$addr") " \
+			"$DBG/findings"
 	ktap_result $? \
-		"map: executable pages name their code (kernel, vmlayout_plant; the plant none)"
+		"map: executable pages name their code (kernel, vmlayout_plant; the plant none," \
+		"a code-unowned finding)"
 	grep '^code ' "$DBG/map" | cut -d' ' -f2- | sed 's/ start=[^ ]* last=[^ ]*//' | sort |
 		uniq -c | head -n 8 | sed 's/^/# /'
 }
