@@ -17,7 +17,7 @@ use core::fmt::{self, Write};
 
 use kernel::{alloc::KVVec, prelude::*, uaccess::UserSliceWriter};
 
-use crate::helpers::vmlayout_release;
+use crate::helpers::{cond_resched, vmlayout_release};
 use crate::scan::{table_pages, DirectMap};
 use crate::vmlayout_core::{capture, pte::Table, walk::TableSource};
 use crate::State;
@@ -131,6 +131,8 @@ pub(crate) fn read(state: &State, writer: &mut UserSliceWriter, offset: &mut i64
             break;
         }
         written += n;
+        // A read may ask for the whole file: a page at a time, preemptible.
+        cond_resched();
     }
     *offset += written as i64;
     Ok(written)
