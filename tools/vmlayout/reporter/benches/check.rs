@@ -467,10 +467,12 @@ fn bench(c: &mut Criterion) {
         });
         let last = all_rules(&map, &walk_only(&pages, &judged).0 .0);
         if let Some(area) = a_vmalloc_area(&map, &last.ranges) {
-            let full = walk_and_rules(&pages, &judged, &map);
+            // The per-range rules' findings of a full walk: what the window
+            // re-check redoes (System RAM's, which `walk+rules` counts too,
+            // it keeps).
             assert_eq!(
                 window_recheck(&pages, &judged, &map, &last, area),
-                full,
+                last.findings.0.len(),
                 "as a full check"
             );
             group.bench_function("window recheck", |b| {
@@ -479,9 +481,11 @@ fn bench(c: &mut Criterion) {
         }
         for threads in [1, 2] {
             let mut pipeline = Pipeline::new(threads, &map, &pages, &judged);
+            // The per-range rules, as the serial check's (System RAM's,
+            // a side task in the module, it leaves out).
             assert_eq!(
                 pipeline.run(&pages, &judged),
-                walk_and_rules(&pages, &judged, &map),
+                last.findings.0.len(),
                 "the same findings as one thread's serial check"
             );
             group.bench_function(format!("walk+rules {threads}t"), |b| {
