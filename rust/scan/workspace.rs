@@ -288,6 +288,9 @@ impl RangeList for VVec<Range> {
     fn last(&self) -> Option<&Range> {
         self.as_slice().last()
     }
+    fn as_slice(&self) -> &[Range] {
+        VVec::as_slice(self)
+    }
     fn last_mut(&mut self) -> Option<&mut Range> {
         self.as_mut_slice().last_mut()
     }

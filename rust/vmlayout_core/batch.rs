@@ -27,6 +27,8 @@ pub trait RangeList {
     }
     /// The last range.
     fn last(&self) -> Option<&Range>;
+    /// The ranges so far.
+    fn as_slice(&self) -> &[Range];
     /// The last range, to extend it.
     fn last_mut(&mut self) -> Option<&mut Range>;
     /// Keep the first `len` ranges.

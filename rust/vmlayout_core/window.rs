@@ -14,14 +14,56 @@
 //! changes, each re-checked over a window covering it, ends equal to a
 //! full walk). The per-range rules then run on the ranges the splice
 //! touched only ([`recheck_rules`]), where that gives what running them on
-//! all ranges would.
+//! all ranges would; the check's other findings are kept, or made again
+//! on the touched ranges ([`recheck_findings`]).
+//!
+//! Watch mode (`Documentation/vmlayout/watch.rst`) re-checks a window
+//! when every change since the last check was to vmalloc areas, whose
+//! hooks give their addresses ([`widen_to_run`]); any other change gets a
+//! full check.
 
-use super::batch::{BatchSink, NoRoom, RangeList};
-use super::check::FindingList;
+use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
+use super::check::{unowned_code, FindingList, Findings};
+use super::pte::PageTableEntry;
+use super::report::BelongsTo;
 use super::rules::{
-    check_range, nothing_fires, Finding, LiveMap, TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
+    check_range, nothing_fires, Finding, LiveMap, Rule, TableKind, Tally, TextAliases,
+    FINDINGS_PER_RULE,
 };
 use super::walk::{overlaps, Coalescer, Range, Scratch, TableSource, Walk, WorkItem};
+
+/// `window` widened to cover a vmalloc area freed at its last address
+/// whose end is not known (the kernel's `free_vmap_area_noflush` event
+/// gives an area's start only): to the end of the run of address-adjacent
+/// ranges of `last` (the last check's) that holds that address. An area's
+/// pages are mapped back to back and end at its guard page, so the run
+/// covers them (and, for areas without a guard, the next ones too: a wider
+/// window is only slower, never wrong). An address `last` has unmapped
+/// needs no widening.
+pub fn widen_to_run(last: &[Range], window: (u64, u64)) -> (u64, u64) {
+    let from = last.partition_point(|r| r.last < window.1);
+    let (mut end, mut held) = (window.1, false);
+    for r in &last[from..] {
+        let next = if held {
+            r.start == end.wrapping_add(1)
+        } else {
+            r.start <= window.1
+        };
+        if !next {
+            break;
+        }
+        (end, held) = (r.last, true);
+    }
+    (window.0, end)
+}
+
+/// The physical address the tables at `reference` map at `va` now, what
+/// [`splice`] asks of them.
+pub fn phys_at(walk: &Walk, reference: u64, va: u64, src: &mut impl TableSource) -> Option<u64> {
+    let r = walk.resolve(reference, va, src).filter(|r| r.present())?;
+    let frame = PageTableEntry(r.entry).frame(r.level, walk.phys_mask);
+    Some(frame + (va & (r.level.entry_size() - 1)))
+}
 
 /// The span a re-check of `window` replaces: the window, widened to the
 /// items that map any of it (an item's leaves lie wholly inside it, so
@@ -45,6 +87,33 @@ pub fn rewalk<L: RangeList>(
     for item in items {
         sink.walk_item(walk, item, src, scratch);
     }
+}
+
+/// A window re-check's walk: `items` (what [`Walk::split_window`] gave
+/// for `window` of the table at `reference`) walked into `fresh` (ranges,
+/// cleared stretches, emptied first; and the walk's counts), then spliced
+/// into the last check's ranges and cleared stretches (`last`) as `out`.
+/// Returns the span replaced ([`span_of`]).
+pub fn rewalk_splice<L: RangeList>(
+    (walk, reference): (&Walk, u64),
+    (window, items): ((u64, u64), &[WorkItem]),
+    (src, scratch): (&mut impl TableSource, &mut Scratch),
+    (ranges, cleared, counts): (&mut L, &mut L, &mut WalkCounts),
+    last: (&[Range], &[Range]),
+    out: (&mut impl RangeList, &mut impl RangeList),
+) -> Result<(u64, u64), NoRoom> {
+    let span = span_of(window, items);
+    ranges.truncate(0);
+    cleared.truncate(0);
+    let mut sink = BatchSink::new(ranges, cleared, counts, walk.phys_mask);
+    rewalk(walk, items, (&mut *src, scratch), &mut sink);
+    if sink.no_room() {
+        return Err(NoRoom);
+    }
+    let mut now = |va| phys_at(walk, reference, va, src);
+    splice(last.0, span, ranges.as_slice(), &mut now, out.0)?;
+    splice(last.1, span, cleared.as_slice(), &mut now, out.1)?;
+    Ok(span)
 }
 
 /// `old` (coalesced ranges in address order) with the ranges of `span`
@@ -171,6 +240,82 @@ pub fn recheck_rules(
         }
     }
     Ok(true)
+}
+
+/// Where a check's findings lie in its list, in the order a check makes
+/// them: the per-range rules' on the reference's ranges (address order),
+/// then the others (System RAM, the other tables, what the walkers noted:
+/// a window re-check keeps those), from `per_range`; then `code-unowned`'s
+/// (address order), from `unowned`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parts {
+    /// Where the others start.
+    pub per_range: usize,
+    /// Where `code-unowned`'s start.
+    pub unowned: usize,
+}
+
+/// Whose code the executable ranges are, for `code-unowned`: the kernel
+/// image (first and last address) and what names the rest.
+#[derive(Clone, Copy)]
+pub struct Code<'a> {
+    /// The kernel image, which needs no lookup.
+    pub image: (u64, u64),
+    /// The owner of an address, as [`report::code_owner`](super::report::code_owner) names it.
+    pub belongs_to: BelongsTo<'a>,
+}
+
+/// All of a check's findings after a window re-check, into `out` (empty):
+/// the per-range rules' ([`recheck_rules`], `before.findings` being the
+/// first `parts.per_range` of `all`), the others kept, and `code-unowned`
+/// outside the [`affected`] addresses kept and made again inside them.
+/// Returns where they lie, or `None` when that would not be what a full
+/// check gives (then `out` and `mapped` are to be dropped): as
+/// [`recheck_rules`] says, or a rule with findings left out.
+pub fn recheck_findings<L: FindingList>(
+    map: &LiveMap<'_>,
+    (before, all, parts): (Before<'_>, &[Finding], Parts),
+    (new, text, span): (&[Range], &TextAliases, (u64, u64)),
+    code: Code<'_>,
+    mapped: &mut [[u64; 3]],
+    out: &mut Findings<L>,
+) -> Result<Option<Parts>, NoRoom> {
+    let (Some(per_range), Some(others), Some(unowned)) = (
+        all.get(..parts.per_range),
+        all.get(parts.per_range..parts.unowned),
+        all.get(parts.unowned..),
+    ) else {
+        return Ok(None);
+    };
+    let before = Before {
+        findings: per_range,
+        ..before
+    };
+    let rules = (&mut out.tally, mapped);
+    if !recheck_rules(map, before, (new, text), span, rules, &mut out.list)? {
+        return Ok(None);
+    }
+    let per_range = out.list.as_mut_slice().len();
+    for f in others {
+        out.push(*f)?;
+    }
+    let now = Parts {
+        per_range,
+        unowned: out.list.as_mut_slice().len(),
+    };
+    let a = affected(before.ranges, new, span);
+    for f in unowned.iter().filter(|f| f.range.last < a.0) {
+        out.push(*f)?;
+    }
+    let inside = new.partition_point(|r| r.last < a.0)..new.partition_point(|r| r.start <= a.1);
+    unowned_code(map, &new[inside], code.image, code.belongs_to, &mut |f| {
+        out.push(f)
+    })?;
+    for f in unowned.iter().filter(|f| f.range.start > a.1) {
+        out.push(*f)?;
+    }
+    let whole = Rule::ALL.iter().all(|&rule| out.tally.omitted(rule) == 0);
+    Ok(whole.then_some(now))
 }
 
 /// The per-range rules' findings on `range` of the reference's table.

@@ -46,6 +46,9 @@ impl RangeList for List {
     fn last(&self) -> Option<&Range> {
         self.0.last()
     }
+    fn as_slice(&self) -> &[Range] {
+        &self.0
+    }
     fn last_mut(&mut self) -> Option<&mut Range> {
         self.0.last_mut()
     }

@@ -12,6 +12,7 @@ use vmlayout_core::layout::Live;
 use vmlayout_core::map::{DocMap, DocRegion, Paging, RegionId};
 use vmlayout_core::mm_doc::parse_document;
 use vmlayout_core::pte::{canonical, Effective, Flags, Level, Table, ENTRIES, PHYS_ADDR_MASK};
+use vmlayout_core::report::NameBuf;
 use vmlayout_core::rules::{
     check_ram, check_range, efi_wx_verdict, nothing_fires, still_holds, Finding, LiveMap, Owner,
     Rule, Severity, TableKind, Tally, TextAliases, FINDINGS_PER_RULE,
@@ -19,7 +20,7 @@ use vmlayout_core::rules::{
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
-use vmlayout_core::window::{recheck_rules, rewalk, span_of, splice, Before};
+use vmlayout_core::window::{recheck_findings, rewalk_splice, widen_to_run, Before, Code, Parts};
 use vmlayout_core::work::{BatchQueue, PerPart};
 
 /// Page tables in host memory, addressed by fake physical addresses.
@@ -1741,6 +1742,9 @@ impl RangeList for HostList {
     fn last(&self) -> Option<&Range> {
         self.ranges.last()
     }
+    fn as_slice(&self) -> &[Range] {
+        &self.ranges
+    }
     fn last_mut(&mut self) -> Option<&mut Range> {
         self.ranges.last_mut()
     }
@@ -1988,21 +1992,26 @@ fn recheck_window(
     last: &(Vec<Range>, Vec<Range>),
 ) -> ((Vec<Range>, Vec<Range>), (u64, u64)) {
     let root: Table = *t.pages[&t.root];
+    let reference = t.root;
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut items = vec![];
     let top = Top::kernel_half(t.root, &root);
     walk.split_window(top, window, t, &mut scratch, &mut |i| items.push(i));
-    let span = span_of(window, &items);
-    let mut w = Worker::default();
-    rewalk(walk, &items, (&mut *t, &mut scratch), &mut w.sink());
-    let mut phys_at = |va: u64| {
-        let r = walk.resolve(t.root, va, t).filter(|r| r.present())?;
-        let frame = vmlayout_core::pte::PageTableEntry(r.entry).frame(r.level, PHYS_ADDR_MASK);
-        Some(frame + (va & (r.level.entry_size() - 1)))
-    };
+    let mut fresh = (
+        HostList::default(),
+        HostList::default(),
+        WalkCounts::default(),
+    );
     let mut out = (HostList::default(), HostList::default());
-    splice(&last.0, span, &w.ranges.ranges, &mut phys_at, &mut out.0).unwrap();
-    splice(&last.1, span, &w.cleared.ranges, &mut phys_at, &mut out.1).unwrap();
+    let span = rewalk_splice(
+        (walk, reference),
+        (window, &items),
+        (t, &mut scratch),
+        (&mut fresh.0, &mut fresh.1, &mut fresh.2),
+        (&last.0, &last.1),
+        (&mut out.0, &mut out.1),
+    )
+    .unwrap();
     ((out.0.ranges, out.1.ranges), span)
 }
 
@@ -2055,11 +2064,73 @@ fn a_range_cut_by_a_window_starts_at_its_own_frame() {
     assert_eq!(got.0[0].phys, far);
 }
 
+/// Stand-ins for the other phases' findings (System RAM, the other
+/// tables), about the first two of `ranges`.
+fn other_findings(ranges: &[Range]) -> Vec<Finding> {
+    let rule = Rule::RamMissing;
+    let about = |range: &Range| Finding {
+        rule,
+        severity: Severity::Info,
+        row: None,
+        range: *range,
+        reason: rule.reason(),
+        owner: Owner::Reference,
+    };
+    ranges.iter().take(2).map(about).collect()
+}
+
+/// A full check's findings, in a check's order ([`Parts`]): the per-range
+/// rules on all of `ranges`, `others`, `code-unowned`; and the bytes
+/// mapped per row.
+fn full_check(
+    map: &LiveMap<'_>,
+    ranges: &[Range],
+    others: &[Finding],
+    code: Code<'_>,
+) -> (Vec<Finding>, Parts, Vec<[u64; 3]>) {
+    let (mut all, mapped) = all_rules(map, ranges);
+    let per_range = all.len();
+    all.extend_from_slice(others);
+    let unowned = all.len();
+    check::unowned_code(map, ranges, code.image, code.belongs_to, &mut |f| {
+        all.push(f);
+        Ok(())
+    })
+    .unwrap();
+    (all, Parts { per_range, unowned }, mapped)
+}
+
+/// A window ending inside a run of address-adjacent ranges (a vmalloc
+/// area freed there, its end unknown) is widened to the run's end; one
+/// ending where nothing is mapped is not.
+#[test]
+fn a_window_is_widened_to_the_run_it_ends_in() {
+    let range = |start: u64, last: u64| Range {
+        start,
+        last,
+        ..Range::leaf(0, Level::Pte, 0, 1, Effective::ALL, PHYS_ADDR_MASK)
+    };
+    let last = [
+        range(0x1000, 0x2fff),
+        range(0x3000, 0x4fff),
+        range(0x5000, 0x5fff),
+        range(0x7000, 0x7fff),
+    ];
+    assert_eq!(widen_to_run(&last, (0x0, 0x1000)), (0x0, 0x5fff));
+    assert_eq!(widen_to_run(&last, (0x0, 0x3000)), (0x0, 0x5fff));
+    assert_eq!(widen_to_run(&last, (0x0, 0x6000)), (0x0, 0x6000));
+    assert_eq!(widen_to_run(&last, (0x0, 0x7800)), (0x0, 0x7fff));
+    assert_eq!(widen_to_run(&last, (0x0, 0x8000)), (0x0, 0x8000));
+    assert_eq!(widen_to_run(&[], (0x10, 0x20)), (0x10, 0x20));
+}
+
 proptest! {
     /// Any sequence of changes (a leaf mapped, remapped elsewhere with
     /// other attributes, cleared or removed), each re-checked over a
     /// window that covers it, ends equal to one full walk of the tables as
-    /// they are then: ranges and cleared stretches alike.
+    /// they are then: ranges and cleared stretches alike, and every
+    /// finding (`recheck_findings`: the per-range rules', the other
+    /// phases', `code-unowned`'s) and the bytes mapped per row.
     #[test]
     fn window_rechecks_end_equal_to_a_full_walk(
         leaves in runs_across_tables(Level::P4d),
@@ -2072,7 +2143,12 @@ proptest! {
         let mut last = full_walk(&mut t, &walk);
         let kernel_half = 1u64 << (Level::P4d.shift() + 8);
         with_map4(|_, _, map| {
-            let (mut findings, mut mapped) = all_rules(map, &last.0);
+            // Findings of the other phases (kept by a window re-check),
+            // and owners for every other 4 MiB (`code-unowned` made again).
+            let others = other_findings(&last.0);
+            let belongs_to = |va: u64, _: &mut NameBuf| va & (1 << 22) != 0;
+            let code = Code { image: (0, 0), belongs_to: &belongs_to };
+            let (mut findings, mut parts, mut mapped) = full_check(map, &last.0, &others, code);
             for &(slot, sub, op, rw, far, widen) in &changes {
                 let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
                 // Within the slot: past it, a PUD change would land in the
@@ -2093,15 +2169,20 @@ proptest! {
                 let window = (va - widen * size, va + (widen + 1) * size - 1);
                 let (now, span) = recheck_window(&mut t, &walk, window, &last);
                 let (old_text, text) = (check::text_of(map, &last.0), check::text_of(map, &now.0));
-                let before = Before { ranges: &last.0, text: &old_text, findings: &findings };
-                let (mut out, mut tally) = (HostFindings::default(), Tally::default());
-                let done = recheck_rules(map, before, (&now.0, &text), span, (&mut tally, &mut mapped), &mut out);
-                (findings, mapped) = if done.unwrap() { (out.0, mapped) } else { all_rules(map, &now.0) };
+                let before = Before { ranges: &last.0, text: &old_text, findings: &[] };
+                let mut out = check::Findings::new(HostFindings::default());
+                let mut m = mapped.clone();
+                let new = (&now.0[..], &text, span);
+                let done = recheck_findings(map, (before, &findings, parts), new, code, &mut m, &mut out);
+                (findings, parts, mapped) = match done.unwrap() {
+                    Some(p) => (out.list.0, p, m),
+                    None => full_check(map, &now.0, &others, code),
+                };
                 last = now;
             }
             let full = full_walk(&mut t, &walk);
             prop_assert_eq!(&last, &full);
-            prop_assert_eq!((findings, mapped), all_rules(map, &full.0));
+            prop_assert_eq!((findings, parts, mapped), full_check(map, &full.0, &others, code));
             Ok(())
         })?;
     }

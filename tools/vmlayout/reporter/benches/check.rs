@@ -43,7 +43,6 @@ use vmlayout_core::check::{
     check_ranges, check_walked, text_of, walk_reference, Findings, Target, Walked,
 };
 use vmlayout_core::map::RegionId;
-use vmlayout_core::pte::PageTableEntry;
 use vmlayout_core::pte::Table;
 use vmlayout_core::rules::{LiveMap, TableKind, Tally, TextAliases};
 use vmlayout_core::walk::{self, ItemSpan, Range, Scratch, TableReader, TableSource, Top};
@@ -353,24 +352,17 @@ fn window_recheck(
     let half = Top::kernel_half(j.reference, &top);
     j.walk
         .split_window(half, window, &mut src, &mut scratch, &mut |i| items.push(i));
-    let span = window::span_of(window, &items);
-    let (mut ranges, mut cleared, mut counts) =
-        (List::default(), List::default(), WalkCounts::default());
-    let mut sink = BatchSink::new(&mut ranges, &mut cleared, &mut counts, j.walk.phys_mask);
-    window::rewalk(&j.walk, &items, (&mut src, &mut scratch), &mut sink);
-    let mut spliced = List(Vec::with_capacity(last.ranges.len() + ranges.0.len()));
-    let phys_at = |va: u64| {
-        let mut src = pages;
-        let r = j
-            .walk
-            .resolve(j.reference, va, &mut src)
-            .filter(|r| r.present())?;
-        Some(
-            PageTableEntry(r.entry).frame(r.level, j.walk.phys_mask)
-                + (va & (r.level.entry_size() - 1)),
-        )
-    };
-    window::splice(&last.ranges, span, &ranges.0, phys_at, &mut spliced).expect("splice");
+    let mut fresh = (List::default(), List::default(), WalkCounts::default());
+    let mut spliced = List(Vec::with_capacity(last.ranges.len() + items.len()));
+    let span = window::rewalk_splice(
+        (&j.walk, j.reference),
+        (window, &items),
+        (&mut src, &mut scratch),
+        (&mut fresh.0, &mut fresh.1, &mut fresh.2),
+        (&last.ranges, &[]),
+        (&mut spliced, &mut List::default()),
+    )
+    .expect("splice");
     let text = text_of(map, &spliced.0);
     let before = window::Before {
         ranges: &last.ranges,
