@@ -215,7 +215,10 @@ impl State {
             .and_then(|mut new| {
                 let mut scan = self.scan.lock();
                 let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(self, va, out);
-                watch::carry_over_scan((scan.as_ref(), &mut new), helpers::now(), &belongs)?;
+                let old = scan.as_ref().map(|o| (&o.findings.list[..], &o.seen[..]));
+                let old = old.unwrap_or((&[], &[]));
+                let now = helpers::now();
+                new.seen = watch::carry_over(old, &new.findings.list, now, &belongs)?;
                 Ok(scan.replace(new))
             });
         match outcome {
@@ -240,6 +243,25 @@ impl State {
                 Err(e)
             }
         }
+    }
+
+    /// Re-check only `window` (watch mode: `scan::recheck_window`), in
+    /// place of the last scan's; `Ok(false)` when it declined, or there is
+    /// no good scan to re-check (the caller then rescans).
+    fn recheck_window(&self, window: (u64, u64)) -> Result<bool> {
+        let doc = self.current_map()?;
+        let mut workspace = self.workspace.lock();
+        if self.failure.lock().is_some() {
+            return Ok(false);
+        }
+        let mut guard = self.scan.lock();
+        let Some(scan) = &mut *guard else {
+            return Ok(false);
+        };
+        let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(self, va, out);
+        let scope = (doc, &self.live, self.reference);
+        let now = helpers::now();
+        scan::recheck_window(scope, &mut workspace, scan, window, (&belongs, now))
     }
 
     /// Every file's first lines: the header, and whether what follows is

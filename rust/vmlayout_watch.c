@@ -15,6 +15,12 @@
  * it ended, so that re-checks take at most 5% of the time however fast the
  * changes come. A re-check the pacing does not allow yet queues itself
  * again for when it does. The backstop's interval grows the same way.
+ *
+ * The vmalloc hooks say where the change is: while every change since the
+ * last re-check was one of theirs, the next re-checks only the window
+ * that covers them (rust/vmlayout_core/window.rs); any other hook, or the
+ * backstop, re-checks everything. With CONFIG_KASAN_VMALLOC a vmalloc
+ * area's shadow changes with it, outside the window: everything then too.
  */
 #include <linux/cpuhotplug.h>
 #include <linux/jiffies.h>
@@ -25,6 +31,7 @@
 #include <linux/mutex.h>
 #include <linux/notifier.h>
 #include <linux/sched.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
 #include <linux/workqueue.h>
@@ -44,6 +51,9 @@ static struct {
 	struct task_struct *runner;	/* the kworker running a re-check */
 	u64 next_ns;			/* no re-check before (pace.rs) */
 	u64 longest_ns;			/* the longest re-check, waits included */
+	spinlock_t window_lock;		/* guards the three below */
+	u64 first, last;		/* the window changed since (first > last: none) */
+	bool everything;		/* a change no window covers */
 } vmlayout_watch;
 static DEFINE_MUTEX(vmlayout_watch_lock);
 
@@ -51,14 +61,49 @@ static DEFINE_MUTEX(vmlayout_watch_lock);
  * A hook fired: re-check within the gap (one queued re-check covers all).
  * Not for what the re-check itself does (its buffers are vmalloc'ed).
  */
-static void vmlayout_watch_kick(enum vmlayout_hook hook)
+static void vmlayout_watch_kick_window(enum vmlayout_hook hook, u64 first, u64 last)
 {
 	u64 delay = vmlayout_pace_delay(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns());
+	unsigned long flags;
 
 	if (current == READ_ONCE(vmlayout_watch.runner))
 		return;
 	atomic_long_inc(&vmlayout_watch.hooks[hook]);
+	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
+	if (first > last || IS_ENABLED(CONFIG_KASAN_VMALLOC)) {
+		vmlayout_watch.everything = true;
+	} else {
+		vmlayout_watch.first = min(vmlayout_watch.first, first);
+		vmlayout_watch.last = max(vmlayout_watch.last, last);
+	}
+	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
 	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick, nsecs_to_jiffies(delay));
+}
+
+/* A change that no window covers. */
+static void vmlayout_watch_kick(enum vmlayout_hook hook)
+{
+	vmlayout_watch_kick_window(hook, 1, 0);
+}
+
+/*
+ * Take what changed since the last re-check: false if nothing did, else
+ * the window in @first and @last (@first > @last: everything).
+ */
+static bool vmlayout_watch_take(u64 *first, u64 *last)
+{
+	unsigned long flags;
+	bool changed;
+
+	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
+	changed = vmlayout_watch.everything || vmlayout_watch.first <= vmlayout_watch.last;
+	*first = vmlayout_watch.everything ? 1 : vmlayout_watch.first;
+	*last = vmlayout_watch.everything ? 0 : vmlayout_watch.last;
+	vmlayout_watch.first = U64_MAX;
+	vmlayout_watch.last = 0;
+	vmlayout_watch.everything = false;
+	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
+	return changed;
 }
 
 /*
@@ -67,15 +112,22 @@ static void vmlayout_watch_kick(enum vmlayout_hook hook)
  */
 static bool vmlayout_watch_recheck(struct delayed_work *dwork, bool backstop)
 {
-	u64 start = ktime_get_ns(), end;
+	u64 start = ktime_get_ns(), end, first, last;
 	u64 wait = vmlayout_pace_wait(READ_ONCE(vmlayout_watch.next_ns), start);
 
 	if (wait) {
 		queue_delayed_work(system_unbound_wq, dwork, nsecs_to_jiffies(wait));
 		return false;
 	}
+	/* The backstop re-checks everything, which covers any window. */
+	if (!vmlayout_watch_take(&first, &last) && !backstop)
+		return true;
+	if (backstop) {
+		first = 1;
+		last = 0;
+	}
 	WRITE_ONCE(vmlayout_watch.runner, current);
-	vmlayout_watch_run(vmlayout_watch.state, backstop);
+	vmlayout_watch_run(vmlayout_watch.state, backstop, first, last);
 	WRITE_ONCE(vmlayout_watch.runner, NULL);
 	end = ktime_get_ns();
 	WRITE_ONCE(vmlayout_watch.next_ns, vmlayout_pace_next(start, end));
@@ -138,20 +190,28 @@ static void vmlayout_watch_alloc(void *data, unsigned long addr, unsigned long s
 				 unsigned long align, unsigned long vstart,
 				 unsigned long vend, int failed)
 {
-	if (!failed)
-		vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+	if (!failed && size)
+		vmlayout_watch_kick_window(VMLAYOUT_HOOK_VMALLOC, addr, addr + size - 1);
 }
 
+/* Only the area's start: the re-check widens it to the area's pages. */
 static void vmlayout_watch_free(void *data, unsigned long va_start,
 				unsigned long nr_lazy, unsigned long nr_lazy_max)
 {
-	vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+	vmlayout_watch_kick_window(VMLAYOUT_HOOK_VMALLOC, va_start, va_start);
 }
 
+/*
+ * A purge changes no table (the areas were unmapped when freed) but the
+ * KASAN shadow of theirs, which it frees.
+ */
 static void vmlayout_watch_purge(void *data, unsigned long start, unsigned long end,
 				 unsigned int npurged)
 {
-	vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+	if (IS_ENABLED(CONFIG_KASAN_VMALLOC))
+		vmlayout_watch_kick(VMLAYOUT_HOOK_VMALLOC);
+	else if (current != READ_ONCE(vmlayout_watch.runner))
+		atomic_long_inc(&vmlayout_watch.hooks[VMLAYOUT_HOOK_VMALLOC]);
 }
 
 static const struct {
@@ -273,6 +333,10 @@ void vmlayout_watch_start(const void *state, unsigned int interval_ms)
 		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
 		vmlayout_watch.next_ns = 0;
 		vmlayout_watch.longest_ns = 0;
+		spin_lock_init(&vmlayout_watch.window_lock);
+		vmlayout_watch.first = U64_MAX;
+		vmlayout_watch.last = 0;
+		vmlayout_watch.everything = false;
 		for (i = 0; i < VMLAYOUT_HOOKS; i++)
 			atomic_long_set(&vmlayout_watch.hooks[i], 0);
 		INIT_DELAYED_WORK(&vmlayout_watch.kick, vmlayout_watch_kicked);

@@ -17,13 +17,12 @@ use crate::helpers::{
     vmlayout_symbol_at, vmlayout_trace_finding, vmlayout_watch_start, vmlayout_watch_status,
     vmlayout_watch_stop,
 };
-use crate::scan::Scan;
 use crate::vmlayout_core::{
     pace::{Pacing, GAP_NS},
     record::Record,
     report::{code_of, code_owner, AttrBuf, BelongsTo, NameBuf},
     rules::{Finding, Owner, Severity},
-    seen::{carry_over, Change, Seen},
+    seen::{self, Change, Seen},
 };
 use crate::State;
 
@@ -90,26 +89,22 @@ impl FindingEvent {
     }
 }
 
-/// Carry `old`'s findings over to `new` at `now_ns`: `new.seen` gets each
-/// finding's first and last time, and each warn or error finding that
-/// appeared or cleared fires its event, with whose code its range holds
-/// (`belongs_to`).
-pub(crate) fn carry_over_scan(
-    (old, new): (Option<&Scan>, &mut Scan),
+/// Carry `old`'s findings (with when each was seen) over to `new` at
+/// `now_ns`: when each of `new` was first and last seen, and each warn or
+/// error finding that appeared or cleared fires its event, with whose
+/// code its range holds (`belongs_to`).
+pub(crate) fn carry_over(
+    (old, old_seen): (&[Finding], &[Seen]),
+    new: &[Finding],
     now_ns: u64,
     belongs_to: BelongsTo<'_>,
-) -> Result {
-    let list = &new.findings.list;
+) -> Result<KVVec<Seen>> {
     // kmalloc for the usual few, vmalloc past a page (no high order).
-    let mut seen = KVVec::with_capacity(list.len(), GFP_KERNEL)?;
-    for _ in 0..list.len() {
+    let mut seen = KVVec::with_capacity(new.len(), GFP_KERNEL)?;
+    for _ in 0..new.len() {
         seen.push(Seen::default(), GFP_KERNEL)?;
     }
-    let (old_list, old_seen) = match old {
-        Some(o) => (&o.findings.list[..], &o.seen[..]),
-        None => (&[][..], &[][..]),
-    };
-    carry_over((old_list, old_seen), list, now_ns, &mut seen, |change| {
+    seen::carry_over((old, old_seen), new, now_ns, &mut seen, |change| {
         let (f, times, cleared) = match change {
             Change::Appeared(f, s) => (f, s, false),
             Change::Cleared(f, s) => (f, s, true),
@@ -118,8 +113,7 @@ pub(crate) fn carry_over_scan(
             vmlayout_trace_finding(&FindingEvent::of(f, times, belongs_to), cleared);
         }
     });
-    new.seen = seen;
-    Ok(())
+    Ok(seen)
 }
 
 /// Watch mode's hooks, as `enum vmlayout_hook` (`vmlayout_helpers.h`)
@@ -139,19 +133,25 @@ const HOOKS: [(&str, &str); 5] = [
     ),
 ];
 
-/// Re-checks made in watch mode: after a hook, and by the backstop.
+/// Re-checks made in watch mode: after a hook, and by the backstop; of
+/// them, those of a window only, their time, and the windows declined.
 #[derive(Default)]
 pub(crate) struct WatchCounts {
     kicked: AtomicU64,
     backstop: AtomicU64,
     failed: AtomicU64,
+    windows: AtomicU64,
+    window_ns: AtomicU64,
+    declined: AtomicU64,
 }
 
 /// One re-check in watch mode, in a kworker (`vmlayout_watch.c`), for the
-/// state watch mode was started with: a rescan, whose findings fire their
-/// events as they appear and clear. A failure is the files' `stale` record.
+/// state watch mode was started with: of `first..=last` if `first <= last`
+/// (every change since the last re-check was there), else a rescan. Either
+/// way its findings fire their events as they appear and clear. A failure
+/// is the files' `stale` record.
 #[no_mangle]
-extern "C" fn vmlayout_watch_run(state: &State, backstop: bool) {
+extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last: u64) {
     let counts = &state.watch_counts;
     let which = if backstop {
         &counts.backstop
@@ -159,6 +159,19 @@ extern "C" fn vmlayout_watch_run(state: &State, backstop: bool) {
         &counts.kicked
     };
     which.fetch_add(1, Ordering::Relaxed);
+    if first <= last {
+        let start = crate::helpers::Clock::now();
+        match state.recheck_window((first, last)) {
+            Ok(true) => {
+                counts.windows.fetch_add(1, Ordering::Relaxed);
+                let ns = crate::helpers::ns_since(start);
+                counts.window_ns.fetch_add(ns, Ordering::Relaxed);
+                return;
+            }
+            Ok(false) => counts.declined.fetch_add(1, Ordering::Relaxed),
+            Err(_) => counts.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
     if state.rescan().is_err() {
         counts.failed.fetch_add(1, Ordering::Relaxed);
     }
@@ -224,6 +237,9 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
         .num("rechecks", c.kicked.load(Ordering::Relaxed))?
         .num("backstops", c.backstop.load(Ordering::Relaxed))?
         .num("failed", c.failed.load(Ordering::Relaxed))?
+        .num("windows", c.windows.load(Ordering::Relaxed))?
+        .num("window_ns", c.window_ns.load(Ordering::Relaxed))?
+        .num("declined", c.declined.load(Ordering::Relaxed))?
         .num("longest_ns", longest_ns)?
         .num(
             "bound_ns",

@@ -9,7 +9,8 @@
 //! By concern: [`reader`] (the reference table and the direct-map
 //! reader), [`workspace`], [`walk_job`], [`rules_job`], [`other`] (the
 //! other tables and the audits), [`pages`] (the table pages a walk reads),
-//! [`floor`](mod@floor) (the benchmark's floor).
+//! [`floor`](mod@floor) (the benchmark's floor), [`window`] (watch
+//! mode's re-check of one window).
 
 mod floor;
 mod other;
@@ -17,11 +18,13 @@ mod pages;
 mod reader;
 mod rules_job;
 mod walk_job;
+mod window;
 mod workspace;
 
 pub(crate) use floor::{floor, Floor};
 pub(crate) use pages::table_pages;
 pub(crate) use reader::{reference_table, DirectMap};
+pub(crate) use window::recheck_window;
 pub(crate) use workspace::Workspace;
 
 use kernel::{
@@ -39,6 +42,7 @@ use crate::vmlayout_core::{
     rules::{Finding, LiveMap, Owner},
     seen::Seen,
     walk::Walk,
+    window::Parts,
     work::Published,
 };
 
@@ -85,6 +89,9 @@ pub(crate) struct Scan {
     pub(crate) walked: Walked,
     pub(crate) reference: u64,
     pub(crate) findings: Findings,
+    /// Where each kind of finding lies in `findings`, for a window
+    /// re-check ([`window`]).
+    pub(crate) parts: Parts,
     /// Bytes mapped per documented row, by leaf level (4K, 2M, 1G).
     pub(crate) mapped: KVec<[u64; 3]>,
     /// CPUs whose active table was compared with the reference.
@@ -119,8 +126,10 @@ fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Fin
 /// (`check_reference`), on every online CPU as the workers' lists are
 /// joined (`Joining`), beside (3) System RAM against the direct map
 /// (`check_direct_map`, once they are) and (4) the other tables
-/// (`OtherTables`); (5) what the walkers noted (`note_walk`); (6) every
-/// warn or error finding about a leaf checked again (`recheck`).
+/// (`OtherTables`); (5) what the walkers noted (`note_walk`), the modules
+/// area's code aliases (`code_aliases`) and code no owner claims
+/// (`unowned_code`); (6) every warn or error finding about a leaf checked
+/// again (`recheck`).
 /// Each phase's time is in `stats`.
 pub(crate) fn scan(
     doc: &'static DocMap<'static>,
@@ -140,6 +149,7 @@ pub(crate) fn scan(
 /// and the phases' times.
 struct Checked {
     walked: Walked,
+    per_range: usize,
     mapped: KVec<[u64; 3]>,
     others: KVec<OtherTable>,
     mms: u32,
@@ -202,7 +212,7 @@ fn walk_and_check(
     let ram_ns = |join_ram_ns: u64| join_ram_ns.saturating_sub(merge_ns);
     // The join is done with the CPUs' lists: back into their buffers.
     ws.pool.swap_lists(&mut ws.lists);
-    let [join_ram_ns, audit_ns] = checked?;
+    let ([join_ram_ns, audit_ns], per_range) = checked?;
     let phases = Phases {
         walk_ns: walked.ns,
         rules_ns: ns_since(rules_start),
@@ -222,6 +232,7 @@ fn walk_and_check(
     (walked.ranges, walked.cleared) = (ranges, cleared);
     Ok(Checked {
         walked,
+        per_range,
         mapped,
         others: tables,
         mms,
@@ -253,27 +264,38 @@ fn scan_with(
     drop(session);
     let Checked {
         walked,
+        per_range,
         mapped,
         others,
         mms: checked_mms,
         phases,
     } = parallel?;
     note_walk(&walk, map, &walked, &mut findings)?;
+    // The modules area's code: no writable alias in the direct map.
+    let mut src = DirectMap::new(live.page_offset_base);
+    let scope = (&walk, reference, live.page_offset_base);
+    check::code_aliases(scope, map, &walked.ranges, &mut src, &mut |f| {
+        findings.push(f)
+    })?;
     // Executable code whose owner the symbol table does not name (info).
     let image = (live.text_start, live.text_end);
     let belongs = |va: u64, out: &mut NameBuf| crate::watch::belongs_to(va, out);
+    let parts = Parts {
+        per_range,
+        unowned: findings.list.len(),
+    };
     check::unowned_code(map, &walked.ranges, image, &belongs, &mut |f| {
         findings.push(f)
     })?;
     let checked_cpus = walked.cpus.len() as u32;
     // Every warn or error finding about a leaf checked again against the
     // reference as it is now.
-    let mut src = DirectMap::new(live.page_offset_base);
     let (rechecked, settled) = check::recheck(&walk, reference, &mut findings.list, &mut src);
     Ok(Scan {
         walked,
         reference,
         findings,
+        parts,
         mapped,
         checked_cpus,
         checked_mms,

@@ -248,7 +248,7 @@ impl PerCpu for RulesJob<'_, '_, '_> {
 /// per-range rules on the reference's ranges, and the bytes mapped per
 /// region, beside the `side` tasks (System RAM against the direct map, the
 /// other tables); their findings joined in that order into `findings`.
-/// Returns each side task's time.
+/// Returns each side task's time, and where the side tasks' findings start.
 pub(super) fn check_reference<'s>(
     map: &LiveMap<'static>,
     ranges: &Joining<'_>,
@@ -257,7 +257,7 @@ pub(super) fn check_reference<'s>(
     side: [&'s mut (dyn SideTask + Send + 's); 2],
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
-) -> Result<[u64; 2]> {
+) -> Result<([u64; 2], usize)> {
     // Kernel text lies in the kernel image map, at the top of the half:
     // the end of the join, taken before it is made.
     let mut text = TextAliases::default();
@@ -299,8 +299,12 @@ pub(super) fn check_reference<'s>(
         *ns = done.outcome?;
     }
     // Findings in output order: the chunks' (address order), then the side
-    // tasks'.
-    for span in Iterator::chain(spans[tasks..].iter(), &spans[..tasks]) {
+    // tasks' (`window::Parts`).
+    let mut per_range = 0;
+    for (i, span) in Iterator::chain(spans[tasks..].iter(), &spans[..tasks]).enumerate() {
+        if i == chunks {
+            per_range = findings.list.len();
+        }
         let list = pool
             .buffers
             .get(span.list as usize)
@@ -321,7 +325,7 @@ pub(super) fn check_reference<'s>(
             }
         }
     }
-    Ok(side_ns)
+    Ok((side_ns, per_range))
 }
 
 /// Give every CPU's buffers their own copy of `map`, unless they hold one

@@ -166,6 +166,9 @@ pub(crate) struct Workspace {
     pub(super) spare_cleared: VVec<Range>,
     pub(super) spare_cpus: VVec<CpuStats>,
     pub(super) spare_findings: VVec<Finding>,
+    /// What a window re-check walks (ranges, cleared stretches), before
+    /// they are spliced into the last scan's (`super::window`).
+    pub(super) window_lists: (VVec<Range>, VVec<Range>),
     /// The process audit's buffers, kept from scan to scan.
     pub(super) audit: AuditBuffers,
     /// The documented map resolved against the live bases, which are read
@@ -236,6 +239,7 @@ impl Workspace {
             spare_cleared: VVec::new(),
             spare_cpus: VVec::new(),
             spare_findings: VVec::new(),
+            window_lists: (VVec::new(), VVec::new()),
             audit: AuditBuffers {
                 ours: KBox::zeroed(GFP_KERNEL)?,
                 theirs: KBox::zeroed(GFP_KERNEL)?,

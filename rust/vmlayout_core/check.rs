@@ -16,6 +16,7 @@
 use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
 use super::direct_map::{DirectMapSeen, RamCheck};
 use super::layout::START_KERNEL_MAP;
+use super::map::RegionId;
 use super::pte::{Table, ENTRIES};
 use super::report::{BelongsTo, NameBuf};
 use super::rules::{
@@ -202,6 +203,99 @@ pub fn unowned_code(
         })?;
     }
     Ok(())
+}
+
+/// Why a direct-map alias of the modules region's code is a finding.
+const CODE_ALIAS: &str =
+    "writable alias in the direct map of code in the modules area (module, BPF, kprobe or ftrace text)";
+
+/// `writable-text` for the code outside the kernel image: every
+/// executable leaf of the modules region of the reference's `ranges`
+/// (execmem's: module text, BPF programs, kprobe and ftrace trampolines,
+/// and with the ROX cache the cache's pages, used or not) looked up in the
+/// tables at `reference`, and its alias in the direct map (at
+/// `page_offset_base` plus its physical address) found among `ranges`: a
+/// writable one is an error about that alias. The image's text has its
+/// rule in the per-range rules ([`TextAliases`]), whose physical ranges
+/// are few and contiguous; this code's are per leaf, hence the lookups,
+/// one per executable leaf.
+pub fn code_aliases(
+    (walk, reference, page_offset_base): (&Walk, u64, u64),
+    map: &LiveMap<'_>,
+    ranges: &[Range],
+    src: &mut impl TableSource,
+    emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<(), NoRoom> {
+    let in_modules = |r: &&Range| {
+        let row = map.place(r.start).0.row();
+        !r.effective.nx && row.is_some_and(|i| map.doc().regions[i].id == RegionId::Modules)
+    };
+    let mut pending: Option<Finding> = None;
+    for range in ranges.iter().filter(in_modules) {
+        let step = range.level.entry_size();
+        let mut va = range.start;
+        while va <= range.last {
+            if let Some(phys) = walk.phys_at(reference, va, src) {
+                let alias = page_offset_base.wrapping_add(phys);
+                let last = alias.wrapping_add(step - 1);
+                for part in writable_parts(ranges, (alias, last)) {
+                    let f = Finding {
+                        rule: Rule::WritableText,
+                        severity: Severity::Error,
+                        row: map.place(part.start).0.row(),
+                        range: part,
+                        reason: CODE_ALIAS,
+                        owner: Owner::Reference,
+                    };
+                    pending = merge_or_emit(pending, f, emit)?;
+                }
+            }
+            va = match va.checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+    }
+    pending.map_or(Ok(()), emit)
+}
+
+/// The writable parts of `ranges` within `[first, last]`, each cut to it.
+fn writable_parts(ranges: &[Range], (first, last): (u64, u64)) -> impl Iterator<Item = Range> + '_ {
+    let from = ranges.partition_point(|r| r.last < first);
+    ranges[from..]
+        .iter()
+        .take_while(move |r| r.start <= last)
+        .filter(|r| r.effective.rw)
+        .map(move |r| {
+            let start = r.start.max(first);
+            Range {
+                start,
+                last: r.last.min(last),
+                phys: r.phys + (start - r.start),
+                ..*r
+            }
+        })
+}
+
+/// `f` added to `pending` when it continues it (the next page of the same
+/// writable range's alias), else `pending` emitted and `f` pending.
+fn merge_or_emit(
+    pending: Option<Finding>,
+    f: Finding,
+    emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<Option<Finding>, NoRoom> {
+    match pending {
+        Some(mut p)
+            if p.range.last.wrapping_add(1) == f.range.start
+                && p.range.flags == f.range.flags
+                && p.range.level == f.range.level =>
+        {
+            p.range.last = f.range.last;
+            Ok(Some(p))
+        }
+        Some(p) => emit(p).map(|()| Some(f)),
+        None => Ok(Some(f)),
+    }
 }
 
 /// Check every warn or error finding about a leaf of the reference tables

@@ -324,6 +324,14 @@ impl Walk {
         (entry != 0).then_some(WorkItem { entry, ..*item })
     }
 
+    /// The physical address the tables at `root` map at `va` now (`None`:
+    /// unmapped, or a table on the way unreadable).
+    pub fn phys_at(&self, root: u64, va: u64, src: &mut impl TableSource) -> Option<u64> {
+        let r = self.resolve(root, va, src).filter(|r| r.present())?;
+        let frame = PageTableEntry(r.entry).frame(r.level, self.phys_mask);
+        Some(frame + (va & (r.level.entry_size() - 1)))
+    }
+
     /// What the table at physical `root` maps at `va`: walk down, one
     /// entry read per level, to the first entry that is a leaf or not
     /// present. `None` if a table on the way cannot be read.

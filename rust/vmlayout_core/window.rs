@@ -24,13 +24,24 @@
 
 use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
 use super::check::{unowned_code, FindingList, Findings};
-use super::pte::PageTableEntry;
+use super::map::RegionId;
 use super::report::BelongsTo;
 use super::rules::{
     check_range, nothing_fires, Finding, LiveMap, Rule, TableKind, Tally, TextAliases,
     FINDINGS_PER_RULE,
 };
 use super::walk::{overlaps, Coalescer, Range, Scratch, TableSource, Walk, WorkItem};
+
+/// Whether a window re-check of `window` leaves the check's other
+/// findings true: only inside the vmalloc region, whose ranges no other
+/// phase reads (System RAM and the code aliases read the direct map and
+/// the modules area, the other tables their own slots, the audits the top
+/// level; the modules area's own allocations are vmalloc's too).
+pub fn windowable(map: &LiveMap<'_>, window: (u64, u64)) -> bool {
+    let row = |va| map.place(va).0.row();
+    let (first, last) = (row(window.0), row(window.1));
+    first == last && first.is_some_and(|i| map.doc().regions[i].id == RegionId::Vmalloc)
+}
 
 /// `window` widened to cover a vmalloc area freed at its last address
 /// whose end is not known (the kernel's `free_vmap_area_noflush` event
@@ -55,14 +66,6 @@ pub fn widen_to_run(last: &[Range], window: (u64, u64)) -> (u64, u64) {
         (end, held) = (r.last, true);
     }
     (window.0, end)
-}
-
-/// The physical address the tables at `reference` map at `va` now, what
-/// [`splice`] asks of them.
-pub fn phys_at(walk: &Walk, reference: u64, va: u64, src: &mut impl TableSource) -> Option<u64> {
-    let r = walk.resolve(reference, va, src).filter(|r| r.present())?;
-    let frame = PageTableEntry(r.entry).frame(r.level, walk.phys_mask);
-    Some(frame + (va & (r.level.entry_size() - 1)))
 }
 
 /// The span a re-check of `window` replaces: the window, widened to the
@@ -110,7 +113,7 @@ pub fn rewalk_splice<L: RangeList>(
     if sink.no_room() {
         return Err(NoRoom);
     }
-    let mut now = |va| phys_at(walk, reference, va, src);
+    let mut now = |va| walk.phys_at(reference, va, src);
     splice(last.0, span, ranges.as_slice(), &mut now, out.0)?;
     splice(last.1, span, cleared.as_slice(), &mut now, out.1)?;
     Ok(span)

@@ -51,6 +51,7 @@ cp "$src/tools/testing/selftests/run_kselftest.sh" "$ksft/"
 cp "$top/$selftest"/{vmlayout.sh,config,settings} "$ksft/vmlayout/"
 cp "$out/$selftest/test_modules/vmlayout_plant.ko" "$ksft/vmlayout/test_modules/"
 gcc -static -O2 -Wall -o "$ksft/vmlayout/vmlayout_ldt" "$top/$selftest/vmlayout_ldt.c"
+gcc -static -O2 -Wall -o "$ksft/vmlayout/vmlayout_bpf" "$top/$selftest/vmlayout_bpf.c"
 # The static userspace reporter (make reporter), which the kselftest runs.
 bin=${VMLAYOUT_BIN:-${CARGO_TARGET_DIR:-$top/tools/vmlayout/target}/x86_64-unknown-linux-gnu/release/vmlayout}
 [ -x "$bin" ] || { echo "build-variant-modules: no vmlayout tool $bin (make reporter)" >&2; exit 1; }

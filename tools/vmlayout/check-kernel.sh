@@ -41,6 +41,12 @@ has DEBUG_WX || echo "check-kernel: no CONFIG_DEBUG_WX: the kselftest skips the 
 has MITIGATION_PAGE_TABLE_ISOLATION && ! has MODIFY_LDT_SYSCALL &&
 	echo "check-kernel: no CONFIG_MODIFY_LDT_SYSCALL: in the pti=on boots the kselftest skips the LDT remap case (no process can have an LDT)"
 has KALLSYMS_ALL || echo "check-kernel: no CONFIG_KALLSYMS_ALL: nothing skipped (the kselftest reads text symbols only)"
+has BPF_SYSCALL || echo "check-kernel: no CONFIG_BPF_SYSCALL: the kselftest skips the watch churn's BPF part"
+has KPROBE_EVENTS || echo "check-kernel: no CONFIG_KPROBE_EVENTS: the kselftest skips the watch churn's kprobe part"
+has DYNAMIC_FTRACE && has FUNCTION_TRACER ||
+	echo "check-kernel: no dynamic function tracer: the kselftest skips the watch churn's ftrace part"
+has MEMORY_HOTREMOVE || echo "check-kernel: no CONFIG_MEMORY_HOTREMOVE: the kselftest skips the watch churn's" \
+	"memory part (it also needs a movable block: boot with movablecore=)"
 has MODULE_SIG_FORCE && echo "check-kernel: CONFIG_MODULE_SIG_FORCE: the modules are signed with $kdir's key"
 lockdown=""
 has SECURITY_LOCKDOWN_LSM && lockdown="lockdown=integrity" &&

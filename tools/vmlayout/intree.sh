@@ -160,7 +160,7 @@ module() { # FILES...: rust/FILE for each, as arch/x86/mm/vmlayout/FILE
 	done
 }
 runtime_files=(helpers.rs vmlayout_helpers.c vmlayout_helpers.h scan/reader.rs scan/workspace.rs)
-jobs_files=(scan/mod.rs scan/walk_job.rs scan/rules_job.rs scan/pages.rs scan/floor.rs)
+jobs_files=(scan/mod.rs scan/walk_job.rs scan/rules_job.rs scan/pages.rs scan/floor.rs scan/window.rs)
 other_files=(scan/other.rs)
 scan_files=("${runtime_files[@]}" "${jobs_files[@]}" "${other_files[@]}")
 probe_files=(fault.rs watch.rs vmlayout_events.c vmlayout_watch.c)
@@ -199,8 +199,10 @@ loop and auditing its CPU's active top-level table (scan/walk_job.rs);
 the rules job joins the workers' lists while the other workers check
 what is joined, in chunks (scan/rules_job.rs); the scan's phases, its
 findings looked up again before they are reported, and its result
-(scan/mod.rs); the table pages a walk reads (scan/pages.rs) and the
-copy floor the benchmark compares a scan with (scan/floor.rs).
+(scan/mod.rs); the table pages a walk reads (scan/pages.rs), the
+copy floor the benchmark compares a scan with (scan/floor.rs), and watch
+mode's re-check of one window in place of the last scan's
+(scan/window.rs).
 
 Not built until the module comes (three patches on)."
 module "${other_files[@]}"
@@ -360,7 +362,8 @@ from the x86_64 index."
 
 # 5. The kselftest.
 mkdir -p "$scratch/$selftest/test_modules"
-for f in Makefile vmlayout.sh vmlayout_ldt.c config settings test_modules/Makefile test_modules/vmlayout_plant.c; do
+for f in Makefile vmlayout.sh vmlayout_ldt.c vmlayout_bpf.c config settings test_modules/Makefile \
+	test_modules/vmlayout_plant.c; do
 	cp "$top/$selftest/$f" "$scratch/$selftest/$f"
 done
 insert_before tools/testing/selftests/Makefile "TARGETS += vfio" 'TARGETS += vmlayout

@@ -9,6 +9,9 @@
 # in: its modules and kselftest are staged by stage-guest.sh, and the
 # kselftest runs through the kernel's run_kselftest.sh. PAGINGS (default "5 4"): the paging modes
 # booted. CHURN_SCANS (default 100): rescans in the kselftest's churn test.
+# WATCH_REQUIRE (default none): the parts of the kselftest's watch churn
+# (bpf kprobe ftrace memory, space separated) that must run: one the kernel
+# lacks is a failure, not a skip (profile.defconfig requires all four).
 # STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
 # boot (under debug_pagealloc=on) before the stress itself. BIG_MEM (e.g.
 # 256G): also boot a guest that large (see below). EFI=1: boot through OVMF
@@ -75,7 +78,8 @@ vm() {
 # The guest's side (tools/vmlayout/guest/): the kselftest through the
 # kernel's runner, the stress boot's churn, the big guest's scans.
 files+=(-f "$here/guest/kselftest.sh" -f "$here/guest/churn.sh" -f "$here/guest/big.sh")
-selftest_cmd="sh /root/kselftest.sh ${CHURN_SCANS:-100}"
+# The guest's sh runs it: WATCH_REQUIRE quoted, one argument with its spaces.
+selftest_cmd="sh /root/kselftest.sh ${CHURN_SCANS:-100} '${WATCH_REQUIRE:-}'"
 stress="sh /root/churn.sh /root/kselftest/vmlayout/test_modules/vmlayout_plant.ko"
 [ "${STRESS_SELFTEST:-1}" = 0 ] || stress="$stress ${CHURN_SCANS:-100}"
 # BIG_CAPTURE=FILE: the big guest's tables file, packed, kept in FILE.

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
 use vmlayout_core::check::{
-    audit_top, check_other_table, check_walked, kernel_image, note_walk, recheck, walk_reference,
-    CheckError, FindingList, Findings, Target, Walked,
+    audit_top, check_other_table, check_walked, code_aliases, kernel_image, note_walk, recheck,
+    walk_reference, CheckError, FindingList, Findings, Target, Walked,
 };
 use vmlayout_core::layout::{Live, PAGE_SIZE, PUD_SIZE, START_KERNEL_MAP};
 use vmlayout_core::map::{DocMap, Paging, RegionId};
@@ -668,6 +668,10 @@ fn check_all(
     // or error finding checked again.
     let counts = walked.counts;
     let _ = note_walk(&walk, &map, Owner::Reference, counts, &mut |x| {
+        findings.push(x)
+    });
+    let scope = (&walk, reference, live.page_offset_base);
+    let _ = code_aliases(scope, &map, walked.ranges, &mut *src, &mut |x| {
         findings.push(x)
     });
     let rechecked = recheck(&walk, reference, &mut findings.list.0, src);

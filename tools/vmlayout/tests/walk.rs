@@ -20,7 +20,9 @@ use vmlayout_core::rules::{
 use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
-use vmlayout_core::window::{recheck_findings, rewalk_splice, widen_to_run, Before, Code, Parts};
+use vmlayout_core::window::{
+    recheck_findings, rewalk_splice, widen_to_run, windowable, Before, Code, Parts,
+};
 use vmlayout_core::work::{BatchQueue, PerPart};
 
 /// Page tables in host memory, addressed by fake physical addresses.
@@ -2062,6 +2064,77 @@ fn a_range_cut_by_a_window_starts_at_its_own_frame() {
     let (got, _) = recheck_window(&mut t, &walk, (va, va + (2 << 20) - 1), &last);
     assert_eq!(got, full_walk(&mut t, &walk));
     assert_eq!(got.0[0].phys, far);
+}
+
+/// The modules area's code has no writable alias: two pages of module
+/// code whose direct-map alias lies in a writable 2 MiB leaf are one error
+/// about those two pages of the alias; a read-only alias is none, and so
+/// is writable memory elsewhere in the direct map.
+#[test]
+fn a_writable_alias_of_module_code_is_an_error() {
+    let walk = walk_for(Level::P4d);
+    let code = 0xffff_ffff_a020_0000u64;
+    let phys = 0x4_0123_4000u64;
+    let block = phys & !((2 << 20) - 1);
+    for writable in [true, false] {
+        let mut t = Tables::new(Level::P4d);
+        t.map(code, Level::Pte, phys, Flags::G, TABLE);
+        t.map(code + 0x1000, Level::Pte, phys + 0x1000, Flags::G, TABLE);
+        let pob = live4().page_offset_base;
+        let rw = if writable { Flags::RW } else { 0 };
+        t.map(
+            pob + block,
+            Level::Pmd,
+            block,
+            rw | Flags::G | Flags::NX,
+            TABLE,
+        );
+        t.map(
+            pob + block + (2 << 20),
+            Level::Pmd,
+            block + (2 << 20),
+            Flags::RW | Flags::NX,
+            TABLE,
+        );
+        let (ranges, _) = full_walk(&mut t, &walk);
+        let root = t.root;
+        let mut found = vec![];
+        with_map4(|_, live, map| {
+            let scope = (&walk, root, live.page_offset_base);
+            check::code_aliases(scope, map, &ranges, &mut t, &mut |f| {
+                found.push(f);
+                Ok(())
+            })
+        })
+        .unwrap();
+        if !writable {
+            assert!(found.is_empty(), "{found:?}");
+            continue;
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        let f = &found[0];
+        assert_eq!((f.rule, f.severity), (Rule::WritableText, Severity::Error));
+        assert_eq!(
+            (f.range.start, f.range.size(), f.range.phys),
+            (pob + phys, 0x2000, phys)
+        );
+    }
+}
+
+/// A window re-check keeps the other phases' findings only inside the
+/// vmalloc region: a window there is one, in the modules area or across
+/// the region's end not.
+#[test]
+fn only_a_window_of_vmalloc_is_windowable() {
+    with_map4(|_, live, map| {
+        let v = live.vmalloc_base;
+        assert!(windowable(map, (v + 0x1000, v + 0x5fff)));
+        assert!(!windowable(
+            map,
+            (0xffff_ffff_a000_0000, 0xffff_ffff_a000_0fff)
+        ));
+        assert!(!windowable(map, (v + 0x1000, live.vmemmap_base)));
+    });
 }
 
 /// Stand-ins for the other phases' findings (System RAM, the other

@@ -248,7 +248,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=76
+PLAN=84
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -809,7 +809,8 @@ if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page
 	"map: executable pages name their code" \
 	"plant wx: removed" "plant wx: vmlayout:finding_cleared" "plant user: finding" \
 	"plant user: removed" "plant hole: finding" \
-	"plant hole: removed" "plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
+	"plant hole: removed" "plant alias: finding" "plant alias: removed" \
+	"plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
 	"plant pti: removed" "selftest 'fault': vmalloc_sync_fault" \
 	"selftest rejects anything but 'fault'" "plant sync: finding" \
 	"plant sync: vmalloc_sync_fault class=unsynced" "plant sync: removed"; then
@@ -818,6 +819,9 @@ elif [ -e "$PLANT" ]; then
 	plant_case wx "id=wx .* region=vmalloc "
 	plant_case user "id=user-kernel .* region=vmalloc "
 	plant_case hole "id=hole-mapping .* region=hole "
+	# The direct-map alias of the companion's text (modules area code, from
+	# execmem's ROX cache where there is one) made writable: an error.
+	plant_case alias "id=writable-text severity=error region=direct-map "
 	# A task pinned to CPU 1 whose top-level table differs; the scan runs from CPU 0.
 	taskset 2 sh -c 'while :; do :; done' &
 	spinner=$!
@@ -885,7 +889,7 @@ elif [ -e "$PLANT" ]; then
 	echo 0 > $TR/events/vmlayout/vmalloc_sync_fault/enable
 else
 	note "companion module $PLANT missing: build it with make -C KDIR M=$(dirname "$0") modules"
-	for n in $(seq 20); do ktap_result 1 "planted violations (no $PLANT)"; done
+	for n in $(seq 22); do ktap_result 1 "planted violations (no $PLANT)"; done
 fi
 # (The kernel's W+X check is not run while the W+X plant is live: it WARNs
 # with a stack trace, which this test treats as a failure.)
@@ -952,8 +956,205 @@ cpu_hotplug_case() {
 	ktap_result $? "watch: CPU 1 offline and online $n times, the cpu hook fired" \
 		"$(($(hook_fired cpu) - ${fired:-0})) times, no warn or error finding fired"
 }
+# The watch churn: the kernel's other makers of executable and mapped
+# memory, each churned with watch mode on (watch.rst's table of paths):
+# BPF programs JIT-compiled into bpf_prog_pack pages, kprobes (their
+# instruction slots), the function tracer (its trampolines, text patched),
+# a movable memory block offlined and onlined (the direct map and vmemmap),
+# forks (vmalloc'ed stacks) with map readers. Each part must fire no warn or
+# error vmlayout:finding within watch mode's bound after it, and must have
+# done its work. A part whose kernel support is missing is a skip with the
+# reason, or a failure when VMLAYOUT_WATCH_REQUIRE (space separated: bpf
+# kprobe ftrace memory) names it. The events are read from a trace instance
+# of the churn's own ($CHURN_TR): setting a tracer, or removing a kprobe
+# event that was enabled, empties the top-level buffer.
+CHURN_TR=$TR
+# churn_missing PART DESCRIPTION REASON...: PART cannot run on this kernel
+# (REASON's words joined by a space).
+churn_missing() {
+	local part=$1 d=$2
+	shift 2
+	case " ${VMLAYOUT_WATCH_REQUIRE:-} " in
+	*" $part "*) ktap_result 1 "$d: $* (VMLAYOUT_WATCH_REQUIRE requires it)" ;;
+	*) ktap_test_skip "$d: $*" ;;
+	esac
+}
+# churn_quiet: after watch mode's bound, whether no warn or error
+# vmlayout:finding fired since $CHURN_TR/trace was cleared; the first shown.
+churn_quiet() {
+	sleep $(($(watch_bound_ms) / 1000 + 1))
+	! grep ' finding: ' "$CHURN_TR/trace" | grep 'severity=\(warn\|error\)' |
+		head -n 3 | sed 's/^ */# /' | grep .
+}
+# churn_bpf: vmlayout_bpf loads 64 programs, 8 open at a time.
+churn_bpf() {
+	local d="watch churn: bpf" helper out loaded st=0 quiet=0 cpa
+	helper=$(dirname "$0")/vmlayout_bpf
+	if [ ! -e /proc/sys/net/core/bpf_jit_enable ] &&
+		[ ! -e /proc/sys/kernel/unprivileged_bpf_disabled ]; then
+		churn_missing bpf "$d" "no BPF syscall (CONFIG_BPF_SYSCALL)"
+		return
+	fi
+	if [ ! -x "$helper" ]; then
+		churn_missing bpf "$d" "no $helper (this directory's Makefile builds it)"
+		return
+	fi
+	echo > "$CHURN_TR/trace"
+	cpa=$(hook_fired cpa)
+	out=$("$helper" 64 2> "$tmp/bpf.err") || st=$?
+	loaded=$(echo "$out" | sed -n 's/^loaded \([0-9]*\)$/\1/p')
+	churn_quiet || quiet=1
+	note "$d: bpf_jit_enable=${BPF_JIT:-?}, the cpa hook fired" \
+		"$(($(hook_fired cpa) - ${cpa:-0})) times"
+	sed 's/^/# /' "$tmp/bpf.err"
+	[ $st -eq 0 ] && [ "${loaded:-0}" -eq 64 ] && [ $quiet -eq 0 ]
+	ktap_result $? "$d: ${loaded:-0} of 64 programs (r0 = 0; exit) loaded, 8 open at a" \
+		"time, and closed, no warn or error finding fired"
+}
+# kprobe_gone: no kprobe event vmlayout_churn (disabled, removed).
+kprobe_gone() {
+	[ -e $TR/events/kprobes/vmlayout_churn ] || return 0
+	echo 0 > $TR/events/kprobes/vmlayout_churn/enable
+	echo '-:vmlayout_churn' >> $TR/kprobe_events
+}
+# churn_kprobe: 5 times a kprobe event on $churn_fn added, enabled, hit,
+# disabled and removed.
+churn_kprobe() {
+	local d="watch churn: kprobe" ev=$TR/events/kprobes/vmlayout_churn n=0 quiet=0
+	if [ ! -w $TR/kprobe_events ]; then
+		churn_missing kprobe "$d" "no $TR/kprobe_events (CONFIG_KPROBE_EVENTS)"
+		return
+	fi
+	kprobe_gone
+	echo > "$CHURN_TR/trace"
+	while [ $n -lt 5 ] && echo "p:vmlayout_churn $churn_fn" >> $TR/kprobe_events &&
+		echo 1 > $ev/enable && cat /proc/version > /dev/null &&
+		grep -q ' vmlayout_churn: ' $TR/trace && echo 0 > $ev/enable &&
+		echo '-:vmlayout_churn' >> $TR/kprobe_events; do
+		n=$((n + 1))
+	done
+	# A round that failed may have left the event.
+	kprobe_gone
+	churn_quiet || quiet=1
+	[ $n -eq 5 ] && [ $quiet -eq 0 ]
+	ktap_result $? "$d: a kprobe on $churn_fn added, hit and removed $n of 5 times," \
+		"no warn or error finding fired"
+}
+# churn_ftrace: 3 times the function tracer on $churn_fn only (every
+# function patched would be slow under emulation), then nop.
+churn_ftrace() {
+	local d="watch churn: ftrace" n=0 quiet=0
+	if [ ! -w $TR/set_ftrace_filter ]; then
+		churn_missing ftrace "$d" "no $TR/set_ftrace_filter (CONFIG_DYNAMIC_FTRACE)"
+		return
+	fi
+	if ! grep -qw function $TR/available_tracers; then
+		churn_missing ftrace "$d" "no function tracer (CONFIG_FUNCTION_TRACER)"
+		return
+	fi
+	echo > "$CHURN_TR/trace"
+	while [ $n -lt 3 ] && echo "$churn_fn" > $TR/set_ftrace_filter &&
+		echo function > $TR/current_tracer && [ "$(cat $TR/current_tracer)" = function ] &&
+		cat /proc/version > /dev/null && grep -q ": $churn_fn" $TR/trace &&
+		echo nop > $TR/current_tracer && echo > $TR/set_ftrace_filter; do
+		n=$((n + 1))
+	done
+	echo nop > $TR/current_tracer
+	echo > $TR/set_ftrace_filter
+	churn_quiet || quiet=1
+	[ $n -eq 3 ] && [ $quiet -eq 0 ]
+	ktap_result $? "$d: the function tracer on $churn_fn, hit, then nop, $n of 3 times," \
+		"no warn or error finding fired"
+}
+# churn_memory: 3 times an online ZONE_MOVABLE memory block (movablecore=)
+# offlined and onlined.
+churn_memory() {
+	local d="watch churn: memory" blk="" b n=0 quiet=0 fired
+	if [ ! -d /sys/devices/system/memory ]; then
+		churn_missing memory "$d" "no /sys/devices/system/memory (CONFIG_MEMORY_HOTPLUG)"
+		return
+	fi
+	for b in /sys/devices/system/memory/memory*; do
+		if [ "$(cat "$b/state" 2>/dev/null)" = online ] &&
+			grep -qw Movable "$b/valid_zones" 2>/dev/null; then
+			blk=$b
+			break
+		fi
+	done
+	if [ -z "$blk" ]; then
+		churn_missing memory "$d" "no online memory block in ZONE_MOVABLE" \
+			"(CONFIG_MEMORY_HOTREMOVE, movablecore=)"
+		return
+	fi
+	echo > "$CHURN_TR/trace"
+	fired=$(hook_fired memory)
+	while [ $n -lt 3 ] && echo offline > "$blk/state" && echo online_movable > "$blk/state"; do
+		n=$((n + 1))
+	done
+	[ "$(cat "$blk/state")" = online ] || echo online_movable > "$blk/state" ||
+		echo online > "$blk/state"
+	churn_quiet || quiet=1
+	[ $n -eq 3 ] && [ "$(hook_fired memory)" -gt "${fired:-0}" ] && [ $quiet -eq 0 ]
+	ktap_result $? "$d: ${blk##*/} offline and online_movable $n of 3 times, the memory" \
+		"hook fired $(($(hook_fired memory) - ${fired:-0})) times, no warn or error" \
+		"finding fired"
+}
+# uptime_cs: /proc/uptime in hundredths of a second, in $cs (read with no
+# fork: "1" before the hundredths keeps "08" from being read as octal).
+uptime_cs() {
+	local up rest
+	read -r up rest < /proc/uptime
+	cs=$((${up%.*} * 100 + 1${up#*.} - 100))
+}
+# churn_forks: for 3 seconds, forks (sh -c 'exit 0'; each a vmalloc'ed
+# kernel stack) and two readers of map.
+churn_forks() {
+	local d="watch churn: forks" forks=0 quiet=0 fired r1 r2 end
+	echo > "$CHURN_TR/trace"
+	fired=$(hook_fired vmalloc)
+	(while [ ! -e "$tmp/churn.stop" ]; do cat "$DBG/map" > /dev/null; done) &
+	r1=$!
+	(while [ ! -e "$tmp/churn.stop" ]; do cat "$DBG/map" > /dev/null; done) &
+	r2=$!
+	uptime_cs
+	end=$((cs + 300))
+	while [ $cs -lt $end ]; do
+		sh -c 'exit 0' && forks=$((forks + 1))
+		uptime_cs
+	done
+	touch "$tmp/churn.stop"
+	wait $r1 $r2
+	rm -f "$tmp/churn.stop"
+	churn_quiet || quiet=1
+	[ $forks -gt 0 ] && [ "$(hook_fired vmalloc)" -gt "${fired:-0}" ] && [ $quiet -eq 0 ]
+	ktap_result $? "$d: $forks forks in 3 s with two map readers, the vmalloc hook fired" \
+		"$(($(hook_fired vmalloc) - ${fired:-0})) times, no warn or error finding fired"
+}
+watch_churn_case() {
+	# The probed and traced function: one that opening a file calls.
+	churn_fn=do_sys_openat2
+	[ -n "$(kallsyms $churn_fn)" ] || churn_fn=vfs_open
+	BPF_JIT=$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null)
+	CHURN_TR=$TR/instances/vmlayout_churn
+	[ ! -d "$CHURN_TR" ] || rmdir "$CHURN_TR"
+	if ! mkdir "$CHURN_TR" || ! echo 1 > "$CHURN_TR/events/vmlayout/finding/enable"; then
+		note "watch churn: no trace instance $CHURN_TR: $TR/trace, which the" \
+			"kprobe and ftrace parts empty, is read"
+		[ ! -d "$CHURN_TR" ] || rmdir "$CHURN_TR"
+		CHURN_TR=$TR
+	fi
+	churn_bpf
+	churn_kprobe
+	churn_ftrace
+	churn_memory
+	churn_forks
+	if [ "$CHURN_TR" != "$TR" ]; then
+		echo 0 > "$CHURN_TR/events/vmlayout/finding/enable"
+		rmdir "$CHURN_TR"
+	fi
+}
 watch_cases() {
-	local addr hold n before
+	local addr hold n before windows st
 	grep -q '^watch enabled=0 ' "$DBG/summary"
 	ktap_result $? "watch: off by default (summary: watch enabled=0)"
 	echo 1 > "$DBG/watch"
@@ -971,6 +1172,24 @@ watch_cases() {
 	rmmod vmlayout_plant
 	wait_event finding_cleared "$addr"
 	ktap_result $? "watch: its removal reported by vmlayout:finding_cleared"
+	# A W+X page planted 300 ms after a load, from a work item: no module
+	# hook sees it, only the vmalloc one, whose re-check is of a window
+	# (watch.rst). Reported, and window re-checks ran.
+	before=$(klog | grep -c 'vmlayout_plant: wx at')
+	windows=$(field "$DBG/summary" watch windows)
+	insmod "$PLANT" plant=wx after_ms=300
+	n=0
+	while [ "$(klog | grep -c 'vmlayout_plant: wx at')" -le "$before" ] && [ $n -lt 50 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
+	addr=$(wx_addr)
+	wait_event finding "$addr" && [ "$(field "$DBG/summary" watch windows)" -gt "$windows" ]
+	st=$?
+	rmmod vmlayout_plant
+	wait_event finding_cleared "$addr" || st=1
+	ktap_result $st "watch: a W+X page planted after a load, at $addr: reported and cleared;" \
+		"window re-checks $windows -> $(field "$DBG/summary" watch windows)"
+	grep '^watch ' "$DBG/summary" | sed 's/^/# /'
 	# Transient plants, held during a module's load: how many the events
 	# catch. A re-check after a hook runs 10 ms later, and no sooner than
 	# 19 times the last one's length after it (watch.rst: re-checks take at
@@ -1004,6 +1223,7 @@ watch_cases() {
 	ktap_result $? "watch: 20 module loads and unloads, no warn or error finding fired"
 	grep ' finding: ' $TR/trace | head -n 3 | sed 's/^ */# /'
 	cpu_hotplug_case
+	watch_churn_case
 	grep -q '^watch enabled=1 .* backstops=[1-9]' "$DBG/summary" &&
 		echo 0 > "$DBG/watch" && grep -q '^watch enabled=0 ' "$DBG/summary"
 	ktap_result $? "watch: the backstop ran; off again"
@@ -1011,12 +1231,15 @@ watch_cases() {
 	events_off finding finding_cleared
 }
 if skip_if "$LOCKED" "watch: off by default" "watch: on" "watch: a plant" "watch: its removal" \
-	"watch: transient" "watch: a module storm" "watch: CPU hotplug" "watch: backstop, off"; then
+	"watch: a W+X page planted after a load" "watch: transient" "watch: a module storm" \
+	"watch: CPU hotplug" "watch churn: bpf" \
+	"watch churn: kprobe" "watch churn: ftrace" "watch churn: memory" "watch churn: forks" \
+	"watch: backstop, off"; then
 	:
 elif [ -e "$PLANT" ]; then
 	watch_cases
 else
-	for n in $(seq 8); do ktap_result 1 "watch mode (no $PLANT)"; done
+	for n in $(seq 14); do ktap_result 1 "watch mode (no $PLANT)"; done
 fi
 
 # Command files take exactly their word, with at most one newline, written

@@ -8,7 +8,14 @@
  *   insmod vmlayout_plant.ko plant=wx       W+X: a vmalloc'd page with NX cleared by hand
  *   insmod vmlayout_plant.ko plant=wx hold_ms=N  the same for N ms only, during
  *                                           the load (watch mode's transient window)
+ *   insmod vmlayout_plant.ko plant=wx after_ms=N  the same N ms after the load, from
+ *                                           a work item, kept until unload: a
+ *                                           change only the vmalloc hook sees
  *   insmod vmlayout_plant.ko plant=user     a vmalloc'd page whose PTE has _PAGE_USER
+ *   insmod vmlayout_plant.ko plant=alias    the direct-map alias of this module's
+ *                                          first text page made present and
+ *                                          writable (with the ROX cache it is
+ *                                          not present, else read-only)
  *   insmod vmlayout_plant.ko plant=hole     a 4 KiB leaf in the documented unused hole
  *                                          ffffffff00000000-ffffffff7fffffff
  *   insmod vmlayout_plant.ko plant=cpu pid=N  task N's top-level table gets an entry
@@ -50,6 +57,7 @@
 #include <linux/smp.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
+#include <linux/workqueue.h>
 #include <linux/uaccess.h>
 #include <linux/pgtable.h>
 #include <linux/cpufeature.h>
@@ -64,6 +72,9 @@ MODULE_PARM_DESC(pid, "for plant=cpu, sync and pti: the task whose table to chan
 static unsigned int hold_ms;
 module_param(hold_ms, uint, 0444);
 MODULE_PARM_DESC(hold_ms, "for plant=wx: remove the plant after this many ms, still loading");
+static unsigned int after_ms;
+module_param(after_ms, uint, 0444);
+MODULE_PARM_DESC(after_ms, "for plant=wx: plant this many ms after the load instead");
 
 #define HOLE_ADDR 0xffffffff00000000UL
 #define GUARD_SLOT 256
@@ -154,6 +165,32 @@ static void unplant_vmalloc(pteval_t set, pteval_t clear)
 	set_pte(vpte, __pte((pte_val(*vpte) & ~set) | clear));
 	flush_all();
 	vfree(vpage);
+}
+
+/* plant=alias: the entry of the alias and what it held. */
+static pte_t *alias_pte;
+static pte_t alias_was;
+
+static int plant_alias(void)
+{
+	void *text = (void *)((unsigned long)plant_alias & PAGE_MASK);
+	unsigned long alias = (unsigned long)__va(slow_virt_to_phys(text));
+	unsigned int level;
+
+	alias_pte = lookup_address(alias, &level);
+	if (!alias_pte || pte_none(*alias_pte))
+		return -EINVAL;
+	alias_was = *alias_pte;
+	set_pte(alias_pte, __pte(pte_val(alias_was) | _PAGE_PRESENT | _PAGE_RW));
+	flush_all();
+	pr_info("vmlayout_plant: alias at 0x%lx\n", alias);
+	return 0;
+}
+
+static void unplant_alias(void)
+{
+	set_pte(alias_pte, alias_was);
+	flush_all();
 }
 
 /* The kernel half is shared: current->mm's upper tables are everyone's. */
@@ -437,11 +474,27 @@ static int churn_vmalloc(void)
 	return 0;
 }
 
+static bool wx_planted;
+
+/* plant=wx after_ms=N: the plant, out of the load (no module hook sees it). */
+static void plant_wx_later(struct work_struct *work)
+{
+	if (plant_vmalloc(0, _PAGE_NX))
+		return;
+	wx_planted = true;
+	pr_info("vmlayout_plant: wx at 0x%lx\n", (unsigned long)vpage);
+}
+
+static DECLARE_DELAYED_WORK(wx_later, plant_wx_later);
+
 static int __init vmlayout_plant_init(void)
 {
 	int ret;
 
-	if (!strcmp(plant, "wx")) {
+	if (!strcmp(plant, "wx") && after_ms) {
+		schedule_delayed_work(&wx_later, msecs_to_jiffies(after_ms));
+		ret = 0;
+	} else if (!strcmp(plant, "wx")) {
 		ret = plant_vmalloc(0, _PAGE_NX);
 		if (!ret)
 			pr_info("vmlayout_plant: wx at 0x%lx\n", (unsigned long)vpage);
@@ -454,6 +507,8 @@ static int __init vmlayout_plant_init(void)
 		ret = plant_vmalloc(_PAGE_USER, 0);
 		if (!ret)
 			pr_info("vmlayout_plant: user at 0x%lx\n", (unsigned long)vpage);
+	} else if (!strcmp(plant, "alias")) {
+		ret = plant_alias();
 	} else if (!strcmp(plant, "hole")) {
 		ret = plant_hole();
 		if (!ret)
@@ -476,7 +531,7 @@ static int __init vmlayout_plant_init(void)
 		/* kmemleak's positive control: 100 bytes nothing points to. */
 		ret = kmalloc(100, GFP_KERNEL) ? 0 : -ENOMEM;
 	} else {
-		pr_warn("vmlayout_plant: plant= must be wx, user, hole, cpu, sync, pti, none or leak\n");
+		pr_warn("vmlayout_plant: plant= must be wx, user, alias, hole, cpu, sync, pti, none or leak\n");
 		ret = -EINVAL;
 	}
 	return ret;
@@ -484,11 +539,17 @@ static int __init vmlayout_plant_init(void)
 
 static void __exit vmlayout_plant_exit(void)
 {
-	if (!strcmp(plant, "wx")) {
+	if (!strcmp(plant, "wx") && after_ms) {
+		cancel_delayed_work_sync(&wx_later);
+		if (wx_planted)
+			unplant_vmalloc(0, _PAGE_NX);
+	} else if (!strcmp(plant, "wx")) {
 		if (!hold_ms)
 			unplant_vmalloc(0, _PAGE_NX);
 	} else if (!strcmp(plant, "user")) {
 		unplant_vmalloc(_PAGE_USER, 0);
+	} else if (!strcmp(plant, "alias")) {
+		unplant_alias();
 	} else if (!strcmp(plant, "hole")) {
 		unplant_hole();
 	} else if (!strcmp(plant, "cpu")) {
