@@ -7,6 +7,8 @@ use core::ffi::{c_int, c_uint, c_void};
 
 use kernel::prelude::*;
 
+use crate::vmlayout_core::report;
+
 /// The kernel half of a top-level table: its upper 256 entries.
 pub(crate) type KernelHalf = [u64; 256];
 
@@ -227,6 +229,23 @@ pub(crate) unsafe fn load_nofault(addr: *const u64, faulted: &mut u64) -> u64 {
         );
     }
     value
+}
+
+/// Whether the page at `addr` (executable, in the kernel half) holds
+/// only `int3`s ([`report::TRAPS`]); a page that cannot be read does not.
+pub(crate) fn traps_only(addr: u64) -> bool {
+    let page = addr & !0xfff;
+    let mut faulted = 0;
+    for i in 0..512u64 {
+        let at = (page + i * 8) as *const u64;
+        // SAFETY: `at` is 8-byte aligned and in the kernel half (a page of
+        // an executable kernel range); a fault sets `faulted`.
+        let word = unsafe { load_nofault(at, &mut faulted) };
+        if faulted != 0 || word != report::TRAPS {
+            return false;
+        }
+    }
+    true
 }
 
 /// Let the scheduler run something else if it wants to.

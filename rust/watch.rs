@@ -20,7 +20,7 @@ use crate::helpers::{
 use crate::vmlayout_core::{
     pace::{Pacing, GAP_NS},
     record::Record,
-    report::{code_of, code_owner, AttrBuf, BelongsTo, NameBuf},
+    report::{code_of, code_owner, AttrBuf, BelongsTo, NameBuf, UNUSED_CODE},
     rules::{Finding, Owner, Severity},
     seen::{self, Change, Seen},
 };
@@ -262,15 +262,21 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
 }
 
 /// Whose code `addr` is, from the kernel's symbol table, into `out`
-/// (`report::code_owner`); `false` when the table has no symbol there.
+/// (`report::code_owner`), or where it has no symbol, execmem's unused
+/// part if the page only traps (`report::UNUSED_CODE`); `false` when
+/// neither.
 pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
     // The show path only, which is shallow: 1 KiB of stack.
     let mut buf = [0u8; 1024];
     let n = usize::try_from(vmlayout_symbol_at(addr, &mut buf)).unwrap_or(0);
     let text = buf.get(..n).and_then(|b| core::str::from_utf8(b).ok());
-    let Some(text) = text.filter(|t| !t.is_empty()) else {
-        return false;
-    };
-    code_owner(text, out);
+    match text.filter(|t| !t.is_empty()) {
+        Some(text) => code_owner(text, out),
+        // No symbol: execmem's unused part if it only traps.
+        None if crate::helpers::traps_only(addr) => {
+            let _ = out.write_str(UNUSED_CODE);
+        }
+        None => return false,
+    }
     true
 }

@@ -363,6 +363,15 @@ impl NameBuf {
     }
 }
 
+/// Eight x86 `int3` instructions: what execmem fills the unused part of
+/// its ROX cache with (`execmem_fill_trapping_insns()`), and the BPF JIT
+/// the unused part of a program pack.
+pub const TRAPS: u64 = 0xcccc_cccc_cccc_cccc;
+
+/// The owner of executable memory that no symbol names and that holds
+/// only [`TRAPS`]: the execmem ROX cache's (or a BPF pack's) unused part.
+pub const UNUSED_CODE: &str = "execmem unused";
+
 /// Whose code a kallsyms symbol (`sprint_symbol_no_offset()`'s text:
 /// `name`, or `name [module]`) is, into `out`: `kernel` (the image),
 /// `module NAME`, `bpf PROGRAM` (`bpf_prog_TAG_NAME`, module `bpf`),
