@@ -2,16 +2,17 @@
 
 //! Watch mode's re-check of one window (`vmlayout_core::window`): the work
 //! items of the reference that map the window walked again on this CPU,
-//! spliced into the last scan's ranges, and the findings made again where
-//! the ranges changed, in place of the last scan's. The rest of the scan
-//! (the other tables, the audits, System RAM) stays the last full scan's,
-//! which the backstop repeats.
+//! spliced in place into the last scan's ranges, and the findings made
+//! again where the ranges changed, in place of the last scan's. The rest
+//! of the scan (the other tables, the audits, System RAM) stays the last
+//! full scan's, which the backstop repeats.
 //!
 //! What a window cannot redo as a full scan would makes it decline, and
 //! the caller scans everything instead: a window outside the vmalloc
-//! region (`window::windowable`), a table the walk could not read
-//! or that kept changing (the walkers' notes are a full scan's), a finding
-//! the last scan settled, a rule with findings left out.
+//! region (`window::windowable`), a table the walk could not read or that
+//! kept changing (the walkers' notes are a full scan's), a finding the
+//! last scan settled, a rule with findings left out. A splice already
+//! made is then undone.
 
 use kernel::{alloc::KVec, prelude::*};
 
@@ -21,17 +22,37 @@ use crate::vmlayout_core::{
     layout::Live,
     map::DocMap,
     report::BelongsTo,
-    rules::{LiveMap, Rule},
+    rules::{LiveMap, Rule, TextAliases},
     walk::{Range, TableSource, Top},
-    window::{recheck_findings, rewalk_splice, widen_to_run, windowable, Before, Code, Parts},
+    window::{
+        recheck_findings, rewalk_splice, undo, widen_to_run, windowable, Before, Code, Parts,
+        Spliced,
+    },
 };
 
 use super::{findings_in, walk_of, DirectMap, Findings, Scan, Workspace};
 
-/// What a window re-check gives, to go in place of the last scan's.
+/// A window re-check's buffers, kept from one to the next: what it walks
+/// (ranges, cleared stretches), the old ranges its splices replace, and
+/// their output.
+pub(crate) struct WindowLists {
+    fresh: (VVec<Range>, VVec<Range>),
+    old: (VVec<Range>, VVec<Range>),
+    made: VVec<Range>,
+}
+
+impl WindowLists {
+    pub(super) const fn new() -> Self {
+        WindowLists {
+            fresh: (VVec::new(), VVec::new()),
+            old: (VVec::new(), VVec::new()),
+            made: VVec::new(),
+        }
+    }
+}
+
+/// What a window re-check gives besides the ranges it spliced in place.
 struct Rechecked {
-    ranges: VVec<Range>,
-    cleared: VVec<Range>,
     findings: Findings,
     parts: Parts,
     mapped: KVec<[u64; 3]>,
@@ -41,7 +62,7 @@ struct Rechecked {
 
 /// Re-check `window` of the reference at `reference` into `scan` (the
 /// last), its findings carried over at `now_ns` (their events fired):
-/// `Ok(false)` if the window declined (see above), `scan` untouched.
+/// `Ok(false)` if the window declined (see above), `scan` as it was.
 pub(crate) fn recheck_window(
     (doc, live, reference): (&'static DocMap<'static>, &Live, u64),
     ws: &mut Workspace,
@@ -54,16 +75,13 @@ pub(crate) fn recheck_window(
         return Ok(false);
     }
     let map = ws.take_live_map(doc, live)?;
-    let rechecked = rewalk(&map, (live, reference), ws, scan, window, belongs_to);
+    let rechecked = rewalk(&map, (live, reference), ws, scan, window);
     ws.keep_live_map(map);
     let Some(new) = rechecked? else {
         return Ok(false);
     };
     let (old, old_seen) = (&scan.findings.list[..], &scan.seen[..]);
-    let seen = crate::watch::carry_over((old, old_seen), &new.findings.list, now_ns, belongs_to)?;
-    scan.seen = seen;
-    ws.spare_ranges = core::mem::replace(&mut scan.walked.ranges, new.ranges);
-    ws.spare_cleared = core::mem::replace(&mut scan.walked.cleared, new.cleared);
+    scan.seen = crate::watch::carry_over((old, old_seen), &new.findings.list, now_ns, belongs_to)?;
     ws.spare_findings = core::mem::replace(&mut scan.findings, new.findings).list;
     scan.parts = new.parts;
     scan.mapped = new.mapped;
@@ -72,15 +90,14 @@ pub(crate) fn recheck_window(
     Ok(true)
 }
 
-/// The window's items walked and spliced into `last`'s ranges, then its
-/// findings; `None` if the window declined.
+/// The window's items walked and spliced in place into `last`'s ranges,
+/// then its findings; `None` if the window declined (the splice undone).
 fn rewalk(
     map: &LiveMap<'static>,
     (live, reference): (&Live, u64),
     ws: &mut Workspace,
-    last: &Scan,
+    last: &mut Scan,
     window: (u64, u64),
-    belongs_to: BelongsTo<'_>,
 ) -> Result<Option<Rechecked>> {
     let walk = walk_of(live);
     let window = widen_to_run(&last.walked.ranges, window);
@@ -100,53 +117,72 @@ fn rewalk(
         }
     });
     pushed?;
+    // The text aliases of the ranges as they were, before the splice.
+    let before_text = check::text_of(map, &last.walked.ranges);
     let mut counts = WalkCounts::default();
-    let (mut ranges, mut cleared) = (
-        core::mem::take(&mut ws.spare_ranges),
-        core::mem::take(&mut ws.spare_cleared),
-    );
-    ranges.clear();
-    cleared.clear();
-    let fresh = &mut ws.window_lists;
-    let span = rewalk_splice(
+    let w = &mut ws.window;
+    let spliced = rewalk_splice(
         (&walk, reference),
         (window, &ws.items),
         (&mut src, &mut ws.scratch),
-        (&mut fresh.0, &mut fresh.1, &mut counts),
-        (&last.walked.ranges, &last.walked.cleared),
-        (&mut ranges, &mut cleared),
+        (&mut w.fresh.0, &mut w.fresh.1, &mut counts),
+        (&mut last.walked.ranges, &mut last.walked.cleared),
+        ((&mut w.old.0, &mut w.old.1), &mut w.made),
     )
     .map_err(|_| ENOMEM)?;
-    if counts.unreadable > 0 || counts.changed > 0 {
-        return Ok(None);
+    let walked_whole = counts.unreadable == 0 && counts.changed == 0;
+    let found = walked_whole
+        .then(|| findings_after(map, (live, reference), ws, last, (spliced, &before_text)))
+        .transpose();
+    let found = found.map(Option::flatten);
+    if !matches!(found, Ok(Some(_))) {
+        let (ranges, cleared) = (&mut last.walked.ranges, &mut last.walked.cleared);
+        let old = &ws.window.old;
+        // Back as it was (a rescan follows, and replaces it anyway).
+        let _ = undo(ranges, spliced.ranges, &old.0);
+        let _ = undo(cleared, spliced.cleared, &old.1);
     }
-    let (before_text, text) = (
-        check::text_of(map, &last.walked.ranges),
-        check::text_of(map, &ranges),
-    );
+    found
+}
+
+/// The findings after a splice (`spliced`, of ranges whose text aliases
+/// were `before_text`) into `last`'s ranges.
+fn findings_after(
+    map: &LiveMap<'static>,
+    (live, reference): (&Live, u64),
+    ws: &mut Workspace,
+    last: &Scan,
+    (spliced, before_text): (Spliced, &TextAliases),
+) -> Result<Option<Rechecked>> {
+    let ranges = &last.walked.ranges;
+    let text = check::text_of(map, ranges);
+    let made = ranges
+        .get(spliced.ranges.at..spliced.ranges.at + spliced.ranges.len)
+        .ok_or(EIO)?;
     let before = Before {
-        ranges: &last.walked.ranges,
-        text: &before_text,
+        ranges: &ws.window.old.0,
+        text: before_text,
         findings: &[],
     };
     let code = Code {
         image: (live.text_start, live.text_end),
-        belongs_to,
+        belongs_to: &|va, out| crate::watch::belongs_to(va, out),
     };
     let mut mapped = KVec::with_capacity(last.mapped.len(), GFP_KERNEL)?;
     mapped.extend_from_slice(&last.mapped, GFP_KERNEL)?;
     let mut findings = findings_in(core::mem::take(&mut ws.spare_findings));
     let had = (before, &last.findings.list[..], last.parts);
-    let now = (&ranges[..], &text, span);
+    let now = (made, &text, spliced.span);
     let parts = recheck_findings(map, had, now, code, &mut mapped, &mut findings);
     let Some(parts) = parts.map_err(|_| ENOMEM)? else {
+        ws.spare_findings = findings.list;
         return Ok(None);
     };
     // Its warn or error findings checked again, as a full scan's are.
+    let walk = walk_of(live);
+    let mut src = DirectMap::new(live.page_offset_base);
     let (rechecked, settled) = check::recheck(&walk, reference, &mut findings.list, &mut src);
     Ok(Some(Rechecked {
-        ranges,
-        cleared,
         findings,
         parts,
         mapped,

@@ -166,9 +166,8 @@ pub(crate) struct Workspace {
     pub(super) spare_cleared: VVec<Range>,
     pub(super) spare_cpus: VVec<CpuStats>,
     pub(super) spare_findings: VVec<Finding>,
-    /// What a window re-check walks (ranges, cleared stretches), before
-    /// they are spliced into the last scan's (`super::window`).
-    pub(super) window_lists: (VVec<Range>, VVec<Range>),
+    /// A window re-check's buffers (`super::window`).
+    pub(super) window: super::window::WindowLists,
     /// The process audit's buffers, kept from scan to scan.
     pub(super) audit: AuditBuffers,
     /// The documented map resolved against the live bases, which are read
@@ -239,7 +238,7 @@ impl Workspace {
             spare_cleared: VVec::new(),
             spare_cpus: VVec::new(),
             spare_findings: VVec::new(),
-            window_lists: (VVec::new(), VVec::new()),
+            window: super::window::WindowLists::new(),
             audit: AuditBuffers {
                 ours: KBox::zeroed(GFP_KERNEL)?,
                 theirs: KBox::zeroed(GFP_KERNEL)?,
@@ -294,6 +293,9 @@ impl RangeList for VVec<Range> {
     }
     fn as_slice(&self) -> &[Range] {
         VVec::as_slice(self)
+    }
+    fn as_mut_slice(&mut self) -> &mut [Range] {
+        VVec::as_mut_slice(self)
     }
     fn last_mut(&mut self) -> Option<&mut Range> {
         self.as_mut_slice().last_mut()

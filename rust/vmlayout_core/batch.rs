@@ -29,6 +29,8 @@ pub trait RangeList {
     fn last(&self) -> Option<&Range>;
     /// The ranges so far.
     fn as_slice(&self) -> &[Range];
+    /// The ranges so far, to change them in place.
+    fn as_mut_slice(&mut self) -> &mut [Range];
     /// The last range, to extend it.
     fn last_mut(&mut self) -> Option<&mut Range>;
     /// Keep the first `len` ranges.

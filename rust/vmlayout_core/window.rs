@@ -92,19 +92,103 @@ pub fn rewalk<L: RangeList>(
     }
 }
 
+/// Where a splice in place ([`splice_in_place`]) left its work: the
+/// ranges it made lie at `at..at + len` of the list, in place of the ones
+/// it was given back in `old`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replaced {
+    /// Where they start.
+    pub at: usize,
+    /// How many it made.
+    pub len: usize,
+}
+
+/// [`splice`], in place: `list`'s ranges of `span` replaced by `new`,
+/// and only the ranges after them moved (a re-check of a vmalloc window
+/// leaves the direct map's thousands where they are). The old ranges the
+/// splice reads (those of the span, and one on each side, which the seams
+/// may coalesce with) are copied to `old`, which keeps them: what a
+/// re-check's [`Before`] holds, and what [`undo`] puts back; `made` is
+/// the splice's own output, then copied into place.
+pub fn splice_in_place<L: RangeList>(
+    list: &mut L,
+    span: (u64, u64),
+    new: &[Range],
+    phys_at: impl FnMut(u64) -> Option<u64>,
+    (old, made): (&mut L, &mut L),
+) -> Result<Replaced, NoRoom> {
+    let all = list.as_slice();
+    let lo = all.partition_point(|r| r.last < span.0).saturating_sub(1);
+    let hi = (all.partition_point(|r| r.start <= span.1) + 1).min(all.len());
+    old.truncate(0);
+    for &r in &all[lo..hi] {
+        old.push(r)?;
+    }
+    made.truncate(0);
+    splice(old.as_slice(), span, new, phys_at, made)?;
+    replace(list, lo..hi, made.as_slice())?;
+    Ok(Replaced {
+        at: lo,
+        len: made.len(),
+    })
+}
+
+/// Undo a [`splice_in_place`] that `replaced` says where it went: put
+/// `old` back.
+pub fn undo(list: &mut impl RangeList, replaced: Replaced, old: &[Range]) -> Result<(), NoRoom> {
+    replace(list, replaced.at..replaced.at + replaced.len, old)
+}
+
+/// `list[range]` replaced by `with`, the ranges after it moved.
+fn replace(
+    list: &mut impl RangeList,
+    range: core::ops::Range<usize>,
+    with: &[Range],
+) -> Result<(), NoRoom> {
+    let len = list.len();
+    let new_len = len - range.len() + with.len();
+    if let Some(&fill) = with.first() {
+        while list.len() < new_len {
+            if let Err(e) = list.push(fill) {
+                // Nothing moved yet: the list as it was.
+                list.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+    let slice = list.as_mut_slice();
+    slice.copy_within(range.end..len, range.start + with.len());
+    slice[range.start..range.start + with.len()].copy_from_slice(with);
+    list.truncate(new_len);
+    Ok(())
+}
+
+/// What a window re-check's walk changed: the span it replaced
+/// ([`span_of`]), and where in the ranges and in the cleared stretches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spliced {
+    /// The span replaced.
+    pub span: (u64, u64),
+    /// Where in the ranges.
+    pub ranges: Replaced,
+    /// Where in the cleared stretches.
+    pub cleared: Replaced,
+}
+
 /// A window re-check's walk: `items` (what [`Walk::split_window`] gave
 /// for `window` of the table at `reference`) walked into `fresh` (ranges,
 /// cleared stretches, emptied first; and the walk's counts), then spliced
-/// into the last check's ranges and cleared stretches (`last`) as `out`.
-/// Returns the span replaced ([`span_of`]).
+/// in place into the last check's ranges and cleared stretches (`last`),
+/// the old ones around the span kept in `old` ([`splice_in_place`], whose
+/// output goes through `made`).
 pub fn rewalk_splice<L: RangeList>(
     (walk, reference): (&Walk, u64),
     (window, items): ((u64, u64), &[WorkItem]),
     (src, scratch): (&mut impl TableSource, &mut Scratch),
     (ranges, cleared, counts): (&mut L, &mut L, &mut WalkCounts),
-    last: (&[Range], &[Range]),
-    out: (&mut impl RangeList, &mut impl RangeList),
-) -> Result<(u64, u64), NoRoom> {
+    last: (&mut L, &mut L),
+    (old, made): ((&mut L, &mut L), &mut L),
+) -> Result<Spliced, NoRoom> {
     let span = span_of(window, items);
     ranges.truncate(0);
     cleared.truncate(0);
@@ -114,9 +198,13 @@ pub fn rewalk_splice<L: RangeList>(
         return Err(NoRoom);
     }
     let mut now = |va| walk.phys_at(reference, va, src);
-    splice(last.0, span, ranges.as_slice(), &mut now, out.0)?;
-    splice(last.1, span, cleared.as_slice(), &mut now, out.1)?;
-    Ok(span)
+    let at_ranges = splice_in_place(last.0, span, ranges.as_slice(), &mut now, (old.0, made))?;
+    let at_cleared = splice_in_place(last.1, span, cleared.as_slice(), &mut now, (old.1, made))?;
+    Ok(Spliced {
+        span,
+        ranges: at_ranges,
+        cleared: at_cleared,
+    })
 }
 
 /// `old` (coalesced ranges in address order) with the ranges of `span`
@@ -169,12 +257,14 @@ pub fn splice(
     runs.finish().map_or(Ok(()), emit)
 }
 
-/// The last check, as a window re-check finds it: its ranges, the kernel
-/// text's aliases they gave, and the per-range rules' findings on them,
-/// in address order.
+/// The last check, as a window re-check finds it: its ranges around the
+/// span (all of them, or the ones a [`splice_in_place`] replaced: only
+/// those that overlap the span are read), the kernel text's aliases all
+/// its ranges gave, and the per-range rules' findings on them, in address
+/// order.
 #[derive(Clone, Copy)]
 pub struct Before<'a> {
-    /// The ranges, before the splice.
+    /// The ranges around the span, before the splice.
     pub ranges: &'a [Range],
     /// Their text aliases.
     pub text: &'a TextAliases,
@@ -194,7 +284,9 @@ pub fn affected(old: &[Range], new: &[Range], span: (u64, u64)) -> (u64, u64) {
 
 /// The per-range rules after a window re-check: `before`'s findings
 /// outside the [`affected`] addresses, and the rules run on the new
-/// ranges inside them, into `out` in address order; `mapped` (bytes per
+/// ranges inside them (`new`: all the ranges after the splice, or those
+/// it made in place of `before.ranges`), into `out` in address order;
+/// `text` is the aliases of all of them; `mapped` (bytes per
 /// documented row and leaf size, as `check_ranges` counts them) updated
 /// for the ranges replaced. `Ok(false)` when that would not be what
 /// running the rules on all ranges gives (`out` is then to be dropped,

@@ -49,6 +49,9 @@ impl RangeList for List {
     fn as_slice(&self) -> &[Range] {
         &self.0
     }
+    fn as_mut_slice(&mut self) -> &mut [Range] {
+        &mut self.0
+    }
     fn last_mut(&mut self) -> Option<&mut Range> {
         self.0.last_mut()
     }

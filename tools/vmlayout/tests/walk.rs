@@ -21,7 +21,8 @@ use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
 use vmlayout_core::window::{
-    recheck_findings, rewalk_splice, widen_to_run, windowable, Before, Code, Parts,
+    recheck_findings, rewalk_splice, splice, splice_in_place, undo, widen_to_run, windowable,
+    Before, Code, Parts, Spliced,
 };
 use vmlayout_core::work::{BatchQueue, PerPart};
 
@@ -1747,6 +1748,9 @@ impl RangeList for HostList {
     fn as_slice(&self) -> &[Range] {
         &self.ranges
     }
+    fn as_mut_slice(&mut self) -> &mut [Range] {
+        &mut self.ranges
+    }
     fn last_mut(&mut self) -> Option<&mut Range> {
         self.ranges.last_mut()
     }
@@ -1985,36 +1989,69 @@ fn full_walk(t: &mut Tables, walk: &Walk) -> (Vec<Range>, Vec<Range>) {
     (w.ranges.ranges, w.cleared.ranges)
 }
 
+/// A window re-check's walk in the tests: the ranges and cleared
+/// stretches after it, where it spliced, and the old ranges it replaced.
+struct Rechecked {
+    now: (Vec<Range>, Vec<Range>),
+    spliced: Spliced,
+    old: Vec<Range>,
+}
+
+impl Rechecked {
+    /// The ranges the splice made.
+    fn made(&self) -> &[Range] {
+        let r = self.spliced.ranges;
+        &self.now.0[r.at..r.at + r.len]
+    }
+}
+
 /// Re-check `window` of `t`: split the window, walk its items, splice
-/// them into `last` (ranges, cleared stretches).
+/// them in place into a copy of `last` (ranges, cleared stretches); and
+/// check that undoing the splice gives `last` back.
 fn recheck_window(
     t: &mut Tables,
     walk: &Walk,
     window: (u64, u64),
     last: &(Vec<Range>, Vec<Range>),
-) -> ((Vec<Range>, Vec<Range>), (u64, u64)) {
+) -> Rechecked {
     let root: Table = *t.pages[&t.root];
     let reference = t.root;
     let mut scratch: Box<Scratch> = Box::new([[0; ENTRIES]; 4]);
     let mut items = vec![];
     let top = Top::kernel_half(t.root, &root);
     walk.split_window(top, window, t, &mut scratch, &mut |i| items.push(i));
+    let list = |ranges: &Vec<Range>| HostList {
+        ranges: ranges.clone(),
+        cap: None,
+    };
     let mut fresh = (
         HostList::default(),
         HostList::default(),
         WalkCounts::default(),
     );
-    let mut out = (HostList::default(), HostList::default());
-    let span = rewalk_splice(
+    let mut now = (list(&last.0), list(&last.1));
+    let (mut old, mut made) = (
+        (HostList::default(), HostList::default()),
+        HostList::default(),
+    );
+    let spliced = rewalk_splice(
         (walk, reference),
         (window, &items),
         (t, &mut scratch),
         (&mut fresh.0, &mut fresh.1, &mut fresh.2),
-        (&last.0, &last.1),
-        (&mut out.0, &mut out.1),
+        (&mut now.0, &mut now.1),
+        ((&mut old.0, &mut old.1), &mut made),
     )
     .unwrap();
-    ((out.0.ranges, out.1.ranges), span)
+    let mut undone = (list(&now.0.ranges), list(&now.1.ranges));
+    undo(&mut undone.0, spliced.ranges, &old.0.ranges).unwrap();
+    undo(&mut undone.1, spliced.cleared, &old.1.ranges).unwrap();
+    assert_eq!((&undone.0.ranges, &undone.1.ranges), (&last.0, &last.1));
+    Rechecked {
+        now: (now.0.ranges, now.1.ranges),
+        spliced,
+        old: old.0.ranges,
+    }
 }
 
 /// The per-range rules on all of `ranges`: (findings, bytes mapped per row).
@@ -2061,7 +2098,7 @@ fn a_range_cut_by_a_window_starts_at_its_own_frame() {
     let last = full_walk(&mut t, &walk);
     assert_eq!(last.0.len(), 1);
     set_page(&mut t, va, Level::Pmd, 2);
-    let (got, _) = recheck_window(&mut t, &walk, (va, va + (2 << 20) - 1), &last);
+    let got = recheck_window(&mut t, &walk, (va, va + (2 << 20) - 1), &last).now;
     assert_eq!(got, full_walk(&mut t, &walk));
     assert_eq!(got.0[0].phys, far);
 }
@@ -2197,6 +2234,51 @@ fn a_window_is_widened_to_the_run_it_ends_in() {
     assert_eq!(widen_to_run(&[], (0x10, 0x20)), (0x10, 0x20));
 }
 
+/// 4 KiB pages from `base`, each unmapped (`None`) or mapped read-only or
+/// writable (`Some(rw)`), coalesced as a walk coalesces them.
+fn coalesced(base: u64, pages: &[Option<bool>]) -> Vec<Range> {
+    let (mut runs, mut out) = (Coalescer::default(), vec![]);
+    for (i, page) in pages.iter().enumerate() {
+        let Some(rw) = *page else { continue };
+        let va = base + i as u64 * 4096;
+        let entry = (va & 0xff_ffff_f000) | Flags::P | Flags::G | if rw { Flags::RW } else { 0 };
+        let eff = Effective {
+            rw,
+            us: false,
+            nx: false,
+        };
+        out.extend(runs.push(Range::leaf(va, Level::Pte, entry, 1, eff, PHYS_ADDR_MASK)));
+    }
+    out.extend(runs.finish());
+    out
+}
+
+proptest! {
+    /// A splice in place is a splice of the whole list, however its seams
+    /// coalesce with the ranges on either side (the old ones around the
+    /// span are spliced with it).
+    #[test]
+    fn a_splice_in_place_is_a_splice(
+        old in prop::collection::vec(prop::option::of(any::<bool>()), 0..32),
+        new in prop::collection::vec(prop::option::of(any::<bool>()), 1..8),
+        at in 0u64..32,
+    ) {
+        let base = 0xffff_c900_0000_0000u64;
+        let first = base + at * 4096;
+        let span = (first, first + new.len() as u64 * 4096 - 1);
+        let (old, new) = (coalesced(base, &old), coalesced(first, &new));
+        let mut whole = HostList::default();
+        splice(&old, span, &new, |_| None, &mut whole).unwrap();
+        let mut list = HostList { ranges: old.clone(), cap: None };
+        let mut parts = (HostList::default(), HostList::default());
+        let replaced =
+            splice_in_place(&mut list, span, &new, |_| None, (&mut parts.0, &mut parts.1)).unwrap();
+        prop_assert_eq!(&list.ranges, &whole.ranges);
+        undo(&mut list, replaced, &parts.0.ranges).unwrap();
+        prop_assert_eq!(list.ranges, old);
+    }
+}
+
 proptest! {
     /// Any sequence of changes (a leaf mapped, remapped elsewhere with
     /// other attributes, cleared or removed), each re-checked over a
@@ -2240,18 +2322,20 @@ proptest! {
                 // The window: the changed leaf, or wider by `widen` leaves.
                 let size = level.entry_size();
                 let window = (va - widen * size, va + (widen + 1) * size - 1);
-                let (now, span) = recheck_window(&mut t, &walk, window, &last);
-                let (old_text, text) = (check::text_of(map, &last.0), check::text_of(map, &now.0));
-                let before = Before { ranges: &last.0, text: &old_text, findings: &[] };
+                let r = recheck_window(&mut t, &walk, window, &last);
+                let (old_text, text) = (check::text_of(map, &last.0), check::text_of(map, &r.now.0));
+                // As the module: the old ranges the splice replaced, and
+                // the ones it made.
+                let before = Before { ranges: &r.old, text: &old_text, findings: &[] };
                 let mut out = check::Findings::new(HostFindings::default());
                 let mut m = mapped.clone();
-                let new = (&now.0[..], &text, span);
+                let new = (r.made(), &text, r.spliced.span);
                 let done = recheck_findings(map, (before, &findings, parts), new, code, &mut m, &mut out);
                 (findings, parts, mapped) = match done.unwrap() {
                     Some(p) => (out.list.0, p, m),
-                    None => full_check(map, &now.0, &others, code),
+                    None => full_check(map, &r.now.0, &others, code),
                 };
-                last = now;
+                last = r.now;
             }
             let full = full_walk(&mut t, &walk);
             prop_assert_eq!(&last, &full);

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::collections::HashMap;
 
 use vmlayout_core::batch::{BatchSink, WalkCounts};
@@ -44,6 +44,7 @@ use vmlayout_core::check::{
 };
 use vmlayout_core::map::RegionId;
 use vmlayout_core::pte::Table;
+use vmlayout_core::report::NameBuf;
 use vmlayout_core::rules::{LiveMap, TableKind, Tally, TextAliases};
 use vmlayout_core::walk::{self, ItemSpan, Range, Scratch, TableReader, TableSource, Top};
 use vmlayout_core::window;
@@ -333,17 +334,21 @@ impl<'m> Pipeline<'m> {
 }
 
 /// A window re-check (issue 26's incremental check) of the range of
-/// `window`: its items split, walked and spliced into the last check's
-/// ranges, then the per-range rules on the ranges the splice touched
-/// (`recheck_rules`; on all ranges where that would differ). How many
+/// `window`, as watch mode's in the module (`rust/scan/window.rs`): the
+/// window widened to its run, its items split, walked and spliced in place
+/// into `ranges` (the last check's, a copy made outside the timing), then
+/// its findings (`recheck_findings`: the per-range rules on the ranges the
+/// splice touched; on all ranges where that would differ). How many
 /// findings.
 fn window_recheck(
     pages: &Pages,
-    j: &Judged<'_>,
-    map: &LiveMap<'_>,
+    (j, map): (&Judged<'_>, &LiveMap<'_>),
     last: &Last,
     window: (u64, u64),
+    mut ranges: List,
 ) -> usize {
+    let window = window::widen_to_run(&last.ranges, window);
+    assert!(window::windowable(map, window), "a vmalloc window");
     let mut src = pages;
     let (mut top, mut scratch): (Box<Table>, Box<Scratch>) =
         (Box::new([0; 512]), Box::new([[0; 512]; 4]));
@@ -353,30 +358,39 @@ fn window_recheck(
     j.walk
         .split_window(half, window, &mut src, &mut scratch, &mut |i| items.push(i));
     let mut fresh = (List::default(), List::default(), WalkCounts::default());
-    let mut spliced = List(Vec::with_capacity(last.ranges.len() + items.len()));
-    let span = window::rewalk_splice(
+    let (mut old, mut made) = ((List::default(), List::default()), List::default());
+    let spliced = window::rewalk_splice(
         (&j.walk, j.reference),
         (window, &items),
         (&mut src, &mut scratch),
         (&mut fresh.0, &mut fresh.1, &mut fresh.2),
-        (&last.ranges, &[]),
-        (&mut spliced, &mut List::default()),
+        (&mut ranges, &mut List::default()),
+        ((&mut old.0, &mut old.1), &mut made),
     )
     .expect("splice");
-    let text = text_of(map, &spliced.0);
+    let text = text_of(map, &ranges.0);
     let before = window::Before {
-        ranges: &last.ranges,
+        ranges: &old.0 .0,
         text: &last.text,
-        findings: &last.findings.0,
+        findings: &[],
     };
-    let (mut out, mut tally, mut mapped) = (FindingVec::default(), Tally::default(), last.mapped);
-    let now = (&spliced.0[..], &text);
-    if window::recheck_rules(map, before, now, span, (&mut tally, &mut mapped), &mut out)
-        .expect("rules")
-    {
-        return out.0.len();
+    let all = &last.findings.0;
+    let parts = window::Parts {
+        per_range: all.len(),
+        unowned: all.len(),
+    };
+    let owned = |_: u64, _: &mut NameBuf| true;
+    let code = window::Code {
+        image: (0, 0),
+        belongs_to: &owned,
+    };
+    let (mut out, mut mapped) = (Findings::new(FindingVec::default()), last.mapped);
+    let at = spliced.ranges.at..spliced.ranges.at + spliced.ranges.len;
+    let now = (&ranges.0[at], &text, spliced.span);
+    match window::recheck_findings(map, (before, all, parts), now, code, &mut mapped, &mut out) {
+        Ok(Some(_)) => out.list.0.len(),
+        _ => all_rules(map, &ranges.0).findings.0.len(),
     }
-    all_rules(map, &spliced.0).findings.0.len()
 }
 
 /// A check's ranges and what the per-range rules made of them.
@@ -462,13 +476,18 @@ fn bench(c: &mut Criterion) {
             // The per-range rules' findings of a full walk: what the window
             // re-check redoes (System RAM's, which `walk+rules` counts too,
             // it keeps).
+            let copy = || List(last.ranges.clone());
             assert_eq!(
-                window_recheck(&pages, &judged, &map, &last, area),
+                window_recheck(&pages, (&judged, &map), &last, area, copy()),
                 last.findings.0.len(),
                 "as a full check"
             );
             group.bench_function("window recheck", |b| {
-                b.iter(|| window_recheck(&pages, &judged, &map, &last, area))
+                b.iter_batched(
+                    copy,
+                    |ranges| window_recheck(&pages, (&judged, &map), &last, area, ranges),
+                    BatchSize::LargeInput,
+                )
             });
         }
         for threads in [1, 2] {
