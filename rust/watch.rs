@@ -133,6 +133,11 @@ const HOOKS: [(&str, &str); 5] = [
     ),
 ];
 
+/// Whether the vmalloc hooks' re-checks are of a window: not with
+/// `CONFIG_KASAN_VMALLOC`, whose shadow of an area changes with it, outside
+/// the window (`vmlayout_watch.c` rescans then).
+const VMALLOC_WINDOWS: bool = !cfg!(CONFIG_KASAN_VMALLOC);
+
 /// Re-checks made in watch mode: after a hook, and by the backstop; of
 /// them, those of a window only, their time, and the windows declined.
 #[derive(Default)]
@@ -237,6 +242,7 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
         .num("rechecks", c.kicked.load(Ordering::Relaxed))?
         .num("backstops", c.backstop.load(Ordering::Relaxed))?
         .num("failed", c.failed.load(Ordering::Relaxed))?
+        .num("windowed", u8::from(VMALLOC_WINDOWS))?
         .num("windows", c.windows.load(Ordering::Relaxed))?
         .num("window_ns", c.window_ns.load(Ordering::Relaxed))?
         .num("declined", c.declined.load(Ordering::Relaxed))?

@@ -158,7 +158,11 @@ fn replace(
     }
     let slice = list.as_mut_slice();
     slice.copy_within(range.end..len, range.start + with.len());
-    slice[range.start..range.start + with.len()].copy_from_slice(with);
+    // Element by element: `copy_from_slice`'s length-mismatch panic is a
+    // call objtool does not know never returns.
+    for (to, &from) in slice[range.start..].iter_mut().zip(with) {
+        *to = from;
+    }
     list.truncate(new_len);
     Ok(())
 }
