@@ -7,10 +7,12 @@
 #include <linux/cpu.h>
 #include <linux/cpufeature.h>
 #include <linux/efi.h>
+#include <linux/ftrace.h>
 #include <linux/cpumask.h>
 #include <linux/irqflags.h>
 #include <linux/kallsyms.h>
 #include <linux/kernel.h>
+#include <linux/kprobes.h>
 #include <linux/mem_encrypt.h>
 #include <linux/mm.h>
 #include <linux/mm_types.h>
@@ -210,13 +212,29 @@ u64 vmlayout_lookup(u64 addr, unsigned int *level, u64 *entry)
  * "[bpf]", ftrace and kprobe trampolines as "[__builtin__...]"). 0 when
  * kallsyms has no symbol there.
  */
+/*
+ * Kprobe slots and ftrace trampolines: /proc/kallsyms lists them (as modules
+ * __builtin__kprobes and __builtin__ftrace), an address lookup does not.
+ * Their tests are not exported: built in only.
+ */
+static int vmlayout_trampoline_at(u64 addr, char *buf)
+{
+#if IS_BUILTIN(CONFIG_X86_VMLAYOUT)
+	if (is_kprobe_insn_slot(addr) || is_kprobe_optinsn_slot(addr))
+		return scnprintf(buf, KSYM_SYMBOL_LEN, "kprobe_insn_page [__builtin__kprobes]");
+	if (is_ftrace_trampoline(addr))
+		return scnprintf(buf, KSYM_SYMBOL_LEN, "ftrace_trampoline [__builtin__ftrace]");
+#endif
+	return 0;
+}
+
 int vmlayout_symbol_at(u64 addr, char *buf)
 {
 	int n;
 
 	static_assert(KSYM_SYMBOL_LEN <= VMLAYOUT_SYMBOL_LEN);
 	n = sprint_symbol_no_offset(buf, addr);
-	return n > 0 && strncmp(buf, "0x", 2) ? n : 0;
+	return n > 0 && strncmp(buf, "0x", 2) ? n : vmlayout_trampoline_at(addr, buf);
 }
 
 /* cond_resched() is a macro; the walkers call it between work items. */
