@@ -81,7 +81,20 @@ pub(crate) fn recheck_window(
         return Ok(false);
     };
     let (old, old_seen) = (&scan.findings.list[..], &scan.seen[..]);
-    scan.seen = crate::watch::carry_over((old, old_seen), &new.findings.list, now_ns, belongs_to)?;
+    let mut seen =
+        crate::watch::carry_over((old, old_seen), &new.findings.list, now_ns, belongs_to)?;
+    // The other phases' findings, kept in order, were not looked at
+    // again: they keep when they were last seen.
+    let kept = seen
+        .get_mut(new.parts.per_range..new.parts.unowned)
+        .unwrap_or_default();
+    for (now, then) in kept
+        .iter_mut()
+        .zip(old_seen.get(scan.parts.per_range..).unwrap_or_default())
+    {
+        now.last_ns = then.last_ns;
+    }
+    scan.seen = seen;
     ws.spare_findings = core::mem::replace(&mut scan.findings, new.findings).list;
     scan.parts = new.parts;
     scan.mapped = new.mapped;
