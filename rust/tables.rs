@@ -55,7 +55,8 @@ impl Capture {
             }
         }
         drop(list);
-        let memory = state.ram.iter().map(|&(first, last)| (first, last + 1));
+        let ram = crate::live::ram_ranges()?;
+        let memory = ram.iter().map(|&(first, last)| (first, last + 1));
         let note = vmcoreinfo(state)?;
         let mut head = KVVec::new();
         capture::write_head(memory, &pages, &note, &mut |b| {

@@ -20,7 +20,6 @@
 use core::fmt;
 
 use kernel::{
-    alloc::KVec,
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
@@ -166,7 +165,6 @@ struct Failure {
 #[pin_data(PinnedDrop)]
 pub(crate) struct State {
     live: Live,
-    ram: KVec<(u64, u64)>,
     /// Physical address of the reference top-level table (init_mm's).
     reference: u64,
     /// The walk's buffers; held for a whole scan, so scans never overlap.
@@ -211,7 +209,9 @@ impl State {
         let mut workspace = self.workspace.lock();
         // The new scan's findings carried over from the last one's (their
         // times, their events) as it replaces it.
-        let outcome = scan::scan(doc, &self.live, &self.ram, self.reference, &mut workspace)
+        // System RAM as it is now: memory hotplug adds and removes it.
+        let outcome = live::ram_ranges()
+            .and_then(|ram| scan::scan(doc, &self.live, ram, self.reference, &mut workspace))
             .and_then(|mut new| {
                 let mut scan = self.scan.lock();
                 let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(self, va, out);
@@ -353,7 +353,7 @@ fn show_findings(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     };
     let scope = report::Scope {
         ranges: scan.walked.ranges.len(),
-        ram_ranges: state.ram.len(),
+        ram_ranges: scan.ram.len(),
         cpus_checked: scan.checked_cpus,
         mms_checked: scan.checked_mms,
         rechecked: scan.rechecked,
@@ -604,7 +604,6 @@ fn load_state() -> Result<Arc<State>> {
     let state = Arc::pin_init(
         pin_init!(State {
             live,
-            ram,
             reference,
             workspace <- new_mutex!(workspace),
             scan <- new_mutex!(None),

@@ -88,6 +88,8 @@ fn findings_in(mut list: VVec<Finding>) -> Findings {
 pub(crate) struct Scan {
     pub(crate) walked: Walked,
     pub(crate) reference: u64,
+    /// System RAM (`/proc/iomem`) when the scan began.
+    pub(crate) ram: KVec<(u64, u64)>,
     pub(crate) findings: Findings,
     /// Where each kind of finding lies in `findings`, for a window
     /// re-check ([`window`]).
@@ -134,14 +136,14 @@ fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Fin
 pub(crate) fn scan(
     doc: &'static DocMap<'static>,
     live: &Live,
-    ram: &[(u64, u64)],
+    ram: KVec<(u64, u64)>,
     reference: u64,
     ws: &mut Workspace,
 ) -> Result<Scan> {
     let map = ws.take_live_map(doc, live)?;
-    let scan = scan_with(&map, live, ram, reference, ws);
+    let scan = scan_with(&map, live, &ram, reference, ws);
     ws.keep_live_map(map);
-    scan
+    Ok(Scan { ram, ..scan? })
 }
 
 /// What the two jobs of a scan leave: the walk's result with its ranges
@@ -294,6 +296,7 @@ fn scan_with(
     Ok(Scan {
         walked,
         reference,
+        ram: KVec::new(),
         findings,
         parts,
         mapped,
