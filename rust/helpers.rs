@@ -231,21 +231,32 @@ pub(crate) unsafe fn load_nofault(addr: *const u64, faulted: &mut u64) -> u64 {
     value
 }
 
-/// Whether the page at `addr` (executable, in the kernel half) holds
-/// only `int3`s ([`report::TRAPS`]); a page that cannot be read does not.
+/// Whether the page at `addr` holds only `int3`s ([`report::TRAPS`]); a
+/// page that cannot be read does not, nor one in the user half (EFI's 1:1
+/// mappings, a task's code), which a kernel read must not touch: with SMAP
+/// that fault is an oops, which no exception-table entry fixes up.
 pub(crate) fn traps_only(addr: u64) -> bool {
     let page = addr & !0xfff;
+    if !kernel_half(page) {
+        return false;
+    }
     let mut faulted = 0;
     for i in 0..512u64 {
         let at = (page + i * 8) as *const u64;
-        // SAFETY: `at` is 8-byte aligned and in the kernel half (a page of
-        // an executable kernel range); a fault sets `faulted`.
+        // SAFETY: `at` is 8-byte aligned and in the kernel half (checked
+        // above); a fault sets `faulted`.
         let word = unsafe { load_nofault(at, &mut faulted) };
         if faulted != 0 || word != report::TRAPS {
             return false;
         }
     }
     true
+}
+
+/// Whether `addr` is in the kernel half of the address space (the sign
+/// bit of a canonical address), where a fault-tolerant read may go.
+pub(crate) const fn kernel_half(addr: u64) -> bool {
+    addr >> 63 == 1
 }
 
 /// Let the scheduler run something else if it wants to.

@@ -272,6 +272,10 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
 /// part if the page only traps (`report::UNUSED_CODE`); `false` when
 /// neither.
 pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
+    // The user half (EFI's 1:1 mappings) holds no kernel symbol.
+    if !crate::helpers::kernel_half(addr) {
+        return false;
+    }
     // The show path only, which is shallow: 1 KiB of stack.
     let mut buf = [0u8; 1024];
     let n = usize::try_from(vmlayout_symbol_at(addr, &mut buf)).unwrap_or(0);

@@ -372,6 +372,25 @@ pub const TRAPS: u64 = 0xcccc_cccc_cccc_cccc;
 /// only [`TRAPS`]: the execmem ROX cache's (or a BPF pack's) unused part.
 pub const UNUSED_CODE: &str = "execmem unused";
 
+/// The owner of executable memory in EFI's table that the kernel's symbol
+/// table does not name: the firmware's runtime code (its 1:1 mappings in
+/// the user half, and the EFI region's).
+pub const EFI_CODE: &str = "efi runtime";
+
+/// Whose code `va` of `owner`'s table is: `belongs_to`'s answer, else
+/// [`EFI_CODE`] in EFI's table, else `unknown`.
+fn name_code(owner: &Owner, va: u64, belongs_to: BelongsTo<'_>) -> NameBuf {
+    let mut name = NameBuf::new();
+    if !belongs_to(va, &mut name) {
+        let unknown = match owner {
+            Owner::Efi => EFI_CODE,
+            _ => "unknown",
+        };
+        let _ = name.write_str(unknown);
+    }
+    name
+}
+
 /// Whose code a kallsyms symbol (`sprint_symbol_no_offset()`'s text:
 /// `name`, or `name [module]`) is, into `out`: `kernel` (the image),
 /// `module NAME`, `bpf PROGRAM` (`bpf_prog_TAG_NAME`, module `bpf`),
@@ -442,23 +461,24 @@ pub fn write_ranges<W: Write>(
             rec.end()?;
         }
         if let Some(belongs_to) = belongs_to.filter(|_| !range.effective.nx && run.count == 1) {
-            write_code(f, table, range, belongs_to)?;
+            write_code(f, &owner, range, belongs_to)?;
         }
     }
     Ok(())
 }
 
-/// `code` records for the executable `range`: each run of its pages whose
-/// code is one owner's (`unknown` where `belongs_to` does not know), one
-/// page at a time: a huge page of the execmem ROX cache holds several
-/// modules' text. A range over [`CODE_LOOKUP_MAX`] is not looked up.
+/// `code` records for the executable `range` of `owner`'s table: each run
+/// of its pages whose code is one owner's ([`name_code`]), one page at a
+/// time: a huge page of the execmem ROX cache holds several modules'
+/// text. A range over [`CODE_LOOKUP_MAX`] is not looked up.
 fn write_code<W: Write>(
     f: &mut W,
-    table: &str,
+    owner: &Owner,
     range: &Range,
     belongs_to: BelongsTo<'_>,
 ) -> fmt::Result {
     const PAGE: u64 = 4096;
+    let table = owner.table();
     let record = |f: &mut W, (start, last): (u64, u64), name: &str| {
         Record::new(f, "code")?
             .text("table", table)?
@@ -471,13 +491,7 @@ fn write_code<W: Write>(
     if range.size() > CODE_LOOKUP_MAX {
         return record(f, (range.start, range.last), "-");
     }
-    let name_at = |va: u64| {
-        let mut name = NameBuf::new();
-        if !belongs_to(va, &mut name) {
-            let _ = name.write_str("unknown");
-        }
-        name
-    };
+    let name_at = |va: u64| name_code(owner, va, belongs_to);
     let (mut from, mut name) = (range.start, name_at(range.start));
     let mut page = (range.start | (PAGE - 1)).wrapping_add(1);
     while page != 0 && page <= range.last {
@@ -547,9 +561,9 @@ pub fn write_findings<W: Write>(
     Ok(())
 }
 
-/// Whose code a finding's range holds, by its first page (`unknown` where
-/// `belongs_to` does not know): for an executable range, and for every
-/// warn or error finding about a mapping (not a table entry).
+/// Whose code a finding's range holds, by its first page ([`name_code`]):
+/// for an executable range, and for every warn or error finding about a
+/// mapping (not a table entry).
 pub fn code_of(finding: &Finding, belongs_to: BelongsTo<'_>) -> Option<NameBuf> {
     let range = &finding.range;
     let flagged = finding.severity != Severity::Info;
@@ -557,11 +571,7 @@ pub fn code_of(finding: &Finding, belongs_to: BelongsTo<'_>) -> Option<NameBuf> 
     if finding.rule == Rule::UnsyncedPgd || range.effective.nx && !flagged {
         return None;
     }
-    let mut name = NameBuf::new();
-    if !belongs_to(range.start, &mut name) {
-        let _ = name.write_str("unknown");
-    }
-    Some(name)
+    Some(name_code(&finding.owner, range.start, belongs_to))
 }
 
 /// One `finding` record; with `code` ([`code_of`]), whose code its range

@@ -200,4 +200,11 @@ fn findings_name_their_code_when_executable_or_flagged() {
     let mut unsynced = at(0, 0xffff_ffff_c000_1000, false);
     unsynced.rule = Rule::UnsyncedPgd;
     assert_eq!(name(&unsynced), None);
+    // In EFI's table, code no symbol names is the firmware's runtime (its
+    // 1:1 mappings in the user half); what a symbol names stays named.
+    let mut efi = at(48, 0x7fa5_b000, false);
+    efi.owner = vmlayout_core::rules::Owner::Efi;
+    assert_eq!(name(&efi).as_deref(), Some(vmlayout_core::report::EFI_CODE));
+    efi.range.start = 0xffff_ffff_c000_1000;
+    assert_eq!(name(&efi).as_deref(), Some("module m"));
 }
