@@ -138,12 +138,15 @@ const HOOKS: [(&str, &str); 5] = [
 /// the window (`vmlayout_watch.c` rescans then).
 const VMALLOC_WINDOWS: bool = !cfg!(CONFIG_KASAN_VMALLOC);
 
-/// Re-checks made in watch mode: after a hook, and by the backstop; of
-/// them, those of a window only, their time, and the windows declined.
+/// Re-checks made in watch mode: after a hook, and by the backstop, and
+/// the time they all took (watch mode's cost, which `make bench` divides
+/// by a storm's wall time); of them, those of a window only, their time,
+/// and the windows declined.
 #[derive(Default)]
 pub(crate) struct WatchCounts {
     kicked: AtomicU64,
     backstop: AtomicU64,
+    busy_ns: AtomicU64,
     failed: AtomicU64,
     windows: AtomicU64,
     window_ns: AtomicU64,
@@ -164,22 +167,29 @@ extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last
         &counts.kicked
     };
     which.fetch_add(1, Ordering::Relaxed);
-    if first <= last {
-        let start = crate::helpers::Clock::now();
-        match state.recheck_window((first, last)) {
-            Ok(true) => {
-                counts.windows.fetch_add(1, Ordering::Relaxed);
-                let ns = crate::helpers::ns_since(start);
-                counts.window_ns.fetch_add(ns, Ordering::Relaxed);
-                return;
-            }
-            Ok(false) => counts.declined.fetch_add(1, Ordering::Relaxed),
-            Err(_) => counts.failed.fetch_add(1, Ordering::Relaxed),
-        };
-    }
-    if state.rescan().is_err() {
+    let start = crate::helpers::Clock::now();
+    let windowed = first <= last && recheck_window(state, (first, last));
+    if !windowed && state.rescan().is_err() {
         counts.failed.fetch_add(1, Ordering::Relaxed);
     }
+    let ns = crate::helpers::ns_since(start);
+    counts.busy_ns.fetch_add(ns, Ordering::Relaxed);
+    if windowed {
+        counts.windows.fetch_add(1, Ordering::Relaxed);
+        counts.window_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+/// Re-check the window `first..=last`, counting a decline or a failure:
+/// whether it did (else the caller rescans).
+fn recheck_window(state: &State, window: (u64, u64)) -> bool {
+    let counts = &state.watch_counts;
+    match state.recheck_window(window) {
+        Ok(true) => return true,
+        Ok(false) => counts.declined.fetch_add(1, Ordering::Relaxed),
+        Err(_) => counts.failed.fetch_add(1, Ordering::Relaxed),
+    };
+    false
 }
 
 /// The pacing (`vmlayout_core::pace`) as `vmlayout_watch.c` asks it: the
@@ -241,6 +251,7 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
         .num("gap_ms", GAP_NS / 1_000_000)?
         .num("rechecks", c.kicked.load(Ordering::Relaxed))?
         .num("backstops", c.backstop.load(Ordering::Relaxed))?
+        .num("busy_ns", c.busy_ns.load(Ordering::Relaxed))?
         .num("failed", c.failed.load(Ordering::Relaxed))?
         .num("windowed", u8::from(VMALLOC_WINDOWS))?
         .num("windows", c.windows.load(Ordering::Relaxed))?

@@ -132,20 +132,32 @@ grep -E '^(walk|cpu|phases|floor) ' $D/stats
 rmmod vmlayout_areas
 
 # Watch mode off and on by turns, three rounds: each storm's wall time, from
-# user space; the medians' spread.
+# user space, the medians' spread; and with watch mode on, the time its
+# re-checks took during the storm (summary's busy_ns), the cost itself,
+# which the wall times show only through the guest's noise.
 storm='i=0; while [ $i -lt 10 ]; do insmod /root/vmlayout_areas.ko count=200;
 	rmmod vmlayout_areas; i=$((i + 1)); done'
 forks='i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i + 1)); done'
-: > /tmp/storm_off /tmp/storm_on /tmp/forks_off /tmp/forks_on
+busy() { sed -n 's/^watch .* busy_ns=\([0-9]*\) .*/\1/p' $D/summary; }
+# timed NAME WATCH CMD: CMD's wall time in /tmp/NAME_WATCH; with watch mode
+# on, the re-checks' time meanwhile in /tmp/NAME_busy.
+timed() {
+	local b0
+	b0=$(busy)
+	$time 1 exec /bin/sh -c "$3" | cut -d' ' -f2 >> "/tmp/$1_$2"
+	[ "$2" = off ] || echo $(($(busy) - b0)) >> "/tmp/$1_busy"
+}
+: > /tmp/storm_off /tmp/storm_on /tmp/forks_off /tmp/forks_on /tmp/storm_busy /tmp/forks_busy
 for round in 1 2 3; do
 	for watch in off on; do
 		[ $watch = on ] && echo 1 > $D/watch || echo 0 > $D/watch
-		$time 1 exec /bin/sh -c "$storm" | cut -d' ' -f2 >> /tmp/storm_$watch
-		$time 1 exec /bin/sh -c "$forks" | cut -d' ' -f2 >> /tmp/forks_$watch
+		timed storm $watch "$storm"
+		timed forks $watch "$forks"
 	done
 done
 echo 0 > $D/watch
 echo "watch storm_off=$(spread < /tmp/storm_off) storm_on=$(spread < /tmp/storm_on)" \
-	"forks_off=$(spread < /tmp/forks_off) forks_on=$(spread < /tmp/forks_on)"
+	"forks_off=$(spread < /tmp/forks_off) forks_on=$(spread < /tmp/forks_on)" \
+	"storm_busy=$(spread < /tmp/storm_busy) forks_busy=$(spread < /tmp/forks_busy)"
 grep -E '^(watch|hook) ' $D/summary
 rmmod vmlayout
