@@ -80,9 +80,10 @@ bool vmlayout_watch_status(unsigned int *hooked, u64 *fired, u64 *longest_ns);
 /*
  * rust/watch.rs: one re-check (@backstop: the periodic one), of the window
  * @first..@last when @first <= @last (every change since the last one was
- * there), else of everything.
+ * there), else of everything. Returns the ns it worked, its waits for
+ * vmlayout's locks not counted.
  */
-void vmlayout_watch_run(const void *state, bool backstop, u64 first, u64 last);
+u64 vmlayout_watch_run(const void *state, bool backstop, u64 first, u64 last);
 
 /* Watch mode's pacing (rust/watch.rs, rust/vmlayout_core/pace.rs), in ns. */
 u64 vmlayout_pace_delay(u64 next_ns, u64 now);

@@ -22,7 +22,7 @@ use core::fmt;
 use kernel::{
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 /// Out of tree: the 7.x kernel crates' differences, the bindings the
@@ -205,15 +205,21 @@ impl State {
     }
 
     fn rescan(&self) -> Result {
+        self.rescan_waiting(&mut 0)
+    }
+
+    /// [`rescan`](Self::rescan), adding to `waited` how long it waited
+    /// for the locks (watch mode counts a re-check's work, not its sleep).
+    fn rescan_waiting(&self, waited: &mut u64) -> Result {
         let doc = self.current_map()?;
-        let mut workspace = self.workspace.lock();
+        let mut workspace = lock_waiting(&self.workspace, waited);
         // The new scan's findings carried over from the last one's (their
         // times, their events) as it replaces it.
         // System RAM as it is now: memory hotplug adds and removes it.
         let outcome = live::ram_ranges()
             .and_then(|ram| scan::scan(doc, &self.live, ram, self.reference, &mut workspace))
             .and_then(|mut new| {
-                let mut scan = self.scan.lock();
+                let mut scan = lock_waiting(&self.scan, waited);
                 let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(self, va, out);
                 let old = scan.as_ref().map(|o| (&o.findings.list[..], &o.seen[..]));
                 let old = old.unwrap_or((&[], &[]));
@@ -246,15 +252,17 @@ impl State {
     }
 
     /// Re-check only `window` (watch mode: `scan::recheck_window`), in
-    /// place of the last scan's; `Ok(false)` when it declined, or there is
-    /// no good scan to re-check (the caller then rescans).
-    fn recheck_window(&self, window: (u64, u64)) -> Result<bool> {
+    /// place of the last scan's, adding to `waited` how long it waited for
+    /// the locks; `Ok(false)` when it declined, or there is no good scan
+    /// to re-check (the caller then rescans).
+    fn recheck_window(&self, window: (u64, u64), waited: &mut u64) -> Result<bool> {
         let doc = self.current_map()?;
-        let mut workspace = self.workspace.lock();
+        let mut workspace = lock_waiting(&self.workspace, waited);
         if self.failure.lock().is_some() {
             return Ok(false);
         }
-        let mut guard = self.scan.lock();
+        // Held while `map` or `findings` is formatted: the wait can be long.
+        let mut guard = lock_waiting(&self.scan, waited);
         let Some(scan) = &mut *guard else {
             return Ok(false);
         };
@@ -280,6 +288,14 @@ impl State {
         }
         Ok(())
     }
+}
+
+/// `mutex` locked, with the time that took added to `waited`.
+fn lock_waiting<'a, T>(mutex: &'a Mutex<T>, waited: &mut u64) -> MutexGuard<'a, T> {
+    let start = helpers::Clock::now();
+    let guard = mutex.lock();
+    *waited = waited.saturating_add(helpers::ns_since(start));
+    guard
 }
 
 fn show_summary(state: &State, f: &mut fmt::Formatter<'_>) -> fmt::Result {

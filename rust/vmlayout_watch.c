@@ -50,7 +50,7 @@ static struct {
 	enum cpuhp_state cpuhp;
 	struct task_struct *runner;	/* the kworker running a re-check */
 	u64 next_ns;			/* no re-check before (pace.rs) */
-	u64 longest_ns;			/* the longest re-check, waits included */
+	u64 longest_ns;			/* the longest re-check's work */
 	spinlock_t window_lock;		/* guards the three below */
 	u64 first, last;		/* the window changed since (first > last: none) */
 	bool everything;		/* a change no window covers */
@@ -112,7 +112,7 @@ static bool vmlayout_watch_take(u64 *first, u64 *last)
  */
 static bool vmlayout_watch_recheck(struct delayed_work *dwork, bool backstop)
 {
-	u64 start = ktime_get_ns(), end, first, last;
+	u64 start = ktime_get_ns(), end, first, last, worked;
 	u64 wait = vmlayout_pace_wait(READ_ONCE(vmlayout_watch.next_ns), start);
 
 	if (wait) {
@@ -127,12 +127,17 @@ static bool vmlayout_watch_recheck(struct delayed_work *dwork, bool backstop)
 		last = 0;
 	}
 	WRITE_ONCE(vmlayout_watch.runner, current);
-	vmlayout_watch_run(vmlayout_watch.state, backstop, first, last);
+	worked = vmlayout_watch_run(vmlayout_watch.state, backstop, first, last);
 	WRITE_ONCE(vmlayout_watch.runner, NULL);
 	end = ktime_get_ns();
-	WRITE_ONCE(vmlayout_watch.next_ns, vmlayout_pace_next(start, end));
-	if (end - start > READ_ONCE(vmlayout_watch.longest_ns))
-		WRITE_ONCE(vmlayout_watch.longest_ns, end - start);
+	/*
+	 * Paced by its work: a wait for the scan's lock, which a reader of
+	 * map holds while it formats, is sleep, not the CPU the pacing
+	 * budgets (counted, a reader polling map would stall watch mode).
+	 */
+	WRITE_ONCE(vmlayout_watch.next_ns, vmlayout_pace_next(end - worked, end));
+	if (worked > READ_ONCE(vmlayout_watch.longest_ns))
+		WRITE_ONCE(vmlayout_watch.longest_ns, worked);
 	return true;
 }
 

@@ -139,9 +139,9 @@ const HOOKS: [(&str, &str); 5] = [
 const VMALLOC_WINDOWS: bool = !cfg!(CONFIG_KASAN_VMALLOC);
 
 /// Re-checks made in watch mode: after a hook, and by the backstop, and
-/// the time they all took (watch mode's cost, which `make bench` divides
-/// by a storm's wall time); of them, those of a window only, their time,
-/// and the windows declined.
+/// the time they all worked (watch mode's cost, which `make bench` divides
+/// by a storm's wall time; waits for locks not counted); of them, those of
+/// a window only, their time, and the windows declined.
 #[derive(Default)]
 pub(crate) struct WatchCounts {
     kicked: AtomicU64,
@@ -157,9 +157,12 @@ pub(crate) struct WatchCounts {
 /// state watch mode was started with: of `first..=last` if `first <= last`
 /// (every change since the last re-check was there), else a rescan. Either
 /// way its findings fire their events as they appear and clear. A failure
-/// is the files' `stale` record.
+/// is the files' `stale` record. Returns how long it worked: its time
+/// less its waits for the state's locks (a reader of `map` holds the
+/// scan's while it formats), which are sleep, not the CPU the pacing
+/// budgets.
 #[no_mangle]
-extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last: u64) {
+extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last: u64) -> u64 {
     let counts = &state.watch_counts;
     let which = if backstop {
         &counts.backstop
@@ -167,24 +170,26 @@ extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last
         &counts.kicked
     };
     which.fetch_add(1, Ordering::Relaxed);
-    let start = crate::helpers::Clock::now();
-    let windowed = first <= last && recheck_window(state, (first, last));
-    if !windowed && state.rescan().is_err() {
+    let (start, mut waited) = (crate::helpers::Clock::now(), 0);
+    let windowed = first <= last && recheck_window(state, (first, last), &mut waited);
+    if !windowed && state.rescan_waiting(&mut waited).is_err() {
         counts.failed.fetch_add(1, Ordering::Relaxed);
     }
-    let ns = crate::helpers::ns_since(start);
-    counts.busy_ns.fetch_add(ns, Ordering::Relaxed);
+    let worked = crate::helpers::ns_since(start).saturating_sub(waited);
+    counts.busy_ns.fetch_add(worked, Ordering::Relaxed);
     if windowed {
         counts.windows.fetch_add(1, Ordering::Relaxed);
-        counts.window_ns.fetch_add(ns, Ordering::Relaxed);
+        counts.window_ns.fetch_add(worked, Ordering::Relaxed);
     }
+    worked
 }
 
-/// Re-check the window `first..=last`, counting a decline or a failure:
-/// whether it did (else the caller rescans).
-fn recheck_window(state: &State, window: (u64, u64)) -> bool {
+/// Re-check the window `first..=last`, counting a decline or a failure,
+/// its waits for locks added to `waited`: whether it did (else the caller
+/// rescans).
+fn recheck_window(state: &State, window: (u64, u64), waited: &mut u64) -> bool {
     let counts = &state.watch_counts;
-    match state.recheck_window(window) {
+    match state.recheck_window(window, waited) {
         Ok(true) => return true,
         Ok(false) => counts.declined.fetch_add(1, Ordering::Relaxed),
         Err(_) => counts.failed.fetch_add(1, Ordering::Relaxed),
