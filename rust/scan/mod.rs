@@ -292,7 +292,9 @@ fn scan_with(
     let checked_cpus = walked.cpus.len() as u32;
     // Every warn or error finding about a leaf checked again against the
     // reference as it is now.
-    let (rechecked, settled) = check::recheck(&walk, reference, &mut findings.list, &mut src);
+    let ranges = &walked.ranges;
+    let (rechecked, settled) =
+        check::recheck((&walk, reference), &mut findings.list, ranges, &mut src);
     Ok(Scan {
         walked,
         reference,

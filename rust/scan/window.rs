@@ -194,7 +194,8 @@ fn findings_after(
     // Its warn or error findings checked again, as a full scan's are.
     let walk = walk_of(live);
     let mut src = DirectMap::new(live.page_offset_base);
-    let (rechecked, settled) = check::recheck(&walk, reference, &mut findings.list, &mut src);
+    let (rechecked, settled) =
+        check::recheck((&walk, reference), &mut findings.list, ranges, &mut src);
     Ok(Some(Rechecked {
         findings,
         parts,

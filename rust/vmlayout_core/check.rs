@@ -218,7 +218,9 @@ const CODE_ALIAS: &str =
 /// writable one is an error about that alias. The image's text has its
 /// rule in the per-range rules ([`TextAliases`]), whose physical ranges
 /// are few and contiguous; this code's are per leaf, hence the lookups,
-/// one per executable leaf.
+/// one per executable leaf. A pair the walk saw is looked up again before
+/// it is a finding ([`aliased_now`]): the walk read the code and its
+/// alias at different times.
 pub fn code_aliases(
     (walk, reference, page_offset_base): (&Walk, u64, u64),
     map: &LiveMap<'_>,
@@ -239,6 +241,9 @@ pub fn code_aliases(
                 let alias = page_offset_base.wrapping_add(phys);
                 let last = alias.wrapping_add(step - 1);
                 for part in writable_parts(ranges, (alias, last)) {
+                    if !aliased_now((walk, reference), src, part.start, (va, phys)) {
+                        continue;
+                    }
                     let f = Finding {
                         rule: Rule::WritableText,
                         severity: Severity::Error,
@@ -257,6 +262,44 @@ pub fn code_aliases(
         }
     }
     pending.map_or(Ok(()), emit)
+}
+
+/// Whether the tables at `reference` map `alias` writable now and, read
+/// after it, `code` (at `va`, on `phys`) still executable on the same page.
+/// The walk may have read each side at another moment: a module load
+/// makes its text non-executable, then writable (its alias too), and
+/// later executable again, its alias read-only after; execmem's cache,
+/// clearing an area, makes its alias valid (writable) before it unmaps
+/// the area. Read in this order, both holding means both held at once.
+fn aliased_now(
+    (walk, reference): (&Walk, u64),
+    src: &mut impl TableSource,
+    alias: u64,
+    (va, phys): (u64, u64),
+) -> bool {
+    let writable = walk
+        .resolve(reference, alias, src)
+        .is_some_and(|r| r.present() && r.effective.rw);
+    writable && code_now((walk, reference), src, (va, phys))
+}
+
+/// Whether the tables at `reference` map `va` executable on `phys` now.
+fn code_now(
+    (walk, reference): (&Walk, u64),
+    src: &mut impl TableSource,
+    (va, phys): (u64, u64),
+) -> bool {
+    walk.resolve(reference, va, src)
+        .is_some_and(|r| r.present() && !r.effective.nx)
+        && walk.phys_at(reference, va, src) == Some(phys)
+}
+
+/// Where `ranges` map `phys` executable (a code alias finding's code).
+fn code_on(ranges: &[Range], phys: u64) -> Option<u64> {
+    ranges
+        .iter()
+        .find(|r| !r.effective.nx && (r.phys..=r.phys + (r.last - r.start)).contains(&phys))
+        .map(|r| r.start + (phys - r.phys))
 }
 
 /// The writable parts of `ranges` within `[first, last]`, each cut to it.
@@ -300,12 +343,15 @@ fn merge_or_emit(
 
 /// Check every warn or error finding about a leaf of the reference tables
 /// (at `reference`) again, as `src` holds them now: one that no longer
-/// holds changed during the scan and becomes info. Returns (checked,
-/// settled).
+/// holds changed during the scan and becomes info. A code alias
+/// ([`code_aliases`]) holds while its code, found in `ranges` (the
+/// walk's), is still executable there too, read after the alias: execmem's
+/// cache makes an area's alias writable before it unmaps the area, and
+/// that alias stays. Returns (checked, settled).
 pub fn recheck(
-    walk: &Walk,
-    reference: u64,
+    (walk, reference): (&Walk, u64),
     findings: &mut [Finding],
+    ranges: &[Range],
     src: &mut impl TableSource,
 ) -> (u64, u64) {
     let (mut checked, mut settled) = (0, 0);
@@ -323,7 +369,12 @@ pub fn recheck(
         }
         checked += 1;
         let now = walk.resolve(reference, f.range.start, src);
-        if !still_holds(f, now.as_ref()) {
+        let phys = f.range.phys;
+        let mut code_holds = || match code_on(ranges, phys) {
+            Some(va) => code_now((walk, reference), src, (va, phys)),
+            None => false,
+        };
+        if !still_holds(f, now.as_ref()) || f.reason == CODE_ALIAS && !code_holds() {
             settled += 1;
             f.severity = Severity::Info;
             f.reason = "changed during the scan: no longer mapped as the walk saw it";

@@ -2158,6 +2158,98 @@ fn a_writable_alias_of_module_code_is_an_error() {
     }
 }
 
+/// A pair the walk saw (module code, a writable alias) is looked up again
+/// before it is an error: none if, by then, the code is no longer
+/// executable (a load made it writable), no longer mapped (execmem's
+/// cache cleared the area after making its alias valid), or the alias no
+/// longer writable.
+#[test]
+fn a_code_alias_that_changed_since_the_walk_is_none() {
+    let walk = walk_for(Level::P4d);
+    let code = 0xffff_ffff_a020_0000u64;
+    let phys = 0x4_0123_4000u64;
+    let block = phys & !((2 << 20) - 1);
+    let pob = live4().page_offset_base;
+    let found_after = |change: &dyn Fn(&mut Tables)| {
+        let mut t = Tables::new(Level::P4d);
+        t.map(code, Level::Pte, phys, Flags::G, TABLE);
+        let alias = |t: &mut Tables, rw| {
+            t.map(
+                pob + block,
+                Level::Pmd,
+                block,
+                rw | Flags::G | Flags::NX,
+                TABLE,
+            );
+        };
+        alias(&mut t, Flags::RW);
+        let (ranges, _) = full_walk(&mut t, &walk);
+        change(&mut t);
+        let root = t.root;
+        let mut found = 0;
+        with_map4(|_, live, map| {
+            let scope = (&walk, root, live.page_offset_base);
+            check::code_aliases(scope, map, &ranges, &mut t, &mut |_| {
+                found += 1;
+                Ok(())
+            })
+        })
+        .unwrap();
+        found
+    };
+    assert_eq!(found_after(&|_| {}), 1);
+    let nx = |t: &mut Tables| {
+        t.map(
+            code,
+            Level::Pte,
+            phys,
+            Flags::RW | Flags::G | Flags::NX,
+            TABLE,
+        )
+    };
+    assert_eq!(found_after(&nx), 0);
+    assert_eq!(found_after(&|t| set_page(t, code, Level::Pte, 2)), 0);
+    let ro = |t: &mut Tables| t.map(pob + block, Level::Pmd, block, Flags::G | Flags::NX, TABLE);
+    assert_eq!(found_after(&ro), 0);
+}
+
+/// A code alias checked again after the scan (`check::recheck`) holds
+/// while its code does: execmem's cache makes an area's alias writable,
+/// then unmaps the area, and the alias stays writable. Unmapped before
+/// the recheck, the finding settles to info; still mapped, it stays.
+#[test]
+fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
+    let walk = walk_for(Level::P4d);
+    let code = 0xffff_ffff_a020_0000u64;
+    let phys = 0x4_0123_4000u64;
+    let block = phys & !((2 << 20) - 1);
+    let pob = live4().page_offset_base;
+    for unmap in [false, true] {
+        let mut t = Tables::new(Level::P4d);
+        t.map(code, Level::Pte, phys, Flags::G, TABLE);
+        let alias_flags = Flags::RW | Flags::G | Flags::NX;
+        t.map(pob + block, Level::Pmd, block, alias_flags, TABLE);
+        let (ranges, _) = full_walk(&mut t, &walk);
+        let root = t.root;
+        let mut found = vec![];
+        with_map4(|_, live, map| {
+            let scope = (&walk, root, live.page_offset_base);
+            check::code_aliases(scope, map, &ranges, &mut t, &mut |f| {
+                found.push(f);
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        if unmap {
+            set_page(&mut t, code, Level::Pte, 2);
+        }
+        let got = check::recheck((&walk, root), &mut found, &ranges, &mut t);
+        assert_eq!(got, (1, u64::from(unmap)));
+        assert_eq!(found[0].severity == Severity::Error, !unmap);
+    }
+}
+
 /// A window re-check keeps the other phases' findings only inside the
 /// vmalloc region: a window there is one, in the modules area or across
 /// the region's end not.

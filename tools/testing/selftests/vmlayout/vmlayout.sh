@@ -1172,6 +1172,8 @@ later_plant_try() {
 	local before
 	before=$(klog | grep -c 'vmlayout_plant: wx at')
 	windows=$(field "$DBG/summary" watch windows)
+	declined=$(field "$DBG/summary" watch declined)
+	backstops=$(field "$DBG/summary" watch backstops)
 	after=$(watch_bound_ms)
 	[ "$after" -ge 300 ] || after=300
 	insmod "$PLANT" plant=wx after_ms="$after"
@@ -1187,7 +1189,7 @@ later_plant_try() {
 	wait_event finding_cleared "$addr" || st=1
 }
 watch_cases() {
-	local addr hold n before windows st after tries
+	local addr hold n before windows st after tries declined backstops
 	grep -q '^watch enabled=0 ' "$DBG/summary"
 	ktap_result $? "watch: off by default (summary: watch enabled=0)"
 	echo 1 > "$DBG/watch"
@@ -1218,7 +1220,9 @@ watch_cases() {
 	done
 	ktap_result $st "watch: a W+X page planted $after ms after a load, at $addr: reported" \
 		"and cleared; window re-checks $windows -> $(field "$DBG/summary" watch windows)" \
-		"(windowed=$(field "$DBG/summary" watch windowed); try $tries)"
+		"(declined $declined -> $(field "$DBG/summary" watch declined), backstops" \
+		"$backstops -> $(field "$DBG/summary" watch backstops)," \
+		"windowed=$(field "$DBG/summary" watch windowed); try $tries)"
 	grep '^watch ' "$DBG/summary" | sed 's/^/# /'
 	# Transient plants, held during a module's load: how many the events
 	# catch. A re-check after a hook runs 10 ms later, and no sooner than
