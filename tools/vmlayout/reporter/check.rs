@@ -677,7 +677,7 @@ fn check_all(
     let _ = code_aliases(scope, &map, walked.ranges, &mut *src, &mut |x| {
         findings.push(x)
     });
-    let rechecked = recheck(&walk, reference, &mut findings.list.0, src);
+    let rechecked = recheck((&walk, reference), &mut findings.list.0, walked.ranges, src);
     Ok(Result_ {
         ranges: Vec::new(),
         findings,
