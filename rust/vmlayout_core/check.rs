@@ -219,7 +219,7 @@ const CODE_ALIAS: &str =
 /// rule in the per-range rules ([`TextAliases`]), whose physical ranges
 /// are few and contiguous; this code's are per leaf, hence the lookups,
 /// one per executable leaf. A pair the walk saw is looked up again before
-/// it is a finding ([`aliased_now`]): the walk read the code and its
+/// it is a finding (`aliased_now`): the walk read the code and its
 /// alias at different times.
 pub fn code_aliases(
     (walk, reference, page_offset_base): (&Walk, u64, u64),

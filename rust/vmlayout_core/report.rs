@@ -561,7 +561,7 @@ pub fn write_findings<W: Write>(
     Ok(())
 }
 
-/// Whose code a finding's range holds, by its first page ([`name_code`]):
+/// Whose code a finding's range holds, by its first page (`name_code`):
 /// for an executable range, and for every warn or error finding about a
 /// mapping (not a table entry).
 pub fn code_of(finding: &Finding, belongs_to: BelongsTo<'_>) -> Option<NameBuf> {
