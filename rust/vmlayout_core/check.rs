@@ -283,15 +283,15 @@ fn aliased_now(
     writable && code_now((walk, reference), src, (va, phys))
 }
 
-/// Whether the tables at `reference` map `va` executable on `phys` now.
+/// Whether the tables at `reference` map `va` executable on `phys` now
+/// (one read of its leaf gives both).
 fn code_now(
     (walk, reference): (&Walk, u64),
     src: &mut impl TableSource,
     (va, phys): (u64, u64),
 ) -> bool {
     walk.resolve(reference, va, src)
-        .is_some_and(|r| r.present() && !r.effective.nx)
-        && walk.phys_at(reference, va, src) == Some(phys)
+        .is_some_and(|r| r.present() && !r.effective.nx && walk.phys_in(&r, va) == phys)
 }
 
 /// Where `ranges` map `phys` executable (a code alias finding's code).

@@ -328,8 +328,14 @@ impl Walk {
     /// unmapped, or a table on the way unreadable).
     pub fn phys_at(&self, root: u64, va: u64, src: &mut impl TableSource) -> Option<u64> {
         let r = self.resolve(root, va, src).filter(|r| r.present())?;
+        Some(self.phys_in(&r, va))
+    }
+
+    /// The physical address `r`, the present leaf [`resolve`](Walk::resolve)
+    /// found for `va`, maps `va` to.
+    pub fn phys_in(&self, r: &Resolved, va: u64) -> u64 {
         let frame = PageTableEntry(r.entry).frame(r.level, self.phys_mask);
-        Some(frame + (va & (r.level.entry_size() - 1)))
+        frame + (va & (r.level.entry_size() - 1))
     }
 
     /// What the table at physical `root` maps at `va`: walk down, one

@@ -2103,16 +2103,35 @@ fn a_range_cut_by_a_window_starts_at_its_own_frame() {
     assert_eq!(got.0[0].phys, far);
 }
 
+/// The code-alias tests' module code page: its address, its physical
+/// address, and the 2 MiB block of the direct map that holds its alias.
+fn module_code() -> (u64, u64, u64) {
+    let phys = 0x4_0123_4000u64;
+    (0xffff_ffff_a020_0000, phys, phys & !((2 << 20) - 1))
+}
+
+/// `check::code_aliases` on the 4-level map for `ranges` of the tables
+/// `t` at `root`: the findings it made.
+fn code_aliases_of(walk: &Walk, root: u64, ranges: &[Range], t: &mut Tables) -> Vec<Finding> {
+    let mut found = vec![];
+    with_map4(|_, live, map| {
+        let scope = (walk, root, live.page_offset_base);
+        check::code_aliases(scope, map, ranges, t, &mut |f| {
+            found.push(f);
+            Ok(())
+        })
+    })
+    .unwrap();
+    found
+}
+
 /// The modules area's code has no writable alias: two pages of module
 /// code whose direct-map alias lies in a writable 2 MiB leaf are one error
 /// about those two pages of the alias; a read-only alias is none, and so
 /// is writable memory elsewhere in the direct map.
 #[test]
 fn a_writable_alias_of_module_code_is_an_error() {
-    let walk = walk_for(Level::P4d);
-    let code = 0xffff_ffff_a020_0000u64;
-    let phys = 0x4_0123_4000u64;
-    let block = phys & !((2 << 20) - 1);
+    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
     for writable in [true, false] {
         let mut t = Tables::new(Level::P4d);
         t.map(code, Level::Pte, phys, Flags::G, TABLE);
@@ -2135,15 +2154,7 @@ fn a_writable_alias_of_module_code_is_an_error() {
         );
         let (ranges, _) = full_walk(&mut t, &walk);
         let root = t.root;
-        let mut found = vec![];
-        with_map4(|_, live, map| {
-            let scope = (&walk, root, live.page_offset_base);
-            check::code_aliases(scope, map, &ranges, &mut t, &mut |f| {
-                found.push(f);
-                Ok(())
-            })
-        })
-        .unwrap();
+        let found = code_aliases_of(&walk, root, &ranges, &mut t);
         if !writable {
             assert!(found.is_empty(), "{found:?}");
             continue;
@@ -2165,10 +2176,7 @@ fn a_writable_alias_of_module_code_is_an_error() {
 /// longer writable.
 #[test]
 fn a_code_alias_that_changed_since_the_walk_is_none() {
-    let walk = walk_for(Level::P4d);
-    let code = 0xffff_ffff_a020_0000u64;
-    let phys = 0x4_0123_4000u64;
-    let block = phys & !((2 << 20) - 1);
+    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
     let pob = live4().page_offset_base;
     let found_after = |change: &dyn Fn(&mut Tables)| {
         let mut t = Tables::new(Level::P4d);
@@ -2186,16 +2194,7 @@ fn a_code_alias_that_changed_since_the_walk_is_none() {
         let (ranges, _) = full_walk(&mut t, &walk);
         change(&mut t);
         let root = t.root;
-        let mut found = 0;
-        with_map4(|_, live, map| {
-            let scope = (&walk, root, live.page_offset_base);
-            check::code_aliases(scope, map, &ranges, &mut t, &mut |_| {
-                found += 1;
-                Ok(())
-            })
-        })
-        .unwrap();
-        found
+        code_aliases_of(&walk, root, &ranges, &mut t).len()
     };
     assert_eq!(found_after(&|_| {}), 1);
     let nx = |t: &mut Tables| {
@@ -2219,10 +2218,7 @@ fn a_code_alias_that_changed_since_the_walk_is_none() {
 /// the recheck, the finding settles to info; still mapped, it stays.
 #[test]
 fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
-    let walk = walk_for(Level::P4d);
-    let code = 0xffff_ffff_a020_0000u64;
-    let phys = 0x4_0123_4000u64;
-    let block = phys & !((2 << 20) - 1);
+    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
     let pob = live4().page_offset_base;
     for unmap in [false, true] {
         let mut t = Tables::new(Level::P4d);
@@ -2231,15 +2227,7 @@ fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
         t.map(pob + block, Level::Pmd, block, alias_flags, TABLE);
         let (ranges, _) = full_walk(&mut t, &walk);
         let root = t.root;
-        let mut found = vec![];
-        with_map4(|_, live, map| {
-            let scope = (&walk, root, live.page_offset_base);
-            check::code_aliases(scope, map, &ranges, &mut t, &mut |f| {
-                found.push(f);
-                Ok(())
-            })
-        })
-        .unwrap();
+        let mut found = code_aliases_of(&walk, root, &ranges, &mut t);
         assert_eq!(found.len(), 1, "{found:?}");
         if unmap {
             set_page(&mut t, code, Level::Pte, 2);
