@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The tables other than the reference: EFI's, PTI's user-mode tables, mms'
-//! LDT remap slots, and the audit of every CPU's and every mm's top level.
+//! LDT remap slots, and the audit of every CPU's and every mm's top level;
+//! and the reference's user half where `text_poke()` maps.
 
 use kernel::{
     alloc::{KVec, VVec},
@@ -13,7 +14,7 @@ use crate::helpers::{
     Processes,
 };
 use crate::vmlayout_core::{
-    check::check_other_table,
+    check::{self, check_other_table},
     layout::Live,
     pte::{Effective, Level, Table, ENTRIES},
     rules::{efi_wx_verdict, Finding, LiveMap, Owner, Rule, Severity, TableKind, TextAliases},
@@ -271,6 +272,11 @@ impl SideTask for OtherTables<'_> {
         if let Some(efi) = scan_efi(walk, live, self.root, scratch, map, text, findings)? {
             self.tables.push(efi, GFP_KERNEL)?;
         }
+        // text_poke()'s area of the user half, empty in the reference.
+        let mut src = DirectMap::new(live.page_offset_base);
+        check::poke_leaks((walk, reference), map, (&mut src, scratch), &mut |f| {
+            findings.push(f)
+        })?;
         let reference_user = if pti_enabled() {
             let (table, copy) = scan_user(walk, live, reference, scratch, map, text, findings)?;
             self.tables.push(table, GFP_KERNEL)?;

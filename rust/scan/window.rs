@@ -11,8 +11,8 @@
 //! the caller scans everything instead: a window outside the vmalloc
 //! region (`window::windowable`), a table the walk could not read or that
 //! kept changing (the walkers' notes are a full scan's), a finding the
-//! last scan settled, a rule with findings left out. A splice already
-//! made is then undone.
+//! last scan settled, a rule the window makes again with findings left
+//! out (`Rule::window_remakes`). A splice already made is then undone.
 
 use kernel::{alloc::KVec, prelude::*};
 
@@ -22,11 +22,11 @@ use crate::vmlayout_core::{
     layout::Live,
     map::DocMap,
     report::BelongsTo,
-    rules::{LiveMap, Rule, TextAliases},
+    rules::{LiveMap, TextAliases},
     walk::{Range, TableSource, Top},
     window::{
-        recheck_findings, rewalk_splice, undo, widen_to_run, windowable, Before, Code, Parts,
-        Spliced,
+        recheck_findings, remade_left_out, rewalk_splice, undo, widen_to_run, windowable, Before,
+        Code, Parts, Spliced,
     },
 };
 
@@ -71,7 +71,7 @@ pub(crate) fn recheck_window(
     (belongs_to, now_ns): (BelongsTo<'_>, u64),
 ) -> Result<bool> {
     let tally = &scan.findings.tally;
-    if scan.settled > 0 || Rule::ALL.iter().any(|&rule| tally.omitted(rule) > 0) {
+    if scan.settled > 0 || remade_left_out(tally) {
         return Ok(false);
     }
     let map = ws.take_live_map(doc, live)?;
@@ -184,7 +184,12 @@ fn findings_after(
     let mut mapped = KVec::with_capacity(last.mapped.len(), GFP_KERNEL)?;
     mapped.extend_from_slice(&last.mapped, GFP_KERNEL)?;
     let mut findings = findings_in(core::mem::take(&mut ws.spare_findings));
-    let had = (before, &last.findings.list[..], last.parts);
+    let had = (
+        before,
+        &last.findings.list[..],
+        last.parts,
+        &last.findings.tally,
+    );
     let now = (made, &text, spliced.span);
     let parts = recheck_findings(map, had, now, code, &mut mapped, &mut findings);
     let Some(parts) = parts.map_err(|_| ENOMEM)? else {

@@ -11,7 +11,8 @@
 //! region ([`check_ranges`]), System RAM against the direct map
 //! ([`DirectMapSeen`]), what the walk noted ([`note_walk`]), every warn or
 //! error finding checked again ([`recheck`]), the audit of a CPU's active
-//! table ([`audit_top`]).
+//! table ([`audit_top`]), `text_poke()`'s area empty in the kernel's own
+//! table ([`poke_leaks`]).
 
 use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
 use super::direct_map::{DirectMapSeen, RamCheck};
@@ -21,10 +22,10 @@ use super::pte::{Table, ENTRIES};
 use super::report::{BelongsTo, NameBuf};
 use super::rules::{
     check_range, nothing_fires, still_holds, Finding, LiveMap, Owner, Rule, Severity, TableKind,
-    Tally, TextAliases,
+    Tally, TextAliases, FINDINGS_PER_RULE,
 };
 use super::sync::differing_slots;
-use super::walk::{Range, Scratch, TableSource, Top, Walk};
+use super::walk::{Presence, Range, Scratch, TableSource, Top, Walk};
 
 /// A growable list of findings the caller owns.
 pub trait FindingList {
@@ -339,6 +340,64 @@ fn merge_or_emit(
         Some(p) => emit(p).map(|()| Some(f)),
         None => Ok(Some(f)),
     }
+}
+
+/// The lowest address `text_poke()`'s temporary mm maps at:
+/// `TASK_UNMAPPED_BASE` of a 64-bit task, `PAGE_ALIGN(DEFAULT_MAP_WINDOW /
+/// 3)` (`poking_init()`, arch/x86/mm/init.c). It maps from there up to
+/// `TASK_SIZE`, at a random address chosen at boot.
+pub const POKE_FIRST: u64 = (((1 << 47) - 4096) / 3 + 4095) & !4095;
+
+/// `text_poke()` writes the text it patches through a writable mapping in
+/// a temporary mm of its own, in the user half from [`POKE_FIRST`]. The
+/// kernel's own table (the reference, `init_mm`'s, which every kernel
+/// thread runs on) maps nothing there: a mapping there is a `poke-leak`
+/// error, one per mapped stretch, with its first leaf's attributes. Each
+/// stretch is looked up again before it is a finding.
+pub fn poke_leaks(
+    (walk, reference): (&Walk, u64),
+    map: &LiveMap<'_>,
+    (src, scratch): (&mut impl TableSource, &mut Scratch),
+    emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
+) -> Result<(), NoRoom> {
+    // The user half's last address: 2^47 - 1, or 2^56 - 1 with 5 levels.
+    let last = (1u64 << (walk.top.shift() + 8)) - 1;
+    let mut from = POKE_FIRST;
+    // At most a rule's worth of stretches: the tally would drop the rest.
+    for _ in 0..FINDINGS_PER_RULE {
+        let mut mapped = None;
+        walk.presence(reference, from, last, src, scratch, |a, b, kind| {
+            if kind == Presence::Present && mapped.is_none() {
+                mapped = Some((a, b));
+            }
+        });
+        let Some((start, end)) = mapped else { break };
+        if let Some(now) = walk.resolve(reference, start, src).filter(|r| r.present()) {
+            let mut range = Range::leaf(
+                start,
+                now.level,
+                now.entry,
+                1,
+                now.effective,
+                walk.phys_mask,
+            );
+            range.last = end;
+            let rule = Rule::PokeLeak;
+            emit(Finding {
+                rule,
+                severity: Severity::Error,
+                row: map.place(start).0.row(),
+                range,
+                reason: rule.reason(),
+                owner: Owner::Reference,
+            })?;
+        }
+        match end.checked_add(1) {
+            Some(next) if end < last => from = next,
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// Check every warn or error finding about a leaf of the reference tables

@@ -47,11 +47,14 @@ pub enum Rule {
     /// Executable memory outside the kernel image whose owner the kernel's
     /// symbol table does not name (info): code nobody accounts for.
     CodeUnowned,
+    /// A mapping in the reference's user half where `text_poke()`'s
+    /// temporary mm maps the text it patches.
+    PokeLeak,
 }
 
 impl Rule {
     /// Every rule, in the order `findings` documents them.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::HoleMapping,
         Rule::Undocumented,
         Rule::RegionOverflow,
@@ -68,6 +71,7 @@ impl Rule {
         Rule::EfiWriteExec,
         Rule::PtiLeak,
         Rule::CodeUnowned,
+        Rule::PokeLeak,
     ];
 
     /// Stable id used in `findings`.
@@ -89,6 +93,7 @@ impl Rule {
             Rule::EfiWriteExec => "efi-wx",
             Rule::PtiLeak => "pti-leak",
             Rule::CodeUnowned => "code-unowned",
+            Rule::PokeLeak => "poke-leak",
         }
     }
 
@@ -127,6 +132,9 @@ impl Rule {
             Rule::CodeUnowned => {
                 "executable, outside the kernel image, and no module, BPF program or trampoline the symbol table knows owns it"
             }
+            Rule::PokeLeak => {
+                "mapped in the kernel's own table where text_poke's temporary mm maps text to patch (user half, from TASK_UNMAPPED_BASE)"
+            }
         }
     }
 
@@ -144,6 +152,13 @@ impl Rule {
                 | Rule::WritableText
                 | Rule::EfiWindow
         )
+    }
+
+    /// Whether a window re-check makes this rule's findings again (the
+    /// per-range rules', `code-unowned`'s): the other rules' are the last
+    /// full check's, kept.
+    pub const fn window_remakes(self) -> bool {
+        self.is_about_a_leaf() || matches!(self, Rule::CodeUnowned)
     }
 
     /// Position in [`Rule::ALL`].

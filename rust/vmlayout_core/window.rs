@@ -364,21 +364,36 @@ pub struct Code<'a> {
     pub belongs_to: BelongsTo<'a>,
 }
 
+/// Whether a rule a window makes again ([`Rule::window_remakes`]) has
+/// findings left out in `tally`: then which are kept depends on all of
+/// them, and no window can say.
+pub fn remade_left_out(tally: &Tally) -> bool {
+    Rule::ALL
+        .into_iter()
+        .any(|rule| rule.window_remakes() && tally.omitted(rule) > 0)
+}
+
 /// All of a check's findings after a window re-check, into `out` (empty):
 /// the per-range rules' ([`recheck_rules`], `before.findings` being the
 /// first `parts.per_range` of `all`), the others kept, and `code-unowned`
 /// outside the [`affected`] addresses kept and made again inside them.
-/// Returns where they lie, or `None` when that would not be what a full
-/// check gives (then `out` and `mapped` are to be dropped): as
-/// [`recheck_rules`] says, or a rule with findings left out.
+/// The rules the others keep carry their counts over from `tally` (the
+/// last check's), findings left out included: `ram-missing` past its
+/// limit under `debug_pagealloc` does not stop a window. Returns where
+/// they lie, or `None` when that would not be what a full check gives
+/// (then `out` and `mapped` are to be dropped): as [`recheck_rules`]
+/// says, or a rule the window makes again with findings left out.
 pub fn recheck_findings<L: FindingList>(
     map: &LiveMap<'_>,
-    (before, all, parts): (Before<'_>, &[Finding], Parts),
+    (before, all, parts, tally): (Before<'_>, &[Finding], Parts, &Tally),
     (new, text, span): (&[Range], &TextAliases, (u64, u64)),
     code: Code<'_>,
     mapped: &mut [[u64; 3]],
     out: &mut Findings<L>,
 ) -> Result<Option<Parts>, NoRoom> {
+    if remade_left_out(tally) {
+        return Ok(None);
+    }
     let (Some(per_range), Some(others), Some(unowned)) = (
         all.get(..parts.per_range),
         all.get(parts.per_range..parts.unowned),
@@ -413,8 +428,16 @@ pub fn recheck_findings<L: FindingList>(
     for f in unowned.iter().filter(|f| f.range.start > a.1) {
         out.push(*f)?;
     }
-    let whole = Rule::ALL.iter().all(|&rule| out.tally.omitted(rule) == 0);
-    Ok(whole.then_some(now))
+    if Rule::ALL
+        .iter()
+        .any(|&rule| rule.window_remakes() && out.tally.omitted(rule) > 0)
+    {
+        return Ok(None);
+    }
+    for rule in Rule::ALL.into_iter().filter(|r| !r.window_remakes()) {
+        out.tally.omit(rule, tally.omitted(rule));
+    }
+    Ok(Some(now))
 }
 
 /// The per-range rules' findings on `range` of the reference's table.

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use vmlayout_core::batch::{NoRoom, RangeList, WalkCounts};
 use vmlayout_core::check::{
-    audit_top, check_other_table, check_walked, code_aliases, kernel_image, note_walk, recheck,
-    walk_reference, CheckError, FindingList, Findings, Target, Walked,
+    audit_top, check_other_table, check_walked, code_aliases, kernel_image, note_walk, poke_leaks,
+    recheck, walk_reference, CheckError, FindingList, Findings, Target, Walked,
 };
 use vmlayout_core::layout::{Live, PAGE_SIZE, PUD_SIZE, START_KERNEL_MAP};
 use vmlayout_core::map::{DocMap, Paging, RegionId};
@@ -675,6 +675,9 @@ fn check_all(
     });
     let scope = (&walk, reference, live.page_offset_base);
     let _ = code_aliases(scope, &map, walked.ranges, &mut *src, &mut |x| {
+        findings.push(x)
+    });
+    let _ = poke_leaks((&walk, reference), &map, (&mut *src, scratch), &mut |x| {
         findings.push(x)
     });
     let rechecked = recheck((&walk, reference), &mut findings.list.0, walked.ranges, src);

@@ -248,7 +248,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=84
+PLAN=86
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -822,7 +822,8 @@ if skip_if "$LOCKED" "plant wx: finding" "vmlayout report --json with a W+X page
 	"plant user: removed" "plant hole: finding" \
 	"plant hole: removed" "plant alias: finding" "plant alias: removed" \
 	"plant cpu: finding" "plant cpu: removed" "plant pti: finding" \
-	"plant pti: removed" "selftest 'fault': vmalloc_sync_fault" \
+	"plant pti: removed" "plant poke: finding" "plant poke: removed" \
+	"selftest 'fault': vmalloc_sync_fault" \
 	"selftest rejects anything but 'fault'" "plant sync: finding" \
 	"plant sync: vmalloc_sync_fault class=unsynced" "plant sync: removed"; then
 	:
@@ -857,6 +858,9 @@ elif [ -e "$PLANT" ]; then
 			! grep -q '^finding table=user ' "$DBG/findings"
 		ktap_result $? "PTI off: no user-mode table in map or findings"
 	fi
+	# text_poke() maps the text it patches in its own mm, in the user half
+	# from TASK_UNMAPPED_BASE: the kernel's own table maps nothing there.
+	plant_case poke "id=poke-leak severity=error "
 	# vmlayout:vmalloc_sync_fault. A guard-page read is an unmapped fault;
 	# a read through a task's unsynced table is an unsynced one.
 	echo 0 > $TR/tracing_on; echo > $TR/trace

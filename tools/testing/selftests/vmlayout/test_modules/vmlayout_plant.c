@@ -42,6 +42,10 @@
  *                                          maps one kernel page, read-only, at
  *                                          slot 256: kernel memory exposed to
  *                                          user mode
+ *   insmod vmlayout_plant.ko plant=poke     init_mm's table maps a writable page in the
+ *                                          user half's last top-level slot, where
+ *                                          text_poke()'s temporary mm maps (from
+ *                                          TASK_UNMAPPED_BASE): a poke-leak
  *   insmod vmlayout_plant.ko plant=none     nothing: load/unload and vmalloc churn
  *   insmod vmlayout_plant.ko plant=leak     leaks 100 bytes (kmemleak must see it)
  *
@@ -65,7 +69,7 @@
 
 static char *plant = "";
 module_param(plant, charp, 0444);
-MODULE_PARM_DESC(plant, "wx, user, hole, cpu, sync, pti, none or leak");
+MODULE_PARM_DESC(plant, "wx, user, alias, hole, cpu, sync, pti, poke, none or leak");
 static int pid;
 module_param(pid, int, 0444);
 MODULE_PARM_DESC(pid, "for plant=cpu, sync and pti: the task whose table to change");
@@ -241,9 +245,51 @@ static void unplant_hole(void)
 	free_page(hole_data_page);
 }
 
+/*
+ * A chain of tables below one top-level slot, mapping the slot's first
+ * address to a page of its own: P4D (5-level only), PUD, PMD and PTE
+ * tables, then the page. @pages holds them, @levels is how many.
+ */
+struct chain {
+	unsigned long pages[5];
+	int levels;
+};
+
+static int alloc_chain(struct chain *c)
+{
+	int i;
+
+	c->levels = pgtable_l5_enabled() ? 5 : 4;
+	for (i = 0; i < c->levels; i++) {
+		c->pages[i] = get_zeroed_page(GFP_KERNEL);
+		if (!c->pages[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void free_chain(struct chain *c)
+{
+	int i;
+
+	for (i = 0; i < c->levels; i++)
+		free_page(c->pages[i]);
+}
+
+/* Link the chain, the page mapped with @prot; the top-level entry to set. */
+static u64 link_chain(struct chain *c, pgprot_t prot)
+{
+	int i, n = c->levels;
+
+	/* The slot's first address is entry 0 at every level below. */
+	for (i = 0; i < n - 2; i++)
+		WRITE_ONCE(*(u64 *)c->pages[i], __pa(c->pages[i + 1]) | _KERNPG_TABLE);
+	WRITE_ONCE(*(u64 *)c->pages[n - 2], pte_val(pfn_pte(__pa(c->pages[n - 1]) >> PAGE_SHIFT, prot)));
+	return __pa(c->pages[0]) | _KERNPG_TABLE;
+}
+
 /* plant=pti: the tables below slot GUARD_SLOT of the user table, and the page. */
-static unsigned long pti_pages[5];
-static int pti_levels;
+static struct chain pti_chain;
 
 static pgd_t *victim_user_slot(void)
 {
@@ -252,7 +298,7 @@ static pgd_t *victim_user_slot(void)
 
 static int plant_pti(void)
 {
-	int i, ret = 0;
+	int ret;
 
 	if (!boot_cpu_has(X86_FEATURE_PTI)) {
 		pr_warn("vmlayout_plant: pti: page-table isolation is off\n");
@@ -260,42 +306,76 @@ static int plant_pti(void)
 	}
 	if (pin_victim_mm())
 		return -ESRCH;
-	/* P4D (5-level only), PUD, PMD, PTE tables, then the page itself. */
-	pti_levels = pgtable_l5_enabled() ? 5 : 4;
-	for (i = 0; i < pti_levels && !ret; i++) {
-		pti_pages[i] = get_zeroed_page(GFP_KERNEL);
-		if (!pti_pages[i])
-			ret = -ENOMEM;
-	}
+	ret = alloc_chain(&pti_chain);
 	if (!ret && pgd_val(*victim_user_slot())) {
 		pr_warn("vmlayout_plant: user slot %d of pid %d is in use\n", GUARD_SLOT, pid);
 		ret = -EBUSY;
 	}
 	if (ret) {
-		for (i = 0; i < pti_levels; i++)
-			free_page(pti_pages[i]);
+		free_chain(&pti_chain);
 		mmput(victim_mm);
 		return ret;
 	}
-	/* Slot 256's first address is entry 0 at every level below. */
-	for (i = 0; i < pti_levels - 2; i++)
-		WRITE_ONCE(*(u64 *)pti_pages[i], __pa(pti_pages[i + 1]) | _KERNPG_TABLE);
-	WRITE_ONCE(*(u64 *)pti_pages[pti_levels - 2],
-		   pte_val(pfn_pte(__pa(pti_pages[pti_levels - 1]) >> PAGE_SHIFT, PAGE_KERNEL_RO)));
 	/* Not set_pgd(): see plant_cpu(). */
-	WRITE_ONCE(*victim_user_slot(), __pgd(__pa(pti_pages[0]) | _KERNPG_TABLE));
+	WRITE_ONCE(*victim_user_slot(), __pgd(link_chain(&pti_chain, PAGE_KERNEL_RO)));
 	return 0;
 }
 
 static void unplant_pti(void)
 {
-	int i;
-
 	WRITE_ONCE(*victim_user_slot(), __pgd(0));
 	flush_all();
-	for (i = 0; i < pti_levels; i++)
-		free_page(pti_pages[i]);
+	free_chain(&pti_chain);
 	mmput(victim_mm);
+}
+
+/*
+ * plant=poke: init_mm's table maps a page, writable, in the user half where
+ * text_poke()'s own mm maps the text it patches (from TASK_UNMAPPED_BASE):
+ * top-level slot POKE_SLOT, the last of the user half. A module cannot
+ * name init_mm: switch to it (leave_mm(), as vmlayout does) and read CR3.
+ */
+#define POKE_SLOT (PTRS_PER_PGD / 2 - 1)
+static struct chain poke_chain;
+static u64 *poke_slot;
+
+static int read_init_mm_table(void *out)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	leave_mm();
+	*(u64 *)out = read_cr3_pa();
+	local_irq_restore(flags);
+	return 0;
+}
+
+static int plant_poke(void)
+{
+	u64 pa;
+	int ret = smp_call_on_cpu(cpumask_first(cpu_online_mask), read_init_mm_table, &pa, false);
+
+	if (ret)
+		return ret;
+	poke_slot = (u64 *)__va(pa) + POKE_SLOT;
+	if (READ_ONCE(*poke_slot)) {
+		pr_warn("vmlayout_plant: poke: slot %d of init_mm's table is in use\n", POKE_SLOT);
+		return -EBUSY;
+	}
+	ret = alloc_chain(&poke_chain);
+	if (ret) {
+		free_chain(&poke_chain);
+		return ret;
+	}
+	WRITE_ONCE(*poke_slot, link_chain(&poke_chain, PAGE_KERNEL));
+	return 0;
+}
+
+static void unplant_poke(void)
+{
+	WRITE_ONCE(*poke_slot, 0);
+	flush_all();
+	free_chain(&poke_chain);
 }
 
 static unsigned long cpu_table_page;
@@ -525,13 +605,17 @@ static int __init vmlayout_plant_init(void)
 		ret = plant_pti();
 		if (!ret)
 			pr_info("vmlayout_plant: pti at user slot %d of pid %d\n", GUARD_SLOT, pid);
+	} else if (!strcmp(plant, "poke")) {
+		ret = plant_poke();
+		if (!ret)
+			pr_info("vmlayout_plant: poke at 0x%lx\n", (unsigned long)POKE_SLOT << PGDIR_SHIFT);
 	} else if (!strcmp(plant, "none")) {
 		ret = churn_vmalloc();
 	} else if (!strcmp(plant, "leak")) {
 		/* kmemleak's positive control: 100 bytes nothing points to. */
 		ret = kmalloc(100, GFP_KERNEL) ? 0 : -ENOMEM;
 	} else {
-		pr_warn("vmlayout_plant: plant= must be wx, user, alias, hole, cpu, sync, pti, none or leak\n");
+		pr_warn("vmlayout_plant: plant= must be wx, user, alias, hole, cpu, sync, pti, poke, none or leak\n");
 		ret = -EINVAL;
 	}
 	return ret;
@@ -556,6 +640,8 @@ static void __exit vmlayout_plant_exit(void)
 		unplant_cpu();
 	} else if (!strcmp(plant, "pti")) {
 		unplant_pti();
+	} else if (!strcmp(plant, "poke")) {
+		unplant_poke();
 	} else if (!strcmp(plant, "sync")) {
 		debugfs_remove(sync_file);
 		unplant_sync();
