@@ -387,7 +387,8 @@ fn window_recheck(
     let (mut out, mut mapped) = (Findings::new(FindingVec::default()), last.mapped);
     let at = spliced.ranges.at..spliced.ranges.at + spliced.ranges.len;
     let now = (&ranges.0[at], &text, spliced.span);
-    match window::recheck_findings(map, (before, all, parts), now, code, &mut mapped, &mut out) {
+    let had = (before, &all[..], parts, &Tally::default());
+    match window::recheck_findings(map, had, now, code, &mut mapped, &mut out) {
         Ok(Some(_)) => out.list.0.len(),
         _ => all_rules(map, &ranges.0).findings.0.len(),
     }
