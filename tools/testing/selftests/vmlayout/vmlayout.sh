@@ -936,18 +936,36 @@ watch_bound_ms() {
 		split($i, kv, "="); printf "%d", kv[2] / 1e6 * 1.5 + 100 } }' "$DBG/summary"
 }
 # hold_trials HOLD LOADS: LOADS loads of a W+X plant held HOLD ms; how many
-# the events caught in $caught.
+# the events caught in $caught, and in $slow how many more were made: a
+# plant that took longer than watch mode's gap (its CPU taken away, under
+# an emulator) lands after the vmalloc hook's re-check, and is not a trial
+# of the hook (watch.rst); at most LOADS of those are made again.
 hold_trials() {
-	caught=0
-	for n in $(seq "$2"); do
+	local gap_us made n=0
+	caught=0 slow=0
+	gap_us=$(($(field "$DBG/summary" watch gap_ms) * 1000))
+	while [ $n -lt "$2" ]; do
 		echo > $TR/trace
 		insmod "$PLANT" plant=wx hold_ms="$1" && addr=$(wx_addr) &&
 			rmmod vmlayout_plant
-		wait_event finding "$addr" 10 || continue
-		caught=$((caught + 1))
-		# Cleared before the next load, which may plant at the same
-		# address: else no finding appears there, it stays.
-		wait_event finding_cleared "$addr" $(($(watch_bound_ms) / 50 + 10)) || true
+		made=$(klog | sed -n 's/.*vmlayout_plant: wx at .*, made in \([0-9]*\) us.*/\1/p' |
+			tail -n1)
+		if wait_event finding "$addr" 10; then
+			caught=$((caught + 1))
+			# Cleared before the next load, which may plant at the same
+			# address: else no finding appears there, it stays.
+			wait_event finding_cleared "$addr" $(($(watch_bound_ms) / 50 + 10)) ||
+				note "watch: the plant at $addr removed, not reported cleared"
+		elif [ "${made:-0}" -gt "$gap_us" ] && [ $slow -lt "$2" ]; then
+			slow=$((slow + 1))
+			continue
+		else
+			note "watch: missed a plant held $1 ms at $addr, made in ${made:-?} us;" \
+				"$(grep -c "^finding table=kernel id=wx .* start=$(hex "$addr") " \
+					"$DBG/findings") wx findings there now"
+			grep '^watch ' "$DBG/summary" | sed 's/^/# /'
+		fi
+		n=$((n + 1))
 	done
 }
 # hook_fired NAME: how often watch mode's hook NAME fired (summary).
@@ -1250,12 +1268,14 @@ watch_cases() {
 		tries=$((tries + 1))
 		hold_trials "$sure" 3
 	done
-	note "watch: a W+X plant held $sure ms caught in $caught of 3 loads (try $tries)"
+	note "watch: a W+X plant held $sure ms caught in $caught of 3 loads (try $tries;" \
+		"$slow more, slower than the gap)"
 	[ $caught -eq 3 ]
 	ktap_result $? "watch: a W+X plant held $sure ms caught in $caught of 3"
 	for hold in 50 20 5; do
 		hold_trials "$hold" 5
-		note "watch: a W+X plant held $hold ms caught in $caught of 5 loads"
+		note "watch: a W+X plant held $hold ms caught in $caught of 5 loads" \
+			"($slow more, slower than the gap)"
 	done
 	# A module storm with watch mode on: nothing to report.
 	events_on finding

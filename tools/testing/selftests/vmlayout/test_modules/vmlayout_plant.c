@@ -62,6 +62,7 @@
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/workqueue.h>
+#include <linux/ktime.h>
 #include <linux/uaccess.h>
 #include <linux/pgtable.h>
 #include <linux/cpufeature.h>
@@ -146,8 +147,17 @@ static void leave_lazy_mm(void *unused)
 		leave_mm();
 }
 
+/*
+ * How long plant_vmalloc() took, from before its vmalloc() to the changed
+ * entry flushed: watch mode's vmalloc hook re-checks the area a gap after
+ * it was allocated, so a plant slower than that (its CPU taken away) is
+ * one the hook could not see.
+ */
+static u64 plant_ns;
+
 static int plant_vmalloc(pteval_t set, pteval_t clear)
 {
+	u64 start = ktime_get_ns();
 	unsigned int level;
 
 	vpage = vmalloc(PAGE_SIZE);
@@ -161,6 +171,7 @@ static int plant_vmalloc(pteval_t set, pteval_t clear)
 	}
 	set_pte(vpte, __pte((pte_val(*vpte) | set) & ~clear));
 	flush_all();
+	plant_ns = ktime_get_ns() - start;
 	return 0;
 }
 
@@ -577,7 +588,8 @@ static int __init vmlayout_plant_init(void)
 	} else if (!strcmp(plant, "wx")) {
 		ret = plant_vmalloc(0, _PAGE_NX);
 		if (!ret)
-			pr_info("vmlayout_plant: wx at 0x%lx\n", (unsigned long)vpage);
+			pr_info("vmlayout_plant: wx at 0x%lx, made in %llu us\n", (unsigned long)vpage,
+				plant_ns / NSEC_PER_USEC);
 		if (!ret && hold_ms) {
 			msleep(hold_ms);
 			unplant_vmalloc(0, _PAGE_NX);
