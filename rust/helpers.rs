@@ -44,6 +44,8 @@ unsafe extern "C" {
     safe fn vmlayout_reference_cr3(out: &mut u64) -> c_int;
     #[cfg(not(MODULE))]
     safe fn vmlayout_init_mm_table() -> u64;
+    #[cfg(not(MODULE))]
+    safe fn vmlayout_section_of(addr: u64) -> c_int;
     #[cfg_attr(MODULE, allow(dead_code))]
     safe fn vmlayout_efi_table(memattr: &mut c_int) -> u64;
     safe fn vmlayout_pti_enabled() -> c_int;
@@ -124,6 +126,43 @@ pub(crate) fn reference_table() -> Result<u64> {
     #[cfg(not(MODULE))]
     // init_mm.pgd, which never changes.
     Ok(vmlayout_init_mm_table())
+}
+
+/// The section of the kernel image or of a module that holds `addr`:
+/// the image's `entry` (its entry text, which PTI maps for user mode),
+/// `text`, `init` (until the kernel frees it); a module's `text`, `data`,
+/// `rodata`, `ro_after_init`, `init`, `init data`, `init rodata`. `None`
+/// elsewhere, and always in a module, which cannot name the linker's
+/// section symbols (`_stext`, `__entry_text_start`, ...) or look up a
+/// module by address (`__module_address()`): its owners say `kernel` and
+/// `module NAME` only.
+pub(crate) fn section_of(addr: u64) -> Option<&'static str> {
+    #[cfg(not(MODULE))]
+    {
+        // `enum mod_mem_type`'s order.
+        const MODULE: [&str; 7] = [
+            "text",
+            "data",
+            "rodata",
+            "ro_after_init",
+            "init",
+            "init data",
+            "init rodata",
+        ];
+        match vmlayout_section_of(addr) {
+            1 => Some("entry"),
+            2 => Some("text"),
+            3 => Some("init"),
+            n => usize::try_from(n - 16)
+                .ok()
+                .and_then(|i| MODULE.get(i).copied()),
+        }
+    }
+    #[cfg(MODULE)]
+    {
+        let _ = addr;
+        None
+    }
 }
 
 /// The EFI memory map's type (`EFI_*` memory type) of the descriptor

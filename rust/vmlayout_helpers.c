@@ -15,9 +15,11 @@
 #include <linux/kprobes.h>
 #include <linux/mem_encrypt.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/mm_types.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/security.h>
@@ -29,6 +31,7 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <asm/extable_fixup_types.h>
+#include <asm/sections.h>
 #include <asm/tlbflush.h>
 
 #include "vmlayout_helpers.h"
@@ -79,6 +82,40 @@ static int vmlayout_leave_mm(void *out)
 u64 vmlayout_init_mm_table(void)
 {
 	return __pa(init_mm.pgd);
+}
+
+/*
+ * Built in, so are the linker's section symbols and the module tree: the
+ * section that holds @addr (rust/helpers.rs names them). The kernel image's
+ * entry text (inside its text, so asked first) 1, text 2, init text 3; a
+ * module's memory of type T (enum mod_mem_type) 16 + T; 0 none of them.
+ */
+int vmlayout_section_of(u64 addr)
+{
+	int section = 0;
+
+	if (addr >= (u64)__entry_text_start && addr < (u64)__entry_text_end)
+		return 1;
+	if (addr >= (u64)_stext && addr < (u64)_etext)
+		return 2;
+	if (addr >= (u64)_sinittext && addr < (u64)_einittext)
+		return 3;
+#ifdef CONFIG_MODULES
+	{
+		struct module *mod;
+
+		/* The module cannot be freed while it is looked at. */
+		rcu_read_lock();
+		mod = __module_address(addr);
+		if (mod) {
+			for_each_mod_mem_type(type)
+				if (within_module_mem_type(addr, mod, type))
+					section = 16 + type;
+		}
+		rcu_read_unlock();
+	}
+#endif
+	return section;
 }
 #endif
 

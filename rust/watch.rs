@@ -297,7 +297,7 @@ pub(crate) fn belongs_to(addr: u64, out: &mut NameBuf) -> bool {
     let n = usize::try_from(vmlayout_symbol_at(addr, &mut buf)).unwrap_or(0);
     let text = buf.get(..n).and_then(|b| core::str::from_utf8(b).ok());
     match text.filter(|t| !t.is_empty()) {
-        Some(text) => code_owner(text, out),
+        Some(text) => code_owner(text, crate::helpers::section_of(addr), out),
         // No symbol: execmem's unused part if it only traps.
         None if crate::helpers::traps_only(addr) => {
             let _ = out.write_str(UNUSED_CODE);

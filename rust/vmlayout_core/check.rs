@@ -36,7 +36,7 @@ pub trait FindingList {
 }
 
 /// A scan's findings: at most
-/// [`FINDINGS_PER_RULE`](super::rules::FINDINGS_PER_RULE) kept per rule, all
+/// [`FINDINGS_PER_RULE`] kept per rule, all
 /// counted.
 pub struct Findings<L> {
     /// The findings kept, in output order.

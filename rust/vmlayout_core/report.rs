@@ -393,22 +393,27 @@ fn name_code(owner: &Owner, va: u64, belongs_to: BelongsTo<'_>) -> NameBuf {
 
 /// Whose code a kallsyms symbol (`sprint_symbol_no_offset()`'s text:
 /// `name`, or `name [module]`) is, into `out`: `kernel` (the image),
-/// `module NAME`, `bpf PROGRAM` (`bpf_prog_TAG_NAME`, module `bpf`),
-/// `ftrace` or `kprobes` (their trampolines and slots, modules
-/// `__builtin__ftrace` and `__builtin__kprobes`).
-pub fn code_owner(symbol: &str, out: &mut NameBuf) {
+/// `module NAME`, either followed by its section where the caller knows it
+/// (`kernel text`, `module NAME init`), `bpf PROGRAM` (`bpf_prog_TAG_NAME`,
+/// module `bpf`), `ftrace` or `kprobes` (their trampolines and slots,
+/// modules `__builtin__ftrace` and `__builtin__kprobes`).
+pub fn code_owner(symbol: &str, section: Option<&str>, out: &mut NameBuf) {
     let (name, module) = match symbol.split_once(" [") {
         Some((name, rest)) => (name, rest.split(']').next()),
         None => (symbol, None),
     };
-    let _ = match module {
-        None => out.write_str("kernel"),
-        Some("bpf") => write!(out, "bpf {name}"),
+    // BPF programs and trampolines have no section.
+    let (_, section) = match module {
+        None => (out.write_str("kernel"), section),
+        Some("bpf") => (write!(out, "bpf {name}"), None),
         Some(m) => match m.strip_prefix("__builtin__") {
-            Some(what) => out.write_str(what),
-            None => write!(out, "module {m}"),
+            Some(what) => (out.write_str(what), None),
+            None => (write!(out, "module {m}"), section),
         },
     };
+    if let Some(section) = section {
+        let _ = write!(out, " {section}");
+    }
 }
 
 impl Default for NameBuf {

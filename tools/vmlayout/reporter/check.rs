@@ -166,6 +166,18 @@ fn from_cpus(core: &Core, f: &mut Facts) {
 /// The reference's source when it is CPU 0's table.
 const CPU0_REFERENCE: &str = "CPU 0's CR3 (QEMU note; no VMCOREINFO)";
 
+/// The reference's source when it is the table the CPUs' CR3s agree on
+/// (`by_consensus`), followed by which candidate it was.
+const CONSENSUS_REFERENCE: &str = "the CPUs' CR3s (QEMU notes; no VMCOREINFO): the table whose kernel half the most CPUs share, mapping the kernel image";
+
+/// Whether the reference is `init_mm`'s table (named by a symbol), not a
+/// CPU's active table, whose user half may be a process's.
+fn reference_is_init_mm(f: &Facts) -> bool {
+    f.reference.as_ref().is_some_and(|(_, source)| {
+        source != CPU0_REFERENCE && !source.starts_with(CONSENSUS_REFERENCE)
+    })
+}
+
 /// The kernel's top-level table a CPU's CR3 names. With PTI, CR3 holds
 /// the user-mode copy (the kernel table + 4096) in user mode and in the
 /// entry code around the switch; without PTI, bit 12 is an address bit like
@@ -590,7 +602,7 @@ fn prepare<'d>(
         let maps_image = |w: &Prepared| first_from(&w.ranges.0, START_KERNEL_MAP).is_some();
         if source != CPU0_REFERENCE || walked.as_ref().is_ok_and(maps_image) {
             if source == CPU0_REFERENCE {
-                let why = format!("the CPUs' CR3s (QEMU notes; no VMCOREINFO): the table whose kernel half the most CPUs share, mapping the kernel image (candidate {n})");
+                let why = format!("{CONSENSUS_REFERENCE} (candidate {n})");
                 f.reference = Some((candidate, why));
             }
             break;
@@ -677,9 +689,11 @@ fn check_all(
     let _ = code_aliases(scope, &map, walked.ranges, &mut *src, &mut |x| {
         findings.push(x)
     });
-    let _ = poke_leaks((&walk, reference), &map, (&mut *src, scratch), &mut |x| {
-        findings.push(x)
-    });
+    if reference_is_init_mm(f) {
+        let _ = poke_leaks((&walk, reference), &map, (&mut *src, scratch), &mut |x| {
+            findings.push(x)
+        });
+    }
     let rechecked = recheck((&walk, reference), &mut findings.list.0, walked.ranges, src);
     Ok(Result_ {
         ranges: Vec::new(),
@@ -931,6 +945,9 @@ fn unchecked(origin: Origin, f: &Facts, r: &Result_) -> Vec<(&'static str, &'sta
     }
     if let Some(why) = f.ram_unknown {
         out.push(("system-ram", why));
+    }
+    if !reference_is_init_mm(f) {
+        out.push(("text-poke-area", "text_poke()'s area of init_mm's user half (poke-leak): the reference here is a CPU's table (no VMCOREINFO), whose user half is a process's"));
     }
     if !f.cpus.is_empty() && (r.cpus_checked as usize) < f.cpus.len() {
         out.push(("cpu-tables", "a CPU whose CR3 names a page not in the file, or one with no kernel-image entry (no table the kernel runs on: a CPU caught mid-switch, or a stale register note): not audited"));

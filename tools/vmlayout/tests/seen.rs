@@ -164,7 +164,28 @@ fn code_owners_from_kallsyms_symbols() {
         ("kprobe_insn_page [__builtin__kprobes]", "kprobes"),
     ] {
         let mut out = NameBuf::new();
-        code_owner(symbol, &mut out);
+        code_owner(symbol, None, &mut out);
+        assert_eq!(out.as_str(), owner, "{symbol}");
+    }
+    // Built in, vmlayout knows the image's and modules' sections; BPF
+    // programs and trampolines have none.
+    for (symbol, section, owner) in [
+        ("entry_SYSCALL_64", "entry", "kernel entry"),
+        ("start_kernel", "init", "kernel init"),
+        (
+            "vmlayout_plant_init [vmlayout_plant]",
+            "init",
+            "module vmlayout_plant init",
+        ),
+        (
+            "bpf_prog_6deef7357e7b4530_sd_devices [bpf]",
+            "text",
+            "bpf bpf_prog_6deef7357e7b4530_sd_devices",
+        ),
+        ("ftrace_trampoline [__builtin__ftrace]", "text", "ftrace"),
+    ] {
+        let mut out = NameBuf::new();
+        code_owner(symbol, Some(section), &mut out);
         assert_eq!(out.as_str(), owner, "{symbol}");
     }
 }

@@ -780,18 +780,25 @@ belongs_check() {
 	# named for what it holds (int3 only): "execmem unused". (Pages no
 	# symbol names are counted: kprobe slots, a BPF pack's page that
 	# begins between programs.)
-	local modules_unknown modules_unused
+	local modules_unknown modules_unused image=kernel entry=1 plant='"module vmlayout_plant"'
+	# Built in, vmlayout names the sections of the image (its text, and its
+	# entry text inside it) and of modules; a module cannot see them.
+	if [ "$builtin" -eq 1 ]; then
+		image='"kernel text"' plant='"module vmlayout_plant text"'
+		grep -q '^code table=kernel .* belongs_to="kernel entry"$' "$DBG/map" || entry=0
+	fi
 	modules_unknown=$(grep '^code table=kernel start=0xffffffff[a-f]' "$DBG/map" |
 		grep -c 'belongs_to=unknown$')
 	modules_unused=$(grep '^code table=kernel start=0xffffffff[a-f]' "$DBG/map" |
 		grep -c 'belongs_to="execmem unused"$')
-	grep -q '^code table=kernel .* belongs_to="module vmlayout_plant"$' "$DBG/map" &&
-		grep -q '^code table=kernel .* belongs_to=kernel$' "$DBG/map" &&
+	grep -q "^code table=kernel .* belongs_to=$plant\$" "$DBG/map" &&
+		grep -q "^code table=kernel .* belongs_to=$image\$" "$DBG/map" &&
 		grep -q "^code table=kernel start=$(hex "$addr") .* belongs_to=unknown$" "$DBG/map" &&
 		grep -q "^finding table=kernel id=code-unowned severity=info .* start=$(hex "$addr") " \
-			"$DBG/findings" && [ "$modules_unused" -gt 0 ]
+			"$DBG/findings" && [ "$modules_unused" -gt 0 ] && [ $entry -eq 1 ]
 	ktap_result $? \
-		"map: executable pages name their code (kernel, vmlayout_plant, execmem unused" \
+		"map: executable pages name their code ($image$([ "$builtin" -eq 0 ] ||
+			echo ', "kernel entry"'), $plant, execmem unused" \
 		"($modules_unused runs); the plant none, a code-unowned finding;" \
 		"$modules_unknown unknown in the modules area)"
 	grep '^code ' "$DBG/map" | cut -d' ' -f2- | sed 's/ start=[^ ]* last=[^ ]*//' | sort |
