@@ -292,6 +292,23 @@ pub(crate) fn traps_only(addr: u64) -> bool {
     true
 }
 
+/// Whether every page of `[first, last]` holds only traps
+/// ([`traps_only`]): execmem's unused memory.
+pub(crate) fn traps_only_in((first, last): (u64, u64)) -> bool {
+    let mut page = first & !0xfff;
+    while page <= last {
+        if !traps_only(page) {
+            return false;
+        }
+        cond_resched();
+        page = match page.checked_add(0x1000) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    true
+}
+
 /// Whether `addr` is in the kernel half of the address space (the sign
 /// bit of a canonical address), where a fault-tolerant read may go.
 pub(crate) const fn kernel_half(addr: u64) -> bool {

@@ -333,11 +333,13 @@ fn no_scan(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "# no scan yet: write 1 to rescan")
 }
 
-/// Whose code `va` is: the kernel image's pages are the kernel's (no
-/// lookup for each), the others' as the symbol table says.
+/// Whose code `va` is: the kernel image's pages are the kernel's, in
+/// their section where vmlayout can tell (no symbol lookup for each), the
+/// others' as the symbol table says.
 fn belongs_to(state: &State, va: u64, out: &mut report::NameBuf) -> bool {
     if (state.live.text_start..=state.live.text_end).contains(&va) {
-        fmt::Write::write_str(out, "kernel").is_ok()
+        report::image_code(crate::helpers::section_of(va), out);
+        true
     } else {
         watch::belongs_to(va, out)
     }

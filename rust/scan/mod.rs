@@ -276,7 +276,8 @@ fn scan_with(
     // The modules area's code: no writable alias in the direct map.
     let mut src = DirectMap::new(live.page_offset_base);
     let scope = (&walk, reference, live.page_offset_base);
-    check::code_aliases(scope, map, &walked.ranges, &mut src, &mut |f| {
+    let unused = |code| crate::helpers::traps_only_in(code);
+    check::code_aliases(scope, (map, &unused), &walked.ranges, &mut src, &mut |f| {
         findings.push(f)
     })?;
     // Executable code whose owner the symbol table does not name (info).

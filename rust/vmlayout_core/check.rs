@@ -210,6 +210,9 @@ pub fn unowned_code(
 const CODE_ALIAS: &str =
     "writable alias in the direct map of code in the modules area (module, BPF, kprobe or ftrace text)";
 
+/// Why a writable alias of execmem's unused memory (only `int3`) is not.
+const UNUSED_ALIAS: &str = "writable alias of execmem's unused memory (int3 only, no code): execmem_cache_clean() makes an area's alias valid before it unmaps the area";
+
 /// `writable-text` for the code outside the kernel image: every
 /// executable leaf of the modules region of the reference's `ranges`
 /// (execmem's: module text, BPF programs, kprobe and ftrace trampolines,
@@ -219,12 +222,15 @@ const CODE_ALIAS: &str =
 /// writable one is an error about that alias. The image's text has its
 /// rule in the per-range rules ([`TextAliases`]), whose physical ranges
 /// are few and contiguous; this code's are per leaf, hence the lookups,
-/// one per executable leaf. A pair the walk saw is looked up again before
+/// one per executable leaf. Code that holds only traps (`unused` says,
+/// for its first and last address: execmem's unused memory, which
+/// `execmem_cache_clean()` gives back to the direct map before it unmaps
+/// it) makes its alias info, not an error. A pair the walk saw is looked up again before
 /// it is a finding (`aliased_now`): the walk read the code and its
 /// alias at different times.
 pub fn code_aliases(
     (walk, reference, page_offset_base): (&Walk, u64, u64),
-    map: &LiveMap<'_>,
+    (map, unused): (&LiveMap<'_>, &dyn Fn((u64, u64)) -> bool),
     ranges: &[Range],
     src: &mut impl TableSource,
     emit: &mut dyn FnMut(Finding) -> Result<(), NoRoom>,
@@ -245,12 +251,19 @@ pub fn code_aliases(
                     if !aliased_now((walk, reference), src, part.start, (va, phys)) {
                         continue;
                     }
+                    // The code this part of the alias maps.
+                    let code = (part.start - alias + va, part.last - alias + va);
+                    let (severity, reason) = if unused(code) {
+                        (Severity::Info, UNUSED_ALIAS)
+                    } else {
+                        (Severity::Error, CODE_ALIAS)
+                    };
                     let f = Finding {
                         rule: Rule::WritableText,
-                        severity: Severity::Error,
+                        severity,
                         row: map.place(part.start).0.row(),
                         range: part,
-                        reason: CODE_ALIAS,
+                        reason,
                         owner: Owner::Reference,
                     };
                     pending = merge_or_emit(pending, f, emit)?;
@@ -332,7 +345,8 @@ fn merge_or_emit(
         Some(mut p)
             if p.range.last.wrapping_add(1) == f.range.start
                 && p.range.flags == f.range.flags
-                && p.range.level == f.range.level =>
+                && p.range.level == f.range.level
+                && (p.severity, p.reason) == (f.severity, f.reason) =>
         {
             p.range.last = f.range.last;
             Ok(Some(p))

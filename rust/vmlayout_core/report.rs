@@ -404,7 +404,7 @@ pub fn code_owner(symbol: &str, section: Option<&str>, out: &mut NameBuf) {
     };
     // BPF programs and trampolines have no section.
     let (_, section) = match module {
-        None => (out.write_str("kernel"), section),
+        None => return image_code(section, out),
         Some("bpf") => (write!(out, "bpf {name}"), None),
         Some(m) => match m.strip_prefix("__builtin__") {
             Some(what) => (out.write_str(what), None),
@@ -414,6 +414,15 @@ pub fn code_owner(symbol: &str, section: Option<&str>, out: &mut NameBuf) {
     if let Some(section) = section {
         let _ = write!(out, " {section}");
     }
+}
+
+/// The kernel image's code, into `out`: `kernel`, or `kernel SECTION`
+/// where the caller knows its `section` (`text`, `entry`, `init`).
+pub fn image_code(section: Option<&str>, out: &mut NameBuf) {
+    let _ = match section {
+        Some(section) => write!(out, "kernel {section}"),
+        None => out.write_str("kernel"),
+    };
 }
 
 impl Default for NameBuf {

@@ -2113,10 +2113,21 @@ fn module_code() -> (u64, u64, u64) {
 /// `check::code_aliases` on the 4-level map for `ranges` of the tables
 /// `t` at `root`: the findings it made.
 fn code_aliases_of(walk: &Walk, root: u64, ranges: &[Range], t: &mut Tables) -> Vec<Finding> {
+    code_aliases_with(walk, root, ranges, t, &|_| false)
+}
+
+/// [`code_aliases_of`], with `unused` saying which code holds only traps.
+fn code_aliases_with(
+    walk: &Walk,
+    root: u64,
+    ranges: &[Range],
+    t: &mut Tables,
+    unused: &dyn Fn((u64, u64)) -> bool,
+) -> Vec<Finding> {
     let mut found = vec![];
     with_map4(|_, live, map| {
         let scope = (walk, root, live.page_offset_base);
-        check::code_aliases(scope, map, ranges, t, &mut |f| {
+        check::code_aliases(scope, (map, &unused), ranges, t, &mut |f| {
             found.push(f);
             Ok(())
         })
@@ -2894,4 +2905,37 @@ fn a_window_carries_the_counts_of_the_rules_it_keeps() {
         tally.omit(Rule::WriteExec, 1);
         assert!(run(&tally).is_none(), "wx left out stops a window");
     });
+}
+
+/// A writable alias of code that holds only traps (execmem's unused
+/// memory, which `execmem_cache_clean()` gives back to the direct map
+/// before it unmaps it) is info, not an error; `unused` is asked about the
+/// code the alias maps, not the alias.
+#[test]
+fn a_writable_alias_of_unused_execmem_is_info() {
+    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
+    let pob = live4().page_offset_base;
+    let mut t = Tables::new(Level::P4d);
+    t.map(code, Level::Pte, phys, Flags::G, TABLE);
+    t.map(
+        pob + block,
+        Level::Pmd,
+        block,
+        Flags::RW | Flags::G | Flags::NX,
+        TABLE,
+    );
+    let (ranges, _) = full_walk(&mut t, &walk);
+    let root = t.root;
+    let asked = std::cell::Cell::new(None);
+    let unused = |range: (u64, u64)| {
+        asked.set(Some(range));
+        true
+    };
+    let found = code_aliases_with(&walk, root, &ranges, &mut t, &unused);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].rule, found[0].severity),
+        (Rule::WritableText, Severity::Info)
+    );
+    assert_eq!(asked.get(), Some((code, code + 0xfff)));
 }
