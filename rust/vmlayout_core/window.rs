@@ -428,10 +428,7 @@ pub fn recheck_findings<L: FindingList>(
     for f in unowned.iter().filter(|f| f.range.start > a.1) {
         out.push(*f)?;
     }
-    if Rule::ALL
-        .iter()
-        .any(|&rule| rule.window_remakes() && out.tally.omitted(rule) > 0)
-    {
+    if remade_left_out(&out.tally) {
         return Ok(None);
     }
     for rule in Rule::ALL.into_iter().filter(|r| !r.window_remakes()) {
