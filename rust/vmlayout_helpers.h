@@ -90,6 +90,6 @@ u64 vmlayout_watch_run(const void *state, bool backstop, u64 first, u64 last);
 u64 vmlayout_pace_delay(u64 next_ns, u64 now);
 u64 vmlayout_pace_wait(u64 next_ns, u64 now);
 u64 vmlayout_pace_backstop(u64 next_ns, u64 now, u64 interval_ns);
-u64 vmlayout_pace_next(u64 start, u64 end);
+u64 vmlayout_pace_next(u64 next_ns, u64 start, u64 end);
 
 #endif

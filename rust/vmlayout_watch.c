@@ -11,10 +11,12 @@
  * (rust/vmlayout_core/pace.rs, with host property tests; this file keeps
  * the times and asks it through rust/watch.rs): the re-check after a hook
  * waits a gap, so that changes made together are checked once, after
- * them; and none starts sooner than 19 times the last one's length after
- * it ended, so that re-checks take at most 5% of the time however fast the
- * changes come. A re-check the pacing does not allow yet queues itself
- * again for when it does. The backstop's interval grows the same way.
+ * them; and each re-check is paid from a budget that grows by a twentieth
+ * of the time (first from what it earned while quiet, the rest paused
+ * after it), so that re-checks take at most 5% of the time, plus one,
+ * however fast the changes come. A re-check the pacing does not allow yet
+ * queues itself again for when it does. The backstop's interval grows the
+ * same way.
  *
  * The vmalloc hooks say where the change is: while every change since the
  * last re-check was one of theirs, the next re-checks only the window
@@ -23,6 +25,7 @@
  * area's shadow changes with it, outside the window: everything then too.
  */
 #include <linux/cpuhotplug.h>
+#include <linux/hrtimer.h>
 #include <linux/jiffies.h>
 #include <linux/kprobes.h>
 #include <linux/ktime.h>
@@ -43,7 +46,10 @@ static struct {
 	const void *state;
 	bool on;
 	unsigned long interval;		/* the backstop's, in jiffies */
-	struct delayed_work kick;	/* after a hook */
+	struct hrtimer gap;		/* after a hook: queues the kick */
+	struct work_struct kick;	/* the re-check after a hook */
+	atomic_t armed;			/* the gap or the kick is pending */
+	bool stopping;			/* arm nothing more */
 	struct delayed_work backstop;	/* every interval */
 	atomic_long_t hooks[VMLAYOUT_HOOKS];
 	unsigned int hooked;		/* bit per hook attached */
@@ -56,6 +62,27 @@ static struct {
 	bool everything;		/* a change no window covers */
 } vmlayout_watch;
 static DEFINE_MUTEX(vmlayout_watch_lock);
+
+/*
+ * Queue the re-check after a hook @delay ns from now, unless one is queued
+ * already (it covers this change too). The gap is an hrtimer's, not a
+ * delayed work's: it is shorter than a tick (pace.rs's GAP_NS), and a timer
+ * of the wheel would round it to between none and a tick at HZ=250.
+ */
+static void vmlayout_watch_arm(u64 delay)
+{
+	if (smp_load_acquire(&vmlayout_watch.stopping) || atomic_xchg(&vmlayout_watch.armed, 1))
+		return;
+	hrtimer_start(&vmlayout_watch.gap, ns_to_ktime(delay), HRTIMER_MODE_REL);
+}
+
+/* The gap is over: the re-check runs in a kworker (the timer is atomic). */
+static enum hrtimer_restart vmlayout_watch_gap_over(struct hrtimer *timer)
+{
+	if (!smp_load_acquire(&vmlayout_watch.stopping))
+		queue_work(system_unbound_wq, &vmlayout_watch.kick);
+	return HRTIMER_NORESTART;
+}
 
 /*
  * A hook fired: re-check within the gap (one queued re-check covers all).
@@ -77,7 +104,7 @@ static void vmlayout_watch_kick_window(enum vmlayout_hook hook, u64 first, u64 l
 		vmlayout_watch.last = max(vmlayout_watch.last, last);
 	}
 	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
-	queue_delayed_work(system_unbound_wq, &vmlayout_watch.kick, nsecs_to_jiffies(delay));
+	vmlayout_watch_arm(delay);
 }
 
 /* A change that no window covers. */
@@ -107,21 +134,19 @@ static bool vmlayout_watch_take(u64 *first, u64 *last)
 }
 
 /*
- * Run a re-check from @dwork, unless the pacing does not allow one yet:
- * then queue @dwork again for when it does, and return false.
+ * Run a re-check, unless the pacing does not allow one yet: then return
+ * how long until it does (0: it ran, or there was nothing to re-check).
  */
-static bool vmlayout_watch_recheck(struct delayed_work *dwork, bool backstop)
+static u64 vmlayout_watch_recheck(bool backstop)
 {
 	u64 start = ktime_get_ns(), end, first, last, worked;
 	u64 wait = vmlayout_pace_wait(READ_ONCE(vmlayout_watch.next_ns), start);
 
-	if (wait) {
-		queue_delayed_work(system_unbound_wq, dwork, nsecs_to_jiffies(wait));
-		return false;
-	}
+	if (wait)
+		return wait;
 	/* The backstop re-checks everything, which covers any window. */
 	if (!vmlayout_watch_take(&first, &last) && !backstop)
-		return true;
+		return 0;
 	if (backstop) {
 		first = 1;
 		last = 0;
@@ -135,27 +160,37 @@ static bool vmlayout_watch_recheck(struct delayed_work *dwork, bool backstop)
 	 * map holds while it formats, is sleep, not the CPU the pacing
 	 * budgets (counted, a reader polling map would stall watch mode).
 	 */
-	WRITE_ONCE(vmlayout_watch.next_ns, vmlayout_pace_next(end - worked, end));
+	WRITE_ONCE(vmlayout_watch.next_ns,
+		   vmlayout_pace_next(READ_ONCE(vmlayout_watch.next_ns), end - worked, end));
 	if (worked > READ_ONCE(vmlayout_watch.longest_ns))
 		WRITE_ONCE(vmlayout_watch.longest_ns, worked);
-	return true;
+	return 0;
 }
 
+/*
+ * The re-check after a hook. A hook from here on arms the gap again: its
+ * change may come after this re-check took the window.
+ */
 static void vmlayout_watch_kicked(struct work_struct *work)
 {
-	vmlayout_watch_recheck(&vmlayout_watch.kick, false);
+	u64 wait;
+
+	atomic_set(&vmlayout_watch.armed, 0);
+	wait = vmlayout_watch_recheck(false);
+	if (wait)
+		vmlayout_watch_arm(wait);
 }
 
 /* The backstop: every interval, or as paced. */
 static void vmlayout_watch_backstop(struct work_struct *work)
 {
-	u64 next;
+	u64 wait = vmlayout_watch_recheck(true), next;
 
-	if (!vmlayout_watch_recheck(&vmlayout_watch.backstop, true))
-		return;
-	next = vmlayout_pace_backstop(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns(),
-				      jiffies_to_nsecs(vmlayout_watch.interval));
-	queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop, nsecs_to_jiffies(next));
+	next = wait ?: vmlayout_pace_backstop(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns(),
+					      jiffies_to_nsecs(vmlayout_watch.interval));
+	/* Rounded up: a wait of less than a tick must not run it at once. */
+	queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop,
+			   nsecs_to_jiffies(next + TICK_NSEC - 1));
 }
 
 /* Modules: coming (text mapped), live (init freed, text read-only), going. */
@@ -344,7 +379,11 @@ void vmlayout_watch_start(const void *state, unsigned int interval_ms)
 		vmlayout_watch.everything = false;
 		for (i = 0; i < VMLAYOUT_HOOKS; i++)
 			atomic_long_set(&vmlayout_watch.hooks[i], 0);
-		INIT_DELAYED_WORK(&vmlayout_watch.kick, vmlayout_watch_kicked);
+		atomic_set(&vmlayout_watch.armed, 0);
+		vmlayout_watch.stopping = false;
+		hrtimer_setup(&vmlayout_watch.gap, vmlayout_watch_gap_over, CLOCK_MONOTONIC,
+			      HRTIMER_MODE_REL);
+		INIT_WORK(&vmlayout_watch.kick, vmlayout_watch_kicked);
 		INIT_DELAYED_WORK(&vmlayout_watch.backstop, vmlayout_watch_backstop);
 		vmlayout_attach();
 		queue_delayed_work(system_unbound_wq, &vmlayout_watch.backstop,
@@ -365,7 +404,15 @@ void vmlayout_watch_stop(void)
 	if (vmlayout_watch.on) {
 		vmlayout_detach();
 		cancel_delayed_work_sync(&vmlayout_watch.backstop);
-		cancel_delayed_work_sync(&vmlayout_watch.kick);
+		/*
+		 * The kick may arm the gap until it sees stopping, and the
+		 * gap queue the kick: the timer, the work, then the timer the
+		 * work may have armed.
+		 */
+		smp_store_release(&vmlayout_watch.stopping, true);
+		hrtimer_cancel(&vmlayout_watch.gap);
+		cancel_work_sync(&vmlayout_watch.kick);
+		hrtimer_cancel(&vmlayout_watch.gap);
 		vmlayout_watch.on = false;
 	}
 	mutex_unlock(&vmlayout_watch_lock);

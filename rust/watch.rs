@@ -224,10 +224,11 @@ extern "C" fn vmlayout_pace_backstop(next_ns: u64, now: u64, interval_ns: u64) -
     pacing(next_ns).backstop_ns(now, interval_ns)
 }
 
-/// When the next re-check may start, after one from `start` to `end`.
+/// When the next re-check may start, after one from `start` to `end`
+/// (the budget was empty from `next_ns` on).
 #[no_mangle]
-extern "C" fn vmlayout_pace_next(start: u64, end: u64) -> u64 {
-    let mut p = Pacing::default();
+extern "C" fn vmlayout_pace_next(next_ns: u64, start: u64, end: u64) -> u64 {
+    let mut p = pacing(next_ns);
     p.ran(start, end);
     p.next_ns
 }

@@ -8,6 +8,10 @@
  *   insmod vmlayout_plant.ko plant=wx       W+X: a vmalloc'd page with NX cleared by hand
  *   insmod vmlayout_plant.ko plant=wx hold_ms=N  the same for N ms only, during
  *                                           the load (watch mode's transient window)
+ *   insmod vmlayout_plant.ko plant=wx hold_ms=N repeat=R every_ms=M  R such
+ *                                           transient plants after the load, from a
+ *                                           work item, M ms apart (no module hook
+ *                                           near them); "wx trials done" when done
  *   insmod vmlayout_plant.ko plant=wx after_ms=N  the same N ms after the load, from
  *                                           a work item, kept until unload: a
  *                                           change only the vmalloc hook sees
@@ -80,6 +84,12 @@ MODULE_PARM_DESC(hold_ms, "for plant=wx: remove the plant after this many ms, st
 static unsigned int after_ms;
 module_param(after_ms, uint, 0444);
 MODULE_PARM_DESC(after_ms, "for plant=wx: plant this many ms after the load instead");
+static unsigned int repeat;
+module_param(repeat, uint, 0444);
+MODULE_PARM_DESC(repeat, "for plant=wx hold_ms=N: this many transient plants after the load");
+static unsigned int every_ms = 100;
+module_param(every_ms, uint, 0444);
+MODULE_PARM_DESC(every_ms, "for plant=wx repeat=R: the time between two plants");
 
 #define HOLE_ADDR 0xffffffff00000000UL
 #define GUARD_SLOT 256
@@ -578,23 +588,58 @@ static void plant_wx_later(struct work_struct *work)
 
 static DECLARE_DELAYED_WORK(wx_later, plant_wx_later);
 
+/*
+ * A W+X plant held hold_ms, timed with an hrtimer sleep (msleep() would
+ * round a few ms up to ticks, 8 ms and more at HZ=250).
+ */
+static int plant_wx_held(void)
+{
+	int ret = plant_vmalloc(0, _PAGE_NX);
+
+	if (ret)
+		return ret;
+	pr_info("vmlayout_plant: wx at 0x%lx, made in %llu us\n", (unsigned long)vpage,
+		plant_ns / NSEC_PER_USEC);
+	fsleep(hold_ms * USEC_PER_MSEC);
+	unplant_vmalloc(0, _PAGE_NX);
+	pr_info("vmlayout_plant: wx removed after %u ms\n", hold_ms);
+	return 0;
+}
+
+static bool wx_trials_stop;
+
+/* plant=wx hold_ms=N repeat=R: the transient plants, away from any load. */
+static void plant_wx_trials(struct work_struct *work)
+{
+	unsigned int n;
+
+	for (n = 0; n < repeat && !READ_ONCE(wx_trials_stop); n++) {
+		if (plant_wx_held())
+			break;
+		msleep(every_ms);
+	}
+	pr_info("vmlayout_plant: %u wx trials done\n", n);
+}
+
+static DECLARE_DELAYED_WORK(wx_trials, plant_wx_trials);
+
 static int __init vmlayout_plant_init(void)
 {
 	int ret;
 
-	if (!strcmp(plant, "wx") && after_ms) {
+	if (!strcmp(plant, "wx") && repeat && hold_ms) {
+		schedule_delayed_work(&wx_trials, msecs_to_jiffies(every_ms));
+		ret = 0;
+	} else if (!strcmp(plant, "wx") && after_ms) {
 		schedule_delayed_work(&wx_later, msecs_to_jiffies(after_ms));
 		ret = 0;
+	} else if (!strcmp(plant, "wx") && hold_ms) {
+		ret = plant_wx_held();
 	} else if (!strcmp(plant, "wx")) {
 		ret = plant_vmalloc(0, _PAGE_NX);
 		if (!ret)
 			pr_info("vmlayout_plant: wx at 0x%lx, made in %llu us\n", (unsigned long)vpage,
 				plant_ns / NSEC_PER_USEC);
-		if (!ret && hold_ms) {
-			msleep(hold_ms);
-			unplant_vmalloc(0, _PAGE_NX);
-			pr_info("vmlayout_plant: wx removed after %u ms\n", hold_ms);
-		}
 	} else if (!strcmp(plant, "user")) {
 		ret = plant_vmalloc(_PAGE_USER, 0);
 		if (!ret)
@@ -635,7 +680,10 @@ static int __init vmlayout_plant_init(void)
 
 static void __exit vmlayout_plant_exit(void)
 {
-	if (!strcmp(plant, "wx") && after_ms) {
+	if (!strcmp(plant, "wx") && repeat && hold_ms) {
+		WRITE_ONCE(wx_trials_stop, true);
+		cancel_delayed_work_sync(&wx_trials);
+	} else if (!strcmp(plant, "wx") && after_ms) {
 		cancel_delayed_work_sync(&wx_later);
 		if (wx_planted)
 			unplant_vmalloc(0, _PAGE_NX);
