@@ -44,8 +44,9 @@ unsafe extern "C" {
     safe fn vmlayout_reference_cr3(out: &mut u64) -> c_int;
     #[cfg(not(MODULE))]
     safe fn vmlayout_init_mm_table() -> u64;
-    #[cfg(not(MODULE))]
     safe fn vmlayout_section_of(addr: u64) -> c_int;
+    safe fn vmlayout_modules_known_start();
+    safe fn vmlayout_modules_known_stop();
     #[cfg_attr(MODULE, allow(dead_code))]
     safe fn vmlayout_efi_table(memattr: &mut c_int) -> u64;
     safe fn vmlayout_pti_enabled() -> c_int;
@@ -132,36 +133,48 @@ pub(crate) fn reference_table() -> Result<u64> {
 /// the image's `entry` (its entry text, which PTI maps for user mode),
 /// `text`, `init` (until the kernel frees it); a module's `text`, `data`,
 /// `rodata`, `ro_after_init`, `init`, `init data`, `init rodata`. `None`
-/// elsewhere, and always in a module, which cannot name the linker's
-/// section symbols (`_stext`, `__entry_text_start`, ...) or look up a
-/// module by address (`__module_address()`): its owners say `kernel` and
-/// `module NAME` only.
+/// elsewhere. Loaded as a module, vmlayout cannot name the linker's
+/// section symbols (`_stext`, `__entry_text_start`, ...), so the image's
+/// owners say `kernel` only, nor look a module up by address
+/// (`__module_address()`): it names the sections of the modules that
+/// loaded after it ([`ModulesKnown`]) and its own.
 pub(crate) fn section_of(addr: u64) -> Option<&'static str> {
-    #[cfg(not(MODULE))]
-    {
-        // `enum mod_mem_type`'s order.
-        const MODULE: [&str; 7] = [
-            "text",
-            "data",
-            "rodata",
-            "ro_after_init",
-            "init",
-            "init data",
-            "init rodata",
-        ];
-        match vmlayout_section_of(addr) {
-            1 => Some("entry"),
-            2 => Some("text"),
-            3 => Some("init"),
-            n => usize::try_from(n - 16)
-                .ok()
-                .and_then(|i| MODULE.get(i).copied()),
-        }
+    // `enum mod_mem_type`'s order.
+    const MODULE: [&str; 7] = [
+        "text",
+        "data",
+        "rodata",
+        "ro_after_init",
+        "init",
+        "init data",
+        "init rodata",
+    ];
+    match vmlayout_section_of(addr) {
+        1 => Some("entry"),
+        2 => Some("text"),
+        3 => Some("init"),
+        n => usize::try_from(n - 16)
+            .ok()
+            .and_then(|i| MODULE.get(i).copied()),
     }
-    #[cfg(MODULE)]
-    {
-        let _ = addr;
-        None
+}
+
+/// While it lives, the modules that load are kept (a module notifier), so
+/// that [`section_of`] can name their sections when vmlayout is a module
+/// (built in, it looks any module up by address, and this does nothing).
+pub(crate) struct ModulesKnown(());
+
+impl ModulesKnown {
+    /// Start keeping them, and this module.
+    pub(crate) fn start() -> Self {
+        vmlayout_modules_known_start();
+        ModulesKnown(())
+    }
+}
+
+impl Drop for ModulesKnown {
+    fn drop(&mut self) {
+        vmlayout_modules_known_stop();
     }
 }
 

@@ -19,10 +19,12 @@
 #include <linux/mm_types.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
+#include <linux/rculist.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/security.h>
+#include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
@@ -83,30 +85,130 @@ u64 vmlayout_init_mm_table(void)
 {
 	return __pa(init_mm.pgd);
 }
+#endif
+
+#ifdef CONFIG_MODULES
+/*
+ * Built in, __module_address() finds the module that holds an address. A
+ * module cannot call it (not exported since 5.12): loaded as one,
+ * vmlayout keeps the modules that load after it, from the module notifier,
+ * and itself. Each is kept from MODULE_STATE_COMING to GOING, under RCU
+ * (the notifier runs before the module's memory is freed); its init
+ * memory's bounds are cleared by the kernel when it frees it.
+ */
+#ifdef MODULE
+struct vmlayout_known_module {
+	struct list_head node;
+	struct rcu_head rcu;
+	struct module *mod;
+};
+static LIST_HEAD(vmlayout_known_modules);
+static DEFINE_SPINLOCK(vmlayout_known_lock);
+
+static void vmlayout_know_module(struct module *mod)
+{
+	struct vmlayout_known_module *known = kmalloc(sizeof(*known), GFP_KERNEL);
+
+	/* Without memory, its sections go unnamed: owners say "module NAME". */
+	if (!known)
+		return;
+	known->mod = mod;
+	spin_lock(&vmlayout_known_lock);
+	list_add_rcu(&known->node, &vmlayout_known_modules);
+	spin_unlock(&vmlayout_known_lock);
+}
+
+static void vmlayout_forget_module(struct module *mod)
+{
+	struct vmlayout_known_module *known, *next;
+
+	spin_lock(&vmlayout_known_lock);
+	list_for_each_entry_safe(known, next, &vmlayout_known_modules, node) {
+		if (!mod || known->mod == mod) {
+			list_del_rcu(&known->node);
+			kfree_rcu(known, rcu);
+		}
+	}
+	spin_unlock(&vmlayout_known_lock);
+}
+
+static int vmlayout_module_event(struct notifier_block *nb, unsigned long action, void *data)
+{
+	if (action == MODULE_STATE_COMING)
+		vmlayout_know_module(data);
+	else if (action == MODULE_STATE_GOING)
+		vmlayout_forget_module(data);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmlayout_module_events = {
+	.notifier_call = vmlayout_module_event,
+};
+
+/* The module that holds @addr, of those known; call under RCU. */
+static struct module *vmlayout_module_at(u64 addr)
+{
+	struct vmlayout_known_module *known;
+
+	list_for_each_entry_rcu(known, &vmlayout_known_modules, node)
+		if (within_module(addr, known->mod))
+			return known->mod;
+	return NULL;
+}
+#else
+static struct module *vmlayout_module_at(u64 addr)
+{
+	return __module_address(addr);
+}
+#endif
+
+/* Start keeping the modules that load from now on, and this one. */
+void vmlayout_modules_known_start(void)
+{
+#ifdef MODULE
+	vmlayout_know_module(THIS_MODULE);
+	register_module_notifier(&vmlayout_module_events);
+#endif
+}
+
+void vmlayout_modules_known_stop(void)
+{
+#ifdef MODULE
+	unregister_module_notifier(&vmlayout_module_events);
+	vmlayout_forget_module(NULL);
+#endif
+}
+#else
+void vmlayout_modules_known_start(void) { }
+void vmlayout_modules_known_stop(void) { }
+#endif
 
 /*
- * Built in, so are the linker's section symbols and the module tree: the
- * section that holds @addr (rust/helpers.rs names them). The kernel image's
- * entry text (inside its text, so asked first) 1, text 2, init text 3; a
- * module's memory of type T (enum mod_mem_type) 16 + T; 0 none of them.
+ * The section that holds @addr (rust/helpers.rs names them). Built in, the
+ * linker's section symbols are in reach: the kernel image's entry text
+ * (inside its text, so asked first) 1, text 2, init text 3. A module's
+ * memory of type T (enum mod_mem_type) 16 + T, of the modules known (all,
+ * built in); 0 none of them.
  */
 int vmlayout_section_of(u64 addr)
 {
 	int section = 0;
 
+#ifndef MODULE
 	if (addr >= (u64)__entry_text_start && addr < (u64)__entry_text_end)
 		return 1;
 	if (addr >= (u64)_stext && addr < (u64)_etext)
 		return 2;
 	if (addr >= (u64)_sinittext && addr < (u64)_einittext)
 		return 3;
+#endif
 #ifdef CONFIG_MODULES
 	{
 		struct module *mod;
 
 		/* The module cannot be freed while it is looked at. */
 		rcu_read_lock();
-		mod = __module_address(addr);
+		mod = vmlayout_module_at(addr);
 		if (mod) {
 			for_each_mod_mem_type(type)
 				if (within_module_mem_type(addr, mod, type))
@@ -117,7 +219,6 @@ int vmlayout_section_of(u64 addr)
 #endif
 	return section;
 }
-#endif
 
 /*
  * EFI's page table, efi_mm's: the EFI window and the 1:1 runtime mappings

@@ -30,6 +30,8 @@ u64 vmlayout_sme_mask(void);
 int vmlayout_reference_cr3(u64 *out);
 u64 vmlayout_init_mm_table(void);
 int vmlayout_section_of(u64 addr);
+void vmlayout_modules_known_start(void);
+void vmlayout_modules_known_stop(void);
 u64 vmlayout_efi_table(int *memattr);
 int vmlayout_pti_enabled(void);
 int vmlayout_is_cpu_tss_page(u64 va);

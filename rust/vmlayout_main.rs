@@ -534,11 +534,13 @@ impl CommandFile for Bench {
 #[pin_data]
 struct Vmlayout {
     // Fields drop in order: the fault probe first, then the files (removal
-    // waits for running file operations, then drops the state they read).
+    // waits for running file operations, then drops the state they read),
+    // then the modules kept for their sections, which scans read.
     #[pin]
     _fault: fault::FaultWatch,
     #[pin]
     _files: files::Files,
+    _known: helpers::ModulesKnown,
 }
 
 /// Built in, the first scan waits for the running system: initcalls run
@@ -652,6 +654,8 @@ fn load_state() -> Result<Arc<State>> {
 impl kernel::InPlaceModule for Vmlayout {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pin_init::pin_init_scope(|| {
+            // Before the load-time scan, which names this module's sections.
+            let known = helpers::ModulesKnown::start();
             let state = load_state()?;
             let doc = state.current_map()?;
             let walk = scan::walk_of(&state.live);
@@ -665,6 +669,7 @@ impl kernel::InPlaceModule for Vmlayout {
                     walk.phys_mask,
                 ),
                 _files <- files::create(state),
+                _known: known,
             }? Error))
         })
     }

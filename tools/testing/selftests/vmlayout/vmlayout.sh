@@ -780,11 +780,12 @@ belongs_check() {
 	# named for what it holds (int3 only): "execmem unused". (Pages no
 	# symbol names are counted: kprobe slots, a BPF pack's page that
 	# begins between programs.)
-	local modules_unknown modules_unused image=kernel entry=1 plant='"module vmlayout_plant"'
+	local modules_unknown modules_unused image=kernel entry=1 plant='"module vmlayout_plant text"'
 	# Built in, vmlayout names the sections of the image (its text, and its
-	# entry text inside it) and of modules; a module cannot see them.
+	# entry text inside it); a module cannot see them. Either names the
+	# sections of a module that loaded after it (the companion).
 	if [ "$builtin" -eq 1 ]; then
-		image='"kernel text"' plant='"module vmlayout_plant text"'
+		image='"kernel text"'
 		grep -q '^code table=kernel .* belongs_to="kernel entry"$' "$DBG/map" || entry=0
 	fi
 	modules_unknown=$(grep '^code table=kernel start=0xffffffff[a-f]' "$DBG/map" |
