@@ -102,6 +102,7 @@ struct vmlayout_known_module {
 	struct rcu_head rcu;
 	struct module *mod;
 };
+
 static LIST_HEAD(vmlayout_known_modules);
 static DEFINE_SPINLOCK(vmlayout_known_lock);
 
@@ -179,8 +180,13 @@ void vmlayout_modules_known_stop(void)
 #endif
 }
 #else
-void vmlayout_modules_known_start(void) { }
-void vmlayout_modules_known_stop(void) { }
+void vmlayout_modules_known_start(void)
+{
+}
+
+void vmlayout_modules_known_stop(void)
+{
+}
 #endif
 
 /*

@@ -71,6 +71,7 @@ static DEFINE_MUTEX(vmlayout_watch_lock);
  */
 static void vmlayout_watch_arm(u64 delay)
 {
+	/* Pairs with vmlayout_watch_stop()'s release: arm nothing once it runs. */
 	if (smp_load_acquire(&vmlayout_watch.stopping) || atomic_xchg(&vmlayout_watch.armed, 1))
 		return;
 	hrtimer_start(&vmlayout_watch.gap, ns_to_ktime(delay), HRTIMER_MODE_REL);
@@ -79,6 +80,7 @@ static void vmlayout_watch_arm(u64 delay)
 /* The gap is over: the re-check runs in a kworker (the timer is atomic). */
 static enum hrtimer_restart vmlayout_watch_gap_over(struct hrtimer *timer)
 {
+	/* Pairs with vmlayout_watch_stop()'s release: queue nothing after it. */
 	if (!smp_load_acquire(&vmlayout_watch.stopping))
 		queue_work(system_unbound_wq, &vmlayout_watch.kick);
 	return HRTIMER_NORESTART;
@@ -409,6 +411,7 @@ void vmlayout_watch_stop(void)
 		 * gap queue the kick: the timer, the work, then the timer the
 		 * work may have armed.
 		 */
+		/* Pairs with the acquires of the gap's arming and expiry. */
 		smp_store_release(&vmlayout_watch.stopping, true);
 		hrtimer_cancel(&vmlayout_watch.gap);
 		cancel_work_sync(&vmlayout_watch.kick);
