@@ -1289,7 +1289,7 @@ watch_cases() {
 		"windowed=$(field "$DBG/summary" watch windowed); try $tries)"
 	grep '^watch ' "$DBG/summary" | sed 's/^/# /'
 	# Transient plants, held during a module's load: how many the events
-	# catch. A re-check after a hook runs 2 ms later, and no sooner than
+	# catch. A re-check after a hook runs 2 ms later, and no later than
 	# 19 times the last one's length after it (watch.rst: re-checks take at
 	# most 5% of the time); so a plant held longer than 2 ms and 21
 	# re-checks (one running, the pause, its own) is always caught, as long
@@ -1339,7 +1339,9 @@ watch_cases() {
 	events_off finding finding_cleared
 }
 if skip_if "$LOCKED" "watch: off by default" "watch: on" "watch: a plant" "watch: its removal" \
-	"watch: a W+X page planted after a load" "watch: transient" "watch: a module storm" \
+	"watch: a W+X page planted after a load" "watch: transient" \
+	"watch: W+X plants held 5 ms after a load" "watch: W+X plants held 2 ms after a load" \
+	"watch: W+X plants held 1 ms after a load" "watch: a module storm" \
 	"watch: CPU hotplug" "watch churn: bpf" \
 	"watch churn: kprobe" "watch churn: ftrace" "watch churn: memory" "watch churn: forks" \
 	"watch: backstop, off"; then
@@ -1347,7 +1349,7 @@ if skip_if "$LOCKED" "watch: off by default" "watch: on" "watch: a plant" "watch
 elif [ -e "$PLANT" ]; then
 	watch_cases
 else
-	for n in $(seq 14); do ktap_result 1 "watch mode (no $PLANT)"; done
+	for n in $(seq 17); do ktap_result 1 "watch mode (no $PLANT)"; done
 fi
 
 # Command files take exactly their word, with at most one newline, written
