@@ -162,6 +162,7 @@ static struct module *vmlayout_module_at(u64 addr)
 	return __module_address(addr);
 }
 #endif
+#endif
 
 /* Start keeping the modules that load from now on, and this one. */
 void vmlayout_modules_known_start(void)
@@ -179,15 +180,6 @@ void vmlayout_modules_known_stop(void)
 	vmlayout_forget_module(NULL);
 #endif
 }
-#else
-void vmlayout_modules_known_start(void)
-{
-}
-
-void vmlayout_modules_known_stop(void)
-{
-}
-#endif
 
 /*
  * The section that holds @addr (rust/helpers.rs names them). Built in, the
