@@ -94,8 +94,10 @@ unsafe extern "C" {
 
     // vmlayout_watch.c: watch mode's hooks and re-checks.
     /// Start (once): `state` goes to `watch.rs`'s `vmlayout_watch_run` as
-    /// a `&State` until stopped. Unsafe: it must be one, alive until then.
-    pub(crate) fn vmlayout_watch_start(state: *const c_void, interval_ms: c_uint);
+    /// a `&State` until stopped; `reference` is its table's physical
+    /// address (which table a change of page attributes looks up in).
+    /// Unsafe: it must be one, alive until then.
+    pub(crate) fn vmlayout_watch_start(state: *const c_void, reference: u64, interval_ms: c_uint);
     /// Stop: no re-check runs once it returns.
     pub(crate) safe fn vmlayout_watch_stop();
     /// Whether on; the hooks attached (bits), how often each fired, the

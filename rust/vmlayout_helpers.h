@@ -77,16 +77,29 @@ enum vmlayout_hook {
 	VMLAYOUT_HOOKS
 };
 
-void vmlayout_watch_start(const void *state, unsigned int interval_ms);
+void vmlayout_watch_start(const void *state, u64 reference, unsigned int interval_ms);
 void vmlayout_watch_stop(void);
 bool vmlayout_watch_status(unsigned int *hooked, u64 *fired, u64 *longest_ns);
 /*
- * rust/watch.rs: one re-check (@backstop: the periodic one), of the window
- * @first..@last when @first <= @last (every change since the last one was
- * there), else of everything. Returns the ns it worked, its waits for
- * vmlayout's locks not counted.
+ * What changed since the last re-check (rust/vmlayout_core/changed.rs,
+ * field for field): a few windows, in address order and apart, or
+ * everything. Hooks add to it with vmlayout_changed_add().
  */
-u64 vmlayout_watch_run(const void *state, bool backstop, u64 first, u64 last);
+#define VMLAYOUT_WINDOWS 8
+struct vmlayout_changed {
+	u64 windows[VMLAYOUT_WINDOWS][2];
+	u32 len;
+	bool everything;
+};
+
+/* @first..@last changed (@first > @last: something no window covers). */
+void vmlayout_changed_add(struct vmlayout_changed *changed, u64 first, u64 last);
+/*
+ * rust/watch.rs: one re-check (@backstop: the periodic one), of the
+ * windows of @changed when it has only those, else of everything. Returns
+ * the ns it worked, its waits for vmlayout's locks not counted.
+ */
+u64 vmlayout_watch_run(const void *state, bool backstop, const struct vmlayout_changed *changed);
 
 /* Watch mode's pacing (rust/watch.rs, rust/vmlayout_core/pace.rs), in ns. */
 u64 vmlayout_pace_delay(u64 next_ns, u64 now);

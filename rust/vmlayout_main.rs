@@ -93,6 +93,7 @@ pub mod vmlayout_core {
     }
     pub mod batch;
     pub mod capture;
+    pub mod changed;
     pub mod check;
     pub mod direct_map;
     pub mod layout;
@@ -251,11 +252,11 @@ impl State {
         }
     }
 
-    /// Re-check only `window` (watch mode: `scan::recheck_window`), in
+    /// Re-check only `windows` (watch mode: `scan::recheck_windows`), in
     /// place of the last scan's, adding to `waited` how long it waited for
     /// the locks; `Ok(false)` when it declined, or there is no good scan
     /// to re-check (the caller then rescans).
-    fn recheck_window(&self, window: (u64, u64), waited: &mut u64) -> Result<bool> {
+    fn recheck_windows(&self, windows: &[[u64; 2]], waited: &mut u64) -> Result<bool> {
         let doc = self.current_map()?;
         let mut workspace = lock_waiting(&self.workspace, waited);
         if self.failure.lock().is_some() {
@@ -269,7 +270,7 @@ impl State {
         let belongs = |va: u64, out: &mut report::NameBuf| belongs_to(self, va, out);
         let scope = (doc, &self.live, self.reference);
         let now = helpers::now();
-        scan::recheck_window(scope, &mut workspace, scan, window, (&belongs, now))
+        scan::recheck_windows(scope, &mut workspace, scan, windows, (&belongs, now))
     }
 
     /// Every file's first lines: the header, and whether what follows is

@@ -19,8 +19,9 @@
  * same way.
  *
  * The vmalloc hooks say where the change is: while every change since the
- * last re-check was one of theirs, the next re-checks only the window
- * that covers them (rust/vmlayout_core/window.rs); any other hook, or the
+ * last re-check was one of theirs, the next re-checks only the windows
+ * that cover them (a few kept apart: rust/vmlayout_core/changed.rs; the
+ * re-check, rust/vmlayout_core/window.rs); any other hook, or the
  * backstop, re-checks everything. With CONFIG_KASAN_VMALLOC a vmalloc
  * area's shadow changes with it, outside the window: everything then too.
  */
@@ -44,6 +45,7 @@
 /* One watch: a module has one state. Serialized by vmlayout_watch_lock. */
 static struct {
 	const void *state;
+	pgd_t *reference;		/* the reference's top level (init_mm's) */
 	bool on;
 	unsigned long interval;		/* the backstop's, in jiffies */
 	struct hrtimer gap;		/* after a hook: queues the kick */
@@ -57,10 +59,11 @@ static struct {
 	struct task_struct *runner;	/* the kworker running a re-check */
 	u64 next_ns;			/* no re-check before (pace.rs) */
 	u64 longest_ns;			/* the longest re-check's work */
-	spinlock_t window_lock;		/* guards the three below */
-	u64 first, last;		/* the window changed since (first > last: none) */
-	bool everything;		/* a change no window covers */
+	spinlock_t window_lock;		/* guards changed */
+	struct vmlayout_changed changed;	/* since the last re-check */
 } vmlayout_watch;
+
+static_assert(sizeof(struct vmlayout_changed) == 8 * 2 * VMLAYOUT_WINDOWS + 8);
 static DEFINE_MUTEX(vmlayout_watch_lock);
 
 /*
@@ -98,13 +101,12 @@ static void vmlayout_watch_kick_window(enum vmlayout_hook hook, u64 first, u64 l
 	if (current == READ_ONCE(vmlayout_watch.runner))
 		return;
 	atomic_long_inc(&vmlayout_watch.hooks[hook]);
-	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
-	if (first > last || IS_ENABLED(CONFIG_KASAN_VMALLOC)) {
-		vmlayout_watch.everything = true;
-	} else {
-		vmlayout_watch.first = min(vmlayout_watch.first, first);
-		vmlayout_watch.last = max(vmlayout_watch.last, last);
+	if (IS_ENABLED(CONFIG_KASAN_VMALLOC)) {
+		first = 1;
+		last = 0;
 	}
+	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
+	vmlayout_changed_add(&vmlayout_watch.changed, first, last);
 	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
 	vmlayout_watch_arm(delay);
 }
@@ -115,24 +117,16 @@ static void vmlayout_watch_kick(enum vmlayout_hook hook)
 	vmlayout_watch_kick_window(hook, 1, 0);
 }
 
-/*
- * Take what changed since the last re-check: false if nothing did, else
- * the window in @first and @last (@first > @last: everything).
- */
-static bool vmlayout_watch_take(u64 *first, u64 *last)
+/* Take what changed since the last re-check into @changed: false if nothing did. */
+static bool vmlayout_watch_take(struct vmlayout_changed *changed)
 {
 	unsigned long flags;
-	bool changed;
 
 	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
-	changed = vmlayout_watch.everything || vmlayout_watch.first <= vmlayout_watch.last;
-	*first = vmlayout_watch.everything ? 1 : vmlayout_watch.first;
-	*last = vmlayout_watch.everything ? 0 : vmlayout_watch.last;
-	vmlayout_watch.first = U64_MAX;
-	vmlayout_watch.last = 0;
-	vmlayout_watch.everything = false;
+	*changed = vmlayout_watch.changed;
+	vmlayout_watch.changed = (struct vmlayout_changed){};
 	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
-	return changed;
+	return changed->len || changed->everything;
 }
 
 /*
@@ -141,20 +135,17 @@ static bool vmlayout_watch_take(u64 *first, u64 *last)
  */
 static u64 vmlayout_watch_recheck(bool backstop)
 {
-	u64 start = ktime_get_ns(), end, first, last, worked;
+	u64 start = ktime_get_ns(), end, worked;
 	u64 wait = vmlayout_pace_wait(READ_ONCE(vmlayout_watch.next_ns), start);
+	struct vmlayout_changed changed;
 
 	if (wait)
 		return wait;
 	/* The backstop re-checks everything, which covers any window. */
-	if (!vmlayout_watch_take(&first, &last) && !backstop)
+	if (!vmlayout_watch_take(&changed) && !backstop)
 		return 0;
-	if (backstop) {
-		first = 1;
-		last = 0;
-	}
 	WRITE_ONCE(vmlayout_watch.runner, current);
-	worked = vmlayout_watch_run(vmlayout_watch.state, backstop, first, last);
+	worked = vmlayout_watch_run(vmlayout_watch.state, backstop, &changed);
 	WRITE_ONCE(vmlayout_watch.runner, NULL);
 	end = ktime_get_ns();
 	/*
@@ -195,11 +186,28 @@ static void vmlayout_watch_backstop(struct work_struct *work)
 			   nsecs_to_jiffies(next + TICK_NSEC - 1));
 }
 
-/* Modules: coming (text mapped), live (init freed, text read-only), going. */
+/*
+ * Modules: coming (text mapped), live (init freed, text read-only), going.
+ * The window is each of the module's memory types; their aliases in the
+ * direct map change through set_memory_*(), which the CPA hook sees.
+ * Without it (no kprobes), everything.
+ */
 static int vmlayout_watch_module(struct notifier_block *nb, unsigned long action,
 				 void *data)
 {
-	vmlayout_watch_kick(VMLAYOUT_HOOK_MODULE);
+	const struct module *mod = data;
+
+	if (!(READ_ONCE(vmlayout_watch.hooked) & BIT(VMLAYOUT_HOOK_CPA))) {
+		vmlayout_watch_kick(VMLAYOUT_HOOK_MODULE);
+		return NOTIFY_DONE;
+	}
+	for_each_mod_mem_type(type) {
+		const struct module_memory *mem = &mod->mem[type];
+		u64 base = (unsigned long)mem->base;
+
+		if (mem->size)
+			vmlayout_watch_kick_window(VMLAYOUT_HOOK_MODULE, base, base + mem->size - 1);
+	}
 	return NOTIFY_DONE;
 }
 
@@ -279,52 +287,132 @@ static void vmlayout_find_vmalloc_events(struct tracepoint *tp, void *unused)
 /*
  * set_memory_*() and set_direct_map_*() (module and BPF text made read-only
  * and executable, execmem's ROX cache, an alias dropped from the direct
- * map): every change of page attributes goes through
- * __change_page_attr_set_clr(), which no tracepoint or notifier reports.
- * The kprobe only queues the re-check.
+ * map), debug_pagealloc: every change of page attributes goes through
+ * __change_page_attr_set_clr(), which no tracepoint or notifier reports,
+ * and takes its struct cpa_data, private to arch/x86/mm/pat/set_memory.c.
+ * What it changes, it looks up first, page by page or large page by large
+ * page, primary range and aliases alike: __change_page_attr() calls
+ * lookup_address_in_pgd_attr(pgd, address, ...), a function of the
+ * kernel's (asm/pgtable_types.h) whose arguments are its ABI's. A kprobe
+ * there gives each address a window (the re-check widens it to the large
+ * page around it); a lookup in another table than the reference (EFI's)
+ * re-checks everything. Other callers of lookup_address() (kfence, an
+ * oops) add windows that changed nothing: cheap.
+ *
+ * That the lookups are seen is checked per change: a kretprobe on
+ * __change_page_attr_set_clr() compares the CPU's count of lookups, and
+ * the last one's task, before and after. A change that announced nothing
+ * (the compiler inlined the lookup into it, the task moved to another CPU,
+ * or the lookup kprobe is not attached) re-checks everything, as every
+ * change did before. Both probes only queue the re-check.
  */
-#ifdef CONFIG_KPROBES
-static int vmlayout_watch_cpa(struct kprobe *p, struct pt_regs *regs)
+#ifdef CONFIG_KRETPROBES
+struct vmlayout_lookups {
+	unsigned long count;
+	struct task_struct *task;
+};
+
+static DEFINE_PER_CPU(struct vmlayout_lookups, vmlayout_lookups);
+
+static int vmlayout_watch_lookup(struct kprobe *p, struct pt_regs *regs)
 {
-	vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+	pgd_t *pgd = (pgd_t *)regs_get_kernel_argument(regs, 0);
+	u64 addr = regs_get_kernel_argument(regs, 1) & PAGE_MASK;
+	struct vmlayout_lookups *seen = this_cpu_ptr(&vmlayout_lookups);
+
+	seen->count++;
+	seen->task = current;
+	if (pgd == vmlayout_watch.reference + pgd_index(addr))
+		vmlayout_watch_kick_window(VMLAYOUT_HOOK_CPA, addr, addr + PAGE_SIZE - 1);
+	else
+		vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
 	return 0;
 }
 
-static struct kprobe vmlayout_cpa_kprobe = {
-	.symbol_name = "__change_page_attr_set_clr",
-	.pre_handler = vmlayout_watch_cpa,
+static struct kprobe vmlayout_lookup_kprobe = {
+	.symbol_name = "lookup_address_in_pgd_attr",
+	.pre_handler = vmlayout_watch_lookup,
 };
+
+/* A change of page attributes as it starts: where its lookups count. */
+struct vmlayout_cpa_call {
+	unsigned long count;
+	int cpu;
+};
+
+static int vmlayout_cpa_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct vmlayout_cpa_call *call = (void *)ri->data;
+
+	call->cpu = smp_processor_id();
+	call->count = this_cpu_read(vmlayout_lookups.count);
+	return 0;
+}
+
+/* The change is done: if none of its lookups was seen, everything. */
+static int vmlayout_cpa_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct vmlayout_cpa_call *call = (void *)ri->data;
+	struct vmlayout_lookups *seen = this_cpu_ptr(&vmlayout_lookups);
+
+	if (call->cpu != smp_processor_id() || seen->count == call->count ||
+	    seen->task != current)
+		vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+	return 0;
+}
+
+static struct kretprobe vmlayout_cpa_kretprobe = {
+	.kp.symbol_name = "__change_page_attr_set_clr",
+	.entry_handler = vmlayout_cpa_entry,
+	.handler = vmlayout_cpa_return,
+	.data_size = sizeof(struct vmlayout_cpa_call),
+};
+
+static bool vmlayout_lookups_attached;
 
 static bool vmlayout_attach_cpa(void)
 {
-	vmlayout_cpa_kprobe.addr = NULL;
-	vmlayout_cpa_kprobe.flags = 0;
-	return !register_kprobe(&vmlayout_cpa_kprobe);
+	memset(&vmlayout_cpa_kretprobe.kp, 0, sizeof(vmlayout_cpa_kretprobe.kp));
+	vmlayout_cpa_kretprobe.kp.symbol_name = "__change_page_attr_set_clr";
+	vmlayout_cpa_kretprobe.nmissed = 0;
+	if (register_kretprobe(&vmlayout_cpa_kretprobe))
+		return false;
+	vmlayout_lookup_kprobe.addr = NULL;
+	vmlayout_lookup_kprobe.flags = 0;
+	vmlayout_lookups_attached = !register_kprobe(&vmlayout_lookup_kprobe);
+	return true;
 }
 
 static void vmlayout_detach_cpa(void)
 {
-	unregister_kprobe(&vmlayout_cpa_kprobe);
+	if (vmlayout_lookups_attached)
+		unregister_kprobe(&vmlayout_lookup_kprobe);
+	unregister_kretprobe(&vmlayout_cpa_kretprobe);
 }
 #else
 static bool vmlayout_attach_cpa(void) { return false; }
 static void vmlayout_detach_cpa(void) { }
 #endif
 
-/* Attach every hook the kernel has; a bit in vmlayout_watch.hooked each. */
+/*
+ * Attach every hook the kernel has; a bit in vmlayout_watch.hooked each,
+ * written once all are (the module notifier reads it: until then, no CPA
+ * hook, so everything).
+ */
 static void vmlayout_attach(void)
 {
+	unsigned int hooked = 0;
 	int i, ret;
 
 	if (!register_module_notifier(&vmlayout_module_nb))
-		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_MODULE);
+		hooked |= BIT(VMLAYOUT_HOOK_MODULE);
 	if (IS_ENABLED(CONFIG_MEMORY_HOTPLUG) && !register_memory_notifier(&vmlayout_memory_nb))
-		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_MEMORY);
+		hooked |= BIT(VMLAYOUT_HOOK_MEMORY);
 	ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN, "vmlayout:watch",
 					vmlayout_watch_cpu, vmlayout_watch_cpu);
 	if (ret >= 0) {
 		vmlayout_watch.cpuhp = ret;
-		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_CPU);
+		hooked |= BIT(VMLAYOUT_HOOK_CPU);
 	}
 	for_each_kernel_tracepoint(vmlayout_find_vmalloc_events, NULL);
 	for (i = 0; i < ARRAY_SIZE(vmlayout_vmalloc_events); i++)
@@ -333,9 +421,10 @@ static void vmlayout_attach(void)
 					      vmlayout_vmalloc_events[i].probe, NULL))
 			vmlayout_vmalloc_tps[i] = NULL;
 	if (vmlayout_vmalloc_tps[0] && vmlayout_vmalloc_tps[1] && vmlayout_vmalloc_tps[2])
-		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_VMALLOC);
+		hooked |= BIT(VMLAYOUT_HOOK_VMALLOC);
 	if (vmlayout_attach_cpa())
-		vmlayout_watch.hooked |= BIT(VMLAYOUT_HOOK_CPA);
+		hooked |= BIT(VMLAYOUT_HOOK_CPA);
+	WRITE_ONCE(vmlayout_watch.hooked, hooked);
 }
 
 static void vmlayout_detach(void)
@@ -357,28 +446,28 @@ static void vmlayout_detach(void)
 	if (hooked & BIT(VMLAYOUT_HOOK_CPA))
 		vmlayout_detach_cpa();
 	tracepoint_synchronize_unregister();
-	vmlayout_watch.hooked = 0;
+	WRITE_ONCE(vmlayout_watch.hooked, 0);
 }
 
 /*
- * Start watching for @state (nothing if already on): attach the hooks and
- * run the backstop every @interval_ms (at least 10). @state is passed to
+ * Start watching for @state (nothing if already on), whose reference table
+ * is at physical address @reference: attach the hooks and run the backstop
+ * every @interval_ms (at least 10). @state is passed to
  * vmlayout_watch_run() until vmlayout_watch_stop().
  */
-void vmlayout_watch_start(const void *state, unsigned int interval_ms)
+void vmlayout_watch_start(const void *state, u64 reference, unsigned int interval_ms)
 {
 	int i;
 
 	mutex_lock(&vmlayout_watch_lock);
 	if (!vmlayout_watch.on) {
 		vmlayout_watch.state = state;
+		vmlayout_watch.reference = __va(reference);
 		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
 		vmlayout_watch.next_ns = 0;
 		vmlayout_watch.longest_ns = 0;
 		spin_lock_init(&vmlayout_watch.window_lock);
-		vmlayout_watch.first = U64_MAX;
-		vmlayout_watch.last = 0;
-		vmlayout_watch.everything = false;
+		vmlayout_watch.changed = (struct vmlayout_changed){};
 		for (i = 0; i < VMLAYOUT_HOOKS; i++)
 			atomic_long_set(&vmlayout_watch.hooks[i], 0);
 		atomic_set(&vmlayout_watch.armed, 0);

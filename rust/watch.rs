@@ -18,6 +18,7 @@ use crate::helpers::{
     vmlayout_watch_stop,
 };
 use crate::vmlayout_core::{
+    changed::{self, Changed},
     pace::{Pacing, GAP_NS},
     record::Record,
     report::{code_of, code_owner, AttrBuf, BelongsTo, NameBuf, UNUSED_CODE},
@@ -120,7 +121,10 @@ pub(crate) fn carry_over(
 /// numbers them: each one's name and what it sees
 /// (`Documentation/vmlayout/watch.rst`).
 const HOOKS: [(&str, &str); 5] = [
-    ("module", "module notifier: coming, live, going"),
+    (
+        "module",
+        "module notifier: coming, live, going (its memory types' windows)",
+    ),
     (
         "vmalloc",
         "tracepoints alloc_vmap_area, free_vmap_area_noflush, purge_vmap_area_lazy",
@@ -129,11 +133,11 @@ const HOOKS: [(&str, &str); 5] = [
     ("cpu", "CPU hotplug: online, offline"),
     (
         "cpa",
-        "kprobe on __change_page_attr_set_clr: set_memory_*, set_direct_map_*",
+        "kprobe on lookup_address_in_pgd_attr (the pages a change of attributes looks up), kretprobe on __change_page_attr_set_clr (one that looked none up): set_memory_*, set_direct_map_*",
     ),
 ];
 
-/// Whether the vmalloc hooks' re-checks are of a window: not with
+/// Whether the hooks' re-checks are of windows: not with
 /// `CONFIG_KASAN_VMALLOC`, whose shadow of an area changes with it, outside
 /// the window (`vmlayout_watch.c` rescans then).
 const VMALLOC_WINDOWS: bool = !cfg!(CONFIG_KASAN_VMALLOC);
@@ -154,15 +158,15 @@ pub(crate) struct WatchCounts {
 }
 
 /// One re-check in watch mode, in a kworker (`vmlayout_watch.c`), for the
-/// state watch mode was started with: of `first..=last` if `first <= last`
-/// (every change since the last re-check was there), else a rescan. Either
+/// state watch mode was started with: of the windows of `changed` if it
+/// has any and nothing changed outside them, else a rescan. Either
 /// way its findings fire their events as they appear and clear. A failure
 /// is the files' `stale` record. Returns how long it worked: its time
 /// less its waits for the state's locks (a reader of `map` holds the
 /// scan's while it formats), which are sleep, not the CPU the pacing
 /// budgets.
 #[no_mangle]
-extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last: u64) -> u64 {
+extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, changed: &Changed) -> u64 {
     let counts = &state.watch_counts;
     let which = if backstop {
         &counts.backstop
@@ -171,7 +175,12 @@ extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last
     };
     which.fetch_add(1, Ordering::Relaxed);
     let (start, mut waited) = (crate::helpers::Clock::now(), 0);
-    let windowed = first <= last && recheck_window(state, (first, last), &mut waited);
+    let windows = if backstop || changed.everything {
+        &[]
+    } else {
+        changed.windows()
+    };
+    let windowed = !windows.is_empty() && recheck_windows(state, windows, &mut waited);
     if !windowed && state.rescan_waiting(&mut waited).is_err() {
         counts.failed.fetch_add(1, Ordering::Relaxed);
     }
@@ -184,12 +193,11 @@ extern "C" fn vmlayout_watch_run(state: &State, backstop: bool, first: u64, last
     worked
 }
 
-/// Re-check the window `first..=last`, counting a decline or a failure,
-/// its waits for locks added to `waited`: whether it did (else the caller
-/// rescans).
-fn recheck_window(state: &State, window: (u64, u64), waited: &mut u64) -> bool {
+/// Re-check `windows`, counting a decline or a failure, its waits for
+/// locks added to `waited`: whether it did (else the caller rescans).
+fn recheck_windows(state: &State, windows: &[[u64; 2]], waited: &mut u64) -> bool {
     let counts = &state.watch_counts;
-    match state.recheck_window(window, waited) {
+    match state.recheck_windows(windows, waited) {
         Ok(true) => return true,
         Ok(false) => counts.declined.fetch_add(1, Ordering::Relaxed),
         Err(_) => counts.failed.fetch_add(1, Ordering::Relaxed),
@@ -205,6 +213,15 @@ fn pacing(next_ns: u64) -> Pacing {
         longest_ns: 0,
     }
 }
+
+/// `first..=last` changed (`first > last`: something no window covers),
+/// added to `changed` (under the hooks' spinlock: a few comparisons).
+#[no_mangle]
+extern "C" fn vmlayout_changed_add(changed: &mut Changed, first: u64, last: u64) {
+    changed.add(first, last);
+}
+
+const _: () = assert!(core::mem::size_of::<Changed>() == 8 * 2 * changed::WINDOWS + 8);
 
 /// How long after `now` the re-check of a change seen then runs.
 #[no_mangle]
@@ -237,7 +254,13 @@ extern "C" fn vmlayout_pace_next(next_ns: u64, start: u64, end: u64) -> u64 {
 pub(crate) fn start(state: &State, interval_ms: u32) {
     // SAFETY: `state` is pinned (made in place, in its `Arc`, never moved)
     // and its drop stops watch mode first: C never holds it past its life.
-    unsafe { vmlayout_watch_start(core::ptr::from_ref(state).cast(), interval_ms) }
+    unsafe {
+        vmlayout_watch_start(
+            core::ptr::from_ref(state).cast(),
+            state.reference,
+            interval_ms,
+        )
+    }
 }
 
 /// Stop watch mode: no re-check runs once this returns.

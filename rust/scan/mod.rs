@@ -24,7 +24,7 @@ mod workspace;
 pub(crate) use floor::{floor, Floor};
 pub(crate) use pages::table_pages;
 pub(crate) use reader::{reference_table, DirectMap};
-pub(crate) use window::recheck_window;
+pub(crate) use window::recheck_windows;
 pub(crate) use workspace::Workspace;
 
 use kernel::{
@@ -41,7 +41,7 @@ use crate::vmlayout_core::{
     report::NameBuf,
     rules::{Finding, LiveMap, Owner},
     seen::Seen,
-    walk::Walk,
+    walk::{Range, Walk},
     window::Parts,
     work::Published,
 };
@@ -151,7 +151,7 @@ pub(crate) fn scan(
 /// and the phases' times.
 struct Checked {
     walked: Walked,
-    per_range: usize,
+    side_starts: [usize; 2],
     mapped: KVec<[u64; 3]>,
     others: KVec<OtherTable>,
     mms: u32,
@@ -214,7 +214,7 @@ fn walk_and_check(
     let ram_ns = |join_ram_ns: u64| join_ram_ns.saturating_sub(merge_ns);
     // The join is done with the CPUs' lists: back into their buffers.
     ws.pool.swap_lists(&mut ws.lists);
-    let ([join_ram_ns, audit_ns], per_range) = checked?;
+    let ([join_ram_ns, audit_ns], side_starts) = checked?;
     let phases = Phases {
         walk_ns: walked.ns,
         rules_ns: ns_since(rules_start),
@@ -234,12 +234,31 @@ fn walk_and_check(
     (walked.ranges, walked.cleared) = (ranges, cleared);
     Ok(Checked {
         walked,
-        per_range,
+        side_starts,
         mapped,
         others: tables,
         mms,
         phases,
     })
+}
+
+/// The modules area's code (`ranges` of the reference at `reference`): no
+/// writable alias in the direct map (`check::code_aliases`), into
+/// `findings`.
+fn code_aliases(
+    map: &LiveMap<'_>,
+    (live, reference): (&Live, u64),
+    ranges: &[Range],
+    findings: &mut Findings,
+) -> Result {
+    let walk = walk_of(live);
+    let mut src = DirectMap::new(live.page_offset_base);
+    let scope = (&walk, reference, live.page_offset_base);
+    let unused = |code| crate::helpers::traps_only_in(code);
+    check::code_aliases(scope, (map, &unused), ranges, &mut src, &mut |f| {
+        findings.push(f)
+    })?;
+    Ok(())
 }
 
 fn scan_with(
@@ -266,27 +285,25 @@ fn scan_with(
     drop(session);
     let Checked {
         walked,
-        per_range,
+        side_starts: [per_range, tables],
         mapped,
         others,
         mms: checked_mms,
         phases,
     } = parallel?;
     note_walk(&walk, map, &walked, &mut findings)?;
-    // The modules area's code: no writable alias in the direct map.
-    let mut src = DirectMap::new(live.page_offset_base);
-    let scope = (&walk, reference, live.page_offset_base);
-    let unused = |code| crate::helpers::traps_only_in(code);
-    check::code_aliases(scope, (map, &unused), &walked.ranges, &mut src, &mut |f| {
-        findings.push(f)
-    })?;
+    let aliases = findings.list.len();
+    code_aliases(map, (live, reference), &walked.ranges, &mut findings)?;
     // Executable code whose owner the symbol table does not name (info).
     let image = (live.text_start, live.text_end);
     let belongs = |va: u64, out: &mut NameBuf| crate::watch::belongs_to(va, out);
     let parts = Parts {
         per_range,
+        tables,
+        aliases,
         unowned: findings.list.len(),
     };
+    let mut src = DirectMap::new(live.page_offset_base);
     check::unowned_code(map, &walked.ranges, image, &belongs, &mut |f| {
         findings.push(f)
     })?;

@@ -248,7 +248,8 @@ impl PerCpu for RulesJob<'_, '_, '_> {
 /// per-range rules on the reference's ranges, and the bytes mapped per
 /// region, beside the `side` tasks (System RAM against the direct map, the
 /// other tables); their findings joined in that order into `findings`.
-/// Returns each side task's time, and where the side tasks' findings start.
+/// Returns each side task's time, and where each side task's findings
+/// start (`window::Parts`: `per_range`, `tables`).
 pub(super) fn check_reference<'s>(
     map: &LiveMap<'static>,
     ranges: &Joining<'_>,
@@ -257,7 +258,7 @@ pub(super) fn check_reference<'s>(
     side: [&'s mut (dyn SideTask + Send + 's); 2],
     findings: &mut Findings,
     mapped: &mut KVec<[u64; 3]>,
-) -> Result<([u64; 2], usize)> {
+) -> Result<([u64; 2], [usize; 2])> {
     // Kernel text lies in the kernel image map, at the top of the half:
     // the end of the join, taken before it is made.
     let mut text = TextAliases::default();
@@ -300,10 +301,10 @@ pub(super) fn check_reference<'s>(
     }
     // Findings in output order: the chunks' (address order), then the side
     // tasks' (`window::Parts`).
-    let mut per_range = 0;
+    let mut starts = [0; 2];
     for (i, span) in Iterator::chain(spans[tasks..].iter(), &spans[..tasks]).enumerate() {
-        if i == chunks {
-            per_range = findings.list.len();
+        if let Some(start) = i.checked_sub(chunks).and_then(|task| starts.get_mut(task)) {
+            *start = findings.list.len();
         }
         let list = pool
             .buffers
@@ -325,7 +326,7 @@ pub(super) fn check_reference<'s>(
             }
         }
     }
-    Ok((side_ns, per_range))
+    Ok((side_ns, starts))
 }
 
 /// Give every CPU's buffers their own copy of `map`, unless they hold one
@@ -383,26 +384,39 @@ impl SideTask for JoinThenRam<'_> {
             self.joining.ranges.all().ok_or(EIO)?,
             self.joining.cleared.all().ok_or(EIO)?,
         );
-        let seen = DirectMapSeen {
-            walk: &self.scope.walk,
-            reference: self.scope.reference,
-            base: self.scope.live.page_offset_base,
-            ranges: joined.0,
-            cleared: joined.1,
-        };
-        let ours = findings.list.len();
-        let mut src = DirectMap::new(seen.base);
-        let mut emit = |f| findings.push(f);
-        let mut out = RamCheck {
-            map,
-            src: &mut src,
-            scratch,
-            relax: &mut || cond_resched(),
-            emit: &mut emit,
-        };
-        seen.check_ram(self.scope.ram, &mut out)
-            .map_err(|_| ENOMEM)?;
-        seen.recheck_missing(&mut findings.list[ours..], &mut src, scratch);
-        Ok(())
+        check_ram(map, self.scope, joined, scratch, findings)
     }
+}
+
+/// System RAM (`scope.ram`) against the direct map of the reference's
+/// `ranges` and `cleared` stretches ([`DirectMapSeen::check_ram`]), its
+/// `ram-missing` errors read again ([`DirectMapSeen::recheck_missing`]):
+/// into `findings`.
+pub(super) fn check_ram(
+    map: &LiveMap<'_>,
+    scope: Scope<'_>,
+    (ranges, cleared): (&[Range], &[Range]),
+    scratch: &mut Scratch,
+    findings: &mut Findings,
+) -> Result {
+    let seen = DirectMapSeen {
+        walk: &scope.walk,
+        reference: scope.reference,
+        base: scope.live.page_offset_base,
+        ranges,
+        cleared,
+    };
+    let ours = findings.list.len();
+    let mut src = DirectMap::new(seen.base);
+    let mut emit = |f| findings.push(f);
+    let mut out = RamCheck {
+        map,
+        src: &mut src,
+        scratch,
+        relax: &mut || cond_resched(),
+        emit: &mut emit,
+    };
+    seen.check_ram(scope.ram, &mut out).map_err(|_| ENOMEM)?;
+    seen.recheck_missing(&mut findings.list[ours..], &mut src, scratch);
+    Ok(())
 }

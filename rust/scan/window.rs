@@ -1,36 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Watch mode's re-check of one window (`vmlayout_core::window`): the work
-//! items of the reference that map the window walked again on this CPU,
-//! spliced in place into the last scan's ranges, and the findings made
-//! again where the ranges changed, in place of the last scan's. The rest
-//! of the scan (the other tables, the audits, System RAM) stays the last
-//! full scan's, which the backstop repeats.
+//! Watch mode's re-check of a few windows (`vmlayout_core::window`): for
+//! each, the work items of the reference that map it walked again on this
+//! CPU, spliced in place into the last scan's ranges, and the findings
+//! made again where the ranges changed, in place of the last scan's. A
+//! window of the direct map or the modules area then has System RAM and
+//! the code aliases checked again on all the ranges (`window::Redo`). The
+//! rest of the scan (the other tables, the audits, what the walkers noted)
+//! stays the last full scan's, which the backstop repeats.
 //!
 //! What a window cannot redo as a full scan would makes it decline, and
-//! the caller scans everything instead: a window outside the vmalloc
-//! region (`window::windowable`), a table the walk could not read or that
-//! kept changing (the walkers' notes are a full scan's), a finding the
-//! last scan settled, a rule the window makes again with findings left
-//! out (`Rule::window_remakes`). A splice already made is then undone.
+//! the caller scans everything instead: a window outside those regions
+//! (`window::windowable`), a table the walk could not read or that kept
+//! changing (the walkers' notes are a full scan's), a finding the last
+//! scan settled, a rule the window makes again with findings left out
+//! (`Rule::window_remakes`, `window::redo_others`). A splice already made
+//! is then undone, and the findings are put back as they were; the
+//! windows before it stay spliced (the tables as they are now, which the
+//! rescan replaces).
 
-use kernel::{alloc::KVec, prelude::*};
+use kernel::{
+    alloc::{KVec, VVec},
+    prelude::*,
+};
 
 use crate::vmlayout_core::{
     batch::WalkCounts,
     check,
     layout::Live,
-    map::DocMap,
+    map::{DocMap, RegionId},
     report::BelongsTo,
-    rules::{LiveMap, TextAliases},
+    rules::{Finding, LiveMap, Tally, TextAliases},
     walk::{Range, TableSource, Top},
     window::{
-        recheck_findings, remade_left_out, rewalk_splice, undo, widen_to_run, windowable, Before,
-        Code, Parts, Spliced,
+        recheck_findings, redo_others, remade_left_out, rewalk_splice, undo, widen_to_leaves,
+        widen_to_run, windowable, Before, Code, Parts, Redo, Redone, Spliced,
     },
 };
 
-use super::{findings_in, walk_of, DirectMap, Findings, Scan, Workspace};
+use super::rules_job::check_ram;
+use super::{code_aliases, findings_in, walk_of, DirectMap, Findings, Scan, Scope, Workspace};
 
 /// A window re-check's buffers, kept from one to the next: what it walks
 /// (ranges, cleared stretches), the old ranges its splices replace, and
@@ -56,51 +65,179 @@ struct Rechecked {
     findings: Findings,
     parts: Parts,
     mapped: KVec<[u64; 3]>,
-    rechecked: u64,
-    settled: u64,
+    redo: Redo,
 }
 
-/// Re-check `window` of the reference at `reference` into `scan` (the
-/// last), its findings carried over at `now_ns` (their events fired):
-/// `Ok(false)` if the window declined (see above), `scan` as it was.
-pub(crate) fn recheck_window(
+/// A scan's findings as a re-check of windows found them: what it puts
+/// back if a window declines after others were made.
+struct Kept {
+    findings: KVec<Finding>,
+    tally: Tally,
+    parts: Parts,
+    mapped: KVec<[u64; 3]>,
+}
+
+impl Kept {
+    fn of(scan: &Scan) -> Result<Self> {
+        let mut findings = KVec::with_capacity(scan.findings.list.len(), GFP_KERNEL)?;
+        findings.extend_from_slice(&scan.findings.list, GFP_KERNEL)?;
+        let mut mapped = KVec::with_capacity(scan.mapped.len(), GFP_KERNEL)?;
+        mapped.extend_from_slice(&scan.mapped, GFP_KERNEL)?;
+        Ok(Kept {
+            findings,
+            tally: scan.findings.tally,
+            parts: scan.parts,
+            mapped,
+        })
+    }
+
+    /// Put back into `scan` (its ranges stay as the windows made them: the
+    /// tables as they are now, which the rescan that follows replaces).
+    fn restore(self, scan: &mut Scan) -> Result {
+        scan.findings.list.clear();
+        scan.findings
+            .list
+            .extend_from_slice(&self.findings, GFP_KERNEL)?;
+        scan.findings.tally = self.tally;
+        scan.parts = self.parts;
+        scan.mapped = self.mapped;
+        Ok(())
+    }
+}
+
+/// Re-check `windows` (in address order, apart) of the reference at
+/// `reference` into `scan` (the last), one after the other, the findings
+/// of each made from the one before; then its warn or error findings are
+/// checked again, and carried over at `now_ns` (their events fired: once,
+/// against the last scan's). `Ok(false)` if a window declined (see above):
+/// the findings as they were.
+pub(crate) fn recheck_windows(
     (doc, live, reference): (&'static DocMap<'static>, &Live, u64),
     ws: &mut Workspace,
     scan: &mut Scan,
-    window: (u64, u64),
+    windows: &[[u64; 2]],
     (belongs_to, now_ns): (BelongsTo<'_>, u64),
 ) -> Result<bool> {
     let tally = &scan.findings.tally;
-    if scan.settled > 0 || remade_left_out(tally) {
+    if scan.settled > 0 || remade_left_out(tally) || windows.is_empty() {
         return Ok(false);
     }
+    let kept = Kept::of(scan)?;
     let map = ws.take_live_map(doc, live)?;
-    let rechecked = rewalk(&map, (live, reference), ws, scan, window);
+    let mut made = Ok(true);
+    let mut redo = Redo::Nothing;
+    for &[first, last] in windows {
+        made = rewalk(&map, (live, reference), ws, scan, (first, last)).map(|new| match new {
+            Some(new) => {
+                ws.spare_findings = core::mem::replace(&mut scan.findings, new.findings).list;
+                (scan.parts, scan.mapped) = (new.parts, new.mapped);
+                redo = redo.max(new.redo);
+                true
+            }
+            None => false,
+        });
+        if !matches!(made, Ok(true)) {
+            break;
+        }
+    }
+    if matches!(made, Ok(true)) && redo == Redo::RamAndAliases {
+        made = redo_ram_and_aliases(&map, (live, reference), ws, scan);
+    }
     ws.keep_live_map(map);
-    let Some(new) = rechecked? else {
-        return Ok(false);
-    };
-    let (old, old_seen) = (&scan.findings.list[..], &scan.seen[..]);
+    if !matches!(made, Ok(true)) {
+        kept.restore(scan)?;
+        return made;
+    }
+    // Its warn or error findings checked again, as a full scan's are.
+    let walk = walk_of(live);
+    let mut src = DirectMap::new(live.page_offset_base);
+    let ranges = &scan.walked.ranges;
+    (scan.rechecked, scan.settled) = check::recheck(
+        (&walk, reference),
+        &mut scan.findings.list,
+        ranges,
+        &mut src,
+    );
+    let (old, old_seen) = (&kept.findings[..], &scan.seen[..]);
     let mut seen =
-        crate::watch::carry_over((old, old_seen), &new.findings.list, now_ns, belongs_to)?;
+        crate::watch::carry_over((old, old_seen), &scan.findings.list, now_ns, belongs_to)?;
     // The other phases' findings, kept in order, were not looked at
     // again: they keep when they were last seen.
-    let kept = seen
-        .get_mut(new.parts.per_range..new.parts.unowned)
+    let parts = scan.parts;
+    let others = seen
+        .get_mut(parts.per_range..parts.unowned)
         .unwrap_or_default();
-    for (now, then) in kept
+    for (now, then) in others
         .iter_mut()
-        .zip(old_seen.get(scan.parts.per_range..).unwrap_or_default())
+        .zip(old_seen.get(kept.parts.per_range..).unwrap_or_default())
     {
         now.last_ns = then.last_ns;
     }
     scan.seen = seen;
-    ws.spare_findings = core::mem::replace(&mut scan.findings, new.findings).list;
-    scan.parts = new.parts;
-    scan.mapped = new.mapped;
-    scan.rechecked = new.rechecked;
-    scan.settled = new.settled;
     Ok(true)
+}
+
+/// After windows in the direct map or the modules area: System RAM's and
+/// the code aliases' findings made again on all of `scan`'s ranges, in
+/// place of its others (`window::redo_others`); `Ok(false)` if that need
+/// not be what a full check gives.
+fn redo_ram_and_aliases(
+    map: &LiveMap<'static>,
+    (live, reference): (&Live, u64),
+    ws: &mut Workspace,
+    scan: &mut Scan,
+) -> Result<bool> {
+    let scope = Scope {
+        walk: walk_of(live),
+        live,
+        ram: &scan.ram,
+        reference,
+    };
+    let walked = (&scan.walked.ranges[..], &scan.walked.cleared[..]);
+    let mut ram = findings_in(VVec::new());
+    check_ram(map, scope, walked, &mut ws.scratch, &mut ram)?;
+    let mut aliases = findings_in(VVec::new());
+    code_aliases(map, (live, reference), walked.0, &mut aliases)?;
+    let redone = Redone {
+        ram: &ram.list,
+        ram_tally: &ram.tally,
+        aliases: &aliases.list,
+    };
+    let mut out = findings_in(core::mem::take(&mut ws.spare_findings));
+    let had = (&scan.findings.list[..], scan.parts, &scan.findings.tally);
+    let Some(parts) = redo_others(had, redone, &mut out).map_err(|_| ENOMEM)? else {
+        ws.spare_findings = out.list;
+        return Ok(false);
+    };
+    ws.spare_findings = core::mem::replace(&mut scan.findings, out).list;
+    scan.parts = parts;
+    Ok(true)
+}
+
+/// `window` as a re-check walks it, and what it makes again: widened to
+/// the run of ranges it ends in where that may be a vmalloc area freed
+/// there (`window::widen_to_run`: the vmalloc region and the modules
+/// area, whose memory is vmalloc's), and to the big leaves it may have
+/// split (`window::widen_to_leaves`); `None` if a window there is not
+/// enough (`window::windowable`).
+fn widened(
+    map: &LiveMap<'_>,
+    last: (&[Range], &[Range]),
+    window: (u64, u64),
+) -> Option<((u64, u64), Redo)> {
+    let redo = windowable(map, window)?;
+    let region = map
+        .place(window.0)
+        .0
+        .row()
+        .map(|row| map.doc().regions[row].id);
+    let window = match region {
+        Some(RegionId::Vmalloc | RegionId::Modules) => widen_to_run(last.0, window),
+        _ => window,
+    };
+    let window = widen_to_leaves(last, window);
+    // Still inside the region it was in.
+    (windowable(map, window) == Some(redo)).then_some((window, redo))
 }
 
 /// The window's items walked and spliced in place into `last`'s ranges,
@@ -113,10 +250,10 @@ fn rewalk(
     window: (u64, u64),
 ) -> Result<Option<Rechecked>> {
     let walk = walk_of(live);
-    let window = widen_to_run(&last.walked.ranges, window);
-    if !windowable(map, window) {
+    let walked = (&last.walked.ranges[..], &last.walked.cleared[..]);
+    let Some((window, redo)) = widened(map, walked, window) else {
         return Ok(None);
-    }
+    };
     let mut src = DirectMap::new(live.page_offset_base);
     if !src.copy_table(reference, &mut ws.root) {
         return Err(EIO);
@@ -145,9 +282,9 @@ fn rewalk(
     .map_err(|_| ENOMEM)?;
     let walked_whole = counts.unreadable == 0 && counts.changed == 0;
     let found = walked_whole
-        .then(|| findings_after(map, (live, reference), ws, last, (spliced, &before_text)))
+        .then(|| findings_after(map, live, ws, last, (spliced, &before_text)))
         .transpose();
-    let found = found.map(Option::flatten);
+    let found = found.map(|found| found.flatten().map(|new| Rechecked { redo, ..new }));
     if !matches!(found, Ok(Some(_))) {
         let (ranges, cleared) = (&mut last.walked.ranges, &mut last.walked.cleared);
         let old = &ws.window.old;
@@ -162,7 +299,7 @@ fn rewalk(
 /// were `before_text`) into `last`'s ranges.
 fn findings_after(
     map: &LiveMap<'static>,
-    (live, reference): (&Live, u64),
+    live: &Live,
     ws: &mut Workspace,
     last: &Scan,
     (spliced, before_text): (Spliced, &TextAliases),
@@ -196,16 +333,10 @@ fn findings_after(
         ws.spare_findings = findings.list;
         return Ok(None);
     };
-    // Its warn or error findings checked again, as a full scan's are.
-    let walk = walk_of(live);
-    let mut src = DirectMap::new(live.page_offset_base);
-    let (rechecked, settled) =
-        check::recheck((&walk, reference), &mut findings.list, ranges, &mut src);
     Ok(Some(Rechecked {
         findings,
         parts,
         mapped,
-        rechecked,
-        settled,
+        redo: Redo::Nothing,
     }))
 }

@@ -25,6 +25,7 @@
 use super::batch::{BatchSink, NoRoom, RangeList, WalkCounts};
 use super::check::{unowned_code, FindingList, Findings};
 use super::map::RegionId;
+use super::pte::Level;
 use super::report::BelongsTo;
 use super::rules::{
     check_range, nothing_fires, Finding, LiveMap, Rule, TableKind, Tally, TextAliases,
@@ -32,15 +33,72 @@ use super::rules::{
 };
 use super::walk::{overlaps, Coalescer, Range, Scratch, TableSource, Walk, WorkItem};
 
-/// Whether a window re-check of `window` leaves the check's other
-/// findings true: only inside the vmalloc region, whose ranges no other
-/// phase reads (System RAM and the code aliases read the direct map and
-/// the modules area, the other tables their own slots, the audits the top
-/// level; the modules area's own allocations are vmalloc's too).
-pub fn windowable(map: &LiveMap<'_>, window: (u64, u64)) -> bool {
+/// What a window re-check makes again besides the per-range rules and
+/// `code-unowned` on the window ([`windowable`]); of several windows, the
+/// most any of them makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Redo {
+    /// Nothing else: the vmalloc region, whose ranges no other phase reads
+    /// (the other tables read their own, the audits the top level; the
+    /// modules area's allocations are vmalloc's too, but in its own
+    /// region).
+    Nothing,
+    /// System RAM against the direct map, and the modules area's code
+    /// aliases, which read the direct map and the modules area
+    /// ([`redo_others`]): run again on all the ranges, as a full check
+    /// runs them.
+    RamAndAliases,
+}
+
+/// Whether a window re-check of `window` can leave the check's other
+/// findings true, and what it then makes again: inside one documented
+/// region, the vmalloc region, the modules area or the direct map. Any
+/// other region's ranges are read by phases a window does not redo (the
+/// kernel image's text aliases, PTI's copies of the entry text and the
+/// CPU entry area, EFI's): those get a full check.
+pub fn windowable(map: &LiveMap<'_>, window: (u64, u64)) -> Option<Redo> {
     let row = |va| map.place(va).0.row();
-    let (first, last) = (row(window.0), row(window.1));
-    first == last && first.is_some_and(|i| map.doc().regions[i].id == RegionId::Vmalloc)
+    let (first, last) = (row(window.0)?, row(window.1)?);
+    if first != last {
+        return None;
+    }
+    match map.doc().regions.get(first)?.id {
+        RegionId::Vmalloc => Some(Redo::Nothing),
+        RegionId::Modules | RegionId::DirectMap => Some(Redo::RamAndAliases),
+        _ => None,
+    }
+}
+
+/// `window` widened to the 1 GiB blocks its ends lie in where the last
+/// check (`last`: its ranges and cleared stretches) may have seen a 1 GiB
+/// entry there: a change may have split the leaf (`set_memory_*()` on one
+/// page of the direct map) or put a table in place of a cleared entry, and
+/// a window's work items (PMD entries, [`span_of`]) would cover only the
+/// part of the new table under the window, leaving the rest of the old
+/// entry's range as it was. A range says its leaf level; a cleared stretch
+/// does not, so one that holds the whole block counts. Entries of 2 MiB and
+/// less lie inside one item, and a 1 GiB one inside the window is walked
+/// whole.
+pub fn widen_to_leaves((ranges, cleared): (&[Range], &[Range]), window: (u64, u64)) -> (u64, u64) {
+    let mask = Level::Pud.entry_size() - 1;
+    let big_at = |va: u64| {
+        let block = (va & !mask, va | mask);
+        let at = |list: &[Range]| list.get(list.partition_point(|r| r.last < va)).copied();
+        let leaf = at(ranges).is_some_and(|r| r.start <= va && r.level > Level::Pmd);
+        let gone = at(cleared).is_some_and(|r| r.start <= block.0 && r.last >= block.1);
+        leaf || gone
+    };
+    let first = if big_at(window.0) {
+        window.0 & !mask
+    } else {
+        window.0
+    };
+    let last = if big_at(window.1) {
+        window.1 | mask
+    } else {
+        window.1
+    };
+    (first, last)
 }
 
 /// `window` widened to cover a vmalloc area freed at its last address
@@ -342,16 +400,102 @@ pub fn recheck_rules(
 }
 
 /// Where a check's findings lie in its list, in the order a check makes
-/// them: the per-range rules' on the reference's ranges (address order),
-/// then the others (System RAM, the other tables, what the walkers noted:
-/// a window re-check keeps those), from `per_range`; then `code-unowned`'s
-/// (address order), from `unowned`.
+/// them: the per-range rules' on the reference's ranges (address order);
+/// then System RAM's, from `per_range`; the other tables' and what the
+/// walkers noted, from `tables`; the modules area's code aliases, from
+/// `aliases` (a window re-check keeps these three, or makes System RAM's
+/// and the aliases' again: [`Redo`]); then `code-unowned`'s (address
+/// order), from `unowned`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Parts {
-    /// Where the others start.
+    /// Where System RAM's start.
     pub per_range: usize,
+    /// Where the other tables' start.
+    pub tables: usize,
+    /// Where the code aliases' start.
+    pub aliases: usize,
     /// Where `code-unowned`'s start.
     pub unowned: usize,
+}
+
+impl Parts {
+    /// The same parts, moved to start at `per_range`.
+    fn moved_to(self, per_range: usize) -> Parts {
+        let at = |i: usize| per_range + (i - self.per_range);
+        Parts {
+            per_range,
+            tables: at(self.tables),
+            aliases: at(self.aliases),
+            unowned: at(self.unowned),
+        }
+    }
+}
+
+/// System RAM's and the code aliases' findings made again on all the
+/// ranges after a re-check of windows that [`Redo::RamAndAliases`]
+/// (by the caller, as a full check makes them), for [`redo_others`].
+#[derive(Clone, Copy)]
+pub struct Redone<'a> {
+    /// System RAM against the direct map.
+    pub ram: &'a [Finding],
+    /// What that counted, left out included.
+    pub ram_tally: &'a Tally,
+    /// The modules area's code aliases.
+    pub aliases: &'a [Finding],
+}
+
+/// Whether `tally` left out findings of a rule other than `ram-missing`
+/// (which only System RAM makes, so that [`redo_others`] takes its count
+/// from the run that replaces it).
+fn left_out_but_ram(tally: &Tally) -> bool {
+    Rule::ALL
+        .into_iter()
+        .any(|rule| rule != Rule::RamMissing && tally.omitted(rule) > 0)
+}
+
+/// A check's findings (`all`, placed by `parts`, counted by `tally`) with
+/// System RAM's and the code aliases' replaced by `redone`'s, into `out`
+/// (empty), in a check's order; where they lie. `None` when that need not
+/// be what a full check gives: a rule other than `ram-missing` has
+/// findings left out (which a full check keeps then depends on all of
+/// them, across the parts).
+pub fn redo_others<L: FindingList>(
+    (all, parts, tally): (&[Finding], Parts, &Tally),
+    redone: Redone<'_>,
+    out: &mut Findings<L>,
+) -> Result<Option<Parts>, NoRoom> {
+    if left_out_but_ram(tally) || left_out_but_ram(redone.ram_tally) {
+        return Ok(None);
+    }
+    let (Some(per_range), Some(tables), Some(unowned)) = (
+        all.get(..parts.per_range),
+        all.get(parts.tables..parts.aliases),
+        all.get(parts.unowned..),
+    ) else {
+        return Ok(None);
+    };
+    let mut at = [0; 4];
+    let pieces = [per_range, redone.ram, tables, redone.aliases, unowned];
+    for (i, piece) in pieces.into_iter().enumerate() {
+        if let Some(start) = i.checked_sub(1).and_then(|i| at.get_mut(i)) {
+            *start = out.list.as_mut_slice().len();
+        }
+        for f in piece {
+            out.push(*f)?;
+        }
+    }
+    if left_out_but_ram(&out.tally) {
+        return Ok(None);
+    }
+    out.tally
+        .omit(Rule::RamMissing, redone.ram_tally.omitted(Rule::RamMissing));
+    let [per_range, tables, aliases, unowned] = at;
+    Ok(Some(Parts {
+        per_range,
+        tables,
+        aliases,
+        unowned,
+    }))
 }
 
 /// Whose code the executable ranges are, for `code-unowned`: the kernel
@@ -409,14 +553,10 @@ pub fn recheck_findings<L: FindingList>(
     if !recheck_rules(map, before, (new, text), span, rules, &mut out.list)? {
         return Ok(None);
     }
-    let per_range = out.list.as_mut_slice().len();
+    let now = parts.moved_to(out.list.as_mut_slice().len());
     for f in others {
         out.push(*f)?;
     }
-    let now = Parts {
-        per_range,
-        unowned: out.list.as_mut_slice().len(),
-    };
     let a = affected(before.ranges, new, span);
     for f in unowned.iter().filter(|f| f.range.last < a.0) {
         out.push(*f)?;

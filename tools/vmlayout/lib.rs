@@ -13,6 +13,8 @@
 pub mod batch;
 #[path = "../../rust/vmlayout_core/capture.rs"]
 pub mod capture;
+#[path = "../../rust/vmlayout_core/changed.rs"]
+pub mod changed;
 #[path = "../../rust/vmlayout_core/check.rs"]
 pub mod check;
 #[path = "../../rust/vmlayout_core/direct_map.rs"]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
 use vmlayout_core::batch::{cleared_run, BatchSink, NoRoom, RangeList, WalkCounts, ITEM_RETRIES};
+use vmlayout_core::changed::Changed;
 use vmlayout_core::check;
 use vmlayout_core::direct_map::{DirectMapSeen, RamCheck};
 use vmlayout_core::layout::Live;
@@ -21,8 +22,8 @@ use vmlayout_core::walk::{
     self, Coalescer, Presence, Range, Scratch, TableSource, Top, Walk, WalkSink,
 };
 use vmlayout_core::window::{
-    recheck_findings, rewalk_splice, splice, splice_in_place, undo, widen_to_run, windowable,
-    Before, Code, Parts, Spliced,
+    recheck_findings, redo_others, rewalk_splice, splice, splice_in_place, undo, widen_to_leaves,
+    widen_to_run, windowable, Before, Code, Parts, Redo, Redone, Spliced,
 };
 use vmlayout_core::work::{BatchQueue, PerPart};
 
@@ -64,14 +65,21 @@ impl Tables {
         phys
     }
 
-    /// Map one leaf; upper entries get `upper` flags.
+    /// Map one leaf; upper entries get `upper` flags. A bigger leaf on
+    /// the way is split first, as the kernel splits one (`set_memory_*()`
+    /// on part of it): a table of leaves one level down mapping what it
+    /// mapped, alike.
     fn map(&mut self, va: u64, level: Level, phys: u64, flags: u64, upper: u64) {
         let mut table = self.root;
         let mut l = self.top;
         while l != level {
             let idx = ((va >> l.shift()) & 511) as usize;
             let e = self.pages[&table][idx];
-            let child = if e & Flags::P != 0 {
+            let child = if e & Flags::P != 0 && e & Flags::PS != 0 {
+                let c = self.split(e, l);
+                self.pages.get_mut(&table).unwrap()[idx] = c | upper;
+                c
+            } else if e & Flags::P != 0 {
                 e & PHYS_ADDR_MASK
             } else {
                 let c = self.alloc();
@@ -88,6 +96,19 @@ impl Tables {
 }
 
 impl Tables {
+    /// A table of the leaves one level below `level` that map what the
+    /// leaf `entry` maps, with its attributes.
+    fn split(&mut self, entry: u64, level: Level) -> u64 {
+        let below = level.below().unwrap();
+        let attrs = entry & !PHYS_ADDR_MASK & !Flags::PS;
+        let ps = if below == Level::Pte { 0 } else { Flags::PS };
+        let table = self.alloc();
+        for (i, e) in self.pages.get_mut(&table).unwrap().iter_mut().enumerate() {
+            *e = ((entry & PHYS_ADDR_MASK) + i as u64 * below.entry_size()) | attrs | ps;
+        }
+        table
+    }
+
     /// Apply the changes the kernel makes once the table at `phys` is read.
     fn after_reading(&mut self, phys: u64) {
         while let Some(i) = self.changes.iter().position(|c| c.0 == phys) {
@@ -2253,16 +2274,76 @@ fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
 /// vmalloc region: a window there is one, in the modules area or across
 /// the region's end not.
 #[test]
-fn only_a_window_of_vmalloc_is_windowable() {
+fn windows_of_vmalloc_modules_and_the_direct_map_are_windowable() {
     with_map4(|_, live, map| {
         let v = live.vmalloc_base;
-        assert!(windowable(map, (v + 0x1000, v + 0x5fff)));
-        assert!(!windowable(
-            map,
-            (0xffff_ffff_a000_0000, 0xffff_ffff_a000_0fff)
-        ));
-        assert!(!windowable(map, (v + 0x1000, live.vmemmap_base)));
+        assert_eq!(
+            windowable(map, (v + 0x1000, v + 0x5fff)),
+            Some(Redo::Nothing)
+        );
+        // Read by System RAM and the code aliases: those made again.
+        let d = live.page_offset_base;
+        assert_eq!(
+            windowable(map, (d, d + (1 << 30) - 1)),
+            Some(Redo::RamAndAliases)
+        );
+        let m = 0xffff_ffff_c000_0000;
+        assert_eq!(
+            windowable(map, (m + 0x1000, m + 0x5fff)),
+            Some(Redo::RamAndAliases)
+        );
+        // The kernel image (its text aliases, PTI's copy of the entry
+        // text), and a window across regions: a full check.
+        assert_eq!(
+            windowable(map, (0xffff_ffff_9000_0000, 0xffff_ffff_9000_0fff)),
+            None
+        );
+        assert_eq!(windowable(map, (v + 0x1000, live.vmemmap_base)), None);
+        assert_eq!(windowable(map, (d, v)), None);
     });
+}
+
+/// A window over part of a 1 GiB leaf is widened to the 1 GiB blocks its
+/// ends lie in (a change there may have split the leaf); over 2 MiB and
+/// 4 KiB leaves it is not (they lie in one work item).
+#[test]
+fn a_window_over_a_1g_leaf_is_widened_to_its_block() {
+    let gib = 1u64 << 30;
+    let base = 0xffff_a000_0000_0000u64;
+    let leaf = |start: u64, size: u64, level| Range {
+        phys: start - base,
+        ..range(start, size, Flags::NX, KERNEL, level)
+    };
+    let last = [
+        leaf(base, 2 * gib, Level::Pud),
+        leaf(base + 2 * gib, 2 << 20, Level::Pmd),
+        leaf(base + 2 * gib + (2 << 20), 4096, Level::Pte),
+    ];
+    let window = (base + gib + 0x5000, base + gib + 0x5fff);
+    assert_eq!(
+        widen_to_leaves((&last, &[]), window),
+        (base + gib, base + 2 * gib - 1)
+    );
+    // A cleared stretch (which says no level) that holds the block counts;
+    // one that does not cannot be a 1 GiB entry there.
+    let cleared = [leaf(base + gib, gib, Level::Pte)];
+    assert_eq!(
+        widen_to_leaves((&[], &cleared), window),
+        (base + gib, base + 2 * gib - 1)
+    );
+    let part = [leaf(base + gib + 0x1000, gib - 0x1000, Level::Pte)];
+    assert_eq!(widen_to_leaves((&[], &part), window), window);
+    // Each end on its own: the end in a 2 MiB leaf stays.
+    let across = (base + gib + 0x5000, base + 2 * gib + 0x1fff);
+    assert_eq!(
+        widen_to_leaves((&last, &[]), across),
+        (base + gib, across.1)
+    );
+    let small = (base + 2 * gib + 0x1000, base + 2 * gib + (2 << 20) + 0xfff);
+    assert_eq!(widen_to_leaves((&last, &last), small), small);
+    // Nothing mapped there: as it was.
+    let beyond = (base + 4 * gib, base + 4 * gib + 0xfff);
+    assert_eq!(widen_to_leaves((&last, &last), beyond), beyond);
 }
 
 /// Stand-ins for the other phases' findings (System RAM, the other
@@ -2298,7 +2379,84 @@ fn full_check(
         Ok(())
     })
     .unwrap();
-    (all, Parts { per_range, unowned }, mapped)
+    // The stand-ins are the other tables' (no System RAM's, no aliases').
+    let parts = Parts {
+        per_range,
+        tables: per_range,
+        aliases: unowned,
+        unowned,
+    };
+    (all, parts, mapped)
+}
+
+/// System RAM's and the code aliases' findings made again after windows
+/// of the direct map or the modules area (`redo_others`): in a check's
+/// order, each part where a full check puts it, the rest kept; and the
+/// count of `ram-missing` findings left out taken from the new run. A rule
+/// with findings left out elsewhere makes it decline (a full check).
+#[test]
+fn ram_and_aliases_made_again_replace_their_parts() {
+    let about = |rule: Rule, start: u64| Finding {
+        rule,
+        severity: Severity::Error,
+        row: None,
+        range: range(start, 0x1000, Flags::NX, KERNEL, Level::Pte),
+        reason: rule.reason(),
+        owner: Owner::Reference,
+    };
+    // per-range, ram (2), tables (1), aliases (1), unowned (1).
+    let all = [
+        about(Rule::WriteExec, 0x1000),
+        about(Rule::RamMissing, 0x2000),
+        about(Rule::RamMissing, 0x3000),
+        about(Rule::PtiLeak, 0x4000),
+        about(Rule::WritableText, 0x5000),
+        about(Rule::CodeUnowned, 0x6000),
+    ];
+    let parts = Parts {
+        per_range: 1,
+        tables: 3,
+        aliases: 4,
+        unowned: 5,
+    };
+    let mut tally = Tally::default();
+    for f in &all {
+        tally.admit(f.rule);
+    }
+    let ram = [about(Rule::RamMissing, 0x7000)];
+    let mut ram_tally = Tally::default();
+    ram_tally.admit(Rule::RamMissing);
+    ram_tally.omit(Rule::RamMissing, 3);
+    let aliases = [
+        about(Rule::WritableText, 0x8000),
+        about(Rule::WritableText, 0x9000),
+    ];
+    let redone = Redone {
+        ram: &ram,
+        ram_tally: &ram_tally,
+        aliases: &aliases,
+    };
+    let mut out = check::Findings::new(HostFindings::default());
+    let now = redo_others((&all, parts, &tally), redone, &mut out).unwrap();
+    let expect = [all[0], ram[0], all[3], aliases[0], aliases[1], all[5]];
+    assert_eq!(out.list.0, expect);
+    let parts_now = Parts {
+        per_range: 1,
+        tables: 2,
+        aliases: 3,
+        unowned: 5,
+    };
+    assert_eq!(now, Some(parts_now));
+    assert_eq!(out.tally.omitted(Rule::RamMissing), 3);
+    assert_eq!(out.tally.found(Rule::WritableText), 2);
+    // Left out elsewhere: no redo.
+    let mut full = tally;
+    full.omit(Rule::PtiLeak, 1);
+    let mut out = check::Findings::new(HostFindings::default());
+    assert_eq!(
+        redo_others((&all, parts, &full), redone, &mut out).unwrap(),
+        None
+    );
 }
 
 /// A window ending inside a run of address-adjacent ranges (a vmalloc
@@ -2372,16 +2530,22 @@ proptest! {
 
 proptest! {
     /// Any sequence of changes (a leaf mapped, remapped elsewhere with
-    /// other attributes, cleared or removed), each re-checked over a
-    /// window that covers it, ends equal to one full walk of the tables as
-    /// they are then: ranges and cleared stretches alike, and every
-    /// finding (`recheck_findings`: the per-range rules', the other
-    /// phases', `code-unowned`'s) and the bytes mapped per row.
+    /// other attributes, cleared or removed; a 1 GiB leaf among them,
+    /// and a smaller leaf later under it), re-checked as watch mode does:
+    /// each change's window added to what changed (`changed::Changed`,
+    /// some changes deferred so that a re-check has several windows,
+    /// merged where they touch or past the most), each window widened to
+    /// the big leaves it may have split (`widen_to_leaves`) and re-checked
+    /// in turn, the findings of each made from the one before; ends equal
+    /// to one full walk of the tables as they are then: ranges and cleared
+    /// stretches alike, and every finding (`recheck_findings`: the
+    /// per-range rules', the other phases', `code-unowned`'s) and the
+    /// bytes mapped per row.
     #[test]
     fn window_rechecks_end_equal_to_a_full_walk(
         leaves in runs_across_tables(Level::P4d),
         changes in prop::collection::vec(
-            (0u64..6, 0u64..1024, 0u8..4, any::<bool>(), 0u64..4, 0u64..3),
+            (0u64..6, 0u64..1024, 0u8..4, any::<bool>(), 0u64..4, (0u64..3, any::<bool>())),
             1..12,
         ),
     ) {
@@ -2395,13 +2559,13 @@ proptest! {
             let belongs_to = |va: u64, _: &mut NameBuf| va & (1 << 22) != 0;
             let code = Code { image: (0, 0), belongs_to: &belongs_to };
             let (mut findings, mut parts, mut mapped) = full_check(map, &last.0, &others, code);
-            for &(slot, sub, op, rw, far, widen) in &changes {
-                let level = [Level::Pte, Level::Pmd, Level::Pud][(slot % 3) as usize];
-                // Within the slot: past it, a PUD change would land in the
-                // next slot, whose changes are at another level (a 1 GiB
-                // leaf there, then a PTE under it, is no change a window of
-                // the PTE covers).
-                let sub = if level == Level::Pud { sub % 512 } else { sub };
+            let mut changed = Changed::NONE;
+            let count = changes.len();
+            for (n, &(slot, sub, op, rw, far, (widen, defer))) in changes.iter().enumerate() {
+                // Any level in any slot: a 1 GiB leaf in the slot's first
+                // 4 GiB, later a 2 MiB or 4 KiB leaf under it (a split).
+                let level = [Level::Pte, Level::Pmd, Level::Pud][(sub % 3) as usize];
+                let sub = if level == Level::Pud { sub % 4 } else { sub };
                 let va = canonical(kernel_half + slot * (1 << 39) + sub * level.entry_size(), Level::P4d);
                 let flags = Flags::G | if rw { Flags::RW } else { 0 };
                 match op {
@@ -2412,22 +2576,29 @@ proptest! {
                 }
                 // The window: the changed leaf, or wider by `widen` leaves.
                 let size = level.entry_size();
-                let window = (va - widen * size, va + (widen + 1) * size - 1);
-                let r = recheck_window(&mut t, &walk, window, &last);
-                let (old_text, text) = (check::text_of(map, &last.0), check::text_of(map, &r.now.0));
-                // As the module: the old ranges the splice replaced, and
-                // the ones it made.
-                let before = Before { ranges: &r.old, text: &old_text, findings: &[] };
-                let mut out = check::Findings::new(HostFindings::default());
-                let mut m = mapped.clone();
-                let new = (r.made(), &text, r.spliced.span);
-                let had = (before, &findings[..], parts, &Tally::default());
-                let done = recheck_findings(map, had, new, code, &mut m, &mut out);
-                (findings, parts, mapped) = match done.unwrap() {
-                    Some(p) => (out.list.0, p, m),
-                    None => full_check(map, &r.now.0, &others, code),
-                };
-                last = r.now;
+                changed.add(va - widen * size, va + (widen + 1) * size - 1);
+                if defer && n + 1 < count {
+                    continue;
+                }
+                for &[first, end] in changed.windows() {
+                    let window = widen_to_leaves((&last.0, &last.1), (first, end));
+                    let r = recheck_window(&mut t, &walk, window, &last);
+                    let (old_text, text) = (check::text_of(map, &last.0), check::text_of(map, &r.now.0));
+                    // As the module: the old ranges the splice replaced,
+                    // and the ones it made.
+                    let before = Before { ranges: &r.old, text: &old_text, findings: &[] };
+                    let mut out = check::Findings::new(HostFindings::default());
+                    let mut m = mapped.clone();
+                    let new = (r.made(), &text, r.spliced.span);
+                    let had = (before, &findings[..], parts, &Tally::default());
+                    let done = recheck_findings(map, had, new, code, &mut m, &mut out);
+                    (findings, parts, mapped) = match done.unwrap() {
+                        Some(p) => (out.list.0, p, m),
+                        None => full_check(map, &r.now.0, &others, code),
+                    };
+                    last = r.now;
+                }
+                changed = Changed::NONE;
             }
             let full = full_walk(&mut t, &walk);
             prop_assert_eq!(&last, &full);

@@ -348,7 +348,11 @@ fn window_recheck(
     mut ranges: List,
 ) -> usize {
     let window = window::widen_to_run(&last.ranges, window);
-    assert!(window::windowable(map, window), "a vmalloc window");
+    assert_eq!(
+        window::windowable(map, window),
+        Some(window::Redo::Nothing),
+        "a vmalloc window"
+    );
     let mut src = pages;
     let (mut top, mut scratch): (Box<Table>, Box<Scratch>) =
         (Box::new([0; 512]), Box::new([[0; 512]; 4]));
@@ -377,6 +381,8 @@ fn window_recheck(
     let all = &last.findings.0;
     let parts = window::Parts {
         per_range: all.len(),
+        tables: all.len(),
+        aliases: all.len(),
         unowned: all.len(),
     };
     let owned = |_: u64, _: &mut NameBuf| true;
