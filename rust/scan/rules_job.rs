@@ -11,8 +11,7 @@ use kernel::{
 use crate::helpers::{cond_resched, ns_since, Clock, PerCpu};
 use crate::vmlayout_core::{
     batch::NoRoom,
-    check::check_ranges,
-    direct_map::{DirectMapSeen, RamCheck},
+    check::{self, check_ranges, Target},
     layout::START_KERNEL_MAP,
     rules::{LiveMap, Rule, TableKind, Tally, TextAliases},
     walk::{self, Concat, ItemSpan, Range, Scratch},
@@ -347,7 +346,7 @@ fn give_maps(buffers: &mut [Option<CpuBuffers>], map: &LiveMap<'static>) -> Resu
 
 /// Phase 3, the rules job's first side task: the join of the walk's lists
 /// ([`Joining`]), then System RAM against the direct map
-/// ([`DirectMapSeen::check_ram`]) on what it joined.
+/// (`check::system_ram`) on what it joined.
 pub(super) struct JoinThenRam<'a> {
     joining: &'a Joining<'a>,
     scope: Scope<'a>,
@@ -389,34 +388,23 @@ impl SideTask for JoinThenRam<'_> {
 }
 
 /// System RAM (`scope.ram`) against the direct map of the reference's
-/// `ranges` and `cleared` stretches ([`DirectMapSeen::check_ram`]), its
-/// `ram-missing` errors read again ([`DirectMapSeen::recheck_missing`]):
-/// into `findings`.
+/// `ranges` and `cleared` stretches (`check::system_ram`), into
+/// `findings`.
 pub(super) fn check_ram(
     map: &LiveMap<'_>,
     scope: Scope<'_>,
-    (ranges, cleared): (&[Range], &[Range]),
+    lists: (&[Range], &[Range]),
     scratch: &mut Scratch,
     findings: &mut Findings,
 ) -> Result {
-    let seen = DirectMapSeen {
-        walk: &scope.walk,
-        reference: scope.reference,
-        base: scope.live.page_offset_base,
-        ranges,
-        cleared,
-    };
-    let ours = findings.list.len();
-    let mut src = DirectMap::new(seen.base);
-    let mut emit = |f| findings.push(f);
-    let mut out = RamCheck {
+    let target = Target {
+        walk: scope.walk,
         map,
-        src: &mut src,
-        scratch,
-        relax: &mut || cond_resched(),
-        emit: &mut emit,
+        reference: scope.reference,
+        page_offset_base: scope.live.page_offset_base,
+        ram: scope.ram,
     };
-    seen.check_ram(scope.ram, &mut out).map_err(|_| ENOMEM)?;
-    seen.recheck_missing(&mut findings.list[ours..], &mut src, scratch);
-    Ok(())
+    let mut src = DirectMap::new(target.page_offset_base);
+    let relax = &mut || cond_resched();
+    check::system_ram(target, lists, (&mut src, scratch), relax, findings).map_err(|_| ENOMEM)
 }

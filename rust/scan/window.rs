@@ -28,13 +28,13 @@ use crate::vmlayout_core::{
     batch::WalkCounts,
     check,
     layout::Live,
-    map::{DocMap, RegionId},
+    map::DocMap,
     report::BelongsTo,
     rules::{Finding, LiveMap, Tally, TextAliases},
     walk::{Range, TableSource, Top},
     window::{
-        recheck_findings, redo_others, remade_left_out, rewalk_splice, undo, widen_to_leaves,
-        widen_to_run, windowable, Before, Code, Parts, Redo, Redone, Spliced,
+        recheck_findings, redo_others, remade_left_out, rewalk_splice, undo, widened, Before,
+        Code, Parts, Redo, Redone, Spliced,
     },
 };
 
@@ -212,32 +212,6 @@ fn redo_ram_and_aliases(
     ws.spare_findings = core::mem::replace(&mut scan.findings, out).list;
     scan.parts = parts;
     Ok(true)
-}
-
-/// `window` as a re-check walks it, and what it makes again: widened to
-/// the run of ranges it ends in where that may be a vmalloc area freed
-/// there (`window::widen_to_run`: the vmalloc region and the modules
-/// area, whose memory is vmalloc's), and to the big leaves it may have
-/// split (`window::widen_to_leaves`); `None` if a window there is not
-/// enough (`window::windowable`).
-fn widened(
-    map: &LiveMap<'_>,
-    last: (&[Range], &[Range]),
-    window: (u64, u64),
-) -> Option<((u64, u64), Redo)> {
-    let redo = windowable(map, window)?;
-    let region = map
-        .place(window.0)
-        .0
-        .row()
-        .map(|row| map.doc().regions[row].id);
-    let window = match region {
-        Some(RegionId::Vmalloc | RegionId::Modules) => widen_to_run(last.0, window),
-        _ => window,
-    };
-    let window = widen_to_leaves(last, window);
-    // Still inside the region it was in.
-    (windowable(map, window) == Some(redo)).then_some((window, redo))
 }
 
 /// The window's items walked and spliced in place into `last`'s ranges,

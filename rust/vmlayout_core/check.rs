@@ -557,30 +557,49 @@ pub fn check_walked<F: FindingList>(
     findings: &mut Findings<F>,
     mapped: &mut [[u64; 3]],
 ) -> Result<TextAliases, NoRoom> {
-    let Target { walk, map, .. } = target;
+    let map = target.map;
     let text = text_of(map, walked.ranges);
     let kernel = TableKind::Kernel;
     let (list, tally) = (&mut findings.list, &mut findings.tally);
     check_ranges(map, &text, kernel, walked.ranges, mapped, tally, &mut |f| {
         list.push(f)
     })?;
+    let lists = (walked.ranges, walked.cleared);
+    system_ram(target, lists, (src, scratch), &mut || {}, findings)?;
+    Ok(text)
+}
+
+/// System RAM (`target.ram`) against the direct map of the reference's
+/// `ranges` and `cleared` stretches ([`DirectMapSeen::check_ram`]), its
+/// `ram-missing` errors read again ([`DirectMapSeen::recheck_missing`]),
+/// into `findings`; `relax` runs after each lookup (the module's
+/// `cond_resched()`). A full check's phase, and what a window re-check of
+/// the direct map or the modules area runs again
+/// ([`window::Redo`](super::window::Redo)).
+pub fn system_ram<F: FindingList>(
+    target: Target<'_, '_>,
+    (ranges, cleared): (&[Range], &[Range]),
+    (src, scratch): (&mut impl TableSource, &mut Scratch),
+    relax: &mut dyn FnMut(),
+    findings: &mut Findings<F>,
+) -> Result<(), NoRoom> {
     let seen = DirectMapSeen {
-        walk: &walk,
+        walk: &target.walk,
         reference: target.reference,
         base: target.page_offset_base,
-        ranges: walked.ranges,
-        cleared: walked.cleared,
+        ranges,
+        cleared,
     };
     let ours = findings.list.as_mut_slice().len();
     let mut emit = |f| findings.push(f);
     let mut ram = RamCheck {
-        map,
+        map: target.map,
         src: &mut *src,
         scratch: &mut *scratch,
-        relax: &mut || {},
+        relax,
         emit: &mut emit,
     };
     seen.check_ram(target.ram, &mut ram)?;
     seen.recheck_missing(&mut findings.list.as_mut_slice()[ours..], src, scratch);
-    Ok(text)
+    Ok(())
 }

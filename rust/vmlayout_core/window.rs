@@ -126,6 +126,29 @@ pub fn widen_to_run(last: &[Range], window: (u64, u64)) -> (u64, u64) {
     (window.0, end)
 }
 
+/// `window` as a re-check walks it, and what it makes again: widened to
+/// the run of ranges it ends in where that may be a vmalloc area freed
+/// there ([`widen_to_run`]: the vmalloc region and the modules area, whose
+/// memory is vmalloc's), and to the big entries it may have split
+/// ([`widen_to_leaves`]), `last` being the last check's ranges and cleared
+/// stretches; `None` if a window there is not enough ([`windowable`]).
+pub fn widened(
+    map: &LiveMap<'_>,
+    last: (&[Range], &[Range]),
+    window: (u64, u64),
+) -> Option<((u64, u64), Redo)> {
+    let redo = windowable(map, window)?;
+    let row = map.place(window.0).0.row();
+    let region = row.and_then(|row| map.doc().regions.get(row)).map(|r| r.id);
+    let window = match region {
+        Some(RegionId::Vmalloc | RegionId::Modules) => widen_to_run(last.0, window),
+        _ => window,
+    };
+    let window = widen_to_leaves(last, window);
+    // Still inside the region it was in.
+    (windowable(map, window) == Some(redo)).then_some((window, redo))
+}
+
 /// The span a re-check of `window` replaces: the window, widened to the
 /// items that map any of it (an item's leaves lie wholly inside it, so
 /// the span's edges never cut a leaf).

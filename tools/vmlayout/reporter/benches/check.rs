@@ -20,6 +20,11 @@
 //!   (its items split, walked and spliced into the full walk's ranges),
 //!   then the per-range rules on what the splice touched: issue 26's
 //!   incremental check, against `walk+rules` (the goal: under 2%);
+//! * `module recheck`: a re-check of the smallest executable range of the
+//!   modules area (a module's text) and the direct-map windows of the
+//!   memory it maps, then System RAM and the code aliases on all ranges,
+//!   as watch mode's after a module's load; against `walk+rules` (the
+//!   goal: under 2%);
 //! * `copy`: a plain copy of the same table pages, once each, each found by
 //!   its physical address in the same in-memory source;
 //! * `vmlayout check`: the whole command on the capture file (reading it,
@@ -40,7 +45,8 @@ use std::collections::HashMap;
 use vmlayout_core::batch::{BatchSink, WalkCounts};
 use vmlayout_core::check::FindingList;
 use vmlayout_core::check::{
-    check_ranges, check_walked, text_of, walk_reference, Findings, Target, Walked,
+    check_ranges, check_walked, code_aliases, system_ram, text_of, walk_reference, Findings,
+    Target, Walked,
 };
 use vmlayout_core::map::RegionId;
 use vmlayout_core::pte::Table;
@@ -335,7 +341,7 @@ impl<'m> Pipeline<'m> {
 
 /// A window re-check (issue 26's incremental check) of the range of
 /// `window`, as watch mode's in the module (`rust/scan/window.rs`): the
-/// window widened to its run, its items split, walked and spliced in place
+/// window widened (`window::widened`), its items split, walked and spliced in place
 /// into `ranges` (the last check's, a copy made outside the timing), then
 /// its findings (`recheck_findings`: the per-range rules on the ranges the
 /// splice touched; on all ranges where that would differ). How many
@@ -345,14 +351,10 @@ fn window_recheck(
     (j, map): (&Judged<'_>, &LiveMap<'_>),
     last: &Last,
     window: (u64, u64),
-    mut ranges: List,
+    ranges: &mut List,
 ) -> usize {
-    let window = window::widen_to_run(&last.ranges, window);
-    assert_eq!(
-        window::windowable(map, window),
-        Some(window::Redo::Nothing),
-        "a vmalloc window"
-    );
+    let (window, _) =
+        window::widened(map, (&last.ranges, &last.cleared), window).expect("a window");
     let mut src = pages;
     let (mut top, mut scratch): (Box<Table>, Box<Scratch>) =
         (Box::new([0; 512]), Box::new([[0; 512]; 4]));
@@ -368,7 +370,7 @@ fn window_recheck(
         (window, &items),
         (&mut src, &mut scratch),
         (&mut fresh.0, &mut fresh.1, &mut fresh.2),
-        (&mut ranges, &mut List::default()),
+        (&mut *ranges, &mut List::default()),
         ((&mut old.0, &mut old.1), &mut made),
     )
     .expect("splice");
@@ -400,9 +402,11 @@ fn window_recheck(
     }
 }
 
-/// A check's ranges and what the per-range rules made of them.
+/// A check's ranges and cleared stretches, and what the per-range rules
+/// made of them.
 struct Last {
     ranges: Vec<Range>,
+    cleared: Vec<Range>,
     text: TextAliases,
     findings: FindingVec,
     mapped: [[u64; 3]; 64],
@@ -425,10 +429,78 @@ fn all_rules(map: &LiveMap<'_>, ranges: &[Range]) -> Last {
     .expect("rules");
     Last {
         ranges: ranges.to_vec(),
+        cleared: Vec::new(),
         text,
         findings,
         mapped,
     }
+}
+
+/// A re-check of one module's load, as watch mode's with the CPA hook: the
+/// window of `module` (the module area's range of its text) and the
+/// direct-map windows of the memory it maps, each re-checked in turn
+/// ([`window_recheck`]); then System RAM and the modules area's code
+/// aliases on all the ranges, the two phases such windows redo
+/// (`window::Redo`). How many findings they make together.
+fn module_recheck(
+    pages: &Pages,
+    (j, map): (&Judged<'_>, &LiveMap<'_>),
+    last: &Last,
+    module: (u64, u64),
+    mut ranges: List,
+) -> usize {
+    let base = j.live.page_offset_base;
+    let aliases = last
+        .ranges
+        .iter()
+        .filter(|r| r.start <= module.1 && r.last >= module.0)
+        .map(|r| (base + r.phys, base + r.phys + (r.size() - 1)));
+    let mut found = 0;
+    for window in [module].into_iter().chain(aliases) {
+        found = window_recheck(pages, (j, map), last, window, &mut ranges);
+    }
+    let target = Target {
+        walk: j.walk,
+        map,
+        reference: j.reference,
+        page_offset_base: base,
+        ram: &j.ram,
+    };
+    let (mut src, mut scratch): (&Pages, Box<Scratch>) = (pages, Box::new([[0; 512]; 4]));
+    let mut ram = Findings::new(FindingVec::default());
+    let lists = (&last.ranges[..], &last.cleared[..]);
+    system_ram(
+        target,
+        lists,
+        (&mut src, &mut scratch),
+        &mut || {},
+        &mut ram,
+    )
+    .expect("ram");
+    let mut aliases = 0;
+    let scope = (&j.walk, j.reference, base);
+    code_aliases(
+        scope,
+        (map, &|_| false),
+        &last.ranges,
+        &mut src,
+        &mut |_| {
+            aliases += 1;
+            Ok(())
+        },
+    )
+    .expect("aliases");
+    found + ram.list.0.len() + aliases
+}
+
+/// The smallest executable range of the modules area: a module's text.
+fn a_module(map: &LiveMap<'_>, ranges: &[Range]) -> Option<(u64, u64)> {
+    let code = |r: &&Range| {
+        let row = map.place(r.start).0.row();
+        !r.effective.nx && row.is_some_and(|row| map.doc().regions[row].id == RegionId::Modules)
+    };
+    let r = ranges.iter().filter(code).min_by_key(|r| r.size())?;
+    Some((r.start, r.last))
 }
 
 /// The smallest vmalloc range of `ranges`: what a re-check after one
@@ -478,21 +550,40 @@ fn bench(c: &mut Criterion) {
         group.bench_function("walk+rules", |b| {
             b.iter(|| walk_and_rules(&pages, &judged, &map))
         });
-        let last = all_rules(&map, &walk_only(&pages, &judged).0 .0);
+        let (ranges, cleared, _) = walk_only(&pages, &judged);
+        let last = Last {
+            cleared: cleared.0,
+            ..all_rules(&map, &ranges.0)
+        };
         if let Some(area) = a_vmalloc_area(&map, &last.ranges) {
             // The per-range rules' findings of a full walk: what the window
             // re-check redoes (System RAM's, which `walk+rules` counts too,
             // it keeps).
             let copy = || List(last.ranges.clone());
             assert_eq!(
-                window_recheck(&pages, (&judged, &map), &last, area, copy()),
+                window_recheck(&pages, (&judged, &map), &last, area, &mut copy()),
                 last.findings.0.len(),
                 "as a full check"
             );
             group.bench_function("window recheck", |b| {
                 b.iter_batched(
                     copy,
-                    |ranges| window_recheck(&pages, (&judged, &map), &last, area, ranges),
+                    |mut ranges| window_recheck(&pages, (&judged, &map), &last, area, &mut ranges),
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+        if let Some(module) = a_module(&map, &last.ranges) {
+            let copy = || List(last.ranges.clone());
+            let at = (&judged, &map);
+            assert!(
+                module_recheck(&pages, at, &last, module, copy()) >= last.findings.0.len(),
+                "the per-range findings, and System RAM's"
+            );
+            group.bench_function("module recheck", |b| {
+                b.iter_batched(
+                    copy,
+                    |ranges| module_recheck(&pages, at, &last, module, ranges),
                     BatchSize::LargeInput,
                 )
             });
