@@ -33,8 +33,8 @@ use crate::vmlayout_core::{
     rules::{Finding, LiveMap, Tally, TextAliases},
     walk::{Range, TableSource, Top},
     window::{
-        recheck_findings, redo_others, remade_left_out, rewalk_splice, undo, widened, Before,
-        Code, Parts, Redo, Redone, Spliced,
+        recheck_findings, redo_others, remade_left_out, rewalk_splice, undo, widened, Before, Code,
+        Parts, Redo, Redone, Spliced,
     },
 };
 
@@ -161,15 +161,21 @@ pub(crate) fn recheck_windows(
     let (old, old_seen) = (&kept.findings[..], &scan.seen[..]);
     let mut seen =
         crate::watch::carry_over((old, old_seen), &scan.findings.list, now_ns, belongs_to)?;
-    // The other phases' findings, kept in order, were not looked at
-    // again: they keep when they were last seen.
-    let parts = scan.parts;
-    let others = seen
-        .get_mut(parts.per_range..parts.unowned)
-        .unwrap_or_default();
-    for (now, then) in others
+    // The other phases' findings that were kept in order were not looked
+    // at again: they keep when they were last seen (all of them, or
+    // after System RAM and the code aliases were made again, the other
+    // tables').
+    let (now, then) = (scan.parts, kept.parts);
+    let (now, then) = match redo {
+        Redo::Nothing => (now.per_range..now.unowned, then.per_range..then.unowned),
+        Redo::RamAndAliases => (now.tables..now.aliases, then.tables..then.aliases),
+    };
+    let kept_seen = old_seen.get(then).unwrap_or_default();
+    for (now, then) in seen
+        .get_mut(now)
+        .unwrap_or_default()
         .iter_mut()
-        .zip(old_seen.get(kept.parts.per_range..).unwrap_or_default())
+        .zip(kept_seen)
     {
         now.last_ns = then.last_ns;
     }
