@@ -18,11 +18,11 @@
  * queues itself again for when it does. The backstop's interval grows the
  * same way.
  *
- * The vmalloc hooks say where the change is: while every change since the
- * last re-check was one of theirs, the next re-checks only the windows
- * that cover them (a few kept apart: rust/vmlayout_core/changed.rs; the
- * re-check, rust/vmlayout_core/window.rs); any other hook, or the
- * backstop, re-checks everything. With CONFIG_KASAN_VMALLOC a vmalloc
+ * The vmalloc, module and CPA hooks say where the change is: while every
+ * change since the last re-check came with its addresses, the next
+ * re-checks only the windows that cover them (a few kept apart:
+ * rust/vmlayout_core/changed.rs; the re-check, rust/vmlayout_core/window.rs);
+ * any other hook, or the backstop, re-checks everything. With CONFIG_KASAN_VMALLOC a vmalloc
  * area's shadow changes with it, outside the window: everything then too.
  */
 #include <linux/cpuhotplug.h>
