@@ -77,6 +77,9 @@ enum vmlayout_hook {
 	VMLAYOUT_HOOKS
 };
 
+/* In the hooks attached: the CPA hook gives windows (vmlayout_watch.c). */
+#define VMLAYOUT_CPA_WINDOWS BIT(VMLAYOUT_HOOKS)
+
 void vmlayout_watch_start(const void *state, u64 reference, unsigned int interval_ms);
 void vmlayout_watch_stop(void);
 bool vmlayout_watch_status(unsigned int *hooked, u64 *fired, u64 *longest_ns);

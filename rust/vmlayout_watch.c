@@ -45,7 +45,7 @@
 /* One watch: a module has one state. Serialized by vmlayout_watch_lock. */
 static struct {
 	const void *state;
-	pgd_t *reference;		/* the reference's top level (init_mm's) */
+	u64 reference;			/* the reference's top level (init_mm's), physical */
 	bool on;
 	unsigned long interval;		/* the backstop's, in jiffies */
 	struct hrtimer gap;		/* after a hook: queues the kick */
@@ -190,14 +190,15 @@ static void vmlayout_watch_backstop(struct work_struct *work)
  * Modules: coming (text mapped), live (init freed, text read-only), going.
  * The window is each of the module's memory types; their aliases in the
  * direct map change through set_memory_*(), which the CPA hook sees.
- * Without it (no kprobes), everything.
+ * Unless it gives their windows (no kprobes, or only the catch-all),
+ * everything.
  */
 static int vmlayout_watch_module(struct notifier_block *nb, unsigned long action,
 				 void *data)
 {
 	const struct module *mod = data;
 
-	if (!(READ_ONCE(vmlayout_watch.hooked) & BIT(VMLAYOUT_HOOK_CPA))) {
+	if (!(READ_ONCE(vmlayout_watch.hooked) & VMLAYOUT_CPA_WINDOWS)) {
 		vmlayout_watch_kick(VMLAYOUT_HOOK_MODULE);
 		return NOTIFY_DONE;
 	}
@@ -290,8 +291,8 @@ static void vmlayout_find_vmalloc_events(struct tracepoint *tp, void *unused)
  * map), debug_pagealloc: every change of page attributes goes through
  * __change_page_attr_set_clr(), which no tracepoint or notifier reports,
  * and takes its struct cpa_data, private to arch/x86/mm/pat/set_memory.c.
- * What it changes, it looks up first, page by page or large page by large
- * page, primary range and aliases alike: __change_page_attr() calls
+ * It changes a page or a large page at a time, primary range and aliases
+ * alike, in __change_page_attr(), which first looks the address up:
  * lookup_address_in_pgd_attr(pgd, address, ...), a function of the
  * kernel's (asm/pgtable_types.h) whose arguments are its ABI's. A kprobe
  * there gives each address a window (the re-check widens it to the large
@@ -299,12 +300,14 @@ static void vmlayout_find_vmalloc_events(struct tracepoint *tp, void *unused)
  * re-checks everything. Other callers of lookup_address() (kfence, an
  * oops) add windows that changed nothing: cheap.
  *
- * That the lookups are seen is checked per change: a kretprobe on
- * __change_page_attr_set_clr() compares the CPU's count of lookups, and
- * the last one's task, before and after. A change that announced nothing
- * (the compiler inlined the lookup into it, the task moved to another CPU,
- * or the lookup kprobe is not attached) re-checks everything, as every
- * change did before. Both probes only queue the re-check.
+ * That the lookups are seen is checked for each change: a kretprobe on
+ * __change_page_attr() compares the CPU's count of lookups, and the last
+ * one's task, before and after. A change that announced nothing (the
+ * compiler inlined the lookup, the task moved to another CPU) re-checks
+ * everything. Where the two cannot be attached (__change_page_attr()
+ * inlined into its caller), a kprobe on __change_page_attr_set_clr()
+ * re-checks everything for every change, as before windows. The probes
+ * only queue the re-check.
  */
 #ifdef CONFIG_KRETPROBES
 struct vmlayout_lookups {
@@ -322,7 +325,8 @@ static int vmlayout_watch_lookup(struct kprobe *p, struct pt_regs *regs)
 
 	seen->count++;
 	seen->task = current;
-	if (pgd == vmlayout_watch.reference + pgd_index(addr))
+	/* The pgd is the entry's address: init_mm's is in the kernel image. */
+	if ((__pa(pgd) & PAGE_MASK) == vmlayout_watch.reference)
 		vmlayout_watch_kick_window(VMLAYOUT_HOOK_CPA, addr, addr + PAGE_SIZE - 1);
 	else
 		vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
@@ -330,11 +334,10 @@ static int vmlayout_watch_lookup(struct kprobe *p, struct pt_regs *regs)
 }
 
 static struct kprobe vmlayout_lookup_kprobe = {
-	.symbol_name = "lookup_address_in_pgd_attr",
 	.pre_handler = vmlayout_watch_lookup,
 };
 
-/* A change of page attributes as it starts: where its lookups count. */
+/* A change of a page's attributes as it starts: where its lookups count. */
 struct vmlayout_cpa_call {
 	unsigned long count;
 	int cpu;
@@ -349,7 +352,7 @@ static int vmlayout_cpa_entry(struct kretprobe_instance *ri, struct pt_regs *reg
 	return 0;
 }
 
-/* The change is done: if none of its lookups was seen, everything. */
+/* The change is done: if its lookup was not seen, everything. */
 static int vmlayout_cpa_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct vmlayout_cpa_call *call = (void *)ri->data;
@@ -362,36 +365,56 @@ static int vmlayout_cpa_return(struct kretprobe_instance *ri, struct pt_regs *re
 }
 
 static struct kretprobe vmlayout_cpa_kretprobe = {
-	.kp.symbol_name = "__change_page_attr_set_clr",
 	.entry_handler = vmlayout_cpa_entry,
 	.handler = vmlayout_cpa_return,
 	.data_size = sizeof(struct vmlayout_cpa_call),
 };
 
-static bool vmlayout_lookups_attached;
-
-static bool vmlayout_attach_cpa(void)
+/* Without the two above: every change, everything. */
+static int vmlayout_watch_cpa(struct kprobe *p, struct pt_regs *regs)
 {
-	memset(&vmlayout_cpa_kretprobe.kp, 0, sizeof(vmlayout_cpa_kretprobe.kp));
-	vmlayout_cpa_kretprobe.kp.symbol_name = "__change_page_attr_set_clr";
-	vmlayout_cpa_kretprobe.nmissed = 0;
-	if (register_kretprobe(&vmlayout_cpa_kretprobe))
-		return false;
-	vmlayout_lookup_kprobe.addr = NULL;
-	vmlayout_lookup_kprobe.flags = 0;
-	vmlayout_lookups_attached = !register_kprobe(&vmlayout_lookup_kprobe);
-	return true;
+	vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+	return 0;
 }
 
-static void vmlayout_detach_cpa(void)
+static struct kprobe vmlayout_cpa_kprobe = {
+	.pre_handler = vmlayout_watch_cpa,
+};
+
+/* The probes a change of page attributes is seen by: which bits of hooked. */
+static unsigned int vmlayout_attach_cpa(void)
 {
-	if (vmlayout_lookups_attached)
+	struct kretprobe *ret = &vmlayout_cpa_kretprobe;
+
+	memset(&ret->kp, 0, sizeof(ret->kp));
+	ret->kp.symbol_name = "__change_page_attr";
+	ret->nmissed = 0;
+	memset(&vmlayout_lookup_kprobe, 0, sizeof(vmlayout_lookup_kprobe));
+	vmlayout_lookup_kprobe.symbol_name = "lookup_address_in_pgd_attr";
+	vmlayout_lookup_kprobe.pre_handler = vmlayout_watch_lookup;
+	if (!register_kretprobe(ret)) {
+		if (!register_kprobe(&vmlayout_lookup_kprobe))
+			return BIT(VMLAYOUT_HOOK_CPA) | VMLAYOUT_CPA_WINDOWS;
+		unregister_kretprobe(ret);
+	}
+	memset(&vmlayout_cpa_kprobe, 0, sizeof(vmlayout_cpa_kprobe));
+	vmlayout_cpa_kprobe.symbol_name = "__change_page_attr_set_clr";
+	vmlayout_cpa_kprobe.pre_handler = vmlayout_watch_cpa;
+	return register_kprobe(&vmlayout_cpa_kprobe) ? 0 : BIT(VMLAYOUT_HOOK_CPA);
+}
+
+static void vmlayout_detach_cpa(unsigned int hooked)
+{
+	if (hooked & VMLAYOUT_CPA_WINDOWS) {
 		unregister_kprobe(&vmlayout_lookup_kprobe);
-	unregister_kretprobe(&vmlayout_cpa_kretprobe);
+		unregister_kretprobe(&vmlayout_cpa_kretprobe);
+	} else {
+		unregister_kprobe(&vmlayout_cpa_kprobe);
+	}
 }
 #else
-static bool vmlayout_attach_cpa(void) { return false; }
-static void vmlayout_detach_cpa(void) { }
+static unsigned int vmlayout_attach_cpa(void) { return 0; }
+static void vmlayout_detach_cpa(unsigned int hooked) { }
 #endif
 
 /*
@@ -422,8 +445,7 @@ static void vmlayout_attach(void)
 			vmlayout_vmalloc_tps[i] = NULL;
 	if (vmlayout_vmalloc_tps[0] && vmlayout_vmalloc_tps[1] && vmlayout_vmalloc_tps[2])
 		hooked |= BIT(VMLAYOUT_HOOK_VMALLOC);
-	if (vmlayout_attach_cpa())
-		hooked |= BIT(VMLAYOUT_HOOK_CPA);
+	hooked |= vmlayout_attach_cpa();
 	WRITE_ONCE(vmlayout_watch.hooked, hooked);
 }
 
@@ -444,7 +466,7 @@ static void vmlayout_detach(void)
 						    vmlayout_vmalloc_events[i].probe, NULL);
 	memset(vmlayout_vmalloc_tps, 0, sizeof(vmlayout_vmalloc_tps));
 	if (hooked & BIT(VMLAYOUT_HOOK_CPA))
-		vmlayout_detach_cpa();
+		vmlayout_detach_cpa(hooked);
 	tracepoint_synchronize_unregister();
 	WRITE_ONCE(vmlayout_watch.hooked, 0);
 }
@@ -462,7 +484,7 @@ void vmlayout_watch_start(const void *state, u64 reference, unsigned int interva
 	mutex_lock(&vmlayout_watch_lock);
 	if (!vmlayout_watch.on) {
 		vmlayout_watch.state = state;
-		vmlayout_watch.reference = __va(reference);
+		vmlayout_watch.reference = reference;
 		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
 		vmlayout_watch.next_ns = 0;
 		vmlayout_watch.longest_ns = 0;

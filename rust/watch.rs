@@ -133,9 +133,24 @@ const HOOKS: [(&str, &str); 5] = [
     ("cpu", "CPU hotplug: online, offline"),
     (
         "cpa",
-        "kprobe on lookup_address_in_pgd_attr (the pages a change of attributes looks up), kretprobe on __change_page_attr_set_clr (one that looked none up): set_memory_*, set_direct_map_*",
+        "set_memory_*, set_direct_map_*: kprobe on lookup_address_in_pgd_attr (each page a change looks up), kretprobe on __change_page_attr (one not seen: everything); else kprobe on __change_page_attr_set_clr",
     ),
 ];
+
+/// Whether hook `i` of [`HOOKS`] gives windows, `hooked` being the hooks
+/// attached: the vmalloc tracepoints always; the CPA hook where its
+/// lookups are seen (`VMLAYOUT_CPA_WINDOWS`, the bit past the hooks'), and
+/// then the module notifier too (a module's aliases change through CPA);
+/// none with `CONFIG_KASAN_VMALLOC`.
+const fn gives_windows(i: usize, hooked: u32) -> bool {
+    let cpa = hooked & (1 << HOOKS.len()) != 0;
+    VMALLOC_WINDOWS
+        && match i {
+            0 | 4 => cpa,
+            1 => true,
+            _ => false,
+        }
+}
 
 /// Whether the hooks' re-checks are of windows: not with
 /// `CONFIG_KASAN_VMALLOC`, whose shadow of an area changes with it, outside
@@ -297,9 +312,11 @@ pub(crate) fn show(state: &State, interval_ms: u32, f: &mut fmt::Formatter<'_>) 
         )?
         .end()?;
     for (i, (name, covers)) in HOOKS.iter().enumerate() {
+        let attached = on && hooked & (1 << i) != 0;
         Record::new(f, "hook")?
             .text("name", name)?
-            .num("attached", u8::from(on && hooked & (1 << i) != 0))?
+            .num("attached", u8::from(attached))?
+            .num("windows", u8::from(attached && gives_windows(i, hooked)))?
             .num("fired", fired[i])?
             .text("covers", covers)?
             .end()?;

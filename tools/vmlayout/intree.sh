@@ -135,7 +135,7 @@ its atomics and a reschedule point; host tests run them on real threads,
 with property tests, and model-check the lock-free parts with loom.
 
 Not built until the module comes."
-core rules.rs direct_map.rs check.rs report.rs seen.rs pace.rs
+core rules.rs direct_map.rs check.rs report.rs seen.rs pace.rs changed.rs
 commit "x86/mm/vmlayout: the rules" \
 "What vmlayout holds each mapped range to (rules.rs): holes empty, no W+X,
 no user-accessible kernel page but the vsyscall page, the per-region
@@ -144,7 +144,8 @@ rules of mm.rst, PTI's and EFI's; and System RAM against the direct map
 The phases of a check, whoever reads the tables (check.rs), the
 records of the debugfs files written from a check's result (report.rs),
 findings across scans: first and last seen, appeared and cleared
-(seen.rs), and when watch mode's re-checks may run (pace.rs).
+(seen.rs), when watch mode's re-checks may run (pace.rs) and what they
+re-check: the windows its hooks saw change (changed.rs).
 
 Not built until the module comes."
 # The module, in three patches: the parallel scan and the tracepoint with
