@@ -128,7 +128,7 @@ for paging in $pagings; do
 			grep -E '^(# )*(not ok|# Totals)|^ok 1 selftests' "$log/$name.out" || true
 			# Watch mode's transient plants: how many loads the events
 			# caught; and the module against `vmlayout check` on kcore.
-			grep -E '^(# )+watch: a W\+X plant held [0-9]+ ms caught|^(# )*ok [0-9]+ watch: [0-9]+ W\+X plants held|^(# )*ok [0-9]+ vmlayout check on (/proc/kcore|the tables file)' \
+			grep -E '^(# )+watch: a W\+X plant held [0-9]+ ms caught|^(# )*ok [0-9]+ watch: [0-9]+ W\+X plants held|^(# )*ok [0-9]+ watch: 20 module loads|^(# )*ok [0-9]+ vmlayout check on (/proc/kcore|the tables file)' \
 				"$log/$name.out" | sed 's/^\(# \)*/  /' || true
 		else
 			cat "$log/$name.out"
