@@ -284,7 +284,10 @@ pub fn rewalk_splice<L: RangeList>(
     }
     let mut now = |va| walk.phys_at(reference, va, src);
     let at_ranges = splice_in_place(last.0, span, ranges.as_slice(), &mut now, (old.0, made))?;
-    let at_cleared = splice_in_place(last.1, span, cleared.as_slice(), &mut now, (old.1, made))?;
+    // Cleared stretches have no physical address (`cleared_run`): one cut
+    // at the span's end keeps 0, not an offset into it.
+    let none = |_| Some(0);
+    let at_cleared = splice_in_place(last.1, span, cleared.as_slice(), none, (old.1, made))?;
     Ok(Spliced {
         span,
         ranges: at_ranges,
