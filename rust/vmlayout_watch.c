@@ -216,12 +216,32 @@ static struct notifier_block vmlayout_module_nb = {
 	.notifier_call = vmlayout_watch_module,
 };
 
-/* Memory hotplug: the direct map and vmemmap grow or shrink. */
+/*
+ * Memory hotplug: a block onlined or offlined. Its pages enter or leave
+ * the page allocator (DEBUG_PAGEALLOC maps and unmaps them in the direct
+ * map) and its struct pages are in vmemmap; memory hot-added just before
+ * it was onlined (add_memory(), no notifier) got its direct map and its
+ * vmemmap then: the two windows cover that too, and the re-check reads
+ * System RAM again. KASAN maps the block's shadow on the way (outside
+ * both): everything.
+ */
 static int vmlayout_watch_memory(struct notifier_block *nb, unsigned long action,
 				 void *data)
 {
-	if (action == MEM_ONLINE || action == MEM_OFFLINE)
+	const struct memory_notify *arg = data;
+	u64 first = PFN_PHYS(arg->start_pfn), size = PFN_PHYS(arg->nr_pages);
+	u64 map = (unsigned long)pfn_to_page(arg->start_pfn);
+
+	if (action != MEM_ONLINE && action != MEM_OFFLINE)
+		return NOTIFY_DONE;
+	if (IS_ENABLED(CONFIG_KASAN) || !size) {
 		vmlayout_watch_kick(VMLAYOUT_HOOK_MEMORY);
+		return NOTIFY_DONE;
+	}
+	vmlayout_watch_kick_window(VMLAYOUT_HOOK_MEMORY, (u64)__va(first),
+				   (u64)__va(first) + size - 1);
+	vmlayout_watch_kick_window(VMLAYOUT_HOOK_MEMORY, map,
+				   map + arg->nr_pages * sizeof(struct page) - 1);
 	return NOTIFY_DONE;
 }
 

@@ -129,7 +129,10 @@ const HOOKS: [(&str, &str); 5] = [
         "vmalloc",
         "tracepoints alloc_vmap_area, free_vmap_area_noflush, purge_vmap_area_lazy",
     ),
-    ("memory", "memory hotplug notifier: online, offline"),
+    (
+        "memory",
+        "memory hotplug notifier: online, offline (the block's direct map and vmemmap windows)",
+    ),
     ("cpu", "CPU hotplug: online, offline"),
     (
         "cpa",
@@ -141,13 +144,15 @@ const HOOKS: [(&str, &str); 5] = [
 /// attached: the vmalloc tracepoints always; the CPA hook where its
 /// lookups are seen (`VMLAYOUT_CPA_WINDOWS`, the bit past the hooks'), and
 /// then the module notifier too (a module's aliases change through CPA);
-/// none with `CONFIG_KASAN_VMALLOC`.
+/// the memory hotplug notifier but with KASAN (the block's shadow); none
+/// with `CONFIG_KASAN_VMALLOC`.
 const fn gives_windows(i: usize, hooked: u32) -> bool {
     let cpa = hooked & (1 << HOOKS.len()) != 0;
     VMALLOC_WINDOWS
         && match i {
             0 | 4 => cpa,
             1 => true,
+            2 => !cfg!(CONFIG_KASAN),
             _ => false,
         }
 }

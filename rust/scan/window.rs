@@ -24,8 +24,10 @@ use kernel::{
     prelude::*,
 };
 
+use crate::live::ram_ranges;
 use crate::vmlayout_core::{
     batch::WalkCounts,
+    changed::ram_change_covered,
     check,
     layout::Live,
     map::DocMap,
@@ -141,7 +143,7 @@ pub(crate) fn recheck_windows(
         }
     }
     if matches!(made, Ok(true)) && redo == Redo::RamAndAliases {
-        made = redo_ram_and_aliases(&map, (live, reference), ws, scan);
+        made = redo_ram_and_aliases(&map, (live, reference), ws, scan, windows);
     }
     ws.keep_live_map(map);
     if !matches!(made, Ok(true)) {
@@ -183,20 +185,27 @@ pub(crate) fn recheck_windows(
     Ok(true)
 }
 
-/// After windows in the direct map or the modules area: System RAM's and
-/// the code aliases' findings made again on all of `scan`'s ranges, in
-/// place of its others (`window::redo_others`); `Ok(false)` if that need
-/// not be what a full check gives.
+/// After `windows` in the direct map or the modules area: System RAM's
+/// and the code aliases' findings made again on all of `scan`'s ranges, in
+/// place of its others (`window::redo_others`), System RAM read again
+/// (memory onlined or offlined may have been added or removed just
+/// before); `Ok(false)` if that need not be what a full check gives, as
+/// when System RAM changed outside the windows (`ram_change_covered`).
 fn redo_ram_and_aliases(
     map: &LiveMap<'static>,
     (live, reference): (&Live, u64),
     ws: &mut Workspace,
     scan: &mut Scan,
+    windows: &[[u64; 2]],
 ) -> Result<bool> {
+    let system_ram = ram_ranges()?;
+    if !ram_change_covered(windows, &scan.ram, &system_ram, live.page_offset_base) {
+        return Ok(false);
+    }
     let scope = Scope {
         walk: walk_of(live),
         live,
-        ram: &scan.ram,
+        ram: &system_ram,
         reference,
     };
     let walked = (&scan.walked.ranges[..], &scan.walked.cleared[..]);
@@ -217,6 +226,7 @@ fn redo_ram_and_aliases(
     };
     ws.spare_findings = core::mem::replace(&mut scan.findings, out).list;
     scan.parts = parts;
+    scan.ram = system_ram;
     Ok(true)
 }
 

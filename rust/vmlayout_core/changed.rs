@@ -123,3 +123,50 @@ fn merge_closest(all: &mut [[u64; 2]], most: usize) -> usize {
     }
     n
 }
+
+/// Whether every change of System RAM from `old` to `new` (physical,
+/// inclusive, each in address order and disjoint) lies in the direct map
+/// (at `page_offset`) under `windows` (apart, as [`Changed`] keeps them).
+/// Then a re-check of the windows, which walked the direct map there, may
+/// check it against `new`, as a full check would. Otherwise memory was
+/// added or removed where no window walked (hot-added and not yet online,
+/// removed after its offline): the direct map there is as the last check
+/// saw it, against the System RAM it saw, until a full check takes both.
+pub fn ram_change_covered(
+    windows: &[[u64; 2]],
+    old: &[(u64, u64)],
+    new: &[(u64, u64)],
+    page_offset: u64,
+) -> bool {
+    let covered = |(first, last): (u64, u64)| {
+        let va = (
+            page_offset.checked_add(first),
+            page_offset.checked_add(last),
+        );
+        let (Some(first), Some(last)) = va else {
+            return false;
+        };
+        windows.iter().any(|w| w[0] <= first && last <= w[1])
+    };
+    only_in(old, new, covered) && only_in(new, old, covered)
+}
+
+/// Whether `ok` holds for each stretch of `a` that `b` does not hold (both
+/// in address order, disjoint).
+fn only_in(a: &[(u64, u64)], b: &[(u64, u64)], mut ok: impl FnMut((u64, u64)) -> bool) -> bool {
+    for &(first, last) in a {
+        // The next address of `first..=last` not yet accounted for.
+        let mut next = Some(first);
+        for &(b_first, b_last) in b.iter().filter(|r| r.1 >= first && r.0 <= last) {
+            let Some(at) = next else { break };
+            if b_first > at && !ok((at, b_first - 1)) {
+                return false;
+            }
+            next = b_last.checked_add(1).map(|after| after.max(at));
+        }
+        if next.is_some_and(|at| at <= last && !ok((at, last))) {
+            return false;
+        }
+    }
+    true
+}

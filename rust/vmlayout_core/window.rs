@@ -38,10 +38,11 @@ use super::walk::{overlaps, Coalescer, Range, Scratch, TableSource, Walk, WorkIt
 /// most any of them makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Redo {
-    /// Nothing else: the vmalloc region, whose ranges no other phase reads
-    /// (the other tables read their own, the audits the top level; the
-    /// modules area's allocations are vmalloc's too, but in its own
-    /// region).
+    /// Nothing else: the vmalloc region and the virtual memory map
+    /// (vmemmap: the struct pages of memory onlined or offlined), whose
+    /// ranges no other phase reads (the other tables read their own, the
+    /// audits the top level; the modules area's allocations are vmalloc's
+    /// too, but in its own region).
     Nothing,
     /// System RAM against the direct map, and the modules area's code
     /// aliases, which read the direct map and the modules area
@@ -52,7 +53,8 @@ pub enum Redo {
 
 /// Whether a window re-check of `window` can leave the check's other
 /// findings true, and what it then makes again: inside one documented
-/// region, the vmalloc region, the modules area or the direct map. Any
+/// region, the vmalloc region, vmemmap, the modules area or the direct
+/// map. Any
 /// other region's ranges are read by phases a window does not redo (the
 /// kernel image's text aliases, PTI's copies of the entry text and the
 /// CPU entry area, EFI's): those get a full check.
@@ -63,7 +65,7 @@ pub fn windowable(map: &LiveMap<'_>, window: (u64, u64)) -> Option<Redo> {
         return None;
     }
     match map.doc().regions.get(first)?.id {
-        RegionId::Vmalloc => Some(Redo::Nothing),
+        RegionId::Vmalloc | RegionId::Vmemmap => Some(Redo::Nothing),
         RegionId::Modules | RegionId::DirectMap => Some(Redo::RamAndAliases),
         _ => None,
     }

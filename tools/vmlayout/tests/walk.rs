@@ -2274,11 +2274,18 @@ fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
 /// vmalloc region: a window there is one, in the modules area or across
 /// the region's end not.
 #[test]
-fn windows_of_vmalloc_modules_and_the_direct_map_are_windowable() {
+fn windows_of_vmalloc_vmemmap_modules_and_the_direct_map_are_windowable() {
     with_map4(|_, live, map| {
         let v = live.vmalloc_base;
         assert_eq!(
             windowable(map, (v + 0x1000, v + 0x5fff)),
+            Some(Redo::Nothing)
+        );
+        // The struct pages of memory onlined or offlined: read by no
+        // other phase either.
+        let e = live.vmemmap_base;
+        assert_eq!(
+            windowable(map, (e + 0x20_0000, e + 0x3f_ffff)),
             Some(Redo::Nothing)
         );
         // Read by System RAM and the code aliases: those made again.
