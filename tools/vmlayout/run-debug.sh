@@ -103,7 +103,9 @@ job stress -p 5 -a debug_pagealloc=on -- \
 	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 10 100'
 # A stock kernel: the out-of-tree module is given to the kselftest (30
 # churn rescans: the stress boot churns, and check-vm runs the 100).
-KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout VMLAYOUT_CHURN_SCANS=30 sh ./vmlayout.sh'
+# The CPA hook must give windows (config.debug has kprobes): GCC-built.
+KSELFTEST='cd /root/kselftest/vmlayout && VMLAYOUT_TOOL=./vmlayout VMLAYOUT_CHURN_SCANS=30 '
+KSELFTEST+='VMLAYOUT_WATCH_REQUIRE=cpa-windows sh ./vmlayout.sh'
 job kselftest-5level -p 5 -- "$KSELFTEST /root/vmlayout.ko"
 job kselftest-4level-dkms -p 4 -- "$KSELFTEST /root/dkms/vmlayout.ko"
 # Lockdown: integrity (no debugfs writes) runs the kselftest, which skips

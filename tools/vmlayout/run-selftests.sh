@@ -11,7 +11,8 @@
 # booted. CHURN_SCANS (default 100): rescans in the kselftest's churn test.
 # WATCH_REQUIRE (default none): the parts of the kselftest's watch churn
 # (bpf kprobe ftrace memory, space separated) that must run: one the kernel
-# lacks is a failure, not a skip (profile.defconfig requires all four).
+# lacks is a failure, not a skip (profile.defconfig requires all four); and
+# the hooks that must give windows (cpa-windows, memory-windows).
 # STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
 # boot (under debug_pagealloc=on) before the stress itself. BIG_MEM (e.g.
 # 256G): also boot a guest that large (see below). EFI=1: boot through OVMF

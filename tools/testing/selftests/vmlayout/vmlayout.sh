@@ -1036,7 +1036,7 @@ cpu_hotplug_case() {
 # error vmlayout:finding within watch mode's bound after it, and must have
 # done its work. A part whose kernel support is missing is a skip with the
 # reason, or a failure when VMLAYOUT_WATCH_REQUIRE (space separated: bpf
-# kprobe ftrace memory) names it. The events are read from a trace instance
+# kprobe ftrace memory; and cpa-windows, memory-windows) names it. The events are read from a trace instance
 # of the churn's own ($CHURN_TR): setting a tracer, or removing a kprobe
 # event that was enabled, empties the top-level buffer.
 CHURN_TR=$TR
@@ -1045,10 +1045,27 @@ CHURN_TR=$TR
 churn_missing() {
 	local part=$1 d=$2
 	shift 2
+	if watch_required "$part"; then
+		ktap_result 1 "$d: $* (VMLAYOUT_WATCH_REQUIRE requires it)"
+	else
+		ktap_test_skip "$d: $*"
+	fi
+}
+# watch_required PART: whether VMLAYOUT_WATCH_REQUIRE names PART (a churn
+# part, or HOOK-windows: hook HOOK's record must say windows=1).
+watch_required() {
 	case " ${VMLAYOUT_WATCH_REQUIRE:-} " in
-	*" $part "*) ktap_result 1 "$d: $* (VMLAYOUT_WATCH_REQUIRE requires it)" ;;
-	*) ktap_test_skip "$d: $*" ;;
+	*" $1 "*) return 0 ;;
+	*) return 1 ;;
 	esac
+}
+# hook_windows HOOK: 0 if hook HOOK gives windows; 1 if not, and then a
+# failure where VMLAYOUT_WATCH_REQUIRE names HOOK-windows (said on stdout).
+hook_windows() {
+	[ "$(field "$DBG/summary" hook windows name "$1")" = 1 ] && return 0
+	! watch_required "$1-windows" ||
+		echo "# the $1 hook gives no windows, and VMLAYOUT_WATCH_REQUIRE requires them"
+	return 1
 }
 # churn_quiet: after watch mode's bound, whether no warn or error
 # vmlayout:finding fired since $CHURN_TR/trace was cleared; the first shown.
@@ -1172,8 +1189,10 @@ churn_memory() {
 	# Where the hook gives windows (the block's direct map and vmemmap;
 	# not with KASAN), a re-check after it is one, unless the backstop
 	# took every change first (a rescan).
-	if [ "$(field "$DBG/summary" hook windows name memory)" = 1 ] && [ "$kicked" -gt 0 ]; then
-		[ "$windows" -gt 0 ] || quiet=1
+	if hook_windows memory; then
+		[ "$kicked" -eq 0 ] || [ "$windows" -gt 0 ] || quiet=1
+	elif watch_required memory-windows; then
+		quiet=1
 	fi
 	[ $n -eq 3 ] && [ "$(hook_fired memory)" -gt "${fired:-0}" ] && [ $quiet -eq 0 ]
 	ktap_result $? "$d: ${blk##*/} offline and online_movable $n of 3 times, the memory" \
@@ -1357,8 +1376,10 @@ watch_cases() {
 	st=$?
 	module_windows=$(($(field "$DBG/summary" watch windows) - windows))
 	kicked=$(($(field "$DBG/summary" watch rechecks) - kicked))
-	if [ "$(field "$DBG/summary" hook windows name cpa)" = 1 ] && [ "$kicked" -gt 0 ]; then
-		[ "$module_windows" -gt 0 ] || st=1
+	if hook_windows cpa; then
+		[ "$kicked" -eq 0 ] || [ "$module_windows" -gt 0 ] || st=1
+	elif watch_required cpa-windows; then
+		st=1
 	fi
 	# Where module loads are windows, the modules area they left is
 	# checked against a rescan. The kernel may change the area between
