@@ -13,6 +13,9 @@
 # (bpf kprobe ftrace memory, space separated) that must run: one the kernel
 # lacks is a failure, not a skip (profile.defconfig requires all four); and
 # the hooks that must give windows (cpa-windows, memory-windows).
+# SELFTEST_MEM (default vm.sh's): the kselftest boots' memory. HOTADD:
+# physical memory the guest has and its kernel was booted without (mem= in
+# APPENDS), two memory blocks the kselftest hot-adds (VMLAYOUT_HOTADD).
 # STRESS_SELFTEST (default 1): run the whole kselftest again in the stress
 # boot (under debug_pagealloc=on) before the stress itself. BIG_MEM (e.g.
 # 256G): also boot a guest that large (see below). EFI=1: boot through OVMF
@@ -80,7 +83,7 @@ vm() {
 # kernel's runner, the stress boot's churn, the big guest's scans.
 files+=(-f "$here/guest/kselftest.sh" -f "$here/guest/churn.sh" -f "$here/guest/big.sh")
 # The guest's sh runs it: WATCH_REQUIRE quoted, one argument with its spaces.
-selftest_cmd="sh /root/kselftest.sh ${CHURN_SCANS:-100} '${WATCH_REQUIRE:-}'"
+selftest_cmd="sh /root/kselftest.sh ${CHURN_SCANS:-100} '${WATCH_REQUIRE:-}' '${HOTADD:-}'"
 stress="sh /root/churn.sh /root/kselftest/vmlayout/test_modules/vmlayout_plant.ko"
 [ "${STRESS_SELFTEST:-1}" = 0 ] || stress="$stress ${CHURN_SCANS:-100}"
 # BIG_CAPTURE=FILE: the big guest's tables file, packed, kept in FILE.
@@ -115,7 +118,8 @@ ok() { [ "$(cat "$log/$1.rc" 2>/dev/null)" = 0 ]; }
 pagings=${PAGINGS:-5 4}
 for boot in $(seq 1 "$boots"); do
 	for paging in $pagings; do
-		job "p$paging-b$boot" -p "$paging" -a "$(append "$paging" "$boot")" "${files[@]}" -- "$selftest_cmd"
+		job "p$paging-b$boot" -p "$paging" ${SELFTEST_MEM:+-m "$SELFTEST_MEM"} \
+			-a "$(append "$paging" "$boot")" "${files[@]}" -- "$selftest_cmd"
 	done
 done
 wait

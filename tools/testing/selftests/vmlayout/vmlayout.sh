@@ -248,7 +248,7 @@ offline_check() {
 }
 
 ktap_print_header
-PLAN=89
+PLAN=90
 
 [ "$(id -u)" -eq 0 ] || { ktap_skip_all "must run as root"; exit "$KSFT_SKIP"; }
 # Built in (CONFIG_X86_VMLAYOUT=y): the load-time scan ran at boot; there is
@@ -1199,6 +1199,85 @@ churn_memory() {
 		"hook fired $(($(hook_fired memory) - ${fired:-0})) times, no warn or error" \
 		"finding fired; of $kicked re-checks after hooks $windows of windows"
 }
+# region_ranges NAME...: the ranges map shows in the regions NAME (map's
+# region names), as one text.
+region_ranges() {
+	awk -v names=" $* " '/^region /{ split($0, f, " name="); split(f[2], n, " ")
+		on = index(names, " " n[1] " ") > 0 } on && /^range /' "$DBG/map"
+}
+# same_after_rescan NAME...: 0 if the ranges of regions NAME in map are what
+# a rescan finds; the kernel may change them between the two reads (a
+# module's init memory freed from a work item), so up to 3 tries, each
+# after a wait of watch mode's bound. Tries taken in $tries.
+same_after_rescan() {
+	local before
+	tries=0
+	while [ $tries -lt 3 ]; do
+		tries=$((tries + 1))
+		before=$(region_ranges "$@")
+		echo 1 > "$DBG/rescan"
+		[ -n "$before" ] && [ "$before" = "$(region_ranges "$@")" ] && return 0
+		sleep $(($(watch_bound_ms) / 1000 + 1))
+	done
+	return 1
+}
+# churn_hotadd: two memory blocks hot-added at $VMLAYOUT_HOTADD (memory the
+# machine has and the kernel was booted without: mem=) through the probe
+# file (CONFIG_ARCH_MEMORY_PROBE), as a machine's hotplug adds them: their
+# direct map, vmemmap and System RAM, with no notifier. The first is
+# onlined at once: the memory hook's windows (its direct map and vmemmap)
+# cover what the add made, so its re-check takes the new System RAM and
+# does not decline. The second stays offline: the next window re-check (a
+# module's load) finds System RAM changed outside its windows and declines,
+# unless the backstop rescanned first. Then no warn or error finding, and
+# the direct map and vmemmap in map are what a rescan finds.
+churn_hotadd() {
+	local d="watch churn: memory hot-add" probe=/sys/devices/system/memory/probe
+	local size first st=0 windows declined backstops kicked added=0
+	if [ ! -w $probe ]; then
+		churn_missing hotadd "$d" "no $probe (CONFIG_ARCH_MEMORY_PROBE)"
+		return
+	fi
+	if [ -z "${VMLAYOUT_HOTADD:-}" ]; then
+		churn_missing hotadd "$d" "no VMLAYOUT_HOTADD (memory the kernel was booted without)"
+		return
+	fi
+	size=$((0x$(cat /sys/devices/system/memory/block_size_bytes)))
+	first=$((VMLAYOUT_HOTADD))
+	echo > "$CHURN_TR/trace"
+	windows=$(field "$DBG/summary" watch windows)
+	declined=$(field "$DBG/summary" watch declined)
+	kicked=$(field "$DBG/summary" watch rechecks)
+	printf '0x%x' $first > $probe && added=1 &&
+		echo online_movable > /sys/devices/system/memory/memory$((first / size))/state || st=1
+	sleep $(($(watch_bound_ms) / 1000 + 1))
+	windows=$(($(field "$DBG/summary" watch windows) - windows))
+	declined=$(($(field "$DBG/summary" watch declined) - declined))
+	kicked=$(($(field "$DBG/summary" watch rechecks) - kicked))
+	# Onlined: a window, none declined (the change is the windows').
+	if hook_windows memory; then
+		[ "$kicked" -eq 0 ] || { [ "$windows" -gt 0 ] && [ "$declined" -eq 0 ]; } || st=1
+	fi
+	local online="onlined: $kicked re-checks after hooks, $windows of windows, $declined declined"
+	declined=$(field "$DBG/summary" watch declined)
+	backstops=$(field "$DBG/summary" watch backstops)
+	printf '0x%x' $((first + size)) > $probe && added=$((added + 1)) || st=1
+	insmod "$PLANT" plant=none && rmmod vmlayout_plant
+	sleep $(($(watch_bound_ms) / 1000 + 1))
+	declined=$(($(field "$DBG/summary" watch declined) - declined))
+	backstops=$(($(field "$DBG/summary" watch backstops) - backstops))
+	# Offline: a module's window declined, or the backstop rescanned.
+	if hook_windows cpa; then
+		[ $((declined + backstops)) -gt 0 ] || st=1
+	fi
+	churn_quiet || st=1
+	same_after_rescan direct-map vmemmap || st=1
+	! grep -q '^finding .* id=ram-missing severity=\(warn\|error\) ' "$DBG/findings" || st=1
+	ktap_result $st "$d: $added blocks added at $VMLAYOUT_HOTADD; $online; one left" \
+		"offline: a module's window declined $declined times, backstops $backstops;" \
+		"no warn or error finding; the direct map and vmemmap as a rescan finds them" \
+		"($tries tries)"
+}
 # uptime_cs: /proc/uptime in hundredths of a second, in $cs (read with no
 # fork: "1" before the hundredths keeps "08" from being read as octal).
 uptime_cs() {
@@ -1247,6 +1326,7 @@ watch_churn_case() {
 	churn_kprobe
 	churn_ftrace
 	churn_memory
+	churn_hotadd
 	churn_forks
 	if [ "$CHURN_TR" != "$TR" ]; then
 		echo 0 > "$CHURN_TR/events/vmlayout/finding/enable"
@@ -1415,13 +1495,14 @@ if skip_if "$LOCKED" "watch: off by default" "watch: on" "watch: a plant" "watch
 	"watch: W+X plants held 5 ms after a load" "watch: W+X plants held 2 ms after a load" \
 	"watch: W+X plants held 1 ms after a load" "watch: a module storm" \
 	"watch: CPU hotplug" "watch churn: bpf" \
-	"watch churn: kprobe" "watch churn: ftrace" "watch churn: memory" "watch churn: forks" \
+	"watch churn: kprobe" "watch churn: ftrace" "watch churn: memory" \
+	"watch churn: memory hot-add" "watch churn: forks" \
 	"watch: backstop, off"; then
 	:
 elif [ -e "$PLANT" ]; then
 	watch_cases
 else
-	for n in $(seq 17); do ktap_result 1 "watch mode (no $PLANT)"; done
+	for n in $(seq 18); do ktap_result 1 "watch mode (no $PLANT)"; done
 fi
 
 # Command files take exactly their word, with at most one newline, written
