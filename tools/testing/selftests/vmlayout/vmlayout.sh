@@ -1154,10 +1154,23 @@ churn_ftrace() {
 	ktap_result $? "$d: the function tracer on $churn_fn, hit, then nop, $n of 3 times," \
 		"no warn or error finding fired"
 }
+# offline_block BLOCK: BLOCK offlined; a page of it briefly pinned makes
+# that fail with EBUSY (the kernel's memory-hotplug documentation says to
+# try again): up to 5 tries a second apart, the failed ones counted in $busy.
+offline_block() {
+	local i=0
+	while [ $i -lt 5 ]; do
+		echo offline 2>/dev/null > "$1/state" && return 0
+		busy=$((busy + 1))
+		i=$((i + 1))
+		sleep 1
+	done
+	return 1
+}
 # churn_memory: 3 times an online ZONE_MOVABLE memory block (movablecore=)
 # offlined and onlined.
 churn_memory() {
-	local d="watch churn: memory" blk="" b n=0 quiet=0 fired windows kicked
+	local d="watch churn: memory" blk="" b n=0 quiet=0 fired windows kicked busy=0
 	if [ ! -d /sys/devices/system/memory ]; then
 		churn_missing memory "$d" "no /sys/devices/system/memory (CONFIG_MEMORY_HOTPLUG)"
 		return
@@ -1178,7 +1191,7 @@ churn_memory() {
 	fired=$(hook_fired memory)
 	windows=$(field "$DBG/summary" watch windows)
 	kicked=$(field "$DBG/summary" watch rechecks)
-	while [ $n -lt 3 ] && echo offline > "$blk/state" && echo online_movable > "$blk/state"; do
+	while [ $n -lt 3 ] && offline_block "$blk" && echo online_movable > "$blk/state"; do
 		n=$((n + 1))
 	done
 	[ "$(cat "$blk/state")" = online ] || echo online_movable > "$blk/state" ||
@@ -1195,7 +1208,7 @@ churn_memory() {
 		quiet=1
 	fi
 	[ $n -eq 3 ] && [ "$(hook_fired memory)" -gt "${fired:-0}" ] && [ $quiet -eq 0 ]
-	ktap_result $? "$d: ${blk##*/} offline and online_movable $n of 3 times, the memory" \
+	ktap_result $? "$d: ${blk##*/} offline ($busy times busy first) and online_movable $n of 3 times, the memory" \
 		"hook fired $(($(hook_fired memory) - ${fired:-0})) times, no warn or error" \
 		"finding fired; of $kicked re-checks after hooks $windows of windows"
 }
