@@ -1067,6 +1067,17 @@ hook_windows() {
 		echo "# the $1 hook gives no windows, and VMLAYOUT_WATCH_REQUIRE requires them"
 	return 1
 }
+# windows_seen HOOK KICKED WINDOWS: whether the re-checks after HOOK were
+# what they should be: where it gives windows, one at least of KICKED
+# (WINDOWS of them were windows; none ran: the backstop, a rescan, took
+# every change first); where it gives none, only if not required.
+windows_seen() {
+	if hook_windows "$1"; then
+		[ "$2" -eq 0 ] || [ "$3" -gt 0 ]
+	else
+		! watch_required "$1-windows"
+	fi
+}
 # churn_quiet: after watch mode's bound, whether no warn or error
 # vmlayout:finding fired since $CHURN_TR/trace was cleared; the first shown.
 churn_quiet() {
@@ -1202,11 +1213,7 @@ churn_memory() {
 	# Where the hook gives windows (the block's direct map and vmemmap;
 	# not with KASAN), a re-check after it is one, unless the backstop
 	# took every change first (a rescan).
-	if hook_windows memory; then
-		[ "$kicked" -eq 0 ] || [ "$windows" -gt 0 ] || quiet=1
-	elif watch_required memory-windows; then
-		quiet=1
-	fi
+	windows_seen memory "$kicked" "$windows" || quiet=1
 	[ $n -eq 3 ] && [ "$(hook_fired memory)" -gt "${fired:-0}" ] && [ $quiet -eq 0 ]
 	ktap_result $? "$d: ${blk##*/} offline ($busy times busy first) and online_movable $n of 3 times, the memory" \
 		"hook fired $(($(hook_fired memory) - ${fired:-0})) times, no warn or error" \
@@ -1469,11 +1476,7 @@ watch_cases() {
 	st=$?
 	module_windows=$(($(field "$DBG/summary" watch windows) - windows))
 	kicked=$(($(field "$DBG/summary" watch rechecks) - kicked))
-	if hook_windows cpa; then
-		[ "$kicked" -eq 0 ] || [ "$module_windows" -gt 0 ] || st=1
-	elif watch_required cpa-windows; then
-		st=1
-	fi
+	windows_seen cpa "$kicked" "$module_windows" || st=1
 	# Where module loads are windows, the modules area they left is
 	# checked against a rescan. The kernel may change the area between
 	# the two reads (a module's init memory is freed from a work item,
