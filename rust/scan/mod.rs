@@ -123,6 +123,13 @@ fn note_walk(walk: &Walk, map: &LiveMap<'_>, walked: &Walked, findings: &mut Fin
     Ok(())
 }
 
+/// The wait between looks at a writable alias of code
+/// (`check::recheck_settled`): a CPA's step from a page to its alias takes
+/// microseconds, unless its task is preempted there; 20 ms lets it run.
+pub(crate) fn code_alias_wait() {
+    kernel::time::delay::fsleep(kernel::time::Delta::from_millis(20));
+}
+
 /// Run a full scan, phase by phase: (1) walk the reference on every online
 /// CPU (`walk_parallel`); (2) the per-range rules on its ranges
 /// (`check_reference`), on every online CPU as the workers' lists are
@@ -311,8 +318,13 @@ fn scan_with(
     // Every warn or error finding about a leaf checked again against the
     // reference as it is now.
     let ranges = &walked.ranges;
-    let (rechecked, settled) =
-        check::recheck((&walk, reference), &mut findings.list, ranges, &mut src);
+    let (rechecked, settled) = check::recheck_settled(
+        (&walk, reference),
+        &mut findings.list,
+        ranges,
+        &mut src,
+        &mut |_| code_alias_wait(),
+    );
     Ok(Scan {
         walked,
         reference,

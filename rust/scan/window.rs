@@ -154,11 +154,12 @@ pub(crate) fn recheck_windows(
     let walk = walk_of(live);
     let mut src = DirectMap::new(live.page_offset_base);
     let ranges = &scan.walked.ranges;
-    (scan.rechecked, scan.settled) = check::recheck(
+    (scan.rechecked, scan.settled) = check::recheck_settled(
         (&walk, reference),
         &mut scan.findings.list,
         ranges,
         &mut src,
+        &mut |_| super::code_alias_wait(),
     );
     let (old, old_seen) = (&kept.findings[..], &scan.seen[..]);
     let mut seen =

@@ -456,6 +456,39 @@ pub fn recheck(
     (checked, settled)
 }
 
+/// How many more looks, `wait` apart, a writable alias of code
+/// ([`code_aliases`]) that still holds gets before it is an error
+/// ([`recheck_settled`]).
+pub const CODE_ALIAS_LOOKS: u32 = 3;
+
+/// [`recheck`], then, while a writable alias of code still holds, up to
+/// [`CODE_ALIAS_LOOKS`] more times after `wait(src)`. The kernel's own CPA
+/// passes through that state: `set_memory_rox()` on a vmalloc address
+/// changes the page (executable), then its direct-map alias (read-only),
+/// chunk by chunk (`__change_page_attr_set_clr()`, then
+/// `cpa_process_alias()`), and a module's text, made writable while it
+/// loads (`execmem_make_temp_rw()`), is made read-only and executable that
+/// way; the task may be preempted in between. One that holds through the
+/// waits is no such step. Returns (checked, settled), as [`recheck`].
+pub fn recheck_settled<T: TableSource>(
+    (walk, reference): (&Walk, u64),
+    findings: &mut [Finding],
+    ranges: &[Range],
+    src: &mut T,
+    wait: &mut dyn FnMut(&mut T),
+) -> (u64, u64) {
+    let (checked, mut settled) = recheck((walk, reference), findings, ranges, src);
+    let alias_holds = |f: &Finding| f.severity != Severity::Info && f.reason == CODE_ALIAS;
+    for _ in 0..CODE_ALIAS_LOOKS {
+        if !findings.iter().any(alias_holds) {
+            break;
+        }
+        wait(src);
+        settled += recheck((walk, reference), findings, ranges, src).1;
+    }
+    (checked, settled)
+}
+
 /// The audit of one CPU's active top-level table (at `active`, as its
 /// CR3 holds it) against the reference's kernel half (`reference`, copied):
 /// an `unsynced-pgd` error of `owner` per slot that differs, the LDT remap

@@ -2270,6 +2270,38 @@ fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
     }
 }
 
+/// A writable alias of code that still holds is looked at again, `wait`
+/// apart (`check::recheck_settled`): one whose alias is made read-only in
+/// a wait (the kernel's CPA, which changes the page before its alias)
+/// settles to info; one that holds through every look stays an error,
+/// after `CODE_ALIAS_LOOKS` waits.
+#[test]
+fn a_code_alias_is_looked_at_again_until_it_settles_or_the_looks_end() {
+    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
+    let pob = live4().page_offset_base;
+    for fixed_after in [Some(1u32), Some(check::CODE_ALIAS_LOOKS), None] {
+        let mut t = Tables::new(Level::P4d);
+        t.map(code, Level::Pte, phys, Flags::G, TABLE);
+        let alias_flags = Flags::RW | Flags::G | Flags::NX;
+        t.map(pob + block, Level::Pmd, block, alias_flags, TABLE);
+        let (ranges, _) = full_walk(&mut t, &walk);
+        let root = t.root;
+        let mut found = code_aliases_of(&walk, root, &ranges, &mut t);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let mut waits = 0;
+        let mut wait = |t: &mut Tables| {
+            waits += 1;
+            if Some(waits) == fixed_after {
+                t.map(pob + block, Level::Pmd, block, Flags::G | Flags::NX, TABLE);
+            }
+        };
+        let got = check::recheck_settled((&walk, root), &mut found, &ranges, &mut t, &mut wait);
+        assert_eq!(got, (1, u64::from(fixed_after.is_some())));
+        assert_eq!(waits, fixed_after.unwrap_or(check::CODE_ALIAS_LOOKS));
+        assert_eq!(found[0].severity == Severity::Error, fixed_after.is_none());
+    }
+}
+
 /// A window re-check keeps the other phases' findings only inside the
 /// vmalloc region: a window there is one, in the modules area or across
 /// the region's end not.
