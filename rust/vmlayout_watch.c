@@ -27,6 +27,7 @@
  */
 #include <linux/cpuhotplug.h>
 #include <linux/hrtimer.h>
+#include <linux/irq_work.h>
 #include <linux/jiffies.h>
 #include <linux/kprobes.h>
 #include <linux/ktime.h>
@@ -59,7 +60,7 @@ static struct {
 	struct task_struct *runner;	/* the kworker running a re-check */
 	u64 next_ns;			/* no re-check before (pace.rs) */
 	u64 longest_ns;			/* the longest re-check's work */
-	spinlock_t window_lock;		/* guards changed */
+	raw_spinlock_t window_lock;	/* guards changed (raw: taken in hard irq_work) */
 	struct vmlayout_changed changed;	/* since the last re-check */
 } vmlayout_watch;
 
@@ -89,26 +90,32 @@ static enum hrtimer_restart vmlayout_watch_gap_over(struct hrtimer *timer)
 	return HRTIMER_NORESTART;
 }
 
+/* @first..@last changed (@first > @last: no window covers it); re-check. */
+static void vmlayout_watch_changed(u64 first, u64 last)
+{
+	u64 delay = vmlayout_pace_delay(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns());
+	unsigned long flags;
+
+	if (IS_ENABLED(CONFIG_KASAN_VMALLOC)) {
+		first = 1;
+		last = 0;
+	}
+	raw_spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
+	vmlayout_changed_add(&vmlayout_watch.changed, first, last);
+	raw_spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
+	vmlayout_watch_arm(delay);
+}
+
 /*
  * A hook fired: re-check within the gap (one queued re-check covers all).
  * Not for what the re-check itself does (its buffers are vmalloc'ed).
  */
 static void vmlayout_watch_kick_window(enum vmlayout_hook hook, u64 first, u64 last)
 {
-	u64 delay = vmlayout_pace_delay(READ_ONCE(vmlayout_watch.next_ns), ktime_get_ns());
-	unsigned long flags;
-
 	if (current == READ_ONCE(vmlayout_watch.runner))
 		return;
 	atomic_long_inc(&vmlayout_watch.hooks[hook]);
-	if (IS_ENABLED(CONFIG_KASAN_VMALLOC)) {
-		first = 1;
-		last = 0;
-	}
-	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
-	vmlayout_changed_add(&vmlayout_watch.changed, first, last);
-	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
-	vmlayout_watch_arm(delay);
+	vmlayout_watch_changed(first, last);
 }
 
 /* A change that no window covers. */
@@ -122,10 +129,10 @@ static bool vmlayout_watch_take(struct vmlayout_changed *changed)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
+	raw_spin_lock_irqsave(&vmlayout_watch.window_lock, flags);
 	*changed = vmlayout_watch.changed;
 	vmlayout_watch.changed = (struct vmlayout_changed){};
-	spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
+	raw_spin_unlock_irqrestore(&vmlayout_watch.window_lock, flags);
 	return changed->len || changed->everything;
 }
 
@@ -330,6 +337,52 @@ static void vmlayout_find_vmalloc_events(struct tracepoint *tp, void *unused)
  * only queue the re-check.
  */
 #ifdef CONFIG_KRETPROBES
+/*
+ * The probes' handlers may run as the breakpoint's (int3) exception, which
+ * lockdep counts as NMI: no lock, no clock but the fast one, no timer. They
+ * add what changed to their CPU's own windows and queue a hard irq_work,
+ * which adds those to watch mode's and arms the re-check once interrupts
+ * are on again. A handler never runs inside that irq_work on its CPU (it
+ * looks nothing up), and both run with interrupts off: the CPU's windows
+ * are only ever touched by one of them at a time.
+ */
+static void vmlayout_watch_flush(struct irq_work *work);
+
+static DEFINE_PER_CPU(struct vmlayout_changed, vmlayout_probed);
+static DEFINE_PER_CPU(struct irq_work, vmlayout_flush) = IRQ_WORK_INIT_HARD(vmlayout_watch_flush);
+
+/* From a probe: @first..@last changed (@first > @last: everything). */
+static void vmlayout_watch_probed(u64 first, u64 last)
+{
+	if (current == READ_ONCE(vmlayout_watch.runner))
+		return;
+	atomic_long_inc(&vmlayout_watch.hooks[VMLAYOUT_HOOK_CPA]);
+	vmlayout_changed_add(this_cpu_ptr(&vmlayout_probed), first, last);
+	irq_work_queue(this_cpu_ptr(&vmlayout_flush));
+}
+
+static void vmlayout_watch_flush(struct irq_work *work)
+{
+	struct vmlayout_changed *probed = this_cpu_ptr(&vmlayout_probed);
+	struct vmlayout_changed taken = *probed;
+	unsigned int i;
+
+	*probed = (struct vmlayout_changed){};
+	if (taken.everything)
+		vmlayout_watch_changed(1, 0);
+	for (i = 0; i < taken.len && i < VMLAYOUT_WINDOWS; i++)
+		vmlayout_watch_changed(taken.windows[i][0], taken.windows[i][1]);
+}
+
+/* Every probe's change added to watch mode's (the probes are gone). */
+static void vmlayout_watch_flush_all(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		irq_work_sync(per_cpu_ptr(&vmlayout_flush, cpu));
+}
+
 struct vmlayout_lookups {
 	unsigned long count;
 	struct task_struct *task;
@@ -347,9 +400,9 @@ static int vmlayout_watch_lookup(struct kprobe *p, struct pt_regs *regs)
 	seen->task = current;
 	/* The pgd is the entry's address: init_mm's is in the kernel image. */
 	if ((__pa(pgd) & PAGE_MASK) == vmlayout_watch.reference)
-		vmlayout_watch_kick_window(VMLAYOUT_HOOK_CPA, addr, addr + PAGE_SIZE - 1);
+		vmlayout_watch_probed(addr, addr + PAGE_SIZE - 1);
 	else
-		vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+		vmlayout_watch_probed(1, 0);
 	return 0;
 }
 
@@ -380,7 +433,7 @@ static int vmlayout_cpa_return(struct kretprobe_instance *ri, struct pt_regs *re
 
 	if (call->cpu != smp_processor_id() || seen->count == call->count ||
 	    seen->task != current)
-		vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+		vmlayout_watch_probed(1, 0);
 	return 0;
 }
 
@@ -393,7 +446,7 @@ static struct kretprobe vmlayout_cpa_kretprobe = {
 /* Without the two above: every change, everything. */
 static int vmlayout_watch_cpa(struct kprobe *p, struct pt_regs *regs)
 {
-	vmlayout_watch_kick(VMLAYOUT_HOOK_CPA);
+	vmlayout_watch_probed(1, 0);
 	return 0;
 }
 
@@ -431,6 +484,7 @@ static void vmlayout_detach_cpa(unsigned int hooked)
 	} else {
 		unregister_kprobe(&vmlayout_cpa_kprobe);
 	}
+	vmlayout_watch_flush_all();
 }
 #else
 static unsigned int vmlayout_attach_cpa(void) { return 0; }
@@ -508,7 +562,7 @@ void vmlayout_watch_start(const void *state, u64 reference, unsigned int interva
 		vmlayout_watch.interval = msecs_to_jiffies(max(interval_ms, 10U));
 		vmlayout_watch.next_ns = 0;
 		vmlayout_watch.longest_ns = 0;
-		spin_lock_init(&vmlayout_watch.window_lock);
+		raw_spin_lock_init(&vmlayout_watch.window_lock);
 		vmlayout_watch.changed = (struct vmlayout_changed){};
 		for (i = 0; i < VMLAYOUT_HOOKS; i++)
 			atomic_long_set(&vmlayout_watch.hooks[i], 0);

@@ -12,8 +12,9 @@
 #   1. the kselftest in both paging modes (4-level: the module as Debian's
 #      dkms built and installed it, check-dkms.sh), and with
 #      lockdown=integrity;
-#   2. stress (guest/stress.sh) and the latency tracers (guest/latency.sh),
-#      5-level, debug_pagealloc=on;
+#   2. stress (guest/stress.sh) with watch mode on (its CPA probes, int3
+#      here, hit by every page debug_pagealloc maps or unmaps) and the
+#      latency tracers (guest/latency.sh), 5-level, debug_pagealloc=on;
 #   3. fault injection (guest/failnth.sh): each allocation of insmod and of
 #      a rescan failed in turn;
 #   4. lockdown=confidentiality refuses to load; an unsigned module is
@@ -100,7 +101,7 @@ VM_ALLOW_ALLOC_FAILURES=1 \
 VM_ALLOW_RE='WARNING: kernel/trace/trace_events.c:[0-9]+ at (event_define_fields|event_file_put)\+' \
 job failnth -p 5 -- 'sh /root/failnth.sh /root/vmlayout.ko /root/vmlayout_failnth'
 job stress -p 5 -a debug_pagealloc=on -- \
-	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 && sh /root/latency.sh /root/vmlayout.ko 10 100'
+	'sh /root/stress.sh /root/vmlayout.ko /root/vmlayout_plant.ko 20 watch && sh /root/latency.sh /root/vmlayout.ko 10 100'
 # A stock kernel: the out-of-tree module is given to the kselftest (30
 # churn rescans: the stress boot churns, and check-vm runs the 100).
 # The CPA hook must give windows (config.debug has kprobes): GCC-built.

@@ -6,13 +6,18 @@
 # cycles; then a kmemleak scan. Every scan must have no warn or error
 # finding. Prints "stress: ..." lines; exits non-zero on any failure.
 #
-#   stress.sh vmlayout.ko vmlayout_plant.ko [SECONDS]
-MOD=$1 PLANT=$2 SECONDS_=${3:-30}
+#   stress.sh vmlayout.ko vmlayout_plant.ko [SECONDS [watch]]
+#
+# watch: watch mode on through the churn (its hooks, the CPA probes among
+# them, fire on every page debug_pagealloc maps or unmaps), and off by the
+# rmmod; its hooks must have fired.
+MOD=$1 PLANT=$2 SECONDS_=${3:-30} WATCH=${4:-}
 DBG=/sys/kernel/debug/vmlayout
 tmp=$(mktemp -d)
 fail=0
 
 insmod "$MOD" || { echo "stress: insmod failed"; exit 1; }
+[ "$WATCH" != watch ] || echo 1 > $DBG/watch || { echo "stress: watch mode refused"; exit 1; }
 # The churn runs until the rescans have had SECONDS and at least
 # MIN_SCANS scans (a slow machine gets more time, never fewer scans):
 # the main loop decides, the churn loops stop when it says so.
@@ -48,6 +53,10 @@ echo 1 > /sys/devices/system/cpu/cpu1/online 2>/dev/null
 echo "stress: $scans rescans under churn, $bad with warn or error findings, $failed failed; CPU 1 offlined $(cat "$tmp/hotplug" 2>/dev/null || echo 0) times"
 [ "$bad" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$scans" -ge "$MIN_SCANS" ] || fail=1
 [ "$hotplug" -eq 0 ] || [ "$(cat "$tmp/hotplug" 2>/dev/null || echo 0)" -gt 0 ] || fail=1
+if [ "$WATCH" = watch ]; then
+	grep -E '^(watch|hook name=cpa)' $DBG/summary | sed 's/ covers=.*//; s/^/stress: /'
+	grep -q '^watch enabled=1 .* rechecks=[1-9]' $DBG/summary || fail=1
+fi
 rmmod vmlayout || fail=1
 
 # Load and unload, 50 times (each load scans; failnth loads it hundreds of
