@@ -2244,23 +2244,32 @@ fn a_code_alias_that_changed_since_the_walk_is_none() {
     assert_eq!(found_after(&ro), 0);
 }
 
+/// Tables with module code (`module_code`) whose 2 MiB block of the direct
+/// map is writable; their ranges, and the one code alias found in them.
+fn code_with_writable_alias(walk: &Walk) -> (Tables, Vec<Range>, Vec<Finding>) {
+    let (code, phys, block) = module_code();
+    let pob = live4().page_offset_base;
+    let mut t = Tables::new(Level::P4d);
+    t.map(code, Level::Pte, phys, Flags::G, TABLE);
+    let alias_flags = Flags::RW | Flags::G | Flags::NX;
+    t.map(pob + block, Level::Pmd, block, alias_flags, TABLE);
+    let (ranges, _) = full_walk(&mut t, walk);
+    let root = t.root;
+    let found = code_aliases_of(walk, root, &ranges, &mut t);
+    assert_eq!(found.len(), 1, "{found:?}");
+    (t, ranges, found)
+}
+
 /// A code alias checked again after the scan (`check::recheck`) holds
 /// while its code does: execmem's cache makes an area's alias writable,
 /// then unmaps the area, and the alias stays writable. Unmapped before
 /// the recheck, the finding settles to info; still mapped, it stays.
 #[test]
 fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
-    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
-    let pob = live4().page_offset_base;
+    let (walk, (code, _, _)) = (walk_for(Level::P4d), module_code());
     for unmap in [false, true] {
-        let mut t = Tables::new(Level::P4d);
-        t.map(code, Level::Pte, phys, Flags::G, TABLE);
-        let alias_flags = Flags::RW | Flags::G | Flags::NX;
-        t.map(pob + block, Level::Pmd, block, alias_flags, TABLE);
-        let (ranges, _) = full_walk(&mut t, &walk);
+        let (mut t, ranges, mut found) = code_with_writable_alias(&walk);
         let root = t.root;
-        let mut found = code_aliases_of(&walk, root, &ranges, &mut t);
-        assert_eq!(found.len(), 1, "{found:?}");
         if unmap {
             set_page(&mut t, code, Level::Pte, 2);
         }
@@ -2277,17 +2286,11 @@ fn a_code_alias_settles_when_its_code_goes_before_the_recheck() {
 /// after `CODE_ALIAS_LOOKS` waits.
 #[test]
 fn a_code_alias_is_looked_at_again_until_it_settles_or_the_looks_end() {
-    let (walk, (code, phys, block)) = (walk_for(Level::P4d), module_code());
+    let (walk, (_, _, block)) = (walk_for(Level::P4d), module_code());
     let pob = live4().page_offset_base;
     for fixed_after in [Some(1u32), Some(check::CODE_ALIAS_LOOKS), None] {
-        let mut t = Tables::new(Level::P4d);
-        t.map(code, Level::Pte, phys, Flags::G, TABLE);
-        let alias_flags = Flags::RW | Flags::G | Flags::NX;
-        t.map(pob + block, Level::Pmd, block, alias_flags, TABLE);
-        let (ranges, _) = full_walk(&mut t, &walk);
+        let (mut t, ranges, mut found) = code_with_writable_alias(&walk);
         let root = t.root;
-        let mut found = code_aliases_of(&walk, root, &ranges, &mut t);
-        assert_eq!(found.len(), 1, "{found:?}");
         let mut waits = 0;
         let mut wait = |t: &mut Tables| {
             waits += 1;
