@@ -1353,10 +1353,6 @@ watch_churn_case() {
 		rmdir "$CHURN_TR"
 	fi
 }
-# The ranges map shows in the modules area.
-modules_area() {
-	awk '/^region /{ on = / name=modules / } on && /^range /' "$DBG/map"
-}
 # later_plant_try: one plant=wx after_ms=$after, $after past watch mode's
 # bound; st=0 if vmlayout:finding reported it and a window re-check ran or
 # declined (not with KASAN_VMALLOC, whose hooks rescan: summary's
@@ -1485,9 +1481,9 @@ watch_cases() {
 	tries=0
 	while [ "$(field "$DBG/summary" hook windows name cpa)" = 1 ]; do
 		tries=$((tries + 1))
-		before=$(modules_area)
+		before=$(region_ranges modules)
 		echo 1 > "$DBG/rescan"
-		[ -n "$before" ] && [ "$before" = "$(modules_area)" ] && break
+		[ -n "$before" ] && [ "$before" = "$(region_ranges modules)" ] && break
 		[ $tries -lt 3 ] || { st=1; break; }
 		insmod "$PLANT" plant=none && rmmod vmlayout_plant
 		sleep $(($(watch_bound_ms) / 1000 + 1))
